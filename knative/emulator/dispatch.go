@@ -1,0 +1,271 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parley-chat/parley/kafka/cekafka"
+)
+
+// dispatcher is one Trigger: a consumer group on its Broker's topic that
+// filters records and delivers matching events to the subscriber.
+type dispatcher struct {
+	em         *Emulator
+	spec       TriggerSpec
+	name       string // namespace/name, for logs and metrics
+	subscriber string // resolved URL
+	topic      string
+	client     *kgo.Client
+}
+
+// maxUnordered bounds concurrent deliveries of an unordered Trigger.
+const maxUnordered = 256
+
+// run consumes until ctx ends. Each poll is delivered completely (ordered:
+// one goroutine per partition, in offset order; unordered: concurrently)
+// before its offsets are committed, so an event is never committed
+// undelivered: a crash or shutdown means redelivery, never loss.
+func (d *dispatcher) run(ctx context.Context) {
+	defer func() {
+		// With BlockRebalanceOnPoll, Close waits for a blocked rebalance: release it first.
+		d.client.AllowRebalance()
+		d.client.Close()
+	}()
+	for {
+		fetches := d.client.PollRecords(ctx, 2000)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			d.em.log.Warn("trigger fetch error", "trigger", d.name, "topic", topic, "partition", p, "error", err)
+		})
+		var wg sync.WaitGroup
+		if d.spec.Ordered {
+			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, rec := range p.Records {
+						d.handle(ctx, rec)
+					}
+				}()
+			})
+		} else {
+			sem := make(chan struct{}, maxUnordered)
+			fetches.EachRecord(func(rec *kgo.Record) {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					d.handle(ctx, rec)
+				}()
+			})
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return // not committed: redelivered after restart
+		}
+		if err := d.client.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+			d.em.log.Warn("trigger commit failed; events may be redelivered", "trigger", d.name, "error", err)
+		}
+		d.client.AllowRebalance()
+	}
+}
+
+func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
+	headers := make([]cekafka.Header, len(rec.Headers))
+	for i, h := range rec.Headers {
+		headers[i] = cekafka.Header{Key: h.Key, Value: h.Value}
+	}
+	for attr, want := range d.spec.Filter {
+		if got, ok := cekafka.Attribute(headers, attr); !ok || got != want {
+			return
+		}
+	}
+	e, err := cekafka.Decode(headers, rec.Value)
+	if err != nil {
+		d.em.log.Error("dropping record that is not a valid CloudEvent", "trigger", d.name,
+			"partition", rec.Partition, "offset", rec.Offset, "error", err)
+		d.em.metrics.deliveries.WithLabelValues(d.name, "invalid").Inc()
+		return
+	}
+	status, body, err := d.deliverWithRetry(ctx, e)
+	if ctx.Err() != nil {
+		return
+	}
+	if err == nil {
+		return
+	}
+	d.deadLetter(ctx, e, status, body, err)
+}
+
+// deliverWithRetry posts e to the subscriber, retrying as Knative does:
+// connection errors, 404, 408, 409, 429 and 5xx, with the Trigger's backoff.
+func (d *dispatcher) deliverWithRetry(ctx context.Context, e event.Event) (int, []byte, error) {
+	var (
+		status int
+		body   []byte
+		err    error
+	)
+	for attempt := 0; ; attempt++ {
+		status, body, err = d.deliverOnce(ctx, e)
+		if err == nil {
+			d.em.metrics.deliveries.WithLabelValues(d.name, "ok").Inc()
+			return status, nil, nil
+		}
+		if ctx.Err() != nil {
+			return status, body, err
+		}
+		if !retryable(status) || attempt >= d.spec.Delivery.Retry {
+			d.em.metrics.deliveries.WithLabelValues(d.name, "failed").Inc()
+			return status, body, err
+		}
+		d.em.metrics.deliveries.WithLabelValues(d.name, "retry").Inc()
+		select {
+		case <-time.After(d.spec.Delivery.backoff(attempt + 1)):
+		case <-ctx.Done():
+			return status, body, ctx.Err()
+		}
+	}
+}
+
+// retryable mirrors Knative Eventing's SelectiveRetry; status 0 means the
+// request never got an answer.
+func retryable(status int) bool {
+	switch {
+	case status == 0, status == 404, status == 408, status == 409, status == 429, status >= 500:
+		return true
+	}
+	return false
+}
+
+func (d *dispatcher) deliverOnce(ctx context.Context, e event.Event) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.spec.Delivery.Timeout)
+	defer cancel()
+	start := time.Now()
+	defer func() { d.em.metrics.deliverySeconds.WithLabelValues(d.name).Observe(time.Since(start).Seconds()) }()
+
+	status, body, reply, err := postEvent(ctx, d.em.httpClient, d.subscriber, e)
+	if err != nil {
+		return status, body, err
+	}
+	if reply != nil {
+		if err := d.em.publish(ctx, d.topic, *reply); err != nil {
+			// The subscriber did its work but its reply is lost: fail the
+			// delivery so the retry (handlers are idempotent) reproduces it.
+			return http.StatusBadGateway, nil, fmt.Errorf("publish reply %s: %w", reply.ID(), err)
+		}
+	}
+	return status, nil, nil
+}
+
+// postEvent sends e in binary mode and returns the status, the body of a
+// failed response, and the reply event of a successful one, if any.
+func postEvent(ctx context.Context, client *http.Client, url string, e event.Event) (int, []byte, *event.Event, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Prefer", "reply")
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
+		return 0, nil, nil, fmt.Errorf("encode event: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return resp.StatusCode, body, nil, fmt.Errorf("subscriber answered %s", resp.Status)
+	}
+	msg := cehttp.NewMessageFromHttpResponse(resp)
+	if msg.ReadEncoding() == binding.EncodingUnknown {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, nil, nil, nil
+	}
+	reply, err := binding.ToEvent(ctx, msg)
+	if err == nil {
+		err = reply.Validate()
+	}
+	if err != nil {
+		return http.StatusBadGateway, nil, nil, fmt.Errorf("subscriber replied with an invalid event: %w", err)
+	}
+	return resp.StatusCode, nil, reply, nil
+}
+
+// deadLetter sends e to the Trigger's dead-letter sink with the extensions
+// Knative adds, or logs the loss when there is none.
+func (d *dispatcher) deadLetter(ctx context.Context, e event.Event, status int, body []byte, cause error) {
+	dls := d.spec.Delivery.DeadLetter
+	if dls == nil {
+		d.em.log.Error("event dropped after retries: trigger has no dead-letter sink", "trigger", d.name,
+			"ce_id", e.ID(), "ce_type", e.Type(), "error", cause)
+		d.em.metrics.deadLettered.WithLabelValues(d.name, "dropped").Inc()
+		return
+	}
+	e = e.Clone()
+	e.SetExtension("knativeerrordest", d.subscriber)
+	if status != 0 {
+		e.SetExtension("knativeerrorcode", status)
+	}
+	if len(body) > 0 {
+		e.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(body))
+	}
+	if err := d.em.sendTo(ctx, *dls, e); err != nil {
+		d.em.log.Error("dead-letter delivery failed; event dropped", "trigger", d.name, "ce_id", e.ID(),
+			"sink", dls.String(), "error", err, "cause", cause)
+		d.em.metrics.deadLettered.WithLabelValues(d.name, "failed").Inc()
+		return
+	}
+	d.em.log.Warn("event dead-lettered", "trigger", d.name, "ce_id", e.ID(), "ce_type", e.Type(),
+		"sink", dls.String(), "cause", cause)
+	d.em.metrics.deadLettered.WithLabelValues(d.name, "ok").Inc()
+}
+
+// sendTo delivers e to a destination once: a KafkaSink is a produce, anything else a POST.
+func (em *Emulator) sendTo(ctx context.Context, dest Destination, e event.Event) error {
+	if dest.Kind == "KafkaSink" {
+		topic, ok := em.sinks[dest.Namespace+"/"+dest.Name]
+		if !ok {
+			return fmt.Errorf("KafkaSink %s/%s not found", dest.Namespace, dest.Name)
+		}
+		return em.publish(ctx, topic, e)
+	}
+	url, err := em.resolve(dest)
+	if err != nil {
+		return err
+	}
+	_, body, _, err := postEvent(ctx, em.httpClient, url, e)
+	if err != nil && len(body) > 0 {
+		err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(body))
+	}
+	return err
+}
+
+// publish produces e to topic in binary mode and waits for the ack.
+func (em *Emulator) publish(ctx context.Context, topic string, e event.Event) error {
+	key, headers, value, err := cekafka.Encode(e)
+	if err != nil {
+		return err
+	}
+	rec := &kgo.Record{Topic: topic, Key: key, Value: value, Headers: make([]kgo.RecordHeader, len(headers))}
+	for i, h := range headers {
+		rec.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+	}
+	return em.producer.ProduceSync(ctx, rec).FirstErr()
+}
+
+var errUnknownDestination = errors.New("unknown destination")

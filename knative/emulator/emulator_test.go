@@ -1,0 +1,262 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func TestColdStartOnFirstEvent(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.event", "fn", ""), nil)
+	if n := h.coldStarts("fn"); n != 0 {
+		t.Fatalf("scale-to-zero service started before any event: %d cold starts", n)
+	}
+	if status := h.postIngress(t, newEvent("e1", "test.event", "k", "hello")); status != http.StatusAccepted {
+		t.Fatalf("ingress answered %d", status)
+	}
+	eventually(t, 10*time.Second, "event delivered", func() bool { return len(h.sink.records()) == 1 })
+	if r := h.sink.records()[0]; r.ID != "e1" || r.Data != "hello" || r.Tag != "fn" {
+		t.Errorf("delivered %+v", r)
+	}
+	if n := h.coldStarts("fn"); n != 1 {
+		t.Errorf("cold starts = %d, want 1", n)
+	}
+	if !strings.Contains(h.logs.String(), `"msg":"cold start","service":"fn","duration_ms"`) {
+		t.Error("cold start was not logged with its duration")
+	}
+}
+
+func TestColdStartOnFirstGRPCCall(t *testing.T) {
+	h := startEmulator(t, serviceYAML("fn", 0), nil)
+	url, _ := h.em.URL("test", "fn")
+	conn, err := grpc.NewClient(strings.TrimPrefix(url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatalf("first gRPC call to a stopped service: %v", err)
+	}
+	if resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health = %v", resp.Status)
+	}
+	if n := h.coldStarts("fn"); n != 1 {
+		t.Errorf("cold starts = %d, want 1", n)
+	}
+}
+
+func TestScaleToZeroAfterIdle(t *testing.T) {
+	h := startEmulator(t, serviceYAML("fn", 0), func(c *Config) { c.IdleTimeout = 200 * time.Millisecond })
+	url, _ := h.em.URL("test", "fn")
+	get := func() {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("healthz through activator: %d", resp.StatusCode)
+		}
+	}
+	get()
+	rev := h.em.revisions["test/fn"]
+	rev.mu.Lock()
+	pid := rev.proc.cmd.Process.Pid
+	rev.mu.Unlock()
+	eventually(t, 5*time.Second, "scale to zero", func() bool {
+		rev.mu.Lock()
+		defer rev.mu.Unlock()
+		return rev.state == stopped
+	})
+	if err := syscallSignal0(pid); err == nil {
+		t.Errorf("process %d still alive after scale to zero", pid)
+	}
+	get()
+	if n := h.coldStarts("fn"); n != 2 {
+		t.Errorf("cold starts = %d, want 2 (start, idle stop, start again)", n)
+	}
+}
+
+func TestEventsDuringStartAreNotLost(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0, "START_DELAY", "400ms")+
+		strings.Replace(triggerYAML("t", "test.event", "fn", ""), "delivery.order: ordered", "delivery.order: unordered", 1), nil)
+	for i := range 5 {
+		h.produce(t, newEvent(fmt.Sprint("e", i), "test.event", fmt.Sprint("k", i), ""))
+	}
+	eventually(t, 10*time.Second, "5 events delivered", func() bool { return len(h.sink.records()) == 5 })
+	if n := h.coldStarts("fn"); n != 1 {
+		t.Errorf("cold starts = %d, want 1: concurrent events must share one start", n)
+	}
+}
+
+func TestFilterRoutesOnlyToMatchingTriggers(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("a", 0)+serviceYAML("b", 0)+
+		triggerYAML("ta", "type.a", "a", "")+triggerYAML("tb", "type.b", "b", "")+
+		triggerYAML("tb-subject", "type.b", "a", "")+
+		strings.Replace(triggerYAML("tc", "type.c", "b", ""), "filter: {attributes: {type: type.c}}",
+			"filter: {attributes: {type: type.c, subject: wanted}}", 1), nil)
+	var events []eventT
+	for i := range 10 {
+		events = append(events, eventT{fmt.Sprint("a", i), "type.a", ""}, eventT{fmt.Sprint("b", i), "type.b", ""},
+			eventT{fmt.Sprint("c", i), "type.c", ""}, eventT{fmt.Sprint("n", i), "type.none", ""})
+	}
+	events = append(events, eventT{"c-wanted", "type.c", "wanted"})
+	for _, e := range events {
+		ev := newEvent(e.id, e.typ, "k", "")
+		if e.subject != "" {
+			ev.SetSubject(e.subject)
+		}
+		h.produce(t, ev)
+	}
+	// a gets type.a (ta) and type.b (tb-subject); b gets type.b (tb) and the one c with subject "wanted".
+	eventually(t, 10*time.Second, "31 deliveries", func() bool { return len(h.sink.records()) == 31 })
+	time.Sleep(300 * time.Millisecond) // let any wrong delivery arrive
+	got := map[string]int{}
+	for _, r := range h.sink.records() {
+		got[r.Tag+"/"+r.Type]++
+	}
+	want := map[string]int{"a/type.a": 10, "a/type.b": 10, "b/type.b": 10, "b/type.c": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("deliveries by subscriber/type = %v, want %v", got, want)
+	}
+}
+
+type eventT struct{ id, typ, subject string }
+
+func TestOrderedDeliveryPerPartitionKeyUnderLoad(t *testing.T) {
+	const events, keys = 10000, 20
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.event", "fn", ""), nil)
+	batch := make([]event.Event, 0, events)
+	for i := range events {
+		// Data is the event's position within its key.
+		batch = append(batch, newEvent(fmt.Sprint("e", i), "test.event", fmt.Sprint("room-", i%keys), fmt.Sprint(i/keys)))
+	}
+	h.produce(t, batch...)
+	eventually(t, 60*time.Second, "10k events delivered", func() bool { return len(h.sink.records()) >= events })
+	next := map[string]int{}
+	seen := map[string]bool{}
+	for _, r := range h.sink.records() {
+		var seq int
+		fmt.Sscan(r.Data, &seq)
+		if seq != next[r.Key] {
+			t.Fatalf("key %s: got seq %d, want %d", r.Key, seq, next[r.Key])
+		}
+		next[r.Key]++
+		if seen[r.ID] {
+			t.Fatalf("event %s delivered twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	if len(next) != keys || len(seen) != events {
+		t.Errorf("saw %d keys and %d events, want %d and %d", len(next), len(seen), keys, events)
+	}
+}
+
+func TestRetryThenDeadLetter(t *testing.T) {
+	delivery := `  delivery:
+    retry: 2
+    backoffPolicy: linear
+    backoffDelay: PT0.01S
+    deadLetterSink: {uri: "{{SINK}}/dls"}
+`
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+
+		triggerYAML("fail", "test.fail", "fn", delivery)+triggerYAML("poison", "test.poison", "fn", delivery), nil)
+	h.produce(t, newEvent("f1", "test.fail", "k", "x"), newEvent("p1", "test.poison", "k", "y"))
+	eventually(t, 10*time.Second, "two dead letters", func() bool { return len(h.sink.deadLetters()) == 2 })
+	if n := h.sink.count(func(r record) bool { return r.ID == "f1" }); n != 3 {
+		t.Errorf("test.fail attempts = %d, want 3 (1 + 2 retries)", n)
+	}
+	if n := h.sink.count(func(r record) bool { return r.ID == "p1" }); n != 1 {
+		t.Errorf("test.poison attempts = %d, want 1: a 400 is not retried", n)
+	}
+	codes := map[string]any{}
+	for _, e := range h.sink.deadLetters() {
+		codes[e.ID()] = e.Extensions()["knativeerrorcode"]
+		if dest, _ := e.Extensions()["knativeerrordest"].(string); !strings.HasPrefix(dest, "http://") {
+			t.Errorf("dead letter %s lacks knativeerrordest: %v", e.ID(), e.Extensions())
+		}
+		if _, okData := e.Extensions()["knativeerrordata"]; !okData {
+			t.Errorf("dead letter %s lacks knativeerrordata", e.ID())
+		}
+	}
+	if fmt.Sprint(codes["f1"]) != "500" || fmt.Sprint(codes["p1"]) != "400" {
+		t.Errorf("knativeerrorcode = %v, want f1:500 p1:400", codes)
+	}
+}
+
+func TestDeadLetterToKafkaSink(t *testing.T) {
+	delivery := `  delivery:
+    retry: 0
+    deadLetterSink: {ref: {apiVersion: eventing.knative.dev/v1alpha1, kind: KafkaSink, name: dead-letter}}
+`
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("fail", "test.fail", "fn", delivery), nil)
+	h.produce(t, newEvent("f1", "test.fail", "k", "x"))
+	cl, err := kgoConsumer(h, "dead-letter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fetches := cl.PollRecords(ctx, 1)
+	if err := fetches.Err(); err != nil {
+		t.Fatal(err)
+	}
+	recs := fetches.Records()
+	if len(recs) != 1 || string(recs[0].Value) != "x" {
+		t.Fatalf("dead-letter topic holds %v", recs)
+	}
+}
+
+func TestReplyIsRoutedToAnotherTrigger(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("a", 0)+serviceYAML("b", 0)+
+		triggerYAML("ask", "test.reply", "a", "")+triggerYAML("answer", "test.replied", "b", ""), nil)
+	h.produce(t, newEvent("q1", "test.reply", "room-1", "ping"))
+	eventually(t, 10*time.Second, "reply delivered to b", func() bool {
+		return h.sink.count(func(r record) bool { return r.Tag == "b" && r.ID == "q1-reply" }) == 1
+	})
+	for _, r := range h.sink.records() {
+		if r.Tag == "b" && (r.Key != "room-1" || r.Data != "ping") {
+			t.Errorf("reply lost its partition key or data: %+v", r)
+		}
+	}
+}
+
+func TestSubscriberCrashMidRequestIsRedelivered(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.crash", "fn",
+		"  delivery: {retry: 3, backoffDelay: PT0.05S}\n"), nil)
+	h.produce(t, newEvent("c1", "test.crash", "k", ""))
+	eventually(t, 15*time.Second, "redelivery after crash", func() bool { return len(h.sink.records()) == 1 })
+	if n := testutilCount(h.em.metrics.crashes, "fn"); n != 1 {
+		t.Errorf("crashes = %v, want 1", n)
+	}
+	if n := h.coldStarts("fn"); n != 2 {
+		t.Errorf("cold starts = %d, want 2 (before and after the crash)", n)
+	}
+}
+
+func TestMinScaleServiceIsKeptRunning(t *testing.T) {
+	h := startEmulator(t, serviceYAML("always", 1), func(c *Config) { c.IdleTimeout = 50 * time.Millisecond })
+	eventually(t, 10*time.Second, "min-scale start", func() bool { return h.coldStarts("always") == 1 })
+	rev := h.em.revisions["test/always"]
+	rev.mu.Lock()
+	pid := rev.proc.cmd.Process.Pid
+	rev.mu.Unlock()
+	time.Sleep(200 * time.Millisecond) // several idle windows
+	if h.coldStarts("always") != 1 || syscallSignal0(pid) != nil {
+		t.Fatal("min-scale service was scaled to zero")
+	}
+	syscallKill(pid)
+	eventually(t, 10*time.Second, "restart after crash", func() bool { return h.coldStarts("always") == 2 })
+}

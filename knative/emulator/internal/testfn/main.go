@@ -1,0 +1,110 @@
+// Command testfn is the function the emulator's tests and benchmarks run:
+// a real ksvc binary whose behaviour each CloudEvent type selects, and which
+// reports every event it handles to SINK_URL.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/parley-chat/parley/knative/ksvc"
+)
+
+// Record is what testfn reports to SINK_URL for each event it handles.
+type Record struct {
+	Tag  string `json:"tag"`
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Key  string `json:"key"`
+	Data string `json:"data"`
+	PID  int    `json:"pid"`
+}
+
+func main() {
+	if os.Getenv("EXIT_AT_START") != "" {
+		fmt.Fprintln(os.Stderr, "testfn: EXIT_AT_START is set: refusing to start")
+		os.Exit(1)
+	}
+	if d, err := time.ParseDuration(os.Getenv("START_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+	ksvc.Main("testfn", func(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
+		f := &fn{tag: os.Getenv("TAG"), sink: os.Getenv("SINK_URL"), crashDir: os.Getenv("CRASH_DIR"),
+			client: &http.Client{Timeout: 5 * time.Second}}
+		g := grpc.NewServer()
+		healthpb.RegisterHealthServer(g, health.NewServer())
+		return ksvc.Service{Events: f.handle, GRPC: g}, nil
+	})
+}
+
+type fn struct {
+	tag, sink, crashDir string
+	client              *http.Client
+}
+
+func (f *fn) handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	switch e.Type() {
+	case "test.fail":
+		f.report(ctx, e)
+		return nil, errors.New("test.fail always fails")
+	case "test.poison":
+		f.report(ctx, e)
+		return nil, ksvc.Permanent(errors.New("test.poison cannot be processed"))
+	case "test.crash":
+		marker := filepath.Join(f.crashDir, e.ID())
+		if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
+			os.WriteFile(marker, nil, 0o600)
+			os.Exit(3) // mid-request, without answering
+		}
+	case "test.slow":
+		d, _ := time.ParseDuration(string(e.Data()))
+		time.Sleep(d)
+	}
+	if err := f.report(ctx, e); err != nil {
+		return nil, err
+	}
+	if e.Type() == "test.reply" {
+		r := event.New()
+		r.SetID(e.ID() + "-reply")
+		r.SetSource("testfn/" + f.tag)
+		r.SetType("test.replied")
+		r.SetExtension("partitionkey", e.Extensions()["partitionkey"])
+		r.SetData("text/plain", e.Data())
+		return &r, nil
+	}
+	return nil, nil
+}
+
+func (f *fn) report(ctx context.Context, e event.Event) error {
+	if f.sink == "" {
+		return nil
+	}
+	key, _ := e.Extensions()["partitionkey"].(string)
+	body, _ := json.Marshal(Record{Tag: f.tag, ID: e.ID(), Type: e.Type(), Key: key, Data: string(e.Data()), PID: os.Getpid()})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.sink, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("report to sink: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("sink answered %s", resp.Status)
+	}
+	return nil
+}

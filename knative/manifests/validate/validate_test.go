@@ -1,0 +1,130 @@
+package validate
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/parley-chat/parley/knative/manifests"
+)
+
+func TestBaseIsValid(t *testing.T) {
+	stream, err := manifests.Render(manifests.Dir("base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifests.Split(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, o := range objs {
+		counts[o.Kind]++
+		if err := Object(context.Background(), o); err != nil {
+			t.Errorf("valid manifest rejected: %v", err)
+		}
+	}
+	// Guard against a render that silently drops resources.
+	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 8, "KafkaSink": 1, "Namespace": 1}
+	for kind, n := range want {
+		if counts[kind] != n {
+			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)
+		}
+	}
+}
+
+const validService = `
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: fn, namespace: parley}
+spec:
+  template:
+    spec:
+      containers:
+        - image: ko://example.com/fn
+          ports: [{name: h2c, containerPort: 8080}]
+`
+
+const validTrigger = `
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: t, namespace: parley}
+spec:
+  broker: default
+  filter: {attributes: {type: parley.message.sent}}
+  subscriber: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: fn}}
+`
+
+func TestBrokenManifestsAreRejected(t *testing.T) {
+	cases := map[string]struct {
+		doc     string
+		wantErr string
+	}{
+		"trigger without subscriber": {
+			doc: `
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: t, namespace: parley}
+spec:
+  broker: default
+`, wantErr: "subscriber"},
+		"trigger without broker": {
+			doc:     strings.Replace(validTrigger, "broker: default", "", 1),
+			wantErr: "broker"},
+		"service with two ports": {
+			doc:     strings.Replace(validService, "ports: [{name: h2c, containerPort: 8080}]", "ports: [{name: h2c, containerPort: 8080}, {name: http1, containerPort: 9090}]", 1),
+			wantErr: "ports"},
+		"service without image": {
+			doc:     strings.Replace(validService, "- image: ko://example.com/fn", "- name: fn", 1),
+			wantErr: "image"},
+		"unknown field": {
+			doc:     strings.Replace(validService, "spec:\n  template:", "spec:\n  replicas: 3\n  template:", 1),
+			wantErr: "unknown field"},
+		"bad backoff delay": {
+			doc:     validTrigger + "  delivery: {retry: 3, backoffDelay: soon}\n",
+			wantErr: "backoffDelay"},
+		"kafka broker with secret config": {
+			doc: `
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+  namespace: parley
+  annotations: {eventing.knative.dev/broker.class: Kafka}
+spec:
+  config: {apiVersion: v1, kind: Secret, name: x, namespace: parley}
+`, wantErr: "ConfigMap"},
+		"unsupported kind": {
+			doc: `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: parley}
+`, wantErr: "no validator"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := Stream(context.Background(), []byte(tc.doc))
+			if err == nil {
+				t.Fatal("broken manifest accepted")
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %q does not mention %q", err, tc.wantErr)
+			}
+		})
+	}
+	// The unbroken documents the cases start from must pass, or the cases prove nothing.
+	for _, doc := range []string{validService, validTrigger} {
+		if err := Stream(context.Background(), []byte(doc)); err != nil {
+			t.Errorf("valid document rejected: %v", err)
+		}
+	}
+}
+
+func TestMalformedYAMLIsAnError(t *testing.T) {
+	if err := Stream(context.Background(), []byte("kind: [unclosed")); err == nil {
+		t.Fatal("malformed YAML accepted")
+	}
+	if err := Stream(context.Background(), []byte("apiVersion: v1\nkind: ConfigMap\n")); err == nil {
+		t.Fatal("document without metadata.name accepted")
+	}
+}
