@@ -1,0 +1,219 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+var ferretBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "devstack-test")
+	if err != nil {
+		panic(err)
+	}
+	ferretBin = filepath.Join(dir, "ferretdb")
+	build := exec.Command("go", "build", "-o", ferretBin, ".")
+	build.Dir = "ferretdb"
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ferretdb:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// stateDir is a temp folder the postgres user can enter when tests run as root.
+func stateDir(t *testing.T) string {
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	return filepath.Join(dir, "state")
+}
+
+func testConfig(t *testing.T, state string, env map[string]string) Config {
+	return Config{
+		StateDir: state, FerretDBBinary: ferretBin,
+		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1,
+		Getenv: func(k string) string { return env[k] },
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	}
+}
+
+func up(t *testing.T, cfg Config) *Stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Up(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStartsFromNothingAndKeepsDataAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	state := stateDir(t)
+	s := up(t, testConfig(t, state, nil))
+
+	// Write one thing to each server.
+	pg, err := pgx.Connect(ctx, s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Exec(ctx, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('pg-value')"); err != nil {
+		t.Fatal(err)
+	}
+	pg.Close(ctx)
+	rdb := redisClient(t, s.RedisURL)
+	if err := rdb.Set(ctx, "kept", "redis-value", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Close()
+	mc := mongoClient(t, s.MongoURI)
+	if _, err := mc.Database("parley").Collection("kept").InsertOne(ctx, bson.D{{Key: "v", Value: "mongo-value"}}); err != nil {
+		t.Fatal(err)
+	}
+	mc.Disconnect(ctx)
+	kc, err := kgo.NewClient(kgo.SeedBrokers(s.KafkaBrokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kc.ProduceSync(ctx, &kgo.Record{Topic: "parley-events", Value: []byte("kafka-value")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	kc.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Secrets are private to the owner.
+	for _, name := range []string{"postgres-password", "redis-password"} {
+		fi, err := os.Stat(filepath.Join(state, "secrets", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
+	}
+
+	s = up(t, testConfig(t, state, nil))
+	defer s.Close()
+	pg, err = pgx.Connect(ctx, s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	var v string
+	if err := pg.QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != "pg-value" {
+		t.Errorf("postgres after restart: %q, %v", v, err)
+	}
+	rdb = redisClient(t, s.RedisURL)
+	defer rdb.Close()
+	if v, err := rdb.Get(ctx, "kept").Result(); err != nil || v != "redis-value" {
+		t.Errorf("redis after restart: %q, %v", v, err)
+	}
+	mc = mongoClient(t, s.MongoURI)
+	defer mc.Disconnect(ctx)
+	var doc struct{ V string }
+	if err := mc.Database("parley").Collection("kept").FindOne(ctx, bson.D{}).Decode(&doc); err != nil || doc.V != "mongo-value" {
+		t.Errorf("mongo after restart: %q, %v", doc.V, err)
+	}
+	kc, err = kgo.NewClient(kgo.SeedBrokers(s.KafkaBrokers...), kgo.ConsumeTopics("parley-events"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	pollCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	fetches := kc.PollRecords(pollCtx, 1)
+	if recs := fetches.Records(); len(recs) != 1 || string(recs[0].Value) != "kafka-value" {
+		t.Errorf("kafka after restart: %v (%v)", recs, fetches.Err())
+	}
+}
+
+func TestEnvOverridesStartNothing(t *testing.T) {
+	first := up(t, testConfig(t, stateDir(t), nil))
+	defer first.Close()
+	second := up(t, testConfig(t, stateDir(t), first.Env()))
+	defer second.Close()
+	if len(second.servers) != 0 || second.kafka != nil {
+		t.Fatalf("started %d servers and kafka=%v although every URL was given", len(second.servers), second.kafka != nil)
+	}
+	if fmt.Sprint(second.Env()) != fmt.Sprint(first.Env()) {
+		t.Errorf("env = %v, want %v", second.Env(), first.Env())
+	}
+}
+
+func TestTakenPortIsAClearError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t, stateDir(t), map[string]string{"DATABASE_URL": "postgres://unused"})
+	cfg.RedisPort = ln.Addr().(*net.TCPAddr).Port
+	_, err = Up(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "is taken") {
+		t.Fatalf("Up with a taken port: %v", err)
+	}
+}
+
+func TestMissingFerretDBBinaryIsAClearError(t *testing.T) {
+	first := up(t, testConfig(t, stateDir(t), nil))
+	defer first.Close()
+	env := first.Env()
+	delete(env, "MONGO_URI")
+	cfg := testConfig(t, stateDir(t), env)
+	cfg.FerretDBBinary = filepath.Join(t.TempDir(), "missing")
+	_, err := Up(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "MONGO_URI") {
+		t.Fatalf("Up without FerretDB: %v", err)
+	}
+	if !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("error does not say the file is missing: %v", err)
+	}
+}
+
+func redisClient(t *testing.T, u string) *redis.Client {
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return redis.NewClient(opts)
+}
+
+func mongoClient(t *testing.T, uri string) *mongo.Client {
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
