@@ -40,7 +40,7 @@ func (a *activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	p, release, err := a.rev.acquire(ctx)
 	if err != nil {
-		a.rev.em.log.Warn("request not routed", "service", a.rev.spec.Name, "error", err)
+		a.rev.em.log.Warn("request not routed", "ksvc", a.rev.spec.Name, "error", err)
 		unavailable(w, r, err.Error())
 		return
 	}
@@ -52,7 +52,7 @@ func (a *activator) proxyError(w http.ResponseWriter, r *http.Request, err error
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
-	a.rev.em.log.Warn("proxy error", "service", a.rev.spec.Name, "error", err)
+	a.rev.em.log.Warn("proxy error", "ksvc", a.rev.spec.Name, "error", err)
 	if isGRPC(r) {
 		grpcError(w, "14", "upstream failed: "+err.Error()) // UNAVAILABLE
 		return

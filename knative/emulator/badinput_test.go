@@ -27,7 +27,7 @@ func TestFunctionThatExitsAtStartGetsAClearErrorAndOthersKeepServing(t *testing.
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "EXIT_AT_START is set") {
 		t.Errorf("broken service: %d %q; want 503 quoting the process's last output", resp.StatusCode, body)
 	}
-	if !strings.Contains(h.logs.String(), `"msg":"service failed to start","service":"broken"`) {
+	if !strings.Contains(h.logs.String(), `"msg":"service failed to start","ksvc":"broken"`) {
 		t.Error("start failure not logged")
 	}
 	good, _ := h.em.URL("test", "good")

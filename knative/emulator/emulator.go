@@ -111,7 +111,7 @@ func New(cfg Config) (*Emulator, error) {
 			if errors.As(err, &netErr) {
 				return nil, err // a pinned port is taken: running without it would mislead
 			}
-			em.log.Error("service skipped", "service", s.Name, "error", err)
+			em.log.Error("service skipped", "ksvc", s.Name, "error", err)
 		}
 	}
 	for _, s := range spec.Sinks {
@@ -262,6 +262,7 @@ var clusterHost = regexp.MustCompile(`([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluste
 func (em *Emulator) buildEnv(s ServiceSpec) ([]string, error) {
 	env := []string{
 		"K_SERVICE=" + s.Name, "K_CONFIGURATION=" + s.Name, "K_REVISION=" + s.Name + "-00001",
+		"HOST=" + em.cfg.Host, // local processes listen on loopback only
 	}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_RESOURCE_ATTRIBUTES"} {
 		if v, ok := os.LookupEnv(k); ok {

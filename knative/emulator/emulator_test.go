@@ -29,7 +29,7 @@ func TestColdStartOnFirstEvent(t *testing.T) {
 	if n := h.coldStarts("fn"); n != 1 {
 		t.Errorf("cold starts = %d, want 1", n)
 	}
-	if !strings.Contains(h.logs.String(), `"msg":"cold start","service":"fn","duration_ms"`) {
+	if !strings.Contains(h.logs.String(), `"msg":"cold start","ksvc":"fn","duration_ms"`) {
 		t.Error("cold start was not logged with its duration")
 	}
 }

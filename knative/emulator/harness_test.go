@@ -141,6 +141,10 @@ func startEmulator(t testing.TB, manifests string, tweak func(*Config)) *harness
 	}
 	t.Cleanup(kb.Close)
 	h := &harness{kafka: kb, sink: newSink(t), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	var logOut io.Writer = testWriter{t}
+	if _, isBench := t.(*testing.B); isBench {
+		logOut = io.Discard // benchmarks print numbers, not per-start logs
+	}
 	manifests = strings.ReplaceAll(manifests, "{{SINK}}", h.sink.srv.URL)
 	cfg := Config{
 		Manifests:     []byte(manifests),
@@ -149,7 +153,7 @@ func startEmulator(t testing.TB, manifests string, tweak func(*Config)) *harness
 		Env:           map[string]string{"CRASH_DIR": t.TempDir()},
 		IdleTimeout:   time.Minute,
 		StopTimeout:   2 * time.Second,
-		Logger:        slog.New(slog.NewJSONHandler(io.MultiWriter(h.logs, testWriter{t}), nil)),
+		Logger:        slog.New(slog.NewJSONHandler(io.MultiWriter(h.logs, logOut), nil)),
 		Registry:      h.reg,
 		ProcessOutput: io.Discard,
 	}
@@ -194,13 +198,18 @@ func newEvent(id, typ, key, data string) event.Event {
 // produce appends events to the broker topic directly, as the connector does.
 func (h *harness) produce(t testing.TB, events ...event.Event) {
 	t.Helper()
+	if err := h.produceErr(events...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) produceErr(events ...event.Event) error {
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
+	errs := make(chan error, 1)
 	for _, e := range events {
 		key, headers, value, err := cekafka.Encode(e)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		rec := &kgo.Record{Topic: testTopic, Key: key, Value: value}
 		for _, hd := range headers {
@@ -210,15 +219,19 @@ func (h *harness) produce(t testing.TB, events ...event.Event) {
 		h.client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
+				select {
+				case errs <- err:
+				default:
+				}
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		t.Fatal(firstErr)
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
 	}
 }
 

@@ -110,7 +110,7 @@ func (r *revision) start() {
 		r.state = stopped
 		r.startErr = fmt.Errorf("%w: %s: %v", errStartFailed, r.spec.Name, err)
 		r.failedAt = time.Now()
-		r.em.log.Error("service failed to start", "service", r.spec.Name, "error", err)
+		r.em.log.Error("service failed to start", "ksvc", r.spec.Name, "error", err)
 		r.em.metrics.startFailures.WithLabelValues(r.spec.Name).Inc()
 		return
 	}
@@ -120,7 +120,7 @@ func (r *revision) start() {
 	r.lastUsed = time.Now()
 	r.em.metrics.coldStarts.WithLabelValues(r.spec.Name).Inc()
 	r.em.metrics.coldStartSeconds.WithLabelValues(r.spec.Name).Observe(d.Seconds())
-	r.em.log.Info("cold start", "service", r.spec.Name, "duration_ms", float64(d.Microseconds())/1000, "addr", p.addr)
+	r.em.log.Info("cold start", "ksvc", r.spec.Name, "duration_ms", float64(d.Microseconds())/1000, "addr", p.addr)
 	go r.watch(p)
 }
 
@@ -202,7 +202,7 @@ func (r *revision) watch(p *process) {
 	r.proc = nil
 	if r.state == ready {
 		r.state = stopped
-		r.em.log.Warn("service exited unexpectedly", "service", r.spec.Name,
+		r.em.log.Warn("service exited unexpectedly", "ksvc", r.spec.Name,
 			"status", p.cmd.ProcessState.String(), "last_output", p.tail.String())
 		r.em.metrics.crashes.WithLabelValues(r.spec.Name).Inc()
 	}
@@ -215,7 +215,7 @@ func (r *revision) scaleToZero(idle time.Duration) {
 		r.mu.Unlock()
 		return
 	}
-	r.em.log.Info("scaling to zero", "service", r.spec.Name, "idle", time.Since(r.lastUsed).Round(time.Millisecond).String())
+	r.em.log.Info("scaling to zero", "ksvc", r.spec.Name, "idle", time.Since(r.lastUsed).Round(time.Millisecond).String())
 	r.stopLocked()
 }
 
@@ -260,7 +260,7 @@ func (r *revision) keepWarm(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			r.em.log.Warn("min-scale service not running; retrying", "service", r.spec.Name, "retry_in", backoff.String(), "error", err)
+			r.em.log.Warn("min-scale service not running; retrying", "ksvc", r.spec.Name, "retry_in", backoff.String(), "error", err)
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():

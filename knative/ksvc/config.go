@@ -36,9 +36,9 @@ type Config struct {
 }
 
 // FromEnv fills a Config for service name from the standard environment:
-// PORT, METRICS_ADDR, DRAIN_DELAY, SHUTDOWN_TIMEOUT and LOG_LEVEL.
+// PORT, HOST, METRICS_ADDR, DRAIN_DELAY, SHUTDOWN_TIMEOUT and LOG_LEVEL.
 func FromEnv(name string) (Config, error) {
-	cfg := Config{Name: name, MetricsAddr: os.Getenv("METRICS_ADDR")}
+	cfg := Config{Name: name, Host: os.Getenv("HOST"), MetricsAddr: os.Getenv("METRICS_ADDR")}
 	var err error
 	if cfg.Port, err = envInt("PORT", 0); err != nil {
 		return cfg, err

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Service is what a binary hands to Run. Every field is optional, but a
@@ -237,4 +239,13 @@ func (rt *router) serveReady(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// NewGRPCServer returns a gRPC server with the standard health service
+// registered, so Knative's and the emulator's gRPC probes and clients'
+// health checks work the same for every Parley service.
+func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	return s
 }

@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/parley-chat/parley/knative/ksvc"
 )
@@ -44,9 +41,7 @@ func main() {
 	ksvc.Main("testfn", func(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		f := &fn{tag: os.Getenv("TAG"), sink: os.Getenv("SINK_URL"), crashDir: os.Getenv("CRASH_DIR"),
 			client: &http.Client{Timeout: 5 * time.Second}}
-		g := grpc.NewServer()
-		healthpb.RegisterHealthServer(g, health.NewServer())
-		return ksvc.Service{Events: f.handle, GRPC: g}, nil
+		return ksvc.Service{Events: f.handle, GRPC: ksvc.NewGRPCServer()}, nil
 	})
 }
 

@@ -1,0 +1,49 @@
+# Parley. `make run` starts the whole platform locally; `make test` runs every test.
+# Both work on a fresh Debian/Ubuntu machine as root with Go >= 1.26 installed;
+# missing server packages (postgresql, redis-server) are installed on demand.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
+GOTEST_FLAGS ?= -count=1 -timeout 25m
+
+.PHONY: all run build test test-go lint generate bench clean deps help
+
+all: build
+
+help:
+	@echo "make run       start Parley locally and print its URL (Ctrl-C stops it)"
+	@echo "make test      run every test (needs postgresql and redis-server: see .ci/run)"
+	@echo "make build     build the services, the launcher and FerretDB into $(BIN)/"
+	@echo "make bench     run the benchmarks and print the numbers"
+	@echo "make lint      go vet + gofmt check"
+	@echo "make generate  regenerate generated code"
+	@echo "make clean     remove build outputs (keeps .parley/ data)"
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(addprefix ./,$(SERVICES)) ./knative/cmd/parley-dev
+	cd knative/devstack/ferretdb && $(GO) build -o ../../../$(BIN)/ferretdb .
+
+run: build
+	./$(BIN)/parley-dev
+
+test: lint test-go
+
+test-go:
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+lint:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+	cd knative/devstack/ferretdb && $(GO) vet ./...
+
+generate:
+	$(GO) generate ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./knative/emulator/
+
+clean:
+	rm -rf $(BIN)

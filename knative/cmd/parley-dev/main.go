@@ -1,0 +1,234 @@
+// Command parley-dev runs the whole Parley platform on one machine: it
+// starts the infrastructure (knative/devstack), renders the Knative
+// manifests and runs them in the local emulator (knative/emulator), waits for
+// the connector, and prints the URL to open. Ctrl-C stops everything it
+// started, in order. It is what `make run` runs.
+//
+// Settings, all optional (environment):
+//
+//	PARLEY_STATE_DIR      data and generated secrets          (.parley)
+//	PARLEY_BIN_DIR        built services (make build)          (bin)
+//	PARLEY_MANIFESTS      kustomize folder to run              (knative/base)
+//	PARLEY_HTTP_PORT      the connector's public port          (8080)
+//	PARLEY_METRICS_PORT   emulator metrics                     (59090)
+//	PARLEY_CONNECTOR_METRICS_PORT                              (59091)
+//	PARLEY_INGRESS_PORT   Broker ingress                       (58080)
+//	PARLEY_PG_PORT, PARLEY_REDIS_PORT, PARLEY_MONGO_PORT, PARLEY_KAFKA_PORT
+//	PARLEY_IDLE_TIMEOUT   scale-to-zero idle window            (60s)
+//	DATABASE_URL, REDIS_URL, MONGO_URI, KAFKA_BROKERS: use these servers instead
+//
+// A port of 0 means any free port.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/emulator"
+	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/manifests"
+)
+
+const modulePath = "github.com/parley-chat/parley/"
+
+func main() {
+	log := ksvc.NewLogger("parley-dev", slog.LevelInfo)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil {
+		log.Error("parley-dev failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	stateDir, binDir, manifestDir                       string
+	httpPort, metricsPort, connMetricsPort, ingressPort int
+	pgPort, redisPort, mongoPort, kafkaPort             int
+	idle                                                time.Duration
+}
+
+func readSettings() (settings, error) {
+	s := settings{
+		stateDir:    envOr("PARLEY_STATE_DIR", ".parley"),
+		binDir:      envOr("PARLEY_BIN_DIR", "bin"),
+		manifestDir: envOr("PARLEY_MANIFESTS", filepath.Join("knative", "base")),
+	}
+	ports := []struct {
+		key  string
+		dst  *int
+		def  int
+		free int // what "0" becomes
+	}{
+		{"PARLEY_HTTP_PORT", &s.httpPort, 8080, 0},
+		{"PARLEY_METRICS_PORT", &s.metricsPort, 59090, 0},
+		{"PARLEY_CONNECTOR_METRICS_PORT", &s.connMetricsPort, 59091, -1},
+		{"PARLEY_INGRESS_PORT", &s.ingressPort, 58080, 0},
+		{"PARLEY_PG_PORT", &s.pgPort, devstack.DefaultPostgresPort, -1},
+		{"PARLEY_REDIS_PORT", &s.redisPort, devstack.DefaultRedisPort, -1},
+		{"PARLEY_MONGO_PORT", &s.mongoPort, devstack.DefaultMongoPort, -1},
+		{"PARLEY_KAFKA_PORT", &s.kafkaPort, devstack.DefaultKafkaPort, -1},
+	}
+	for _, p := range ports {
+		v := os.Getenv(p.key)
+		if v == "" {
+			*p.dst = p.def
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 {
+			return s, fmt.Errorf("%s=%q is not a port number", p.key, v)
+		}
+		if n == 0 {
+			n = p.free
+		}
+		*p.dst = n
+	}
+	var err error
+	if s.idle, err = time.ParseDuration(envOr("PARLEY_IDLE_TIMEOUT", "60s")); err != nil {
+		return s, fmt.Errorf("PARLEY_IDLE_TIMEOUT: %w", err)
+	}
+	return s, nil
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	s, err := readSettings()
+	if err != nil {
+		return err
+	}
+	rendered, err := manifests.Render(s.manifestDir)
+	if err != nil {
+		return err
+	}
+	stack, err := devstack.Up(ctx, devstack.Config{
+		StateDir: s.stateDir, FerretDBBinary: filepath.Join(s.binDir, "ferretdb"), InstallMissing: true,
+		PostgresPort: s.pgPort, RedisPort: s.redisPort, MongoPort: s.mongoPort, KafkaPort: s.kafkaPort,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stack.Close(); err != nil {
+			log.Error("stopping infrastructure", "error", err)
+		}
+		log.Info("stopped")
+	}()
+
+	metricsLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.metricsPort)))
+	if err != nil {
+		return fmt.Errorf("metrics port: %w", err)
+	}
+	if s.connMetricsPort < 0 {
+		if s.connMetricsPort, err = freePort(); err != nil {
+			return err
+		}
+	}
+	connectorMetrics := "127.0.0.1:" + strconv.Itoa(s.connMetricsPort)
+	env := stack.Env()
+	env["METRICS_ADDR"] = connectorMetrics
+	if web, err := filepath.Abs(filepath.Join("web", "dist")); err == nil {
+		if _, statErr := os.Stat(web); statErr == nil {
+			env["WEB_DIR"] = web
+		}
+	}
+	reg := prometheus.NewRegistry()
+	em, err := emulator.New(emulator.Config{
+		Manifests: rendered, ResolveImage: binaryResolver(s.binDir), KafkaBrokers: stack.KafkaBrokers,
+		Env: env, Ports: map[string]int{"connector": s.httpPort}, IngressPort: s.ingressPort,
+		IdleTimeout: s.idle, Logger: log, Registry: reg,
+	})
+	if err != nil {
+		metricsLn.Close()
+		return err
+	}
+	metricsSrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go metricsSrv.Serve(metricsLn)
+	defer metricsSrv.Close()
+
+	emDone := make(chan error, 1)
+	go func() { emDone <- em.Run(ctx) }()
+
+	url, _ := em.URL("parley", "connector")
+	if err := waitReady(ctx, url+"/readyz", 2*time.Minute); err != nil {
+		<-emDone
+		return fmt.Errorf("connector did not become ready: %w", err)
+	}
+	fmt.Printf("\n  Parley is running: open %s\n\n"+
+		"  metrics:       http://%s/metrics (emulator), http://%s/metrics (connector)\n"+
+		"  broker ingress: %s\n  data:          %s\n  stop:          Ctrl-C\n\n",
+		url, metricsLn.Addr(), connectorMetrics, em.IngressURL("parley", "default"), s.stateDir)
+	return <-emDone
+}
+
+// binaryResolver maps ko://<module>/<path> images to <binDir>/<last path element>,
+// where `make build` puts them.
+func binaryResolver(binDir string) func(string) (string, error) {
+	return func(image string) (string, error) {
+		pkg, ok := strings.CutPrefix(image, "ko://"+modulePath)
+		if !ok {
+			return "", fmt.Errorf("only ko://%s… images run locally", modulePath)
+		}
+		bin, err := filepath.Abs(filepath.Join(binDir, path.Base(pkg)))
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("%w (run make build)", err)
+		}
+		return bin, nil
+	}
+}
+
+func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = errors.New(resp.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMakeRunSmoke runs `make run` exactly as a user does, checks the
+// connector answers, presses Ctrl-C (SIGINT to the foreground process
+// group) and checks that no process the run started is left behind.
+func TestMakeRunSmoke(t *testing.T) {
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	for d := state; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // the postgres user must reach its data when tests run as root
+	}
+	cmd := exec.Command("make", "--no-print-directory", "run")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PARLEY_STATE_DIR="+filepath.Join(state, "state"),
+		"PARLEY_HTTP_PORT=0", "PARLEY_METRICS_PORT=0", "PARLEY_CONNECTOR_METRICS_PORT=0", "PARLEY_INGRESS_PORT=0",
+		"PARLEY_PG_PORT=0", "PARLEY_REDIS_PORT=0", "PARLEY_MONGO_PORT=0", "PARLEY_KAFKA_PORT=0",
+		"DATABASE_URL=", "REDIS_URL=", "MONGO_URI=", "KAFKA_BROKERS=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // like a terminal's foreground job
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+
+	urlCh := make(chan string, 1)
+	scanned := make(chan struct{})
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-scanned // no t.Log after the test ends
+	}()
+	go func() {
+		defer close(scanned)
+		re := regexp.MustCompile(`Parley is running: open (\S+)`)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			t.Log(sc.Text())
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				urlCh <- m[1]
+			}
+		}
+	}()
+	go func() { exited <- cmd.Wait() }()
+	var url string
+	select {
+	case url = <-urlCh:
+	case err := <-exited:
+		t.Fatalf("make run exited before printing its URL: %v", err)
+	case <-time.After(5 * time.Minute):
+		t.Fatal("make run printed no URL within 5 minutes")
+	}
+
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
+		t.Fatalf("connector /healthz: %d %q", resp.StatusCode, body)
+	}
+
+	started := descendants(cmd.Process.Pid)
+	if len(started) < 5 {
+		t.Fatalf("expected make, parley-dev, postgres, redis, ferretdb and the connector, found %d processes", len(started))
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-exited:
+	case <-time.After(90 * time.Second):
+		t.Fatal("make run did not stop within 90s of Ctrl-C")
+	}
+	var stray []string
+	for pid, name := range started {
+		if alive(pid) {
+			stray = append(stray, strconv.Itoa(pid)+" "+name)
+		}
+	}
+	if len(stray) > 0 {
+		t.Fatalf("processes left after Ctrl-C: %v", stray)
+	}
+}
+
+// descendants maps every process below pid (found through /proc) to its name.
+func descendants(pid int) map[int]string {
+	children := map[int][]int{}
+	names := map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Format: pid (comm) state ppid ...; comm may contain spaces.
+		s := string(stat)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < 0 {
+			continue
+		}
+		fields := strings.Fields(s[close+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		children[ppid] = append(children[ppid], p)
+		names[p] = s[open+1 : close]
+	}
+	out := map[int]string{}
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		out[p] = names[p]
+		queue = append(queue, children[p]...)
+	}
+	return out
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
