@@ -20,6 +20,18 @@ import (
 	"github.com/parley-chat/parley/kafka/devbroker"
 )
 
+// Component selects servers for Up.
+type Component uint8
+
+// The servers Up can start. MongoDB (FerretDB) needs PostgreSQL as its backend.
+const (
+	Postgres Component = 1 << iota
+	Redis
+	Mongo
+	Kafka
+	All = Postgres | Redis | Mongo | Kafka
+)
+
 // Config configures Up. Zero ports get the defaults below: uncommon ports so
 // a server already on the machine is never disturbed.
 type Config struct {
@@ -37,6 +49,8 @@ type Config struct {
 	InstallMissing bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Components to run; zero means All.
+	Components Component
 }
 
 // Default ports of the local servers.
@@ -81,6 +95,13 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Components == 0 {
+		cfg.Components = All
+	}
+	if cfg.Components&Mongo != 0 && cfg.Getenv("MONGO_URI") == "" {
+		cfg.Components |= Postgres // FerretDB's backend
+	}
+	want := func(c Component) bool { return cfg.Components&c != 0 }
 	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
 		return nil, err
 	}
@@ -95,36 +116,36 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}()
 
 	s.DatabaseURL = cfg.Getenv("DATABASE_URL")
-	if s.DatabaseURL == "" {
+	if s.DatabaseURL == "" && want(Postgres) {
 		if s.DatabaseURL, err = s.startPostgres(ctx, cfg); err != nil {
 			return nil, err
 		}
-	} else {
+	} else if s.DatabaseURL != "" {
 		s.log.Info("using PostgreSQL from DATABASE_URL")
 	}
 
 	s.RedisURL = cfg.Getenv("REDIS_URL")
-	if s.RedisURL == "" {
+	if s.RedisURL == "" && want(Redis) {
 		if s.RedisURL, err = s.startRedis(ctx, cfg); err != nil {
 			return nil, err
 		}
-	} else {
+	} else if s.RedisURL != "" {
 		s.log.Info("using Redis from REDIS_URL")
 	}
 
 	s.MongoURI = cfg.Getenv("MONGO_URI")
-	if s.MongoURI == "" {
+	if s.MongoURI == "" && want(Mongo) {
 		if s.MongoURI, err = s.startFerretDB(ctx, cfg); err != nil {
 			return nil, err
 		}
-	} else {
+	} else if s.MongoURI != "" {
 		s.log.Info("using MongoDB from MONGO_URI")
 	}
 
 	if brokers := cfg.Getenv("KAFKA_BROKERS"); brokers != "" {
 		s.KafkaBrokers = strings.Split(brokers, ",")
 		s.log.Info("using Kafka from KAFKA_BROKERS")
-	} else {
+	} else if want(Kafka) {
 		port := defaultPort(cfg.KafkaPort, DefaultKafkaPort)
 		if port < 0 {
 			port = 0

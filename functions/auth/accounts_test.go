@@ -1,0 +1,392 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+func TestRegisterLoginAndTokens(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	reg := e.register(t, "ada")
+	if reg.User.Role != authv1.GlobalRole_GLOBAL_ROLE_ADMIN {
+		t.Errorf("first user role = %v, want admin", reg.User.Role)
+	}
+	if second := e.register(t, "bob"); second.User.Role != authv1.GlobalRole_GLOBAL_ROLE_USER {
+		t.Errorf("second user role = %v, want user", second.User.Role)
+	}
+	for _, login := range []string{"ada", "ADA", "ada@example.com", "Ada@Example.com"} {
+		resp, err := e.client.Login(ctx, &authv1.LoginRequest{Login: login, Password: "correct horse ada"})
+		if err != nil {
+			t.Fatalf("login as %q: %v", login, err)
+		}
+		if resp.User.Id != reg.User.Id || resp.TokenType != "Bearer" || resp.ExpiresIn != 900 {
+			t.Errorf("login as %q: %+v", login, resp)
+		}
+	}
+	_, err := e.client.Login(ctx, &authv1.LoginRequest{Login: "ada", Password: "wrong password"})
+	if reason(err) != "INVALID_CREDENTIALS" {
+		t.Errorf("wrong password: %v", err)
+	}
+	_, errUnknown := e.client.Login(ctx, &authv1.LoginRequest{Login: "nobody", Password: "wrong password"})
+	if status.Convert(errUnknown).Message() != status.Convert(err).Message() || reason(errUnknown) != reason(err) {
+		t.Errorf("unknown user and wrong password differ: %v vs %v", errUnknown, err)
+	}
+
+	// The access token carries what the connector needs, signed with the active key.
+	var claims authv1.AccessClaims
+	tok, _, err := jwt.NewParser().ParseUnverified(reg.AccessToken, &claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Header["alg"] != "EdDSA" || tok.Header["kid"] != "k1" || claims.Subject != reg.User.Id ||
+		claims.Issuer != "parley-test" || claims.Audience[0] != "parley-test" || claims.ID == "" ||
+		claims.Roles[0] != "admin" || claims.Username != "ada" || claims.ExpiresAt.Sub(claims.IssuedAt.Time).Minutes() != 15 {
+		t.Errorf("token header %v claims %+v", tok.Header, claims)
+	}
+
+	// The stored password is an argon2id hash, never the password.
+	var hash string
+	e.pool.QueryRow(ctx, "SELECT password_hash FROM users WHERE username = 'ada'").Scan(&hash)
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=1024,t=1,p=1$") || strings.Contains(hash, "correct horse") {
+		t.Errorf("stored hash %q", hash)
+	}
+}
+
+func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r1 := e.register(t, "ada").RefreshToken
+	refresh := func(tok string) (*authv1.TokenResponse, error) {
+		return e.client.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: tok})
+	}
+	resp2, err := refresh(r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := resp2.RefreshToken
+	if r2 == r1 || resp2.AccessToken == "" {
+		t.Fatal("refresh did not rotate the token")
+	}
+	resp3, err := refresh(r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// r1 was rotated away: presenting it again is a replay.
+	if _, err := refresh(r1); reason(err) != "INVALID_GRANT" || !strings.Contains(status.Convert(err).Message(), "reuse") {
+		t.Fatalf("replayed token: %v", err)
+	}
+	// ...which revoked the whole family, including the newest token.
+	if _, err := refresh(resp3.RefreshToken); reason(err) != "INVALID_GRANT" {
+		t.Fatalf("newest token of a revoked family: %v", err)
+	}
+	// Another login is another family and still works.
+	login, err := e.client.Login(ctx, &authv1.LoginRequest{Login: "ada", Password: "correct horse ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refresh(login.RefreshToken); err != nil {
+		t.Fatalf("fresh family: %v", err)
+	}
+	if _, err := refresh("not-a-token"); reason(err) != "INVALID_GRANT" {
+		t.Fatalf("garbage token: %v", err)
+	}
+	// Only hashes are stored.
+	if n := e.count(t, "SELECT count(*) FROM refresh_tokens WHERE token_hash = convert_to($1, 'UTF8')", r1); n != 0 {
+		t.Error("a refresh token is stored in clear")
+	}
+}
+
+func TestLogoutAndPasswordChangeRevoke(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	reg := e.register(t, "ada")
+	if _, err := e.client.Logout(ctx, &authv1.LogoutRequest{RefreshToken: reg.RefreshToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: reg.RefreshToken}); reason(err) != "INVALID_GRANT" {
+		t.Fatalf("refresh after logout: %v", err)
+	}
+	// Logging out twice, or with garbage, is harmless.
+	if _, err := e.client.Logout(ctx, &authv1.LogoutRequest{RefreshToken: "garbage"}); err != nil {
+		t.Fatal(err)
+	}
+
+	a, _ := e.client.Login(ctx, &authv1.LoginRequest{Login: "ada", Password: "correct horse ada"})
+	b, _ := e.client.Login(ctx, &authv1.LoginRequest{Login: "ada", Password: "correct horse ada"})
+	_, err := e.client.ChangePassword(ctx, &authv1.ChangePasswordRequest{Caller: caller(reg), CurrentPassword: "wrong", NewPassword: "new password 1"})
+	if reason(err) != "WRONG_PASSWORD" {
+		t.Fatalf("change with wrong current password: %v", err)
+	}
+	if _, err := e.client.ChangePassword(ctx, &authv1.ChangePasswordRequest{Caller: caller(reg),
+		CurrentPassword: "correct horse ada", NewPassword: "new password 1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*authv1.TokenResponse{a, b} {
+		if _, err := e.client.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: s.RefreshToken}); reason(err) != "INVALID_GRANT" {
+			t.Errorf("session survived a password change: %v", err)
+		}
+	}
+	if _, err := e.client.Login(ctx, &authv1.LoginRequest{Login: "ada", Password: "new password 1"}); err != nil {
+		t.Fatalf("login with new password: %v", err)
+	}
+}
+
+func TestConcurrentRegistrationsOfOneUsername(t *testing.T) {
+	e := newEnv(t)
+	const n = 100
+	var wg sync.WaitGroup
+	results := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := "Racer"
+			if i%2 == 1 {
+				name = "racer" // case-insensitively the same
+			}
+			_, results[i] = e.client.Register(context.Background(), &authv1.RegisterRequest{
+				Username: name, Email: fmt.Sprintf("r%d@example.com", i), Password: "password123"})
+		}()
+	}
+	wg.Wait()
+	ok, conflicts, winner := 0, 0, 0
+	for i, err := range results {
+		switch {
+		case err == nil:
+			ok++
+			winner = i
+		case status.Code(err) == codes.AlreadyExists && reason(err) == "USERNAME_TAKEN":
+			conflicts++
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 || conflicts != n-1 {
+		t.Fatalf("%d succeeded and %d conflicted, want 1 and %d", ok, conflicts, n-1)
+	}
+	if c := e.count(t, "SELECT count(*) FROM users"); c != 1 {
+		t.Errorf("%d users stored", c)
+	}
+	_, err := e.client.Register(context.Background(), &authv1.RegisterRequest{Username: "other", Email: fmt.Sprintf("R%d@EXAMPLE.com", winner), Password: "password123"})
+	if reason(err) != "EMAIL_TAKEN" {
+		t.Errorf("email reuse with other case: %v", err)
+	}
+}
+
+func TestFailedLoginsLockPerAccountAndPerIP(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.register(t, "ada")
+	login := func(name, password, ip string) error {
+		_, err := e.client.Login(ctx, &authv1.LoginRequest{Login: name, Password: password, ClientIp: ip})
+		return err
+	}
+	for i := range accountThrottle.limit {
+		if err := login("ada", "wrong", fmt.Sprintf("10.0.0.%d", i)); reason(err) != "INVALID_CREDENTIALS" {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// Locked now, even with the right password and from a new address.
+	if err := login("ada", "correct horse ada", "10.0.1.1"); reason(err) != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("locked account: %v", err)
+	}
+	// An unknown account locks the same way, so locks reveal nothing.
+	for range accountThrottle.limit {
+		login("ghost", "wrong", "")
+	}
+	if err := login("ghost", "wrong", ""); reason(err) != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("unknown account not throttled: %v", err)
+	}
+	// One address failing across many accounts is locked too.
+	for i := range ipThrottle.limit {
+		login(fmt.Sprintf("user%d", i), "wrong", "192.0.2.7")
+	}
+	e.register(t, "carol")
+	if err := login("carol", "correct horse carol", "192.0.2.7"); reason(err) != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("throttled address: %v", err)
+	}
+	if err := login("carol", "correct horse carol", "192.0.2.8"); err != nil {
+		t.Fatalf("other address: %v", err)
+	}
+}
+
+func TestBadInputIsRejectedAndNothingStored(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	long := strings.Repeat("a", 300)
+	// Invalid UTF-8 cannot cross gRPC (proto strings are UTF-8); the
+	// connector's REST tests cover it at the edge.
+	cases := map[string]*authv1.RegisterRequest{
+		"empty username":        {Username: "", Email: "a@example.com", Password: "password123"},
+		"short username":        {Username: "ab", Email: "a@example.com", Password: "password123"},
+		"overlong username":     {Username: long[:33], Email: "a@example.com", Password: "password123"},
+		"sql in username":       {Username: "x'; DROP TABLE users;--", Email: "a@example.com", Password: "password123"},
+		"bad email":             {Username: "abc", Email: "not-an-email", Password: "password123"},
+		"email with name":       {Username: "abc", Email: "Ada <a@example.com>", Password: "password123"},
+		"overlong email":        {Username: "abc", Email: long + "@example.com", Password: "password123"},
+		"short password":        {Username: "abc", Email: "a@example.com", Password: "short"},
+		"overlong password":     {Username: "abc", Email: "a@example.com", Password: long},
+		"control in display":    {Username: "abc", Email: "a@example.com", Password: "password123", DisplayName: "bad\x00name"},
+		"newline in display":    {Username: "abc", Email: "a@example.com", Password: "password123", DisplayName: "two\nlines"},
+		"overlong display name": {Username: "abc", Email: "a@example.com", Password: "password123", DisplayName: long},
+	}
+	for name, req := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.client.Register(ctx, req)
+			if status.Code(err) != codes.InvalidArgument || reason(err) != "INVALID_ARGUMENT" {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+	if n := e.count(t, "SELECT count(*) FROM users"); n != 0 {
+		t.Fatalf("%d users stored from bad input", n)
+	}
+	// SQL in a login is just a wrong login; the table is intact.
+	_, err := e.client.Login(ctx, &authv1.LoginRequest{Login: "' OR '1'='1", Password: "' OR '1'='1"})
+	if reason(err) != "INVALID_CREDENTIALS" {
+		t.Fatalf("sql login: %v", err)
+	}
+	// Quotes are fine where free text is allowed, and stored verbatim.
+	reg, err := e.client.Register(ctx, &authv1.RegisterRequest{Username: "bobby", Email: "b@example.com",
+		Password: "password123", DisplayName: "Robert'); DROP TABLE users;--"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.User.DisplayName != "Robert'); DROP TABLE users;--" || e.count(t, "SELECT count(*) FROM users") != 1 {
+		t.Fatalf("display name %q", reg.User.DisplayName)
+	}
+	for name, req := range map[string]*authv1.UpdateProfileRequest{
+		"javascript avatar": {Caller: caller(reg), AvatarUrl: ptr("javascript:alert(1)")},
+		"avatar with creds": {Caller: caller(reg), AvatarUrl: ptr("https://u:p@example.com/a.png")},
+		"empty display":     {Caller: caller(reg), DisplayName: ptr("")},
+	} {
+		if _, err := e.client.UpdateProfile(ctx, req); reason(err) != "INVALID_ARGUMENT" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := e.client.GetUser(ctx, &authv1.GetUserRequest{Caller: &authv1.Caller{UserId: "not-a-uuid"}, UserId: reg.User.Id}); reason(err) != "UNAUTHENTICATED" {
+		t.Errorf("bad caller: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestProfileAndSearch(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ada := e.register(t, "ada")
+	e.register(t, "adam")
+	e.register(t, "bob")
+	e.register(t, "a_b") // '_' must match literally, not as a LIKE wildcard
+	u, err := e.client.UpdateProfile(ctx, &authv1.UpdateProfileRequest{Caller: caller(ada), DisplayName: ptr("Ada L."), AvatarUrl: ptr("https://example.com/ada.png")})
+	if err != nil || u.DisplayName != "Ada L." || u.AvatarUrl != "https://example.com/ada.png" {
+		t.Fatalf("update: %+v %v", u, err)
+	}
+	res, err := e.client.SearchUsers(ctx, &authv1.SearchUsersRequest{Caller: caller(ada), Prefix: "AD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range res.Users {
+		names = append(names, u.Username)
+		if u.Email != "" {
+			t.Errorf("search leaks email of %s", u.Username)
+		}
+	}
+	if strings.Join(names, ",") != "ada,adam" {
+		t.Errorf("search AD = %v", names)
+	}
+	res, _ = e.client.SearchUsers(ctx, &authv1.SearchUsersRequest{Caller: caller(ada), Prefix: "a_"})
+	if len(res.Users) != 1 || res.Users[0].Username != "a_b" {
+		t.Errorf("search a_ = %v", res.Users)
+	}
+}
+
+func TestUserCreatedEventReachesTheBroker(t *testing.T) {
+	e := newEnv(t)
+	e.broker.setDown(true)
+	ada := e.register(t, "ada")
+	if n := e.count(t, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"); n != 1 {
+		t.Fatalf("%d unsent events while the broker is down, want 1", n)
+	}
+	e.broker.setDown(false)
+	eventually(t, "user.created delivered after the broker recovers", func() bool {
+		return len(e.broker.events(eventsv1.TypeUserCreated)) == 1
+	})
+	ev := e.broker.events(eventsv1.TypeUserCreated)[0]
+	if ev["user_id"] != ada.User.Id || ev["username"] != "ada" || ev["_partitionkey"] != ada.User.Id {
+		t.Errorf("event %v", ev)
+	}
+	if n := e.count(t, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"); n != 0 {
+		t.Errorf("%d events still unsent", n)
+	}
+}
+
+func TestMigrationsAreSafeToRunConcurrently(t *testing.T) {
+	e := newEnv(t) // already migrated once
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = migrate(context.Background(), e.pool) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.count(t, "SELECT count(*) FROM schema_migrations"); n != 1 {
+		t.Errorf("%d migration rows, want 1", n)
+	}
+}
+
+func TestPasswordHashing(t *testing.T) {
+	h, err := hashPassword("hunter2 hunter2", testArgon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := verifyPassword("hunter2 hunter2", h); !ok || err != nil {
+		t.Errorf("right password: %v %v", ok, err)
+	}
+	if ok, _ := verifyPassword("hunter3 hunter3", h); ok {
+		t.Error("wrong password accepted")
+	}
+	h2, _ := hashPassword("hunter2 hunter2", testArgon)
+	if h == h2 {
+		t.Error("two hashes of one password are equal: salt missing")
+	}
+	for _, bad := range []string{"", "$argon2i$v=19$m=1,t=1,p=1$AA$AA", "$argon2id$v=19$m=x$AA$AA", "$argon2id$v=19$m=1,t=1,p=1$!!$AA"} {
+		if _, err := verifyPassword("x", bad); err == nil {
+			t.Errorf("malformed hash %q accepted", bad)
+		}
+	}
+}
+
+func TestSigningKeysConfig(t *testing.T) {
+	keys, err := parseSigningKeys(generateSigningKey("new") + "," + generateSigningKey("old"))
+	if err != nil || len(keys) != 2 || keys[0].kid != "new" {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+	issuer := &tokenIssuer{keys: keys}
+	if jwks := string(issuer.jwks()); !strings.Contains(jwks, `"kid":"new"`) || !strings.Contains(jwks, `"kid":"old"`) ||
+		!strings.Contains(jwks, `"crv":"Ed25519"`) || strings.Contains(jwks, `"d"`) {
+		t.Errorf("jwks %s", jwks)
+	}
+	for _, bad := range []string{"", "nokid", ":AAAA", "k:short", "k:" + strings.Repeat("A", 43) + ",k:" + strings.Repeat("A", 43)} {
+		if _, err := parseSigningKeys(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+)
+
+func (s *service) CreateRoom(ctx context.Context, req *authv1.CreateRoomRequest) (*authv1.Room, error) {
+	me, err := s.caller(ctx, req.Caller)
+	if err != nil {
+		return nil, err
+	}
+	kind := kindPublic
+	switch req.Kind {
+	case authv1.RoomKind_ROOM_KIND_UNSPECIFIED, authv1.RoomKind_ROOM_KIND_PUBLIC:
+	case authv1.RoomKind_ROOM_KIND_PRIVATE:
+		kind = kindPrivate
+	default:
+		return nil, invalidArgument("kind", "must be public or private (direct rooms are opened with OpenDirect)")
+	}
+	if err := validText("name", req.Name, maxRoomName, true); err != nil {
+		return nil, err
+	}
+	if err := validText("topic", req.Topic, maxTopic, false); err != nil {
+		return nil, err
+	}
+	r, err := s.store.createRoom(ctx, room{ID: uuid.Must(uuid.NewV7()), Kind: kind, Name: req.Name, Topic: req.Topic,
+		CreatedBy: me.ID, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	return roomProto(r, roleOwner, nil), nil
+}
+
+// roomAs loads a room with the caller's role in it, authorising op.
+func (s *service) roomAs(ctx context.Context, c *authv1.Caller, roomID string, op roomOp) (user, room, string, error) {
+	me, err := s.caller(ctx, c)
+	if err != nil {
+		return me, room{}, "", err
+	}
+	id, err := parseID("room_id", roomID)
+	if err != nil {
+		return me, room{}, "", err
+	}
+	r, role, err := s.store.roomFor(ctx, id, me.ID)
+	if err != nil {
+		return me, r, role, toStatus(err)
+	}
+	if op != opKick && op != opSetRole && op != opSetOwner { // those need the target's role too
+		if err := authorize(op, me.Role, r.Kind, role, ""); err != nil {
+			return me, r, role, err
+		}
+	}
+	return me, r, role, nil
+}
+
+func (s *service) GetRoom(ctx context.Context, req *authv1.GetRoomRequest) (*authv1.Room, error) {
+	_, r, role, err := s.roomAs(ctx, req.Caller, req.RoomId, opView)
+	if err != nil {
+		return nil, err
+	}
+	return roomProto(r, role, nil), nil
+}
+
+func (s *service) ListMyRooms(ctx context.Context, req *authv1.ListMyRoomsRequest) (*authv1.ListRoomsResponse, error) {
+	me, err := s.caller(ctx, req.Caller)
+	if err != nil {
+		return nil, err
+	}
+	rooms, err := s.store.listMyRooms(ctx, me.ID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &authv1.ListRoomsResponse{}
+	for _, r := range rooms {
+		out.Rooms = append(out.Rooms, roomProto(r.room, r.Role, r.Peer))
+	}
+	return out, nil
+}
+
+func (s *service) ListPublicRooms(ctx context.Context, req *authv1.ListPublicRoomsRequest) (*authv1.ListRoomsResponse, error) {
+	if _, err := s.caller(ctx, req.Caller); err != nil {
+		return nil, err
+	}
+	if err := validText("name_prefix", req.NamePrefix, maxRoomName, false); err != nil {
+		return nil, err
+	}
+	rooms, err := s.store.listPublicRooms(ctx, req.NamePrefix, clampLimit(req.Limit))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &authv1.ListRoomsResponse{}
+	for _, r := range rooms {
+		out.Rooms = append(out.Rooms, roomProto(r, "", nil))
+	}
+	return out, nil
+}
+
+func (s *service) JoinRoom(ctx context.Context, req *authv1.JoinRoomRequest) (*authv1.Room, error) {
+	me, r, role, err := s.roomAs(ctx, req.Caller, req.RoomId, opView)
+	if err != nil && role == "" && err != errNotMember {
+		return nil, err
+	}
+	if role != "" {
+		return roomProto(r, role, nil), nil // already a member
+	}
+	if err := authorize(opJoin, me.Role, r.Kind, "", ""); err != nil {
+		return nil, err
+	}
+	m, err := s.store.addMember(ctx, r.ID, me.ID, roleMember, me.ID.String(), "joined")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	r.Members++
+	return roomProto(r, m.Role, nil), nil
+}
+
+func (s *service) InviteToRoom(ctx context.Context, req *authv1.InviteToRoomRequest) (*authv1.Member, error) {
+	me, r, _, err := s.roomAs(ctx, req.Caller, req.RoomId, opInvite)
+	if err != nil {
+		return nil, err
+	}
+	target, err := parseID("user_id", req.UserId)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.userByID(ctx, target); err != nil {
+		return nil, toStatus(err)
+	}
+	m, err := s.store.addMember(ctx, r.ID, target, roleMember, me.ID.String(), "invited")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	return memberProto(m), nil
+}
+
+func (s *service) LeaveRoom(ctx context.Context, req *authv1.LeaveRoomRequest) (*authv1.LeaveRoomResponse, error) {
+	me, r, role, err := s.roomAs(ctx, req.Caller, req.RoomId, opView)
+	if err != nil {
+		return nil, err
+	}
+	if role == "" {
+		return nil, errNotMember
+	}
+	if r.Kind == kindDirect {
+		return nil, failedPrecondition("DIRECT_ROOM", "direct conversations cannot be left")
+	}
+	if err := s.store.removeMember(ctx, r.ID, me.ID, me.ID.String(), "left"); err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	return &authv1.LeaveRoomResponse{}, nil
+}
+
+// target loads the member another member acts on.
+func (s *service) target(ctx context.Context, roomID uuid.UUID, userID string) (uuid.UUID, string, error) {
+	id, err := parseID("user_id", userID)
+	if err != nil {
+		return id, "", err
+	}
+	role, _, err := s.store.membership(ctx, roomID, id)
+	if err != nil {
+		return id, "", toStatus(err)
+	}
+	if role == "" {
+		return id, "", &apiError{code: errNotMember.code, reason: "TARGET_NOT_MEMBER", msg: "that user is not a member of this room"}
+	}
+	return id, role, nil
+}
+
+func (s *service) KickMember(ctx context.Context, req *authv1.KickMemberRequest) (*authv1.KickMemberResponse, error) {
+	me, r, role, err := s.roomAs(ctx, req.Caller, req.RoomId, opKick)
+	if err != nil {
+		return nil, err
+	}
+	if req.UserId == me.ID.String() {
+		return nil, failedPrecondition("KICK_SELF", "use LeaveRoom to leave a room")
+	}
+	target, targetRole, err := s.target(ctx, r.ID, req.UserId)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(opKick, me.Role, r.Kind, role, targetRole); err != nil {
+		return nil, err
+	}
+	if err := s.store.removeMember(ctx, r.ID, target, me.ID.String(), "kicked"); err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	return &authv1.KickMemberResponse{}, nil
+}
+
+func (s *service) SetMemberRole(ctx context.Context, req *authv1.SetMemberRoleRequest) (*authv1.Member, error) {
+	me, r, role, err := s.roomAs(ctx, req.Caller, req.RoomId, opSetRole)
+	if err != nil {
+		return nil, err
+	}
+	target, targetRole, err := s.target(ctx, r.ID, req.UserId)
+	if err != nil {
+		return nil, err
+	}
+	var m member
+	switch req.Role {
+	case authv1.RoomRole_ROOM_ROLE_OWNER:
+		if err := authorize(opSetOwner, me.Role, r.Kind, role, targetRole); err != nil {
+			return nil, err
+		}
+		m, err = s.store.transferOwnership(ctx, r.ID, target)
+	case authv1.RoomRole_ROOM_ROLE_ADMIN, authv1.RoomRole_ROOM_ROLE_MEMBER:
+		if err := authorize(opSetRole, me.Role, r.Kind, role, targetRole); err != nil {
+			return nil, err
+		}
+		newRole := roleMember
+		if req.Role == authv1.RoomRole_ROOM_ROLE_ADMIN {
+			newRole = roleAdmin
+		}
+		m, err = s.store.setMemberRole(ctx, r.ID, target, newRole)
+	default:
+		return nil, invalidArgument("role", "must be owner, admin or member")
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return memberProto(m), nil
+}
+
+func (s *service) ListMembers(ctx context.Context, req *authv1.ListMembersRequest) (*authv1.ListMembersResponse, error) {
+	_, r, _, err := s.roomAs(ctx, req.Caller, req.RoomId, opView)
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.store.listMembers(ctx, r.ID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &authv1.ListMembersResponse{}
+	for _, m := range members {
+		out.Members = append(out.Members, memberProto(m))
+	}
+	return out, nil
+}
+
+func (s *service) OpenDirect(ctx context.Context, req *authv1.OpenDirectRequest) (*authv1.Room, error) {
+	me, err := s.caller(ctx, req.Caller)
+	if err != nil {
+		return nil, err
+	}
+	peerID, err := parseID("user_id", req.UserId)
+	if err != nil {
+		return nil, err
+	}
+	if peerID == me.ID {
+		return nil, failedPrecondition("DIRECT_SELF", "a direct conversation needs another person")
+	}
+	peer, err := s.store.userByID(ctx, peerID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	r, err := s.store.openDirect(ctx, me.ID, peer.ID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	return roomProto(r, roleMember, &peer), nil
+}
+
+func (s *service) CheckMembership(ctx context.Context, req *authv1.CheckMembershipRequest) (*authv1.CheckMembershipResponse, error) {
+	roomID, err := parseID("room_id", req.RoomId)
+	if err != nil {
+		return nil, err
+	}
+	userID, err := parseID("user_id", req.UserId)
+	if err != nil {
+		return nil, err
+	}
+	role, kind, err := s.store.membership(ctx, roomID, userID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &authv1.CheckMembershipResponse{Member: role != "", Role: roomRoleProto(role), Kind: roomKindProto(kind)}, nil
+}
+
+func roomProto(r room, myRole string, peer *user) *authv1.Room {
+	p := &authv1.Room{Id: r.ID.String(), Name: r.Name, Topic: r.Topic, Kind: roomKindProto(r.Kind),
+		CreatedBy: r.CreatedBy.String(), CreatedAt: timestamppb.New(r.CreatedAt), MemberCount: r.Members,
+		MyRole: roomRoleProto(myRole)}
+	if peer != nil {
+		p.Peer = userProto(*peer, false)
+	}
+	return p
+}
+
+func memberProto(m member) *authv1.Member {
+	return &authv1.Member{User: userProto(m.User, false), Role: roomRoleProto(m.Role), JoinedAt: timestamppb.New(m.JoinedAt)}
+}
+
+func roomRoleProto(r string) authv1.RoomRole {
+	switch r {
+	case roleOwner:
+		return authv1.RoomRole_ROOM_ROLE_OWNER
+	case roleAdmin:
+		return authv1.RoomRole_ROOM_ROLE_ADMIN
+	case roleMember:
+		return authv1.RoomRole_ROOM_ROLE_MEMBER
+	}
+	return authv1.RoomRole_ROOM_ROLE_UNSPECIFIED
+}
+
+func roomKindProto(k string) authv1.RoomKind {
+	switch k {
+	case kindPublic:
+		return authv1.RoomKind_ROOM_KIND_PUBLIC
+	case kindPrivate:
+		return authv1.RoomKind_ROOM_KIND_PRIVATE
+	case kindDirect:
+		return authv1.RoomKind_ROOM_KIND_DIRECT
+	}
+	return authv1.RoomKind_ROOM_KIND_UNSPECIFIED
+}

@@ -1,0 +1,101 @@
+// Package devstacktest runs real infrastructure for a test binary: call Run
+// from TestMain, then give each test its own database with NewDatabase.
+package devstacktest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/knative/devstack"
+)
+
+// Run starts the components, stores the stack in *stack, runs the tests
+// and stops everything. Use it as os.Exit(devstacktest.Run(m, c, &stack)).
+func Run(m *testing.M, c devstack.Component, stack **devstack.Stack) int {
+	dir, err := os.MkdirTemp("", "parley-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755) // the postgres user must reach its data when tests run as root
+	cfg := devstack.Config{
+		StateDir: filepath.Join(dir, "state"), Components: c,
+		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1,
+		Getenv: func(string) string { return "" },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if c&devstack.Mongo != 0 {
+		cfg.FerretDBBinary = filepath.Join(dir, "ferretdb")
+		if err := BuildFerretDB(cfg.FerretDBBinary); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	s, err := devstack.Up(ctx, cfg)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devstacktest:", err)
+		return 1
+	}
+	defer s.Close()
+	*stack = s
+	return m.Run()
+}
+
+// BuildFerretDB builds the FerretDB wrapper module to path.
+func BuildFerretDB(path string) error {
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-o", path, ".")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "ferretdb")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build ferretdb: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// NewDatabase creates an empty database for one test on the stack's server
+// and returns its URL; it is dropped when the test ends.
+func NewDatabase(t testing.TB, s *devstack.Stack) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, s.DatabaseURL)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
