@@ -47,6 +47,15 @@ type testEnv struct {
 // newEnv runs the auth function on a fresh database, served over real gRPC,
 // with a CloudEvents sink standing in for the Broker ingress.
 func newEnv(t *testing.T) *testEnv {
+	return startEnv(t, testArgon)
+}
+
+// newBenchEnv is newEnv with production password hashing.
+func newBenchEnv(b *testing.B) *testEnv {
+	return startEnv(b, DefaultArgon2)
+}
+
+func startEnv(t testing.TB, argon Argon2Params) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	sink := newEventSink(t)
@@ -55,7 +64,7 @@ func newEnv(t *testing.T) *testEnv {
 		keys:        mustKeys(t, generateSigningKey("k1")),
 		issuer:      "parley-test", audience: "parley-test",
 		accessTTL: 15 * time.Minute, refreshTTL: time.Hour,
-		argon: testArgon, brokerURL: sink.srv.URL,
+		argon: argon, brokerURL: sink.srv.URL,
 	}
 	pool, err := pgxpool.New(ctx, cfg.databaseURL)
 	if err != nil {
@@ -85,7 +94,7 @@ func newEnv(t *testing.T) *testEnv {
 	return &testEnv{client: authv1.NewAuthServiceClient(conn), pool: pool, cfg: cfg, broker: sink}
 }
 
-func mustKeys(t *testing.T, spec string) []signingKey {
+func mustKeys(t testing.TB, spec string) []signingKey {
 	keys, err := parseSigningKeys(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +152,7 @@ type eventSink struct {
 	down bool
 }
 
-func newEventSink(t *testing.T) *eventSink {
+func newEventSink(t testing.TB) *eventSink {
 	s := &eventSink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()

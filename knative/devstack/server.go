@@ -88,14 +88,22 @@ func (s *server) waitFor(ctx context.Context, timeout time.Duration, check func(
 	}
 }
 
-// secret returns the secret stored at path, generating it on first use.
+// secret returns the password stored at path, generating it on first use.
 func secret(path string) (string, error) {
+	return LoadOrCreateSecret(path, func() string {
+		buf := make([]byte, 18)
+		rand.Read(buf)
+		return hex.EncodeToString(buf)
+	})
+}
+
+// LoadOrCreateSecret returns the secret stored at path, or stores a new one
+// from generate (mode 0600) on first use.
+func LoadOrCreateSecret(path string, generate func() string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
-	buf := make([]byte, 18)
-	rand.Read(buf)
-	v := hex.EncodeToString(buf)
+	v := generate()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}

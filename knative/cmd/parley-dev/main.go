@@ -22,6 +22,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,8 +144,21 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	connectorMetrics := "127.0.0.1:" + strconv.Itoa(s.connMetricsPort)
+	if s.httpPort == 0 {
+		if s.httpPort, err = freePort(); err != nil {
+			return err
+		}
+	}
+	publicURL := "http://127.0.0.1:" + strconv.Itoa(s.httpPort)
+	jwtKeys, err := devstack.LoadOrCreateSecret(filepath.Join(s.stateDir, "secrets", "jwt-signing-keys"), newSigningKey)
+	if err != nil {
+		return err
+	}
 	env := stack.Env()
 	env["METRICS_ADDR"] = connectorMetrics
+	env["PUBLIC_URL"] = publicURL
+	env["JWT_ISSUER"] = publicURL
+	env["JWT_SIGNING_KEYS"] = jwtKeys
 	if web, err := filepath.Abs(filepath.Join("web", "dist")); err == nil {
 		if _, statErr := os.Stat(web); statErr == nil {
 			env["WEB_DIR"] = web
@@ -222,6 +238,13 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// newSigningKey returns a JWT_SIGNING_KEYS entry: a key id and an Ed25519 seed.
+func newSigningKey() string {
+	seed := make([]byte, ed25519.SeedSize)
+	rand.Read(seed)
+	return "local-" + time.Now().UTC().Format("20060102") + ":" + base64.RawURLEncoding.EncodeToString(seed)
 }
 
 func freePort() (int, error) {

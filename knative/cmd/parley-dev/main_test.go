@@ -15,10 +15,11 @@ import (
 	"time"
 )
 
-// TestMakeRunSmoke runs `make run` exactly as a user does, checks the
-// connector answers, presses Ctrl-C (SIGINT to the foreground process
-// group) and checks that no process the run started is left behind.
-func TestMakeRunSmoke(t *testing.T) {
+// TestMakeRun runs `make run` exactly as a user does, checks the connector
+// answers, exercises the running platform end to end (subtests), then
+// presses Ctrl-C (SIGINT to the foreground process group) and checks that no
+// process the run started is left behind.
+func TestMakeRun(t *testing.T) {
 	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func TestMakeRunSmoke(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 
-	urlCh := make(chan string, 1)
+	urlCh, metricsCh := make(chan string, 1), make(chan string, 1)
 	scanned := make(chan struct{})
 	defer func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -53,11 +54,15 @@ func TestMakeRunSmoke(t *testing.T) {
 	go func() {
 		defer close(scanned)
 		re := regexp.MustCompile(`Parley is running: open (\S+)`)
+		metricsRe := regexp.MustCompile(`metrics: +(\S+) \(emulator\)`)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			t.Log(sc.Text())
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				urlCh <- m[1]
+			}
+			if m := metricsRe.FindStringSubmatch(sc.Text()); m != nil {
+				metricsCh <- m[1]
 			}
 		}
 	}()
@@ -80,6 +85,14 @@ func TestMakeRunSmoke(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
 		t.Fatalf("connector /healthz: %d %q", resp.StatusCode, body)
 	}
+	stack := &runningStack{url: url, metrics: <-metricsCh}
+	// The whole platform is up: exercise it as its users do.
+	t.Run("auth cold start on first gRPC call", stack.testAuthColdStart)
+	t.Run("accounts over REST", stack.testAccounts)
+	t.Run("oauth2 client", stack.testOAuth2)
+	t.Run("bad input", stack.testBadInput)
+	t.Run("security headers and CORS", stack.testHeaders)
+	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)
 	if len(started) < 5 {

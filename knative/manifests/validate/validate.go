@@ -57,12 +57,22 @@ func Stream(ctx context.Context, stream []byte) error {
 
 // Object validates one object.
 func Object(ctx context.Context, o manifests.Object) error {
-	if o.APIVersion == "v1" && o.Kind == "Namespace" {
-		var ns corev1.Namespace
-		if err := yaml.UnmarshalStrict(o.Raw, &ns); err != nil {
-			return fmt.Errorf("%s: %w", o, err)
+	if o.APIVersion == "v1" {
+		// Core kinds have no Validate method here; a strict decode still
+		// catches unknown fields and wrong types.
+		var target any
+		switch o.Kind {
+		case "Namespace":
+			target = &corev1.Namespace{}
+		case "ConfigMap":
+			target = &corev1.ConfigMap{}
 		}
-		return nil
+		if target != nil {
+			if err := yaml.UnmarshalStrict(o.Raw, target); err != nil {
+				return fmt.Errorf("%s: %w", o, err)
+			}
+			return nil
+		}
 	}
 	ctors, ok := kinds[o.APIVersion+"/"+o.Kind]
 	if !ok {

@@ -1,0 +1,45 @@
+package ratelimit
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestBurstThenRate(t *testing.T) {
+	l := New(10, 5)
+	clock := time.Unix(0, 0)
+	l.now = func() time.Time { return clock }
+	for i := range 5 {
+		if !l.Allow("a") {
+			t.Fatalf("request %d of the burst refused", i)
+		}
+	}
+	if l.Allow("a") {
+		t.Fatal("request beyond the burst allowed")
+	}
+	if !l.Allow("b") {
+		t.Fatal("keys are not independent")
+	}
+	clock = clock.Add(100 * time.Millisecond) // one token back at 10/s
+	if !l.Allow("a") || l.Allow("a") {
+		t.Fatal("refill is not one token per 100ms")
+	}
+}
+
+func TestIdleKeysAreDropped(t *testing.T) {
+	l := New(100, 1)
+	clock := time.Unix(0, 0)
+	l.now = func() time.Time { return clock }
+	for i := range 200_000 {
+		l.Allow(fmt.Sprint(i))
+		clock = clock.Add(time.Millisecond)
+	}
+	n := 0
+	for i := range l.shards {
+		n += len(l.shards[i].buckets)
+	}
+	if n > 70_000 {
+		t.Fatalf("%d buckets kept for 200k one-off keys", n)
+	}
+}
