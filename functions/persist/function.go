@@ -2,30 +2,99 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// function handles the event types its Triggers subscribe to (knative/base/triggers.yaml).
+// function applies message events to MongoDB and the Redis window. Every
+// handler is idempotent: the Broker delivers at least once.
 type function struct {
-	log *slog.Logger
+	store   *store
+	cache   *cache
+	batcher *batcher
+	log     *slog.Logger
 }
 
-var handledTypes = map[string]bool{
-	"parley.message.sent": true, "parley.message.edited": true, "parley.message.deleted": true,
-	"parley.message.flagged": true, "parley.receipt.read": true,
-}
-
-// Handle acknowledges the message events persist owns; anything else is a
-// routing mistake, answered 400 so it is dead-lettered rather than retried.
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if !handledTypes[e.Type()] {
-		return nil, ksvc.Permanent(fmt.Errorf("persist: unexpected event type %q", e.Type()))
+	switch e.Type() {
+	case eventsv1.TypeMessageSent:
+		var m eventsv1.Message
+		if err := decodeData(e, &m); err != nil || m.ID == "" || m.RoomID == "" || m.Seq <= 0 {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		}
+		if err := f.batcher.add(ctx, docFrom(m)); err != nil {
+			return nil, err
+		}
+		return storedEvent(m)
+	case eventsv1.TypeMessageEdited:
+		var ed eventsv1.MessageEdited
+		if err := decodeData(e, &ed); err != nil || ed.MessageID == "" {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		}
+		return nil, f.apply(ctx, ed.RoomID, ed.MessageID, bson.M{"text": ed.Text, "edited_at": ed.EditedAt.UTC()})
+	case eventsv1.TypeMessageDeleted:
+		var d eventsv1.MessageDeleted
+		if err := decodeData(e, &d); err != nil || d.MessageID == "" {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		}
+		return nil, f.apply(ctx, d.RoomID, d.MessageID, bson.M{"deleted": true, "text": ""})
+	case eventsv1.TypeMessageFlagged:
+		var fl eventsv1.MessageFlagged
+		if err := decodeData(e, &fl); err != nil || fl.MessageID == "" {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		}
+		return nil, f.apply(ctx, fl.RoomID, fl.MessageID, bson.M{"hidden": true,
+			"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
+	case eventsv1.TypeReceiptRead:
+		var r eventsv1.ReceiptRead
+		if err := decodeData(e, &r); err != nil || r.RoomID == "" || r.UserID == "" {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		}
+		return nil, f.store.markRead(ctx, r)
 	}
-	f.log.DebugContext(ctx, "event received", "ce_type", e.Type(), "ce_id", e.ID())
-	return nil, nil
+	return nil, ksvc.Permanent(fmt.Errorf("persist: unexpected event type %q", e.Type()))
+}
+
+// apply updates a stored message and its cached copy. An update that
+// arrives before the message itself (each event type has its own Trigger)
+// fails retryably, and the Broker's backoff lets the message land first.
+func (f *function) apply(ctx context.Context, roomID, id string, set bson.M) error {
+	doc, err := f.store.update(ctx, roomID, id, set)
+	if errors.Is(err, errNotStored) {
+		return fmt.Errorf("persist: message %s: %w; retry", id, err)
+	}
+	if err != nil {
+		return err
+	}
+	return f.cache.replace(ctx, doc.public())
+}
+
+func decodeData(e event.Event, v any) error {
+	if err := json.Unmarshal(e.Data(), v); err != nil {
+		return fmt.Errorf("data is not the expected JSON: %w", err)
+	}
+	return nil
+}
+
+// storedEvent is the reply that tells the Broker a message is durable.
+func storedEvent(m eventsv1.Message) (*event.Event, error) {
+	r := event.New()
+	r.SetID("stored-" + m.ID)
+	r.SetSource("parley/persist")
+	r.SetType(eventsv1.TypeMessageStored)
+	r.SetTime(time.Now().UTC())
+	r.SetExtension("partitionkey", m.RoomID)
+	if err := r.SetData(event.ApplicationJSON, m); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }

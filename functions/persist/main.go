@@ -1,17 +1,77 @@
-// Command persist is the message-persist function: it stores every message
-// event the Broker delivers. See function.go.
+// Command persist is the message-persist function. From the Broker it takes
+// parley.message.sent/edited/deleted/flagged and parley.receipt.read and
+// applies them, idempotently, to MongoDB (micro-batched inserts) and to the
+// Redis recent-history window; it replies parley.message.stored. Over gRPC
+// it serves History and GetMessage.
+//
+// Environment: MONGO_URI (required), MONGO_DB (parley), REDIS_URL (required).
 package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
 func main() {
 	ksvc.Main("persist", func(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
-		f := &function{log: log}
-		return ksvc.Service{Events: f.Handle, GRPC: ksvc.NewGRPCServer()}, nil
+		return build(ctx, os.Getenv, log)
 	})
+}
+
+func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
+	if getenv("MONGO_URI") == "" || getenv("REDIS_URL") == "" {
+		return ksvc.Service{}, errors.New("MONGO_URI and REDIS_URL are required")
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
+	}
+	ropts, err := redis.ParseURL(getenv("REDIS_URL"))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	dbName := getenv("MONGO_DB")
+	if dbName == "" {
+		dbName = "parley"
+	}
+	st := newStore(mc.Database(dbName))
+	c := &cache{rdb: rdb}
+	b := newBatcher(st.insertMany)
+	f := &function{store: st, cache: c, batcher: b, log: log}
+	g := ksvc.NewGRPCServer()
+	persistv1.RegisterPersistServiceServer(g, &historyServer{store: st, cache: c})
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	return ksvc.Service{
+		Events: f.Handle,
+		GRPC:   g,
+		Start: func(ctx context.Context) error {
+			if err := st.ensureIndexes(ctx); err != nil {
+				return err
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); b.run(runCtx) }()
+			return nil
+		},
+		Ready: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Stop: func(ctx context.Context) error {
+			// The listener has drained, so no handler waits on the batcher.
+			stopRun()
+			wg.Wait()
+			return errors.Join(mc.Disconnect(ctx), rdb.Close())
+		},
+	}, nil
 }

@@ -39,3 +39,65 @@ type RoomMember struct {
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
 }
+
+// Message is a chat message as clients see it, in history and live. It is
+// also the data of parley.message.sent and parley.message.stored.
+type Message struct {
+	ID          string    `json:"id"` // UUIDv7
+	RoomID      string    `json:"room_id"`
+	Seq         int64     `json:"seq"` // per-room order
+	UserID      string    `json:"user_id"`
+	Username    string    `json:"username"`
+	Text        string    `json:"text"`
+	ClientMsgID string    `json:"client_msg_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	EditedAt    time.Time `json:"edited_at,omitzero"`
+	Deleted     bool      `json:"deleted,omitempty"`
+	// Hidden is set when moderation flagged the message; Text is then empty
+	// for everyone.
+	Hidden bool `json:"hidden,omitempty"`
+}
+
+// MessageEdited is the data of parley.message.edited.
+type MessageEdited struct {
+	MessageID string    `json:"message_id"`
+	RoomID    string    `json:"room_id"`
+	UserID    string    `json:"user_id"` // who edited
+	Text      string    `json:"text"`
+	EditedAt  time.Time `json:"edited_at"`
+}
+
+// MessageDeleted is the data of parley.message.deleted.
+type MessageDeleted struct {
+	MessageID string    `json:"message_id"`
+	RoomID    string    `json:"room_id"`
+	UserID    string    `json:"user_id"` // who deleted
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// MessageFlagged is the data of parley.message.flagged.
+type MessageFlagged struct {
+	MessageID string             `json:"message_id"`
+	RoomID    string             `json:"room_id"`
+	Labels    []string           `json:"labels"`
+	Scores    map[string]float64 `json:"scores"`
+	Model     string             `json:"model"`
+}
+
+// ReceiptRead is the data of parley.receipt.read.
+type ReceiptRead struct {
+	RoomID string    `json:"room_id"`
+	UserID string    `json:"user_id"`
+	Seq    int64     `json:"seq"`
+	At     time.Time `json:"at"`
+}
+
+// The recent-history window in Redis, shared by the connector (which adds
+// every message as it publishes it, so the window is never behind Kafka) and
+// persist (which applies edits, deletes and moderation to it and serves
+// reads from it before falling back to MongoDB): a sorted set per room,
+// scored by seq, each member one Message as JSON.
+const HistoryWindow = 500
+
+// HistoryKey is the Redis key of a room's recent-history window.
+func HistoryKey(roomID string) string { return "hist:{" + roomID + "}" }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
+)
+
+const maxHistory = 100
+
+// historyServer serves reads: the Redis window first, MongoDB for what is
+// older. Membership is the connector's check: persist is cluster-local and
+// only the connector calls it.
+type historyServer struct {
+	persistv1.UnimplementedPersistServiceServer
+	store *store
+	cache *cache
+}
+
+func (h *historyServer) History(ctx context.Context, req *persistv1.HistoryRequest) (*persistv1.HistoryResponse, error) {
+	if _, err := uuid.Parse(req.RoomId); err != nil {
+		return nil, status.Error(codes.InvalidArgument, "room_id must be a UUID")
+	}
+	if req.Limit < 0 || req.Limit > maxHistory || req.AfterSeq < 0 || req.BeforeSeq < 0 || (req.AfterSeq > 0 && req.BeforeSeq > 0) {
+		return nil, status.Errorf(codes.InvalidArgument, "want limit 1..%d and either after_seq or before_seq", maxHistory)
+	}
+	limit := int(req.Limit)
+	if limit == 0 {
+		limit = 50
+	}
+	var (
+		msgs [][]byte
+		err  error
+	)
+	if req.AfterSeq > 0 {
+		msgs, err = h.after(ctx, req.RoomId, req.AfterSeq, limit+1)
+	} else {
+		msgs, err = h.before(ctx, req.RoomId, req.BeforeSeq, limit+1)
+	}
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, "history is unavailable: retry")
+	}
+	resp := &persistv1.HistoryResponse{Messages: msgs}
+	if len(msgs) > limit {
+		resp.More = true
+		if req.AfterSeq > 0 {
+			resp.Messages = msgs[:limit]
+		} else {
+			resp.Messages = msgs[1:] // drop the oldest: the page ends at the newest
+		}
+	}
+	return resp, nil
+}
+
+// after returns up to n messages with seq > after, ascending.
+func (h *historyServer) after(ctx context.Context, room string, after int64, n int) ([][]byte, error) {
+	cached, low, err := h.cache.window(ctx, room, after, 0, true, n)
+	if err != nil {
+		return nil, err
+	}
+	if low != 0 && low <= after+1 {
+		return cached, nil // the window covers the whole range
+	}
+	docs, err := h.store.page(ctx, room, after, low, true, n)
+	if err != nil {
+		return nil, err
+	}
+	out := encodeDocs(docs)
+	out = append(out, cached...)
+	return out[:min(len(out), n)], nil
+}
+
+// before returns the newest n messages with seq < before (0: the latest), ascending.
+func (h *historyServer) before(ctx context.Context, room string, before int64, n int) ([][]byte, error) {
+	cached, low, err := h.cache.window(ctx, room, 0, before, false, n)
+	if err != nil {
+		return nil, err
+	}
+	out := cached // newest first
+	if len(out) < n && low != 1 {
+		older := before
+		if len(cached) > 0 {
+			older = seqOf(cached[len(cached)-1])
+		} else if low > 0 && (before == 0 || low < before) {
+			older = low
+		}
+		docs, err := h.store.page(ctx, room, 0, older, false, n-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, encodeDocs(docs)...)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+func (h *historyServer) GetMessage(ctx context.Context, req *persistv1.GetMessageRequest) (*persistv1.GetMessageResponse, error) {
+	doc, err := h.store.get(ctx, req.RoomId, req.MessageId)
+	if errors.Is(err, errNotStored) {
+		return nil, status.Error(codes.NotFound, "no such message in this room")
+	}
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, "storage unavailable: retry")
+	}
+	b, _ := json.Marshal(doc.public())
+	return &persistv1.GetMessageResponse{Message: b}, nil
+}
+
+func encodeDocs(docs []messageDoc) [][]byte {
+	out := make([][]byte, 0, len(docs))
+	for _, d := range docs {
+		b, _ := json.Marshal(d.public())
+		out = append(out, b)
+	}
+	return out
+}
+
+func seqOf(msg []byte) int64 {
+	var m struct {
+		Seq int64 `json:"seq"`
+	}
+	json.Unmarshal(msg, &m)
+	return m.Seq
+}
