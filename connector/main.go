@@ -6,7 +6,10 @@
 // Environment:
 //
 //	AUTH_URL        the auth function, e.g. http://auth.parley.svc.cluster.local (required)
+//	PERSIST_URL     the persist function (required)
 //	REDIS_URL       Redis (required)
+//	KAFKA_BROKERS   Kafka bootstrap servers (required)
+//	KAFKA_TOPIC     the Broker's topic (parley-events)
 //	PUBLIC_URL      where browsers reach this connector (required)
 //	JWT_ISSUER      access tokens' issuer (PUBLIC_URL)
 //	JWT_AUDIENCE    access tokens' audience (parley)
@@ -23,16 +26,28 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/parley-chat/parley/connector/internal/authn"
+	"github.com/parley-chat/parley/connector/internal/eventlog"
 	"github.com/parley-chat/parley/connector/internal/gateway"
+	"github.com/parley-chat/parley/connector/internal/hub"
+	"github.com/parley-chat/parley/connector/internal/members"
+	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/ws"
 	"github.com/parley-chat/parley/knative/ksvc"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
 func main() {
@@ -41,7 +56,7 @@ func main() {
 
 func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	env := os.Getenv
-	for _, k := range []string{"AUTH_URL", "REDIS_URL", "PUBLIC_URL"} {
+	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
 		if env(k) == "" {
 			return ksvc.Service{}, fmt.Errorf("%s is required", k)
 		}
@@ -50,10 +65,19 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
+	opts.PoolSize = 256 // sends wait on Kafka with a connection's worth of commands around them
 	rdb := redis.NewClient(opts)
 	authConn, err := dialFunction(env("AUTH_URL"))
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("AUTH_URL: %w", err)
+	}
+	persistConn, err := dialFunction(env("PERSIST_URL"))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("PERSIST_URL: %w", err)
+	}
+	events, err := eventlog.New(eventlog.Config{Brokers: env("KAFKA_BROKERS"), Topic: or(env("KAFKA_TOPIC"), "parley-events")})
+	if err != nil {
+		return ksvc.Service{}, err
 	}
 	auth := authv1.NewAuthServiceClient(authConn)
 	issuer := or(env("JWT_ISSUER"), env("PUBLIC_URL"))
@@ -61,23 +85,105 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, err
 	}
+	allowed := splitList(env("ALLOWED_ORIGINS"))
 	gw := gateway.New(gateway.Config{
-		PublicURL: env("PUBLIC_URL"), Issuer: issuer, AllowedOrigins: splitList(env("ALLOWED_ORIGINS")),
+		PublicURL: env("PUBLIC_URL"), Issuer: issuer, AllowedOrigins: allowed,
 		TrustProxy: env("TRUST_PROXY") != "false",
 	}, auth, verifier, log)
 
+	reg := prometheus.NewRegistry()
+	connectorID := connectorName()
+	h := hub.New(rdb, hub.Config{Logger: log})
+	tracker := presence.New(rdb, 45*time.Second, log)
+	wsCfg := ws.Config{ConnectorID: connectorID, AllowedOrigins: append(allowed, origin(env("PUBLIC_URL"))), Logger: log}
+	if err := wsLimits(env, &wsCfg); err != nil {
+		return ksvc.Service{}, err
+	}
+	sockets := ws.New(wsCfg,
+		ws.Deps{Hub: h, Redis: rdb, Verifier: verifier, Members: members.New(membership{auth}, 10*time.Second),
+			History: persistv1.NewPersistServiceClient(persistConn), Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg)})
+
 	mux := http.NewServeMux()
 	gw.Register(mux)
+	mux.Handle("GET /ws", sockets)
 	if dir := env("WEB_DIR"); dir != "" {
 		mux.Handle("GET /", http.FileServer(http.Dir(dir)))
 	}
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
 	return ksvc.Service{
-		HTTP:  gateway.SecurityHeaders(gw.CORS(mux)),
+		HTTP:     gateway.SecurityHeaders(gw.CORS(mux)),
+		Registry: reg,
+		Start: func(context.Context) error {
+			for _, run := range []func(context.Context){h.Run, tracker.Run, sockets.RunPresence} {
+				bg.Add(1)
+				go func() { defer bg.Done(); run(bgCtx) }()
+			}
+			log.Info("connector started", "connector_id", connectorID)
+			return nil
+		},
 		Ready: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Stop: func(context.Context) error {
-			return errors.Join(authConn.Close(), rdb.Close())
+		// Shutdown order: tell every client to reconnect elsewhere, flush
+		// Kafka, then close Redis and the function connections.
+		Stop: func(ctx context.Context) error {
+			sockets.Shutdown(ctx)
+			events.Close(5 * time.Second)
+			stopBg()
+			h.Close()
+			bg.Wait()
+			return errors.Join(authConn.Close(), persistConn.Close(), rdb.Close())
 		},
 	}, nil
+}
+
+// wsLimits reads the optional socket limits: WS_SEND_QUEUE (frames queued
+// per socket, 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second
+// per user, 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second
+// per socket, 50 and 200).
+func wsLimits(env func(string) string, c *ws.Config) error {
+	for _, v := range []struct {
+		key string
+		set func(float64)
+	}{
+		{"WS_SEND_QUEUE", func(f float64) { c.SendQueue = int(f) }},
+		{"WS_SEND_RATE", func(f float64) { c.SendRate = f }},
+		{"WS_SEND_BURST", func(f float64) { c.SendBurst = int(f) }},
+		{"WS_FRAME_RATE", func(f float64) { c.FrameRate = f }},
+		{"WS_FRAME_BURST", func(f float64) { c.FrameBurst = int(f) }},
+	} {
+		if s := env(v.key); s != "" {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || f <= 0 {
+				return fmt.Errorf("%s=%q: want a positive number", v.key, s)
+			}
+			v.set(f)
+		}
+	}
+	if (c.SendRate == 0) != (c.SendBurst == 0) || (c.FrameRate == 0) != (c.FrameBurst == 0) {
+		return errors.New("set WS_SEND_RATE with WS_SEND_BURST and WS_FRAME_RATE with WS_FRAME_BURST")
+	}
+	return nil
+}
+
+// connectorName identifies this process in logs, frames and events.
+func connectorName() string {
+	host, _ := os.Hostname()
+	return host + "-" + uuid.NewString()[:8]
+}
+
+func origin(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// membership adapts the auth client to members.Checker.
+type membership struct{ auth authv1.AuthServiceClient }
+
+func (m membership) CheckMembership(ctx context.Context, roomID, userID string) (*authv1.CheckMembershipResponse, error) {
+	return m.auth.CheckMembership(ctx, &authv1.CheckMembershipRequest{RoomId: roomID, UserId: userID})
 }
 
 // dialFunction connects to a function's Knative URL over h2c. The

@@ -305,6 +305,16 @@ func (em *Emulator) URL(namespace, service string) (string, bool) {
 	return "http://" + ln.Addr().String(), true
 }
 
+// ServiceEnv is the environment the emulator gives a service's process
+// (without PORT), for running extra replicas of it by hand.
+func (em *Emulator) ServiceEnv(namespace, service string) ([]string, bool) {
+	r, ok := em.revisions[namespace+"/"+service]
+	if !ok {
+		return nil, false
+	}
+	return append([]string(nil), r.env...), true
+}
+
 // IngressURL is where to POST CloudEvents for a Broker, as on a cluster.
 func (em *Emulator) IngressURL(namespace, broker string) string {
 	if em.ingressLn == nil {

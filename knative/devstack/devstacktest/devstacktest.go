@@ -22,9 +22,10 @@ import (
 	"github.com/parley-chat/parley/knative/devstack"
 )
 
-// Run starts the components, stores the stack in *stack, runs the tests
-// and stops everything. Use it as os.Exit(devstacktest.Run(m, c, &stack)).
-func Run(m *testing.M, c devstack.Component, stack **devstack.Stack) int {
+// Run starts the components, stores the stack in *stack, runs each setup
+// (which may start more on top of the stack), runs the tests and stops
+// everything in reverse. Use it as os.Exit(devstacktest.Run(m, c, &stack)).
+func Run(m *testing.M, c devstack.Component, stack **devstack.Stack, setups ...func() (stop func(), err error)) int {
 	dir, err := os.MkdirTemp("", "parley-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -54,6 +55,14 @@ func Run(m *testing.M, c devstack.Component, stack **devstack.Stack) int {
 	}
 	defer s.Close()
 	*stack = s
+	for _, setup := range setups {
+		stop, err := setup()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "devstacktest: setup:", err)
+			return 1
+		}
+		defer stop()
+	}
 	return m.Run()
 }
 

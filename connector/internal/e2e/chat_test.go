@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// inOrder checks messages are seq-ordered without duplicates and returns their texts.
+func inOrder(t *testing.T, msgs []frame) []string {
+	t.Helper()
+	var texts []string
+	var last int64
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if m.num("seq") <= last {
+			t.Fatalf("seq %d after %d", m.num("seq"), last)
+		}
+		if seen[m.str("id")] {
+			t.Fatalf("duplicate message %s", m.str("id"))
+		}
+		seen[m.str("id")] = true
+		last = m.num("seq")
+		texts = append(texts, m.str("text"))
+	}
+	return texts
+}
+
+func TestTwoUsersOnTwoConnectorsChat(t *testing.T) {
+	second := startConnector(t)
+	ada, bob := newUser(t), newUser(t)
+	room := newRoom(t, ada, bob)
+	a := dial(t, plat.url, ada)
+	b := dial(t, second.url, bob)
+	a.subscribe(room, 0)
+	b.subscribe(room, 0)
+	acks := map[int64]string{}
+	for i := range 20 {
+		ack := a.sendText(room, fmt.Sprint("ada ", i))
+		acks[ack.num("seq")] = ack.str("message_id")
+		ack = b.sendText(room, fmt.Sprint("bob ", i))
+		acks[ack.num("seq")] = ack.str("message_id")
+	}
+	for _, c := range []*client{a, b} {
+		msgs := c.waitMessages(room, 40)
+		texts := inOrder(t, msgs)
+		for i := range 20 {
+			if texts[2*i] != fmt.Sprint("ada ", i) || texts[2*i+1] != fmt.Sprint("bob ", i) {
+				t.Fatalf("order: %v", texts)
+			}
+		}
+		for _, m := range msgs {
+			if acks[m.num("seq")] != m.str("id") {
+				t.Fatalf("message %s has seq %d, but that seq was acked as %s", m.str("id"), m.num("seq"), acks[m.num("seq")])
+			}
+			if m.str("user_id") == "" || m.str("username") == "" || m.str("created_at") == "" {
+				t.Fatalf("message lacks fields: %v", m)
+			}
+		}
+	}
+}
+
+func TestResumeOnAnotherConnectorGetsExactlyWhatWasMissed(t *testing.T) {
+	second := startConnector(t)
+	ada, bob := newUser(t), newUser(t)
+	room := newRoom(t, ada, bob)
+	a := dial(t, plat.url, ada)
+	a.subscribe(room, 0)
+	b := dial(t, plat.url, bob)
+	b.subscribe(room, 0)
+	for i := range 5 {
+		a.sendText(room, fmt.Sprint("before ", i))
+	}
+	last := b.waitMessages(room, 5)[4].num("seq")
+	b.conn.Close()
+	for i := range 10 {
+		a.sendText(room, fmt.Sprint("missed ", i))
+	}
+	b2 := dial(t, second.url, bob)
+	b2.subscribe(room, last)
+	a.sendText(room, "live")
+	texts := inOrder(t, b2.waitMessages(room, 11))
+	want := "missed 0,missed 1,missed 2,missed 3,missed 4,missed 5,missed 6,missed 7,missed 8,missed 9,live"
+	if strings.Join(texts, ",") != want {
+		t.Fatalf("resumed with %v", texts)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(b2.messages(room)); n != 11 {
+		t.Fatalf("%d messages after resume, want 11", n)
+	}
+}
+
+func TestRetryWithSameClientMsgIDIsIdempotent(t *testing.T) {
+	ada, bob := newUser(t), newUser(t)
+	room := newRoom(t, ada, bob)
+	a := dial(t, plat.url, ada)
+	b := dial(t, plat.url, bob)
+	b.subscribe(room, 0)
+	cid := uuid.NewString()
+	var acks []frame
+	for i := range 3 {
+		a.write(frame{"type": "send", "id": fmt.Sprint("try", i), "room_id": room, "client_msg_id": cid, "text": "once"})
+		acks = append(acks, a.expect("ack", func(f frame) bool { return f.str("id") == fmt.Sprint("try", i) }))
+	}
+	for _, ack := range acks[1:] {
+		if ack.str("message_id") != acks[0].str("message_id") || ack.num("seq") != acks[0].num("seq") {
+			t.Fatalf("retry got a different ack: %v vs %v", ack, acks[0])
+		}
+	}
+	b.waitMessages(room, 1)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(b.messages(room)); n != 1 {
+		t.Fatalf("%d messages delivered for one client_msg_id", n)
+	}
+	// And one stored: history holds it once.
+	a.write(frame{"type": "history", "id": "h", "room_id": room, "limit": 50})
+	h := a.expect("history", nil)
+	if msgs, _ := h["messages"].([]any); len(msgs) != 1 {
+		t.Fatalf("history holds %d messages", len(msgs))
+	}
+}
+
+func TestNonMembersAreRefused(t *testing.T) {
+	ada, eve := newUser(t), newUser(t)
+	room := newRoom(t, ada)
+	e := dial(t, plat.url, eve)
+	for _, f := range []frame{
+		{"type": "subscribe", "id": "1", "rooms": []frame{{"room_id": room, "last_seq": 0}}},
+		{"type": "send", "id": "2", "room_id": room, "client_msg_id": "c", "text": "hi"},
+		{"type": "history", "id": "3", "room_id": room},
+		{"type": "typing", "id": "4", "room_id": room, "state": "start"},
+		{"type": "read", "id": "5", "room_id": room, "seq": 1},
+	} {
+		e.write(f)
+		got := e.expect("error", func(g frame) bool { return g.str("id") == f.str("id") })
+		if got.str("code") != "not_a_member" {
+			t.Errorf("%s by a non-member: %v", f.str("type"), got)
+		}
+	}
+	a := dial(t, plat.url, ada)
+	a.subscribe(room, 0)
+	a.sendText(room, "members only")
+	time.Sleep(200 * time.Millisecond)
+	if len(e.messages(room)) != 0 {
+		t.Fatal("a non-member received a room message")
+	}
+}
+
+func TestEditDeleteTypingReceiptsPresence(t *testing.T) {
+	ada, bob := newUser(t), newUser(t)
+	room := newRoom(t, ada, bob)
+	a := dial(t, plat.url, ada)
+	b := dial(t, plat.url, bob)
+	a.subscribe(room, 0)
+	b.subscribe(room, 0)
+	ack := a.sendText(room, "first draft")
+	id, seq := ack.str("message_id"), ack.num("seq")
+
+	// Only the author edits.
+	b.write(frame{"type": "edit", "id": "e1", "room_id": room, "message_id": id, "seq": seq, "text": "hijacked"})
+	if got := b.expect("error", func(f frame) bool { return f.str("id") == "e1" }); got.str("code") != "forbidden" {
+		t.Fatalf("edit by another user: %v", got)
+	}
+	a.write(frame{"type": "edit", "id": "e2", "room_id": room, "message_id": id, "seq": seq, "text": "final"})
+	a.expect("ack", func(f frame) bool { return f.str("id") == "e2" })
+	if ed := b.expect("edited", nil).msg(); ed.str("text") != "final" || ed.str("edited_at") == "" {
+		t.Fatalf("edited frame %v", ed)
+	}
+	a.write(frame{"type": "delete", "id": "d1", "room_id": room, "message_id": id, "seq": seq})
+	a.expect("ack", func(f frame) bool { return f.str("id") == "d1" })
+	if del := b.expect("deleted", nil).msg(); del["deleted"] != true || del.str("text") != "" {
+		t.Fatalf("deleted frame %v", del)
+	}
+
+	a.write(frame{"type": "typing", "room_id": room, "state": "start"})
+	if ty := b.expect("typing", nil); ty.str("user_id") != ada.id || ty.str("state") != "start" {
+		t.Fatalf("typing %v", ty)
+	}
+	b.write(frame{"type": "read", "room_id": room, "seq": seq})
+	if r := a.expect("receipt", nil); r.str("user_id") != bob.id || r.num("seq") != seq {
+		t.Fatalf("receipt %v", r)
+	}
+
+	a.write(frame{"type": "watch", "user_ids": []string{bob.id}})
+	if p := a.expect("presence", func(f frame) bool { return f.str("user_id") == bob.id }); p.str("status") != "online" {
+		t.Fatalf("bob's presence %v", p)
+	}
+	b.write(frame{"type": "presence", "status": "away"})
+	if p := a.expect("presence", func(f frame) bool { return f.str("user_id") == bob.id }); p.str("status") != "away" {
+		t.Fatalf("bob away: %v", p)
+	}
+	b.conn.Close()
+	if p := a.expect("presence", func(f frame) bool { return f.str("user_id") == bob.id }); p.str("status") != "offline" {
+		t.Fatalf("bob offline: %v", p)
+	}
+}
+
+func TestHistoryPagesBackwards(t *testing.T) {
+	ada := newUser(t)
+	room := newRoom(t, ada)
+	a := dial(t, plat.url, ada)
+	for i := range 30 {
+		a.sendText(room, fmt.Sprint("m", i))
+	}
+	a.write(frame{"type": "history", "id": "p1", "room_id": room, "limit": 10})
+	p1 := a.expect("history", func(f frame) bool { return f.str("id") == "p1" })
+	msgs, _ := p1["messages"].([]any)
+	if len(msgs) != 10 || p1["more"] != true || frame(msgs[0].(map[string]any)).str("text") != "m20" {
+		t.Fatalf("latest page %v", p1)
+	}
+	before := frame(msgs[0].(map[string]any)).num("seq")
+	a.write(frame{"type": "history", "id": "p2", "room_id": room, "limit": 100, "before_seq": before})
+	p2 := a.expect("history", func(f frame) bool { return f.str("id") == "p2" })
+	if msgs, _ := p2["messages"].([]any); len(msgs) != 20 || p2["more"] == true {
+		t.Fatalf("older page %d more=%v", len(msgs), p2["more"])
+	}
+}

@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	"github.com/parley-chat/parley/knative/emulator"
+	"github.com/parley-chat/parley/knative/manifests"
+)
+
+var (
+	stack *devstack.Stack
+	plat  *platform
+)
+
+// platform is Parley running in the emulator, as make run runs it.
+type platform struct {
+	em        *emulator.Emulator
+	url       string   // connector through its activator
+	env       []string // the connector's environment, for extra replicas
+	binDir    string
+	publicURL string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(devstacktest.Run(m, devstack.All, &stack, func() (func(), error) {
+		p, stop, err := startPlatform()
+		plat = p
+		return stop, err
+	}))
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startPlatform() (*platform, func(), error) {
+	binDir, err := os.MkdirTemp("", "parley-e2e-bin")
+	if err != nil {
+		return nil, nil, err
+	}
+	build := exec.Command("go", "build", "-o", binDir+"/", "./functions/auth", "./functions/persist",
+		"./functions/moderation", "./functions/notification", "./connector")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("build: %w\n%s", err, out)
+	}
+	rendered, err := manifests.Render(filepath.Join(repoRoot(), "knative", "base"))
+	if err != nil {
+		return nil, nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	rand.Read(seed)
+	port := freePort()
+	publicURL := "http://127.0.0.1:" + strconv.Itoa(port)
+	env := stack.Env()
+	for k, v := range map[string]string{
+		"PUBLIC_URL": publicURL, "JWT_ISSUER": publicURL, "METRICS_ADDR": "127.0.0.1:0",
+		"JWT_SIGNING_KEYS": "e2e:" + base64.RawURLEncoding.EncodeToString(seed),
+		// Tests send faster than people do.
+		"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000",
+	} {
+		env[k] = v
+	}
+	logOut := io.Discard
+	if os.Getenv("E2E_VERBOSE") != "" {
+		logOut = os.Stderr
+	}
+	em, err := emulator.New(emulator.Config{
+		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, Env: env,
+		Ports: map[string]int{"connector": port}, IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,
+		ResolveImage: func(image string) (string, error) { return filepath.Join(binDir, path.Base(image)), nil },
+		Logger:       slog.New(slog.NewJSONHandler(logOut, nil)), ProcessOutput: logOut,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { em.Run(ctx); close(done) }()
+	p := &platform{em: em, url: publicURL, binDir: binDir, publicURL: publicURL}
+	p.env, _ = em.ServiceEnv("parley", "connector")
+	stop := func() {
+		cancel()
+		<-done
+		os.RemoveAll(binDir)
+	}
+	if err := waitReady(p.url, time.Minute); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return p, stop, nil
+}
+
+func waitReady(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %s", url, timeout)
+}
+
+// replica is an extra connector process, as a second Knative replica.
+type replica struct {
+	url string
+	cmd *exec.Cmd
+}
+
+// startConnector runs another connector with the platform's environment
+// plus extra settings.
+func startConnector(t *testing.T, extra ...string) *replica {
+	t.Helper()
+	port := freePort()
+	cmd := exec.Command(filepath.Join(plat.binDir, "connector"))
+	cmd.Env = append(append(append([]string(nil), plat.env...), "PORT="+strconv.Itoa(port)), extra...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if os.Getenv("E2E_VERBOSE") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{url: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	if err := waitReady(r.url, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// processOf finds the running process of a function binary.
+func processOf(name string) int {
+	want := filepath.Join(plat.binDir, name)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && strings.TrimSuffix(exe, " (deleted)") == want {
+			return pid
+		}
+	}
+	return 0
+}

@@ -1,0 +1,310 @@
+// Package hub fans room traffic out to the sockets of this connector.
+//
+// Every connector publishes what happens in a room to the Redis channel of
+// that room, already encoded as the frame clients receive, and subscribes to
+// the channels of the rooms its sockets are in. A frame is encoded once per
+// room and the same bytes go to every local subscriber.
+//
+// Messages carry a per-room seq. Connectors publish after their own Kafka
+// ack, so two messages of a room may reach Redis out of order; each room
+// holds a later seq back for up to GapWait until the earlier arrives (or is
+// declared skipped), so subscribers see messages in seq order.
+//
+// Concurrency: Hub methods are safe for concurrent use. Subscribers'
+// Deliver is called with a room lock held and must not block.
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Subscriber receives a room's frames. Deliver must not block: a
+// subscriber that cannot keep up drops itself (slow-consumer close).
+type Subscriber interface {
+	Deliver(roomID string, seq int64, frame []byte)
+}
+
+// Envelope kinds on the Redis channel: "m<seq> <frame>" is an ordered
+// message, "e <frame>" an ephemeral frame (typing, receipts, edits), and
+// "g<seq>" a seq that will never come (its send failed).
+const (
+	kindMessage   = 'm'
+	kindEphemeral = 'e'
+	kindGap       = 'g'
+)
+
+// Channel is the Redis channel of a room.
+func Channel(roomID string) string { return "room:{" + roomID + "}" }
+
+// Config configures a Hub.
+type Config struct {
+	// GapWait bounds how long a later message waits for an earlier one.
+	// Default 250ms.
+	GapWait time.Duration
+	Logger  *slog.Logger
+}
+
+// Hub is this connector's side of the room channels.
+type Hub struct {
+	cfg Config
+	rdb *redis.Client
+	ps  *redis.PubSub
+	log *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+type room struct {
+	id      string
+	mu      sync.Mutex
+	subs    map[Subscriber]struct{}
+	next    int64 // next expected seq; 0 until the first message
+	pending map[int64][]byte
+	timer   *time.Timer
+	wait    time.Duration
+}
+
+// New returns a hub on rdb. Run must be running for frames to arrive.
+func New(rdb *redis.Client, cfg Config) *Hub {
+	if cfg.GapWait == 0 {
+		cfg.GapWait = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Hub{cfg: cfg, rdb: rdb, log: cfg.Logger, rooms: map[string]*room{},
+		ps: rdb.Subscribe(context.Background())}
+}
+
+// Run dispatches frames from Redis until ctx ends. go-redis re-connects
+// and re-subscribes by itself when the connection drops.
+func (h *Hub) Run(ctx context.Context) {
+	ch := h.ps.Channel(redis.WithChannelSize(4096))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			h.dispatch(msg.Channel, msg.Payload)
+		}
+	}
+}
+
+// Close ends the subscription.
+func (h *Hub) Close() error { return h.ps.Close() }
+
+// Join adds s to a room, subscribing this connector to its channel when s
+// is the first local member. When Join returns, frames published from now
+// on reach s.
+func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) error {
+	h.mu.Lock()
+	r, ok := h.rooms[roomID]
+	if !ok {
+		r = &room{id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}, wait: h.cfg.GapWait}
+		h.rooms[roomID] = r
+	}
+	r.mu.Lock()
+	r.subs[s] = struct{}{}
+	r.mu.Unlock()
+	h.mu.Unlock()
+	if !ok {
+		if err := h.ps.Subscribe(ctx, Channel(roomID)); err != nil {
+			h.Leave(roomID, s)
+			return err
+		}
+	}
+	return nil
+}
+
+// Leave removes s from a room, unsubscribing when it was the last local member.
+func (h *Hub) Leave(roomID string, s Subscriber) {
+	h.mu.Lock()
+	r, ok := h.rooms[roomID]
+	if !ok {
+		h.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	delete(r.subs, s)
+	empty := len(r.subs) == 0
+	if empty && r.timer != nil {
+		r.timer.Stop()
+	}
+	r.mu.Unlock()
+	if empty {
+		delete(h.rooms, roomID)
+	}
+	h.mu.Unlock()
+	if empty {
+		if err := h.ps.Unsubscribe(context.Background(), Channel(roomID)); err != nil {
+			h.log.Warn("unsubscribe", "room", roomID, "error", err)
+		}
+	}
+}
+
+// Rooms is the number of rooms with local members.
+func (h *Hub) Rooms() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms)
+}
+
+// PublishMessage appends a message frame to the room's channel. Callers
+// publish after the message is durable in Kafka.
+func PublishMessage(seq int64, frame []byte) []byte {
+	return append(append(strconv.AppendInt([]byte{kindMessage}, seq, 10), ' '), frame...)
+}
+
+// EphemeralEnvelope wraps a frame that needs no ordering.
+func EphemeralEnvelope(frame []byte) []byte {
+	return append([]byte{kindEphemeral, ' '}, frame...)
+}
+
+// GapEnvelope says seq will never be published.
+func GapEnvelope(seq int64) []byte {
+	return strconv.AppendInt([]byte{kindGap}, seq, 10)
+}
+
+// Publish sends an envelope to a room's channel.
+func (h *Hub) Publish(ctx context.Context, roomID string, envelope []byte) error {
+	return h.rdb.Publish(ctx, Channel(roomID), envelope).Err()
+}
+
+var errBadEnvelope = errors.New("bad envelope")
+
+func parseEnvelope(p string) (kind byte, seq int64, frame []byte, err error) {
+	if len(p) < 2 {
+		return 0, 0, nil, errBadEnvelope
+	}
+	kind = p[0]
+	rest := p[1:]
+	switch kind {
+	case kindEphemeral:
+		return kind, 0, []byte(rest[1:]), nil
+	case kindGap:
+		seq, err = strconv.ParseInt(rest, 10, 64)
+		return kind, seq, nil, err
+	case kindMessage:
+		sp := 0
+		for sp < len(rest) && rest[sp] != ' ' {
+			sp++
+		}
+		if sp == len(rest) {
+			return 0, 0, nil, errBadEnvelope
+		}
+		seq, err = strconv.ParseInt(rest[:sp], 10, 64)
+		return kind, seq, []byte(rest[sp+1:]), err
+	}
+	return 0, 0, nil, errBadEnvelope
+}
+
+func (h *Hub) dispatch(channel, payload string) {
+	if len(channel) < 8 {
+		return
+	}
+	roomID := channel[6 : len(channel)-1] // room:{<id>}
+	h.mu.Lock()
+	r, ok := h.rooms[roomID]
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	kind, seq, frame, err := parseEnvelope(payload)
+	if err != nil {
+		h.log.Warn("dropping malformed envelope", "room", roomID, "error", err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch kind {
+	case kindEphemeral:
+		r.deliver(0, frame)
+	case kindMessage, kindGap:
+		r.ordered(seq, frame)
+	}
+}
+
+// ordered delivers seq in order, holding later ones back. Called with r.mu held.
+func (r *room) ordered(seq int64, frame []byte) {
+	if r.next == 0 {
+		r.next = seq
+	}
+	switch {
+	case seq < r.next:
+		// Late beyond GapWait, or from before this room's first message
+		// here: deliver anyway; clients order by seq.
+		if frame != nil {
+			r.deliver(seq, frame)
+		}
+		return
+	case seq > r.next:
+		r.pending[seq] = frame
+		if r.timer == nil {
+			r.timer = time.AfterFunc(r.wait, r.skipGap)
+		}
+		return
+	}
+	if frame != nil {
+		r.deliver(seq, frame)
+	}
+	r.next++
+	r.drain()
+}
+
+// drain delivers held-back messages that are now in order.
+func (r *room) drain() {
+	for {
+		frame, ok := r.pending[r.next]
+		if !ok {
+			break
+		}
+		delete(r.pending, r.next)
+		if frame != nil {
+			r.deliver(r.next, frame)
+		}
+		r.next++
+	}
+	if len(r.pending) == 0 && r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+}
+
+// skipGap gives up on the missing seq(s) after GapWait: the lowest held
+// message goes out and delivery continues from there.
+func (r *room) skipGap() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timer = nil
+	if len(r.pending) == 0 {
+		return
+	}
+	lowest := int64(-1)
+	for s := range r.pending {
+		if lowest < 0 || s < lowest {
+			lowest = s
+		}
+	}
+	r.next = lowest
+	r.drain()
+	if len(r.pending) > 0 && r.timer == nil {
+		r.timer = time.AfterFunc(r.wait, r.skipGap)
+	}
+}
+
+func (r *room) deliver(seq int64, frame []byte) {
+	for s := range r.subs {
+		s.Deliver(r.id, seq, frame)
+	}
+}

@@ -1,0 +1,135 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+)
+
+var stack *devstack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) Deliver(room string, seq int64, frame []byte) {
+	r.mu.Lock()
+	r.got = append(r.got, fmt.Sprintf("%d:%s", seq, frame))
+	r.mu.Unlock()
+}
+
+func (r *recorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+func newHub(t *testing.T, wait time.Duration) *Hub {
+	opts, _ := redis.ParseURL(stack.RedisURL)
+	rdb := redis.NewClient(opts)
+	h := New(rdb, Config{GapWait: wait})
+	ctx, cancel := context.WithCancel(context.Background())
+	go h.Run(ctx)
+	t.Cleanup(func() { cancel(); h.Close(); rdb.Close() })
+	return h
+}
+
+func waitFor(t *testing.T, r *recorder, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.list()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %v, want %d frames", r.list(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // nothing more should come
+	return r.list()
+}
+
+func TestOrderAcrossConnectors(t *testing.T) {
+	a, b := newHub(t, time.Second), newHub(t, time.Second)
+	ra, rb := &recorder{}, &recorder{}
+	ctx := context.Background()
+	if err := a.Join(ctx, "r1", ra); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Join(ctx, "r1", rb); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // subscriptions confirmed
+	// Published out of order by two connectors; delivered in order everywhere.
+	for _, seq := range []int64{1, 3, 2, 5, 4} {
+		pub := a
+		if seq%2 == 0 {
+			pub = b
+		}
+		if err := pub.Publish(ctx, "r1", PublishMessage(seq, []byte(fmt.Sprintf(`{"seq":%d}`, seq)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `[1:{"seq":1} 2:{"seq":2} 3:{"seq":3} 4:{"seq":4} 5:{"seq":5}]`
+	for _, r := range []*recorder{ra, rb} {
+		if got := fmt.Sprint(waitFor(t, r, 5)); got != want {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+}
+
+func TestGapsAreSkipped(t *testing.T) {
+	h := newHub(t, 100*time.Millisecond)
+	r := &recorder{}
+	ctx := context.Background()
+	h.Join(ctx, "r2", r)
+	time.Sleep(50 * time.Millisecond)
+	h.Publish(ctx, "r2", PublishMessage(1, []byte("a")))
+	h.Publish(ctx, "r2", PublishMessage(3, []byte("c"))) // 2 is lost (its sender crashed)
+	h.Publish(ctx, "r2", PublishMessage(5, []byte("e")))
+	h.Publish(ctx, "r2", GapEnvelope(4)) // 4 failed and says so
+	h.Publish(ctx, "r2", EphemeralEnvelope([]byte("typing")))
+	got := fmt.Sprint(waitFor(t, r, 4))
+	if got != "[1:a 0:typing 3:c 5:e]" {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestLeaveUnsubscribes(t *testing.T) {
+	h := newHub(t, time.Second)
+	r := &recorder{}
+	ctx := context.Background()
+	h.Join(ctx, "r3", r)
+	if h.Rooms() != 1 {
+		t.Fatal("room not tracked")
+	}
+	h.Leave("r3", r)
+	if h.Rooms() != 0 {
+		t.Fatal("empty room kept")
+	}
+	time.Sleep(50 * time.Millisecond)
+	h.Publish(ctx, "r3", PublishMessage(1, []byte("x")))
+	time.Sleep(50 * time.Millisecond)
+	if len(r.list()) != 0 {
+		t.Fatal("delivered after leave")
+	}
+}
+
+func TestParseEnvelopeRejectsGarbage(t *testing.T) {
+	for _, p := range []string{"", "m", "m12", "mx {}", "g", "gx", "z {}"} {
+		if _, _, _, err := parseEnvelope(p); err == nil {
+			t.Errorf("accepted %q", p)
+		}
+	}
+}

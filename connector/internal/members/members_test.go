@@ -1,0 +1,48 @@
+package members
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+)
+
+type fakeAuth struct {
+	member map[string]bool
+	calls  int
+}
+
+func (f *fakeAuth) CheckMembership(_ context.Context, room, user string) (*authv1.CheckMembershipResponse, error) {
+	f.calls++
+	return &authv1.CheckMembershipResponse{Member: f.member[room+"/"+user], Role: authv1.RoomRole_ROOM_ROLE_MEMBER}, nil
+}
+
+func TestCachesAndExpires(t *testing.T) {
+	auth := &fakeAuth{member: map[string]bool{"r/a": true}}
+	c := New(auth, 10*time.Second)
+	clock := time.Unix(0, 0)
+	c.now = func() time.Time { return clock }
+	ctx := context.Background()
+	for range 5 {
+		if role, _ := c.Role(ctx, "r", "a"); role != "member" {
+			t.Fatalf("role %q", role)
+		}
+	}
+	if auth.calls != 1 {
+		t.Fatalf("%d calls for 5 checks within the TTL", auth.calls)
+	}
+	if role, _ := c.Role(ctx, "r", "b"); role != "" {
+		t.Fatal("non-member reported as member")
+	}
+	auth.member["r/b"] = true // invited
+	clock = clock.Add(3 * time.Second)
+	if role, _ := c.Role(ctx, "r", "b"); role != "member" {
+		t.Fatal("negative answer cached too long")
+	}
+	delete(auth.member, "r/a") // kicked
+	clock = clock.Add(11 * time.Second)
+	if role, _ := c.Role(ctx, "r", "a"); role != "" {
+		t.Fatal("kick not seen after the TTL")
+	}
+}

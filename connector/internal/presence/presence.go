@@ -1,0 +1,154 @@
+// Package presence tracks who is online across every connector, in Redis.
+//
+// Each session of a user is a member of the sorted set presence:{user},
+// scored by when it expires; its status is in the hash pstatus:{user}. A
+// connector refreshes its own sessions every TTL/3, so a connector that
+// crashes leaves no ghost: its sessions expire within TTL. A user is online
+// if any live session is online, away if all live sessions are away, and
+// offline otherwise.
+package presence
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Statuses.
+const (
+	Online  = "online"
+	Away    = "away"
+	Offline = "offline"
+)
+
+// Channel carries status changes: {"type":"presence","user_id":…,"status":…}.
+const Channel = "presence"
+
+// Tracker is safe for concurrent use.
+type Tracker struct {
+	rdb *redis.Client
+	ttl time.Duration
+	log *slog.Logger
+
+	mu    sync.Mutex
+	local map[string]map[string]string // user -> session -> status
+}
+
+// New returns a tracker whose sessions expire ttl after their last refresh.
+func New(rdb *redis.Client, ttl time.Duration, log *slog.Logger) *Tracker {
+	return &Tracker{rdb: rdb, ttl: ttl, log: log, local: map[string]map[string]string{}}
+}
+
+func setKey(user string) string    { return "presence:{" + user + "}" }
+func statusKey(user string) string { return "pstatus:{" + user + "}" }
+
+// Set records a session's status; Offline removes the session. When the
+// user's overall status changes, the change is published.
+func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
+	before := t.Status(ctx, user)
+	t.mu.Lock()
+	if status == Offline {
+		delete(t.local[user], session)
+		if len(t.local[user]) == 0 {
+			delete(t.local, user)
+		}
+	} else {
+		if t.local[user] == nil {
+			t.local[user] = map[string]string{}
+		}
+		t.local[user][session] = status
+	}
+	t.mu.Unlock()
+	pipe := t.rdb.TxPipeline()
+	if status == Offline {
+		pipe.ZRem(ctx, setKey(user), session)
+		pipe.HDel(ctx, statusKey(user), session)
+	} else {
+		pipe.ZAdd(ctx, setKey(user), redis.Z{Score: float64(time.Now().Add(t.ttl).UnixMilli()), Member: session})
+		pipe.HSet(ctx, statusKey(user), session, status)
+		pipe.Expire(ctx, setKey(user), 2*t.ttl)
+		pipe.Expire(ctx, statusKey(user), 2*t.ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if after := t.Status(ctx, user); after != before {
+		frame, _ := json.Marshal(map[string]string{"type": "presence", "user_id": user, "status": after})
+		return t.rdb.Publish(ctx, Channel, frame).Err()
+	}
+	return nil
+}
+
+// Status returns a user's overall status.
+func (t *Tracker) Status(ctx context.Context, user string) string {
+	return t.Statuses(ctx, []string{user})[user]
+}
+
+// Statuses returns the overall status of each user.
+func (t *Tracker) Statuses(ctx context.Context, users []string) map[string]string {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	pipe := t.rdb.Pipeline()
+	live := make([]*redis.StringSliceCmd, len(users))
+	statuses := make([]*redis.MapStringStringCmd, len(users))
+	for i, u := range users {
+		live[i] = pipe.ZRangeByScore(ctx, setKey(u), &redis.ZRangeBy{Min: now, Max: "+inf"})
+		statuses[i] = pipe.HGetAll(ctx, statusKey(u))
+	}
+	out := make(map[string]string, len(users))
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		t.log.Warn("presence lookup", "error", err)
+	}
+	for i, u := range users {
+		out[u] = Offline
+		for _, s := range live[i].Val() {
+			switch statuses[i].Val()[s] {
+			case Online:
+				out[u] = Online
+			case Away:
+				if out[u] == Offline {
+					out[u] = Away
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Run refreshes this connector's sessions until ctx ends, and drops expired
+// sessions of any user it touches.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(t.ttl / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.refresh(ctx)
+	}
+}
+
+func (t *Tracker) refresh(ctx context.Context) {
+	expiry := float64(time.Now().Add(t.ttl).UnixMilli())
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	pipe := t.rdb.Pipeline()
+	t.mu.Lock()
+	for user, sessions := range t.local {
+		for session := range sessions {
+			pipe.ZAdd(ctx, setKey(user), redis.Z{Score: expiry, Member: session})
+		}
+		pipe.ZRemRangeByScore(ctx, setKey(user), "-inf", "("+now)
+		pipe.Expire(ctx, setKey(user), 2*t.ttl)
+		pipe.Expire(ctx, statusKey(user), 2*t.ttl)
+	}
+	t.mu.Unlock()
+	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
+		t.log.Warn("presence refresh", "error", err)
+	}
+}

@@ -1,0 +1,224 @@
+// Package protocol defines Parley's WebSocket protocol v1: the frames, their
+// limits, error codes and close codes. PROTOCOL.md in the connector folder
+// documents it for client authors; this package is the single source of it
+// in Go.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Subprotocol is negotiated with Sec-WebSocket-Protocol. A client may also
+// offer "parley.auth.<access token>" alongside it to authenticate without a
+// first frame; the token is never put in the URL.
+const (
+	Subprotocol        = "parley.v1"
+	AuthSubprotoPrefix = "parley.auth."
+)
+
+// Limits.
+const (
+	MaxFrameBytes = 16 << 10 // one WebSocket message from a client
+	MaxTextChars  = 4000     // one chat message
+	MaxRooms      = 200      // rooms in one subscribe frame
+	MaxHistory    = 100      // messages in one history page
+	MaxIDLen      = 64       // client-chosen ids (frame id, client_msg_id)
+)
+
+// Client frame types.
+const (
+	TypeAuth        = "auth"
+	TypeSubscribe   = "subscribe"
+	TypeUnsubscribe = "unsubscribe"
+	TypeSend        = "send"
+	TypeEdit        = "edit"
+	TypeDelete      = "delete"
+	TypeTyping      = "typing"
+	TypePresence    = "presence"
+	TypeWatch       = "watch"
+	TypeRead        = "read"
+	TypeHistory     = "history"
+)
+
+// Server frame types (besides history, presence, typing, read, which reuse the names above).
+const (
+	TypeReady      = "ready"
+	TypeSubscribed = "subscribed"
+	TypeAck        = "ack"
+	TypeMessage    = "message"
+	TypeEdited     = "edited"
+	TypeDeleted    = "deleted"
+	TypeRedacted   = "redacted"
+	TypeReceipt    = "receipt"
+	TypeError      = "error"
+	TypeNotice     = "notification"
+)
+
+// RoomCursor is a room to subscribe to and the last seq the client has.
+type RoomCursor struct {
+	RoomID  string `json:"room_id"`
+	LastSeq int64  `json:"last_seq"`
+}
+
+// Frame is any client frame; which fields matter depends on Type.
+type Frame struct {
+	Type        string       `json:"type"`
+	ID          string       `json:"id,omitempty"` // echoed in the answer
+	Token       string       `json:"token,omitempty"`
+	Rooms       []RoomCursor `json:"rooms,omitempty"`
+	RoomID      string       `json:"room_id,omitempty"`
+	ClientMsgID string       `json:"client_msg_id,omitempty"`
+	Text        string       `json:"text,omitempty"`
+	MessageID   string       `json:"message_id,omitempty"`
+	Seq         int64        `json:"seq,omitempty"`
+	BeforeSeq   int64        `json:"before_seq,omitempty"`
+	Limit       int          `json:"limit,omitempty"`
+	State       string       `json:"state,omitempty"`  // typing: start, stop
+	Status      string       `json:"status,omitempty"` // presence: online, away
+	UserIDs     []string     `json:"user_ids,omitempty"`
+}
+
+// Error is a protocol error: a stable code for programs, a message for people.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Decode parses and validates one client frame. Every failure is an *Error
+// with code bad_frame, and nothing about the input can make it panic.
+func Decode(data []byte) (Frame, error) {
+	var f Frame
+	if len(data) > MaxFrameBytes {
+		return f, errf(CodeFrameTooLarge, "frames are limited to %d bytes", MaxFrameBytes)
+	}
+	if !utf8.Valid(data) {
+		return f, errf(CodeBadFrame, "frame is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return f, errf(CodeBadFrame, "frame is not a valid JSON object: %s", trimErr(err))
+	}
+	if dec.More() {
+		return f, errf(CodeBadFrame, "one JSON object per frame")
+	}
+	return f, f.validate()
+}
+
+func trimErr(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return strings.TrimPrefix(s, "json: ")
+}
+
+func (f *Frame) validate() error {
+	if len(f.ID) > MaxIDLen {
+		return errf(CodeBadFrame, "id is longer than %d", MaxIDLen)
+	}
+	need := func(cond bool, format string, args ...any) error {
+		if !cond {
+			return errf(CodeBadFrame, format, args...)
+		}
+		return nil
+	}
+	switch f.Type {
+	case TypeAuth:
+		return need(f.Token != "" && len(f.Token) <= 4096, "auth needs a token")
+	case TypeSubscribe:
+		if len(f.Rooms) == 0 || len(f.Rooms) > MaxRooms {
+			return errf(CodeBadFrame, "subscribe needs 1 to %d rooms", MaxRooms)
+		}
+		for _, r := range f.Rooms {
+			if !validID(r.RoomID) || r.LastSeq < 0 {
+				return errf(CodeBadFrame, "each room needs a room_id and last_seq >= 0")
+			}
+		}
+		return nil
+	case TypeUnsubscribe:
+		return need(validID(f.RoomID), "unsubscribe needs room_id")
+	case TypeSend:
+		if err := need(validID(f.RoomID) && f.ClientMsgID != "" && len(f.ClientMsgID) <= MaxIDLen,
+			"send needs room_id and client_msg_id"); err != nil {
+			return err
+		}
+		return ValidText(f.Text)
+	case TypeEdit:
+		if err := need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0, "edit needs room_id, message_id and seq"); err != nil {
+			return err
+		}
+		return ValidText(f.Text)
+	case TypeDelete:
+		return need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0, "delete needs room_id, message_id and seq")
+	case TypeTyping:
+		return need(validID(f.RoomID) && (f.State == "start" || f.State == "stop"), "typing needs room_id and state start or stop")
+	case TypePresence:
+		return need(f.Status == "online" || f.Status == "away", "presence status is online or away")
+	case TypeWatch:
+		if len(f.UserIDs) > 500 {
+			return errf(CodeBadFrame, "watch at most 500 users")
+		}
+		for _, id := range f.UserIDs {
+			if !validID(id) {
+				return errf(CodeBadFrame, "user_ids must be ids")
+			}
+		}
+		return nil
+	case TypeRead:
+		return need(validID(f.RoomID) && f.Seq > 0, "read needs room_id and seq > 0")
+	case TypeHistory:
+		return need(validID(f.RoomID) && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory,
+			"history needs room_id, before_seq >= 0 and limit 0..%d", MaxHistory)
+	case "":
+		return errf(CodeBadFrame, "frame has no type")
+	}
+	return errf(CodeUnknownType, "unknown frame type %q", f.Type)
+}
+
+// ValidText checks a chat message: 1 to MaxTextChars characters, not only
+// spaces, no control characters but newline and tab.
+func ValidText(s string) error {
+	n := utf8.RuneCountInString(s)
+	if n == 0 || strings.TrimSpace(s) == "" {
+		return errf(CodeBadFrame, "text is empty")
+	}
+	if n > MaxTextChars {
+		return errf(CodeTextTooLong, "text is longer than %d characters", MaxTextChars)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) {
+		return errf(CodeBadFrame, "text contains control characters")
+	}
+	return nil
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLen {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r == ':' || unicode.IsLetter(r) || unicode.IsDigit(r)) || r > unicode.MaxASCII {
+			return false
+		}
+	}
+	return true
+}
+
+// IsError reports whether err is a protocol error and returns it.
+func IsError(err error) (*Error, bool) {
+	var pe *Error
+	ok := errors.As(err, &pe)
+	return pe, ok
+}

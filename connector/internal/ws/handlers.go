@@ -1,0 +1,405 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/parley-chat/parley/connector/internal/hub"
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
+)
+
+// callTimeout bounds one dependency call made for a frame.
+const callTimeout = 5 * time.Second
+
+func (s *session) handle(ctx context.Context, f protocol.Frame) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	switch f.Type {
+	case protocol.TypeAuth:
+		s.authenticate(ctx, f.ID, f.Token)
+	case protocol.TypeSubscribe:
+		s.subscribe(ctx, f)
+	case protocol.TypeUnsubscribe:
+		s.mu.Lock()
+		_, ok := s.rooms[f.RoomID]
+		delete(s.rooms, f.RoomID)
+		s.mu.Unlock()
+		if ok {
+			s.srv.hub.Leave(f.RoomID, s)
+		}
+	case protocol.TypeSend:
+		s.send(ctx, f)
+	case protocol.TypeEdit, protocol.TypeDelete:
+		s.change(ctx, f)
+	case protocol.TypeTyping:
+		s.typing(ctx, f)
+	case protocol.TypePresence:
+		if err := s.srv.presence.Set(ctx, s.identity().UserID, s.id, f.Status); err != nil {
+			s.unavailable(f.ID, err)
+		}
+	case protocol.TypeWatch:
+		s.srv.watch(s, f.UserIDs)
+		for user, st := range s.srv.presence.Statuses(ctx, f.UserIDs) {
+			s.reply(map[string]string{"type": protocol.TypePresence, "user_id": user, "status": st})
+		}
+	case protocol.TypeRead:
+		s.read(ctx, f)
+	case protocol.TypeHistory:
+		s.historyPage(ctx, f)
+	}
+}
+
+// member checks membership and answers not_a_member itself.
+func (s *session) member(ctx context.Context, f protocol.Frame, roomID string) (string, bool) {
+	role, err := s.srv.members.Role(ctx, roomID, s.identity().UserID)
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return "", false
+	}
+	if role == "" {
+		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeNotMember,
+			Message: "you are not a member of this room", RoomID: roomID})
+		return "", false
+	}
+	return role, true
+}
+
+func (s *session) unavailable(id string, err error) {
+	s.srv.logger.Warn("frame failed on a dependency", "error", err)
+	s.reply(errorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
+		Message: "temporarily unavailable: retry", RetryAfterMS: 1000})
+}
+
+// subscribe joins rooms; with last_seq > 0 it first replays what the
+// client missed (history), holding live frames back meanwhile, so the
+// client gets every message after last_seq exactly once, in order.
+func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
+	for _, c := range f.Rooms {
+		if _, ok := s.member(ctx, f, c.RoomID); !ok {
+			continue
+		}
+		s.mu.Lock()
+		_, already := s.rooms[c.RoomID]
+		rs := &roomState{last: c.LastSeq, catchingUp: c.LastSeq > 0}
+		s.rooms[c.RoomID] = rs
+		s.mu.Unlock()
+		if !already {
+			if err := s.srv.hub.Join(ctx, c.RoomID, s); err != nil {
+				s.mu.Lock()
+				delete(s.rooms, c.RoomID)
+				s.mu.Unlock()
+				s.unavailable(f.ID, err)
+				continue
+			}
+		}
+		seq, _ := s.srv.rdb.Get(ctx, seqKey(c.RoomID)).Int64()
+		s.reply(map[string]any{"type": protocol.TypeSubscribed, "id": f.ID, "room_id": c.RoomID, "seq": seq})
+		if c.LastSeq > 0 {
+			s.catchUp(ctx, f.ID, c.RoomID, rs)
+		}
+	}
+}
+
+func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomState) {
+	after := rs.last
+	for {
+		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: protocol.MaxHistory})
+		if err != nil {
+			// Release what was held; the client can ask for history again.
+			s.unavailable(frameID, err)
+			break
+		}
+		s.mu.Lock()
+		for _, raw := range resp.Messages {
+			seq := seqOf(raw)
+			if seq > rs.last {
+				rs.last = seq
+				s.enqueue(messageFrame(roomID, raw))
+			}
+			after = seq
+		}
+		s.mu.Unlock()
+		if !resp.More || len(resp.Messages) == 0 {
+			break
+		}
+	}
+	s.mu.Lock()
+	for _, h := range rs.held {
+		if h.seq > rs.last {
+			rs.last = h.seq
+			s.enqueue(h.frame)
+		}
+	}
+	rs.held, rs.catchingUp = nil, false
+	s.mu.Unlock()
+}
+
+func messageFrame(roomID string, msg json.RawMessage) []byte {
+	b, _ := json.Marshal(struct {
+		Type    string          `json:"type"`
+		RoomID  string          `json:"room_id"`
+		Message json.RawMessage `json:"message"`
+	}{protocol.TypeMessage, roomID, msg})
+	return b
+}
+
+func seqOf(raw []byte) int64 {
+	var m struct {
+		Seq int64 `json:"seq"`
+	}
+	json.Unmarshal(raw, &m)
+	return m.Seq
+}
+
+func seqKey(roomID string) string { return "seq:{" + roomID + "}" }
+
+func dedupKey(roomID, userID, clientMsgID string) string {
+	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
+}
+
+type ackFrame struct {
+	Type        string `json:"type"`
+	ID          string `json:"id,omitempty"`
+	MessageID   string `json:"message_id"`
+	Seq         int64  `json:"seq"`
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+}
+
+// send is the send path: de-duplicate by client_msg_id, take the room's
+// next seq, make the message durable in Kafka, then add it to the history
+// window and publish it to the room, then ack. Nothing is delivered or
+// acked that Kafka does not have.
+func (s *session) send(ctx context.Context, f protocol.Frame) {
+	begin := time.Now()
+	id := s.identity()
+	if !s.srv.sendRate.Allow(id.UserID) {
+		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeRateLimited,
+			Message: "sending too fast", RetryAfterMS: 200})
+		return
+	}
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	rdb := s.srv.rdb
+	dk := dedupKey(f.RoomID, id.UserID, f.ClientMsgID)
+	fresh, err := rdb.SetNX(ctx, dk, "pending", 30*time.Second).Result()
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	if !fresh {
+		prev, err := rdb.Get(ctx, dk).Result()
+		if err != nil || prev == "pending" {
+			s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+				Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
+			return
+		}
+		var ack ackFrame
+		json.Unmarshal([]byte(prev), &ack)
+		ack.ID = f.ID
+		s.reply(ack) // the original ack: nothing new is stored
+		return
+	}
+	seq, err := rdb.Incr(ctx, seqKey(f.RoomID)).Result()
+	if err != nil {
+		rdb.Del(context.WithoutCancel(ctx), dk)
+		s.unavailable(f.ID, err)
+		return
+	}
+	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, Seq: seq, UserID: id.UserID,
+		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
+	if err := s.srv.log.Append(ctx, s.event(eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg)); err != nil {
+		// Never a false ack: free the client_msg_id for the retry and tell
+		// the other connectors this seq will not come.
+		bg := context.WithoutCancel(ctx)
+		rdb.Del(bg, dk)
+		s.srv.hub.Publish(bg, f.RoomID, hub.GapEnvelope(seq))
+		s.srv.metrics.sendErrors.Inc()
+		s.unavailable(f.ID, err)
+		return
+	}
+	raw, _ := json.Marshal(msg)
+	ack := ackFrame{Type: protocol.TypeAck, MessageID: msg.ID, Seq: seq, ClientMsgID: f.ClientMsgID}
+	ackJSON, _ := json.Marshal(ack)
+	pipe := rdb.TxPipeline()
+	hk := eventsv1.HistoryKey(f.RoomID)
+	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(seq), Member: raw})
+	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
+	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(seq, messageFrame(f.RoomID, raw)))
+	pipe.Set(ctx, dk, ackJSON, 24*time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		// The message is durable; members still get it from history.
+		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", seq, "error", err)
+	}
+	ack.ID = f.ID
+	s.reply(ack)
+	s.srv.metrics.sendLatency.Observe(time.Since(begin).Seconds())
+}
+
+// event builds a CloudEvent keyed by room, so a room's events stay in order.
+func (s *session) event(typ, id, roomID string, data any) event.Event {
+	e := event.New()
+	e.SetID(id)
+	e.SetSource("parley/connector/" + s.srv.cfg.ConnectorID)
+	e.SetType(typ)
+	e.SetTime(time.Now().UTC())
+	e.SetExtension("partitionkey", roomID)
+	e.SetData(event.ApplicationJSON, data)
+	return e
+}
+
+// change edits or deletes a message: the author may, and for deletes so
+// may moderators and admins.
+func (s *session) change(ctx context.Context, f protocol.Frame) {
+	id := s.identity()
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
+	if errors.Is(err, errNoMessage) {
+		s.sendError(f.ID, protocol.CodeNotFound, "no such message in this room")
+		return
+	}
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	mine := msg.UserID == id.UserID
+	if msg.Deleted || msg.Hidden || !(mine || (f.Type == protocol.TypeDelete && id.IsModerator())) {
+		s.sendError(f.ID, protocol.CodeForbidden, "you can only change your own, visible messages")
+		return
+	}
+	now := time.Now().UTC()
+	var ev event.Event
+	frameType := protocol.TypeEdited
+	if f.Type == protocol.TypeEdit {
+		msg.Text, msg.EditedAt = f.Text, now
+		ev = s.event(eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
+			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
+	} else {
+		msg.Text, msg.Deleted = "", true
+		frameType = protocol.TypeDeleted
+		ev = s.event(eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
+			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})
+	}
+	if err := s.srv.log.Append(ctx, ev); err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	raw, _ := json.Marshal(msg)
+	frame, _ := json.Marshal(map[string]any{"type": frameType, "room_id": f.RoomID, "message": json.RawMessage(raw)})
+	bg := context.WithoutCancel(ctx)
+	if err := replaceInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, raw); err != nil {
+		s.srv.logger.Warn("history window update", "error", err)
+	}
+	s.srv.hub.Publish(bg, f.RoomID, hub.EphemeralEnvelope(frame))
+	s.reply(ackFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
+}
+
+var errNoMessage = errors.New("no such message")
+
+// lookup finds a message in the history window, else in persist.
+func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int64) (eventsv1.Message, error) {
+	var m eventsv1.Message
+	vals, err := s.srv.rdb.ZRangeByScore(ctx, eventsv1.HistoryKey(roomID),
+		&redis.ZRangeBy{Min: itoa(seq), Max: itoa(seq)}).Result()
+	if err == nil && len(vals) == 1 {
+		if json.Unmarshal([]byte(vals[0]), &m) == nil && m.ID == messageID {
+			return m, nil
+		}
+	}
+	resp, err := s.srv.history.GetMessage(ctx, &persistv1.GetMessageRequest{RoomId: roomID, MessageId: messageID})
+	if status.Code(err) == codes.NotFound {
+		return m, errNoMessage
+	}
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(resp.Message, &m)
+}
+
+var replaceScript = redis.NewScript(`
+local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+if n > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
+return n`)
+
+func replaceInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, raw []byte) error {
+	return replaceScript.Run(ctx, rdb, []string{eventsv1.HistoryKey(roomID)}, seq, raw).Err()
+}
+
+func (s *session) typing(ctx context.Context, f protocol.Frame) {
+	id := s.identity()
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	frame, _ := json.Marshal(map[string]string{"type": protocol.TypeTyping, "room_id": f.RoomID,
+		"user_id": id.UserID, "username": id.Username, "state": f.State})
+	if err := s.srv.hub.Publish(ctx, f.RoomID, hub.EphemeralEnvelope(frame)); err != nil {
+		s.unavailable(f.ID, err)
+	}
+}
+
+// raiseReceipt stores a read position only if it moves forward.
+var raiseReceipt = redis.NewScript(`
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
+return 0`)
+
+func (s *session) read(ctx context.Context, f protocol.Frame) {
+	id := s.identity()
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{"receipts:{" + f.RoomID + "}"}, id.UserID, f.Seq).Int()
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	if raised == 0 {
+		return
+	}
+	now := time.Now().UTC()
+	if err := s.srv.log.Append(ctx, s.event(eventsv1.TypeReceiptRead, uuid.NewString(), f.RoomID,
+		eventsv1.ReceiptRead{RoomID: f.RoomID, UserID: id.UserID, Seq: f.Seq, At: now})); err != nil {
+		s.srv.logger.Warn("receipt not logged", "error", err)
+	}
+	frame, _ := json.Marshal(map[string]any{"type": protocol.TypeReceipt, "room_id": f.RoomID, "user_id": id.UserID, "seq": f.Seq})
+	s.srv.hub.Publish(ctx, f.RoomID, hub.EphemeralEnvelope(frame))
+}
+
+func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: f.RoomID, BeforeSeq: f.BeforeSeq, Limit: int32(limit)})
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	msgs := make([]json.RawMessage, len(resp.Messages))
+	for i, m := range resp.Messages {
+		msgs[i] = m
+	}
+	receipts, _ := s.srv.rdb.HGetAll(ctx, "receipts:{"+f.RoomID+"}").Result()
+	s.reply(map[string]any{"type": protocol.TypeHistory, "id": f.ID, "room_id": f.RoomID, "messages": msgs,
+		"more": resp.More, "receipts": receipts})
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

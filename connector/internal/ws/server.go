@@ -1,0 +1,283 @@
+// Package ws serves protocol v1 over WebSockets: authentication, rooms,
+// the send path, typing, presence, receipts and history. See
+// connector/PROTOCOL.md.
+//
+// Each socket has one reader goroutine (the session's frames are handled in
+// order) and one writer goroutine that owns all writes; they stop together
+// when the session closes. Frames to a socket go through a bounded queue: a
+// client that does not keep up is disconnected with CloseSlowConsumer
+// instead of slowing its rooms.
+package ws
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+
+	"github.com/parley-chat/parley/connector/internal/authn"
+	"github.com/parley-chat/parley/connector/internal/hub"
+	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	"github.com/parley-chat/parley/connector/internal/ratelimit"
+	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
+)
+
+// Verifier checks access tokens.
+type Verifier interface {
+	Verify(ctx context.Context, token string) (authn.Identity, error)
+}
+
+// Members answers membership questions; "" means not a member.
+type Members interface {
+	Role(ctx context.Context, roomID, userID string) (string, error)
+}
+
+// History reads stored messages (the persist function's gRPC client).
+type History interface {
+	History(ctx context.Context, req *persistv1.HistoryRequest, opts ...grpc.CallOption) (*persistv1.HistoryResponse, error)
+	GetMessage(ctx context.Context, req *persistv1.GetMessageRequest, opts ...grpc.CallOption) (*persistv1.GetMessageResponse, error)
+}
+
+// EventLog makes events durable (Kafka).
+type EventLog interface {
+	Append(ctx context.Context, e event.Event) error
+}
+
+// Config configures the server. Zero fields get the defaults in comments.
+type Config struct {
+	ConnectorID string
+	// AllowedOrigins are the browser origins that may connect, e.g.
+	// https://chat.example.com. Requests without Origin (non-browser
+	// clients) are allowed: cross-site WebSocket hijacking needs a browser.
+	AllowedOrigins []string
+	AuthTimeout    time.Duration // first frame deadline; default 10s
+	PingInterval   time.Duration // default 25s
+	PongWait       time.Duration // read deadline, extended by pongs; default 60s
+	WriteWait      time.Duration // per write; default 10s
+	SendQueue      int           // frames queued per socket; default 1024
+	SendRate       float64       // messages per second per user; default 10
+	SendBurst      int           // default 30
+	FrameRate      float64       // frames of any kind per second per socket; default 50
+	FrameBurst     int           // default 200
+	Logger         *slog.Logger
+}
+
+// Server accepts WebSockets. Create it with New.
+type Server struct {
+	cfg      Config
+	hub      *hub.Hub
+	rdb      *redis.Client
+	verifier Verifier
+	members  Members
+	history  History
+	log      EventLog
+	presence *presence.Tracker
+	logger   *slog.Logger
+	upgrader websocket.Upgrader
+	sendRate *ratelimit.Limiter
+	metrics  *Metrics
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	watchers map[string]map[*session]struct{} // presence: user -> sessions watching
+	draining bool
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Hub      *hub.Hub
+	Redis    *redis.Client
+	Verifier Verifier
+	Members  Members
+	History  History
+	Log      EventLog
+	Presence *presence.Tracker
+	Metrics  *Metrics
+}
+
+// New returns a server.
+func New(cfg Config, d Deps) *Server {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.AuthTimeout, 10*time.Second)
+	def(&cfg.PingInterval, 25*time.Second)
+	def(&cfg.PongWait, 60*time.Second)
+	def(&cfg.WriteWait, 10*time.Second)
+	if cfg.SendQueue == 0 {
+		cfg.SendQueue = 1024
+	}
+	if cfg.SendRate == 0 {
+		cfg.SendRate, cfg.SendBurst = 10, 30
+	}
+	if cfg.FrameRate == 0 {
+		cfg.FrameRate, cfg.FrameBurst = 50, 200
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics,
+		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
+		sessions: map[*session]struct{}{}, watchers: map[string]map[*session]struct{}{}}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize: 4096, WriteBufferSize: 16384,
+		Subprotocols:      []string{protocol.Subprotocol},
+		CheckOrigin:       s.checkOrigin,
+		EnableCompression: false, // CPU per message matters more than bytes here
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	return s
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return slices.Contains(s.cfg.AllowedOrigins, u.Scheme+"://"+u.Host)
+}
+
+// ServeHTTP upgrades the request and runs the session until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.checkOrigin(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "connector is draining: reconnect", http.StatusServiceUnavailable)
+		return
+	}
+	// A token offered as a subprotocol ("parley.auth.<token>") is taken but
+	// never echoed back.
+	var token string
+	for _, p := range websocket.Subprotocols(r) {
+		if t, ok := cutPrefix(p, protocol.AuthSubprotoPrefix); ok {
+			token = t
+		}
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	sess := newSession(s, conn)
+	s.track(sess, true)
+	defer s.track(sess, false)
+	sess.run(r.Context(), token)
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
+
+func (s *Server) track(sess *session, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.sessions[sess] = struct{}{}
+		s.metrics.sockets.Inc()
+		return
+	}
+	delete(s.sessions, sess)
+	for user, w := range s.watchers {
+		delete(w, sess)
+		if len(w) == 0 {
+			delete(s.watchers, user)
+		}
+	}
+	s.metrics.sockets.Dec()
+}
+
+// Sessions is the number of open sockets.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Shutdown refuses new sockets and closes every open one with
+// CloseGoingAway, so clients reconnect (to another connector) at once.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	all := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.close(protocol.CloseGoingAway, "server shutting down: reconnect")
+	}
+	for _, sess := range all {
+		select {
+		case <-sess.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// RunPresence forwards presence changes to the sessions watching each user.
+func (s *Server) RunPresence(ctx context.Context) {
+	ps := s.rdb.Subscribe(ctx, presence.Channel)
+	defer ps.Close()
+	ch := ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			user := presenceUser(msg.Payload)
+			frame := []byte(msg.Payload)
+			s.mu.Lock()
+			for sess := range s.watchers[user] {
+				sess.enqueue(frame)
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *Server) watch(sess *session, users []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for user, w := range s.watchers {
+		delete(w, sess)
+		if len(w) == 0 {
+			delete(s.watchers, user)
+		}
+	}
+	for _, u := range users {
+		if s.watchers[u] == nil {
+			s.watchers[u] = map[*session]struct{}{}
+		}
+		s.watchers[u][sess] = struct{}{}
+	}
+}

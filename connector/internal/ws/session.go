@@ -1,0 +1,339 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/parley-chat/parley/connector/internal/authn"
+	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	"github.com/parley-chat/parley/connector/internal/ratelimit"
+)
+
+// session is one socket. The reader goroutine (run) owns identity and room
+// state changes; the writer goroutine owns the connection's writes.
+type session struct {
+	srv  *Server
+	conn *websocket.Conn
+	id   string
+
+	out    chan []byte
+	closed chan struct{} // closed by close(): the writer sends the close frame
+	done   chan struct{} // closed when the writer has finished
+
+	closeOnce   sync.Once
+	closeCode   int
+	closeReason string
+
+	frames     *ratelimit.Limiter
+	violations int
+
+	mu      sync.Mutex // guards rooms and ident
+	ident   authn.Identity
+	authed  bool
+	rooms   map[string]*roomState
+	expires *time.Timer
+}
+
+// roomState is a subscribed room: the last seq delivered, and live frames
+// held while history is being replayed.
+type roomState struct {
+	last       int64
+	catchingUp bool
+	held       []heldFrame
+}
+
+type heldFrame struct {
+	seq   int64
+	frame []byte
+}
+
+func newSession(s *Server, conn *websocket.Conn) *session {
+	return &session{srv: s, conn: conn, id: uuid.NewString(), out: make(chan []byte, s.cfg.SendQueue),
+		closed: make(chan struct{}), done: make(chan struct{}), rooms: map[string]*roomState{},
+		frames: ratelimit.New(s.cfg.FrameRate, s.cfg.FrameBurst)}
+}
+
+func (s *session) run(ctx context.Context, token string) {
+	go s.writer()
+	defer s.cleanup()
+	conn := s.conn
+	conn.SetReadLimit(protocol.MaxFrameBytes)
+	conn.SetReadDeadline(time.Now().Add(s.srv.cfg.AuthTimeout))
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
+	})
+	if token != "" && !s.authenticate(ctx, "", token) {
+		return
+	}
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		s.srv.metrics.framesIn.Inc()
+		if typ != websocket.TextMessage {
+			s.sendError("", protocol.CodeBadFrame, "frames are JSON text messages")
+			continue
+		}
+		if !s.frames.Allow("") {
+			s.violations++
+			if s.violations > 200 {
+				s.close(protocol.ClosePolicyViolation, "flooding: too many frames")
+				return
+			}
+			s.sendError("", protocol.CodeRateLimited, "too many frames: slow down")
+			continue
+		}
+		s.violations = 0
+		f, err := protocol.Decode(data)
+		if err != nil {
+			pe, _ := protocol.IsError(err)
+			s.sendError(f.ID, pe.Code, pe.Message)
+			continue
+		}
+		if !s.isAuthed() {
+			if f.Type != protocol.TypeAuth {
+				s.sendError(f.ID, protocol.CodeNotAuthenticated, "send an auth frame first")
+				continue
+			}
+			if !s.authenticate(ctx, f.ID, f.Token) {
+				return
+			}
+			continue
+		}
+		s.handle(ctx, f)
+		select {
+		case <-s.closed:
+			return
+		default:
+		}
+	}
+}
+
+func (s *session) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		s.close(ce.Code, "")
+	case errors.Is(err, websocket.ErrReadLimit):
+		s.close(websocket.CloseMessageTooBig, "frame larger than 16 KiB")
+	case !s.isAuthed() && strings.Contains(err.Error(), "timeout"):
+		s.close(protocol.CloseAuthTimeout, "no auth frame in time")
+	default:
+		s.close(websocket.CloseGoingAway, "")
+	}
+}
+
+func (s *session) isAuthed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authed
+}
+
+func (s *session) identity() authn.Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ident
+}
+
+// authenticate verifies token; a session may re-authenticate (same user)
+// to extend its life past the first token's expiry.
+func (s *session) authenticate(ctx context.Context, frameID, token string) bool {
+	id, err := s.srv.verifier.Verify(ctx, token)
+	if err != nil {
+		s.sendError(frameID, protocol.CodeInvalidToken, "the access token is invalid or expired")
+		s.close(protocol.CloseAuthFailed, "invalid or expired token")
+		return false
+	}
+	s.mu.Lock()
+	if s.authed && id.UserID != s.ident.UserID {
+		s.mu.Unlock()
+		s.close(protocol.CloseForbidden, "a session cannot change user")
+		return false
+	}
+	first := !s.authed
+	s.ident, s.authed = id, true
+	if s.expires != nil {
+		s.expires.Stop()
+	}
+	s.expires = time.AfterFunc(time.Until(id.Expires), func() {
+		s.close(protocol.CloseAuthFailed, "token expired: refresh it and reconnect")
+	})
+	s.mu.Unlock()
+	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
+	if first {
+		if err := s.srv.presence.Set(ctx, id.UserID, s.id, presence.Online); err != nil {
+			s.srv.logger.Warn("presence", "error", err)
+		}
+	}
+	s.reply(map[string]any{"type": protocol.TypeReady, "id": frameID, "user_id": id.UserID, "username": id.Username,
+		"session_id": s.id, "connector_id": s.srv.cfg.ConnectorID, "expires_at": id.Expires})
+	return true
+}
+
+// Deliver implements hub.Subscriber.
+func (s *session) Deliver(roomID string, seq int64, frame []byte) {
+	s.mu.Lock()
+	rs, ok := s.rooms[roomID]
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	if seq > 0 {
+		if rs.catchingUp {
+			rs.held = append(rs.held, heldFrame{seq, frame})
+			s.mu.Unlock()
+			return
+		}
+		if seq <= rs.last {
+			s.mu.Unlock()
+			return // already delivered (history replay overlap)
+		}
+		rs.last = seq
+	}
+	s.mu.Unlock()
+	s.enqueue(frame)
+}
+
+// enqueue queues a frame without blocking; a full queue closes the session.
+func (s *session) enqueue(frame []byte) {
+	select {
+	case s.out <- frame:
+	default:
+		s.srv.metrics.slowConsumers.Inc()
+		s.close(protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
+	}
+}
+
+func (s *session) reply(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.srv.logger.Error("encode frame", "error", err)
+		return
+	}
+	s.enqueue(b)
+}
+
+func (s *session) sendError(id, code, msg string) {
+	s.reply(errorFrame{Type: protocol.TypeError, ID: id, Code: code, Message: msg})
+}
+
+type errorFrame struct {
+	Type         string `json:"type"`
+	ID           string `json:"id,omitempty"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RoomID       string `json:"room_id,omitempty"`
+	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
+}
+
+// close ends the session with a close code; the writer sends the close frame.
+func (s *session) close(code int, reason string) {
+	s.closeOnce.Do(func() {
+		s.closeCode, s.closeReason = code, reason
+		close(s.closed)
+	})
+}
+
+// writer owns every write: it coalesces queued frames into one WebSocket
+// message (newline-separated) and pings to keep the connection alive.
+func (s *session) writer() {
+	defer close(s.done)
+	defer s.conn.Close()
+	ping := time.NewTicker(s.srv.cfg.PingInterval)
+	defer ping.Stop()
+	var buf bytes.Buffer
+	for {
+		select {
+		case frame := <-s.out:
+			buf.Reset()
+			buf.Write(frame)
+			n := 1
+		coalesce:
+			for n < 128 && buf.Len() < 64<<10 {
+				select {
+				case f := <-s.out:
+					buf.WriteByte('\n')
+					buf.Write(f)
+					n++
+				default:
+					break coalesce
+				}
+			}
+			s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteWait))
+			if err := s.conn.WriteMessage(websocket.TextMessage, buf.Bytes()); err != nil {
+				s.close(websocket.CloseGoingAway, "")
+				return
+			}
+			s.srv.metrics.framesOut.Add(float64(n))
+			s.srv.metrics.writes.Inc()
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.srv.cfg.WriteWait)); err != nil {
+				s.close(websocket.CloseGoingAway, "")
+				return
+			}
+		case <-s.closed:
+			// Frames already queued (an error frame before an auth close) go first.
+			for {
+				select {
+				case f := <-s.out:
+					s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteWait))
+					if s.conn.WriteMessage(websocket.TextMessage, f) != nil {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
+			msg := websocket.FormatCloseMessage(s.closeCode, s.closeReason)
+			s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+// cleanup runs when the reader stops: leave rooms, go offline, stop the writer.
+func (s *session) cleanup() {
+	s.close(websocket.CloseNormalClosure, "")
+	s.mu.Lock()
+	rooms := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		rooms = append(rooms, id)
+	}
+	s.rooms = map[string]*roomState{}
+	authed, user := s.authed, s.ident.UserID
+	if s.expires != nil {
+		s.expires.Stop()
+	}
+	s.mu.Unlock()
+	for _, id := range rooms {
+		s.srv.hub.Leave(id, s)
+	}
+	if authed {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.srv.presence.Set(ctx, user, s.id, presence.Offline); err != nil {
+			s.srv.logger.Warn("presence", "error", err)
+		}
+		cancel()
+	}
+	<-s.done
+}
+
+func presenceUser(payload string) string {
+	var p struct {
+		UserID string `json:"user_id"`
+	}
+	json.Unmarshal([]byte(payload), &p)
+	return p.UserID
+}
