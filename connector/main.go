@@ -93,7 +93,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 
 	reg := prometheus.NewRegistry()
 	connectorID := connectorName()
-	h := hub.New(rdb, hub.Config{Logger: log})
+	h := hub.New(rdb, hub.Config{Logger: log, SeqKey: ws.SeqKey})
 	tracker := presence.New(rdb, 45*time.Second, log)
 	wsCfg := ws.Config{ConnectorID: connectorID, AllowedOrigins: append(allowed, origin(env("PUBLIC_URL"))), Logger: log}
 	if err := wsLimits(env, &wsCfg); err != nil {
@@ -139,7 +139,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 // wsLimits reads the optional socket limits: WS_SEND_QUEUE (frames queued
 // per socket, 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second
 // per user, 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second
-// per socket, 50 and 200).
+// per socket, 50 and 200), WS_AUTH_TIMEOUT (10s).
 func wsLimits(env func(string) string, c *ws.Config) error {
 	for _, v := range []struct {
 		key string
@@ -158,6 +158,13 @@ func wsLimits(env func(string) string, c *ws.Config) error {
 			}
 			v.set(f)
 		}
+	}
+	if v := env("WS_AUTH_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("WS_AUTH_TIMEOUT=%q: want a duration such as 10s", v)
+		}
+		c.AuthTimeout = d
 	}
 	if (c.SendRate == 0) != (c.SendBurst == 0) || (c.FrameRate == 0) != (c.FrameBurst == 0) {
 		return errors.New("set WS_SEND_RATE with WS_SEND_BURST and WS_FRAME_RATE with WS_FRAME_BURST")

@@ -40,6 +40,9 @@ type Config struct {
 	// Env sets variables in every service, over the manifest's values; it
 	// must provide each variable a manifest takes from a Secret or ConfigMap.
 	Env map[string]string
+	// ExtraEnv adds variables to one service by name, beyond its manifest:
+	// local tuning (limits, log levels) that has no place in the manifests.
+	ExtraEnv map[string]map[string]string
 	// Host to bind activators and the ingress on. Default 127.0.0.1.
 	Host string
 	// Ports pins a service's activator port by service name; others get a free port.
@@ -278,6 +281,9 @@ func (em *Emulator) buildEnv(s ServiceSpec) ([]string, error) {
 			val = em.rewriteHosts(v.Value)
 		}
 		env = append(env, v.Name+"="+val)
+	}
+	for k, v := range em.cfg.ExtraEnv[s.Name] {
+		env = append(env, k+"="+v)
 	}
 	return env, nil
 }

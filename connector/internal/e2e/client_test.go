@@ -31,7 +31,7 @@ func newUser(t testing.TB) user {
 	name := fmt.Sprintf("u%d%s", userSeq.n, strings.ReplaceAll(uuid.NewString()[:6], "-", ""))
 	userSeq.Unlock()
 	var out struct {
-		AccessToken string `json:"access_token"`
+		AccessToken string              `json:"access_token"`
 		User        struct{ ID string } `json:"user"`
 	}
 	rest(t, "POST", "/api/v1/auth/register", "", map[string]string{"username": name, "email": name + "@example.com",
@@ -74,9 +74,9 @@ func newRoom(t testing.TB, owner user, others ...user) string {
 
 type frame map[string]any
 
-func (f frame) str(k string) string  { s, _ := f[k].(string); return s }
-func (f frame) num(k string) int64   { n, _ := f[k].(float64); return int64(n) }
-func (f frame) msg() frame           { m, _ := f["message"].(map[string]any); return m }
+func (f frame) str(k string) string { s, _ := f[k].(string); return s }
+func (f frame) num(k string) int64  { n, _ := f[k].(float64); return int64(n) }
+func (f frame) msg() frame          { m, _ := f["message"].(map[string]any); return m }
 
 // client is a protocol v1 client on a real WebSocket.
 type client struct {
@@ -156,7 +156,11 @@ func (c *client) expect(typ string, ok func(frame) bool) frame {
 				return f
 			}
 		case <-timeout:
-			c.t.Fatalf("no %s frame within 15s", typ)
+			c.mu.Lock()
+			tail := c.all[max(0, len(c.all)-3):]
+			n := len(c.all)
+			c.mu.Unlock()
+			c.t.Fatalf("no %s frame within 15s (%d frames so far, last %v)", typ, n, tail)
 		}
 	}
 }

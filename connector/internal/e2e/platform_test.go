@@ -86,8 +86,6 @@ func startPlatform() (*platform, func(), error) {
 	for k, v := range map[string]string{
 		"PUBLIC_URL": publicURL, "JWT_ISSUER": publicURL, "METRICS_ADDR": "127.0.0.1:0",
 		"JWT_SIGNING_KEYS": "e2e:" + base64.RawURLEncoding.EncodeToString(seed),
-		// Tests send faster than people do.
-		"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000",
 	} {
 		env[k] = v
 	}
@@ -97,6 +95,9 @@ func startPlatform() (*platform, func(), error) {
 	}
 	em, err := emulator.New(emulator.Config{
 		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, Env: env,
+		// Tests send faster than people do.
+		ExtraEnv: map[string]map[string]string{"connector": {"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000",
+			"WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"}},
 		Ports: map[string]int{"connector": port}, IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,
 		ResolveImage: func(image string) (string, error) { return filepath.Join(binDir, path.Base(image)), nil },
 		Logger:       slog.New(slog.NewJSONHandler(logOut, nil)), ProcessOutput: logOut,

@@ -45,6 +45,8 @@ func Channel(roomID string) string { return "room:{" + roomID + "}" }
 
 // Config configures a Hub.
 type Config struct {
+	// SeqKey names the Redis counter of a room's seqs. Required.
+	SeqKey func(roomID string) string
 	// GapWait bounds how long a later message waits for an earlier one.
 	// Default 250ms.
 	GapWait time.Duration
@@ -58,8 +60,9 @@ type Hub struct {
 	ps  *redis.PubSub
 	log *slog.Logger
 
-	mu    sync.Mutex
-	rooms map[string]*room
+	mu      sync.Mutex
+	rooms   map[string]*room
+	waiters map[string][]chan struct{} // channel -> joins waiting for the subscription
 }
 
 type room struct {
@@ -80,23 +83,35 @@ func New(rdb *redis.Client, cfg Config) *Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Hub{cfg: cfg, rdb: rdb, log: cfg.Logger, rooms: map[string]*room{},
+	return &Hub{cfg: cfg, rdb: rdb, log: cfg.Logger, rooms: map[string]*room{}, waiters: map[string][]chan struct{}{},
 		ps: rdb.Subscribe(context.Background())}
 }
 
 // Run dispatches frames from Redis until ctx ends. go-redis re-connects
 // and re-subscribes by itself when the connection drops.
 func (h *Hub) Run(ctx context.Context) {
-	ch := h.ps.Channel(redis.WithChannelSize(4096))
+	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case msg, ok := <-ch:
+		case m, ok := <-ch:
 			if !ok {
 				return
 			}
-			h.dispatch(msg.Channel, msg.Payload)
+			switch m := m.(type) {
+			case *redis.Message:
+				h.dispatch(m.Channel, m.Payload)
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					h.mu.Lock()
+					for _, w := range h.waiters[m.Channel] {
+						close(w)
+					}
+					delete(h.waiters, m.Channel)
+					h.mu.Unlock()
+				}
+			}
 		}
 	}
 }
@@ -105,26 +120,47 @@ func (h *Hub) Run(ctx context.Context) {
 func (h *Hub) Close() error { return h.ps.Close() }
 
 // Join adds s to a room, subscribing this connector to its channel when s
-// is the first local member. When Join returns, frames published from now
-// on reach s.
-func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) error {
+// is the first local member, and returns the room's current seq. Every
+// message with a higher seq reaches s: the subscription is confirmed before
+// the seq is read, and a seq is taken before its message is published.
+func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, error) {
 	h.mu.Lock()
 	r, ok := h.rooms[roomID]
+	var subscribed chan struct{}
 	if !ok {
 		r = &room{id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}, wait: h.cfg.GapWait}
 		h.rooms[roomID] = r
+		subscribed = make(chan struct{})
+		h.waiters[Channel(roomID)] = append(h.waiters[Channel(roomID)], subscribed)
 	}
 	r.mu.Lock()
 	r.subs[s] = struct{}{}
 	r.mu.Unlock()
 	h.mu.Unlock()
-	if !ok {
+	fail := func(err error) (int64, error) {
+		h.Leave(roomID, s)
+		return 0, err
+	}
+	if subscribed != nil {
 		if err := h.ps.Subscribe(ctx, Channel(roomID)); err != nil {
-			h.Leave(roomID, s)
-			return err
+			return fail(err)
+		}
+		select {
+		case <-subscribed:
+		case <-ctx.Done():
+			return fail(ctx.Err())
 		}
 	}
-	return nil
+	seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(roomID)).Int64()
+	if err != nil && err != redis.Nil {
+		return fail(err)
+	}
+	r.mu.Lock()
+	if r.next == 0 {
+		r.next = seq + 1 // older seqs still in flight are delivered as late
+	}
+	r.mu.Unlock()
+	return seq, nil
 }
 
 // Leave removes s from a room, unsubscribing when it was the last local member.

@@ -40,7 +40,7 @@ func (r *recorder) list() []string {
 func newHub(t *testing.T, wait time.Duration) *Hub {
 	opts, _ := redis.ParseURL(stack.RedisURL)
 	rdb := redis.NewClient(opts)
-	h := New(rdb, Config{GapWait: wait})
+	h := New(rdb, Config{GapWait: wait, SeqKey: func(room string) string { return "seq:{" + room + "}" }})
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
 	t.Cleanup(func() { cancel(); h.Close(); rdb.Close() })
@@ -64,13 +64,12 @@ func TestOrderAcrossConnectors(t *testing.T) {
 	a, b := newHub(t, time.Second), newHub(t, time.Second)
 	ra, rb := &recorder{}, &recorder{}
 	ctx := context.Background()
-	if err := a.Join(ctx, "r1", ra); err != nil {
+	if _, err := a.Join(ctx, "r1", ra); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Join(ctx, "r1", rb); err != nil {
+	if _, err := b.Join(ctx, "r1", rb); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // subscriptions confirmed
 	// Published out of order by two connectors; delivered in order everywhere.
 	for _, seq := range []int64{1, 3, 2, 5, 4} {
 		pub := a
@@ -94,7 +93,6 @@ func TestGapsAreSkipped(t *testing.T) {
 	r := &recorder{}
 	ctx := context.Background()
 	h.Join(ctx, "r2", r)
-	time.Sleep(50 * time.Millisecond)
 	h.Publish(ctx, "r2", PublishMessage(1, []byte("a")))
 	h.Publish(ctx, "r2", PublishMessage(3, []byte("c"))) // 2 is lost (its sender crashed)
 	h.Publish(ctx, "r2", PublishMessage(5, []byte("e")))
@@ -103,6 +101,22 @@ func TestGapsAreSkipped(t *testing.T) {
 	got := fmt.Sprint(waitFor(t, r, 4))
 	if got != "[1:a 0:typing 3:c 5:e]" {
 		t.Errorf("got %s", got)
+	}
+}
+
+func TestJoinReturnsTheCurrentSeqAndMissesNothingAfterIt(t *testing.T) {
+	h := newHub(t, time.Second)
+	ctx := context.Background()
+	h.rdb.Set(ctx, "seq:{r4}", 41, 0)
+	r := &recorder{}
+	seq, err := h.Join(ctx, "r4", r)
+	if err != nil || seq != 41 {
+		t.Fatalf("Join = %d, %v; want 41", seq, err)
+	}
+	// Published right after Join returns: must arrive (no sleep needed).
+	h.Publish(ctx, "r4", PublishMessage(42, []byte("x")))
+	if got := fmt.Sprint(waitFor(t, r, 1)); got != "[42:x]" {
+		t.Fatalf("got %s", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -88,30 +89,37 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 		if _, ok := s.member(ctx, f, c.RoomID); !ok {
 			continue
 		}
+		// Live frames are held from the moment of joining until the cursor
+		// is settled (and history replayed), so none is lost or doubled.
 		s.mu.Lock()
-		_, already := s.rooms[c.RoomID]
-		rs := &roomState{last: c.LastSeq, catchingUp: c.LastSeq > 0}
+		rs := &roomState{last: c.LastSeq, catchingUp: true}
 		s.rooms[c.RoomID] = rs
 		s.mu.Unlock()
-		if !already {
-			if err := s.srv.hub.Join(ctx, c.RoomID, s); err != nil {
-				s.mu.Lock()
-				delete(s.rooms, c.RoomID)
-				s.mu.Unlock()
-				s.unavailable(f.ID, err)
-				continue
-			}
+		seq, err := s.srv.hub.Join(ctx, c.RoomID, s)
+		if err != nil {
+			s.mu.Lock()
+			delete(s.rooms, c.RoomID)
+			s.mu.Unlock()
+			s.unavailable(f.ID, err)
+			continue
 		}
-		seq, _ := s.srv.rdb.Get(ctx, seqKey(c.RoomID)).Int64()
 		s.reply(map[string]any{"type": protocol.TypeSubscribed, "id": f.ID, "room_id": c.RoomID, "seq": seq})
-		if c.LastSeq > 0 {
-			s.catchUp(ctx, f.ID, c.RoomID, rs)
+		if c.LastSeq == 0 {
+			// A new subscription starts now: everything after seq is live.
+			s.mu.Lock()
+			rs.last = seq
+			s.releaseHeld(rs)
+			s.mu.Unlock()
+			continue
 		}
+		s.catchUp(ctx, f.ID, c.RoomID, rs)
 	}
 }
 
 func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomState) {
+	s.mu.Lock()
 	after := rs.last
+	s.mu.Unlock()
 	for {
 		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: protocol.MaxHistory})
 		if err != nil {
@@ -122,8 +130,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 		s.mu.Lock()
 		for _, raw := range resp.Messages {
 			seq := seqOf(raw)
-			if seq > rs.last {
-				rs.last = seq
+			if rs.fresh(seq) {
 				s.enqueue(messageFrame(roomID, raw))
 			}
 			after = seq
@@ -134,14 +141,18 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 		}
 	}
 	s.mu.Lock()
+	s.releaseHeld(rs)
+	s.mu.Unlock()
+}
+
+// releaseHeld delivers the live frames held during catch-up. Called with s.mu held.
+func (s *session) releaseHeld(rs *roomState) {
 	for _, h := range rs.held {
-		if h.seq > rs.last {
-			rs.last = h.seq
+		if rs.fresh(h.seq) {
 			s.enqueue(h.frame)
 		}
 	}
 	rs.held, rs.catchingUp = nil, false
-	s.mu.Unlock()
 }
 
 func messageFrame(roomID string, msg json.RawMessage) []byte {
@@ -161,7 +172,8 @@ func seqOf(raw []byte) int64 {
 	return m.Seq
 }
 
-func seqKey(roomID string) string { return "seq:{" + roomID + "}" }
+// SeqKey is the Redis counter of a room's seqs.
+func SeqKey(roomID string) string { return "seq:{" + roomID + "}" }
 
 func dedupKey(roomID, userID, clientMsgID string) string {
 	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
@@ -175,10 +187,30 @@ type ackFrame struct {
 	ClientMsgID string `json:"client_msg_id,omitempty"`
 }
 
+// sendRecord is what the de-duplication key of a client_msg_id holds: the
+// message as first built (so a retry re-sends the very same message) and
+// whether it was delivered.
+type sendRecord struct {
+	Done    bool            `json:"done"`
+	Started int64           `json:"started"` // unix ms of the attempt holding it
+	Message json.RawMessage `json:"message"`
+}
+
+// staleAfter is when a pending send is presumed dead (its connector
+// crashed): past the Kafka delivery timeout, a retry takes it over.
+const staleAfter = 6 * time.Second
+
+// takeOver claims a pending record for a retry if it is still the one read.
+var takeOver = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end
+return 0`)
+
 // send is the send path: de-duplicate by client_msg_id, take the room's
 // next seq, make the message durable in Kafka, then add it to the history
 // window and publish it to the room, then ack. Nothing is delivered or
-// acked that Kafka does not have.
+// acked that Kafka does not have, and a retry with the same client_msg_id
+// (even on another connector, even after a crash mid-send) yields the
+// original message and ack.
 func (s *session) send(ctx context.Context, f protocol.Frame) {
 	begin := time.Now()
 	id := s.identity()
@@ -190,60 +222,91 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
-	rdb := s.srv.rdb
-	dk := dedupKey(f.RoomID, id.UserID, f.ClientMsgID)
-	fresh, err := rdb.SetNX(ctx, dk, "pending", 30*time.Second).Result()
-	if err != nil {
-		s.unavailable(f.ID, err)
+	msg, ok := s.claim(ctx, f, id.UserID, id.Username)
+	if !ok {
 		return
 	}
-	if !fresh {
-		prev, err := rdb.Get(ctx, dk).Result()
-		if err != nil || prev == "pending" {
-			s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
-				Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
-			return
-		}
-		var ack ackFrame
-		json.Unmarshal([]byte(prev), &ack)
-		ack.ID = f.ID
-		s.reply(ack) // the original ack: nothing new is stored
-		return
-	}
-	seq, err := rdb.Incr(ctx, seqKey(f.RoomID)).Result()
-	if err != nil {
-		rdb.Del(context.WithoutCancel(ctx), dk)
-		s.unavailable(f.ID, err)
-		return
-	}
-	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, Seq: seq, UserID: id.UserID,
-		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
 	if err := s.srv.log.Append(ctx, s.event(eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg)); err != nil {
-		// Never a false ack: free the client_msg_id for the retry and tell
-		// the other connectors this seq will not come.
-		bg := context.WithoutCancel(ctx)
-		rdb.Del(bg, dk)
-		s.srv.hub.Publish(bg, f.RoomID, hub.GapEnvelope(seq))
+		// Never a false ack. The claim stays: a retry re-sends this same
+		// message once the attempt is stale.
 		s.srv.metrics.sendErrors.Inc()
 		s.unavailable(f.ID, err)
 		return
 	}
 	raw, _ := json.Marshal(msg)
-	ack := ackFrame{Type: protocol.TypeAck, MessageID: msg.ID, Seq: seq, ClientMsgID: f.ClientMsgID}
-	ackJSON, _ := json.Marshal(ack)
+	ack := ackFrame{Type: protocol.TypeAck, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID}
+	done, _ := json.Marshal(sendRecord{Done: true, Message: raw})
+	rdb := s.srv.rdb
 	pipe := rdb.TxPipeline()
 	hk := eventsv1.HistoryKey(f.RoomID)
-	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(seq), Member: raw})
+	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
 	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
-	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(seq, messageFrame(f.RoomID, raw)))
-	pipe.Set(ctx, dk, ackJSON, 24*time.Hour)
+	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(msg.Seq, messageFrame(f.RoomID, raw)))
+	pipe.Set(ctx, dedupKey(f.RoomID, id.UserID, f.ClientMsgID), done, 24*time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The message is durable; members still get it from history.
-		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", seq, "error", err)
+		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
 	}
 	ack.ID = f.ID
 	s.reply(ack)
 	s.srv.metrics.sendLatency.Observe(time.Since(begin).Seconds())
+}
+
+// claim returns the message to append for this client_msg_id: a new one,
+// or the one of a dead earlier attempt. It answers duplicates itself
+// (original ack, or in_progress) and returns false for them.
+func (s *session) claim(ctx context.Context, f protocol.Frame, userID, username string) (eventsv1.Message, bool) {
+	rdb := s.srv.rdb
+	dk := dedupKey(f.RoomID, userID, f.ClientMsgID)
+	var msg eventsv1.Message
+	prev, err := rdb.Get(ctx, dk).Result()
+	if err != nil && err != redis.Nil {
+		s.unavailable(f.ID, err)
+		return msg, false
+	}
+	if err == redis.Nil {
+		seq, err := rdb.Incr(ctx, SeqKey(f.RoomID)).Result()
+		if err != nil {
+			s.unavailable(f.ID, err)
+			return msg, false
+		}
+		msg = eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, Seq: seq, UserID: userID,
+			Username: username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
+		raw, _ := json.Marshal(msg)
+		rec, _ := json.Marshal(sendRecord{Started: time.Now().UnixMilli(), Message: raw})
+		fresh, err := rdb.SetNX(ctx, dk, rec, 24*time.Hour).Result()
+		if err == nil && fresh {
+			return msg, true
+		}
+		// Lost a race with a concurrent retry: this seq will never be used.
+		s.srv.hub.Publish(context.WithoutCancel(ctx), f.RoomID, hub.GapEnvelope(seq))
+		if prev, err = rdb.Get(ctx, dk).Result(); err != nil {
+			s.unavailable(f.ID, err)
+			return msg, false
+		}
+	}
+	var rec sendRecord
+	if err := json.Unmarshal([]byte(prev), &rec); err != nil || json.Unmarshal(rec.Message, &msg) != nil {
+		s.unavailable(f.ID, fmt.Errorf("corrupt send record %s", dk))
+		return msg, false
+	}
+	if rec.Done {
+		s.reply(ackFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
+		return msg, false
+	}
+	if time.Since(time.UnixMilli(rec.Started)) < staleAfter {
+		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
+		return msg, false
+	}
+	rec.Started = time.Now().UnixMilli()
+	next, _ := json.Marshal(rec)
+	if won, err := takeOver.Run(ctx, rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
+		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
+		return msg, false
+	}
+	return msg, true // re-send the very same message (same id and seq)
 }
 
 // event builds a CloudEvent keyed by room, so a room's events stay in order.

@@ -43,12 +43,42 @@ type session struct {
 	expires *time.Timer
 }
 
-// roomState is a subscribed room: the last seq delivered, and live frames
-// held while history is being replayed.
+// roomState is a subscribed room: the highest seq delivered, the seqs
+// delivered recently (so a late message is delivered once, and a replayed
+// one not again), and live frames held while history is replayed.
 type roomState struct {
 	last       int64
+	recent     map[int64]struct{}
 	catchingUp bool
 	held       []heldFrame
+}
+
+// recentWindow is how far below last a late seq is still recognised.
+const recentWindow = 4096
+
+// fresh reports whether seq was not delivered yet and records it.
+func (rs *roomState) fresh(seq int64) bool {
+	if seq <= rs.last-recentWindow {
+		return false
+	}
+	if _, dup := rs.recent[seq]; dup {
+		return false
+	}
+	if rs.recent == nil {
+		rs.recent = map[int64]struct{}{}
+	}
+	rs.recent[seq] = struct{}{}
+	if seq > rs.last {
+		rs.last = seq
+	}
+	if len(rs.recent) > 2*recentWindow {
+		for s := range rs.recent {
+			if s <= rs.last-recentWindow {
+				delete(rs.recent, s)
+			}
+		}
+	}
+	return true
 }
 
 type heldFrame struct {
@@ -195,11 +225,10 @@ func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 			s.mu.Unlock()
 			return
 		}
-		if seq <= rs.last {
+		if !rs.fresh(seq) {
 			s.mu.Unlock()
-			return // already delivered (history replay overlap)
+			return // already delivered (history replay overlap, re-publish)
 		}
-		rs.last = seq
 	}
 	s.mu.Unlock()
 	s.enqueue(frame)
@@ -210,8 +239,14 @@ func (s *session) enqueue(frame []byte) {
 	select {
 	case s.out <- frame:
 	default:
-		s.srv.metrics.slowConsumers.Inc()
-		s.close(protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
+		s.closeOnce.Do(func() {
+			s.srv.metrics.slowConsumers.Inc()
+			s.srv.logger.Warn("disconnecting a slow consumer", "session", s.id, "queued", len(s.out))
+			s.closeCode, s.closeReason = protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume"
+			close(s.closed)
+			// The writer is likely blocked on the full socket: cut it loose.
+			s.conn.UnderlyingConn().SetWriteDeadline(time.Now())
+		})
 	}
 }
 
@@ -272,6 +307,7 @@ func (s *session) writer() {
 			}
 			s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteWait))
 			if err := s.conn.WriteMessage(websocket.TextMessage, buf.Bytes()); err != nil {
+				s.srv.logger.Debug("socket write failed", "session", s.id, "error", err)
 				s.close(websocket.CloseGoingAway, "")
 				return
 			}
