@@ -94,7 +94,13 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	reg := prometheus.NewRegistry()
 	connectorID := connectorName()
 	h := hub.New(rdb, hub.Config{Logger: log, SeqKey: ws.SeqKey})
-	tracker := presence.New(rdb, 45*time.Second, log)
+	presenceTTL := 45 * time.Second
+	if v := env("PRESENCE_TTL"); v != "" {
+		if presenceTTL, err = time.ParseDuration(v); err != nil || presenceTTL < time.Second {
+			return ksvc.Service{}, fmt.Errorf("PRESENCE_TTL=%q: want a duration of at least 1s", v)
+		}
+	}
+	tracker := presence.New(rdb, presenceTTL, log)
 	wsCfg := ws.Config{ConnectorID: connectorID, AllowedOrigins: append(allowed, origin(env("PUBLIC_URL"))), Logger: log}
 	if err := wsLimits(env, &wsCfg); err != nil {
 		return ksvc.Service{}, err
@@ -115,7 +121,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		HTTP:     gateway.SecurityHeaders(gw.CORS(mux)),
 		Registry: reg,
 		Start: func(context.Context) error {
-			for _, run := range []func(context.Context){h.Run, tracker.Run, sockets.RunPresence} {
+			sweep := func(ctx context.Context) { sockets.RunPresence(ctx, presenceTTL/3) }
+			for _, run := range []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings} {
 				bg.Add(1)
 				go func() { defer bg.Done(); run(bgCtx) }()
 			}

@@ -211,6 +211,10 @@ return 0`)
 // acked that Kafka does not have, and a retry with the same client_msg_id
 // (even on another connector, even after a crash mid-send) yields the
 // original message and ack.
+//
+// Seqs are taken in the order the socket's frames arrive; the Kafka wait
+// runs concurrently (up to maxInflightSends per socket), and the hub puts
+// publications back in seq order.
 func (s *session) send(ctx context.Context, f protocol.Frame) {
 	begin := time.Now()
 	id := s.identity()
@@ -226,6 +230,18 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 	if !ok {
 		return
 	}
+	s.inflight <- struct{}{}
+	s.sends.Add(1)
+	go func() {
+		defer func() { <-s.inflight; s.sends.Done() }()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		defer cancel()
+		s.deliver(ctx, f, msg, begin)
+	}()
+}
+
+// deliver appends a claimed message to Kafka, then publishes and acks it.
+func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Message, begin time.Time) {
 	if err := s.srv.log.Append(ctx, s.event(eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg)); err != nil {
 		// Never a false ack. The claim stays: a retry re-sends this same
 		// message once the attempt is stale.
@@ -234,23 +250,31 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	raw, _ := json.Marshal(msg)
-	ack := ackFrame{Type: protocol.TypeAck, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID}
 	done, _ := json.Marshal(sendRecord{Done: true, Message: raw})
-	rdb := s.srv.rdb
-	pipe := rdb.TxPipeline()
+	pipe := s.srv.rdb.TxPipeline()
 	hk := eventsv1.HistoryKey(f.RoomID)
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
 	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
 	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(msg.Seq, messageFrame(f.RoomID, raw)))
-	pipe.Set(ctx, dedupKey(f.RoomID, id.UserID, f.ClientMsgID), done, 24*time.Hour)
+	pipe.Set(ctx, dedupKey(f.RoomID, msg.UserID, f.ClientMsgID), done, 24*time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The message is durable; members still get it from history.
 		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
 	}
-	ack.ID = f.ID
-	s.reply(ack)
+	s.reply(ackFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
 	s.srv.metrics.sendLatency.Observe(time.Since(begin).Seconds())
 }
+
+// claimScript takes a client_msg_id in one round trip: the existing record
+// if there is one, else the room's next seq with a pending record holding
+// the message (built from ARGV[1] with the seq put in).
+var claimScript = redis.NewScript(`
+local prev = redis.call('GET', KEYS[1])
+if prev then return {0, prev} end
+local seq = redis.call('INCR', KEYS[2])
+local rec = string.gsub(ARGV[1], '"seq":0,', '"seq":' .. seq .. ',', 1)
+redis.call('SET', KEYS[1], rec, 'EX', 86400)
+return {seq, rec}`)
 
 // claim returns the message to append for this client_msg_id: a new one,
 // or the one of a dead earlier attempt. It answers duplicates itself
@@ -258,37 +282,24 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 func (s *session) claim(ctx context.Context, f protocol.Frame, userID, username string) (eventsv1.Message, bool) {
 	rdb := s.srv.rdb
 	dk := dedupKey(f.RoomID, userID, f.ClientMsgID)
-	var msg eventsv1.Message
-	prev, err := rdb.Get(ctx, dk).Result()
-	if err != nil && err != redis.Nil {
-		s.unavailable(f.ID, err)
+	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: userID,
+		Username: username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
+	raw, _ := json.Marshal(msg)
+	tmpl, _ := json.Marshal(sendRecord{Started: time.Now().UnixMilli(), Message: raw})
+	res, err := claimScript.Run(ctx, rdb, []string{dk, SeqKey(f.RoomID)}, tmpl).Slice()
+	if err != nil || len(res) != 2 {
+		s.unavailable(f.ID, fmt.Errorf("claim %s: %v", dk, err))
 		return msg, false
 	}
-	if err == redis.Nil {
-		seq, err := rdb.Incr(ctx, SeqKey(f.RoomID)).Result()
-		if err != nil {
-			s.unavailable(f.ID, err)
-			return msg, false
-		}
-		msg = eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, Seq: seq, UserID: userID,
-			Username: username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
-		raw, _ := json.Marshal(msg)
-		rec, _ := json.Marshal(sendRecord{Started: time.Now().UnixMilli(), Message: raw})
-		fresh, err := rdb.SetNX(ctx, dk, rec, 24*time.Hour).Result()
-		if err == nil && fresh {
-			return msg, true
-		}
-		// Lost a race with a concurrent retry: this seq will never be used.
-		s.srv.hub.Publish(context.WithoutCancel(ctx), f.RoomID, hub.GapEnvelope(seq))
-		if prev, err = rdb.Get(ctx, dk).Result(); err != nil {
-			s.unavailable(f.ID, err)
-			return msg, false
-		}
-	}
+	seq, _ := res[0].(int64)
+	prev, _ := res[1].(string)
 	var rec sendRecord
 	if err := json.Unmarshal([]byte(prev), &rec); err != nil || json.Unmarshal(rec.Message, &msg) != nil {
 		s.unavailable(f.ID, fmt.Errorf("corrupt send record %s", dk))
 		return msg, false
+	}
+	if seq > 0 {
+		return msg, true // a new message, seq taken
 	}
 	if rec.Done {
 		s.reply(ackFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})

@@ -11,6 +11,7 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -132,7 +133,10 @@ func New(cfg Config, d Deps) *Server {
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
 		sessions: map[*session]struct{}{}, watchers: map[string]map[*session]struct{}{}}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 16384,
+		// Zero read size reuses the HTTP server's buffer; write buffers come
+		// from a pool and are held only while writing, so an idle socket
+		// keeps neither.
+		WriteBufferPool:   &sync.Pool{},
 		Subprotocols:      []string{protocol.Subprotocol},
 		CheckOrigin:       s.checkOrigin,
 		EnableCompression: false, // CPU per message matters more than bytes here
@@ -241,11 +245,51 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 }
 
-// RunPresence forwards presence changes to the sessions watching each user.
-func (s *Server) RunPresence(ctx context.Context) {
+// RunPings pings every socket each PingInterval, from one goroutine rather
+// than a timer per socket; a socket whose ping cannot be written is closed.
+func (s *Server) RunPings(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.PingInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		all := make([]*session, 0, len(s.sessions))
+		for sess := range s.sessions {
+			all = append(all, sess)
+		}
+		s.mu.Unlock()
+		for _, sess := range all {
+			go sess.ping() // a stuck socket blocks only its own ping
+		}
+	}
+}
+
+// RunPresence forwards presence changes to the sessions watching each
+// user. Changes are published when sessions come and go; a connector that
+// crashed publishes nothing, so every sweep interval the statuses of watched
+// users are re-read and changes (expired sessions) pushed too.
+func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
 	ps := s.rdb.Subscribe(ctx, presence.Channel)
 	defer ps.Close()
 	ch := ps.Channel()
+	tick := time.NewTicker(sweep)
+	defer tick.Stop()
+	known := map[string]string{} // last status pushed per watched user
+	push := func(user, status string, frame []byte) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if known[user] == status {
+			return
+		}
+		known[user] = status
+		for sess := range s.watchers[user] {
+			sess.enqueue(frame)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -254,13 +298,24 @@ func (s *Server) RunPresence(ctx context.Context) {
 			if !ok {
 				return
 			}
-			user := presenceUser(msg.Payload)
-			frame := []byte(msg.Payload)
+			user, status := presenceUser(msg.Payload)
+			push(user, status, []byte(msg.Payload))
+		case <-tick.C:
 			s.mu.Lock()
-			for sess := range s.watchers[user] {
-				sess.enqueue(frame)
+			users := make([]string, 0, len(s.watchers))
+			for u := range s.watchers {
+				users = append(users, u)
+			}
+			for u := range known {
+				if _, watched := s.watchers[u]; !watched {
+					delete(known, u)
+				}
 			}
 			s.mu.Unlock()
+			for u, st := range s.presence.Statuses(ctx, users) {
+				frame, _ := json.Marshal(map[string]string{"type": protocol.TypePresence, "user_id": u, "status": st})
+				push(u, st, frame)
+			}
 		}
 	}
 }

@@ -25,13 +25,20 @@ type session struct {
 	conn *websocket.Conn
 	id   string
 
-	out    chan []byte
-	closed chan struct{} // closed by close(): the writer sends the close frame
-	done   chan struct{} // closed when the writer has finished
-
-	closeOnce   sync.Once
+	// The write side: a bounded queue drained by a writer goroutine that
+	// runs only while there is something to write, so an idle socket costs
+	// no goroutine and no write buffer.
+	qmu         sync.Mutex
+	queue       [][]byte
+	writing     bool
+	closing     bool
 	closeCode   int
 	closeReason string
+	closed      chan struct{} // closed when close is requested
+	done        chan struct{} // closed once the close frame is out and the socket closed
+
+	sends    sync.WaitGroup // in-flight sends (Kafka appends) of this session
+	inflight chan struct{}
 
 	frames     *ratelimit.Limiter
 	violations int
@@ -87,13 +94,15 @@ type heldFrame struct {
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
-	return &session{srv: s, conn: conn, id: uuid.NewString(), out: make(chan []byte, s.cfg.SendQueue),
-		closed: make(chan struct{}), done: make(chan struct{}), rooms: map[string]*roomState{},
-		frames: ratelimit.New(s.cfg.FrameRate, s.cfg.FrameBurst)}
+	return &session{srv: s, conn: conn, id: uuid.NewString(), closed: make(chan struct{}), done: make(chan struct{}),
+		rooms: map[string]*roomState{}, frames: ratelimit.New(s.cfg.FrameRate, s.cfg.FrameBurst),
+		inflight: make(chan struct{}, maxInflightSends)}
 }
 
+// maxInflightSends bounds the sends of one socket waiting on Kafka at once.
+const maxInflightSends = 64
+
 func (s *session) run(ctx context.Context, token string) {
-	go s.writer()
 	defer s.cleanup()
 	conn := s.conn
 	conn.SetReadLimit(protocol.MaxFrameBytes)
@@ -234,19 +243,27 @@ func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 	s.enqueue(frame)
 }
 
-// enqueue queues a frame without blocking; a full queue closes the session.
+// enqueue queues a frame without blocking; a full queue closes the
+// session as a slow consumer.
 func (s *session) enqueue(frame []byte) {
-	select {
-	case s.out <- frame:
-	default:
-		s.closeOnce.Do(func() {
-			s.srv.metrics.slowConsumers.Inc()
-			s.srv.logger.Warn("disconnecting a slow consumer", "session", s.id, "queued", len(s.out))
-			s.closeCode, s.closeReason = protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume"
-			close(s.closed)
-			// The writer is likely blocked on the full socket: cut it loose.
-			s.conn.UnderlyingConn().SetWriteDeadline(time.Now())
-		})
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.closing {
+		return
+	}
+	if len(s.queue) >= s.srv.cfg.SendQueue {
+		s.srv.metrics.slowConsumers.Inc()
+		s.srv.logger.Warn("disconnecting a slow consumer", "session", s.id, "queued", len(s.queue))
+		s.queue = nil // what it could not take is dropped; it resumes from its last seq
+		s.closeLocked(protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
+		// The writer is likely blocked on the full socket: cut it loose.
+		s.conn.UnderlyingConn().SetWriteDeadline(time.Now())
+		return
+	}
+	s.queue = append(s.queue, frame)
+	if !s.writing {
+		s.writing = true
+		go s.flush()
 	}
 }
 
@@ -272,70 +289,84 @@ type errorFrame struct {
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
 }
 
-// close ends the session with a close code; the writer sends the close frame.
+// close ends the session with a close code; queued frames go first.
 func (s *session) close(code int, reason string) {
-	s.closeOnce.Do(func() {
-		s.closeCode, s.closeReason = code, reason
-		close(s.closed)
-	})
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.closeLocked(code, reason)
 }
 
-// writer owns every write: it coalesces queued frames into one WebSocket
-// message (newline-separated) and pings to keep the connection alive.
-func (s *session) writer() {
-	defer close(s.done)
-	defer s.conn.Close()
-	ping := time.NewTicker(s.srv.cfg.PingInterval)
-	defer ping.Stop()
+func (s *session) closeLocked(code int, reason string) {
+	if s.closing {
+		return
+	}
+	s.closing, s.closeCode, s.closeReason = true, code, reason
+	close(s.closed)
+	if !s.writing {
+		s.writing = true
+		go s.flush()
+	}
+}
+
+// flush is the writer: it runs while frames are queued, coalescing them
+// into WebSocket messages (newline-separated), and writes the close frame
+// last once the session is closing.
+func (s *session) flush() {
 	var buf bytes.Buffer
 	for {
-		select {
-		case frame := <-s.out:
-			buf.Reset()
-			buf.Write(frame)
-			n := 1
-		coalesce:
-			for n < 128 && buf.Len() < 64<<10 {
-				select {
-				case f := <-s.out:
-					buf.WriteByte('\n')
-					buf.Write(f)
-					n++
-				default:
-					break coalesce
-				}
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		if len(batch) == 0 {
+			if s.closing {
+				s.qmu.Unlock()
+				s.finish()
+				return
 			}
+			s.writing = false
+			s.qmu.Unlock()
+			return
+		}
+		s.qmu.Unlock()
+		for len(batch) > 0 {
+			buf.Reset()
+			n := 0
+			for n < len(batch) && n < 128 && buf.Len() < 64<<10 {
+				if n > 0 {
+					buf.WriteByte('\n')
+				}
+				buf.Write(batch[n])
+				n++
+			}
+			batch = batch[n:]
 			s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteWait))
 			if err := s.conn.WriteMessage(websocket.TextMessage, buf.Bytes()); err != nil {
 				s.srv.logger.Debug("socket write failed", "session", s.id, "error", err)
-				s.close(websocket.CloseGoingAway, "")
+				s.qmu.Lock()
+				s.queue = nil
+				s.closeLocked(websocket.CloseGoingAway, "")
+				s.qmu.Unlock()
+				s.finish()
 				return
 			}
 			s.srv.metrics.framesOut.Add(float64(n))
 			s.srv.metrics.writes.Inc()
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.srv.cfg.WriteWait)); err != nil {
-				s.close(websocket.CloseGoingAway, "")
-				return
-			}
-		case <-s.closed:
-			// Frames already queued (an error frame before an auth close) go first.
-			for {
-				select {
-				case f := <-s.out:
-					s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteWait))
-					if s.conn.WriteMessage(websocket.TextMessage, f) != nil {
-						return
-					}
-					continue
-				default:
-				}
-				break
-			}
-			msg := websocket.FormatCloseMessage(s.closeCode, s.closeReason)
-			s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			return
 		}
+	}
+}
+
+// finish sends the close frame and closes the socket, once.
+func (s *session) finish() {
+	msg := websocket.FormatCloseMessage(s.closeCode, s.closeReason)
+	s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	s.conn.Close()
+	close(s.done)
+}
+
+// ping keeps the connection alive; gorilla allows it concurrently with writes.
+func (s *session) ping() {
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.srv.cfg.WriteWait)); err != nil {
+		s.close(websocket.CloseGoingAway, "")
 	}
 }
 
@@ -356,6 +387,7 @@ func (s *session) cleanup() {
 	for _, id := range rooms {
 		s.srv.hub.Leave(id, s)
 	}
+	s.sends.Wait()
 	if authed {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := s.srv.presence.Set(ctx, user, s.id, presence.Offline); err != nil {
@@ -366,10 +398,11 @@ func (s *session) cleanup() {
 	<-s.done
 }
 
-func presenceUser(payload string) string {
+func presenceUser(payload string) (user, status string) {
 	var p struct {
 		UserID string `json:"user_id"`
+		Status string `json:"status"`
 	}
 	json.Unmarshal([]byte(payload), &p)
-	return p.UserID
+	return p.UserID, p.Status
 }

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/connector/loadgen"
+)
+
+// benchConnector is a connector replica reached directly (no activator hop),
+// with per-user send limits lifted for publishers faster than people.
+func benchConnector(b *testing.B) (url, metrics string) {
+	port := freePort()
+	r := startConnector(&testing.T{}, "WS_SEND_RATE=100000", "WS_SEND_BURST=100000", "WS_FRAME_RATE=100000",
+		"WS_FRAME_BURST=100000", "WS_SEND_QUEUE=4096", "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port), "LOG_LEVEL=warn")
+	b.Cleanup(func() { r.cmd.Process.Kill(); r.cmd.Wait() })
+	return r.url, "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
+}
+
+func report(b *testing.B, name string, r loadgen.Result) {
+	b.ReportMetric(r.DeliveredPerSecond, "delivered/s")
+	b.ReportMetric(r.DeliveryRatio, "delivery_ratio")
+	b.ReportMetric(r.LatencyMS.P99, "p99_ms")
+	b.Logf("%s: %d clients/%d rooms/%d publishers at %.0f/s: published %.0f/s delivered %.0f/s ratio %.4f latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms; connect p50 %.1f ms; loadgen CPU %.2f cores",
+		name, r.Clients, r.Rooms, r.Publishers, r.Rate, r.PublishedPerSecond, r.DeliveredPerSecond, r.DeliveryRatio,
+		r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max, r.ConnectMS.P50, r.LoadgenCPUCores)
+}
+
+func benchDuration() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("BENCH_DURATION")); err == nil {
+		return d
+	}
+	return 10 * time.Second
+}
+
+// BenchmarkFanout runs the load generator against the whole local stack
+// (connector, Redis, Kafka, and the functions consuming every message).
+func BenchmarkFanout(b *testing.B) {
+	url, _ := benchConnector(b)
+	cases := []loadgen.Config{
+		{Clients: 1000, Rooms: 10, Publishers: 10, Rate: 50},
+		{Clients: 1000, Rooms: 10, Publishers: 10, Rate: 150},
+		{Clients: 1000, Rooms: 10, Publishers: 10, Rate: 300},
+		{Clients: 1000, Rooms: 10, Publishers: 100, Rate: 15},
+		{Clients: 1000, Rooms: 10, Publishers: 100, Rate: 30},
+	}
+	for i, c := range cases {
+		name := fmt.Sprintf("%dpub_%.0fps", c.Publishers, c.Rate)
+		b.Run(name, func(b *testing.B) {
+			c.URL, c.Duration, c.Prefix = url, benchDuration(), fmt.Sprintf("bench%d_", i)
+			for b.Loop() {
+				r, err := loadgen.Run(context.Background(), c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				report(b, name, r)
+			}
+		})
+	}
+}
+
+// BenchmarkIdleConnections measures the connector's memory per idle,
+// subscribed connection.
+func BenchmarkIdleConnections(b *testing.B) {
+	url, metrics := benchConnector(b)
+	for b.Loop() {
+		r, err := loadgen.Run(context.Background(), loadgen.Config{URL: url, Clients: 10000, Rooms: 100, Users: 100,
+			Idle: true, MetricsURL: metrics, Prefix: "idle"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(r.ServerBytesPerConnection/1024, "KB/conn")
+		b.Logf("10000 idle connections: server RSS %.1f MB -> %.1f MB, %.1f KB per connection; connect p50 %.1f ms p99 %.1f ms",
+			r.ServerRSSBeforeBytes/1e6, r.ServerRSSBytes/1e6, r.ServerBytesPerConnection/1024, r.ConnectMS.P50, r.ConnectMS.P99)
+	}
+}

@@ -1,0 +1,82 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestDecodeValidFrames(t *testing.T) {
+	for _, raw := range []string{
+		`{"type":"auth","token":"abc"}`,
+		`{"type":"subscribe","id":"1","rooms":[{"room_id":"r1","last_seq":0},{"room_id":"r2","last_seq":42}]}`,
+		`{"type":"send","id":"2","room_id":"r1","client_msg_id":"c1","text":"hello\nworld 👋"}`,
+		`{"type":"edit","room_id":"r1","message_id":"m1","seq":3,"text":"fixed"}`,
+		`{"type":"delete","room_id":"r1","message_id":"m1","seq":3}`,
+		`{"type":"typing","room_id":"r1","state":"stop"}`,
+		`{"type":"presence","status":"away"}`,
+		`{"type":"watch","user_ids":["u1","u2"]}`,
+		`{"type":"read","room_id":"r1","seq":9}`,
+		`{"type":"history","room_id":"r1","before_seq":100,"limit":50}`,
+		`{"type":"unsubscribe","room_id":"r1"}`,
+	} {
+		if _, err := Decode([]byte(raw)); err != nil {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	cases := map[string]string{
+		`not json`:                          CodeBadFrame,
+		`{"type":"send"}`:                   CodeBadFrame,
+		`{"type":"warp"}`:                   CodeUnknownType,
+		`{}`:                                CodeBadFrame,
+		`{"type":"auth","token":"a"}{}`:     CodeBadFrame,
+		`{"type":"auth","token":"a","x":1}`: CodeBadFrame,
+		`{"type":"send","room_id":"r","client_msg_id":"c","text":"` + strings.Repeat("a", 4001) + `"}`: CodeTextTooLong,
+		`{"type":"send","room_id":"r","client_msg_id":"c","text":"\u0007"}`:                            CodeBadFrame,
+		`{"type":"send","room_id":"r/../x","client_msg_id":"c","text":"hi"}`:                           CodeBadFrame,
+		`{"type":"history","room_id":"r","limit":101}`:                                                 CodeBadFrame,
+		`{"type":"subscribe","rooms":[]}`:                                                              CodeBadFrame,
+		`{"type":"read","room_id":"r","seq":0}`:                                                        CodeBadFrame,
+		"{\"type\":\"auth\",\"token\":\"\xff\"}":                                                       CodeBadFrame,
+		`{"type":"auth","token":"` + strings.Repeat("a", MaxFrameBytes) + `"}`:                         CodeFrameTooLarge,
+	}
+	for raw, code := range cases {
+		_, err := Decode([]byte(raw))
+		pe, ok := IsError(err)
+		if !ok || pe.Code != code {
+			t.Errorf("%.60s: got %v, want %s", raw, err, code)
+		}
+	}
+}
+
+// FuzzDecode checks that no input makes the decoder panic, that every
+// failure is a protocol error with a code, and that every accepted frame is
+// of a known type and survives a round trip.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"type":"send","id":"1","room_id":"r","client_msg_id":"c","text":"hi"}`))
+	f.Add([]byte(`{"type":"subscribe","rooms":[{"room_id":"r","last_seq":1}]}`))
+	f.Add([]byte(`{"type":"history","room_id":"r","before_seq":5,"limit":10}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := Decode(data)
+		if err != nil {
+			pe, ok := IsError(err)
+			if !ok || pe.Code == "" || pe.Message == "" {
+				t.Fatalf("error without code: %v", err)
+			}
+			return
+		}
+		if fr.Type == "" {
+			t.Fatal("accepted a frame without type")
+		}
+		again, err := json.Marshal(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(again); err != nil {
+			t.Fatalf("accepted frame does not round-trip: %v", err)
+		}
+	})
+}
