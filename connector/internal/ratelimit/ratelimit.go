@@ -76,3 +76,28 @@ func (s *shard) sweep(now time.Time, l *Limiter) {
 		}
 	}
 }
+
+// Bucket is a single token bucket, for one socket's own limit: a Limiter's
+// shards would cost far more memory than the socket.
+type Bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// NewBucket returns a full bucket allowing rate events per second with bursts of burst.
+func NewBucket(rate float64, burst int) Bucket {
+	return Bucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
+}
+
+// Allow spends a token if there is one. Not safe for concurrent use.
+func (b *Bucket) Allow(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

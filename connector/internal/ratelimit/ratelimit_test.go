@@ -43,3 +43,19 @@ func TestIdleKeysAreDropped(t *testing.T) {
 		t.Fatalf("%d buckets kept for 200k one-off keys", n)
 	}
 }
+
+func TestBucket(t *testing.T) {
+	b := NewBucket(2, 3)
+	now := time.Unix(0, 0)
+	for i := range 3 {
+		if !b.Allow(now) {
+			t.Fatalf("burst token %d refused", i)
+		}
+	}
+	if b.Allow(now) {
+		t.Fatal("allowed beyond the burst")
+	}
+	if !b.Allow(now.Add(500*time.Millisecond)) || b.Allow(now.Add(500*time.Millisecond)) {
+		t.Fatal("refill is not 2 per second")
+	}
+}

@@ -40,7 +40,7 @@ type session struct {
 	sends    sync.WaitGroup // in-flight sends (Kafka appends) of this session
 	inflight chan struct{}
 
-	frames     *ratelimit.Limiter
+	frames     ratelimit.Bucket // touched by the reader goroutine only
 	violations int
 
 	mu      sync.Mutex // guards rooms and ident
@@ -95,7 +95,7 @@ type heldFrame struct {
 
 func newSession(s *Server, conn *websocket.Conn) *session {
 	return &session{srv: s, conn: conn, id: uuid.NewString(), closed: make(chan struct{}), done: make(chan struct{}),
-		rooms: map[string]*roomState{}, frames: ratelimit.New(s.cfg.FrameRate, s.cfg.FrameBurst),
+		rooms: map[string]*roomState{}, frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst),
 		inflight: make(chan struct{}, maxInflightSends)}
 }
 
@@ -124,7 +124,7 @@ func (s *session) run(ctx context.Context, token string) {
 			s.sendError("", protocol.CodeBadFrame, "frames are JSON text messages")
 			continue
 		}
-		if !s.frames.Allow("") {
+		if !s.frames.Allow(time.Now()) {
 			s.violations++
 			if s.violations > 200 {
 				s.close(protocol.ClosePolicyViolation, "flooding: too many frames")
