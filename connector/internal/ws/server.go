@@ -185,10 +185,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
+	// The session runs on its own goroutine so the HTTP server's request,
+	// response buffers and deep handler stack are released at once: an
+	// idle socket then costs a small stack and a read buffer.
 	sess := newSession(s, conn)
 	s.track(sess, true)
-	defer s.track(sess, false)
-	sess.run(r.Context(), token)
+	ctx := context.WithoutCancel(r.Context())
+	go func() {
+		defer s.track(sess, false)
+		sess.run(ctx, token)
+	}()
 }
 
 func cutPrefix(s, prefix string) (string, bool) {
