@@ -306,11 +306,15 @@ func TestPersistKilledMidBatchStoresEverythingOnce(t *testing.T) {
 	for i := range n {
 		ids[a.sendText(room, fmt.Sprint("m", i)).str("message_id")] = true
 		if i == n/3 {
-			if pid := processOf("persist"); pid > 0 {
-				syscall.Kill(pid, syscall.SIGKILL)
-			} else {
-				t.Log("persist was not running at the kill point")
+			// Persist has been storing this room's messages: kill it mid-stream.
+			var pid int
+			for deadline := time.Now().Add(10 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				pid = processOf("persist")
 			}
+			if pid == 0 {
+				t.Fatal("persist is not running while messages flow")
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI))
