@@ -39,7 +39,11 @@ lint:
 	$(GO) vet ./...
 	cd knative/devstack/ferretdb && $(GO) vet ./...
 
+# protoc comes from Debian's protobuf-compiler; the Go plugins are pinned
+# as tools in go.mod, so the generated code is reproducible.
 generate:
+	@command -v protoc >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q protobuf-compiler; } || \
+		{ echo "make generate needs protoc: apt-get install protobuf-compiler"; exit 1; }
 	$(GO) generate ./...
 
 # Macro benchmarks run once (they measure distributions inside); micro

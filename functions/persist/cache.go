@@ -17,11 +17,8 @@ type cache struct {
 	rdb *redis.Client
 }
 
-// replace swaps the entry of m.Seq for m, if the window still holds it.
-var replaceScript = redis.NewScript(`
-local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-if n > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
-return n`)
+// replaceScript swaps the entry of a seq, if the window still holds it.
+var replaceScript = redis.NewScript(eventsv1.ReplaceInHistory)
 
 func (c *cache) replace(ctx context.Context, m eventsv1.Message) error {
 	b, err := json.Marshal(m)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -87,7 +88,7 @@ func (h *historyServer) before(ctx context.Context, room string, before int64, n
 	if len(out) < n && low != 1 {
 		older := before
 		if len(cached) > 0 {
-			older = seqOf(cached[len(cached)-1])
+			older = eventsv1.SeqOf(cached[len(cached)-1])
 		} else if low > 0 && (before == 0 || low < before) {
 			older = low
 		}
@@ -120,12 +121,4 @@ func encodeDocs(docs []messageDoc) [][]byte {
 		out = append(out, b)
 	}
 	return out
-}
-
-func seqOf(msg []byte) int64 {
-	var m struct {
-		Seq int64 `json:"seq"`
-	}
-	json.Unmarshal(msg, &m)
-	return m.Seq
 }

@@ -129,7 +129,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 		}
 		s.mu.Lock()
 		for _, raw := range resp.Messages {
-			seq := seqOf(raw)
+			seq := eventsv1.SeqOf(raw)
 			if rs.fresh(seq) {
 				s.enqueue(messageFrame(roomID, raw))
 			}
@@ -162,14 +162,6 @@ func messageFrame(roomID string, msg json.RawMessage) []byte {
 		Message json.RawMessage `json:"message"`
 	}{protocol.TypeMessage, roomID, msg})
 	return b
-}
-
-func seqOf(raw []byte) int64 {
-	var m struct {
-		Seq int64 `json:"seq"`
-	}
-	json.Unmarshal(raw, &m)
-	return m.Seq
 }
 
 // SeqKey is the Redis counter of a room's seqs.
@@ -402,10 +394,7 @@ func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int6
 	return m, json.Unmarshal(resp.Message, &m)
 }
 
-var replaceScript = redis.NewScript(`
-local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-if n > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
-return n`)
+var replaceScript = redis.NewScript(eventsv1.ReplaceInHistory)
 
 func replaceInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, raw []byte) error {
 	return replaceScript.Run(ctx, rdb, []string{eventsv1.HistoryKey(roomID)}, seq, raw).Err()

@@ -4,7 +4,10 @@
 // Kafka partition.
 package eventsv1
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // CloudEvent types.
 const (
@@ -101,3 +104,20 @@ const HistoryWindow = 500
 
 // HistoryKey is the Redis key of a room's recent-history window.
 func HistoryKey(roomID string) string { return "hist:{" + roomID + "}" }
+
+// ReplaceInHistory is the Lua script (KEYS[1] = HistoryKey, ARGV[1] = seq,
+// ARGV[2] = message JSON) that swaps a message in the window for its new
+// version (edited, deleted, hidden), if the window still holds it.
+const ReplaceInHistory = `
+local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+if n > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
+return n`
+
+// SeqOf reads the seq of a Message in JSON without decoding the rest.
+func SeqOf(raw []byte) int64 {
+	var m struct {
+		Seq int64 `json:"seq"`
+	}
+	json.Unmarshal(raw, &m)
+	return m.Seq
+}
