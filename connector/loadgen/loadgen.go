@@ -57,6 +57,9 @@ type Result struct {
 	ServerRSSBytes             float64 // connector resident memory after connecting (if MetricsURL)
 	ServerRSSBeforeBytes       float64
 	ServerBytesPerConnection   float64
+	// Where the connector's memory is, after connecting (if MetricsURL).
+	ServerHeapInuseBytes  float64
+	ServerStackInuseBytes float64
 }
 
 // Percentiles of a distribution, in milliseconds.
@@ -114,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.ServerRSSBeforeBytes = rss(cfg.MetricsURL)
+	res.ServerRSSBeforeBytes = metric(cfg.MetricsURL, "process_resident_memory_bytes")
 	cpuStart := cpuTime()
 
 	clients := make([]*client, cfg.Clients)
@@ -151,7 +154,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.ConnectMS = percentiles(connectTimes)
 	if cfg.Idle {
 		time.Sleep(2 * time.Second) // let the server settle
-		res.ServerRSSBytes = rss(cfg.MetricsURL)
+		res.ServerRSSBytes = metric(cfg.MetricsURL, "process_resident_memory_bytes")
+		res.ServerHeapInuseBytes = metric(cfg.MetricsURL, "go_memstats_heap_inuse_bytes")
+		res.ServerStackInuseBytes = metric(cfg.MetricsURL, "go_memstats_stack_inuse_bytes")
 		if res.ServerRSSBytes > 0 {
 			res.ServerBytesPerConnection = (res.ServerRSSBytes - res.ServerRSSBeforeBytes) / float64(cfg.Clients)
 		}
@@ -234,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.DeliveryRatio = float64(res.Delivered) / float64(res.Expected)
 	}
 	res.LatencyMS = percentiles(all)
-	res.ServerRSSBytes = rss(cfg.MetricsURL)
+	res.ServerRSSBytes = metric(cfg.MetricsURL, "process_resident_memory_bytes")
 	return res, nil
 }
 
@@ -322,8 +327,8 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// rss reads process_resident_memory_bytes from a Prometheus endpoint.
-func rss(metricsURL string) float64 {
+// metric reads one unlabelled sample from a Prometheus endpoint.
+func metric(metricsURL, name string) float64 {
 	if metricsURL == "" {
 		return 0
 	}
@@ -335,7 +340,7 @@ func rss(metricsURL string) float64 {
 	var buf bytes.Buffer
 	buf.ReadFrom(resp.Body)
 	for _, line := range strings.Split(buf.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			return f
 		}

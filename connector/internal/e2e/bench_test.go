@@ -74,7 +74,8 @@ func BenchmarkIdleConnections(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(r.ServerBytesPerConnection/1024, "KB/conn")
-		b.Logf("10000 idle connections: server RSS %.1f MB -> %.1f MB, %.1f KB per connection; connect p50 %.1f ms p99 %.1f ms",
-			r.ServerRSSBeforeBytes/1e6, r.ServerRSSBytes/1e6, r.ServerBytesPerConnection/1024, r.ConnectMS.P50, r.ConnectMS.P99)
+		b.Logf("10000 idle connections: server RSS %.1f MB -> %.1f MB, %.1f KB per connection (heap in use %.1f MB, stacks %.1f MB); connect p50 %.1f ms p99 %.1f ms",
+			r.ServerRSSBeforeBytes/1e6, r.ServerRSSBytes/1e6, r.ServerBytesPerConnection/1024,
+			r.ServerHeapInuseBytes/1e6, r.ServerStackInuseBytes/1e6, r.ConnectMS.P50, r.ConnectMS.P99)
 	}
 }
