@@ -2,27 +2,149 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// function handles the event types its Triggers subscribe to (knative/base/triggers.yaml).
+// function turns events into notifications. From auth's events it keeps
+// the projections it needs (who is called what, who is in which room,
+// which rooms are direct), so it never calls another function.
 type function struct {
-	log *slog.Logger
+	store *store
+	rdb   *redis.Client
+	log   *slog.Logger
 }
 
-var handledTypes = map[string]bool{"parley.message.stored": true, "parley.user.created": true}
+// UserChannel is the Redis channel of one user: connectors holding that
+// user's sockets forward what is published there.
+func UserChannel(userID string) string { return "user:{" + userID + "}" }
 
-// Handle acknowledges the events notification subscribes to; anything else is a
-// routing mistake, answered 400 so it is dead-lettered rather than retried.
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if !handledTypes[e.Type()] {
-		return nil, ksvc.Permanent(fmt.Errorf("notification: unexpected event type %q", e.Type()))
+	bad := func(err error) error {
+		return ksvc.Permanent(fmt.Errorf("notification: bad %s data: %v", e.Type(), err))
 	}
-	f.log.DebugContext(ctx, "event received", "ce_type", e.Type(), "ce_id", e.ID())
-	return nil, nil
+	switch e.Type() {
+	case eventsv1.TypeUserCreated:
+		var u eventsv1.UserCreated
+		if err := json.Unmarshal(e.Data(), &u); err != nil || u.UserID == "" || u.Username == "" {
+			return nil, bad(err)
+		}
+		if err := f.store.putUser(ctx, u.UserID, u.Username); err != nil {
+			return nil, err
+		}
+		return nil, f.notify(ctx, []notificationDoc{{ID: "welcome:" + u.UserID, UserID: u.UserID, Kind: "welcome",
+			Text: "Welcome to Parley, " + u.DisplayName + "!", CreatedAt: u.CreatedAt.UTC()}})
+	case eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft:
+		var m eventsv1.RoomMember
+		if err := json.Unmarshal(e.Data(), &m); err != nil || m.RoomID == "" || m.UserID == "" {
+			return nil, bad(err)
+		}
+		if e.Type() == eventsv1.TypeRoomMemberLeft {
+			return nil, f.store.leave(ctx, m.RoomID, m.UserID)
+		}
+		return nil, f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct")
+	case eventsv1.TypeMessageStored:
+		var m eventsv1.Message
+		if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
+			return nil, bad(err)
+		}
+		docs, err := f.forMessage(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.notify(ctx, docs)
+	}
+	return nil, ksvc.Permanent(fmt.Errorf("notification: unexpected event type %q", e.Type()))
 }
+
+// forMessage decides who is notified of a message: in a direct room the
+// other member; elsewhere every member mentioned by @username. Never the
+// sender, never someone who is not a member.
+func (f *function) forMessage(ctx context.Context, m eventsv1.Message) ([]notificationDoc, error) {
+	if m.Hidden || m.Deleted {
+		return nil, nil
+	}
+	members, direct, err := f.store.roomMembers(ctx, m.RoomID)
+	if err != nil {
+		return nil, err
+	}
+	recipients := map[string]string{} // user -> kind
+	if direct {
+		for id := range members {
+			recipients[id] = "direct"
+		}
+	} else {
+		ids, err := f.store.userIDs(ctx, mentions(m.Text))
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if members[id] {
+				recipients[id] = "mention"
+			}
+		}
+	}
+	delete(recipients, m.UserID)
+	docs := make([]notificationDoc, 0, len(recipients))
+	for id, kind := range recipients {
+		docs = append(docs, notificationDoc{ID: kind + ":" + m.ID + ":" + id, UserID: id, Kind: kind, RoomID: m.RoomID,
+			MessageID: m.ID, FromUserID: m.UserID, FromUsername: m.Username, Text: snippet(m.Text, 200),
+			CreatedAt: m.CreatedAt.UTC()})
+	}
+	return docs, nil
+}
+
+// notify stores notifications and pushes the new ones to their users'
+// channels. A push to someone offline reaches nobody, which is fine: the
+// notification waits in their list.
+func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
+	fresh, err := f.store.insert(ctx, docs)
+	if err != nil {
+		return err
+	}
+	for _, d := range fresh {
+		frame, _ := json.Marshal(map[string]any{"type": "notification", "notification": toJSON(d)})
+		if err := f.rdb.Publish(ctx, UserChannel(d.UserID), frame).Err(); err != nil {
+			f.log.WarnContext(ctx, "live notification push failed; it stays in the list", "error", err)
+		}
+	}
+	return nil
+}
+
+// notificationJSON is a notification as clients see it.
+type notificationJSON struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"`
+	RoomID       string    `json:"room_id,omitempty"`
+	MessageID    string    `json:"message_id,omitempty"`
+	FromUserID   string    `json:"from_user_id,omitempty"`
+	FromUsername string    `json:"from_username,omitempty"`
+	Text         string    `json:"text,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	Read         bool      `json:"read"`
+}
+
+func toJSON(d notificationDoc) notificationJSON {
+	return notificationJSON{ID: d.ID, Kind: d.Kind, RoomID: d.RoomID, MessageID: d.MessageID, FromUserID: d.FromUserID,
+		FromUsername: d.FromUsername, Text: d.Text, CreatedAt: d.CreatedAt, Read: d.Read}
+}
+
+func snippet(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func lower(s string) string { return strings.ToLower(s) }

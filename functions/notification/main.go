@@ -1,17 +1,62 @@
-// Command notification turns stored messages and new users into
-// notifications for the people they concern.
+// Command notification turns messages and new accounts into notifications:
+// @mentions of members and direct messages (from parley.message.stored),
+// welcomes (from parley.user.created). It stores them in MongoDB, pushes new
+// ones to online users through Redis (user:{id}), and serves List, MarkRead
+// and UnreadCounts over gRPC. It keeps its own projection of usernames and
+// memberships from parley.user.created and parley.room.member.* events.
+//
+// Environment: MONGO_URI and REDIS_URL (required), MONGO_DB (parley).
 package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
 func main() {
 	ksvc.Main("notification", func(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
-		f := &function{log: log}
-		return ksvc.Service{Events: f.Handle, GRPC: ksvc.NewGRPCServer()}, nil
+		return build(os.Getenv, log)
 	})
+}
+
+func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
+	if getenv("MONGO_URI") == "" || getenv("REDIS_URL") == "" {
+		return ksvc.Service{}, errors.New("MONGO_URI and REDIS_URL are required")
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
+	}
+	ropts, err := redis.ParseURL(getenv("REDIS_URL"))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	db := getenv("MONGO_DB")
+	if db == "" {
+		db = "parley"
+	}
+	st := newStore(mc.Database(db))
+	f := &function{store: st, rdb: rdb, log: log}
+	g := ksvc.NewGRPCServer()
+	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st})
+	return ksvc.Service{
+		Events: f.Handle,
+		GRPC:   g,
+		Start:  st.ensureIndexes,
+		Ready:  func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Stop: func(ctx context.Context) error {
+			return errors.Join(mc.Disconnect(ctx), rdb.Close())
+		},
+	}, nil
 }

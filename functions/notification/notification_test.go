@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	"github.com/parley-chat/parley/knative/ksvc"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
+)
+
+var stack *devstack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(devstacktest.Run(m, devstack.Mongo|devstack.Redis, &stack))
+}
+
+type env struct {
+	f    *function
+	list *listServer
+	rdb  *redis.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	st := newStore(mc.Database("n" + hex.EncodeToString(b)))
+	if err := st.ensureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ropts, _ := redis.ParseURL(stack.RedisURL)
+	rdb := redis.NewClient(ropts)
+	t.Cleanup(func() {
+		st.notifications.Database().Drop(context.Background())
+		mc.Disconnect(context.Background())
+		rdb.Close()
+	})
+	return &env{f: &function{store: st, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		list: &listServer{store: st}, rdb: rdb}
+}
+
+func (e *env) handle(t *testing.T, typ string, data any) {
+	t.Helper()
+	ev := event.New()
+	ev.SetID(uuid.NewString())
+	ev.SetSource("test")
+	ev.SetType(typ)
+	ev.SetData(event.ApplicationJSON, data)
+	if _, err := e.f.Handle(context.Background(), ev); err != nil {
+		t.Fatalf("%s: %v", typ, err)
+	}
+}
+
+type person struct{ id, name string }
+
+func (e *env) user(t *testing.T, name string) person {
+	p := person{uuid.NewString(), name}
+	e.handle(t, eventsv1.TypeUserCreated, eventsv1.UserCreated{UserID: p.id, Username: name, DisplayName: name, CreatedAt: time.Now()})
+	return p
+}
+
+func (e *env) join(t *testing.T, room string, p person, reason string) {
+	e.handle(t, eventsv1.TypeRoomMemberJoined, eventsv1.RoomMember{RoomID: room, UserID: p.id, Role: "member", Reason: reason})
+}
+
+func (e *env) say(t *testing.T, room string, from person, text string) eventsv1.Message {
+	m := eventsv1.Message{ID: uuid.NewString(), RoomID: room, Seq: 1, UserID: from.id, Username: from.name, Text: text, CreatedAt: time.Now()}
+	e.handle(t, eventsv1.TypeMessageStored, m)
+	return m
+}
+
+func (e *env) inbox(t *testing.T, p person, kind string) []string {
+	t.Helper()
+	resp, err := e.list.List(context.Background(), &notificationv1.ListRequest{UserId: p.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range resp.Notifications {
+		if n.Kind == kind {
+			out = append(out, n.FromUsername+":"+n.Text)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestMentionsNotifyMembersOnly(t *testing.T) {
+	e := newEnv(t)
+	room := uuid.NewString()
+	ada, bob, cat, dan := e.user(t, "ada"), e.user(t, "bob"), e.user(t, "cat"), e.user(t, "dan")
+	for _, p := range []person{ada, bob, cat} {
+		e.join(t, room, p, "joined")
+	}
+	e.say(t, room, ada, "@bob look, and @cat. Also @dan (not here), @ada (me) and @nobody")
+	e.say(t, room, ada, "code: `@bob` is not a mention")
+	if got := e.inbox(t, bob, "mention"); len(got) != 1 || !strings.HasPrefix(got[0], "ada:@bob look") {
+		t.Errorf("bob: %v", got)
+	}
+	if got := e.inbox(t, cat, "mention"); len(got) != 1 {
+		t.Errorf("cat: %v", got)
+	}
+	if got := e.inbox(t, dan, "mention"); len(got) != 0 {
+		t.Errorf("a non-member was notified: %v", got)
+	}
+	if got := e.inbox(t, ada, "mention"); len(got) != 0 {
+		t.Errorf("the sender was notified of her own mention: %v", got)
+	}
+	// Leaving ends mentions.
+	e.handle(t, eventsv1.TypeRoomMemberLeft, eventsv1.RoomMember{RoomID: room, UserID: cat.id, Reason: "left"})
+	e.say(t, room, ada, "@cat are you there?")
+	if got := e.inbox(t, cat, "mention"); len(got) != 1 {
+		t.Errorf("cat after leaving: %v", got)
+	}
+}
+
+func TestDirectMessagesAndRedeliveryAndWelcome(t *testing.T) {
+	e := newEnv(t)
+	dm := uuid.NewString()
+	ada, bob := e.user(t, "ada"), e.user(t, "bob")
+	e.join(t, dm, ada, "direct")
+	e.join(t, dm, bob, "direct")
+	sub := e.rdb.Subscribe(context.Background(), UserChannel(bob.id))
+	defer sub.Close()
+	if _, err := sub.Receive(context.Background()); err != nil { // subscription confirmed
+		t.Fatal(err)
+	}
+	m := eventsv1.Message{ID: uuid.NewString(), RoomID: dm, Seq: 1, UserID: ada.id, Username: "ada", Text: "psst @bob", CreatedAt: time.Now()}
+	for range 3 { // redelivery
+		e.handle(t, eventsv1.TypeMessageStored, m)
+	}
+	if got := e.inbox(t, bob, "direct"); len(got) != 1 {
+		t.Fatalf("bob's DM notifications after 3 deliveries: %v", got)
+	}
+	if got := e.inbox(t, bob, "mention"); len(got) != 0 {
+		t.Errorf("a DM mention was notified twice: %v", got)
+	}
+	if got := e.inbox(t, ada, "direct"); len(got) != 0 {
+		t.Errorf("the DM sender was notified: %v", got)
+	}
+	// Online users get it at once, once.
+	msg, err := sub.ReceiveMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var push struct {
+		Type         string
+		Notification struct {
+			Kind string `json:"kind"`
+		}
+	}
+	json.Unmarshal([]byte(msg.Payload), &push)
+	if push.Type != "notification" || push.Notification.Kind != "direct" {
+		t.Errorf("push %s", msg.Payload)
+	}
+	select {
+	case extra := <-sub.Channel():
+		t.Errorf("redelivery pushed again: %s", extra.Payload)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if got := e.inbox(t, ada, "welcome"); len(got) != 1 {
+		t.Errorf("welcome: %v", got)
+	}
+	e.handle(t, eventsv1.TypeUserCreated, eventsv1.UserCreated{UserID: ada.id, Username: "ada", DisplayName: "ada", CreatedAt: time.Now()}) // redelivered
+	if got := e.inbox(t, ada, "welcome"); len(got) != 1 {
+		t.Errorf("welcome after redelivery: %v", got)
+	}
+}
+
+func TestUnreadCountsAndMarkRead(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r1, r2 := uuid.NewString(), uuid.NewString()
+	ada, bob := e.user(t, "ada"), e.user(t, "bob")
+	for _, r := range []string{r1, r2} {
+		e.join(t, r, ada, "joined")
+		e.join(t, r, bob, "joined")
+	}
+	e.say(t, r1, ada, "@bob one")
+	e.say(t, r1, ada, "@bob two")
+	e.say(t, r2, ada, "@bob three")
+	counts, err := e.list.UnreadCounts(ctx, &notificationv1.UnreadCountsRequest{UserId: bob.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.ByRoom[r1] != 2 || counts.ByRoom[r2] != 1 || counts.Total != 4 { // + welcome
+		t.Fatalf("counts %v", counts)
+	}
+	list, _ := e.list.List(ctx, &notificationv1.ListRequest{UserId: bob.id, UnreadOnly: true})
+	var r1ids []string
+	for _, n := range list.Notifications {
+		if n.RoomId == r1 {
+			r1ids = append(r1ids, n.Id)
+		}
+	}
+	if res, err := e.list.MarkRead(ctx, &notificationv1.MarkReadRequest{UserId: bob.id, Ids: r1ids}); err != nil || res.Marked != 2 {
+		t.Fatalf("mark read: %v %v", res, err)
+	}
+	// Someone else cannot mark bob's notifications.
+	if res, _ := e.list.MarkRead(ctx, &notificationv1.MarkReadRequest{UserId: ada.id, All: true}); res.Marked != 1 {
+		t.Fatalf("ada marked %d (only her welcome is hers)", res.Marked)
+	}
+	counts, _ = e.list.UnreadCounts(ctx, &notificationv1.UnreadCountsRequest{UserId: bob.id})
+	if counts.ByRoom[r1] != 0 || counts.Total != 2 {
+		t.Fatalf("counts after marking %v", counts)
+	}
+	for _, bad := range []*notificationv1.MarkReadRequest{{UserId: ""}, {UserId: bob.id}} {
+		if _, err := e.list.MarkRead(ctx, bad); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+}
+
+func TestBadEventsArePermanent(t *testing.T) {
+	e := newEnv(t)
+	for _, typ := range []string{eventsv1.TypeMessageStored, eventsv1.TypeUserCreated, eventsv1.TypeRoomMemberJoined, "parley.other"} {
+		ev := event.New()
+		ev.SetID("x")
+		ev.SetSource("test")
+		ev.SetType(typ)
+		ev.SetData(event.ApplicationJSON, []int{1})
+		if _, err := e.f.Handle(context.Background(), ev); !ksvc.IsPermanent(err) {
+			t.Errorf("%s with bad data: %v", typ, err)
+		}
+	}
+	// Empty, emoji-only and huge texts are fine.
+	room := uuid.NewString()
+	ada := e.user(t, "ada")
+	e.join(t, room, ada, "joined")
+	for _, text := range []string{"", "🎉🎉🎉", strings.Repeat("@ada ", 2000)} {
+		e.say(t, room, ada, text)
+	}
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// notificationDoc is a notification in MongoDB. Its id is derived from what
+// caused it (kind, message, recipient), so a redelivered event inserts
+// nothing new.
+type notificationDoc struct {
+	ID           string    `bson:"_id"`
+	UserID       string    `bson:"user_id"`
+	Kind         string    `bson:"kind"`
+	RoomID       string    `bson:"room_id,omitempty"`
+	MessageID    string    `bson:"message_id,omitempty"`
+	FromUserID   string    `bson:"from_user_id,omitempty"`
+	FromUsername string    `bson:"from_username,omitempty"`
+	Text         string    `bson:"text,omitempty"`
+	CreatedAt    time.Time `bson:"created_at"`
+	Read         bool      `bson:"read"`
+}
+
+// store holds the notifications and the projections this function keeps
+// from auth's events: usernames, room memberships and which rooms are direct.
+type store struct {
+	notifications *mongo.Collection
+	users         *mongo.Collection
+	members       *mongo.Collection
+	rooms         *mongo.Collection
+}
+
+func newStore(db *mongo.Database) *store {
+	return &store{notifications: db.Collection("notifications"), users: db.Collection("notification_users"),
+		members: db.Collection("notification_members"), rooms: db.Collection("notification_rooms")}
+}
+
+func (s *store) ensureIndexes(ctx context.Context) error {
+	if _, err := s.notifications.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "created_at", Value: -1}}}); err != nil {
+		return fmt.Errorf("notification: index: %w", err)
+	}
+	if _, err := s.users.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "username_lower", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		return fmt.Errorf("notification: index: %w", err)
+	}
+	return nil
+}
+
+func (s *store) putUser(ctx context.Context, id, username string) error {
+	_, err := s.users.UpdateOne(ctx, bson.M{"_id": id},
+		bson.M{"$set": bson.M{"username": username, "username_lower": lower(username)}}, options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+// userIDs maps lower-cased usernames to user ids; unknown names are absent.
+func (s *store) userIDs(ctx context.Context, names []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	cur, err := s.users.Find(ctx, bson.M{"username_lower": bson.M{"$in": names}})
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		ID    string `bson:"_id"`
+		Lower string `bson:"username_lower"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		out[d.Lower] = d.ID
+	}
+	return out, nil
+}
+
+func (s *store) join(ctx context.Context, roomID, userID string, direct bool) error {
+	_, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + userID},
+		bson.M{"$set": bson.M{"room_id": roomID, "user_id": userID}}, options.UpdateOne().SetUpsert(true))
+	if err == nil && direct {
+		_, err = s.rooms.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$set": bson.M{"direct": true}}, options.UpdateOne().SetUpsert(true))
+	}
+	return err
+}
+
+func (s *store) leave(ctx context.Context, roomID, userID string) error {
+	_, err := s.members.DeleteOne(ctx, bson.M{"_id": roomID + ":" + userID})
+	return err
+}
+
+// members returns the member ids of a room and whether it is a direct room.
+func (s *store) roomMembers(ctx context.Context, roomID string) (map[string]bool, bool, error) {
+	cur, err := s.members.Find(ctx, bson.M{"room_id": roomID})
+	if err != nil {
+		return nil, false, err
+	}
+	var docs []struct {
+		UserID string `bson:"user_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, false, err
+	}
+	ids := make(map[string]bool, len(docs))
+	for _, d := range docs {
+		ids[d.UserID] = true
+	}
+	var room struct {
+		Direct bool `bson:"direct"`
+	}
+	err = s.rooms.FindOne(ctx, bson.M{"_id": roomID}).Decode(&room)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, err
+	}
+	return ids, room.Direct, nil
+}
+
+// insert stores notifications and returns those that are new (not
+// already stored by an earlier delivery of the same event).
+func (s *store) insert(ctx context.Context, docs []notificationDoc) ([]notificationDoc, error) {
+	if len(docs) == 0 {
+		return nil, nil
+	}
+	anyDocs := make([]any, len(docs))
+	for i := range docs {
+		anyDocs[i] = docs[i]
+	}
+	_, err := s.notifications.InsertMany(ctx, anyDocs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return docs, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		return nil, err
+	}
+	dup := map[int]bool{}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 {
+			return nil, fmt.Errorf("notification: insert: %s", we.Message)
+		}
+		dup[we.Index] = true
+	}
+	var fresh []notificationDoc
+	for i, d := range docs {
+		if !dup[i] {
+			fresh = append(fresh, d)
+		}
+	}
+	return fresh, nil
+}
+
+func (s *store) list(ctx context.Context, userID string, unreadOnly bool, limit int) ([]notificationDoc, error) {
+	filter := bson.M{"user_id": userID}
+	if unreadOnly {
+		filter["read"] = false
+	}
+	cur, err := s.notifications.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, err
+	}
+	var docs []notificationDoc
+	return docs, cur.All(ctx, &docs)
+}
+
+func (s *store) markRead(ctx context.Context, userID string, ids []string, all bool) (int64, error) {
+	filter := bson.M{"user_id": userID, "read": false}
+	if !all {
+		filter["_id"] = bson.M{"$in": ids}
+	}
+	res, err := s.notifications.UpdateMany(ctx, filter, bson.M{"$set": bson.M{"read": true}})
+	if err != nil {
+		return 0, err
+	}
+	return res.ModifiedCount, nil
+}
+
+// unread counts a user's unread notifications per room ("" for welcome).
+func (s *store) unread(ctx context.Context, userID string) (map[string]int32, error) {
+	cur, err := s.notifications.Find(ctx, bson.M{"user_id": userID, "read": false},
+		options.Find().SetProjection(bson.M{"room_id": 1}).SetLimit(10_000))
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		RoomID string `bson:"room_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := map[string]int32{}
+	for _, d := range docs {
+		out[d.RoomID]++
+	}
+	return out, nil
+}
