@@ -7,6 +7,7 @@
 //
 //	AUTH_URL        the auth function, e.g. http://auth.parley.svc.cluster.local (required)
 //	PERSIST_URL     the persist function (required)
+//	NOTIFICATION_URL the notification function (required)
 //	REDIS_URL       Redis (required)
 //	KAFKA_BROKERS   Kafka bootstrap servers (required)
 //	KAFKA_TOPIC     the Broker's topic (parley-events)
@@ -47,6 +48,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/ws"
 	"github.com/parley-chat/parley/knative/ksvc"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -56,7 +58,7 @@ func main() {
 
 func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	env := os.Getenv
-	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
+	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "NOTIFICATION_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
 		if env(k) == "" {
 			return ksvc.Service{}, fmt.Errorf("%s is required", k)
 		}
@@ -75,6 +77,10 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("PERSIST_URL: %w", err)
 	}
+	notificationConn, err := dialFunction(env("NOTIFICATION_URL"))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("NOTIFICATION_URL: %w", err)
+	}
 	events, err := eventlog.New(eventlog.Config{Brokers: env("KAFKA_BROKERS"), Topic: or(env("KAFKA_TOPIC"), "parley-events")})
 	if err != nil {
 		return ksvc.Service{}, err
@@ -89,7 +95,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	gw := gateway.New(gateway.Config{
 		PublicURL: env("PUBLIC_URL"), Issuer: issuer, AllowedOrigins: allowed,
 		TrustProxy: env("TRUST_PROXY") != "false",
-	}, auth, verifier, log)
+	}, gateway.Clients{Auth: auth, Notifications: notificationv1.NewNotificationServiceClient(notificationConn)}, verifier, log)
 
 	reg := prometheus.NewRegistry()
 	connectorID := connectorName()
@@ -122,7 +128,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Registry: reg,
 		Start: func(context.Context) error {
 			sweep := func(ctx context.Context) { sockets.RunPresence(ctx, presenceTTL/3) }
-			for _, run := range []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings} {
+			for _, run := range []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings, sockets.RunUserFeed} {
 				bg.Add(1)
 				go func() { defer bg.Done(); run(bgCtx) }()
 			}
@@ -138,7 +144,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			stopBg()
 			h.Close()
 			bg.Wait()
-			return errors.Join(authConn.Close(), persistConn.Close(), rdb.Close())
+			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), rdb.Close())
 		},
 	}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
 // Config configures the gateway. Zero fields get the defaults in comments.
@@ -44,15 +45,22 @@ type Config struct {
 
 // Gateway serves the REST API.
 type Gateway struct {
-	cfg      Config
-	auth     authv1.AuthServiceClient
-	verifier *authn.Verifier
-	limiter  *ratelimit.Limiter
-	log      *slog.Logger
+	cfg           Config
+	auth          authv1.AuthServiceClient
+	notifications notificationv1.NotificationServiceClient
+	verifier      *authn.Verifier
+	limiter       *ratelimit.Limiter
+	log           *slog.Logger
 }
 
-// New returns a gateway calling auth and verifying tokens with verifier.
-func New(cfg Config, auth authv1.AuthServiceClient, verifier *authn.Verifier, log *slog.Logger) *Gateway {
+// Clients are the functions the gateway calls.
+type Clients struct {
+	Auth          authv1.AuthServiceClient
+	Notifications notificationv1.NotificationServiceClient
+}
+
+// New returns a gateway calling the functions and verifying tokens with verifier.
+func New(cfg Config, clients Clients, verifier *authn.Verifier, log *slog.Logger) *Gateway {
 	if cfg.Issuer == "" {
 		cfg.Issuer = cfg.PublicURL
 	}
@@ -66,7 +74,8 @@ func New(cfg Config, auth authv1.AuthServiceClient, verifier *authn.Verifier, lo
 		cfg.AuthRate, cfg.AuthBurst = 10, 60
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Gateway{cfg: cfg, auth: auth, verifier: verifier, limiter: ratelimit.New(cfg.AuthRate, cfg.AuthBurst), log: log}
+	return &Gateway{cfg: cfg, auth: clients.Auth, notifications: clients.Notifications, verifier: verifier,
+		limiter: ratelimit.New(cfg.AuthRate, cfg.AuthBurst), log: log}
 }
 
 // Register adds the API's routes to mux.
@@ -93,6 +102,9 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("DELETE /api/v1/rooms/{id}/members/{user}", g.authed(g.kick))
 	mux.Handle("PUT /api/v1/rooms/{id}/members/{user}/role", g.authed(g.setMemberRole))
 	mux.Handle("POST /api/v1/dms", g.authed(g.openDirect))
+	mux.Handle("GET /api/v1/notifications", g.authed(g.listNotifications))
+	mux.Handle("GET /api/v1/notifications/unread", g.authed(g.unreadCounts))
+	mux.Handle("POST /api/v1/notifications/read", g.authed(g.markRead))
 	mux.Handle("/api/", g.open(func(http.ResponseWriter, *http.Request) *apiError {
 		return errorf(http.StatusNotFound, "not_found", "no such API endpoint")
 	}))

@@ -82,6 +82,7 @@ type Server struct {
 	history  History
 	log      EventLog
 	presence *presence.Tracker
+	users    *userFeed
 	logger   *slog.Logger
 	upgrader websocket.Upgrader
 	sendRate *ratelimit.Limiter
@@ -129,7 +130,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
-		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics,
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, users: newUserFeed(d.Redis),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
 		sessions: map[*session]struct{}{}, watchers: map[string]map[*session]struct{}{}}
 	s.upgrader = websocket.Upgrader{
@@ -249,6 +250,12 @@ func (s *Server) Shutdown(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// RunUserFeed forwards personal frames (notifications) to users' sockets.
+func (s *Server) RunUserFeed(ctx context.Context) {
+	defer s.users.ps.Close()
+	s.users.run(ctx)
 }
 
 // RunPings pings every socket each PingInterval, from one goroutine rather

@@ -214,6 +214,9 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 		if err := s.srv.presence.Set(ctx, id.UserID, s.id, presence.Online); err != nil {
 			s.srv.logger.Warn("presence", "error", err)
 		}
+		if err := s.srv.users.add(ctx, id.UserID, s); err != nil {
+			s.srv.logger.Warn("user feed", "error", err)
+		}
 	}
 	s.reply(map[string]any{"type": protocol.TypeReady, "id": frameID, "user_id": id.UserID, "username": id.Username,
 		"session_id": s.id, "connector_id": s.srv.cfg.ConnectorID, "expires_at": id.Expires})
@@ -389,6 +392,7 @@ func (s *session) cleanup() {
 	}
 	s.sends.Wait()
 	if authed {
+		s.srv.users.remove(user, s)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := s.srv.presence.Set(ctx, user, s.id, presence.Offline); err != nil {
 			s.srv.logger.Warn("presence", "error", err)

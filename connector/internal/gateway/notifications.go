@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
+)
+
+type notificationJSON struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"`
+	RoomID       string    `json:"room_id,omitempty"`
+	MessageID    string    `json:"message_id,omitempty"`
+	FromUserID   string    `json:"from_user_id,omitempty"`
+	FromUsername string    `json:"from_username,omitempty"`
+	Text         string    `json:"text,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	Read         bool      `json:"read"`
+}
+
+// GET /api/v1/notifications?unread=true&limit=50, newest first.
+func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
+	limit, e := queryLimit(r)
+	if e != nil {
+		return e
+	}
+	ctx, cancel := g.callCtx(r)
+	defer cancel()
+	resp, err := g.notifications.List(ctx, &notificationv1.ListRequest{UserId: c.UserId,
+		UnreadOnly: r.URL.Query().Get("unread") == "true", Limit: limit})
+	if err != nil {
+		return fromGRPC(err)
+	}
+	out := make([]notificationJSON, 0, len(resp.Notifications))
+	for _, n := range resp.Notifications {
+		out = append(out, notificationJSON{ID: n.Id, Kind: n.Kind, RoomID: n.RoomId, MessageID: n.MessageId,
+			FromUserID: n.FromUserId, FromUsername: n.FromUsername, Text: n.Text, CreatedAt: n.CreatedAt.AsTime(), Read: n.Read})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notifications": out})
+	return nil
+}
+
+// GET /api/v1/notifications/unread: unread notifications per room.
+func (g *Gateway) unreadCounts(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
+	ctx, cancel := g.callCtx(r)
+	defer cancel()
+	resp, err := g.notifications.UnreadCounts(ctx, &notificationv1.UnreadCountsRequest{UserId: c.UserId})
+	if err != nil {
+		return fromGRPC(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"by_room": resp.ByRoom, "total": resp.Total})
+	return nil
+}
+
+// POST /api/v1/notifications/read {"ids": [...]} or {"all": true}.
+func (g *Gateway) markRead(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
+	var in struct {
+		IDs []string `json:"ids"`
+		All bool     `json:"all"`
+	}
+	if e := decode(r, &in); e != nil {
+		return e
+	}
+	if !in.All && (len(in.IDs) == 0 || len(in.IDs) > 500) {
+		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Field: "ids", Message: "give 1 to 500 ids, or all: true"}
+	}
+	ctx, cancel := g.callCtx(r)
+	defer cancel()
+	resp, err := g.notifications.MarkRead(ctx, &notificationv1.MarkReadRequest{UserId: c.UserId, Ids: in.IDs, All: in.All})
+	if err != nil {
+		return fromGRPC(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"marked": resp.Marked})
+	return nil
+}
