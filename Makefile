@@ -5,10 +5,17 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin
+STATE := .parley
+# libonnxruntime ships inside the onnxruntime-node npm package; it is taken
+# from there (npm pack, no install scripts) because no other registry has it.
+ORT_VERSION := 1.30.0
+ORT_LIB := $(STATE)/lib/libonnxruntime.so.1
+DEMO_MODEL := $(STATE)/models/demo
+export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
 SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
-.PHONY: all run build test test-go lint generate bench clean deps help
+.PHONY: all run build test test-go lint generate bench clean deps help onnxruntime
 
 all: build
 
@@ -26,12 +33,24 @@ build:
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(SERVICES)) ./knative/cmd/parley-dev
 	cd knative/devstack/ferretdb && $(GO) build -o ../../../$(BIN)/ferretdb .
 
-run: build
-	./$(BIN)/parley-dev
+run: build $(ORT_LIB) $(DEMO_MODEL)/model.onnx
+	PARLEY_MODEL_DIR=$(abspath $(DEMO_MODEL)) ./$(BIN)/parley-dev
+
+$(ORT_LIB):
+	@command -v npm >/dev/null || { echo "fetching onnxruntime needs npm (apt-get install npm)"; exit 1; }
+	@mkdir -p $(STATE)/lib $(STATE)/tmp
+	cd $(STATE)/tmp && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null && \
+		tar xzf onnxruntime-node-$(ORT_VERSION).tgz package/bin/napi-v6/linux/x64/libonnxruntime.so.1 && \
+		mv package/bin/napi-v6/linux/x64/libonnxruntime.so.1 ../lib/ && rm -rf package onnxruntime-node-$(ORT_VERSION).tgz
+
+onnxruntime: $(ORT_LIB)
+
+$(DEMO_MODEL)/model.onnx:
+	$(GO) run ./functions/moderation/cmd/demomodel -out $(DEMO_MODEL)
 
 test: lint test-go
 
-test-go:
+test-go: $(ORT_LIB)
 	$(GO) test $(GOTEST_FLAGS) ./...
 
 lint:
@@ -48,7 +67,7 @@ generate:
 
 # Macro benchmarks run once (they measure distributions inside); micro
 # benchmarks run on one core so their rates are per core.
-bench:
+bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./knative/emulator/ ./functions/auth/
 	$(GO) test -run '^$$' -bench . -cpu 1 -count 1 ./connector/internal/authn/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./connector/internal/e2e/

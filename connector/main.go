@@ -8,6 +8,7 @@
 //	AUTH_URL        the auth function, e.g. http://auth.parley.svc.cluster.local (required)
 //	PERSIST_URL     the persist function (required)
 //	NOTIFICATION_URL the notification function (required)
+//	MODERATION_URL  the moderation function (required)
 //	REDIS_URL       Redis (required)
 //	KAFKA_BROKERS   Kafka bootstrap servers (required)
 //	KAFKA_TOPIC     the Broker's topic (parley-events)
@@ -48,6 +49,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/ws"
 	"github.com/parley-chat/parley/knative/ksvc"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
@@ -58,7 +60,7 @@ func main() {
 
 func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	env := os.Getenv
-	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "NOTIFICATION_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
+	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "NOTIFICATION_URL", "MODERATION_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
 		if env(k) == "" {
 			return ksvc.Service{}, fmt.Errorf("%s is required", k)
 		}
@@ -81,6 +83,10 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("NOTIFICATION_URL: %w", err)
 	}
+	moderationConn, err := dialFunction(env("MODERATION_URL"))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("MODERATION_URL: %w", err)
+	}
 	events, err := eventlog.New(eventlog.Config{Brokers: env("KAFKA_BROKERS"), Topic: or(env("KAFKA_TOPIC"), "parley-events")})
 	if err != nil {
 		return ksvc.Service{}, err
@@ -95,7 +101,9 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	gw := gateway.New(gateway.Config{
 		PublicURL: env("PUBLIC_URL"), Issuer: issuer, AllowedOrigins: allowed,
 		TrustProxy: env("TRUST_PROXY") != "false",
-	}, gateway.Clients{Auth: auth, Notifications: notificationv1.NewNotificationServiceClient(notificationConn)}, verifier, log)
+	}, gateway.Clients{Auth: auth,
+		Notifications: notificationv1.NewNotificationServiceClient(notificationConn),
+		Moderation:    moderationv1.NewModerationServiceClient(moderationConn)}, verifier, log)
 
 	reg := prometheus.NewRegistry()
 	connectorID := connectorName()
@@ -144,7 +152,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			stopBg()
 			h.Close()
 			bg.Wait()
-			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), rdb.Close())
+			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), rdb.Close())
 		},
 	}, nil
 }

@@ -2,27 +2,62 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// function handles the event types its Triggers subscribe to (knative/base/triggers.yaml).
+// function classifies sent messages and flags those over a threshold.
 type function struct {
-	log *slog.Logger
+	batcher    *batcher
+	store      *store
+	labels     []string
+	thresholds map[string]float32
+	model      string
+	log        *slog.Logger
 }
 
-var handledTypes = map[string]bool{"parley.message.sent": true}
-
-// Handle acknowledges the events moderation subscribes to; anything else is a
-// routing mistake, answered 400 so it is dead-lettered rather than retried.
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if !handledTypes[e.Type()] {
+	if e.Type() != eventsv1.TypeMessageSent {
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: unexpected event type %q", e.Type()))
 	}
-	f.log.DebugContext(ctx, "event received", "ce_type", e.Type(), "ce_id", e.ID())
-	return nil, nil
+	var m eventsv1.Message
+	if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
+		return nil, ksvc.Permanent(fmt.Errorf("moderation: bad %s data: %v", e.Type(), err))
+	}
+	scores, err := f.batcher.classify(ctx, m.Text)
+	if err != nil {
+		return nil, err
+	}
+	flag := eventsv1.MessageFlagged{MessageID: m.ID, RoomID: m.RoomID, Seq: m.Seq, UserID: m.UserID,
+		Scores: map[string]float64{}, Model: f.model}
+	for i, label := range f.labels {
+		flag.Scores[label] = float64(scores[i])
+		if scores[i] >= f.thresholds[label] {
+			flag.Labels = append(flag.Labels, label)
+		}
+	}
+	if len(flag.Labels) == 0 {
+		return nil, nil
+	}
+	if err := f.store.addFlag(ctx, flag, m.Text); err != nil {
+		return nil, err
+	}
+	f.log.InfoContext(ctx, "message flagged", "message_id", m.ID, "room_id", m.RoomID, "labels", flag.Labels)
+	r := event.New()
+	r.SetID("flagged-" + m.ID) // the same message always yields the same event: consumers de-duplicate
+	r.SetSource("parley/moderation")
+	r.SetType(eventsv1.TypeMessageFlagged)
+	r.SetTime(time.Now().UTC())
+	r.SetExtension("partitionkey", m.RoomID)
+	if err := r.SetData(event.ApplicationJSON, flag); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }

@@ -1,16 +1,116 @@
-// Command moderation classifies every sent message and flags toxic ones.
+// Command moderation classifies every parley.message.sent with a Hugging
+// Face transformer (ONNX) and, when a label's score reaches its threshold,
+// replies parley.message.flagged: persist hides the message and every client
+// in the room sees it redacted. Moderators review flags over gRPC (through
+// the connector's REST API) and restore or confirm them; every decision is
+// audited.
+//
+// Environment:
+//
+//	MODEL_DIR              model.onnx, tokenizer.json, config.json (required)
+//	MODEL_BACKEND          onnxruntime or go (onnxruntime when ONNXRUNTIME_LIB is set)
+//	ONNXRUNTIME_LIB        path of libonnxruntime.so
+//	MODERATION_THRESHOLDS  label=score pairs, e.g. toxic=0.8,threat=0.6 (every label 0.5 by default)
+//	MONGO_URI, MONGO_DB    flags and the audit log (required; parley)
+//	BROKER_URL             where restorations are sent (required for Decide)
 package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/parley-chat/parley/functions/moderation/internal/classify"
 	"github.com/parley-chat/parley/knative/ksvc"
+	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 )
 
 func main() {
 	ksvc.Main("moderation", func(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
-		f := &function{log: log}
-		return ksvc.Service{Events: f.Handle, GRPC: ksvc.NewGRPCServer()}, nil
+		return build(ctx, os.Getenv, log)
 	})
+}
+
+func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
+	if getenv("MODEL_DIR") == "" || getenv("MONGO_URI") == "" {
+		return ksvc.Service{}, errors.New("MODEL_DIR and MONGO_URI are required")
+	}
+	begin := time.Now()
+	clf, err := classify.Open(getenv("MODEL_DIR"), getenv("MODEL_BACKEND"), getenv("ONNXRUNTIME_LIB"))
+	if err != nil {
+		return ksvc.Service{}, err
+	}
+	log.Info("model loaded", "model", getenv("MODEL_DIR"), "backend", clf.Backend(), "labels", clf.Labels(),
+		"load_ms", time.Since(begin).Milliseconds())
+	thresholds, err := parseThresholds(getenv("MODERATION_THRESHOLDS"), clf.Labels())
+	if err != nil {
+		clf.Close()
+		return ksvc.Service{}, err
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")))
+	if err != nil {
+		clf.Close()
+		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
+	}
+	db := getenv("MONGO_DB")
+	if db == "" {
+		db = "parley"
+	}
+	st := newStore(mc.Database(db))
+	b := newBatcher(clf, 32, 5*time.Millisecond)
+	f := &function{batcher: b, store: st, labels: clf.Labels(), thresholds: thresholds,
+		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log}
+	rev, err := newReviewer(st, getenv("BROKER_URL"), log)
+	if err != nil {
+		return ksvc.Service{}, err
+	}
+	g := ksvc.NewGRPCServer()
+	moderationv1.RegisterModerationServiceServer(g, rev)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	return ksvc.Service{
+		Events: f.Handle,
+		GRPC:   g,
+		Start: func(ctx context.Context) error {
+			wg.Add(1)
+			go func() { defer wg.Done(); b.run(runCtx) }()
+			return st.ensureIndexes(ctx)
+		},
+		Stop: func(ctx context.Context) error {
+			stop()
+			wg.Wait()
+			return errors.Join(clf.Close(), mc.Disconnect(ctx))
+		},
+	}, nil
+}
+
+// parseThresholds reads label=score pairs; labels not named get 0.5.
+func parseThresholds(s string, labels []string) (map[string]float32, error) {
+	out := map[string]float32{}
+	for _, l := range labels {
+		out[l] = 0.5
+	}
+	for _, pair := range strings.Split(s, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		label, v, ok := strings.Cut(pair, "=")
+		f, err := strconv.ParseFloat(v, 32)
+		if _, known := out[label]; !ok || err != nil || f <= 0 || f > 1 || !known {
+			return nil, fmt.Errorf("MODERATION_THRESHOLDS: %q: want label=score with a label of the model (%v) and 0 < score <= 1", pair, labels)
+		}
+		out[label] = float32(f)
+	}
+	return out, nil
 }

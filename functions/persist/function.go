@@ -52,8 +52,14 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := decodeData(e, &fl); err != nil || fl.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		return nil, f.apply(ctx, fl.RoomID, fl.MessageID, bson.M{"hidden": true,
+		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, "redacted", bson.M{"hidden": true,
 			"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
+	case eventsv1.TypeMessageRestored:
+		var r eventsv1.MessageRestored
+		if err := decodeData(e, &r); err != nil || r.MessageID == "" {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		}
+		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, "restored", bson.M{"hidden": false})
 	case eventsv1.TypeReceiptRead:
 		var r eventsv1.ReceiptRead
 		if err := decodeData(e, &r); err != nil || r.RoomID == "" || r.UserID == "" {
@@ -68,14 +74,31 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 // arrives before the message itself (each event type has its own Trigger)
 // fails retryably, and the Broker's backoff lets the message land first.
 func (f *function) apply(ctx context.Context, roomID, id string, set bson.M) error {
+	_, err := f.update(ctx, roomID, id, set)
+	return err
+}
+
+func (f *function) update(ctx context.Context, roomID, id string, set bson.M) (messageDoc, error) {
 	doc, err := f.store.update(ctx, roomID, id, set)
 	if errors.Is(err, errNotStored) {
-		return fmt.Errorf("persist: message %s: %w; retry", id, err)
+		return doc, fmt.Errorf("persist: message %s: %w; retry", id, err)
 	}
+	if err != nil {
+		return doc, err
+	}
+	return doc, f.cache.replace(ctx, doc.public())
+}
+
+// applyAndTell updates a message and then tells the room's members online
+// (frame type redacted or restored), after the stored copy changed, so a
+// client that reloads history sees what the frame said.
+func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType string, set bson.M) error {
+	doc, err := f.update(ctx, roomID, id, set)
 	if err != nil {
 		return err
 	}
-	return f.cache.replace(ctx, doc.public())
+	frame, _ := json.Marshal(map[string]any{"type": frameType, "room_id": roomID, "message": doc.public()})
+	return f.cache.rdb.Publish(ctx, eventsv1.RoomChannel(roomID), eventsv1.RoomFrame(frame)).Err()
 }
 
 func decodeData(e event.Event, v any) error {

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +41,7 @@ type platform struct {
 	env       []string // the connector's environment, for extra replicas
 	binDir    string
 	publicURL string
+	admin     user
 }
 
 func TestMain(m *testing.M) {
@@ -69,10 +72,14 @@ func startPlatform() (*platform, func(), error) {
 		return nil, nil, err
 	}
 	build := exec.Command("go", "build", "-o", binDir+"/", "./functions/auth", "./functions/persist",
-		"./functions/moderation", "./functions/notification", "./connector")
+		"./functions/moderation", "./functions/notification", "./connector", "./functions/moderation/cmd/demomodel")
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, nil, fmt.Errorf("build: %w\n%s", err, out)
+	}
+	modelDir := filepath.Join(binDir, "model")
+	if out, err := exec.Command(filepath.Join(binDir, "demomodel"), "-out", modelDir).CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("demo model: %w\n%s", err, out)
 	}
 	rendered, err := manifests.Render(filepath.Join(repoRoot(), "knative", "base"))
 	if err != nil {
@@ -86,6 +93,7 @@ func startPlatform() (*platform, func(), error) {
 	for k, v := range map[string]string{
 		"PUBLIC_URL": publicURL, "JWT_ISSUER": publicURL, "METRICS_ADDR": "127.0.0.1:0",
 		"JWT_SIGNING_KEYS": "e2e:" + base64.RawURLEncoding.EncodeToString(seed),
+		"MODEL_DIR":        modelDir, "ONNXRUNTIME_LIB": os.Getenv("ONNXRUNTIME_LIB"),
 	} {
 		env[k] = v
 	}
@@ -119,7 +127,31 @@ func startPlatform() (*platform, func(), error) {
 		stop()
 		return nil, nil, err
 	}
+	// The first account administers the installation: make it the tests' admin.
+	var admin struct {
+		AccessToken string              `json:"access_token"`
+		User        struct{ ID string } `json:"user"`
+	}
+	if err := post(p.url+"/api/v1/auth/register", map[string]string{"username": "e2eadmin", "email": "admin@example.com",
+		"password": "admin password"}, &admin); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	p.admin = user{id: admin.User.ID, name: "e2eadmin", token: admin.AccessToken}
 	return p, stop, nil
+}
+
+func post(url string, body, out any) error {
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("POST %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func waitReady(url string, timeout time.Duration) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
@@ -48,6 +49,7 @@ type Gateway struct {
 	cfg           Config
 	auth          authv1.AuthServiceClient
 	notifications notificationv1.NotificationServiceClient
+	moderation    moderationv1.ModerationServiceClient
 	verifier      *authn.Verifier
 	limiter       *ratelimit.Limiter
 	log           *slog.Logger
@@ -57,6 +59,7 @@ type Gateway struct {
 type Clients struct {
 	Auth          authv1.AuthServiceClient
 	Notifications notificationv1.NotificationServiceClient
+	Moderation    moderationv1.ModerationServiceClient
 }
 
 // New returns a gateway calling the functions and verifying tokens with verifier.
@@ -74,7 +77,7 @@ func New(cfg Config, clients Clients, verifier *authn.Verifier, log *slog.Logger
 		cfg.AuthRate, cfg.AuthBurst = 10, 60
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Gateway{cfg: cfg, auth: clients.Auth, notifications: clients.Notifications, verifier: verifier,
+	return &Gateway{cfg: cfg, auth: clients.Auth, notifications: clients.Notifications, moderation: clients.Moderation, verifier: verifier,
 		limiter: ratelimit.New(cfg.AuthRate, cfg.AuthBurst), log: log}
 }
 
@@ -105,6 +108,8 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/notifications", g.authed(g.listNotifications))
 	mux.Handle("GET /api/v1/notifications/unread", g.authed(g.unreadCounts))
 	mux.Handle("POST /api/v1/notifications/read", g.authed(g.markRead))
+	mux.Handle("GET /api/v1/moderation/flags", g.authed(g.moderatorsOnly(g.listFlags)))
+	mux.Handle("POST /api/v1/moderation/flags/{id}/decision", g.authed(g.moderatorsOnly(g.decide)))
 	mux.Handle("/api/", g.open(func(http.ResponseWriter, *http.Request) *apiError {
 		return errorf(http.StatusNotFound, "not_found", "no such API endpoint")
 	}))

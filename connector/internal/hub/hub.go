@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
 // Subscriber receives a room's frames. Deliver must not block: a
@@ -41,7 +43,7 @@ const (
 )
 
 // Channel is the Redis channel of a room.
-func Channel(roomID string) string { return "room:{" + roomID + "}" }
+func Channel(roomID string) string { return eventsv1.RoomChannel(roomID) }
 
 // Config configures a Hub.
 type Config struct {
@@ -203,9 +205,7 @@ func PublishMessage(seq int64, frame []byte) []byte {
 }
 
 // EphemeralEnvelope wraps a frame that needs no ordering.
-func EphemeralEnvelope(frame []byte) []byte {
-	return append([]byte{kindEphemeral, ' '}, frame...)
-}
+func EphemeralEnvelope(frame []byte) []byte { return eventsv1.RoomFrame(frame) }
 
 // GapEnvelope says seq will never be published.
 func GapEnvelope(seq int64) []byte {

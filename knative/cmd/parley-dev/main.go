@@ -15,6 +15,8 @@
 //	PARLEY_INGRESS_PORT   Broker ingress                       (58080)
 //	PARLEY_PG_PORT, PARLEY_REDIS_PORT, PARLEY_MONGO_PORT, PARLEY_KAFKA_PORT
 //	PARLEY_IDLE_TIMEOUT   scale-to-zero idle window            (60s)
+//	PARLEY_MODEL_DIR      moderation model folder (make run: the demo model)
+//	ONNXRUNTIME_LIB       libonnxruntime for moderation (make run fetches it)
 //	DATABASE_URL, REDIS_URL, MONGO_URI, KAFKA_BROKERS: use these servers instead
 //
 // A port of 0 means any free port.
@@ -159,6 +161,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 	env["PUBLIC_URL"] = publicURL
 	env["JWT_ISSUER"] = publicURL
 	env["JWT_SIGNING_KEYS"] = jwtKeys
+	// The moderation model and, when fetched, onnxruntime (make run does both).
+	if dir := os.Getenv("PARLEY_MODEL_DIR"); dir != "" {
+		env["MODEL_DIR"] = dir
+	}
+	env["ONNXRUNTIME_LIB"] = os.Getenv("ONNXRUNTIME_LIB")
 	if web, err := filepath.Abs(filepath.Join("web", "dist")); err == nil {
 		if _, statErr := os.Stat(web); statErr == nil {
 			env["WEB_DIR"] = web

@@ -25,7 +25,7 @@ func TestBaseIsValid(t *testing.T) {
 		}
 	}
 	// Guard against a render that silently drops resources.
-	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 10, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 1}
+	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 11, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 1}
 	for kind, n := range want {
 		if counts[kind] != n {
 			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)

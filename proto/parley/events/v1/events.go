@@ -20,6 +20,7 @@ const (
 	TypeMessageFlagged   = "parley.message.flagged"    // partitionkey: room id
 	TypeMessageStored    = "parley.message.stored"     // partitionkey: room id
 	TypeReceiptRead      = "parley.receipt.read"       // partitionkey: room id
+	TypeMessageRestored  = "parley.message.restored"   // partitionkey: room id
 )
 
 // UserCreated is the data of parley.user.created.
@@ -82,9 +83,20 @@ type MessageDeleted struct {
 type MessageFlagged struct {
 	MessageID string             `json:"message_id"`
 	RoomID    string             `json:"room_id"`
+	Seq       int64              `json:"seq"`
+	UserID    string             `json:"user_id"` // the author, who is told
 	Labels    []string           `json:"labels"`
 	Scores    map[string]float64 `json:"scores"`
 	Model     string             `json:"model"`
+}
+
+// MessageRestored is the data of parley.message.restored: a moderator
+// reviewed a hidden message and made it visible again.
+type MessageRestored struct {
+	MessageID string    `json:"message_id"`
+	RoomID    string    `json:"room_id"`
+	By        string    `json:"by"`
+	At        time.Time `json:"at"`
 }
 
 // ReceiptRead is the data of parley.receipt.read.
@@ -121,3 +133,12 @@ func SeqOf(raw []byte) int64 {
 	json.Unmarshal(raw, &m)
 	return m.Seq
 }
+
+// RoomChannel is the Redis channel of a room. Connectors subscribe to the
+// rooms their sockets are in; a frame published there with RoomFrame goes
+// to every member online.
+func RoomChannel(roomID string) string { return "room:{" + roomID + "}" }
+
+// RoomFrame wraps a frame for RoomChannel as one to deliver as it comes
+// (not a seq-ordered message).
+func RoomFrame(frame []byte) []byte { return append([]byte("e "), frame...) }

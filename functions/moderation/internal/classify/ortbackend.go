@@ -1,0 +1,149 @@
+package classify
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/sugarme/tokenizer"
+	"github.com/sugarme/tokenizer/pretrained"
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// ortInit loads the shared library once per process.
+var ortInit struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func initORT(libPath string) error {
+	ortInit.once.Do(func() {
+		ortInit.path = libPath
+		ort.SetSharedLibraryPath(libPath)
+		ortInit.err = ort.InitializeEnvironment()
+	})
+	if ortInit.err == nil && ortInit.path != libPath {
+		return fmt.Errorf("classify: onnxruntime already loaded from %s", ortInit.path)
+	}
+	return ortInit.err
+}
+
+// ortClassifier runs the model on onnxruntime, tokenizing in Go.
+type ortClassifier struct {
+	meta    Meta
+	tok     *tokenizer.Tokenizer
+	session *ort.DynamicAdvancedSession
+	mu      sync.Mutex // the tokenizer is not safe for concurrent use
+}
+
+func openORT(meta Meta, libPath string) (Classifier, error) {
+	if err := initORT(libPath); err != nil {
+		return nil, fmt.Errorf("classify: load onnxruntime from %s: %w", libPath, err)
+	}
+	tok, err := pretrained.FromFile(filepath.Join(meta.Dir, "tokenizer.json"))
+	if err != nil {
+		return nil, fmt.Errorf("classify: %s/tokenizer.json: %w", meta.Dir, err)
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer opts.Destroy()
+	opts.SetIntraOpNumThreads(runtime.GOMAXPROCS(0))
+	s, err := ort.NewDynamicAdvancedSession(filepath.Join(meta.Dir, "model.onnx"),
+		[]string{"input_ids", "attention_mask", "token_type_ids"}, []string{"logits"}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("classify: load %s/model.onnx on onnxruntime: %w", meta.Dir, err)
+	}
+	return &ortClassifier{meta: meta, tok: tok, session: s}, nil
+}
+
+func (o *ortClassifier) Classify(texts []string) ([][]float32, error) {
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	o.mu.Lock()
+	encs := make([][]int, len(texts))
+	width := 0
+	for i, t := range texts {
+		enc, err := o.tok.EncodeSingle(Sanitize(t), true)
+		if err != nil {
+			o.mu.Unlock()
+			return nil, fmt.Errorf("classify: tokenize: %w", err)
+		}
+		ids := enc.Ids
+		if len(ids) > MaxTokens { // keep [CLS] … and the final [SEP]
+			ids = append(append([]int(nil), ids[:MaxTokens-1]...), ids[len(ids)-1])
+		}
+		encs[i] = ids
+		width = max(width, len(ids))
+	}
+	o.mu.Unlock()
+	n := len(texts)
+	ids := make([]int64, n*width)
+	mask := make([]int64, n*width)
+	types := make([]int64, n*width)
+	for i, e := range encs {
+		for j, id := range e {
+			ids[i*width+j] = int64(id)
+			mask[i*width+j] = 1
+		}
+	}
+	shape := ort.NewShape(int64(n), int64(width))
+	inputs := make([]ort.Value, 3)
+	for i, data := range [][]int64{ids, mask, types} {
+		t, err := ort.NewTensor(shape, data)
+		if err != nil {
+			return nil, err
+		}
+		defer t.Destroy()
+		inputs[i] = t
+	}
+	outputs := []ort.Value{nil}
+	if err := o.session.Run(inputs, outputs); err != nil {
+		return nil, fmt.Errorf("classify: onnxruntime: %w", err)
+	}
+	defer outputs[0].Destroy()
+	logits := outputs[0].(*ort.Tensor[float32]).GetData()
+	L := len(o.meta.Labels)
+	if len(logits) != n*L {
+		return nil, fmt.Errorf("classify: model returned %d logits for %d texts and %d labels", len(logits), n, L)
+	}
+	scores := make([][]float32, n)
+	for i := range scores {
+		scores[i] = activate(logits[i*L:(i+1)*L], o.meta.MultiLabel)
+	}
+	return scores, nil
+}
+
+// activate turns logits into scores: sigmoid per label, or softmax.
+func activate(logits []float32, multiLabel bool) []float32 {
+	out := make([]float32, len(logits))
+	if multiLabel {
+		for i, l := range logits {
+			out[i] = float32(1 / (1 + math.Exp(-float64(l))))
+		}
+		return out
+	}
+	maxL := logits[0]
+	for _, l := range logits {
+		maxL = max(maxL, l)
+	}
+	var sum float64
+	for i, l := range logits {
+		e := math.Exp(float64(l - maxL))
+		out[i] = float32(e)
+		sum += e
+	}
+	for i := range out {
+		out[i] = float32(float64(out[i]) / sum)
+	}
+	return out
+}
+
+func (o *ortClassifier) Labels() []string { return o.meta.Labels }
+func (o *ortClassifier) Backend() string  { return "onnxruntime" }
+func (o *ortClassifier) Close() error     { return o.session.Destroy() }

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/parley-chat/parley/functions/moderation/internal/bertgen"
+	"github.com/parley-chat/parley/functions/moderation/internal/classify"
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	"github.com/parley-chat/parley/knative/ksvc"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
+)
+
+var stack *devstack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(devstacktest.Run(m, devstack.Mongo, &stack))
+}
+
+type env struct {
+	f      *function
+	rev    *reviewer
+	sink   *sink
+	cancel context.CancelFunc
+}
+
+type sink struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []event.Event
+}
+
+func newEnv(t *testing.T, thresholds string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	if err := bertgen.Write(dir, bertgen.Config{Words: []string{"hello", "you", "idiot", "kill", "team"},
+		Labels: []string{"toxic", "threat"}, Triggers: map[string]int{"idiot": 0, "kill": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	clf, err := classify.Open(dir, "go", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := parseThresholds(thresholds, clf.Labels())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	st := newStore(mc.Database("m" + hex.EncodeToString(b)))
+	ctx, cancel := context.WithCancel(context.Background())
+	bt := newBatcher(clf, 32, 5*time.Millisecond)
+	go bt.run(ctx)
+	s := &sink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		s.mu.Lock()
+		s.got = append(s.got, *e)
+		s.mu.Unlock()
+		w.WriteHeader(202)
+	}))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rev, _ := newReviewer(st, s.srv.URL, log)
+	t.Cleanup(func() {
+		cancel()
+		s.srv.Close()
+		st.flags.Database().Drop(context.Background())
+		mc.Disconnect(context.Background())
+		clf.Close()
+	})
+	return &env{f: &function{batcher: bt, store: st, labels: clf.Labels(), thresholds: th, model: "test", log: log},
+		rev: rev, sink: s, cancel: cancel}
+}
+
+func sent(t *testing.T, text string) event.Event {
+	e := event.New()
+	e.SetID(uuid.NewString())
+	e.SetSource("test")
+	e.SetType(eventsv1.TypeMessageSent)
+	e.SetData(event.ApplicationJSON, eventsv1.Message{ID: uuid.NewString(), RoomID: "r1", Seq: 7, UserID: "u1", Username: "ada", Text: text})
+	return e
+}
+
+func TestFlagsOnlyWhatCrossesAThreshold(t *testing.T) {
+	e := newEnv(t, "threat=0.999")
+	cases := map[string]string{
+		"hello team":                             "",
+		"you idiot":                              "toxic",
+		"i will kill you":                        "", // threat scores ~0.993 < 0.999
+		"idiot, kill!":                           "toxic",
+		"":                                       "",
+		"🎉🎉🎉":                                    "",
+		"bad \xff utf8 idiot":                    "toxic",
+		strings.Repeat("hello ", 5000) + "idiot": "",
+	}
+	for text, want := range cases {
+		reply, err := e.f.Handle(context.Background(), sent(t, text))
+		if err != nil {
+			t.Fatalf("%.40q: %v", text, err)
+		}
+		got := ""
+		if reply != nil {
+			var fl eventsv1.MessageFlagged
+			json.Unmarshal(reply.Data(), &fl)
+			got = strings.Join(fl.Labels, ",")
+			if reply.Type() != eventsv1.TypeMessageFlagged || fl.Seq != 7 || fl.Model != "test" || fl.Scores["toxic"] == 0 {
+				t.Errorf("reply %v", reply)
+			}
+		}
+		if got != want {
+			t.Errorf("%.40q flagged %q, want %q", text, got, want)
+		}
+	}
+}
+
+func TestConcurrentEventsShareInferenceAndRedeliveryFlagsOnce(t *testing.T) {
+	e := newEnv(t, "")
+	ev := sent(t, "you idiot")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.f.Handle(context.Background(), ev); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	list, err := e.rev.ListFlagged(context.Background(), &moderationv1.ListFlaggedRequest{})
+	if err != nil || len(list.Flags) != 1 {
+		t.Fatalf("%d flags after 20 deliveries of one message (%v)", len(list.Flags), err)
+	}
+	if _, err := e.f.Handle(context.Background(), func() event.Event { x := sent(t, "x"); x.SetType("other"); return x }()); !ksvc.IsPermanent(err) {
+		t.Errorf("unexpected type: %v", err)
+	}
+}
+
+func TestReviewRestoreAndConfirmAreAudited(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	var ids []string
+	for _, text := range []string{"you idiot", "kill"} {
+		ev := sent(t, text)
+		var m eventsv1.Message
+		json.Unmarshal(ev.Data(), &m)
+		ids = append(ids, m.ID)
+		if _, err := e.f.Handle(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := e.rev.Decide(ctx, &moderationv1.DecideRequest{ModeratorId: "mod1", MessageId: ids[0], Decision: "restore", Reason: "context"})
+	if err != nil || f.Status != "restored" || f.DecidedBy != "mod1" {
+		t.Fatalf("restore: %v %v", f, err)
+	}
+	if _, err := e.rev.Decide(ctx, &moderationv1.DecideRequest{ModeratorId: "mod1", MessageId: ids[1], Decision: "confirm"}); err != nil {
+		t.Fatal(err)
+	}
+	e.sink.mu.Lock()
+	got := e.sink.got
+	e.sink.mu.Unlock()
+	if len(got) != 1 || got[0].Type() != eventsv1.TypeMessageRestored {
+		t.Fatalf("events sent to the broker: %v", got)
+	}
+	for status, want := range map[string]int{"pending": 0, "restored": 1, "confirmed": 1} {
+		l, _ := e.rev.ListFlagged(ctx, &moderationv1.ListFlaggedRequest{Status: status})
+		if len(l.Flags) != want {
+			t.Errorf("%d %s flags, want %d", len(l.Flags), status, want)
+		}
+	}
+	n, _ := e.rev.store.audit.CountDocuments(ctx, map[string]any{})
+	if n != 2 {
+		t.Errorf("%d audit entries, want 2", n)
+	}
+	for _, bad := range []*moderationv1.DecideRequest{
+		{ModeratorId: "", MessageId: ids[0], Decision: "restore"},
+		{ModeratorId: "m", MessageId: ids[0], Decision: "delete"},
+		{ModeratorId: "m", MessageId: "nope", Decision: "confirm"},
+	} {
+		if _, err := e.rev.Decide(ctx, bad); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+}
+
+func TestThresholdConfig(t *testing.T) {
+	labels := []string{"toxic", "threat"}
+	if th, err := parseThresholds("toxic=0.8, threat=0.3", labels); err != nil || th["toxic"] != 0.8 || th["threat"] != 0.3 {
+		t.Fatalf("%v %v", th, err)
+	}
+	for _, bad := range []string{"toxic", "toxic=2", "spam=0.5", "toxic=x", "toxic=0"} {
+		if _, err := parseThresholds(bad, labels); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestStartFailsClearlyWithoutAModel(t *testing.T) {
+	_, err := build(context.Background(), func(k string) string {
+		return map[string]string{"MODEL_DIR": t.TempDir(), "MONGO_URI": stack.MongoURI}[k]
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "model.onnx") {
+		t.Fatalf("start without a model: %v", err)
+	}
+}
