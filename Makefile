@@ -70,6 +70,7 @@ generate:
 bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./knative/emulator/ ./functions/auth/
 	$(GO) test -run '^$$' -bench . -cpu 1 -count 1 ./connector/internal/authn/
+	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./functions/moderation/internal/classify/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./connector/internal/e2e/
 
 clean:
