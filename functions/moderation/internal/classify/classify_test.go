@@ -41,6 +41,7 @@ func writeModel(t testing.TB) string {
 var texts = []string{
 	"hello world", "you are an idiot", "i will kill you", "nice day", "MORON!", "idiots", "",
 	"🎉🎉🎉", strings.Repeat("hello ", 3000) + "idiot", "bad \xff\xfe utf8 idiot", "tab\tand\nnewline kill",
+	strings.Repeat("world ", 15) + "moron " + strings.Repeat("nice day ", 20),
 }
 
 func TestBothBackendsAgree(t *testing.T) {
@@ -72,7 +73,7 @@ func TestBothBackendsAgree(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	want := []string{"", "toxic", "threat", "", "toxic", "", "", "", "", "toxic", "threat"}
+	want := []string{"", "toxic", "threat", "", "toxic", "", "", "", "", "toxic", "threat", "toxic"}
 	for i := range texts {
 		if flagged(a[i]) != flagged(b[i]) {
 			t.Errorf("%q: go says %v, onnxruntime says %v", texts[i], a[i], b[i])
@@ -121,6 +122,31 @@ func TestBadModelFoldersAreClearErrors(t *testing.T) {
 	}
 	if _, err := Open(good, "onnxruntime", ""); err == nil {
 		t.Error("onnxruntime without a library path")
+	}
+}
+
+func TestGoBackendCompilesBoundedShapes(t *testing.T) {
+	c, err := Open(writeModel(t), "go", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// 40 texts of many lengths: classified in batches padded to powers of two.
+	var many []string
+	for i := range 40 {
+		many = append(many, strings.Repeat("hello ", i)+"idiot")
+	}
+	got, err := c.Classify(many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 40 {
+		t.Fatalf("%d results for 40 texts", len(got))
+	}
+	for i, s := range got {
+		if s[0] < 0.5 && i < 20 { // "idiot" within the first 126 characters
+			t.Errorf("text %d not flagged: %v", i, s)
+		}
 	}
 }
 

@@ -8,6 +8,11 @@ import (
 )
 
 // goClassifier is hugot's pure-Go backend (GoMLX): no native library.
+//
+// GoMLX compiles the graph once per input shape and keeps every compiled
+// shape, so shapes are bounded here: sequences are padded to MaxTokens
+// (texts cut to goMaxRunes, which can never exceed it) and batches to a
+// power of two up to 32. At most six shapes are ever compiled.
 type goClassifier struct {
 	meta     Meta
 	session  *hugot.Session
@@ -24,7 +29,7 @@ func openGo(meta Meta) (Classifier, error) {
 		opt = pipelines.WithMultiLabel()
 	}
 	p, err := hugot.NewPipeline(s, hugot.TextClassificationConfig{ModelPath: meta.Dir, Name: "moderation",
-		Options: []hugot.TextClassificationOption{opt}})
+		Options: []hugot.TextClassificationOption{opt, pipelines.WithFixedPadding(MaxTokens)}})
 	if err != nil {
 		s.Destroy()
 		return nil, fmt.Errorf("classify: load %s on the go backend: %w", meta.Dir, err)
@@ -32,10 +37,39 @@ func openGo(meta Meta) (Classifier, error) {
 	return &goClassifier{meta: meta, session: s, pipeline: p}, nil
 }
 
+// goMaxRunes keeps a text within MaxTokens: WordPiece never makes more
+// tokens than characters, plus [CLS] and [SEP].
+const goMaxRunes = MaxTokens - 2
+
+// goBatchSizes are the batch shapes the go backend compiles.
+var goBatchSizes = []int{1, 2, 4, 8, 16, 32}
+
 func (g *goClassifier) Classify(texts []string) ([][]float32, error) {
-	clean := make([]string, len(texts))
-	for i, t := range texts {
-		clean[i] = Sanitize(t)
+	if len(texts) > goBatchSizes[len(goBatchSizes)-1] {
+		half := len(texts) / 2
+		a, err := g.Classify(texts[:half])
+		if err != nil {
+			return nil, err
+		}
+		b, err := g.Classify(texts[half:])
+		return append(a, b...), err
+	}
+	size := len(texts)
+	for _, s := range goBatchSizes {
+		if s >= size {
+			size = s
+			break
+		}
+	}
+	clean := make([]string, size)
+	for i := range clean {
+		clean[i] = "."
+		if i < len(texts) {
+			clean[i] = Sanitize(texts[i])
+			if r := []rune(clean[i]); len(r) > goMaxRunes {
+				clean[i] = string(r[:goMaxRunes])
+			}
+		}
 	}
 	out, err := g.pipeline.RunPipeline(clean)
 	if err != nil {
@@ -46,7 +80,7 @@ func (g *goClassifier) Classify(texts []string) ([][]float32, error) {
 	for i, l := range g.meta.Labels {
 		index[l] = i
 	}
-	for i, row := range out.ClassificationOutputs {
+	for i, row := range out.ClassificationOutputs[:len(texts)] {
 		scores[i] = make([]float32, len(g.meta.Labels))
 		for _, c := range row {
 			if j, ok := index[c.Label]; ok {
