@@ -24,7 +24,7 @@ help:
 	@echo "make test      run every test (needs postgresql and redis-server: see .ci/run)"
 	@echo "make build     build the services, the launcher and FerretDB into $(BIN)/"
 	@echo "make bench     run the benchmarks and print the numbers"
-	@echo "make lint      go vet + gofmt check"
+	@echo "make lint      gofmt, go vet, staticcheck, actionlint"
 	@echo "make generate  regenerate generated code"
 	@echo "make clean     remove build outputs (keeps .parley/ data)"
 
@@ -53,10 +53,13 @@ test: lint test-go
 test-go: $(ORT_LIB)
 	$(GO) test $(GOTEST_FLAGS) ./...
 
+# staticcheck and actionlint are pinned as tools in go.mod.
 lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 	cd knative/devstack/ferretdb && $(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	$(GO) tool actionlint
 
 # protoc comes from Debian's protobuf-compiler; the Go plugins are pinned
 # as tools in go.mod, so the generated code is reproducible.

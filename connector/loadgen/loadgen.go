@@ -104,7 +104,6 @@ type client struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	received  atomic.Int64
-	acks      chan struct{}
 }
 
 // Run performs one load run.

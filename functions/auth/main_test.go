@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -126,13 +125,6 @@ func reason(err error) string {
 		}
 	}
 	return status.Code(err).String()
-}
-
-func wantCode(t *testing.T, err error, code codes.Code, why string) {
-	t.Helper()
-	if status.Code(err) != code {
-		t.Fatalf("%s: got %v, want %v", why, err, code)
-	}
 }
 
 func (e *testEnv) count(t *testing.T, query string, args ...any) int {

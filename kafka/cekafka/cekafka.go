@@ -138,14 +138,14 @@ func extensionString(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
 		return x, nil
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano), nil
 	case fmt.Stringer:
 		return x.String(), nil
 	case int32, bool:
 		return fmt.Sprint(x), nil
 	case []byte:
 		return string(x), nil
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano), nil
 	}
 	return "", fmt.Errorf("unsupported type %T", v)
 }

@@ -377,8 +377,8 @@ var errNoMessage = errors.New("no such message")
 // lookup finds a message in the history window, else in persist.
 func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int64) (eventsv1.Message, error) {
 	var m eventsv1.Message
-	vals, err := s.srv.rdb.ZRangeByScore(ctx, eventsv1.HistoryKey(roomID),
-		&redis.ZRangeBy{Min: itoa(seq), Max: itoa(seq)}).Result()
+	vals, err := s.srv.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: eventsv1.HistoryKey(roomID),
+		ByScore: true, Start: seq, Stop: seq}).Result()
 	if err == nil && len(vals) == 1 {
 		if json.Unmarshal([]byte(vals[0]), &m) == nil && m.ID == messageID {
 			return m, nil
@@ -460,9 +460,4 @@ func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
 	receipts, _ := s.srv.rdb.HGetAll(ctx, "receipts:{"+f.RoomID+"}").Result()
 	s.reply(map[string]any{"type": protocol.TypeHistory, "id": f.ID, "room_id": f.RoomID, "messages": msgs,
 		"more": resp.More, "receipts": receipts})
-}
-
-func itoa(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
