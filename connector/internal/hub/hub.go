@@ -31,6 +31,10 @@ import (
 // subscriber that cannot keep up drops itself (slow-consumer close).
 type Subscriber interface {
 	Deliver(roomID string, seq int64, frame []byte)
+	// Resync is called after the Redis subscription was re-established
+	// (the connection dropped): frames published meanwhile were missed and
+	// must be fetched from history. It must not block.
+	Resync(roomID string)
 }
 
 // Envelope kinds on the Redis channel: "m<seq> <frame>" is an ordered
@@ -106,15 +110,32 @@ func (h *Hub) Run(ctx context.Context) {
 				h.dispatch(m.Channel, m.Payload)
 			case *redis.Subscription:
 				if m.Kind == "subscribe" {
-					h.mu.Lock()
-					for _, w := range h.waiters[m.Channel] {
-						close(w)
-					}
-					delete(h.waiters, m.Channel)
-					h.mu.Unlock()
+					h.subscribed(m.Channel)
 				}
 			}
 		}
+	}
+}
+
+// subscribed handles a subscription confirmation: the answer to a Join, or
+// go-redis re-subscribing after a reconnect, when frames may have been lost.
+func (h *Hub) subscribed(channel string) {
+	h.mu.Lock()
+	waiters, joining := h.waiters[channel]
+	for _, w := range waiters {
+		close(w)
+	}
+	delete(h.waiters, channel)
+	r := h.rooms[channel[6:len(channel)-1]]
+	h.mu.Unlock()
+	if joining || r == nil {
+		return
+	}
+	h.log.Warn("re-subscribed to a room after a Redis reconnect; resyncing its sockets", "channel", channel)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.subs {
+		s.Resync(r.id)
 	}
 }
 

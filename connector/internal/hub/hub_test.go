@@ -31,6 +31,12 @@ func (r *recorder) Deliver(room string, seq int64, frame []byte) {
 	r.mu.Unlock()
 }
 
+func (r *recorder) Resync(room string) {
+	r.mu.Lock()
+	r.got = append(r.got, "resync:"+room)
+	r.mu.Unlock()
+}
+
 func (r *recorder) list() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -137,6 +143,20 @@ func TestLeaveUnsubscribes(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if len(r.list()) != 0 {
 		t.Fatal("delivered after leave")
+	}
+}
+
+func TestResyncAfterARedisReconnect(t *testing.T) {
+	h := newHub(t, time.Second)
+	r := &recorder{}
+	ctx := context.Background()
+	h.Join(ctx, "r5", r)
+	// Drop every pub/sub connection, as a Redis restart or a network cut would.
+	if err := h.rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(waitFor(t, r, 1)); got != "[resync:r5]" {
+		t.Fatalf("got %s", got)
 	}
 }
 

@@ -246,6 +246,26 @@ func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 	s.enqueue(frame)
 }
 
+// Resync implements hub.Subscriber: after a Redis reconnect, replay from
+// history what this socket may have missed (de-duplicated by seq).
+func (s *session) Resync(roomID string) {
+	s.mu.Lock()
+	rs, ok := s.rooms[roomID]
+	if !ok || rs.catchingUp {
+		s.mu.Unlock()
+		return
+	}
+	rs.catchingUp = true
+	s.mu.Unlock()
+	s.sends.Add(1)
+	go func() {
+		defer s.sends.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		s.catchUp(ctx, "", roomID, rs)
+	}()
+}
+
 // enqueue queues a frame without blocking; a full queue closes the
 // session as a slow consumer.
 func (s *session) enqueue(frame []byte) {
