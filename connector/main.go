@@ -35,6 +35,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
@@ -226,7 +227,8 @@ func dialFunction(raw string) (*grpc.ClientConn, error) {
 	if u.Port() == "" {
 		host += ":80"
 	}
-	return grpc.NewClient("passthrough:///"+host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return grpc.NewClient("passthrough:///"+host, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 }
 
 // jwksSource fetches the JWKS from the auth function.

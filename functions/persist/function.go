@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
@@ -31,7 +32,10 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := decodeData(e, &m); err != nil || m.ID == "" || m.RoomID == "" || m.Seq <= 0 {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		if err := f.batcher.add(ctx, docFrom(m)); err != nil {
+		ctx, span := ksvc.Tracer().Start(ctx, "mongo insert messages (batched)", trace.WithSpanKind(trace.SpanKindClient))
+		err := f.batcher.add(ctx, docFrom(m))
+		span.End()
+		if err != nil {
 			return nil, err
 		}
 		return storedEvent(m)

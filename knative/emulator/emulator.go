@@ -20,6 +20,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -267,9 +268,10 @@ func (em *Emulator) buildEnv(s ServiceSpec) ([]string, error) {
 		"K_SERVICE=" + s.Name, "K_CONFIGURATION=" + s.Name, "K_REVISION=" + s.Name + "-00001",
 		"HOST=" + em.cfg.Host, // local processes listen on loopback only
 	}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_RESOURCE_ATTRIBUTES"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "PATH" || k == "HOME" || k == "TMPDIR" || strings.HasPrefix(k, "OTEL_") {
+			env = append(env, kv)
 		}
 	}
 	for _, v := range s.Env {

@@ -10,6 +10,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // EventHandler handles one CloudEvent delivered by a Trigger. A non-nil
@@ -70,13 +72,16 @@ func (s *eventServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	done := s.metrics.observeEvent(e.Type())
-	reply, err := s.handle(r.Context(), *e)
+	ctx, span := Tracer().Start(ExtractTrace(r.Context(), e), "event "+e.Type(), trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	reply, err := s.handle(ctx, *e)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if IsPermanent(err) {
 			status = http.StatusBadRequest
 		}
 		done(status)
+		span.SetStatus(codes.Error, err.Error())
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "event handling failed",
 			slog.String("ce_type", e.Type()), slog.String("ce_id", e.ID()),
 			slog.Int("status", status), slog.String("error", err.Error()))
@@ -87,6 +92,9 @@ func (s *eventServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if reply == nil {
 		w.WriteHeader(http.StatusAccepted)
 		return
+	}
+	if _, traced := reply.Extensions()["traceparent"]; !traced {
+		InjectTrace(ctx, reply)
 	}
 	if err := reply.Validate(); err != nil {
 		s.log.Error("handler returned an invalid reply event", "ce_type", e.Type(), "error", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -53,10 +54,20 @@ func Main(name string, build func(ctx context.Context, log *slog.Logger) (Servic
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(2)
 	}
+	flush, err := setupTracing(ctx, name)
+	if err != nil {
+		cfg.Logger.Error("tracing", "error", err)
+		os.Exit(2)
+	}
 	svc, err := build(ctx, cfg.Logger)
 	if err == nil {
 		err = Run(ctx, cfg, svc)
 	}
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if ferr := flush(flushCtx); ferr != nil {
+		cfg.Logger.Warn("flushing traces", "error", ferr)
+	}
+	cancel()
 	if err != nil {
 		cfg.Logger.Error("exiting", "error", err)
 		os.Exit(1)
@@ -242,10 +253,10 @@ func (rt *router) serveReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // NewGRPCServer returns a gRPC server with the standard health service
-// registered, so Knative's and the emulator's gRPC probes and clients'
+// registered and gRPC calls traced, so Knative's and the emulator's gRPC probes and clients'
 // health checks work the same for every Parley service.
 func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	s := grpc.NewServer(opts...)
+	s := grpc.NewServer(append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler()))...)
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	return s
 }

@@ -30,8 +30,9 @@ import (
 )
 
 var (
-	stack *devstack.Stack
-	plat  *platform
+	stack  *devstack.Stack
+	plat   *platform
+	traces *collector
 )
 
 // platform is Parley running in the emulator, as make run runs it.
@@ -45,6 +46,11 @@ type platform struct {
 }
 
 func TestMain(m *testing.M) {
+	// Every process exports its spans to an in-test OTLP collector.
+	traces = startCollector()
+	os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", traces.srv.URL)
+	os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	os.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 	os.Exit(devstacktest.Run(m, devstack.All, &stack, func() (func(), error) {
 		p, stop, err := startPlatform()
 		plat = p

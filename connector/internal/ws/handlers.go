@@ -13,8 +13,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/protocol"
+	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
@@ -234,7 +237,9 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 
 // deliver appends a claimed message to Kafka, then publishes and acks it.
 func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Message, begin time.Time) {
-	if err := s.srv.log.Append(ctx, s.event(eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg)); err != nil {
+	ctx, span := ksvc.Tracer().Start(ctx, "kafka append "+eventsv1.TypeMessageSent, trace.WithSpanKind(trace.SpanKindProducer))
+	defer span.End()
+	if err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg)); err != nil {
 		// Never a false ack. The claim stays: a retry re-sends this same
 		// message once the attempt is stale.
 		s.srv.metrics.sendErrors.Inc()
@@ -312,8 +317,9 @@ func (s *session) claim(ctx context.Context, f protocol.Frame, userID, username 
 	return msg, true // re-send the very same message (same id and seq)
 }
 
-// event builds a CloudEvent keyed by room, so a room's events stay in order.
-func (s *session) event(typ, id, roomID string, data any) event.Event {
+// event builds a CloudEvent keyed by room, so a room's events stay in
+// order, carrying ctx's trace so the message is one trace from socket to storage.
+func (s *session) event(ctx context.Context, typ, id, roomID string, data any) event.Event {
 	e := event.New()
 	e.SetID(id)
 	e.SetSource("parley/connector/" + s.srv.cfg.ConnectorID)
@@ -321,6 +327,7 @@ func (s *session) event(typ, id, roomID string, data any) event.Event {
 	e.SetTime(time.Now().UTC())
 	e.SetExtension("partitionkey", roomID)
 	e.SetData(event.ApplicationJSON, data)
+	ksvc.InjectTrace(ctx, &e)
 	return e
 }
 
@@ -350,12 +357,12 @@ func (s *session) change(ctx context.Context, f protocol.Frame) {
 	frameType := protocol.TypeEdited
 	if f.Type == protocol.TypeEdit {
 		msg.Text, msg.EditedAt = f.Text, now
-		ev = s.event(eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
+		ev = s.event(ctx, eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
 			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
 	} else {
 		msg.Text, msg.Deleted = "", true
 		frameType = protocol.TypeDeleted
-		ev = s.event(eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
+		ev = s.event(ctx, eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
 			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})
 	}
 	if err := s.srv.log.Append(ctx, ev); err != nil {
@@ -432,7 +439,7 @@ func (s *session) read(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	now := time.Now().UTC()
-	if err := s.srv.log.Append(ctx, s.event(eventsv1.TypeReceiptRead, uuid.NewString(), f.RoomID,
+	if err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeReceiptRead, uuid.NewString(), f.RoomID,
 		eventsv1.ReceiptRead{RoomID: f.RoomID, UserID: id.UserID, Seq: f.Seq, At: now})); err != nil {
 		s.srv.logger.Warn("receipt not logged", "error", err)
 	}

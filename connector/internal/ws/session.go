@@ -12,10 +12,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
+	"github.com/parley-chat/parley/knative/ksvc"
 )
 
 // session is one socket. The reader goroutine (run) owns identity and room
@@ -150,7 +154,10 @@ func (s *session) run(ctx context.Context, token string) {
 			}
 			continue
 		}
-		s.handle(ctx, f)
+		frameCtx, span := ksvc.Tracer().Start(ctx, "ws "+f.Type, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("parley.room_id", f.RoomID)))
+		s.handle(frameCtx, f)
+		span.End()
 		select {
 		case <-s.closed:
 			return

@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// collector is an OTLP/HTTP trace receiver: every process of the platform
+// exports its spans here (OTEL_EXPORTER_OTLP_ENDPOINT), as to Jaeger.
+type collector struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	spans []span
+}
+
+type span struct {
+	service, name, trace, id, parent string
+}
+
+func startCollector() *collector {
+	c := &collector{}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req collectortrace.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, rs := range req.ResourceSpans {
+			service := ""
+			for _, a := range rs.Resource.GetAttributes() {
+				if a.Key == "service.name" {
+					service = a.Value.GetStringValue()
+				}
+			}
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					c.spans = append(c.spans, span{service: service, name: s.Name, trace: hex.EncodeToString(s.TraceId),
+						id: hex.EncodeToString(s.SpanId), parent: hex.EncodeToString(s.ParentSpanId)})
+				}
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	return c
+}
+
+func (c *collector) trace(id string) []span {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []span
+	for _, s := range c.spans {
+		if s.trace == id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (c *collector) find(service, prefix string) []span {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []span
+	for _, s := range c.spans {
+		if s.service == service && strings.HasPrefix(s.name, prefix) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestOneMessageIsOneTraceFromSocketToStorage(t *testing.T) {
+	ada := newUser(t)
+	room := newRoom(t, ada)
+	a := dial(t, plat.url, ada)
+	a.sendText(room, "trace me")
+	// The persist span of that message, joined to the connector's trace.
+	var chain []span
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && chain == nil {
+		for _, send := range traces.find("connector", "ws send") {
+			spans := traces.trace(send.trace)
+			services := map[string]bool{}
+			for _, s := range spans {
+				services[s.service] = true
+			}
+			if services["persist"] {
+				chain = spans
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if chain == nil {
+		t.Fatalf("no trace joins the connector and persist; spans seen: %d", len(traces.spans))
+	}
+	ids := map[string]span{}
+	for _, s := range chain {
+		ids[s.id] = s
+	}
+	var names []string
+	for _, s := range chain {
+		names = append(names, s.service+":"+s.name)
+		if s.parent != "" {
+			if _, ok := ids[s.parent]; !ok && s.name != "ws send" {
+				t.Errorf("span %s:%s has a parent outside the trace", s.service, s.name)
+			}
+		}
+	}
+	t.Logf("trace: %v", names)
+	want := []string{"connector:ws send", "connector:kafka append", "persist:event parley.message.sent", "persist:mongo insert"}
+	for _, w := range want {
+		found := false
+		for _, n := range names {
+			if strings.HasPrefix(n, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("trace lacks %s: %v", w, names)
+		}
+	}
+}
+
+func TestMetricsEndpointsExposeTheNamedSeries(t *testing.T) {
+	port := freePort()
+	r := startConnector(t, "METRICS_ADDR=127.0.0.1:"+itoa(port))
+	ada := newUser(t)
+	room := newRoom(t, ada)
+	c := dial(t, r.url, ada)
+	c.subscribe(room, 0)
+	c.sendText(room, "count me")
+	body := get(t, "http://127.0.0.1:"+itoa(port)+"/metrics")
+	for _, series := range []string{"parley_connector_sockets", "parley_connector_frames_in_total", "parley_connector_frames_out_total",
+		"parley_connector_send_ack_seconds_bucket", "parley_connector_slow_consumers_total", "parley_http_requests_total",
+		"parley_ready", "go_goroutines"} {
+		if !strings.Contains(body, series) {
+			t.Errorf("connector metrics lack %s", series)
+		}
+	}
+	// A function's metrics, through its activator (functions serve /metrics on $PORT).
+	persistURL, _ := plat.em.URL("parley", "persist")
+	body = get(t, persistURL+"/metrics")
+	for _, series := range []string{"parley_events_handled_total", "parley_event_handle_duration_seconds_bucket"} {
+		if !strings.Contains(body, series) {
+			t.Errorf("persist metrics lack %s", series)
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
