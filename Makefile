@@ -15,7 +15,7 @@ export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
 SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
-.PHONY: all run build test test-go lint generate bench clean deps help onnxruntime
+.PHONY: all run build test test-go test-web web lint generate bench clean deps help onnxruntime
 
 all: build
 
@@ -33,7 +33,7 @@ build:
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(SERVICES)) ./knative/cmd/parley-dev
 	cd knative/devstack/ferretdb && $(GO) build -o ../../../$(BIN)/ferretdb .
 
-run: build $(ORT_LIB) $(DEMO_MODEL)/model.onnx
+run: build web $(ORT_LIB) $(DEMO_MODEL)/model.onnx
 	PARLEY_MODEL_DIR=$(abspath $(DEMO_MODEL)) ./$(BIN)/parley-dev
 
 $(ORT_LIB):
@@ -45,10 +45,21 @@ $(ORT_LIB):
 
 onnxruntime: $(ORT_LIB)
 
+# The browser client (web/), served by the connector from web/dist.
+web: web/node_modules
+	cd web && npm run --silent build
+
+web/node_modules: web/package-lock.json
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch web/node_modules
+
 $(DEMO_MODEL)/model.onnx:
 	$(GO) run ./functions/moderation/cmd/demomodel -out $(DEMO_MODEL)
 
-test: lint test-go
+test: lint test-go test-web
+
+test-web: web/node_modules
+	cd web && npx vitest run
 
 test-go: $(ORT_LIB)
 	$(GO) test $(GOTEST_FLAGS) ./...
@@ -77,4 +88,4 @@ bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./connector/internal/e2e/
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) web/dist

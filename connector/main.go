@@ -128,7 +128,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	gw.Register(mux)
 	mux.Handle("GET /ws", sockets)
 	if dir := env("WEB_DIR"); dir != "" {
-		mux.Handle("GET /", http.FileServer(http.Dir(dir)))
+		mux.Handle("/", staticFiles(dir))
 	}
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
@@ -213,6 +213,19 @@ type membership struct{ auth authv1.AuthServiceClient }
 
 func (m membership) CheckMembership(ctx context.Context, roomID, userID string) (*authv1.CheckMembershipResponse, error) {
 	return m.auth.CheckMembership(ctx, &authv1.CheckMembershipRequest{RoomId: roomID, UserId: userID})
+}
+
+// staticFiles serves the built web client (GET and HEAD only).
+func staticFiles(dir string) http.Handler {
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // dialFunction connects to a function's Knative URL over h2c. The

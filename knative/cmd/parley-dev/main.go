@@ -166,15 +166,17 @@ func run(ctx context.Context, log *slog.Logger) error {
 		env["MODEL_DIR"] = dir
 	}
 	env["ONNXRUNTIME_LIB"] = os.Getenv("ONNXRUNTIME_LIB")
+	connectorEnv := map[string]string{"ALLOWED_ORIGINS": "http://localhost:" + strconv.Itoa(s.httpPort)} // either name of this machine
 	if web, err := filepath.Abs(filepath.Join("web", "dist")); err == nil {
 		if _, statErr := os.Stat(web); statErr == nil {
-			env["WEB_DIR"] = web
+			connectorEnv["WEB_DIR"] = web
 		}
 	}
 	reg := prometheus.NewRegistry()
 	em, err := emulator.New(emulator.Config{
 		Manifests: rendered, ResolveImage: binaryResolver(s.binDir), KafkaBrokers: stack.KafkaBrokers,
 		Env: env, Ports: map[string]int{"connector": s.httpPort}, IngressPort: s.ingressPort,
+		ExtraEnv:    map[string]map[string]string{"connector": connectorEnv},
 		IdleTimeout: s.idle, Logger: log, Registry: reg,
 	})
 	if err != nil {

@@ -1,0 +1,162 @@
+import { describe, expect, it, vi, beforeEach, afterEach } from "vitest";
+import { ParleyClient, RoomLog, type Socket, type Message } from "./client";
+
+// FakeSocket plays the server side of one connection.
+class FakeSocket implements Socket {
+  readyState = 0;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  sent: any[] = [];
+  constructor(public url: string) {}
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  close() {
+    this.drop(1000);
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  push(...frames: object[]) {
+    this.onmessage?.({ data: frames.map((f) => JSON.stringify(f)).join("\n") });
+  }
+  drop(code = 1006) {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: "" });
+  }
+}
+
+const msg = (seq: number, extra: Partial<Message> = {}): Message => ({
+  id: "m" + seq, room_id: "r", seq, user_id: "u2", username: "bob", text: "t" + seq, created_at: "2026-01-01T00:00:00Z", ...extra,
+});
+
+function setup() {
+  const sockets: FakeSocket[] = [];
+  let n = 0;
+  const client = new ParleyClient({
+    url: "ws://x/ws",
+    getToken: async () => "token",
+    newSocket: (u) => {
+      const s = new FakeSocket(u);
+      sockets.push(s);
+      return s;
+    },
+    random: () => 1,
+    initialBackoffMs: 100,
+    maxBackoffMs: 1000,
+    uuid: () => "cid" + ++n,
+  });
+  return { client, sockets };
+}
+
+async function ready(s: FakeSocket) {
+  s.open();
+  s.push({ type: "ready", user_id: "u1" });
+  await Promise.resolve();
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe("RoomLog", () => {
+  it("orders by seq and de-duplicates by id", () => {
+    const r = new RoomLog();
+    for (const s of [3, 1, 2, 2, 3, 5, 4]) r.upsert(msg(s));
+    expect(r.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(r.lastSeq).toBe(5);
+  });
+  it("applies edits and redactions in place", () => {
+    const r = new RoomLog();
+    r.upsert(msg(1));
+    r.upsert(msg(1, { text: "", hidden: true }));
+    expect(r.messages).toHaveLength(1);
+    expect(r.messages[0].hidden).toBe(true);
+  });
+});
+
+describe("ParleyClient", () => {
+  it("authenticates first, then resumes every room from its last seq after a reconnect", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.runAllTimersAsync();
+    await ready(sockets[0]);
+    expect(sockets[0].sent[0]).toMatchObject({ type: "auth", token: "token" });
+    client.subscribe("r");
+    expect(sockets[0].sent[1]).toMatchObject({ type: "subscribe", rooms: [{ room_id: "r", last_seq: 0 }] });
+    sockets[0].push({ type: "message", room_id: "r", message: msg(1) }, { type: "message", room_id: "r", message: msg(2) });
+
+    sockets[0].drop(4000);
+    expect(client.state).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sockets).toHaveLength(2);
+    await ready(sockets[1]);
+    expect(client.state).toBe("open");
+    const sub = sockets[1].sent.find((f) => f.type === "subscribe");
+    expect(sub.rooms).toEqual([{ room_id: "r", last_seq: 2 }]);
+    // The server replays what was missed; an overlap and a gap-filler arrive out of order.
+    sockets[1].push(
+      { type: "message", room_id: "r", message: msg(4) },
+      { type: "message", room_id: "r", message: msg(2) },
+      { type: "message", room_id: "r", message: msg(3) },
+    );
+    expect(client.room("r").messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("backs off exponentially with jitter, up to the cap", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.runAllTimersAsync();
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const before = sockets.length;
+      sockets[sockets.length - 1].drop(1006);
+      let waited = 0;
+      while (sockets.length === before) {
+        await vi.advanceTimersByTimeAsync(10);
+        waited += 10;
+      }
+      delays.push(waited);
+    }
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(client.backoff(2)).toBe(400);
+  });
+
+  it("retries an unacknowledged send with the same client_msg_id and shows it once", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.runAllTimersAsync();
+    await ready(sockets[0]);
+    client.subscribe("r");
+    const cid = client.send("r", "hello", { user_id: "u1", username: "ada" });
+    expect(client.room("r").messages[0]).toMatchObject({ pending: true, text: "hello" });
+    const first = sockets[0].sent.find((f) => f.type === "send");
+    sockets[0].drop(1006); // lost before the ack
+    await vi.advanceTimersByTimeAsync(100);
+    await ready(sockets[1]);
+    const retried = sockets[1].sent.find((f) => f.type === "send");
+    expect(retried.client_msg_id).toBe(first.client_msg_id);
+    expect(retried.client_msg_id).toBe(cid);
+    sockets[1].push(
+      { type: "message", room_id: "r", message: msg(7, { id: "real", user_id: "u1", username: "ada", text: "hello", client_msg_id: cid }) },
+      { type: "ack", id: cid, message_id: "real", seq: 7, client_msg_id: cid },
+    );
+    const msgs = client.room("r").messages;
+    expect(msgs).toHaveLength(1);
+    expect(msgs[0]).toMatchObject({ id: "real", seq: 7 });
+    expect(msgs[0].pending).toBeFalsy();
+  });
+
+  it("does not reconnect after a terminal close", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.runAllTimersAsync();
+    await ready(sockets[0]);
+    sockets[0].drop(4403);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(sockets).toHaveLength(1);
+    expect(client.state).toBe("closed");
+  });
+});

@@ -1,0 +1,278 @@
+// Parley protocol v1 client (see connector/PROTOCOL.md): connects,
+// authenticates, reconnects with exponential backoff and jitter, resumes
+// every room from the last seq it holds, de-duplicates by id, orders by seq,
+// and retries unacknowledged sends with the same client_msg_id (the server
+// makes that idempotent).
+
+export type ConnState = "connecting" | "open" | "reconnecting" | "closed";
+
+export interface Message {
+  id: string;
+  room_id: string;
+  seq: number;
+  user_id: string;
+  username: string;
+  text: string;
+  client_msg_id?: string;
+  created_at: string;
+  edited_at?: string;
+  deleted?: boolean;
+  hidden?: boolean;
+  /** Local only: sent but not yet acknowledged. */
+  pending?: boolean;
+}
+
+export type Frame = { type: string; [k: string]: unknown };
+
+/** The subset of the browser WebSocket the client uses (tests pass a fake). */
+export interface Socket {
+  readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface ClientOptions {
+  url: string;
+  getToken: () => Promise<string>;
+  newSocket?: (url: string, protocols: string[]) => Socket;
+  random?: () => number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  uuid?: () => string;
+}
+
+type Listener = (payload: any) => void;
+
+/** One room's messages, ordered by seq, unique by id. */
+export class RoomLog {
+  readonly messages: Message[] = [];
+  private byId = new Map<string, Message>();
+
+  /** Inserts or replaces m; returns true if the log changed. */
+  upsert(m: Message): boolean {
+    const prev = this.byId.get(m.id);
+    if (prev) {
+      Object.assign(prev, m, { pending: false });
+      return true;
+    }
+    if (m.client_msg_id) {
+      // The echo of our own pending send replaces it.
+      const i = this.messages.findIndex((x) => x.pending && x.client_msg_id === m.client_msg_id);
+      if (i >= 0) this.messages.splice(i, 1);
+    }
+    this.byId.set(m.id, m);
+    let i = this.messages.length;
+    while (i > 0 && (this.messages[i - 1].pending || this.messages[i - 1].seq > m.seq)) i--;
+    this.messages.splice(i, 0, m);
+    return true;
+  }
+
+  addPending(m: Message) {
+    this.messages.push(m);
+  }
+
+  /** The highest seq held: the resume point. */
+  get lastSeq(): number {
+    for (let i = this.messages.length - 1; i >= 0; i--) if (!this.messages[i].pending) return this.messages[i].seq;
+    return 0;
+  }
+}
+
+interface PendingSend {
+  frame: Frame;
+  roomId: string;
+}
+
+const reconnectCodes = new Set([1001, 1006, 1011, 1012, 1013, 4000, 4001, 4002, 4401, 4408, 4429]);
+
+export class ParleyClient {
+  state: ConnState = "closed";
+  readonly rooms = new Map<string, RoomLog>();
+  private subscribed = new Set<string>();
+  private outbox = new Map<string, PendingSend>(); // client_msg_id -> send
+  private socket: Socket | null = null;
+  private listeners = new Map<string, Set<Listener>>();
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = true;
+  private frameSeq = 0;
+
+  constructor(private opts: ClientOptions) {}
+
+  on(event: string, fn: Listener): () => void {
+    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
+    this.listeners.get(event)!.add(fn);
+    return () => this.listeners.get(event)!.delete(fn);
+  }
+
+  private emit(event: string, payload?: unknown) {
+    for (const fn of this.listeners.get(event) ?? []) fn(payload);
+  }
+
+  private setState(s: ConnState) {
+    if (this.state !== s) {
+      this.state = s;
+      this.emit("state", s);
+    }
+  }
+
+  connect() {
+    this.stopped = false;
+    this.open();
+  }
+
+  close() {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.socket?.close(1000, "bye");
+    this.socket = null;
+    this.setState("closed");
+  }
+
+  room(id: string): RoomLog {
+    let r = this.rooms.get(id);
+    if (!r) {
+      r = new RoomLog();
+      this.rooms.set(id, r);
+    }
+    return r;
+  }
+
+  /** Subscribes to a room now and after every reconnect, from its last seq. */
+  subscribe(roomId: string) {
+    this.subscribed.add(roomId);
+    this.room(roomId);
+    this.write({ type: "subscribe", id: this.nextId(), rooms: [{ room_id: roomId, last_seq: this.room(roomId).lastSeq }] });
+  }
+
+  /** Sends text; the message shows at once as pending and is retried until acked. */
+  send(roomId: string, text: string, me: { user_id: string; username: string }): string {
+    const cid = (this.opts.uuid ?? (() => crypto.randomUUID()))();
+    const frame = { type: "send", id: cid, room_id: roomId, client_msg_id: cid, text };
+    this.outbox.set(cid, { frame, roomId });
+    this.room(roomId).addPending({
+      id: "pending:" + cid, room_id: roomId, seq: Number.MAX_SAFE_INTEGER, user_id: me.user_id, username: me.username,
+      text, client_msg_id: cid, created_at: new Date().toISOString(), pending: true,
+    });
+    this.emit("room", roomId);
+    this.write(frame);
+    return cid;
+  }
+
+  /** Sends a frame if connected (frames are not queued: state is resynced on reconnect). */
+  write(f: Frame) {
+    if (this.socket && this.state === "open") this.socket.send(JSON.stringify(f));
+  }
+
+  nextId(): string {
+    return "f" + ++this.frameSeq;
+  }
+
+  private async open() {
+    if (this.stopped) return;
+    this.setState(this.attempt === 0 && this.state !== "reconnecting" ? "connecting" : "reconnecting");
+    let token: string;
+    try {
+      token = await this.opts.getToken();
+    } catch {
+      return this.retry();
+    }
+    const make = this.opts.newSocket ?? ((u: string, p: string[]) => new WebSocket(u, p) as unknown as Socket);
+    const ws = make(this.opts.url, ["parley.v1"]);
+    this.socket = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", id: "auth", token }));
+    ws.onmessage = (ev) => {
+      for (const line of String(ev.data).split("\n")) {
+        if (!line) continue;
+        try {
+          this.handle(JSON.parse(line));
+        } catch {
+          /* a frame we cannot parse is skipped */
+        }
+      }
+    };
+    ws.onclose = (ev) => {
+      if (this.socket !== ws) return;
+      this.socket = null;
+      this.emit("closed", ev.code);
+      if (!this.stopped && (reconnectCodes.has(ev.code) || ev.code < 4000)) this.retry();
+      else this.setState("closed");
+    };
+    ws.onerror = () => {};
+  }
+
+  /** Schedules a reconnect: exponential backoff with full jitter. */
+  private retry() {
+    if (this.stopped) return;
+    this.setState("reconnecting");
+    const base = this.opts.initialBackoffMs ?? 500;
+    const cap = this.opts.maxBackoffMs ?? 30000;
+    const delay = Math.min(cap, base * 2 ** this.attempt) * (0.5 + 0.5 * (this.opts.random ?? Math.random)());
+    this.attempt++;
+    this.timer = setTimeout(() => this.open(), delay);
+  }
+
+  /** The delay before reconnect attempt n, without jitter (for display and tests). */
+  backoff(n: number): number {
+    return Math.min(this.opts.maxBackoffMs ?? 30000, (this.opts.initialBackoffMs ?? 500) * 2 ** n);
+  }
+
+  private handle(f: Frame) {
+    switch (f.type) {
+      case "ready": {
+        this.attempt = 0;
+        this.setState("open");
+        const rooms = [...this.subscribed].map((id) => ({ room_id: id, last_seq: this.room(id).lastSeq }));
+        if (rooms.length) this.write({ type: "subscribe", id: this.nextId(), rooms });
+        for (const p of this.outbox.values()) this.write(p.frame); // same client_msg_id: idempotent
+        this.emit("ready", f);
+        break;
+      }
+      case "message":
+      case "edited":
+      case "deleted":
+      case "redacted":
+      case "restored": {
+        const m = f.message as Message;
+        if (this.room(m.room_id).upsert(m)) this.emit("room", m.room_id);
+        if (f.type === "message") this.emit("message", m);
+        break;
+      }
+      case "ack": {
+        const cid = f.client_msg_id as string | undefined;
+        if (cid && this.outbox.has(cid)) {
+          const p = this.outbox.get(cid)!;
+          this.outbox.delete(cid);
+          const r = this.room(p.roomId);
+          const pending = r.messages.find((m) => m.pending && m.client_msg_id === cid);
+          if (pending && !r.messages.some((m) => m.id === f.message_id)) {
+            r.messages.splice(r.messages.indexOf(pending), 1);
+            r.upsert({ ...pending, id: f.message_id as string, seq: f.seq as number, pending: false });
+          }
+          this.emit("room", p.roomId);
+        }
+        this.emit("ack", f);
+        break;
+      }
+      case "history": {
+        for (const m of (f.messages as Message[]) ?? []) this.room(f.room_id as string).upsert(m);
+        this.emit("room", f.room_id);
+        this.emit("history", f);
+        break;
+      }
+      case "error":
+        if (f.code === "in_progress" || f.code === "unavailable") {
+          const p = this.outbox.get(f.id as string);
+          if (p) setTimeout(() => this.write(p.frame), Number(f.retry_after_ms ?? 500));
+        }
+        this.emit("error", f);
+        break;
+      default:
+        this.emit(f.type, f);
+    }
+  }
+}

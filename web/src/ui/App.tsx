@@ -1,0 +1,341 @@
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
+import { Api, ApiError, type Room, type User } from "../lib/api";
+import { ParleyClient, type ConnState, type Message } from "../lib/client";
+
+const api = new Api();
+
+export function App() {
+  const [user, setUser] = useState<User | null>(null);
+  const [booting, setBooting] = useState(true);
+  useEffect(() => {
+    api.onLogout = () => setUser(null);
+    api.resume().then((ok) => {
+      if (ok) setUser(api.user);
+      setBooting(false);
+    });
+  }, []);
+  if (booting) return <p className="p-8 text-gray-500">Loading…</p>;
+  return user ? <Shell me={user} /> : <AuthScreen onIn={() => setUser(api.user)} />;
+}
+
+function AuthScreen({ onIn }: { onIn: () => void }) {
+  const [mode, setMode] = useState<"login" | "register">("login");
+  const [login, setLogin] = useState("");
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState("");
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError("");
+    try {
+      if (mode === "login") await api.login(login, password);
+      else await api.register(login, email, password);
+      onIn();
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "Something went wrong");
+    }
+  };
+  return (
+    <main className="flex min-h-full items-center justify-center bg-gray-50 p-4 dark:bg-gray-950">
+      <form onSubmit={submit} className="w-full max-w-sm space-y-4 rounded-xl bg-white p-6 shadow dark:bg-gray-900" aria-labelledby="auth-title">
+        <h1 id="auth-title" className="text-2xl font-semibold text-gray-900 dark:text-gray-100">
+          {mode === "login" ? "Log in to Parley" : "Create your Parley account"}
+        </h1>
+        <Field label={mode === "login" ? "Username or email" : "Username"} id="login" value={login} onChange={setLogin} autoComplete="username" />
+        {mode === "register" && <Field label="Email" id="email" type="email" value={email} onChange={setEmail} autoComplete="email" />}
+        <Field label="Password" id="password" type="password" value={password} onChange={setPassword}
+          autoComplete={mode === "login" ? "current-password" : "new-password"} />
+        {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
+        <button type="submit" className="w-full rounded-lg bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-500 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-400">
+          {mode === "login" ? "Log in" : "Sign up"}
+        </button>
+        <button type="button" onClick={() => setMode(mode === "login" ? "register" : "login")} className="w-full text-sm text-indigo-600 hover:underline dark:text-indigo-400">
+          {mode === "login" ? "No account? Sign up" : "Have an account? Log in"}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function Field(p: { label: string; id: string; value: string; onChange: (v: string) => void; type?: string; autoComplete?: string }) {
+  return (
+    <label htmlFor={p.id} className="block text-sm text-gray-700 dark:text-gray-300">
+      {p.label}
+      <input id={p.id} name={p.id} type={p.type ?? "text"} value={p.value} autoComplete={p.autoComplete} required
+        onChange={(e) => p.onChange(e.target.value)}
+        className="mt-1 block w-full rounded-lg border border-gray-300 bg-white px-3 py-2 text-gray-900 focus:border-indigo-500 focus:outline-none dark:border-gray-700 dark:bg-gray-800 dark:text-gray-100" />
+    </label>
+  );
+}
+
+type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "none" };
+
+function Shell({ me }: { me: User }) {
+  const client = useMemo(() => new ParleyClient({
+    url: (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws",
+    getToken: () => api.token(),
+  }), []);
+  const [state, setState] = useState<ConnState>("connecting");
+  const [rooms, setRooms] = useState<Room[]>([]);
+  const [unread, setUnread] = useState<Record<string, number>>({});
+  const [panel, setPanel] = useState<Panel>({ kind: "none" });
+  const [, setTick] = useState(0);
+
+  const loadRooms = useCallback(async () => {
+    const r = await api.call<{ rooms: Room[] }>("GET", "/api/v1/rooms");
+    setRooms(r.rooms);
+    for (const room of r.rooms) client.subscribe(room.id);
+    const u = await api.call<{ by_room: Record<string, number> }>("GET", "/api/v1/notifications/unread");
+    setUnread(u.by_room ?? {});
+  }, [client]);
+
+  useEffect(() => {
+    const offs = [
+      client.on("state", setState),
+      client.on("room", () => setTick((t) => t + 1)),
+      client.on("ready", () => loadRooms()),
+      client.on("notification", () => loadRooms()),
+    ];
+    client.connect();
+    return () => {
+      offs.forEach((off) => off());
+      client.close();
+    };
+  }, [client, loadRooms]);
+
+  const isMod = me.role === "moderator" || me.role === "admin";
+  return (
+    <div className="flex h-full bg-white text-gray-900 dark:bg-gray-950 dark:text-gray-100">
+      <nav aria-label="Rooms" className="flex w-72 shrink-0 flex-col border-r border-gray-200 dark:border-gray-800 max-sm:w-56">
+        <header className="flex items-center justify-between border-b border-gray-200 p-3 dark:border-gray-800">
+          <span className="font-semibold">{me.display_name || me.username}</span>
+          <button onClick={() => api.logout()} className="text-sm text-gray-500 hover:underline">Log out</button>
+        </header>
+        {state !== "open" && <p role="status" className="bg-amber-100 px-3 py-1 text-sm text-amber-900">{state === "reconnecting" ? "Reconnecting…" : "Connecting…"}</p>}
+        <ul className="flex-1 overflow-y-auto p-2">
+          {rooms.map((r) => (
+            <li key={r.id}>
+              <button onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
+                className="flex w-full items-center justify-between rounded-lg px-3 py-2 text-left hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
+                <span className="truncate">{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
+                {(unread[r.id] ?? 0) > 0 && <span aria-label={`${unread[r.id]} unread`} className="rounded-full bg-indigo-600 px-2 text-xs text-white">{unread[r.id]}</span>}
+              </button>
+            </li>
+          ))}
+        </ul>
+        <NewRoom onCreated={loadRooms} />
+        <div className="flex gap-2 border-t border-gray-200 p-2 text-sm dark:border-gray-800">
+          <button onClick={() => setPanel({ kind: "notifications" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Notifications</button>
+          {isMod && <button onClick={() => setPanel({ kind: "moderation" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Review queue</button>}
+        </div>
+      </nav>
+      <main className="flex min-w-0 flex-1 flex-col">
+        {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} />}
+        {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} />}
+        {panel.kind === "moderation" && <ModerationQueue />}
+        {panel.kind === "none" && <p className="m-auto text-gray-500">Pick a room, or create one.</p>}
+      </main>
+    </div>
+  );
+}
+
+function NewRoom({ onCreated }: { onCreated: () => void }) {
+  const [name, setName] = useState("");
+  const [priv, setPriv] = useState(false);
+  const [error, setError] = useState("");
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await api.call("POST", "/api/v1/rooms", { name, kind: priv ? "private" : "public" });
+      setName("");
+      setError("");
+      onCreated();
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "could not create the room");
+    }
+  };
+  return (
+    <form onSubmit={submit} className="space-y-1 border-t border-gray-200 p-2 dark:border-gray-800">
+      <label htmlFor="new-room" className="sr-only">New room name</label>
+      <input id="new-room" value={name} onChange={(e) => setName(e.target.value)} placeholder="New room name" required
+        className="w-full rounded border border-gray-300 bg-transparent px-2 py-1 text-sm dark:border-gray-700" />
+      <label className="flex items-center gap-1 text-xs text-gray-500"><input type="checkbox" checked={priv} onChange={(e) => setPriv(e.target.checked)} /> private</label>
+      {error && <p role="alert" className="text-xs text-red-600">{error}</p>}
+      <button type="submit" className="w-full rounded bg-gray-200 px-2 py-1 text-sm dark:bg-gray-800">Create room</button>
+    </form>
+  );
+}
+
+const urlRE = /(https?:\/\/[^\s<>"]+)/g;
+
+/** Text with http(s) links; everything stays text, never HTML. */
+function Linkified({ text }: { text: string }) {
+  const parts = text.split(urlRE);
+  return (
+    <>
+      {parts.map((p, i) =>
+        i % 2 === 1 ? <a key={i} href={p} target="_blank" rel="noopener noreferrer nofollow" className="text-indigo-600 underline dark:text-indigo-400">{p}</a> : <span key={i}>{p}</span>,
+      )}
+    </>
+  );
+}
+
+function ChatView({ room, roomId, client, me, onChanged }: { room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void }) {
+  const log = client.room(roomId);
+  const [text, setText] = useState("");
+  const [typing, setTyping] = useState<Record<string, number>>({});
+  const [invite, setInvite] = useState("");
+  const listRef = useRef<HTMLOListElement>(null);
+  const lastTyping = useRef(0);
+  const messages = log.messages;
+
+  useEffect(() => {
+    if (messages.length === 0) client.write({ type: "history", id: client.nextId(), room_id: roomId, limit: 50 });
+    const off = client.on("typing", (f) => {
+      if (f.room_id === roomId && f.user_id !== me.id) setTyping((t) => ({ ...t, [f.username]: f.state === "start" ? Date.now() : 0 }));
+    });
+    return off;
+  }, [client, roomId, me.id, messages.length]);
+
+  useEffect(() => {
+    const last = messages.findLast((m) => !m.pending);
+    if (last) client.write({ type: "read", room_id: roomId, seq: last.seq });
+    listRef.current?.lastElementChild?.scrollIntoView({ block: "end" });
+  }, [messages.length, client, roomId, messages]);
+
+  const send = (e?: FormEvent) => {
+    e?.preventDefault();
+    if (!text.trim()) return;
+    client.send(roomId, text, { user_id: me.id, username: me.username });
+    client.write({ type: "typing", room_id: roomId, state: "stop" });
+    setText("");
+  };
+  const onType = (v: string) => {
+    setText(v);
+    if (Date.now() - lastTyping.current > 3000) {
+      lastTyping.current = Date.now();
+      client.write({ type: "typing", room_id: roomId, state: "start" });
+    }
+  };
+  const older = () => {
+    const first = messages.find((m) => !m.pending);
+    if (first) client.write({ type: "history", id: client.nextId(), room_id: roomId, before_seq: first.seq, limit: 50 });
+  };
+  const doInvite = async (e: FormEvent) => {
+    e.preventDefault();
+    const found = await api.call<{ users: User[] }>("GET", "/api/v1/users?prefix=" + encodeURIComponent(invite));
+    const u = found.users.find((x) => x.username.toLowerCase() === invite.toLowerCase());
+    if (u) {
+      await api.call("POST", `/api/v1/rooms/${roomId}/invites`, { user_id: u.id });
+      setInvite("");
+      onChanged();
+    }
+  };
+  const typers = Object.entries(typing).filter(([, at]) => Date.now() - at < 6000).map(([n]) => n);
+
+  return (
+    <section aria-label={room ? room.name : "room"} className="flex h-full flex-col">
+      <header className="flex items-center justify-between border-b border-gray-200 p-3 dark:border-gray-800">
+        <h2 className="font-semibold">{room?.kind === "direct" ? "@" + room.peer?.username : "# " + (room?.name ?? "")}</h2>
+        {room && room.kind !== "direct" && (
+          <form onSubmit={doInvite} className="flex gap-1">
+            <label htmlFor="invite" className="sr-only">Invite by username</label>
+            <input id="invite" value={invite} onChange={(e) => setInvite(e.target.value)} placeholder="Invite username"
+              className="rounded border border-gray-300 bg-transparent px-2 py-1 text-sm dark:border-gray-700" />
+            <button type="submit" className="rounded bg-gray-200 px-2 text-sm dark:bg-gray-800">Invite</button>
+          </form>
+        )}
+      </header>
+      <button onClick={older} className="py-1 text-xs text-gray-500 hover:underline">Load older messages</button>
+      <ol ref={listRef} aria-live="polite" className="flex-1 space-y-1 overflow-y-auto p-3">
+        {messages.map((m) => <MessageRow key={m.id} m={m} mine={m.user_id === me.id} client={client} />)}
+      </ol>
+      <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
+      <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
+        <label htmlFor="composer" className="sr-only">Message</label>
+        <textarea id="composer" value={text} rows={1} maxLength={4000} onChange={(e) => onType(e.target.value)}
+          onKeyDown={(e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } }}
+          placeholder="Write a message" className="flex-1 resize-none rounded-lg border border-gray-300 bg-transparent px-3 py-2 dark:border-gray-700" />
+        <button type="submit" className="rounded-lg bg-indigo-600 px-4 text-white hover:bg-indigo-500">Send</button>
+      </form>
+    </section>
+  );
+}
+
+function MessageRow({ m, mine, client }: { m: Message; mine: boolean; client: ParleyClient }) {
+  return (
+    <li data-testid="message" data-seq={m.seq} className="group rounded px-2 py-1 hover:bg-gray-50 dark:hover:bg-gray-900">
+      <span className="mr-2 text-sm font-semibold">{m.username}</span>
+      <time className="text-xs text-gray-500" dateTime={m.created_at}>{new Date(m.created_at).toLocaleTimeString()}</time>
+      {m.pending && <span className="ml-2 text-xs text-gray-400">sending…</span>}
+      <p className="whitespace-pre-wrap break-words">
+        {m.hidden ? <em className="text-gray-500">hidden by moderation</em>
+          : m.deleted ? <em className="text-gray-500">message deleted</em>
+          : <Linkified text={m.text} />}
+        {m.edited_at && !m.deleted && !m.hidden && <span className="ml-1 text-xs text-gray-400">(edited)</span>}
+      </p>
+      {mine && !m.pending && !m.deleted && !m.hidden && (
+        <span className="invisible space-x-2 text-xs group-hover:visible group-focus-within:visible">
+          <button onClick={() => { const t = prompt("Edit message", m.text); if (t) client.write({ type: "edit", id: client.nextId(), room_id: m.room_id, message_id: m.id, seq: m.seq, text: t }); }} className="text-gray-500 hover:underline">Edit</button>
+          <button onClick={() => client.write({ type: "delete", id: client.nextId(), room_id: m.room_id, message_id: m.id, seq: m.seq })} className="text-gray-500 hover:underline">Delete</button>
+        </span>
+      )}
+    </li>
+  );
+}
+
+interface Notice { id: string; kind: string; room_id?: string; from_username?: string; text?: string; read: boolean; created_at: string }
+
+function Notifications({ onOpen }: { onOpen: (roomId: string) => void }) {
+  const [items, setItems] = useState<Notice[]>([]);
+  useEffect(() => { api.call<{ notifications: Notice[] }>("GET", "/api/v1/notifications").then((r) => setItems(r.notifications)); }, []);
+  const open = async (n: Notice) => {
+    await api.call("POST", "/api/v1/notifications/read", { ids: [n.id] });
+    if (n.room_id) onOpen(n.room_id);
+  };
+  return (
+    <section aria-label="Notifications" className="p-4">
+      <h2 className="mb-3 text-lg font-semibold">Notifications</h2>
+      <ul className="space-y-2">
+        {items.map((n) => (
+          <li key={n.id}>
+            <button onClick={() => open(n)} className={"w-full rounded-lg border p-2 text-left dark:border-gray-800 " + (n.read ? "opacity-60" : "")}>
+              <span className="text-xs uppercase text-gray-500">{n.kind}</span> {n.from_username && <strong>{n.from_username}: </strong>}{n.text}
+            </button>
+          </li>
+        ))}
+        {items.length === 0 && <li className="text-gray-500">Nothing yet.</li>}
+      </ul>
+    </section>
+  );
+}
+
+interface Flag { message_id: string; room_id: string; text: string; labels: string[]; scores: Record<string, number>; status: string }
+
+function ModerationQueue() {
+  const [flags, setFlags] = useState<Flag[]>([]);
+  const load = () => api.call<{ flags: Flag[] }>("GET", "/api/v1/moderation/flags?status=pending").then((r) => setFlags(r.flags));
+  useEffect(() => { load(); }, []);
+  const decide = async (f: Flag, decision: "restore" | "confirm") => {
+    await api.call("POST", `/api/v1/moderation/flags/${f.message_id}/decision`, { decision });
+    load();
+  };
+  return (
+    <section aria-label="Review queue" className="p-4">
+      <h2 className="mb-3 text-lg font-semibold">Review queue</h2>
+      <ul className="space-y-2">
+        {flags.map((f) => (
+          <li key={f.message_id} className="rounded-lg border p-3 dark:border-gray-800">
+            <p className="whitespace-pre-wrap break-words">{f.text}</p>
+            <p className="text-xs text-gray-500">{f.labels.join(", ")} — {Object.entries(f.scores).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}</p>
+            <div className="mt-2 space-x-2">
+              <button onClick={() => decide(f, "restore")} className="rounded bg-gray-200 px-2 py-1 text-sm dark:bg-gray-800">Restore</button>
+              <button onClick={() => decide(f, "confirm")} className="rounded bg-red-600 px-2 py-1 text-sm text-white">Keep hidden</button>
+            </div>
+          </li>
+        ))}
+        {flags.length === 0 && <li className="text-gray-500">No flagged messages.</li>}
+      </ul>
+    </section>
+  );
+}
