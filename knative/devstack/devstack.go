@@ -33,7 +33,8 @@ const (
 )
 
 // Config configures Up. Zero ports get the defaults below: uncommon ports so
-// a server already on the machine is never disturbed.
+// a server already on the machine is never disturbed, and below Linux's
+// ephemeral range (32768+) so no outgoing connection can be holding them.
 type Config struct {
 	// StateDir holds all data and generated secrets. Required.
 	StateDir string
@@ -55,10 +56,10 @@ type Config struct {
 
 // Default ports of the local servers.
 const (
-	DefaultPostgresPort = 55432
-	DefaultRedisPort    = 56379
-	DefaultMongoPort    = 57017
-	DefaultKafkaPort    = 59092
+	DefaultPostgresPort = 25432
+	DefaultRedisPort    = 26379
+	DefaultMongoPort    = 27117
+	DefaultKafkaPort    = 29092
 )
 
 // Stack is the running infrastructure and the URLs to reach it.

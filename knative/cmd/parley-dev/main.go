@@ -10,9 +10,9 @@
 //	PARLEY_BIN_DIR        built services (make build)          (bin)
 //	PARLEY_MANIFESTS      kustomize folder to run              (knative/base)
 //	PARLEY_HTTP_PORT      the connector's public port          (8080)
-//	PARLEY_METRICS_PORT   emulator metrics                     (59090)
-//	PARLEY_CONNECTOR_METRICS_PORT                              (59091)
-//	PARLEY_INGRESS_PORT   Broker ingress                       (58080)
+//	PARLEY_METRICS_PORT   emulator metrics                     (29090)
+//	PARLEY_CONNECTOR_METRICS_PORT                              (29091)
+//	PARLEY_INGRESS_PORT   Broker ingress                       (28080)
 //	PARLEY_PG_PORT, PARLEY_REDIS_PORT, PARLEY_MONGO_PORT, PARLEY_KAFKA_PORT
 //	PARLEY_IDLE_TIMEOUT   scale-to-zero idle window            (60s)
 //	PARLEY_MODEL_DIR      moderation model folder (make run: the demo model)
@@ -82,9 +82,9 @@ func readSettings() (settings, error) {
 		free int // what "0" becomes
 	}{
 		{"PARLEY_HTTP_PORT", &s.httpPort, 8080, 0},
-		{"PARLEY_METRICS_PORT", &s.metricsPort, 59090, 0},
-		{"PARLEY_CONNECTOR_METRICS_PORT", &s.connMetricsPort, 59091, -1},
-		{"PARLEY_INGRESS_PORT", &s.ingressPort, 58080, 0},
+		{"PARLEY_METRICS_PORT", &s.metricsPort, 29090, 0},
+		{"PARLEY_CONNECTOR_METRICS_PORT", &s.connMetricsPort, 29091, -1},
+		{"PARLEY_INGRESS_PORT", &s.ingressPort, 28080, 0},
 		{"PARLEY_PG_PORT", &s.pgPort, devstack.DefaultPostgresPort, -1},
 		{"PARLEY_REDIS_PORT", &s.redisPort, devstack.DefaultRedisPort, -1},
 		{"PARLEY_MONGO_PORT", &s.mongoPort, devstack.DefaultMongoPort, -1},
