@@ -19,6 +19,7 @@ import (
 type runningStack struct {
 	url     string // the connector
 	metrics string // the emulator's metrics URL
+	makePID int
 }
 
 type reply struct {

@@ -85,13 +85,14 @@ func TestMakeRun(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
 		t.Fatalf("connector /healthz: %d %q", resp.StatusCode, body)
 	}
-	stack := &runningStack{url: url, metrics: <-metricsCh}
+	stack := &runningStack{url: url, metrics: <-metricsCh, makePID: cmd.Process.Pid}
 	// The whole platform is up: exercise it as its users do.
 	t.Run("auth cold start on first gRPC call", stack.testAuthColdStart)
 	t.Run("accounts over REST", stack.testAccounts)
 	t.Run("oauth2 client", stack.testOAuth2)
 	t.Run("bad input", stack.testBadInput)
 	t.Run("security headers and CORS", stack.testHeaders)
+	t.Run("browser", stack.testBrowser)
 	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)
