@@ -153,8 +153,28 @@ func (s *runningStack) testBrowser(t *testing.T) {
 		t.Errorf("bob sees %d copies of one message after the restart", hellos)
 	}
 	bob.shot("04-after-restart")
+	ada.waitText("seen by", `//p[contains(., "Seen by bobbrowser")]`)
+
+	// A direct message, started from the people search; presence shows.
+	bob.run("find ada", chromedp.Click(`//button[contains(., "Find rooms")]`), chromedp.SendKeys(`#directory-q`, "adab"),
+		chromedp.Click(`//button[.="Search"]`), chromedp.Click(`//li[contains(., "@adabrowser")]//button[.="Message"]`),
+		chromedp.WaitVisible(`//h2[.="@adabrowser"]`))
+	send(bob, "a private word")
+	ada.waitText("the DM appears for ada", `//nav//button[contains(., "@ bobbrowser")]`)
+	ada.waitText("bob is online", `//nav//button[contains(., "@ bobbrowser")]//span[@aria-label="online"]`)
+	ada.run("open the DM", chromedp.Click(`//nav//button[contains(., "@ bobbrowser")]`))
+	ada.waitText("dm arrives", msg("a private word"))
+	ada.shot("05-direct-message")
+
 	bob.run("notifications", chromedp.Click(`//button[.="Notifications"]`), chromedp.WaitVisible(`//section[@aria-label="Notifications"]`))
-	bob.shot("05-notifications")
+	bob.shot("06-notifications")
+	bob.run("directory", chromedp.Click(`//button[contains(., "Find rooms")]`), chromedp.WaitVisible(`//section[@aria-label="Find rooms and people"]`))
+	bob.shot("07-directory")
+
+	// Time from opening the URL to an interactive room list (Chromium's timing).
+	bob.run("reload", chromedp.Reload(), chromedp.WaitVisible(`//nav//button[contains(., "browser-room")]`))
+	ms := bob.count(`Math.round(performance.now())`)
+	t.Logf("open URL → interactive room list: %d ms (navigation start to the room list rendered, local stack)", ms)
 }
 
 // connectorPID finds the connector process make run started.

@@ -68,7 +68,7 @@ function Field(p: { label: string; id: string; value: string; onChange: (v: stri
   );
 }
 
-type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "none" };
+type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "none" };
 
 function Shell({ me }: { me: User }) {
   const client = useMemo(() => new ParleyClient({
@@ -79,12 +79,15 @@ function Shell({ me }: { me: User }) {
   const [rooms, setRooms] = useState<Room[]>([]);
   const [unread, setUnread] = useState<Record<string, number>>({});
   const [panel, setPanel] = useState<Panel>({ kind: "none" });
+  const [presence, setPresence] = useState<Record<string, string>>({});
   const [, setTick] = useState(0);
 
   const loadRooms = useCallback(async () => {
     const r = await api.call<{ rooms: Room[] }>("GET", "/api/v1/rooms");
     setRooms(r.rooms);
     for (const room of r.rooms) client.subscribe(room.id);
+    const peers = r.rooms.flatMap((room) => (room.peer ? [room.peer.id] : []));
+    if (peers.length) client.write({ type: "watch", user_ids: peers });
     const u = await api.call<{ by_room: Record<string, number> }>("GET", "/api/v1/notifications/unread");
     setUnread(u.by_room ?? {});
   }, [client]);
@@ -95,6 +98,7 @@ function Shell({ me }: { me: User }) {
       client.on("room", () => setTick((t) => t + 1)),
       client.on("ready", () => loadRooms()),
       client.on("notification", () => loadRooms()),
+      client.on("presence", (f) => setPresence((p) => ({ ...p, [f.user_id]: f.status }))),
     ];
     client.connect();
     return () => {
@@ -117,15 +121,20 @@ function Shell({ me }: { me: User }) {
             <li key={r.id}>
               <button onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
                 className="flex w-full items-center justify-between rounded-lg px-3 py-2 text-left hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
-                <span className="truncate">{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
+                <span className="flex min-w-0 items-center gap-2">
+                  {r.peer && <PresenceDot status={presence[r.peer.id]} />}
+                  <span className="truncate">{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
+                </span>
                 {(unread[r.id] ?? 0) > 0 && <span aria-label={`${unread[r.id]} unread`} className="rounded-full bg-indigo-600 px-2 text-xs text-white">{unread[r.id]}</span>}
               </button>
             </li>
           ))}
         </ul>
         <NewRoom onCreated={loadRooms} />
-        <div className="flex gap-2 border-t border-gray-200 p-2 text-sm dark:border-gray-800">
+        <div className="flex flex-wrap gap-1 border-t border-gray-200 p-2 text-sm dark:border-gray-800">
+          <button onClick={() => setPanel({ kind: "directory" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Find rooms &amp; people</button>
           <button onClick={() => setPanel({ kind: "notifications" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Notifications</button>
+          <button onClick={() => setPanel({ kind: "profile" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Profile</button>
           {isMod && <button onClick={() => setPanel({ kind: "moderation" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Review queue</button>}
         </div>
       </nav>
@@ -133,9 +142,92 @@ function Shell({ me }: { me: User }) {
         {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} />}
         {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} />}
         {panel.kind === "moderation" && <ModerationQueue />}
+        {panel.kind === "directory" && <Directory onOpen={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />}
+        {panel.kind === "profile" && <Profile me={me} />}
         {panel.kind === "none" && <p className="m-auto text-gray-500">Pick a room, or create one.</p>}
       </main>
     </div>
+  );
+}
+
+function PresenceDot({ status }: { status?: string }) {
+  const color = status === "online" ? "bg-green-500" : status === "away" ? "bg-amber-400" : "bg-gray-400";
+  return <span role="img" aria-label={status ?? "offline"} className={"inline-block h-2 w-2 shrink-0 rounded-full " + color} />;
+}
+
+function Directory({ onOpen }: { onOpen: (roomId: string) => void }) {
+  const [q, setQ] = useState("");
+  const [people, setPeople] = useState<User[]>([]);
+  const [rooms, setRooms] = useState<Room[]>([]);
+  const [error, setError] = useState("");
+  useEffect(() => { api.call<{ rooms: Room[] }>("GET", "/api/v1/rooms/public").then((r) => setRooms(r.rooms)); }, []);
+  const search = async (e: FormEvent) => {
+    e.preventDefault();
+    setError("");
+    try {
+      const [u, r] = await Promise.all([
+        api.call<{ users: User[] }>("GET", "/api/v1/users?prefix=" + encodeURIComponent(q)),
+        api.call<{ rooms: Room[] }>("GET", "/api/v1/rooms/public?prefix=" + encodeURIComponent(q)),
+      ]);
+      setPeople(u.users);
+      setRooms(r.rooms);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "search failed");
+    }
+  };
+  const dm = async (u: User) => onOpen((await api.call<Room>("POST", "/api/v1/dms", { user_id: u.id })).id);
+  const join = async (r: Room) => onOpen((await api.call<Room>("POST", `/api/v1/rooms/${r.id}/join`)).id);
+  return (
+    <section aria-label="Find rooms and people" className="space-y-4 p-4">
+      <form onSubmit={search} className="flex gap-2">
+        <label htmlFor="directory-q" className="sr-only">Search</label>
+        <input id="directory-q" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name starts with…" required
+          className="flex-1 rounded border border-gray-300 bg-transparent px-2 py-1 dark:border-gray-700" />
+        <button type="submit" className="rounded bg-gray-200 px-3 dark:bg-gray-800">Search</button>
+      </form>
+      {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
+      <h2 className="font-semibold">People</h2>
+      <ul className="space-y-1">
+        {people.map((u) => (
+          <li key={u.id} className="flex items-center justify-between">
+            <span>{u.display_name} <span className="text-gray-500">@{u.username}</span></span>
+            <button onClick={() => dm(u)} className="rounded bg-gray-200 px-2 py-1 text-sm dark:bg-gray-800">Message</button>
+          </li>
+        ))}
+      </ul>
+      <h2 className="font-semibold">Public rooms</h2>
+      <ul className="space-y-1">
+        {rooms.map((r) => (
+          <li key={r.id} className="flex items-center justify-between">
+            <span># {r.name} <span className="text-gray-500">{r.member_count} members</span></span>
+            <button onClick={() => join(r)} className="rounded bg-gray-200 px-2 py-1 text-sm dark:bg-gray-800">Join</button>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Profile({ me }: { me: User }) {
+  const [name, setName] = useState(me.display_name);
+  const [saved, setSaved] = useState("");
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await api.call("PATCH", "/api/v1/me", { display_name: name });
+      setSaved("Saved.");
+    } catch (err) {
+      setSaved(err instanceof ApiError ? err.message : "could not save");
+    }
+  };
+  return (
+    <form onSubmit={save} aria-label="Profile" className="max-w-sm space-y-3 p-4">
+      <h2 className="text-lg font-semibold">Profile</h2>
+      <p className="text-sm text-gray-500">@{me.username} · {me.role}</p>
+      <Field label="Display name" id="display-name" value={name} onChange={setName} />
+      <button type="submit" className="rounded bg-indigo-600 px-3 py-1 text-white">Save</button>
+      {saved && <p role="status" className="text-sm">{saved}</p>}
+    </form>
   );
 }
 
@@ -180,28 +272,68 @@ function Linkified({ text }: { text: string }) {
   );
 }
 
+// The chat keeps every message it loaded but renders at most MAX_ROWS,
+// the newest first; scrolling to the top shows more, then loads history.
+const PAGE = 100;
+const MAX_ROWS = 1000;
+
 function ChatView({ room, roomId, client, me, onChanged }: { room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void }) {
   const log = client.room(roomId);
   const [text, setText] = useState("");
   const [typing, setTyping] = useState<Record<string, number>>({});
   const [invite, setInvite] = useState("");
+  const [shown, setShown] = useState(PAGE);
+  const [receipts, setReceipts] = useState<Record<string, number>>({});
+  const [names, setNames] = useState<Record<string, string>>({});
   const listRef = useRef<HTMLOListElement>(null);
   const lastTyping = useRef(0);
+  const stick = useRef(true);
   const messages = log.messages;
+  const visible = messages.slice(Math.max(0, messages.length - Math.min(shown, MAX_ROWS)));
 
   useEffect(() => {
     if (messages.length === 0) client.write({ type: "history", id: client.nextId(), room_id: roomId, limit: 50 });
-    const off = client.on("typing", (f) => {
-      if (f.room_id === roomId && f.user_id !== me.id) setTyping((t) => ({ ...t, [f.username]: f.state === "start" ? Date.now() : 0 }));
-    });
-    return off;
-  }, [client, roomId, me.id, messages.length]);
+    const known = new Set<string>();
+    const loadNames = () => api.call<{ members: { user: User }[] }>("GET", `/api/v1/rooms/${roomId}/members`).then((r) => {
+      r.members.forEach((m) => known.add(m.user.id));
+      setNames(Object.fromEntries(r.members.map((m) => [m.user.id, m.user.display_name || m.user.username])));
+    }).catch(() => {});
+    loadNames();
+    const offs = [
+      client.on("typing", (f) => {
+        if (f.room_id === roomId && f.user_id !== me.id) setTyping((t) => ({ ...t, [f.username]: f.state === "start" ? Date.now() : 0 }));
+      }),
+      client.on("receipt", (f) => {
+        if (f.room_id !== roomId) return;
+        if (!known.has(f.user_id)) loadNames(); // someone who joined since
+        setReceipts((r) => ({ ...r, [f.user_id]: Math.max(r[f.user_id] ?? 0, f.seq) }));
+      }),
+      client.on("history", (f) => {
+        if (f.room_id === roomId && f.receipts) setReceipts((r) => {
+          const next = { ...r };
+          for (const [u, seq] of Object.entries(f.receipts as Record<string, string>)) next[u] = Math.max(next[u] ?? 0, Number(seq));
+          return next;
+        });
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [client, roomId, me.id]);
 
   useEffect(() => {
     const last = messages.findLast((m) => !m.pending);
     if (last) client.write({ type: "read", room_id: roomId, seq: last.seq });
-    listRef.current?.lastElementChild?.scrollIntoView({ block: "end" });
+    if (stick.current) listRef.current?.lastElementChild?.scrollIntoView({ block: "end" });
   }, [messages.length, client, roomId, messages]);
+
+  const onScroll = () => {
+    const el = listRef.current;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (el.scrollTop < 40) {
+      if (shown < messages.length && shown < MAX_ROWS) setShown((n) => n + PAGE);
+      else older();
+    }
+  };
 
   const send = (e?: FormEvent) => {
     e?.preventDefault();
@@ -219,8 +351,14 @@ function ChatView({ room, roomId, client, me, onChanged }: { room?: Room; roomId
   };
   const older = () => {
     const first = messages.find((m) => !m.pending);
-    if (first) client.write({ type: "history", id: client.nextId(), room_id: roomId, before_seq: first.seq, limit: 50 });
+    if (first && first.seq > 1) client.write({ type: "history", id: client.nextId(), room_id: roomId, before_seq: first.seq, limit: 50 });
   };
+  const leave = async () => {
+    await api.call("POST", `/api/v1/rooms/${roomId}/leave`);
+    onChanged();
+  };
+  const lastSeq = messages.findLast((m) => !m.pending)?.seq ?? 0;
+  const seenBy = Object.entries(receipts).filter(([u, seq]) => u !== me.id && seq >= lastSeq && lastSeq > 0).map(([u]) => names[u] ?? "someone");
   const doInvite = async (e: FormEvent) => {
     e.preventDefault();
     const found = await api.call<{ users: User[] }>("GET", "/api/v1/users?prefix=" + encodeURIComponent(invite));
@@ -238,18 +376,20 @@ function ChatView({ room, roomId, client, me, onChanged }: { room?: Room; roomId
       <header className="flex items-center justify-between border-b border-gray-200 p-3 dark:border-gray-800">
         <h2 className="font-semibold">{room?.kind === "direct" ? "@" + room.peer?.username : "# " + (room?.name ?? "")}</h2>
         {room && room.kind !== "direct" && (
-          <form onSubmit={doInvite} className="flex gap-1">
+          <form onSubmit={doInvite} className="flex flex-wrap gap-1">
             <label htmlFor="invite" className="sr-only">Invite by username</label>
             <input id="invite" value={invite} onChange={(e) => setInvite(e.target.value)} placeholder="Invite username"
               className="rounded border border-gray-300 bg-transparent px-2 py-1 text-sm dark:border-gray-700" />
             <button type="submit" className="rounded bg-gray-200 px-2 text-sm dark:bg-gray-800">Invite</button>
+            <button type="button" onClick={leave} className="rounded px-2 text-sm text-gray-500 hover:underline">Leave</button>
           </form>
         )}
       </header>
       <button onClick={older} className="py-1 text-xs text-gray-500 hover:underline">Load older messages</button>
-      <ol ref={listRef} aria-live="polite" className="flex-1 space-y-1 overflow-y-auto p-3">
-        {messages.map((m) => <MessageRow key={m.id} m={m} mine={m.user_id === me.id} client={client} />)}
+      <ol ref={listRef} onScroll={onScroll} aria-live="polite" aria-label="Messages" className="flex-1 space-y-1 overflow-y-auto p-3">
+        {visible.map((m) => <MessageRow key={m.id} m={m} mine={m.user_id === me.id} client={client} />)}
       </ol>
+      {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
       <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
         <label htmlFor="composer" className="sr-only">Message</label>
