@@ -68,6 +68,15 @@ describe("RoomLog", () => {
     expect(r.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(r.lastSeq).toBe(5);
   });
+  it("keeps 10,000 messages ordered and unique, whatever order they arrive in", () => {
+    const r = new RoomLog();
+    const seqs = Array.from({ length: 10000 }, (_, i) => i + 1);
+    // History pages arrive newest first, live ones interleave, some twice.
+    for (let page = 9900; page >= 0; page -= 100) for (const s of seqs.slice(page, page + 100)) r.upsert(msg(s));
+    for (const s of [5, 500, 9999]) r.upsert(msg(s));
+    expect(r.messages).toHaveLength(10000);
+    expect(r.messages.every((m, i) => m.seq === i + 1)).toBe(true);
+  });
   it("applies edits and redactions in place", () => {
     const r = new RoomLog();
     r.upsert(msg(1));

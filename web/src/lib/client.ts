@@ -60,9 +60,14 @@ export class RoomLog {
       return true;
     }
     if (m.client_msg_id) {
-      // The echo of our own pending send replaces it.
-      const i = this.messages.findIndex((x) => x.pending && x.client_msg_id === m.client_msg_id);
-      if (i >= 0) this.messages.splice(i, 1);
+      // The echo of our own pending send replaces it; pending sends are
+      // always at the end, so only the tail is searched.
+      for (let i = this.messages.length - 1; i >= 0 && this.messages[i].pending; i--) {
+        if (this.messages[i].client_msg_id === m.client_msg_id) {
+          this.messages.splice(i, 1);
+          break;
+        }
+      }
     }
     this.byId.set(m.id, m);
     let i = this.messages.length;
