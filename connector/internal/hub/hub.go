@@ -8,7 +8,8 @@
 // Messages carry a per-room seq. Connectors publish after their own Kafka
 // ack, so two messages of a room may reach Redis out of order; each room
 // holds a later seq back for up to GapWait until the earlier arrives (or is
-// declared skipped), so subscribers see messages in seq order.
+// declared skipped), so subscribers see messages in seq order. A message
+// later than that is still delivered, once, out of order.
 //
 // Concurrency: Hub methods are safe for concurrent use. Subscribers'
 // Deliver is called with a room lock held and must not block.
@@ -54,7 +55,9 @@ type Config struct {
 	// SeqKey names the Redis counter of a room's seqs. Required.
 	SeqKey func(roomID string) string
 	// GapWait bounds how long a later message waits for an earlier one.
-	// Default 250ms.
+	// Only a seq that never comes (its sender crashed between taking the seq
+	// and publishing) costs the full wait, so it can be generous enough to
+	// cover a slow Kafka acknowledgement under load. Default 1s.
 	GapWait time.Duration
 	Logger  *slog.Logger
 }
@@ -84,7 +87,7 @@ type room struct {
 // New returns a hub on rdb. Run must be running for frames to arrive.
 func New(rdb *redis.Client, cfg Config) *Hub {
 	if cfg.GapWait == 0 {
-		cfg.GapWait = 250 * time.Millisecond
+		cfg.GapWait = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
