@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	"sigs.k8s.io/yaml"
+
 	"github.com/parley-chat/parley/knative/manifests"
 )
 
@@ -126,5 +130,59 @@ func TestMalformedYAMLIsAnError(t *testing.T) {
 	}
 	if err := Stream(context.Background(), []byte("apiVersion: v1\nkind: ConfigMap\n")); err == nil {
 		t.Fatal("document without metadata.name accepted")
+	}
+}
+
+// TestServicesRunWithLeastPrivilege holds every shipped container to the
+// restricted Pod Security profile and to explicit resource bounds, so a new
+// service cannot land running as root or able to starve its node.
+func TestServicesRunWithLeastPrivilege(t *testing.T) {
+	stream, err := manifests.Render(manifests.Dir("base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifests.Split(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, o := range objs {
+		if o.Kind != "Service" {
+			continue
+		}
+		var svc servingv1.Service
+		if err := yaml.Unmarshal(o.Raw, &svc); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range svc.Spec.Template.Spec.Containers {
+			checked++
+			sc := c.SecurityContext
+			switch {
+			case sc == nil:
+				t.Errorf("%s: no securityContext", o)
+				continue
+			case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
+				t.Errorf("%s: may run as root", o)
+			case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+				t.Errorf("%s: root filesystem is writable", o)
+			case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+				t.Errorf("%s: privilege escalation allowed", o)
+			case sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL":
+				t.Errorf("%s: capabilities not dropped", o)
+			case sc.SeccompProfile == nil || sc.SeccompProfile.Type != "RuntimeDefault":
+				t.Errorf("%s: no RuntimeDefault seccomp profile", o)
+			}
+			for _, r := range []string{"cpu", "memory"} {
+				if _, ok := c.Resources.Requests[corev1.ResourceName(r)]; !ok {
+					t.Errorf("%s: no %s request", o, r)
+				}
+				if _, ok := c.Resources.Limits[corev1.ResourceName(r)]; !ok {
+					t.Errorf("%s: no %s limit", o, r)
+				}
+			}
+		}
+	}
+	if checked != 5 {
+		t.Fatalf("checked %d containers, want 5", checked)
 	}
 }
