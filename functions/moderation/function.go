@@ -21,6 +21,7 @@ type function struct {
 	thresholds map[string]float32
 	model      string
 	log        *slog.Logger
+	metrics    *metrics
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
@@ -39,6 +40,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		Scores: map[string]float64{}, Model: f.model}
 	for i, label := range f.labels {
 		flag.Scores[label] = float64(scores[i])
+		f.metrics.scores.WithLabelValues(label).Observe(float64(scores[i]))
 		if scores[i] >= f.thresholds[label] {
 			flag.Labels = append(flag.Labels, label)
 		}
@@ -48,6 +50,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	}
 	if err := f.store.addFlag(ctx, flag, m.Text); err != nil {
 		return nil, err
+	}
+	for _, label := range flag.Labels {
+		f.metrics.flags.WithLabelValues(label).Inc()
 	}
 	f.log.InfoContext(ctx, "message flagged", "message_id", m.ID, "room_id", m.RoomID, "labels", flag.Labels)
 	r := event.New()

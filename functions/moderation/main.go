@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -68,8 +69,9 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	}
 	st := newStore(mc.Database(db))
 	b := newBatcher(clf, 32, 5*time.Millisecond)
+	reg := prometheus.NewRegistry()
 	f := &function{batcher: b, store: st, labels: clf.Labels(), thresholds: thresholds,
-		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log}
+		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log, metrics: newMetrics(reg)}
 	rev, err := newReviewer(st, getenv("BROKER_URL"), log)
 	if err != nil {
 		return ksvc.Service{}, err
@@ -79,8 +81,9 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	return ksvc.Service{
-		Events: f.Handle,
-		GRPC:   g,
+		Events:   f.Handle,
+		GRPC:     g,
+		Registry: reg,
 		Start: func(ctx context.Context) error {
 			wg.Add(1)
 			go func() { defer wg.Done(); b.run(runCtx) }()

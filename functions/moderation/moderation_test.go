@@ -19,6 +19,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -96,7 +98,8 @@ func newEnv(t *testing.T, thresholds string) *env {
 		mc.Disconnect(context.Background())
 		clf.Close()
 	})
-	return &env{f: &function{batcher: bt, store: st, labels: clf.Labels(), thresholds: th, model: "test", log: log},
+	return &env{f: &function{batcher: bt, store: st, labels: clf.Labels(), thresholds: th, model: "test", log: log,
+		metrics: newMetrics(prometheus.NewRegistry())},
 		rev: rev, sink: s, cancel: cancel}
 }
 
@@ -138,6 +141,16 @@ func TestFlagsOnlyWhatCrossesAThreshold(t *testing.T) {
 		if got != want {
 			t.Errorf("%.40q flagged %q, want %q", text, got, want)
 		}
+	}
+	// Three messages were flagged toxic, none threat; every message was scored once per label.
+	if n := testutil.ToFloat64(e.f.metrics.flags.WithLabelValues("toxic")); n != 3 {
+		t.Errorf("parley_moderation_flags_total{label=toxic} = %v, want 3", n)
+	}
+	if n := testutil.ToFloat64(e.f.metrics.flags.WithLabelValues("threat")); n != 0 {
+		t.Errorf("parley_moderation_flags_total{label=threat} = %v, want 0", n)
+	}
+	if n := testutil.CollectAndCount(e.f.metrics.scores); n != 2 {
+		t.Errorf("score histogram has %d label series, want 2", n)
 	}
 }
 

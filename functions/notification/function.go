@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/knative/ksvc"
@@ -23,6 +24,17 @@ type function struct {
 	store *store
 	rdb   *redis.Client
 	log   *slog.Logger
+	// created counts notifications stored, by kind; redeliveries do not count.
+	created *prometheus.CounterVec
+}
+
+func newCreatedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_notifications_created_total",
+		Help: "Notifications created, by kind (mention, direct, welcome).",
+	}, []string{"kind"})
+	reg.MustRegister(c)
+	return c
 }
 
 // UserChannel is the Redis channel of one user: connectors holding that
@@ -113,6 +125,7 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 		return err
 	}
 	for _, d := range fresh {
+		f.created.WithLabelValues(d.Kind).Inc()
 		frame, _ := json.Marshal(map[string]any{"type": "notification", "notification": toJSON(d)})
 		if err := f.rdb.Publish(ctx, UserChannel(d.UserID), frame).Err(); err != nil {
 			f.log.WarnContext(ctx, "live notification push failed; it stays in the list", "error", err)

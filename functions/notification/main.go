@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -47,14 +48,16 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 		db = "parley"
 	}
 	st := newStore(mc.Database(db))
-	f := &function{store: st, rdb: rdb, log: log}
+	reg := prometheus.NewRegistry()
+	f := &function{store: st, rdb: rdb, log: log, created: newCreatedCounter(reg)}
 	g := ksvc.NewGRPCServer()
 	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st})
 	return ksvc.Service{
-		Events: f.Handle,
-		GRPC:   g,
-		Start:  st.ensureIndexes,
-		Ready:  func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Events:   f.Handle,
+		GRPC:     g,
+		Registry: reg,
+		Start:    st.ensureIndexes,
+		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		Stop: func(ctx context.Context) error {
 			return errors.Join(mc.Disconnect(ctx), rdb.Close())
 		},

@@ -15,6 +15,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -58,7 +60,8 @@ func newEnv(t *testing.T) *env {
 		mc.Disconnect(context.Background())
 		rdb.Close()
 	})
-	return &env{f: &function{store: st, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	return &env{f: &function{store: st, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		created: newCreatedCounter(prometheus.NewRegistry())},
 		list: &listServer{store: st}, rdb: rdb}
 }
 
@@ -187,6 +190,11 @@ func TestDirectMessagesAndRedeliveryAndWelcome(t *testing.T) {
 	e.handle(t, eventsv1.TypeUserCreated, eventsv1.UserCreated{UserID: ada.id, Username: "ada", DisplayName: "ada", CreatedAt: time.Now()}) // redelivered
 	if got := e.inbox(t, ada, "welcome"); len(got) != 1 {
 		t.Errorf("welcome after redelivery: %v", got)
+	}
+	for kind, want := range map[string]float64{"direct": 1, "mention": 0, "welcome": 2} { // ada's and bob's welcomes
+		if n := testutil.ToFloat64(e.f.created.WithLabelValues(kind)); n != want {
+			t.Errorf("parley_notifications_created_total{kind=%s} = %v, want %v", kind, n, want)
+		}
 	}
 }
 

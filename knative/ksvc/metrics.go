@@ -14,7 +14,12 @@ type metrics struct {
 	events        *prometheus.CounterVec
 	eventDuration *prometheus.HistogramVec
 	ready         prometheus.Gauge
+	startup       prometheus.Gauge
 }
+
+// processStart approximates when the container started: package variables
+// are initialised before main runs.
+var processStart = time.Now()
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -40,8 +45,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_ready",
 			Help: "1 while the service reports ready, 0 while starting or draining.",
 		}),
+		startup: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_startup_seconds",
+			Help: "From process start to first ready: the cold-start cost this replica paid.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.requestTime, m.events, m.eventDuration, m.ready,
+	reg.MustRegister(m.requests, m.requestTime, m.events, m.eventDuration, m.ready, m.startup,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -147,6 +147,7 @@ func serve(ctx context.Context, cfg Config, svc Service, ln net.Listener) (err e
 	}
 	ready.Store(true)
 	m.ready.Set(1)
+	m.startup.Set(time.Since(processStart).Seconds())
 	log.Info("serving", "addr", ln.Addr().String(), "grpc", svc.GRPC != nil, "events", svc.Events != nil, "http", svc.HTTP != nil)
 
 	select {

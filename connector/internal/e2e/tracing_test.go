@@ -152,7 +152,7 @@ func TestMetricsEndpointsExposeTheNamedSeries(t *testing.T) {
 	// A function's metrics, through its activator (functions serve /metrics on $PORT).
 	persistURL, _ := plat.em.URL("parley", "persist")
 	body = get(t, persistURL+"/metrics")
-	for _, series := range []string{"parley_events_handled_total", "parley_event_handle_duration_seconds_bucket"} {
+	for _, series := range []string{"parley_events_handled_total", "parley_event_handle_duration_seconds_bucket", "parley_startup_seconds"} {
 		if !strings.Contains(body, series) {
 			t.Errorf("persist metrics lack %s", series)
 		}
