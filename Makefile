@@ -15,7 +15,7 @@ export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
 SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
-.PHONY: all run build test test-go test-web web lint generate bench clean deps help onnxruntime
+.PHONY: all run build test test-go test-web web lint generate bench clean deps help onnxruntime deploy undeploy
 
 all: build
 
@@ -26,6 +26,8 @@ help:
 	@echo "make bench     run the benchmarks and print the numbers"
 	@echo "make lint      gofmt, go vet, staticcheck, actionlint"
 	@echo "make generate  regenerate generated code"
+	@echo "make deploy    deploy to Knative on Minikube (needs minikube, kubectl, ko)"
+	@echo "make undeploy  remove the Minikube deployment"
 	@echo "make clean     remove build outputs (keeps .parley/ data)"
 
 build:
@@ -86,6 +88,13 @@ bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -cpu 1 -count 1 ./connector/internal/authn/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./functions/moderation/internal/classify/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./connector/internal/e2e/
+
+# Knative on Minikube (needs minikube, kubectl, ko): see knative/deploy/.
+deploy:
+	knative/deploy/deploy.sh
+
+undeploy:
+	knative/deploy/undeploy.sh
 
 clean:
 	rm -rf $(BIN) web/dist

@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&cfg.Prefix, "prefix", "load", "account name prefix")
 	flag.BoolVar(&cfg.Idle, "idle", false, "connect and stay idle (memory per connection)")
 	flag.StringVar(&cfg.MetricsURL, "metrics", "", "connector /metrics URL, to report its memory")
+	minRatio := flag.Float64("min-ratio", 0, "exit 3 when fewer than this share of expected deliveries arrive (smoke tests use 1)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -47,6 +48,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "parley-load:", err)
 			os.Exit(1)
 		}
+	}
+	if *minRatio > 0 && (res.Published == 0 || res.DeliveryRatio < *minRatio) {
+		fmt.Fprintf(os.Stderr, "parley-load: delivered %d of %d expected (ratio %.3f < %.3f)\n", res.Delivered, res.Expected, res.DeliveryRatio, *minRatio)
+		os.Exit(3)
 	}
 }
 

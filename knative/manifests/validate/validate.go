@@ -1,7 +1,10 @@
 // Package validate checks rendered manifests with Knative's and Kubernetes'
 // own API types and validation code: each document is decoded strictly into
 // its Go type (unknown fields are errors), defaulted as the API server's
-// webhook would on create, and validated.
+// webhook would on create, and validated. Kubernetes core kinds and
+// Strimzi's custom resources, which have no importable validation, are
+// decoded strictly and checked for what the cluster would reject (kube.go,
+// strimzi.go).
 //
 // It imports the Knative API packages, which are slow to compile, so nothing
 // but the manifest tests and tools should import it.
@@ -12,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	kafkabrokerv1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1"
 	"knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
@@ -47,36 +49,46 @@ func Stream(ctx context.Context, stream []byte) error {
 		return err
 	}
 	var errs []error
+	var topics []kafkaTopic
+	var pools []kafkaNodePool
+	clusters := map[string]bool{}
 	for _, o := range objs {
 		if err := Object(ctx, o); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		// Valid Strimzi objects decode; collect them for the cross-checks.
+		switch o.Kind {
+		case "KafkaTopic":
+			var t kafkaTopic
+			_ = yaml.Unmarshal(o.Raw, &t)
+			topics = append(topics, t)
+		case "KafkaNodePool":
+			var p kafkaNodePool
+			_ = yaml.Unmarshal(o.Raw, &p)
+			pools = append(pools, p)
+		case "Kafka":
+			clusters[o.Name] = true
+		}
+	}
+	if len(topics)+len(pools)+len(clusters) > 0 {
+		errs = append(errs, checkStrimziReferences(topics, pools, clusters))
 	}
 	return errors.Join(errs...)
 }
 
 // Object validates one object.
 func Object(ctx context.Context, o manifests.Object) error {
-	if o.APIVersion == "v1" {
-		// Core kinds have no Validate method here; a strict decode still
-		// catches unknown fields and wrong types.
-		var target any
-		switch o.Kind {
-		case "Namespace":
-			target = &corev1.Namespace{}
-		case "ConfigMap":
-			target = &corev1.ConfigMap{}
-		}
-		if target != nil {
-			if err := yaml.UnmarshalStrict(o.Raw, target); err != nil {
-				return fmt.Errorf("%s: %w", o, err)
-			}
-			return nil
-		}
+	key := o.APIVersion + "/" + o.Kind
+	if check, ok := kubeKinds[key]; ok {
+		return wrap(o, check(o.Raw))
 	}
-	ctors, ok := kinds[o.APIVersion+"/"+o.Kind]
+	if check, ok := strimziKinds[key]; ok {
+		return wrap(o, check(o.Raw))
+	}
+	ctors, ok := kinds[key]
 	if !ok {
-		return fmt.Errorf("%s: no validator for %s/%s; add one before applying it", o, o.APIVersion, o.Kind)
+		return fmt.Errorf("%s: no validator for %s; add one before applying it", o, key)
 	}
 	for _, ctor := range ctors {
 		r := ctor()
@@ -88,6 +100,13 @@ func Object(ctx context.Context, o manifests.Object) error {
 		if fe := r.Validate(createCtx).Filter(apis.ErrorLevel); fe != nil {
 			return fmt.Errorf("%s: %w", o, fe)
 		}
+	}
+	return nil
+}
+
+func wrap(o manifests.Object, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", o, err)
 	}
 	return nil
 }

@@ -59,6 +59,52 @@ spec:
   subscriber: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: fn}}
 `
 
+const validDeployment = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: parley}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.29
+          volumeMounts: [{name: tmp, mountPath: /tmp}]
+      volumes: [{name: tmp, emptyDir: {}}]
+`
+
+const validKafka = `
+apiVersion: kafka.strimzi.io/v1beta2
+kind: Kafka
+metadata:
+  name: parley
+  namespace: kafka
+  annotations: {strimzi.io/kraft: enabled, strimzi.io/node-pools: enabled}
+spec:
+  kafka:
+    version: 4.1.0
+    listeners: [{name: plain, port: 9092, type: internal, tls: false}]
+---
+apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaNodePool
+metadata: {name: pool, namespace: kafka, labels: {strimzi.io/cluster: parley}}
+spec:
+  replicas: 1
+  roles: [controller, broker]
+  storage: {type: ephemeral}
+`
+
+const validTopic = `
+apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaTopic
+metadata: {name: t, namespace: kafka, labels: {strimzi.io/cluster: parley}}
+spec: {partitions: 3, replicas: 1}
+`
+
 func TestBrokenManifestsAreRejected(t *testing.T) {
 	cases := map[string]struct {
 		doc     string
@@ -100,10 +146,45 @@ spec:
 `, wantErr: "ConfigMap"},
 		"unsupported kind": {
 			doc: `
-apiVersion: apps/v1
-kind: Deployment
+apiVersion: batch/v1
+kind: CronJob
 metadata: {name: d, namespace: parley}
 `, wantErr: "no validator"},
+		"deployment whose selector misses its pods": {
+			doc:     strings.Replace(validDeployment, "labels: {app: web}", "labels: {app: api}", 1),
+			wantErr: "does not match"},
+		"deployment mounting an undeclared volume": {
+			doc:     strings.Replace(validDeployment, "volumes: [{name: tmp, emptyDir: {}}]", "volumes: []", 1),
+			wantErr: "undeclared volume"},
+		"deployment with a misspelt field": {
+			doc:     strings.Replace(validDeployment, "replicas: 1", "replica: 1", 1),
+			wantErr: "unknown field"},
+		"service without selector": {
+			doc: `
+apiVersion: v1
+kind: Service
+metadata: {name: s, namespace: parley}
+spec: {ports: [{port: 80}]}
+`, wantErr: "selector"},
+		"binding without subjects": {
+			doc: `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: b}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: r}
+`, wantErr: "subjects"},
+		"topic of an undefined cluster": {
+			doc:     validKafka + "---\n" + strings.Replace(validTopic, "strimzi.io/cluster: parley", "strimzi.io/cluster: other", 1),
+			wantErr: `cluster "other" is not defined`},
+		"topic with more replicas than brokers": {
+			doc:     validKafka + "---\n" + strings.Replace(validTopic, "replicas: 1", "replicas: 3", 1),
+			wantErr: "3 replicas on a cluster of 1 brokers"},
+		"kafka in zookeeper mode": {
+			doc:     strings.Replace(validKafka, "strimzi.io/kraft: enabled", "strimzi.io/kraft: disabled", 1),
+			wantErr: "KRaft"},
+		"kafka with an unknown field": {
+			doc:     strings.Replace(validKafka, "version: 4.1.0", "version: 4.1.0\n    zookeeper: {}", 1),
+			wantErr: "unknown field"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -117,7 +198,7 @@ metadata: {name: d, namespace: parley}
 		})
 	}
 	// The unbroken documents the cases start from must pass, or the cases prove nothing.
-	for _, doc := range []string{validService, validTrigger} {
+	for _, doc := range []string{validService, validTrigger, validDeployment, validKafka + "---\n" + validTopic} {
 		if err := Stream(context.Background(), []byte(doc)); err != nil {
 			t.Errorf("valid document rejected: %v", err)
 		}
