@@ -24,7 +24,7 @@ help:
 	@echo "make test      run every test (needs postgresql and redis-server: see .ci/run)"
 	@echo "make build     build the services, the launcher and FerretDB into $(BIN)/"
 	@echo "make bench     run the benchmarks and print the numbers"
-	@echo "make lint      gofmt, go vet, staticcheck, actionlint"
+	@echo "make lint      gofmt, go vet, staticcheck, shellcheck, actionlint"
 	@echo "make generate  regenerate generated code"
 	@echo "make deploy    deploy to Knative on Minikube (needs minikube, kubectl, ko)"
 	@echo "make undeploy  remove the Minikube deployment"
@@ -66,12 +66,14 @@ test-web: web/node_modules
 test-go: $(ORT_LIB)
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-# staticcheck and actionlint are pinned as tools in go.mod.
+# staticcheck and actionlint are pinned as tools in go.mod; shellcheck is
+# Debian's (actionlint also runs it on workflow steps when it is installed).
 lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 	cd knative/devstack/ferretdb && $(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	shellcheck .ci/run knative/deploy/*.sh
 	$(GO) tool actionlint
 
 # protoc comes from Debian's protobuf-compiler; the Go plugins are pinned
