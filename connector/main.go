@@ -108,7 +108,14 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 
 	reg := prometheus.NewRegistry()
 	connectorID := connectorName()
-	h := hub.New(rdb, hub.Config{Logger: log, SeqKey: ws.SeqKey})
+	fanout := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "parley_connector_fanout_seconds",
+		Help:    "From a room frame's arrival from Redis to its hand-off to every local subscriber's queue.",
+		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16),
+	})
+	reg.MustRegister(fanout)
+	h := hub.New(rdb, hub.Config{Logger: log, SeqKey: ws.SeqKey,
+		FanoutObserved: func(d time.Duration) { fanout.Observe(d.Seconds()) }})
 	presenceTTL := 45 * time.Second
 	if v := env("PRESENCE_TTL"); v != "" {
 		if presenceTTL, err = time.ParseDuration(v); err != nil || presenceTTL < time.Second {

@@ -141,21 +141,35 @@ func TestMetricsEndpointsExposeTheNamedSeries(t *testing.T) {
 	c := dial(t, r.url, ada)
 	c.subscribe(room, 0)
 	c.sendText(room, "count me")
-	body := get(t, "http://127.0.0.1:"+itoa(port)+"/metrics")
+	metricsURL := "http://127.0.0.1:" + itoa(port) + "/metrics"
 	for _, series := range []string{"parley_connector_sockets", "parley_connector_frames_in_total", "parley_connector_frames_out_total",
-		"parley_connector_send_ack_seconds_bucket", "parley_connector_slow_consumers_total", "parley_http_requests_total",
-		"parley_ready", "go_goroutines"} {
-		if !strings.Contains(body, series) {
+		"parley_connector_send_ack_seconds_bucket", "parley_connector_slow_consumers_total", "parley_connector_fanout_seconds_count",
+		"parley_http_requests_total", "parley_ready", "go_goroutines"} {
+		if !eventuallyExposes(t, metricsURL, series) {
 			t.Errorf("connector metrics lack %s", series)
 		}
 	}
-	// A function's metrics, through its activator (functions serve /metrics on $PORT).
+	// A function's metrics, through its activator (functions serve /metrics
+	// on $PORT). Labelled series appear once persist has handled the event.
 	persistURL, _ := plat.em.URL("parley", "persist")
-	body = get(t, persistURL+"/metrics")
 	for _, series := range []string{"parley_events_handled_total", "parley_event_handle_duration_seconds_bucket", "parley_startup_seconds"} {
-		if !strings.Contains(body, series) {
+		if !eventuallyExposes(t, persistURL+"/metrics", series) {
 			t.Errorf("persist metrics lack %s", series)
 		}
+	}
+}
+
+// eventuallyExposes polls a metrics endpoint for a series for up to 5 s.
+func eventuallyExposes(t *testing.T, url, series string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if strings.Contains(get(t, url), series) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

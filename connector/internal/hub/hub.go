@@ -60,6 +60,9 @@ type Config struct {
 	// cover a slow Kafka acknowledgement under load. Default 1s.
 	GapWait time.Duration
 	Logger  *slog.Logger
+	// FanoutObserved, if set, receives how long each frame from Redis took
+	// to reach the queue of every local subscriber of its room.
+	FanoutObserved func(time.Duration)
 }
 
 // Hub is this connector's side of the room channels.
@@ -285,13 +288,17 @@ func (h *Hub) dispatch(channel, payload string) {
 		h.log.Warn("dropping malformed envelope", "room", roomID, "error", err)
 		return
 	}
+	start := time.Now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	switch kind {
 	case kindEphemeral:
 		r.deliver(0, frame)
 	case kindMessage, kindGap:
 		r.ordered(seq, frame)
+	}
+	r.mu.Unlock()
+	if h.cfg.FanoutObserved != nil {
+		h.cfg.FanoutObserved(time.Since(start))
 	}
 }
 
