@@ -25,8 +25,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/storemetrics"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 )
 
@@ -93,11 +95,19 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, err
 	}
-	pool, err := pgxpool.New(ctx, cfg.databaseURL)
+	pcfg, err := pgxpool.ParseConfig(cfg.databaseURL)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	return newServer(ctx, cfg, pool, log)
+	reg := prometheus.NewRegistry()
+	pcfg.ConnConfig.Tracer = storemetrics.New(reg).PgxTracer()
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	svc, err := newServer(ctx, cfg, pool, log)
+	svc.Registry = reg
+	return svc, err
 }
 
 // newServer wires the function; tests call it with their own pool.

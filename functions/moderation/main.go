@@ -33,6 +33,7 @@ import (
 
 	"github.com/parley-chat/parley/functions/moderation/internal/classify"
 	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/storemetrics"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 )
 
@@ -58,7 +59,8 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 		clf.Close()
 		return ksvc.Service{}, err
 	}
-	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")))
+	reg := prometheus.NewRegistry()
+	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")).SetMonitor(storemetrics.New(reg).MongoMonitor()))
 	if err != nil {
 		clf.Close()
 		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
@@ -69,7 +71,6 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	}
 	st := newStore(mc.Database(db))
 	b := newBatcher(clf, 32, 5*time.Millisecond)
-	reg := prometheus.NewRegistry()
 	f := &function{batcher: b, store: st, labels: clf.Labels(), thresholds: thresholds,
 		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log, metrics: newMetrics(reg)}
 	rev, err := newReviewer(st, getenv("BROKER_URL"), log)

@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/storemetrics"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
@@ -34,7 +35,9 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 	if getenv("MONGO_URI") == "" || getenv("REDIS_URL") == "" {
 		return ksvc.Service{}, errors.New("MONGO_URI and REDIS_URL are required")
 	}
-	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")))
+	reg := prometheus.NewRegistry()
+	storeErrors := storemetrics.New(reg)
+	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")).SetMonitor(storeErrors.MongoMonitor()))
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
 	}
@@ -43,12 +46,12 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
+	rdb.AddHook(storeErrors.RedisHook())
 	db := getenv("MONGO_DB")
 	if db == "" {
 		db = "parley"
 	}
 	st := newStore(mc.Database(db))
-	reg := prometheus.NewRegistry()
 	f := &function{store: st, rdb: rdb, log: log, created: newCreatedCounter(reg)}
 	g := ksvc.NewGRPCServer()
 	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st})

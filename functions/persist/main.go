@@ -15,11 +15,13 @@ import (
 	"os"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/storemetrics"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -33,7 +35,9 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	if getenv("MONGO_URI") == "" || getenv("REDIS_URL") == "" {
 		return ksvc.Service{}, errors.New("MONGO_URI and REDIS_URL are required")
 	}
-	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")))
+	reg := prometheus.NewRegistry()
+	storeErrors := storemetrics.New(reg)
+	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")).SetMonitor(storeErrors.MongoMonitor()))
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
 	}
@@ -42,6 +46,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
+	rdb.AddHook(storeErrors.RedisHook())
 	dbName := getenv("MONGO_DB")
 	if dbName == "" {
 		dbName = "parley"
@@ -56,8 +61,9 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	return ksvc.Service{
-		Events: f.Handle,
-		GRPC:   g,
+		Events:   f.Handle,
+		GRPC:     g,
+		Registry: reg,
 		Start: func(ctx context.Context) error {
 			if err := st.ensureIndexes(ctx); err != nil {
 				return err

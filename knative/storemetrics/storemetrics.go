@@ -1,0 +1,107 @@
+// Package storemetrics counts failed calls to Parley's stores — PostgreSQL
+// (pgx), Redis (go-redis) and MongoDB (mongo-driver) — in one series,
+// parley_store_errors_total{store,op}, by hooking each client rather than
+// every call site, so no new query can forget to count.
+//
+// Outcomes that are answers rather than failures are not counted: a Redis
+// miss (redis.Nil), pgx.ErrNoRows, PostgreSQL integrity violations (class
+// 23: a taken username is a 409, not an outage), and MongoDB duplicate keys
+// (reported inside a successful reply, so the monitor never sees them).
+package storemetrics
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/event"
+)
+
+// Errors is the counter the hooks feed.
+type Errors struct {
+	count *prometheus.CounterVec
+}
+
+// New registers parley_store_errors_total on reg.
+func New(reg prometheus.Registerer) *Errors {
+	e := &Errors{count: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_store_errors_total",
+		Help: "Failed store calls, by store (postgres, redis, mongodb) and operation.",
+	}, []string{"store", "op"})}
+	reg.MustRegister(e.count)
+	return e
+}
+
+func (e *Errors) inc(store, op string) { e.count.WithLabelValues(store, op).Inc() }
+
+// MongoMonitor returns a command monitor for options.Client().SetMonitor.
+func (e *Errors) MongoMonitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Failed: func(_ context.Context, ev *event.CommandFailedEvent) {
+		e.inc("mongodb", ev.CommandName)
+	}}
+}
+
+// PgxTracer returns a tracer for pgx.ConnConfig.Tracer.
+func (e *Errors) PgxTracer() pgx.QueryTracer { return pgxTracer{e} }
+
+type pgxTracer struct{ e *Errors }
+
+func (pgxTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (t pgxTracer) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if data.Err == nil || errors.Is(data.Err, pgx.ErrNoRows) {
+		return
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(data.Err, &pgErr) && len(pgErr.Code) == 5 && pgErr.Code[:2] == "23" {
+		return
+	}
+	t.e.inc("postgres", "query")
+}
+
+// RedisHook returns a hook for redis.Client.AddHook.
+func (e *Errors) RedisHook() redis.Hook { return redisHook{e} }
+
+type redisHook struct{ e *Errors }
+
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err != nil {
+			h.e.inc("redis", "dial")
+		}
+		return conn, err
+	}
+}
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd) // cmd.Err() is set only after the hooks return
+		h.count(cmd.Name(), err)
+		return err
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			h.count(cmd.Name(), cmd.Err())
+		}
+		return err
+	}
+}
+
+func (h redisHook) count(name string, err error) {
+	// go-redis sends CLIENT SETINFO on every new connection and ignores its
+	// failure on servers older than 7.2; so do we.
+	if err != nil && !errors.Is(err, redis.Nil) && name != "client" {
+		h.e.inc("redis", name)
+	}
+}
