@@ -119,7 +119,9 @@ kubectl apply --server-side --force-conflicts -f "$work/resolved.yaml"
 
 step "Waiting for Kafka, the stores and the services"
 kubectl -n kafka wait kafka/parley --for=condition=Ready --timeout=15m
-kubectl -n parley rollout status statefulset --timeout=10m
+for store in postgres redis mongodb; do
+	kubectl -n parley rollout status "statefulset/$store" --timeout=10m
+done
 wait_deployments observability
 kubectl -n parley wait ksvc --all --for=condition=Ready --timeout=10m
 kubectl -n parley wait broker default --for=condition=Ready --timeout=5m
