@@ -49,7 +49,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/ws"
 	"github.com/parley-chat/parley/knative/ksvc"
-	"github.com/parley-chat/parley/knative/storemetrics"
+	"github.com/parley-chat/parley/knative/stores"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
@@ -108,7 +108,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn)}, verifier, log)
 
 	reg := prometheus.NewRegistry()
-	rdb.AddHook(storemetrics.New(reg).RedisHook())
+	rdb.AddHook(stores.New(reg).RedisHook())
 	connectorID := connectorName()
 	fanout := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "parley_connector_fanout_seconds",

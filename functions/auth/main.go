@@ -28,7 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-chat/parley/knative/ksvc"
-	"github.com/parley-chat/parley/knative/storemetrics"
+	"github.com/parley-chat/parley/knative/stores"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 )
 
@@ -100,7 +100,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	reg := prometheus.NewRegistry()
-	pcfg.ConnConfig.Tracer = storemetrics.New(reg).PgxTracer()
+	pcfg.ConnConfig.Tracer = stores.New(reg).PgxTracer()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("DATABASE_URL: %w", err)

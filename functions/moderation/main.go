@@ -28,12 +28,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/functions/moderation/internal/classify"
 	"github.com/parley-chat/parley/knative/ksvc"
-	"github.com/parley-chat/parley/knative/storemetrics"
+	"github.com/parley-chat/parley/knative/stores"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 )
 
@@ -60,16 +58,12 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 		return ksvc.Service{}, err
 	}
 	reg := prometheus.NewRegistry()
-	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")).SetMonitor(storemetrics.New(reg).MongoMonitor()))
+	mc, db, err := stores.New(reg).OpenMongo(getenv)
 	if err != nil {
 		clf.Close()
-		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
+		return ksvc.Service{}, err
 	}
-	db := getenv("MONGO_DB")
-	if db == "" {
-		db = "parley"
-	}
-	st := newStore(mc.Database(db))
+	st := newStore(db)
 	b := newBatcher(clf, 32, 5*time.Millisecond)
 	f := &function{batcher: b, store: st, labels: clf.Labels(), thresholds: thresholds,
 		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log, metrics: newMetrics(reg)}

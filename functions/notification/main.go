@@ -11,17 +11,13 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/ksvc"
-	"github.com/parley-chat/parley/knative/storemetrics"
+	"github.com/parley-chat/parley/knative/stores"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
@@ -36,22 +32,16 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, errors.New("MONGO_URI and REDIS_URL are required")
 	}
 	reg := prometheus.NewRegistry()
-	storeErrors := storemetrics.New(reg)
-	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")).SetMonitor(storeErrors.MongoMonitor()))
+	storeErrors := stores.New(reg)
+	mc, db, err := storeErrors.OpenMongo(getenv)
 	if err != nil {
-		return ksvc.Service{}, fmt.Errorf("MONGO_URI: %w", err)
+		return ksvc.Service{}, err
 	}
-	ropts, err := redis.ParseURL(getenv("REDIS_URL"))
+	rdb, err := storeErrors.OpenRedis(getenv)
 	if err != nil {
-		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
+		return ksvc.Service{}, err
 	}
-	rdb := redis.NewClient(ropts)
-	rdb.AddHook(storeErrors.RedisHook())
-	db := getenv("MONGO_DB")
-	if db == "" {
-		db = "parley"
-	}
-	st := newStore(mc.Database(db))
+	st := newStore(db)
 	f := &function{store: st, rdb: rdb, log: log, created: newCreatedCounter(reg)}
 	g := ksvc.NewGRPCServer()
 	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st})

@@ -1,17 +1,19 @@
-// Package storemetrics counts failed calls to Parley's stores — PostgreSQL
-// (pgx), Redis (go-redis) and MongoDB (mongo-driver) — in one series,
-// parley_store_errors_total{store,op}, by hooking each client rather than
-// every call site, so no new query can forget to count.
+// Package stores opens Parley's stores from the environment and counts
+// their failed calls — PostgreSQL (pgx), Redis (go-redis) and MongoDB
+// (mongo-driver) — in one series, parley_store_errors_total{store,op}, by
+// hooking each client rather than every call site, so no new query can
+// forget to count.
 //
 // Outcomes that are answers rather than failures are not counted: a Redis
 // miss (redis.Nil), pgx.ErrNoRows, PostgreSQL integrity violations (class
 // 23: a taken username is a 409, not an outage), and MongoDB duplicate keys
 // (reported inside a successful reply, so the monitor never sees them).
-package storemetrics
+package stores
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Errors is the counter the hooks feed.
@@ -37,6 +41,31 @@ func New(reg prometheus.Registerer) *Errors {
 }
 
 func (e *Errors) inc(store, op string) { e.count.WithLabelValues(store, op).Inc() }
+
+// OpenMongo connects to MONGO_URI with failed commands counted and returns
+// the client (to disconnect) and the MONGO_DB database (default parley).
+func (e *Errors) OpenMongo(getenv func(string) string) (*mongo.Client, *mongo.Database, error) {
+	mc, err := mongo.Connect(options.Client().ApplyURI(getenv("MONGO_URI")).SetMonitor(e.MongoMonitor()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("MONGO_URI: %w", err)
+	}
+	db := getenv("MONGO_DB")
+	if db == "" {
+		db = "parley"
+	}
+	return mc, mc.Database(db), nil
+}
+
+// OpenRedis returns a client for REDIS_URL with failed commands counted.
+func (e *Errors) OpenRedis(getenv func(string) string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(getenv("REDIS_URL"))
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	rdb.AddHook(e.RedisHook())
+	return rdb, nil
+}
 
 // MongoMonitor returns a command monitor for options.Client().SetMonitor.
 func (e *Errors) MongoMonitor() *event.CommandMonitor {

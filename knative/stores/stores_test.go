@@ -1,8 +1,9 @@
-package storemetrics
+package stores
 
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -12,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
@@ -30,20 +30,21 @@ func count(e *Errors, store, op string) float64 {
 
 func TestRedisFailuresCountAndMissesDoNot(t *testing.T) {
 	e := New(prometheus.NewRegistry())
-	opts, _ := redis.ParseURL(stack.RedisURL)
-	rdb := redis.NewClient(opts)
+	rdb, err := e.OpenRedis(env{"REDIS_URL": stack.RedisURL}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer rdb.Close()
-	rdb.AddHook(e.RedisHook())
 	ctx := context.Background()
-	if err := rdb.Get(ctx, "storemetrics:missing").Err(); err != redis.Nil {
+	if err := rdb.Get(ctx, "stores:missing").Err(); err != redis.Nil {
 		t.Fatalf("GET of a missing key: %v", err)
 	}
-	rdb.Set(ctx, "storemetrics:s", "x", 0)
-	if err := rdb.LPush(ctx, "storemetrics:s", "y").Err(); err == nil { // WRONGTYPE
+	rdb.Set(ctx, "stores:s", "x", 0)
+	if err := rdb.LPush(ctx, "stores:s", "y").Err(); err == nil { // WRONGTYPE
 		t.Fatal("LPUSH on a string succeeded")
 	}
 	pipe := rdb.Pipeline()
-	pipe.LPush(ctx, "storemetrics:s", "z")
+	pipe.LPush(ctx, "stores:s", "z")
 	if _, err := pipe.Exec(ctx); err == nil {
 		t.Fatal("pipelined LPUSH on a string succeeded")
 	}
@@ -104,12 +105,15 @@ func TestPostgresFailuresCountAndConstraintViolationsDoNot(t *testing.T) {
 func TestMongoFailuresCountAndDuplicateKeysDoNot(t *testing.T) {
 	e := New(prometheus.NewRegistry())
 	ctx := context.Background()
-	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI).SetMonitor(e.MongoMonitor()))
+	mc, db, err := e.OpenMongo(env{"MONGO_URI": stack.MongoURI, "MONGO_DB": "stores"}.get)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mc.Disconnect(ctx)
-	coll := mc.Database("storemetrics").Collection("c")
+	if db.Name() != "stores" {
+		t.Fatalf("MONGO_DB ignored: database %q", db.Name())
+	}
+	coll := db.Collection("c")
 	defer coll.Database().Drop(ctx)
 	if _, err := coll.InsertOne(ctx, bson.M{"_id": 1}); err != nil {
 		t.Fatal(err)
@@ -120,7 +124,7 @@ func TestMongoFailuresCountAndDuplicateKeysDoNot(t *testing.T) {
 	if n := count(e, "mongodb", "insert"); n != 0 {
 		t.Errorf("a duplicate key counted as an error (%v)", n)
 	}
-	if err := mc.Database("storemetrics").RunCommand(ctx, bson.D{{Key: "noSuchCommand", Value: 1}}).Err(); err == nil {
+	if err := db.RunCommand(ctx, bson.D{{Key: "noSuchCommand", Value: 1}}).Err(); err == nil {
 		t.Fatal("unknown command succeeded")
 	}
 	if n := count(e, "mongodb", "noSuchCommand"); n != 1 {
@@ -140,4 +144,18 @@ func total(e *Errors) float64 {
 		sum += pb.GetCounter().GetValue()
 	}
 	return sum
+}
+
+type env map[string]string
+
+func (e env) get(k string) string { return e[k] }
+
+func TestBadURLsAreClearErrors(t *testing.T) {
+	e := New(prometheus.NewRegistry())
+	if _, err := e.OpenRedis(env{"REDIS_URL": "http://nope"}.get); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Errorf("bad REDIS_URL: %v", err)
+	}
+	if _, _, err := e.OpenMongo(env{"MONGO_URI": "nope://x"}.get); err == nil || !strings.Contains(err.Error(), "MONGO_URI") {
+		t.Errorf("bad MONGO_URI: %v", err)
+	}
 }
