@@ -53,6 +53,14 @@ func openORT(meta Meta, libPath string) (Classifier, error) {
 	}
 	defer opts.Destroy()
 	opts.SetIntraOpNumThreads(runtime.GOMAXPROCS(0))
+	// onnxruntime's pool threads spin between runs by default, burning a
+	// core each while the function waits for the next batch and starving
+	// the Go runtime (and on a shared node, its neighbours).
+	for _, key := range []string{"session.intra_op.allow_spinning", "session.inter_op.allow_spinning"} {
+		if err := opts.AddSessionConfigEntry(key, "0"); err != nil {
+			return nil, fmt.Errorf("classify: onnxruntime option %s: %w", key, err)
+		}
+	}
 	s, err := ort.NewDynamicAdvancedSession(filepath.Join(meta.Dir, "model.onnx"),
 		[]string{"input_ids", "attention_mask", "token_type_ids"}, []string{"logits"}, opts)
 	if err != nil {
