@@ -42,7 +42,7 @@ func New(cfg Config) (*Log, error) {
 		"bootstrap.servers":  cfg.Brokers,
 		"enable.idempotence": true, // implies acks=all and ordered, de-duplicated retries
 		"acks":               "all",
-		"linger.ms":          1, // latency first; batching still happens under load
+		"linger.ms":          0, // send at once: batches still form while requests are in flight
 		// Nagle's algorithm with delayed ACKs adds up to 40 ms per request.
 		"socket.nagle.disable": true,
 		// The Java client's partitioner, so every producer (this one, the
@@ -51,6 +51,11 @@ func New(cfg Config) (*Log, error) {
 		"message.timeout.ms":        int(cfg.Timeout.Milliseconds()),
 		"enable.metrics.push":       false,
 		"go.delivery.report.fields": "key",
+		// Delivery reports go to each Append's own channel and the produce
+		// channel is unused, so the client's default million-slot channels
+		// (16 MB of heap) would only ever hold errors and logs.
+		"go.events.channel.size":  1000,
+		"go.produce.channel.size": 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: producer: %w", err)
