@@ -28,10 +28,14 @@ import (
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// Subscriber receives a room's frames. Deliver must not block: a
-// subscriber that cannot keep up drops itself (slow-consumer close).
+// Subscriber receives a room's frames. Deliver queues a frame and Flush
+// starts writing what was queued; the hub calls Flush once after a batch of
+// Deliver calls, so frames that arrive together leave in one socket write.
+// Neither may block: a subscriber that cannot keep up drops itself
+// (slow-consumer close).
 type Subscriber interface {
 	Deliver(roomID string, seq int64, frame []byte)
+	Flush()
 	// Resync is called after the Redis subscription was re-established
 	// (the connection dropped): frames published meanwhile were missed and
 	// must be fetched from history. It must not block.
@@ -99,27 +103,55 @@ func New(rdb *redis.Client, cfg Config) *Hub {
 		ps: rdb.Subscribe(context.Background())}
 }
 
+// maxBatch bounds how many frames from Redis are dispatched before the
+// touched subscribers are flushed.
+const maxBatch = 128
+
 // Run dispatches frames from Redis until ctx ends. go-redis re-connects
 // and re-subscribes by itself when the connection drops.
+//
+// Frames already waiting in the channel are dispatched as one batch before
+// any subscriber is flushed. An idle hub thus writes each frame at once,
+// while a busy one coalesces what piled up: a socket gets one write per
+// batch instead of one per frame, for it and for its client, which is what
+// keeps a loaded connector from spending its CPU on syscalls.
 func (h *Hub) Run(ctx context.Context) {
 	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
+	touched := map[Subscriber]struct{}{}
 	for {
+		var m any
+		var ok bool
 		select {
 		case <-ctx.Done():
 			return
-		case m, ok := <-ch:
+		case m, ok = <-ch:
+		}
+		for n := 0; ; n++ {
 			if !ok {
 				return
 			}
 			switch m := m.(type) {
 			case *redis.Message:
-				h.dispatch(m.Channel, m.Payload)
+				h.dispatch(m.Channel, m.Payload, touched)
 			case *redis.Subscription:
 				if m.Kind == "subscribe" {
 					h.subscribed(m.Channel)
 				}
 			}
+			if n == maxBatch {
+				break
+			}
+			select {
+			case m, ok = <-ch:
+				continue
+			default:
+			}
+			break
 		}
+		for s := range touched {
+			s.Flush()
+		}
+		clear(touched)
 	}
 }
 
@@ -272,7 +304,8 @@ func parseEnvelope(p string) (kind byte, seq int64, frame []byte, err error) {
 	return 0, 0, nil, errBadEnvelope
 }
 
-func (h *Hub) dispatch(channel, payload string) {
+// dispatch delivers one envelope, recording in touched who must be flushed.
+func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{}) {
 	if len(channel) < 8 {
 		return
 	}
@@ -292,9 +325,9 @@ func (h *Hub) dispatch(channel, payload string) {
 	r.mu.Lock()
 	switch kind {
 	case kindEphemeral:
-		r.deliver(0, frame)
+		r.deliver(0, frame, touched)
 	case kindMessage, kindGap:
-		r.ordered(seq, frame)
+		r.ordered(seq, frame, touched)
 	}
 	r.mu.Unlock()
 	if h.cfg.FanoutObserved != nil {
@@ -303,7 +336,7 @@ func (h *Hub) dispatch(channel, payload string) {
 }
 
 // ordered delivers seq in order, holding later ones back. Called with r.mu held.
-func (r *room) ordered(seq int64, frame []byte) {
+func (r *room) ordered(seq int64, frame []byte, touched map[Subscriber]struct{}) {
 	if r.next == 0 {
 		r.next = seq
 	}
@@ -312,7 +345,7 @@ func (r *room) ordered(seq int64, frame []byte) {
 		// Late beyond GapWait, or from before this room's first message
 		// here: deliver anyway; clients order by seq.
 		if frame != nil {
-			r.deliver(seq, frame)
+			r.deliver(seq, frame, touched)
 		}
 		return
 	case seq > r.next:
@@ -323,14 +356,14 @@ func (r *room) ordered(seq int64, frame []byte) {
 		return
 	}
 	if frame != nil {
-		r.deliver(seq, frame)
+		r.deliver(seq, frame, touched)
 	}
 	r.next++
-	r.drain()
+	r.drain(touched)
 }
 
 // drain delivers held-back messages that are now in order.
-func (r *room) drain() {
+func (r *room) drain(touched map[Subscriber]struct{}) {
 	for {
 		frame, ok := r.pending[r.next]
 		if !ok {
@@ -338,7 +371,7 @@ func (r *room) drain() {
 		}
 		delete(r.pending, r.next)
 		if frame != nil {
-			r.deliver(r.next, frame)
+			r.deliver(r.next, frame, touched)
 		}
 		r.next++
 	}
@@ -364,14 +397,19 @@ func (r *room) skipGap() {
 		}
 	}
 	r.next = lowest
-	r.drain()
+	touched := map[Subscriber]struct{}{}
+	r.drain(touched)
+	for s := range touched {
+		s.Flush()
+	}
 	if len(r.pending) > 0 && r.timer == nil {
 		r.timer = time.AfterFunc(r.wait, r.skipGap)
 	}
 }
 
-func (r *room) deliver(seq int64, frame []byte) {
+func (r *room) deliver(seq int64, frame []byte, touched map[Subscriber]struct{}) {
 	for s := range r.subs {
 		s.Deliver(r.id, seq, frame)
+		touched[s] = struct{}{}
 	}
 }

@@ -20,14 +20,31 @@ func TestMain(m *testing.M) {
 	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
 }
 
+// recorder lists the frames the hub delivered and flushed: a frame
+// delivered but never flushed would sit in a socket's queue forever, so
+// it does not count.
 type recorder struct {
-	mu  sync.Mutex
-	got []string
+	mu      sync.Mutex
+	got     []string
+	queued  []string
+	flushes int
+	gate    chan struct{} // if set, the first Deliver waits for it to close
 }
 
 func (r *recorder) Deliver(room string, seq int64, frame []byte) {
+	if r.gate != nil {
+		<-r.gate
+	}
 	r.mu.Lock()
-	r.got = append(r.got, fmt.Sprintf("%d:%s", seq, frame))
+	r.queued = append(r.queued, fmt.Sprintf("%d:%s", seq, frame))
+	r.mu.Unlock()
+}
+
+func (r *recorder) Flush() {
+	r.mu.Lock()
+	r.got = append(r.got, r.queued...)
+	r.queued = nil
+	r.flushes++
 	r.mu.Unlock()
 }
 
@@ -157,6 +174,30 @@ func TestResyncAfterARedisReconnect(t *testing.T) {
 	}
 	if got := fmt.Sprint(waitFor(t, r, 1)); got != "[resync:r5]" {
 		t.Fatalf("got %s", got)
+	}
+}
+
+func TestFramesThatPiledUpLeaveInOneFlush(t *testing.T) {
+	h := newHub(t, time.Second)
+	gate := make(chan struct{})
+	r := &recorder{gate: gate}
+	ctx := context.Background()
+	h.Join(ctx, "r6", r)
+	// The first frame stalls the hub (as a busy connector would be) while
+	// the rest arrive from Redis.
+	for seq := int64(1); seq <= 50; seq++ {
+		h.Publish(ctx, "r6", PublishMessage(seq, []byte("x")))
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(gate)
+	got := waitFor(t, r, 50)
+	if len(got) != 50 || got[49] != "50:x" {
+		t.Fatalf("got %v", got)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.flushes > 2 {
+		t.Errorf("50 frames that were waiting took %d flushes, want them coalesced", r.flushes)
 	}
 }
 

@@ -2,9 +2,10 @@
 // the send path, typing, presence, receipts and history. See
 // connector/PROTOCOL.md.
 //
-// Each socket has one reader goroutine (the session's frames are handled in
-// order) and one writer goroutine that owns all writes; they stop together
-// when the session closes. Frames to a socket go through a bounded queue: a
+// Each socket has one reader goroutine; its frames are handled in order by
+// a handler goroutine and its writes made by a writer goroutine, both
+// started only while there is work, so an idle socket costs one small
+// stack. They stop together when the session closes. Frames to a socket go through a bounded queue: a
 // client that does not keep up is disconnected with CloseSlowConsumer
 // instead of slowing its rooms.
 package ws
@@ -194,7 +195,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// idle socket then costs a small stack and a read buffer.
 	sess := newSession(s, conn)
 	s.track(sess, true)
-	ctx := context.WithoutCancel(r.Context())
+	// Not r.Context(): it would keep the finished request's contexts (and
+	// their done channels) alive for the socket's whole life.
+	ctx := context.Background()
 	go func() {
 		defer s.track(sess, false)
 		sess.run(ctx, token)

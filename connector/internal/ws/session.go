@@ -22,8 +22,10 @@ import (
 	"github.com/parley-chat/parley/knative/ksvc"
 )
 
-// session is one socket. The reader goroutine (run) owns identity and room
-// state changes; the writer goroutine owns the connection's writes.
+// session is one socket. The reader goroutine (run) reads and rate-limits
+// frames; a handler goroutine, running only while frames wait, handles
+// them in order and owns identity and room state changes; a writer
+// goroutine, likewise on demand, owns the connection's writes.
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
@@ -40,6 +42,16 @@ type session struct {
 	closeReason string
 	closed      chan struct{} // closed when close is requested
 	done        chan struct{} // closed once the close frame is out and the socket closed
+
+	// The read side hands frames to the handler through a bounded inbox.
+	// Handling runs on its own short-lived goroutine so that the deep
+	// stacks of token checks, gRPC and Redis calls are not kept by the
+	// reader, which is what an idle socket is parked in.
+	imu      sync.Mutex
+	inbox    []inbound
+	handling bool
+	space    sync.Cond // signalled when the handler takes the inbox
+	handlers sync.WaitGroup
 
 	sends    sync.WaitGroup // in-flight sends (Kafka appends) of this session
 	inflight chan struct{}
@@ -98,10 +110,22 @@ type heldFrame struct {
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
-	return &session{srv: s, conn: conn, id: uuid.NewString(), closed: make(chan struct{}), done: make(chan struct{}),
+	sess := &session{srv: s, conn: conn, id: uuid.NewString(), closed: make(chan struct{}), done: make(chan struct{}),
 		rooms: map[string]*roomState{}, frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst),
 		inflight: make(chan struct{}, maxInflightSends)}
+	sess.space.L = &sess.imu
+	return sess
 }
+
+// inbound is a frame read from the socket, or a token offered at the upgrade.
+type inbound struct {
+	data  []byte
+	token string
+}
+
+// maxInbox bounds the frames read ahead of the handler; past it the reader
+// waits, and TCP pushes back on the client.
+const maxInbox = 32
 
 // maxInflightSends bounds the sends of one socket waiting on Kafka at once.
 const maxInflightSends = 64
@@ -114,8 +138,8 @@ func (s *session) run(ctx context.Context, token string) {
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
 	})
-	if token != "" && !s.authenticate(ctx, "", token) {
-		return
+	if token != "" {
+		s.accept(ctx, inbound{token: token})
 	}
 	for {
 		typ, data, err := conn.ReadMessage()
@@ -138,32 +162,88 @@ func (s *session) run(ctx context.Context, token string) {
 			continue
 		}
 		s.violations = 0
-		f, err := protocol.Decode(data)
-		if err != nil {
-			pe, _ := protocol.IsError(err)
-			s.sendError(f.ID, pe.Code, pe.Message)
-			continue
-		}
-		if !s.isAuthed() {
-			if f.Type != protocol.TypeAuth {
-				s.sendError(f.ID, protocol.CodeNotAuthenticated, "send an auth frame first")
-				continue
-			}
-			if !s.authenticate(ctx, f.ID, f.Token) {
-				return
-			}
-			continue
-		}
-		frameCtx, span := ksvc.Tracer().Start(ctx, "ws "+f.Type, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("parley.room_id", f.RoomID)))
-		s.handle(frameCtx, f)
-		span.End()
-		select {
-		case <-s.closed:
+		if !s.accept(ctx, inbound{data: data}) {
 			return
-		default:
 		}
 	}
+}
+
+// accept queues a frame for the handler, waiting while the inbox is full.
+// It reports false once the session is closing.
+func (s *session) accept(ctx context.Context, in inbound) bool {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	for len(s.inbox) >= maxInbox && !s.isClosing() {
+		s.space.Wait()
+	}
+	if s.isClosing() {
+		return false
+	}
+	s.inbox = append(s.inbox, in)
+	if !s.handling {
+		s.handling = true
+		s.handlers.Add(1)
+		go s.handleInbox(ctx)
+	}
+	return true
+}
+
+func (s *session) isClosing() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// handleInbox handles queued frames in order until none is left; once the
+// session is closing the rest are dropped.
+func (s *session) handleInbox(ctx context.Context) {
+	defer s.handlers.Done()
+	for {
+		s.imu.Lock()
+		batch := s.inbox
+		s.inbox = nil
+		if len(batch) == 0 {
+			s.handling = false
+			s.imu.Unlock()
+			return
+		}
+		s.space.Broadcast()
+		s.imu.Unlock()
+		for _, in := range batch {
+			if s.isClosing() {
+				break
+			}
+			s.handleInbound(ctx, in)
+		}
+	}
+}
+
+func (s *session) handleInbound(ctx context.Context, in inbound) {
+	if in.token != "" {
+		s.authenticate(ctx, "", in.token)
+		return
+	}
+	f, err := protocol.Decode(in.data)
+	if err != nil {
+		pe, _ := protocol.IsError(err)
+		s.sendError(f.ID, pe.Code, pe.Message)
+		return
+	}
+	if !s.isAuthed() {
+		if f.Type != protocol.TypeAuth {
+			s.sendError(f.ID, protocol.CodeNotAuthenticated, "send an auth frame first")
+			return
+		}
+		s.authenticate(ctx, f.ID, f.Token)
+		return
+	}
+	frameCtx, span := ksvc.Tracer().Start(ctx, "ws "+f.Type, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("parley.room_id", f.RoomID)))
+	s.handle(frameCtx, f)
+	span.End()
 }
 
 func (s *session) readFailed(err error) {
@@ -250,7 +330,14 @@ func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 		}
 	}
 	s.mu.Unlock()
-	s.enqueue(frame)
+	s.queueFrame(frame, false)
+}
+
+// Flush implements hub.Subscriber: it starts the writer on what Deliver queued.
+func (s *session) Flush() {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.startWriterLocked()
 }
 
 // Resync implements hub.Subscriber: after a Redis reconnect, replay from
@@ -273,9 +360,11 @@ func (s *session) Resync(roomID string) {
 	}()
 }
 
-// enqueue queues a frame without blocking; a full queue closes the
-// session as a slow consumer.
-func (s *session) enqueue(frame []byte) {
+// enqueue queues a frame and starts writing it without blocking; a full
+// queue closes the session as a slow consumer.
+func (s *session) enqueue(frame []byte) { s.queueFrame(frame, true) }
+
+func (s *session) queueFrame(frame []byte, write bool) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	if s.closing {
@@ -291,7 +380,13 @@ func (s *session) enqueue(frame []byte) {
 		return
 	}
 	s.queue = append(s.queue, frame)
-	if !s.writing {
+	if write {
+		s.startWriterLocked()
+	}
+}
+
+func (s *session) startWriterLocked() {
+	if !s.writing && len(s.queue) > 0 {
 		s.writing = true
 		go s.flush()
 	}
@@ -332,6 +427,10 @@ func (s *session) closeLocked(code int, reason string) {
 	}
 	s.closing, s.closeCode, s.closeReason = true, code, reason
 	close(s.closed)
+	// Release a reader waiting for inbox space (lock order: qmu, then imu).
+	s.imu.Lock()
+	s.space.Broadcast()
+	s.imu.Unlock()
 	if !s.writing {
 		s.writing = true
 		go s.flush()
@@ -403,6 +502,7 @@ func (s *session) ping() {
 // cleanup runs when the reader stops: leave rooms, go offline, stop the writer.
 func (s *session) cleanup() {
 	s.close(websocket.CloseNormalClosure, "")
+	s.handlers.Wait() // no frame handled after this may join a room
 	s.mu.Lock()
 	rooms := make([]string, 0, len(s.rooms))
 	for id := range s.rooms {
