@@ -11,11 +11,15 @@ STATE := .parley
 ORT_VERSION := 1.30.0
 ORT_LIB := $(STATE)/lib/libonnxruntime.so.1
 DEMO_MODEL := $(STATE)/models/demo
+# make model installs a trained classifier here; make run and make deploy
+# use it once it is there, else the demo model.
+TRAINED_MODEL := $(STATE)/models/toxic-minilm
+RUN_MODEL = $(abspath $(if $(wildcard $(TRAINED_MODEL)/model.onnx),$(TRAINED_MODEL),$(DEMO_MODEL)))
 export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
 SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
-.PHONY: all run build test test-go test-web web lint generate bench clean deps help onnxruntime deploy undeploy
+.PHONY: all run build test test-go test-web web lint generate bench clean deps help onnxruntime model deploy undeploy
 
 all: build
 
@@ -26,6 +30,7 @@ help:
 	@echo "make bench     run the benchmarks and print the numbers"
 	@echo "make lint      gofmt, go vet, staticcheck, shellcheck, actionlint"
 	@echo "make generate  regenerate generated code"
+	@echo "make model     download a trained toxic-comment classifier (pinned, checksummed; needs internet)"
 	@echo "make deploy    deploy to Knative on Minikube (needs minikube, kubectl, ko)"
 	@echo "make undeploy  remove the Minikube deployment"
 	@echo "make clean     remove build outputs (keeps .parley/ data)"
@@ -36,7 +41,7 @@ build:
 	cd knative/devstack/ferretdb && $(GO) build -o ../../../$(BIN)/ferretdb .
 
 run: build web $(ORT_LIB) $(DEMO_MODEL)/model.onnx
-	PARLEY_MODEL_DIR=$(abspath $(DEMO_MODEL)) ./$(BIN)/parley-dev
+	PARLEY_MODEL_DIR=$(RUN_MODEL) ./$(BIN)/parley-dev
 
 $(ORT_LIB):
 	@command -v npm >/dev/null || { echo "fetching onnxruntime needs npm (apt-get install npm)"; exit 1; }
@@ -57,6 +62,10 @@ web/node_modules: web/package-lock.json
 
 $(DEMO_MODEL)/model.onnx:
 	$(GO) run ./functions/moderation/cmd/demomodel -out $(DEMO_MODEL)
+
+# The source, commit and checksums are in functions/moderation/internal/modelfetch.
+model: $(ORT_LIB)
+	$(GO) run ./functions/moderation/cmd/fetchmodel -out $(TRAINED_MODEL)
 
 test: lint test-go test-web
 
@@ -93,7 +102,7 @@ bench: $(ORT_LIB)
 
 # Knative on Minikube (needs minikube, kubectl, ko): see knative/deploy/.
 deploy:
-	knative/deploy/deploy.sh
+	PARLEY_MODEL_DIR=$${PARLEY_MODEL_DIR:-$(if $(wildcard $(TRAINED_MODEL)/model.onnx),$(abspath $(TRAINED_MODEL)))} knative/deploy/deploy.sh
 
 undeploy:
 	knative/deploy/undeploy.sh
