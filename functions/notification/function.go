@@ -24,6 +24,7 @@ type function struct {
 	store *store
 	rdb   *redis.Client
 	log   *slog.Logger
+	push  *pusher
 	// created counts notifications stored, by kind; redeliveries do not count.
 	created *prometheus.CounterVec
 }
@@ -117,8 +118,8 @@ func (f *function) forMessage(ctx context.Context, m eventsv1.Message) ([]notifi
 }
 
 // notify stores notifications and pushes the new ones to their users'
-// channels. A push to someone offline reaches nobody, which is fine: the
-// notification waits in their list.
+// sockets, or to their browsers' push services when they are offline. The
+// notification waits in their list either way.
 func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	fresh, err := f.store.insert(ctx, docs)
 	if err != nil {
@@ -127,8 +128,16 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	for _, d := range fresh {
 		f.created.WithLabelValues(d.Kind).Inc()
 		frame, _ := json.Marshal(map[string]any{"type": "notification", "notification": toJSON(d)})
-		if err := f.rdb.Publish(ctx, UserChannel(d.UserID), frame).Err(); err != nil {
+		// PUBLISH answers how many connectors hold a socket of this user
+		// (they subscribe to user channels of local users only): none means
+		// offline, and their subscribed browsers get a Web Push instead.
+		online, err := f.rdb.Publish(ctx, UserChannel(d.UserID), frame).Result()
+		if err != nil {
 			f.log.WarnContext(ctx, "live notification push failed; it stays in the list", "error", err)
+			continue
+		}
+		if online == 0 {
+			f.push.push(ctx, d)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 type listServer struct {
 	notificationv1.UnimplementedNotificationServiceServer
 	store *store
+	push  *pusher
 }
 
 func (l *listServer) List(ctx context.Context, req *notificationv1.ListRequest) (*notificationv1.ListResponse, error) {

@@ -5,17 +5,28 @@
 // and UnreadCounts over gRPC. It keeps its own projection of usernames and
 // memberships from parley.user.created and parley.room.member.* events.
 //
-// Environment: MONGO_URI and REDIS_URL (required), MONGO_DB (parley).
+// Users who are offline get new notifications as Web Push messages on the
+// browsers they subscribed, when a VAPID key is configured.
+//
+// Environment: MONGO_URI and REDIS_URL (required), MONGO_DB (parley);
+// VAPID_PRIVATE_KEY (base64url P-256 scalar; unset disables Web Push),
+// VAPID_SUBJECT (mailto: or https: contact; default PUBLIC_URL when https,
+// else mailto:webpush@localhost), WEBPUSH_ALLOWED_HOSTS (push services
+// endpoints may point at, comma-separated, ".suffix" for subdomains;
+// default the services of Chrome, Edge, Firefox and Safari).
 package main
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/parley-chat/parley/functions/notification/webpush"
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/stores"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
@@ -42,9 +53,13 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, err
 	}
 	st := newStore(db)
-	f := &function{store: st, rdb: rdb, log: log, created: newCreatedCounter(reg)}
+	push := &pusher{store: st, log: log}
+	if push.sender, err = newSender(getenv); err != nil {
+		return ksvc.Service{}, err
+	}
+	f := &function{store: st, rdb: rdb, log: log, push: push, created: newCreatedCounter(reg)}
 	g := ksvc.NewGRPCServer()
-	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st})
+	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st, push: push})
 	return ksvc.Service{
 		Events:   f.Handle,
 		GRPC:     g,
@@ -55,4 +70,32 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 			return errors.Join(mc.Disconnect(ctx), rdb.Close())
 		},
 	}, nil
+}
+
+// newSender configures Web Push from the environment; nil when no key is set.
+func newSender(getenv func(string) string) (*webpush.Sender, error) {
+	key := getenv("VAPID_PRIVATE_KEY")
+	if key == "" {
+		return nil, nil
+	}
+	subject := getenv("VAPID_SUBJECT")
+	if subject == "" {
+		subject = "mailto:webpush@localhost"
+		if pub := getenv("PUBLIC_URL"); strings.HasPrefix(pub, "https://") {
+			subject = pub
+		}
+	}
+	v, err := webpush.ParseVAPID(key, subject)
+	if err != nil {
+		return nil, err
+	}
+	hosts := webpush.DefaultPushServices
+	if h := getenv("WEBPUSH_ALLOWED_HOSTS"); h != "" {
+		hosts = strings.Split(h, ",")
+	}
+	client := &http.Client{Timeout: pushTimeout,
+		// A push service answers; it does not redirect. Following one would
+		// let a subscription point the function anywhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &webpush.Sender{VAPID: v, Client: client, AllowedHosts: hosts}, nil
 }

@@ -262,3 +262,37 @@ func TestBadEventsArePermanent(t *testing.T) {
 		e.say(t, room, ada, text)
 	}
 }
+
+func TestPushSubscriptionsAreBoundedAndReplacedPerBrowser(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sub := func(i int) subscriptionDoc {
+		endpoint := "https://fcm.googleapis.com/fcm/send/" + strings.Repeat("x", i)
+		return subscriptionDoc{ID: subscriptionID(endpoint), UserID: "u1", Endpoint: endpoint, P256dh: []byte{4}, Auth: []byte{1}}
+	}
+	for i := range maxSubscriptions {
+		if err := e.f.store.addSubscription(ctx, sub(i)); err != nil {
+			t.Fatalf("subscription %d: %v", i, err)
+		}
+	}
+	// The same browser again replaces its keys; an eleventh is refused.
+	again := sub(3)
+	again.Auth = []byte{9}
+	if err := e.f.store.addSubscription(ctx, again); err != nil {
+		t.Fatalf("re-subscribing a browser: %v", err)
+	}
+	if err := e.f.store.addSubscription(ctx, sub(maxSubscriptions)); err != errTooManySubscriptions {
+		t.Fatalf("subscription %d: %v, want errTooManySubscriptions", maxSubscriptions, err)
+	}
+	subs, err := e.f.store.subscriptionsOf(ctx, "u1")
+	if err != nil || len(subs) != maxSubscriptions {
+		t.Fatalf("%d subscriptions, %v", len(subs), err)
+	}
+	// Only its owner can remove one.
+	if removed, _ := e.f.store.removeSubscription(ctx, "u2", sub(3).Endpoint); removed {
+		t.Error("another user removed u1's subscription")
+	}
+	if removed, _ := e.f.store.removeSubscription(ctx, "u1", sub(3).Endpoint); !removed {
+		t.Error("u1 could not remove its subscription")
+	}
+}

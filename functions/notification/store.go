@@ -34,11 +34,13 @@ type store struct {
 	users         *mongo.Collection
 	members       *mongo.Collection
 	rooms         *mongo.Collection
+	subscriptions *mongo.Collection // browsers' Web Push subscriptions
 }
 
 func newStore(db *mongo.Database) *store {
 	return &store{notifications: db.Collection("notifications"), users: db.Collection("notification_users"),
-		members: db.Collection("notification_members"), rooms: db.Collection("notification_rooms")}
+		members: db.Collection("notification_members"), rooms: db.Collection("notification_rooms"),
+		subscriptions: db.Collection("push_subscriptions")}
 }
 
 func (s *store) ensureIndexes(ctx context.Context) error {
@@ -48,6 +50,9 @@ func (s *store) ensureIndexes(ctx context.Context) error {
 	}
 	if _, err := s.users.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "username_lower", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		return fmt.Errorf("notification: index: %w", err)
+	}
+	if err := s.ensurePushIndexes(ctx); err != nil {
 		return fmt.Errorf("notification: index: %w", err)
 	}
 	return nil

@@ -78,7 +78,8 @@ if ! kubectl -n parley get secret parley-db >/dev/null 2>&1; then
 		--from-literal=REDIS_URL="redis://:$RD@redis.parley.svc:6379/0" \
 		--from-literal=MONGO_URI="mongodb://parley:$MG@mongodb.parley.svc:27017/?authSource=admin" \
 		--from-literal=KAFKA_BROKERS="parley-kafka-bootstrap.kafka.svc:9092" \
-		--from-literal=JWT_SIGNING_KEYS="k$(date -u +%Y%m%d):$SEED"
+		--from-literal=JWT_SIGNING_KEYS="k$(date -u +%Y%m%d):$SEED" \
+		--from-literal=VAPID_PRIVATE_KEY="$(openssl rand 32 | basenc --base64url | tr -d '=')"
 	kubectl -n observability create secret generic grafana-admin --from-literal=password="$(rand)"
 fi
 

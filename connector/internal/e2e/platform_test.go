@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/functions/notification/webpush"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	"github.com/parley-chat/parley/knative/emulator"
@@ -33,6 +34,7 @@ var (
 	stack  *devstack.Stack
 	plat   *platform
 	traces *collector
+	pushes *pushService
 )
 
 // platform is Parley running in the emulator, as make run runs it.
@@ -91,6 +93,11 @@ func startPlatform() (*platform, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	pushes = startPushService()
+	vapidKey, err := webpush.NewVAPIDKey()
+	if err != nil {
+		return nil, nil, err
+	}
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
 	port := freePort()
@@ -99,7 +106,7 @@ func startPlatform() (*platform, func(), error) {
 	for k, v := range map[string]string{
 		"PUBLIC_URL": publicURL, "JWT_ISSUER": publicURL, "METRICS_ADDR": "127.0.0.1:0",
 		"JWT_SIGNING_KEYS": "e2e:" + base64.RawURLEncoding.EncodeToString(seed),
-		"MODEL_DIR":        modelDir, "ONNXRUNTIME_LIB": os.Getenv("ONNXRUNTIME_LIB"),
+		"MODEL_DIR":        modelDir, "ONNXRUNTIME_LIB": os.Getenv("ONNXRUNTIME_LIB"), "VAPID_PRIVATE_KEY": vapidKey,
 	} {
 		env[k] = v
 	}
@@ -111,7 +118,8 @@ func startPlatform() (*platform, func(), error) {
 		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, Env: env,
 		// Tests send faster than people do.
 		ExtraEnv: map[string]map[string]string{"connector": {"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000",
-			"WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"}},
+			"WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"},
+			"notification": {"WEBPUSH_ALLOWED_HOSTS": pushes.host()}},
 		Ports: map[string]int{"connector": port}, IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,
 		ResolveImage: func(image string) (string, error) { return filepath.Join(binDir, path.Base(image)), nil },
 		Logger:       slog.New(slog.NewJSONHandler(logOut, nil)), ProcessOutput: logOut,

@@ -108,6 +108,9 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/notifications", g.authed(g.listNotifications))
 	mux.Handle("GET /api/v1/notifications/unread", g.authed(g.unreadCounts))
 	mux.Handle("POST /api/v1/notifications/read", g.authed(g.markRead))
+	mux.Handle("GET /api/v1/push/key", g.authed(g.pushKey))
+	mux.Handle("POST /api/v1/push/subscriptions", g.authed(g.subscribePush))
+	mux.Handle("DELETE /api/v1/push/subscriptions", g.authed(g.unsubscribePush))
 	mux.Handle("GET /api/v1/moderation/flags", g.authed(g.moderatorsOnly(g.listFlags)))
 	mux.Handle("POST /api/v1/moderation/flags/{id}/decision", g.authed(g.moderatorsOnly(g.decide)))
 	mux.Handle("/api/", g.open(func(http.ResponseWriter, *http.Request) *apiError {

@@ -161,6 +161,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 	env["PUBLIC_URL"] = publicURL
 	env["JWT_ISSUER"] = publicURL
 	env["JWT_SIGNING_KEYS"] = jwtKeys
+	// The emulator gives each service only the variables its manifest names:
+	// this one reaches the notification function alone.
+	if env["VAPID_PRIVATE_KEY"], err = devstack.LoadOrCreateSecret(filepath.Join(s.stateDir, "secrets", "vapid-private-key"), newVAPIDKey); err != nil {
+		return err
+	}
 	// The moderation model and, when fetched, onnxruntime (make run does both).
 	if dir := os.Getenv("PARLEY_MODEL_DIR"); dir != "" {
 		env["MODEL_DIR"] = dir
@@ -254,6 +259,15 @@ func newSigningKey() string {
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
 	return "local-" + time.Now().UTC().Format("20060102") + ":" + base64.RawURLEncoding.EncodeToString(seed)
+}
+
+// newVAPIDKey returns a Web Push (VAPID) private key: a random P-256
+// scalar, base64url (valid but for a 2^-32 chance, which the notification
+// function would report at start).
+func newVAPIDKey() string {
+	key := make([]byte, 32)
+	rand.Read(key)
+	return base64.RawURLEncoding.EncodeToString(key)
 }
 
 func freePort() (int, error) {

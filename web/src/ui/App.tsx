@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Api, ApiError, type Room, type User } from "../lib/api";
 import { ParleyClient, type ConnState, type Message } from "../lib/client";
+import { browserPushEnv, disablePush, enablePush, pushEnabled } from "../lib/push";
 
 const api = new Api();
 
@@ -78,7 +79,17 @@ function Shell({ me }: { me: User }) {
   const [state, setState] = useState<ConnState>("connecting");
   const [rooms, setRooms] = useState<Room[]>([]);
   const [unread, setUnread] = useState<Record<string, number>>({});
-  const [panel, setPanel] = useState<Panel>({ kind: "none" });
+  // A clicked push notification opens Parley at #room=<id>.
+  const roomInHash = (): Panel => {
+    const id = new URLSearchParams(location.hash.slice(1)).get("room");
+    return id ? { kind: "room", id } : { kind: "none" };
+  };
+  const [panel, setPanel] = useState<Panel>(roomInHash);
+  useEffect(() => {
+    const onHash = () => { const p = roomInHash(); if (p.kind === "room") setPanel(p); };
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
   const [presence, setPresence] = useState<Record<string, string>>({});
   const [, setTick] = useState(0);
 
@@ -436,6 +447,7 @@ function Notifications({ onOpen }: { onOpen: (roomId: string) => void }) {
   return (
     <section aria-label="Notifications" className="p-4">
       <h2 className="mb-3 text-lg font-semibold">Notifications</h2>
+      <DevicePush />
       <ul className="space-y-2">
         {items.map((n) => (
           <li key={n.id}>
@@ -447,6 +459,33 @@ function Notifications({ onOpen }: { onOpen: (roomId: string) => void }) {
         {items.length === 0 && <li className="text-gray-500">Nothing yet.</li>}
       </ul>
     </section>
+  );
+}
+
+/** Lets this browser show notifications (Web Push) while you are away. */
+function DevicePush() {
+  const env = useMemo(() => browserPushEnv(), []);
+  const [on, setOn] = useState(false);
+  const [error, setError] = useState("");
+  useEffect(() => { pushEnabled(env).then(setOn, () => setOn(false)); }, [env]);
+  if (!env.serviceWorker) return null;
+  const toggle = async () => {
+    setError("");
+    try {
+      if (on) await disablePush(api, env);
+      else await enablePush(api, env);
+      setOn(!on);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    }
+  };
+  return (
+    <p className="mb-3 text-sm">
+      <button onClick={toggle} className="rounded border px-2 py-1 hover:bg-gray-100 dark:border-gray-700 dark:hover:bg-gray-800">
+        {on ? "Stop notifying this device" : "Notify this device while I'm away"}
+      </button>
+      {error && <span role="alert" className="ml-2 text-red-600">{error}</span>}
+    </p>
   );
 }
 

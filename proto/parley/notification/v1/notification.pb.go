@@ -438,6 +438,287 @@ func (x *UnreadCountsResponse) GetTotal() int32 {
 	return 0
 }
 
+type PushKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushKeyRequest) Reset() {
+	*x = PushKeyRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushKeyRequest) ProtoMessage() {}
+
+func (x *PushKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushKeyRequest.ProtoReflect.Descriptor instead.
+func (*PushKeyRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{7}
+}
+
+type PushKeyResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	VapidPublicKey string                 `protobuf:"bytes,1,opt,name=vapid_public_key,json=vapidPublicKey,proto3" json:"vapid_public_key,omitempty"` // base64url, uncompressed P-256 point (applicationServerKey)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PushKeyResponse) Reset() {
+	*x = PushKeyResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushKeyResponse) ProtoMessage() {}
+
+func (x *PushKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushKeyResponse.ProtoReflect.Descriptor instead.
+func (*PushKeyResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PushKeyResponse) GetVapidPublicKey() string {
+	if x != nil {
+		return x.VapidPublicKey
+	}
+	return ""
+}
+
+// A browser's PushSubscription; keys base64url as PushSubscription.toJSON() gives them.
+type AddPushSubscriptionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	P256Dh        string                 `protobuf:"bytes,3,opt,name=p256dh,proto3" json:"p256dh,omitempty"`
+	Auth          string                 `protobuf:"bytes,4,opt,name=auth,proto3" json:"auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPushSubscriptionRequest) Reset() {
+	*x = AddPushSubscriptionRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPushSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPushSubscriptionRequest) ProtoMessage() {}
+
+func (x *AddPushSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPushSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*AddPushSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AddPushSubscriptionRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AddPushSubscriptionRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *AddPushSubscriptionRequest) GetP256Dh() string {
+	if x != nil {
+		return x.P256Dh
+	}
+	return ""
+}
+
+func (x *AddPushSubscriptionRequest) GetAuth() string {
+	if x != nil {
+		return x.Auth
+	}
+	return ""
+}
+
+type AddPushSubscriptionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPushSubscriptionResponse) Reset() {
+	*x = AddPushSubscriptionResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPushSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPushSubscriptionResponse) ProtoMessage() {}
+
+func (x *AddPushSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPushSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*AddPushSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{10}
+}
+
+type RemovePushSubscriptionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePushSubscriptionRequest) Reset() {
+	*x = RemovePushSubscriptionRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePushSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePushSubscriptionRequest) ProtoMessage() {}
+
+func (x *RemovePushSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePushSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*RemovePushSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RemovePushSubscriptionRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RemovePushSubscriptionRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+type RemovePushSubscriptionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       bool                   `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePushSubscriptionResponse) Reset() {
+	*x = RemovePushSubscriptionResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePushSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePushSubscriptionResponse) ProtoMessage() {}
+
+func (x *RemovePushSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePushSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*RemovePushSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RemovePushSubscriptionResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
 var File_parley_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_parley_notification_v1_notification_proto_rawDesc = "" +
@@ -476,11 +757,28 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\x05total\x18\x02 \x01(\x05R\x05total\x1a9\n" +
 	"\vByRoomEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x012\xb2\x02\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x10\n" +
+	"\x0ePushKeyRequest\";\n" +
+	"\x0fPushKeyResponse\x12(\n" +
+	"\x10vapid_public_key\x18\x01 \x01(\tR\x0evapidPublicKey\"}\n" +
+	"\x1aAddPushSubscriptionRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06p256dh\x18\x03 \x01(\tR\x06p256dh\x12\x12\n" +
+	"\x04auth\x18\x04 \x01(\tR\x04auth\"\x1d\n" +
+	"\x1bAddPushSubscriptionResponse\"T\n" +
+	"\x1dRemovePushSubscriptionRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\":\n" +
+	"\x1eRemovePushSubscriptionResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved2\x98\x05\n" +
 	"\x13NotificationService\x12Q\n" +
 	"\x04List\x12#.parley.notification.v1.ListRequest\x1a$.parley.notification.v1.ListResponse\x12]\n" +
 	"\bMarkRead\x12'.parley.notification.v1.MarkReadRequest\x1a(.parley.notification.v1.MarkReadResponse\x12i\n" +
-	"\fUnreadCounts\x12+.parley.notification.v1.UnreadCountsRequest\x1a,.parley.notification.v1.UnreadCountsResponseBKZIgithub.com/parley-chat/parley/proto/parley/notification/v1;notificationv1b\x06proto3"
+	"\fUnreadCounts\x12+.parley.notification.v1.UnreadCountsRequest\x1a,.parley.notification.v1.UnreadCountsResponse\x12Z\n" +
+	"\aPushKey\x12&.parley.notification.v1.PushKeyRequest\x1a'.parley.notification.v1.PushKeyResponse\x12~\n" +
+	"\x13AddPushSubscription\x122.parley.notification.v1.AddPushSubscriptionRequest\x1a3.parley.notification.v1.AddPushSubscriptionResponse\x12\x87\x01\n" +
+	"\x16RemovePushSubscription\x125.parley.notification.v1.RemovePushSubscriptionRequest\x1a6.parley.notification.v1.RemovePushSubscriptionResponseBKZIgithub.com/parley-chat/parley/proto/parley/notification/v1;notificationv1b\x06proto3"
 
 var (
 	file_parley_notification_v1_notification_proto_rawDescOnce sync.Once
@@ -494,33 +792,45 @@ func file_parley_notification_v1_notification_proto_rawDescGZIP() []byte {
 	return file_parley_notification_v1_notification_proto_rawDescData
 }
 
-var file_parley_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_parley_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_parley_notification_v1_notification_proto_goTypes = []any{
-	(*Notification)(nil),          // 0: parley.notification.v1.Notification
-	(*ListRequest)(nil),           // 1: parley.notification.v1.ListRequest
-	(*ListResponse)(nil),          // 2: parley.notification.v1.ListResponse
-	(*MarkReadRequest)(nil),       // 3: parley.notification.v1.MarkReadRequest
-	(*MarkReadResponse)(nil),      // 4: parley.notification.v1.MarkReadResponse
-	(*UnreadCountsRequest)(nil),   // 5: parley.notification.v1.UnreadCountsRequest
-	(*UnreadCountsResponse)(nil),  // 6: parley.notification.v1.UnreadCountsResponse
-	nil,                           // 7: parley.notification.v1.UnreadCountsResponse.ByRoomEntry
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*Notification)(nil),                   // 0: parley.notification.v1.Notification
+	(*ListRequest)(nil),                    // 1: parley.notification.v1.ListRequest
+	(*ListResponse)(nil),                   // 2: parley.notification.v1.ListResponse
+	(*MarkReadRequest)(nil),                // 3: parley.notification.v1.MarkReadRequest
+	(*MarkReadResponse)(nil),               // 4: parley.notification.v1.MarkReadResponse
+	(*UnreadCountsRequest)(nil),            // 5: parley.notification.v1.UnreadCountsRequest
+	(*UnreadCountsResponse)(nil),           // 6: parley.notification.v1.UnreadCountsResponse
+	(*PushKeyRequest)(nil),                 // 7: parley.notification.v1.PushKeyRequest
+	(*PushKeyResponse)(nil),                // 8: parley.notification.v1.PushKeyResponse
+	(*AddPushSubscriptionRequest)(nil),     // 9: parley.notification.v1.AddPushSubscriptionRequest
+	(*AddPushSubscriptionResponse)(nil),    // 10: parley.notification.v1.AddPushSubscriptionResponse
+	(*RemovePushSubscriptionRequest)(nil),  // 11: parley.notification.v1.RemovePushSubscriptionRequest
+	(*RemovePushSubscriptionResponse)(nil), // 12: parley.notification.v1.RemovePushSubscriptionResponse
+	nil,                                    // 13: parley.notification.v1.UnreadCountsResponse.ByRoomEntry
+	(*timestamppb.Timestamp)(nil),          // 14: google.protobuf.Timestamp
 }
 var file_parley_notification_v1_notification_proto_depIdxs = []int32{
-	8, // 0: parley.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	0, // 1: parley.notification.v1.ListResponse.notifications:type_name -> parley.notification.v1.Notification
-	7, // 2: parley.notification.v1.UnreadCountsResponse.by_room:type_name -> parley.notification.v1.UnreadCountsResponse.ByRoomEntry
-	1, // 3: parley.notification.v1.NotificationService.List:input_type -> parley.notification.v1.ListRequest
-	3, // 4: parley.notification.v1.NotificationService.MarkRead:input_type -> parley.notification.v1.MarkReadRequest
-	5, // 5: parley.notification.v1.NotificationService.UnreadCounts:input_type -> parley.notification.v1.UnreadCountsRequest
-	2, // 6: parley.notification.v1.NotificationService.List:output_type -> parley.notification.v1.ListResponse
-	4, // 7: parley.notification.v1.NotificationService.MarkRead:output_type -> parley.notification.v1.MarkReadResponse
-	6, // 8: parley.notification.v1.NotificationService.UnreadCounts:output_type -> parley.notification.v1.UnreadCountsResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	14, // 0: parley.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 1: parley.notification.v1.ListResponse.notifications:type_name -> parley.notification.v1.Notification
+	13, // 2: parley.notification.v1.UnreadCountsResponse.by_room:type_name -> parley.notification.v1.UnreadCountsResponse.ByRoomEntry
+	1,  // 3: parley.notification.v1.NotificationService.List:input_type -> parley.notification.v1.ListRequest
+	3,  // 4: parley.notification.v1.NotificationService.MarkRead:input_type -> parley.notification.v1.MarkReadRequest
+	5,  // 5: parley.notification.v1.NotificationService.UnreadCounts:input_type -> parley.notification.v1.UnreadCountsRequest
+	7,  // 6: parley.notification.v1.NotificationService.PushKey:input_type -> parley.notification.v1.PushKeyRequest
+	9,  // 7: parley.notification.v1.NotificationService.AddPushSubscription:input_type -> parley.notification.v1.AddPushSubscriptionRequest
+	11, // 8: parley.notification.v1.NotificationService.RemovePushSubscription:input_type -> parley.notification.v1.RemovePushSubscriptionRequest
+	2,  // 9: parley.notification.v1.NotificationService.List:output_type -> parley.notification.v1.ListResponse
+	4,  // 10: parley.notification.v1.NotificationService.MarkRead:output_type -> parley.notification.v1.MarkReadResponse
+	6,  // 11: parley.notification.v1.NotificationService.UnreadCounts:output_type -> parley.notification.v1.UnreadCountsResponse
+	8,  // 12: parley.notification.v1.NotificationService.PushKey:output_type -> parley.notification.v1.PushKeyResponse
+	10, // 13: parley.notification.v1.NotificationService.AddPushSubscription:output_type -> parley.notification.v1.AddPushSubscriptionResponse
+	12, // 14: parley.notification.v1.NotificationService.RemovePushSubscription:output_type -> parley.notification.v1.RemovePushSubscriptionResponse
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_parley_notification_v1_notification_proto_init() }
@@ -534,7 +844,7 @@ func file_parley_notification_v1_notification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_notification_v1_notification_proto_rawDesc), len(file_parley_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,9 +23,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotificationService_List_FullMethodName         = "/parley.notification.v1.NotificationService/List"
-	NotificationService_MarkRead_FullMethodName     = "/parley.notification.v1.NotificationService/MarkRead"
-	NotificationService_UnreadCounts_FullMethodName = "/parley.notification.v1.NotificationService/UnreadCounts"
+	NotificationService_List_FullMethodName                   = "/parley.notification.v1.NotificationService/List"
+	NotificationService_MarkRead_FullMethodName               = "/parley.notification.v1.NotificationService/MarkRead"
+	NotificationService_UnreadCounts_FullMethodName           = "/parley.notification.v1.NotificationService/UnreadCounts"
+	NotificationService_PushKey_FullMethodName                = "/parley.notification.v1.NotificationService/PushKey"
+	NotificationService_AddPushSubscription_FullMethodName    = "/parley.notification.v1.NotificationService/AddPushSubscription"
+	NotificationService_RemovePushSubscription_FullMethodName = "/parley.notification.v1.NotificationService/RemovePushSubscription"
 )
 
 // NotificationServiceClient is the client API for NotificationService service.
@@ -35,6 +38,11 @@ type NotificationServiceClient interface {
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
 	MarkRead(ctx context.Context, in *MarkReadRequest, opts ...grpc.CallOption) (*MarkReadResponse, error)
 	UnreadCounts(ctx context.Context, in *UnreadCountsRequest, opts ...grpc.CallOption) (*UnreadCountsResponse, error)
+	// Web Push: the key browsers subscribe with, and a user's subscriptions.
+	// Offline users get their new notifications on every subscribed browser.
+	PushKey(ctx context.Context, in *PushKeyRequest, opts ...grpc.CallOption) (*PushKeyResponse, error)
+	AddPushSubscription(ctx context.Context, in *AddPushSubscriptionRequest, opts ...grpc.CallOption) (*AddPushSubscriptionResponse, error)
+	RemovePushSubscription(ctx context.Context, in *RemovePushSubscriptionRequest, opts ...grpc.CallOption) (*RemovePushSubscriptionResponse, error)
 }
 
 type notificationServiceClient struct {
@@ -75,6 +83,36 @@ func (c *notificationServiceClient) UnreadCounts(ctx context.Context, in *Unread
 	return out, nil
 }
 
+func (c *notificationServiceClient) PushKey(ctx context.Context, in *PushKeyRequest, opts ...grpc.CallOption) (*PushKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushKeyResponse)
+	err := c.cc.Invoke(ctx, NotificationService_PushKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationServiceClient) AddPushSubscription(ctx context.Context, in *AddPushSubscriptionRequest, opts ...grpc.CallOption) (*AddPushSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddPushSubscriptionResponse)
+	err := c.cc.Invoke(ctx, NotificationService_AddPushSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationServiceClient) RemovePushSubscription(ctx context.Context, in *RemovePushSubscriptionRequest, opts ...grpc.CallOption) (*RemovePushSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemovePushSubscriptionResponse)
+	err := c.cc.Invoke(ctx, NotificationService_RemovePushSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotificationServiceServer is the server API for NotificationService service.
 // All implementations must embed UnimplementedNotificationServiceServer
 // for forward compatibility.
@@ -82,6 +120,11 @@ type NotificationServiceServer interface {
 	List(context.Context, *ListRequest) (*ListResponse, error)
 	MarkRead(context.Context, *MarkReadRequest) (*MarkReadResponse, error)
 	UnreadCounts(context.Context, *UnreadCountsRequest) (*UnreadCountsResponse, error)
+	// Web Push: the key browsers subscribe with, and a user's subscriptions.
+	// Offline users get their new notifications on every subscribed browser.
+	PushKey(context.Context, *PushKeyRequest) (*PushKeyResponse, error)
+	AddPushSubscription(context.Context, *AddPushSubscriptionRequest) (*AddPushSubscriptionResponse, error)
+	RemovePushSubscription(context.Context, *RemovePushSubscriptionRequest) (*RemovePushSubscriptionResponse, error)
 	mustEmbedUnimplementedNotificationServiceServer()
 }
 
@@ -100,6 +143,15 @@ func (UnimplementedNotificationServiceServer) MarkRead(context.Context, *MarkRea
 }
 func (UnimplementedNotificationServiceServer) UnreadCounts(context.Context, *UnreadCountsRequest) (*UnreadCountsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UnreadCounts not implemented")
+}
+func (UnimplementedNotificationServiceServer) PushKey(context.Context, *PushKeyRequest) (*PushKeyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PushKey not implemented")
+}
+func (UnimplementedNotificationServiceServer) AddPushSubscription(context.Context, *AddPushSubscriptionRequest) (*AddPushSubscriptionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddPushSubscription not implemented")
+}
+func (UnimplementedNotificationServiceServer) RemovePushSubscription(context.Context, *RemovePushSubscriptionRequest) (*RemovePushSubscriptionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RemovePushSubscription not implemented")
 }
 func (UnimplementedNotificationServiceServer) mustEmbedUnimplementedNotificationServiceServer() {}
 func (UnimplementedNotificationServiceServer) testEmbeddedByValue()                             {}
@@ -176,6 +228,60 @@ func _NotificationService_UnreadCounts_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotificationService_PushKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationServiceServer).PushKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationService_PushKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationServiceServer).PushKey(ctx, req.(*PushKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationService_AddPushSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddPushSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationServiceServer).AddPushSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationService_AddPushSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationServiceServer).AddPushSubscription(ctx, req.(*AddPushSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationService_RemovePushSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePushSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationServiceServer).RemovePushSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationService_RemovePushSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationServiceServer).RemovePushSubscription(ctx, req.(*RemovePushSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotificationService_ServiceDesc is the grpc.ServiceDesc for NotificationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -194,6 +300,18 @@ var NotificationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnreadCounts",
 			Handler:    _NotificationService_UnreadCounts_Handler,
+		},
+		{
+			MethodName: "PushKey",
+			Handler:    _NotificationService_PushKey_Handler,
+		},
+		{
+			MethodName: "AddPushSubscription",
+			Handler:    _NotificationService_AddPushSubscription_Handler,
+		},
+		{
+			MethodName: "RemovePushSubscription",
+			Handler:    _NotificationService_RemovePushSubscription_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
