@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -37,10 +36,6 @@ func newCreatedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	reg.MustRegister(c)
 	return c
 }
-
-// UserChannel is the Redis channel of one user: connectors holding that
-// user's sockets forward what is published there.
-func UserChannel(userID string) string { return "user:{" + userID + "}" }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	bad := func(err error) error {
@@ -131,7 +126,7 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 		// PUBLISH answers how many connectors hold a socket of this user
 		// (they subscribe to user channels of local users only): none means
 		// offline, and their subscribed browsers get a Web Push instead.
-		online, err := f.rdb.Publish(ctx, UserChannel(d.UserID), frame).Result()
+		online, err := f.rdb.Publish(ctx, eventsv1.UserChannel(d.UserID), frame).Result()
 		if err != nil {
 			f.log.WarnContext(ctx, "live notification push failed; it stays in the list", "error", err)
 			continue
@@ -143,21 +138,8 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	return nil
 }
 
-// notificationJSON is a notification as clients see it.
-type notificationJSON struct {
-	ID           string    `json:"id"`
-	Kind         string    `json:"kind"`
-	RoomID       string    `json:"room_id,omitempty"`
-	MessageID    string    `json:"message_id,omitempty"`
-	FromUserID   string    `json:"from_user_id,omitempty"`
-	FromUsername string    `json:"from_username,omitempty"`
-	Text         string    `json:"text,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	Read         bool      `json:"read"`
-}
-
-func toJSON(d notificationDoc) notificationJSON {
-	return notificationJSON{ID: d.ID, Kind: d.Kind, RoomID: d.RoomID, MessageID: d.MessageID, FromUserID: d.FromUserID,
+func toJSON(d notificationDoc) eventsv1.Notification {
+	return eventsv1.Notification{ID: d.ID, Kind: d.Kind, RoomID: d.RoomID, MessageID: d.MessageID, FromUserID: d.FromUserID,
 		FromUsername: d.FromUsername, Text: d.Text, CreatedAt: d.CreatedAt, Read: d.Read}
 }
 

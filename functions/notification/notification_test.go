@@ -146,7 +146,7 @@ func TestDirectMessagesAndRedeliveryAndWelcome(t *testing.T) {
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
 	e.join(t, dm, ada, "direct")
 	e.join(t, dm, bob, "direct")
-	sub := e.rdb.Subscribe(context.Background(), UserChannel(bob.id))
+	sub := e.rdb.Subscribe(context.Background(), eventsv1.UserChannel(bob.id))
 	defer sub.Close()
 	if _, err := sub.Receive(context.Background()); err != nil { // subscription confirmed
 		t.Fatal(err)

@@ -2,23 +2,11 @@ package gateway
 
 import (
 	"net/http"
-	"time"
 
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
-
-type notificationJSON struct {
-	ID           string    `json:"id"`
-	Kind         string    `json:"kind"`
-	RoomID       string    `json:"room_id,omitempty"`
-	MessageID    string    `json:"message_id,omitempty"`
-	FromUserID   string    `json:"from_user_id,omitempty"`
-	FromUsername string    `json:"from_username,omitempty"`
-	Text         string    `json:"text,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	Read         bool      `json:"read"`
-}
 
 // GET /api/v1/notifications?unread=true&limit=50, newest first.
 func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
@@ -33,9 +21,9 @@ func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request, c *a
 	if err != nil {
 		return fromGRPC(err)
 	}
-	out := make([]notificationJSON, 0, len(resp.Notifications))
+	out := make([]eventsv1.Notification, 0, len(resp.Notifications))
 	for _, n := range resp.Notifications {
-		out = append(out, notificationJSON{ID: n.Id, Kind: n.Kind, RoomID: n.RoomId, MessageID: n.MessageId,
+		out = append(out, eventsv1.Notification{ID: n.Id, Kind: n.Kind, RoomID: n.RoomId, MessageID: n.MessageId,
 			FromUserID: n.FromUserId, FromUsername: n.FromUsername, Text: n.Text, CreatedAt: n.CreatedAt.AsTime(), Read: n.Read})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"notifications": out})

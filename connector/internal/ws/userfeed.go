@@ -6,11 +6,9 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// UserChannel is the Redis channel of one user's personal frames
-// (notifications); the notification function publishes there.
-func UserChannel(userID string) string { return "user:{" + userID + "}" }
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
 
 // userFeed subscribes this connector to the channels of the users it has
 // sockets for, and forwards what arrives to those sockets.
@@ -34,7 +32,7 @@ func (u *userFeed) add(ctx context.Context, user string, s *session) error {
 	u.sessions[user][s] = struct{}{}
 	u.mu.Unlock()
 	if first {
-		return u.ps.Subscribe(ctx, UserChannel(user))
+		return u.ps.Subscribe(ctx, eventsv1.UserChannel(user))
 	}
 	return nil
 }
@@ -48,7 +46,7 @@ func (u *userFeed) remove(user string, s *session) {
 	}
 	u.mu.Unlock()
 	if last {
-		u.ps.Unsubscribe(context.Background(), UserChannel(user))
+		u.ps.Unsubscribe(context.Background(), eventsv1.UserChannel(user))
 	}
 }
 

@@ -142,3 +142,24 @@ func RoomChannel(roomID string) string { return "room:{" + roomID + "}" }
 // RoomFrame wraps a frame for RoomChannel as one to deliver as it comes
 // (not a seq-ordered message).
 func RoomFrame(frame []byte) []byte { return append([]byte("e "), frame...) }
+
+// UserChannel is the Redis channel of one user's personal frames. A
+// connector subscribes to it exactly while it holds a socket of that user,
+// so the number of receivers of a PUBLISH there says whether the user is
+// online (the notification function relies on it for Web Push).
+func UserChannel(userID string) string { return "user:{" + userID + "}" }
+
+// Notification is a notification as clients see it: in the "notification"
+// frame the notification function publishes on UserChannel, and in the
+// connector's REST list.
+type Notification struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"` // mention, direct or welcome
+	RoomID       string    `json:"room_id,omitempty"`
+	MessageID    string    `json:"message_id,omitempty"`
+	FromUserID   string    `json:"from_user_id,omitempty"`
+	FromUsername string    `json:"from_username,omitempty"`
+	Text         string    `json:"text,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	Read         bool      `json:"read"`
+}
