@@ -15,7 +15,7 @@ import (
 
 // function classifies sent messages and flags those over a threshold.
 type function struct {
-	batcher    *batcher
+	batcher    *classifyBatcher
 	store      *store
 	labels     []string
 	thresholds map[string]float32
@@ -32,7 +32,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: bad %s data: %v", e.Type(), err))
 	}
-	scores, err := f.batcher.classify(ctx, m.Text)
+	scores, err := f.batcher.Do(ctx, m.Text)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 		Registry: reg,
 		Start: func(ctx context.Context) error {
 			wg.Add(1)
-			go func() { defer wg.Done(); b.run(runCtx) }()
+			go func() { defer wg.Done(); b.Run(runCtx) }()
 			return st.ensureIndexes(ctx)
 		},
 		Stop: func(ctx context.Context) error {

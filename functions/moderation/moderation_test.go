@@ -76,7 +76,7 @@ func newEnv(t *testing.T, thresholds string) *env {
 	st := newStore(mc.Database("m" + hex.EncodeToString(b)))
 	ctx, cancel := context.WithCancel(context.Background())
 	bt := newBatcher(clf, 32, 5*time.Millisecond)
-	go bt.run(ctx)
+	go bt.Run(ctx)
 	s := &sink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))

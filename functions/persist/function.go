@@ -21,7 +21,7 @@ import (
 type function struct {
 	store   *store
 	cache   *cache
-	batcher *batcher
+	batcher *insertBatcher
 	log     *slog.Logger
 }
 
@@ -33,7 +33,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
 		ctx, span := ksvc.Tracer().Start(ctx, "mongo insert messages (batched)", trace.WithSpanKind(trace.SpanKindClient))
-		err := f.batcher.add(ctx, docFrom(m))
+		_, err := f.batcher.Do(ctx, docFrom(m))
 		span.End()
 		if err != nil {
 			return nil, err

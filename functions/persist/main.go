@@ -59,7 +59,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 				return err
 			}
 			wg.Add(1)
-			go func() { defer wg.Done(); b.run(runCtx) }()
+			go func() { defer wg.Done(); b.Run(runCtx) }()
 			return nil
 		},
 		Ready: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

@@ -62,7 +62,7 @@ func newEnv(t *testing.T) *env {
 		e.batches.Add(1)
 		return st.insertMany(ctx, docs)
 	})
-	go bt.run(ctx)
+	go bt.Run(ctx)
 	c := &cache{rdb: rdb}
 	e.f = &function{store: st, cache: c, batcher: bt, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	e.h = &historyServer{store: st, cache: c}
