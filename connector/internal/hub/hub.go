@@ -119,39 +119,42 @@ func (h *Hub) Run(ctx context.Context) {
 	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
 	touched := map[Subscriber]struct{}{}
 	for {
-		var m any
-		var ok bool
 		select {
 		case <-ctx.Done():
 			return
-		case m, ok = <-ch:
-		}
-		for n := 0; ; n++ {
+		case m, ok := <-ch:
 			if !ok {
 				return
 			}
-			switch m := m.(type) {
-			case *redis.Message:
-				h.dispatch(m.Channel, m.Payload, touched)
-			case *redis.Subscription:
-				if m.Kind == "subscribe" {
-					h.subscribed(m.Channel)
-				}
-			}
-			if n == maxBatch {
-				break
-			}
+			h.handle(m, touched)
+		}
+	waiting:
+		for range maxBatch - 1 {
 			select {
-			case m, ok = <-ch:
-				continue
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				h.handle(m, touched)
 			default:
+				break waiting
 			}
-			break
 		}
 		for s := range touched {
 			s.Flush()
 		}
 		clear(touched)
+	}
+}
+
+func (h *Hub) handle(m any, touched map[Subscriber]struct{}) {
+	switch m := m.(type) {
+	case *redis.Message:
+		h.dispatch(m.Channel, m.Payload, touched)
+	case *redis.Subscription:
+		if m.Kind == "subscribe" {
+			h.subscribed(m.Channel)
+		}
 	}
 }
 
