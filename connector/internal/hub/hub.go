@@ -227,6 +227,23 @@ func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, err
 	return seq, nil
 }
 
+// Frontier is the seq from which the hub delivers a room's messages in
+// order: every lower seq was delivered before, or given up on after
+// GapWait. A subscriber catching up after Join needs history only below it;
+// the rest reaches it from the hub, in order, even seqs still in flight.
+// Zero when the room has no local members.
+func (h *Hub) Frontier(roomID string) int64 {
+	h.mu.Lock()
+	r, ok := h.rooms[roomID]
+	h.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next
+}
+
 // Leave removes s from a room, unsubscribing when it was the last local member.
 func (h *Hub) Leave(roomID string, s Subscriber) {
 	h.mu.Lock()

@@ -208,3 +208,31 @@ func TestParseEnvelopeRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+func TestFrontierIsWhereInOrderDeliveryStands(t *testing.T) {
+	h := newHub(t, time.Minute)
+	r := &recorder{}
+	ctx := context.Background()
+	h.rdb.Set(ctx, "seq:{r7}", 10, 0)
+	if _, err := h.Join(ctx, "r7", r); err != nil {
+		t.Fatal(err)
+	}
+	if f := h.Frontier("r7"); f != 11 {
+		t.Fatalf("frontier after join = %d, want 11", f)
+	}
+	h.Publish(ctx, "r7", PublishMessage(12, []byte("b"))) // 11 still in flight
+	time.Sleep(100 * time.Millisecond)
+	if f := h.Frontier("r7"); f != 11 {
+		t.Fatalf("frontier with 11 in flight = %d, want 11", f)
+	}
+	h.Publish(ctx, "r7", PublishMessage(11, []byte("a")))
+	if got := fmt.Sprint(waitFor(t, r, 2)); got != "[11:a 12:b]" {
+		t.Fatalf("got %s", got)
+	}
+	if f := h.Frontier("r7"); f != 13 {
+		t.Fatalf("frontier = %d, want 13", f)
+	}
+	if h.Frontier("elsewhere") != 0 {
+		t.Fatal("frontier of a room without local members")
+	}
+}

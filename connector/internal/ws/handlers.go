@@ -115,11 +115,16 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 			s.mu.Unlock()
 			continue
 		}
-		s.catchUp(ctx, f.ID, c.RoomID, rs)
+		// History stops at the hub's frontier: later seqs come from the hub
+		// (held until now), in order even if some were still in flight,
+		// where the history window would have had a hole for them.
+		s.catchUp(ctx, f.ID, c.RoomID, rs, s.srv.hub.Frontier(c.RoomID))
 	}
 }
 
-func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomState) {
+// catchUp replays history after rs.last (below until, when not zero), then
+// releases the live frames held meanwhile.
+func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomState, until int64) {
 	s.mu.Lock()
 	after := rs.last
 	s.mu.Unlock()
@@ -131,15 +136,20 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 			break
 		}
 		s.mu.Lock()
+		reached := false
 		for _, raw := range resp.Messages {
 			seq := eventsv1.SeqOf(raw)
+			if until > 0 && seq >= until {
+				reached = true
+				break
+			}
 			if rs.fresh(seq) {
 				s.enqueue(messageFrame(roomID, raw))
 			}
 			after = seq
 		}
 		s.mu.Unlock()
-		if !resp.More || len(resp.Messages) == 0 {
+		if reached || !resp.More || len(resp.Messages) == 0 {
 			break
 		}
 	}

@@ -356,7 +356,7 @@ func (s *session) Resync(roomID string) {
 		defer s.sends.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
-		s.catchUp(ctx, "", roomID, rs)
+		s.catchUp(ctx, "", roomID, rs, 0) // what was missed lies beyond the hub's frontier
 	}()
 }
 
