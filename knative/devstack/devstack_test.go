@@ -179,6 +179,37 @@ func TestTakenPortIsAClearError(t *testing.T) {
 	}
 }
 
+func TestPostgresRetriesWhenItsRandomPortWasTakenMeanwhile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	real := randomPort
+	picks := 0
+	randomPort = func() (int, error) {
+		picks++
+		if picks == 1 {
+			return taken, nil // free when picked, bound by someone else since
+		}
+		return real()
+	}
+	defer func() { randomPort = real }()
+	cfg := testConfig(t, stateDir(t), nil)
+	cfg.Components = Postgres
+	s := up(t, cfg)
+	defer s.Close()
+	if picks < 2 || strings.Contains(s.DatabaseURL, fmt.Sprintf(":%d/", taken)) {
+		t.Fatalf("PostgreSQL at %s after %d picks: it should have moved off port %d", s.DatabaseURL, picks, taken)
+	}
+	conn, err := pgx.Connect(context.Background(), s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(context.Background())
+}
+
 func TestMissingFerretDBBinaryIsAClearError(t *testing.T) {
 	first := up(t, testConfig(t, stateDir(t), nil))
 	defer first.Close()

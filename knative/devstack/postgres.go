@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -26,10 +27,6 @@ func (s *Stack) startPostgres(ctx context.Context, cfg Config) (string, error) {
 		return "", err
 	}
 	initdb := filepath.Join(filepath.Dir(postgres), "initdb")
-	port, err := pickPort("PostgreSQL", defaultPort(cfg.PostgresPort, DefaultPostgresPort))
-	if err != nil {
-		return "", err
-	}
 	password, err := secret(filepath.Join(cfg.StateDir, "secrets", "postgres-password"))
 	if err != nil {
 		return "", err
@@ -44,37 +41,22 @@ func (s *Stack) startPostgres(ctx context.Context, cfg Config) (string, error) {
 			return "", err
 		}
 	}
-	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	srv, err := startServer("postgresql", cmd, syscall.SIGINT, filepath.Join(cfg.StateDir, "postgres.log"))
-	if err != nil {
-		return "", err
-	}
-	s.servers = append(s.servers, srv)
-
-	admin := pgURL(password, port, "postgres")
-	err = srv.waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			return err
+	// The port is picked just before the server binds it; a random one can
+	// still be taken in between (by another stack starting, or as a
+	// client's ephemeral port), so then a start is retried on a new one.
+	var port int
+	for attempt := 1; ; attempt++ {
+		if port, err = pickPort("PostgreSQL", defaultPort(cfg.PostgresPort, DefaultPostgresPort)); err != nil {
+			return "", err
 		}
-		defer conn.Close(ctx)
-		for _, db := range databases {
-			var exists bool
-			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
-				return err
-			}
-			if !exists {
-				if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
-					return fmt.Errorf("create database %s: %w", db, err)
-				}
-			}
+		err = s.runPostgres(ctx, postgres, data, port, password, cred, cfg.StateDir)
+		if err == nil {
+			break
 		}
-		return nil
-	})
-	if err != nil {
-		return "", err
+		if cfg.PostgresPort >= 0 || attempt == 3 || !errors.Is(err, errExitedDuringStart) {
+			return "", err
+		}
+		s.log.Warn("postgresql did not start; retrying on another port", "error", err)
 	}
 	s.log.Info("postgresql ready", "port", port, "data", data)
 	return pgURL(password, port, "parley"), nil
@@ -141,4 +123,44 @@ func runInitdb(initdb, root, data, password string, cred *syscall.Credential) er
 		return fmt.Errorf("devstack: initdb: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// runPostgres starts the server on port and waits until it serves, with
+// Parley's databases created.
+func (s *Stack) runPostgres(ctx context.Context, postgres, data string, port int, password string, cred *syscall.Credential, stateDir string) error {
+	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	srv, err := startServer("postgresql", cmd, syscall.SIGINT, filepath.Join(stateDir, "postgres.log"))
+	if err != nil {
+		return err
+	}
+	admin := pgURL(password, port, "postgres")
+	err = srv.waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		for _, db := range databases {
+			var exists bool
+			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+					return fmt.Errorf("create database %s: %w", db, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errExitedDuringStart) {
+		srv.stop(10 * time.Second)
+		return err
+	}
+	if err == nil {
+		s.servers = append(s.servers, srv)
+	}
+	return err
 }

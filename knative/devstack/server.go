@@ -69,18 +69,27 @@ func (s *server) stop(grace time.Duration) error {
 	return fmt.Errorf("devstack: %s did not stop within %s and was killed", s.name, grace)
 }
 
+// errExitedDuringStart is a server that stopped before it was ready.
+var errExitedDuringStart = errors.New("exited during start")
+
 // waitFor polls check until it succeeds, the server exits, or timeout.
 func (s *server) waitFor(ctx context.Context, timeout time.Duration, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
 	for {
-		if last = check(ctx); last == nil {
+		// Each check gets a short deadline of its own: one that hangs (a
+		// port answered by something else) must not hide that the server
+		// has exited.
+		checkCtx, cancelCheck := context.WithTimeout(ctx, 10*time.Second)
+		last = check(checkCtx)
+		cancelCheck()
+		if last == nil {
 			return nil
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("devstack: %s exited during start (%s); see %s", s.name, s.cmd.ProcessState, s.log.Name())
+			return fmt.Errorf("devstack: %s %w (%s); see %s", s.name, errExitedDuringStart, s.cmd.ProcessState, s.log.Name())
 		case <-ctx.Done():
 			return fmt.Errorf("devstack: %s not ready after %s: %w; see %s", s.name, timeout, last, s.log.Name())
 		case <-time.After(50 * time.Millisecond):
@@ -114,14 +123,19 @@ func LoadOrCreateSecret(path string, generate func() string) (string, error) {
 }
 
 // pickPort turns -1 into a free port and checks a fixed one is free.
+// randomPort returns a port free at the moment (tests replace it).
+var randomPort = func() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
 func pickPort(name string, port int) (int, error) {
 	if port < 0 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port, nil
+		return randomPort()
 	}
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
