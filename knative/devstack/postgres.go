@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -41,22 +40,11 @@ func (s *Stack) startPostgres(ctx context.Context, cfg Config) (string, error) {
 			return "", err
 		}
 	}
-	// The port is picked just before the server binds it; a random one can
-	// still be taken in between (by another stack starting, or as a
-	// client's ephemeral port), so then a start is retried on a new one.
-	var port int
-	for attempt := 1; ; attempt++ {
-		if port, err = pickPort("PostgreSQL", defaultPort(cfg.PostgresPort, DefaultPostgresPort)); err != nil {
-			return "", err
-		}
-		err = s.runPostgres(ctx, postgres, data, port, password, cred, cfg.StateDir)
-		if err == nil {
-			break
-		}
-		if cfg.PostgresPort >= 0 || attempt == 3 || !errors.Is(err, errExitedDuringStart) {
-			return "", err
-		}
-		s.log.Warn("postgresql did not start; retrying on another port", "error", err)
+	port, err := s.onFreePort("PostgreSQL", cfg.PostgresPort, DefaultPostgresPort, func(port int) (*server, error) {
+		return runPostgres(ctx, postgres, data, port, password, cred, cfg.StateDir)
+	})
+	if err != nil {
+		return "", err
 	}
 	s.log.Info("postgresql ready", "port", port, "data", data)
 	return pgURL(password, port, "parley"), nil
@@ -127,16 +115,16 @@ func runInitdb(initdb, root, data, password string, cred *syscall.Credential) er
 
 // runPostgres starts the server on port and waits until it serves, with
 // Parley's databases created.
-func (s *Stack) runPostgres(ctx context.Context, postgres, data string, port int, password string, cred *syscall.Credential, stateDir string) error {
+func runPostgres(ctx context.Context, postgres, data string, port int, password string, cred *syscall.Credential, stateDir string) (*server, error) {
 	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	srv, err := startServer("postgresql", cmd, syscall.SIGINT, filepath.Join(stateDir, "postgres.log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	admin := pgURL(password, port, "postgres")
-	err = srv.waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
+	return srv, srv.waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, admin)
 		if err != nil {
 			return err
@@ -155,12 +143,4 @@ func (s *Stack) runPostgres(ctx context.Context, postgres, data string, port int
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errExitedDuringStart) {
-		srv.stop(10 * time.Second)
-		return err
-	}
-	if err == nil {
-		s.servers = append(s.servers, srv)
-	}
-	return err
 }

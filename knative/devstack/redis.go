@@ -19,10 +19,6 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	port, err := pickPort("Redis", defaultPort(cfg.RedisPort, DefaultRedisPort))
-	if err != nil {
-		return "", err
-	}
 	password, err := secret(filepath.Join(cfg.StateDir, "secrets", "redis-password"))
 	if err != nil {
 		return "", err
@@ -31,28 +27,34 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	// The password goes in a 0600 file, not on the command line where ps shows it.
-	conf := filepath.Join(dir, "redis.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode yes\ndir %s\nappendonly yes\nappendfsync everysec\nrequirepass %s\ndaemonize no\n",
-		port, dir, password)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		return "", err
-	}
-	srv, err := startServer("redis", exec.Command(bin, conf), syscall.SIGTERM, filepath.Join(cfg.StateDir, "redis.log"))
+	port, err := s.onFreePort("Redis", cfg.RedisPort, DefaultRedisPort, func(port int) (*server, error) {
+		// The password goes in a 0600 file, not on the command line where ps shows it.
+		conf := filepath.Join(dir, "redis.conf")
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode yes\ndir %s\nappendonly yes\nappendfsync everysec\nrequirepass %s\ndaemonize no\n",
+			port, dir, password)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			return nil, err
+		}
+		srv, err := startServer("redis", exec.Command(bin, conf), syscall.SIGTERM, filepath.Join(cfg.StateDir, "redis.log"))
+		if err != nil {
+			return nil, err
+		}
+		opts, err := redis.ParseURL(redisURL(password, port))
+		if err != nil {
+			return srv, err
+		}
+		client := redis.NewClient(opts)
+		defer client.Close()
+		return srv, srv.waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return client.Ping(ctx).Err() })
+	})
 	if err != nil {
-		return "", err
-	}
-	s.servers = append(s.servers, srv)
-	u := url.URL{Scheme: "redis", User: url.UserPassword("default", password), Host: "127.0.0.1:" + strconv.Itoa(port), Path: "/0"}
-	opts, err := redis.ParseURL(u.String())
-	if err != nil {
-		return "", err
-	}
-	client := redis.NewClient(opts)
-	defer client.Close()
-	if err := srv.waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return client.Ping(ctx).Err() }); err != nil {
 		return "", err
 	}
 	s.log.Info("redis ready", "port", port, "data", dir)
-	return u.String(), nil
+	return redisURL(password, port), nil
+}
+
+func redisURL(password string, port int) string {
+	u := url.URL{Scheme: "redis", User: url.UserPassword("default", password), Host: "127.0.0.1:" + strconv.Itoa(port), Path: "/0"}
+	return u.String()
 }

@@ -123,6 +123,32 @@ func LoadOrCreateSecret(path string, generate func() string) (string, error) {
 }
 
 // pickPort turns -1 into a free port and checks a fixed one is free.
+// onFreePort starts a server with run on the port the configuration asks
+// for (see defaultPort) and keeps it for Close. A random port can be taken
+// between being picked and being bound (by another stack starting at the
+// same moment, or as some client's ephemeral port), so a server given one
+// that exits during start is tried again on another, up to three times.
+func (s *Stack) onFreePort(name string, configured, def int, run func(port int) (*server, error)) (int, error) {
+	for attempt := 1; ; attempt++ {
+		port, err := pickPort(name, defaultPort(configured, def))
+		if err != nil {
+			return 0, err
+		}
+		srv, err := run(port)
+		if err == nil {
+			s.servers = append(s.servers, srv)
+			return port, nil
+		}
+		if srv != nil {
+			srv.stop(10 * time.Second)
+		}
+		if configured >= 0 || attempt == 3 || !errors.Is(err, errExitedDuringStart) {
+			return 0, err
+		}
+		s.log.Warn(name+" did not start; retrying on another port", "error", err)
+	}
+}
+
 // randomPort returns a port free at the moment (tests replace it).
 var randomPort = func() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
