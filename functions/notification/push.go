@@ -159,7 +159,7 @@ func (l *listServer) AddPushSubscription(ctx context.Context, req *notificationv
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, status.Error(codes.InvalidArgument, "p256dh and auth must be base64url")
 	}
-	if _, err := webpush.Encrypt(sub, []byte("check")); err != nil { // the keys must be usable
+	if err := sub.CheckKeys(); err != nil {
 		return nil, status.Error(codes.InvalidArgument, strings.TrimPrefix(err.Error(), "webpush: "))
 	}
 	err := l.store.addSubscription(ctx, subscriptionDoc{ID: subscriptionID(req.Endpoint), UserID: req.UserId,

@@ -37,6 +37,23 @@ type Subscription struct {
 	Auth     []byte // the browser's 16-byte authentication secret
 }
 
+// CheckKeys says whether the subscription's keys can be encrypted for.
+func (s Subscription) CheckKeys() error {
+	_, err := s.browserKey()
+	return err
+}
+
+func (s Subscription) browserKey() (*ecdh.PublicKey, error) {
+	if len(s.Auth) != 16 {
+		return nil, errors.New("webpush: the subscription's auth secret must be 16 bytes")
+	}
+	key, err := ecdh.P256().NewPublicKey(s.P256dh)
+	if err != nil {
+		return nil, fmt.Errorf("webpush: the subscription's p256dh key: %w", err)
+	}
+	return key, nil
+}
+
 // MaxPayload is the largest plaintext that fits the single 4096-byte record
 // push services must accept (RFC 8291 §4).
 const MaxPayload = 4096 - 16 - 1 - 86
@@ -59,12 +76,9 @@ func encrypt(sub Subscription, payload []byte, as *ecdh.PrivateKey, salt []byte)
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("webpush: payload of %d bytes is over %d", len(payload), MaxPayload)
 	}
-	if len(sub.Auth) != 16 {
-		return nil, errors.New("webpush: the subscription's auth secret must be 16 bytes")
-	}
-	ua, err := ecdh.P256().NewPublicKey(sub.P256dh)
+	ua, err := sub.browserKey()
 	if err != nil {
-		return nil, fmt.Errorf("webpush: the subscription's p256dh key: %w", err)
+		return nil, err
 	}
 	secret, err := as.ECDH(ua)
 	if err != nil {
