@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -82,24 +83,41 @@ func (f *function) forMessage(ctx context.Context, m eventsv1.Message) ([]notifi
 	if m.Hidden || m.Deleted {
 		return nil, nil
 	}
-	members, direct, err := f.store.roomMembers(ctx, m.RoomID)
+	direct, err := f.store.isDirect(ctx, m.RoomID, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	recipients := map[string]string{} // user -> kind
 	if direct {
+		members, err := f.store.roomMembers(ctx, m.RoomID, nil)
+		if err != nil {
+			return nil, err
+		}
 		for id := range members {
 			recipients[id] = "direct"
 		}
 	} else {
-		ids, err := f.store.userIDs(ctx, mentions(m.Text))
+		names := mentions(m.Text)
+		if len(names) == 0 {
+			return nil, nil // most messages: no database read at all
+		}
+		byName, err := f.store.userIDs(ctx, names)
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			if members[id] {
-				recipients[id] = "mention"
-			}
+		ids := make([]string, 0, len(byName))
+		for _, id := range byName {
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		members, err := f.store.roomMembers(ctx, m.RoomID, ids)
+		if err != nil {
+			return nil, err
+		}
+		for id := range members {
+			recipients[id] = "mention"
 		}
 	}
 	delete(recipients, m.UserID)

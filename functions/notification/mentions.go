@@ -15,6 +15,9 @@ var codeRE = regexp.MustCompile("(?s)```.*?```|`[^`\n]*`")
 // mentions returns the lower-cased usernames mentioned in text, each once,
 // in order of first appearance.
 func mentions(text string) []string {
+	if !strings.Contains(text, "@") {
+		return nil
+	}
 	text = codeRE.ReplaceAllString(text, " ")
 	var out []string
 	seen := map[string]bool{}

@@ -296,3 +296,18 @@ func TestPushSubscriptionsAreBoundedAndReplacedPerBrowser(t *testing.T) {
 		t.Error("u1 could not remove its subscription")
 	}
 }
+
+// A direct room's member.joined may arrive after its first message: the
+// room must not stay taken for a group room once it does.
+func TestDirectRoomJoinedAfterItsFirstMessage(t *testing.T) {
+	e := newEnv(t)
+	dm := uuid.NewString()
+	ada, bob := e.user(t, "ada"), e.user(t, "bob")
+	e.say(t, dm, ada, "hello before the join arrived")
+	e.join(t, dm, ada, "direct")
+	e.join(t, dm, bob, "direct")
+	e.say(t, dm, ada, "hello again")
+	if got := e.inbox(t, bob, "direct"); len(got) != 1 || !strings.Contains(got[0], "hello again") {
+		t.Fatalf("bob's DM notifications: %v", got)
+	}
+}

@@ -35,6 +35,7 @@ type store struct {
 	members       *mongo.Collection
 	rooms         *mongo.Collection
 	subscriptions *mongo.Collection // browsers' Web Push subscriptions
+	kinds         roomKinds
 }
 
 func newStore(db *mongo.Database) *store {
@@ -93,6 +94,9 @@ func (s *store) join(ctx context.Context, roomID, userID string, direct bool) er
 	if err == nil && direct {
 		_, err = s.rooms.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$set": bson.M{"direct": true}}, options.UpdateOne().SetUpsert(true))
 	}
+	if err == nil && direct {
+		s.kinds.put(roomID, true, time.Now())
+	}
 	return err
 }
 
@@ -101,30 +105,50 @@ func (s *store) leave(ctx context.Context, roomID, userID string) error {
 	return err
 }
 
-// members returns the member ids of a room and whether it is a direct room.
-func (s *store) roomMembers(ctx context.Context, roomID string) (map[string]bool, bool, error) {
-	cur, err := s.members.Find(ctx, bson.M{"room_id": roomID})
+// roomMembers returns the member ids of a room; when among is not nil,
+// only those of them that are members (a primary-key lookup each, instead
+// of reading a large room's whole member list).
+func (s *store) roomMembers(ctx context.Context, roomID string, among []string) (map[string]bool, error) {
+	filter := bson.M{"room_id": roomID}
+	if among != nil {
+		keys := make([]string, len(among))
+		for i, id := range among {
+			keys[i] = roomID + ":" + id
+		}
+		filter = bson.M{"_id": bson.M{"$in": keys}}
+	}
+	cur, err := s.members.Find(ctx, filter)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	var docs []struct {
 		UserID string `bson:"user_id"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	ids := make(map[string]bool, len(docs))
 	for _, d := range docs {
 		ids[d.UserID] = true
 	}
-	var room struct {
-		Direct bool `bson:"direct"`
+	return ids, nil
+}
+
+// isDirect reports whether a room is a direct room. A room's kind never
+// changes, so the answer is remembered: for good when direct, and for
+// notDirectTTL otherwise, since the member.joined event that marks a
+// direct room may still be on its way when the first message is.
+func (s *store) isDirect(ctx context.Context, roomID string, now time.Time) (bool, error) {
+	if direct, ok := s.kinds.get(roomID, now); ok {
+		return direct, nil
 	}
-	err = s.rooms.FindOne(ctx, bson.M{"_id": roomID}).Decode(&room)
+	err := s.rooms.FindOne(ctx, bson.M{"_id": roomID, "direct": true}).Err()
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, false, err
+		return false, err
 	}
-	return ids, room.Direct, nil
+	direct := err == nil
+	s.kinds.put(roomID, direct, now)
+	return direct, nil
 }
 
 // insert stores notifications and returns those that are new (not
