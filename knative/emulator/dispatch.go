@@ -15,6 +15,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/parley-chat/parley/kafka/cekafka"
 )
@@ -33,22 +34,61 @@ type dispatcher struct {
 // maxUnordered bounds concurrent deliveries of an unordered Trigger.
 const maxUnordered = 256
 
+// commitEvery spaces a Trigger's offset commits. Committing after every
+// poll made each event cost every Trigger a commit round trip, whether its
+// filter matched or not; like Knative's dispatcher, delivered offsets are
+// committed periodically instead, and on shutdown.
+const commitEvery = time.Second
+
 // run consumes until ctx ends. Each poll is delivered completely (ordered:
 // one goroutine per partition, in offset order; unordered: concurrently)
-// before its offsets are committed, so an event is never committed
+// before its offsets count as delivered, so an event is never committed
 // undelivered: a crash or shutdown means redelivery, never loss.
 func (d *dispatcher) run(ctx context.Context) {
+	var (
+		delivered  map[string]map[int32]kgo.EpochOffset // not yet committed
+		lastCommit time.Time
+	)
+	commit := func(ctx context.Context) {
+		if len(delivered) == 0 {
+			return
+		}
+		d.client.CommitOffsetsSync(ctx, delivered, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			if err != nil && ctx.Err() == nil {
+				d.em.log.Warn("trigger commit failed; events may be redelivered", "trigger", d.name, "error", err)
+			}
+		})
+		delivered, lastCommit = nil, time.Now()
+	}
 	defer func() {
+		// A poll interrupted by ctx is not in delivered: only whole polls are.
+		final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		commit(final)
+		cancel()
 		// With BlockRebalanceOnPoll, Close waits for a blocked rebalance: release it first.
 		d.client.AllowRebalance()
 		d.client.Close()
 	}()
 	for {
-		fetches := d.client.PollRecords(ctx, 2000)
+		// With deliveries to commit, the poll waits no longer than the
+		// commit is due, so a quiet Trigger does not sit on them.
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if delivered != nil {
+			pollCtx, cancel = context.WithTimeout(ctx, commitEvery-time.Since(lastCommit))
+		}
+		fetches := d.client.PollRecords(pollCtx, 2000)
+		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return
 		}
+		if pollCtx.Err() != nil && fetches.NumRecords() == 0 {
+			commit(ctx)
+			continue
+		}
 		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
 			d.em.log.Warn("trigger fetch error", "trigger", d.name, "topic", topic, "partition", p, "error", err)
 		})
 		var wg sync.WaitGroup
@@ -75,10 +115,13 @@ func (d *dispatcher) run(ctx context.Context) {
 		}
 		wg.Wait()
 		if ctx.Err() != nil {
-			return // not committed: redelivered after restart
+			return // this poll is not committed: redelivered after restart
 		}
-		if err := d.client.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
-			d.em.log.Warn("trigger commit failed; events may be redelivered", "trigger", d.name, "error", err)
+		if fetches.NumRecords() > 0 {
+			delivered = d.client.UncommittedOffsets()
+		}
+		if time.Since(lastCommit) >= commitEvery {
+			commit(ctx)
 		}
 		d.client.AllowRebalance()
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -259,4 +260,41 @@ func TestMinScaleServiceIsKeptRunning(t *testing.T) {
 	}
 	syscallKill(pid)
 	eventually(t, 10*time.Second, "restart after crash", func() bool { return h.coldStarts("always") == 2 })
+}
+
+// Offsets are committed periodically, not per poll: a quiet Trigger still
+// commits what it delivered within commitEvery, and a stopping emulator
+// commits what it delivered since, so a restart redelivers nothing.
+func TestDeliveredOffsetsAreCommittedWhenQuietAndOnShutdown(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.commit", "fn", ""), nil)
+	adm := kadm.NewClient(h.client)
+	committed := func() int64 {
+		offsets, err := adm.FetchOffsets(context.Background(), "knative-trigger-test-t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		offsets.Each(func(o kadm.OffsetResponse) { n += o.At })
+		return n
+	}
+	send := func(from, n int) {
+		for i := range n {
+			h.produce(t, newEvent(fmt.Sprint("c", from+i), "test.commit", fmt.Sprint("k", i%4), ""))
+		}
+		eventually(t, 10*time.Second, "delivered", func() bool { return len(h.sink.records()) == from+n })
+	}
+	send(0, 1) // the first poll commits at once
+	eventually(t, 3*commitEvery, "first offset committed", func() bool { return committed() == 1 })
+	send(1, 19) // these are due a commit within commitEvery, with no further poll to trigger it
+	eventually(t, 3*commitEvery, "offsets committed while quiet", func() bool { return committed() == 20 })
+
+	send(20, 5)
+	h.stop()
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	h.done <- nil // for the cleanup
+	if n := committed(); n != 25 {
+		t.Fatalf("committed offsets after shutdown = %d, want 25", n)
+	}
 }
