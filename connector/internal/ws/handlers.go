@@ -95,7 +95,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 		// Live frames are held from the moment of joining until the cursor
 		// is settled (and history replayed), so none is lost or doubled.
 		s.mu.Lock()
-		rs := &roomState{last: c.LastSeq, catchingUp: true}
+		rs := &roomState{seqWindow: seqWindow{last: c.LastSeq}, catchingUp: true}
 		s.rooms[c.RoomID] = rs
 		s.mu.Unlock()
 		seq, err := s.srv.hub.Join(ctx, c.RoomID, s)
@@ -110,7 +110,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 		if c.LastSeq == 0 {
 			// A new subscription starts now: everything after seq is live.
 			s.mu.Lock()
-			rs.last = seq
+			rs.advance(seq)
 			s.releaseHeld(rs)
 			s.mu.Unlock()
 			continue

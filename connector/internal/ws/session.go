@@ -66,42 +66,65 @@ type session struct {
 	expires *time.Timer
 }
 
-// roomState is a subscribed room: the highest seq delivered, the seqs
-// delivered recently (so a late message is delivered once, and a replayed
-// one not again), and live frames held while history is replayed.
+// roomState is a subscribed room: the seqs delivered recently (so a late
+// message is delivered once, and a replayed one not again), and live frames
+// held while history is replayed.
 type roomState struct {
-	last       int64
-	recent     map[int64]struct{}
+	seqWindow
 	catchingUp bool
 	held       []heldFrame
 }
 
-// recentWindow is how far below last a late seq is still recognised.
+// recentWindow is how far below the highest delivered seq a late seq is
+// still recognised. A power of two, as seqWindow indexes a ring with it.
 const recentWindow = 4096
 
+// seqWindow remembers which of the recentWindow seqs up to last were
+// delivered: one bit each in a 512-byte ring, allocated with the first
+// delivery, where a map cost ~100 KB per busy subscription and a hash
+// lookup per frame.
+type seqWindow struct {
+	last int64   // highest seq delivered, or the cursor a subscription starts after
+	seen []uint64 // bit s%recentWindow for s in (last-recentWindow, last]
+}
+
 // fresh reports whether seq was not delivered yet and records it.
-func (rs *roomState) fresh(seq int64) bool {
-	if seq <= rs.last-recentWindow {
+func (w *seqWindow) fresh(seq int64) bool {
+	if seq <= w.last-recentWindow || seq <= 0 {
 		return false
 	}
-	if _, dup := rs.recent[seq]; dup {
+	w.advance(seq)
+	word, bit := w.slot(seq)
+	if *word&bit != 0 {
 		return false
 	}
-	if rs.recent == nil {
-		rs.recent = map[int64]struct{}{}
+	*word |= bit
+	return true
+}
+
+// advance moves last up to seq, forgetting what falls out of the window;
+// seqs between the old and the new last count as not delivered.
+func (w *seqWindow) advance(seq int64) {
+	if seq <= w.last {
+		return
 	}
-	rs.recent[seq] = struct{}{}
-	if seq > rs.last {
-		rs.last = seq
+	if w.seen == nil {
+		w.seen = make([]uint64, recentWindow/64)
 	}
-	if len(rs.recent) > 2*recentWindow {
-		for s := range rs.recent {
-			if s <= rs.last-recentWindow {
-				delete(rs.recent, s)
-			}
+	if seq-w.last >= recentWindow {
+		clear(w.seen)
+	} else {
+		for s := w.last + 1; s <= seq; s++ {
+			word, bit := w.slot(s)
+			*word &^= bit
 		}
 	}
-	return true
+	w.last = seq
+}
+
+func (w *seqWindow) slot(seq int64) (*uint64, uint64) {
+	i := uint64(seq) % recentWindow
+	return &w.seen[i/64], 1 << (i % 64)
 }
 
 type heldFrame struct {
@@ -441,7 +464,8 @@ func (s *session) closeLocked(code int, reason string) {
 // into WebSocket messages (newline-separated), and writes the close frame
 // last once the session is closing.
 func (s *session) flush() {
-	var buf bytes.Buffer
+	buf := writeBuffers.Get().(*bytes.Buffer)
+	defer putWriteBuffer(buf)
 	for {
 		s.qmu.Lock()
 		batch := s.queue
@@ -460,7 +484,7 @@ func (s *session) flush() {
 		for len(batch) > 0 {
 			buf.Reset()
 			n := 0
-			for n < len(batch) && n < 128 && buf.Len() < 64<<10 {
+			for n < len(batch) && n < maxCoalescedFrames && buf.Len() < maxCoalescedBytes {
 				if n > 0 {
 					buf.WriteByte('\n')
 				}
@@ -483,6 +507,24 @@ func (s *session) flush() {
 		}
 	}
 }
+
+// writeBuffers hold coalesced frames while a writer runs; sockets share
+// them, so an idle socket holds none.
+var writeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putWriteBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxCoalescedBytes+protocol.MaxFrameBytes {
+		b.Reset()
+		writeBuffers.Put(b)
+	}
+}
+
+// maxCoalescedFrames and maxCoalescedBytes bound one coalesced WebSocket
+// message: past them the writer starts another.
+const (
+	maxCoalescedFrames = 128
+	maxCoalescedBytes  = 64 << 10
+)
 
 // finish sends the close frame and closes the socket, once.
 func (s *session) finish() {
