@@ -118,20 +118,13 @@ func Decode(headers []Header, value []byte) (event.Event, error) {
 	return e, nil
 }
 
-// Attribute returns the value of CloudEvent attribute name carried in
-// headers, without decoding the event: the Broker filters on it per record.
-func Attribute(headers []Header, name string) (string, bool) {
+// AttributeHeader is the Kafka header that carries a CloudEvent attribute
+// in binary mode: a Broker filters records on it without decoding them.
+func AttributeHeader(name string) string {
 	if name == "datacontenttype" {
-		name = contentTypeHeader
-	} else {
-		name = headerPrefix + name
+		return contentTypeHeader
 	}
-	for _, h := range headers {
-		if strings.EqualFold(h.Key, name) {
-			return string(h.Value), true
-		}
-	}
-	return "", false
+	return headerPrefix + name
 }
 
 func extensionString(v any) (string, error) {

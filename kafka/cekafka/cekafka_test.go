@@ -26,11 +26,19 @@ func TestRoundTrip(t *testing.T) {
 	if string(key) != "room-1" {
 		t.Errorf("key = %q, want room-1", key)
 	}
-	if v, ok := Attribute(headers, "type"); !ok || v != "parley.message.sent" {
-		t.Errorf("Attribute(type) = %q, %v", v, ok)
+	header := func(attr string) string {
+		for _, h := range headers {
+			if h.Key == AttributeHeader(attr) {
+				return string(h.Value)
+			}
+		}
+		return ""
 	}
-	if v, _ := Attribute(headers, "datacontenttype"); v != "application/json" {
-		t.Errorf("Attribute(datacontenttype) = %q", v)
+	if v := header("type"); v != "parley.message.sent" {
+		t.Errorf("type header = %q", v)
+	}
+	if v := header("datacontenttype"); v != "application/json" {
+		t.Errorf("datacontenttype header = %q", v)
 	}
 	got, err := Decode(headers, value)
 	if err != nil {

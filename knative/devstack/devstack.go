@@ -42,6 +42,10 @@ type Config struct {
 	Getenv func(string) string
 	// Ports of the servers started here; -1 picks a free port (tests).
 	PostgresPort, RedisPort, MongoPort, KafkaPort int
+	// KafkaInMemory keeps the embedded broker's log in memory instead of
+	// under StateDir. Tests use it: nothing outlives their stack, and a
+	// fetch then costs no file reads, as with a real broker's page cache.
+	KafkaInMemory bool
 	// FerretDBBinary is the wrapper built from knative/devstack/ferretdb.
 	// Required unless MONGO_URI is set.
 	FerretDBBinary string
@@ -151,7 +155,11 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		if port < 0 {
 			port = 0
 		}
-		s.kafka, err = devbroker.Start(ctx, devbroker.Config{Port: port, DataDir: filepath.Join(cfg.StateDir, "kafka")})
+		dataDir := filepath.Join(cfg.StateDir, "kafka")
+		if cfg.KafkaInMemory {
+			dataDir = ""
+		}
+		s.kafka, err = devbroker.Start(ctx, devbroker.Config{Port: port, DataDir: dataDir})
 		if err != nil {
 			return nil, err
 		}

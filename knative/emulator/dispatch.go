@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,14 +129,16 @@ func (d *dispatcher) run(ctx context.Context) {
 }
 
 func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
+	// Every Trigger sees every record of its Broker; most fail the filter,
+	// so it is checked on the record as is, before anything is copied.
+	for attr, want := range d.spec.Filter {
+		if got, ok := recordAttribute(rec, attr); !ok || got != want {
+			return
+		}
+	}
 	headers := make([]cekafka.Header, len(rec.Headers))
 	for i, h := range rec.Headers {
 		headers[i] = cekafka.Header{Key: h.Key, Value: h.Value}
-	}
-	for attr, want := range d.spec.Filter {
-		if got, ok := cekafka.Attribute(headers, attr); !ok || got != want {
-			return
-		}
 	}
 	e, err := cekafka.Decode(headers, rec.Value)
 	if err != nil {
@@ -152,6 +155,17 @@ func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
 		return
 	}
 	d.deadLetter(ctx, e, status, body, err)
+}
+
+// recordAttribute is cekafka.Attribute on a record's headers.
+func recordAttribute(rec *kgo.Record, name string) (string, bool) {
+	key := cekafka.AttributeHeader(name)
+	for _, h := range rec.Headers {
+		if strings.EqualFold(h.Key, key) {
+			return string(h.Value), true
+		}
+	}
+	return "", false
 }
 
 // deliverWithRetry posts e to the subscriber, retrying as Knative does:

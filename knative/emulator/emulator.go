@@ -342,7 +342,10 @@ func (em *Emulator) Run(ctx context.Context) error {
 	if len(em.brokers) > 0 {
 		var err error
 		em.producer, err = kgo.NewClient(kgo.SeedBrokers(em.cfg.KafkaBrokers...),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
+			// Every Trigger decodes every record: on a local broker,
+			// compressing them only costs CPU.
+			kgo.ProducerBatchCompression(kgo.NoCompression()))
 		if err != nil {
 			em.closeListeners()
 			return fmt.Errorf("emulator: kafka producer: %w", err)

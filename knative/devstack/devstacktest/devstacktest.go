@@ -35,7 +35,7 @@ func Run(m *testing.M, c devstack.Component, stack **devstack.Stack, setups ...f
 	os.Chmod(dir, 0o755) // the postgres user must reach its data when tests run as root
 	cfg := devstack.Config{
 		StateDir: filepath.Join(dir, "state"), Components: c,
-		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1,
+		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, KafkaInMemory: true,
 		Getenv: func(string) string { return "" },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
