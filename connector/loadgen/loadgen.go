@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,10 +54,13 @@ type Result struct {
 	LatencyMS                  Percentiles // send → receive, over every delivery
 	ConnectMS                  Percentiles // dial → ready, per client
 	SendErrors                 int64
-	LoadgenCPUCores            float64 // CPU this process used, in cores
-	ServerRSSBytes             float64 // connector resident memory after connecting (if MetricsURL)
-	ServerRSSBeforeBytes       float64
-	ServerBytesPerConnection   float64
+	LoadgenCPUCores            float64 // CPU this process used while publishing, in cores
+	// MachineBusyCores is the CPU the whole machine used while publishing
+	// (Linux; 0 elsewhere): with everything local, the cost of the load.
+	MachineBusyCores         float64
+	ServerRSSBytes           float64 // connector resident memory after connecting (if MetricsURL)
+	ServerRSSBeforeBytes     float64
+	ServerBytesPerConnection float64
 	// Where the connector's memory is, after connecting (if MetricsURL).
 	ServerHeapInuseBytes  float64
 	ServerStackInuseBytes float64
@@ -117,7 +121,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.ServerRSSBeforeBytes = metric(cfg.MetricsURL, "process_resident_memory_bytes")
-	cpuStart := cpuTime()
 
 	clients := make([]*client, cfg.Clients)
 	connectTimes := make([]time.Duration, cfg.Clients)
@@ -176,6 +179,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	pubCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	begin := time.Now()
+	cpuStart, machineStart := cpuTime(), machineBusy()
 	var pwg sync.WaitGroup
 	for p := range cfg.Publishers {
 		c := clients[p]
@@ -223,6 +227,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	res.LoadgenCPUCores = (cpuTime() - cpuStart).Seconds() / time.Since(begin).Seconds()
+	res.MachineBusyCores = (machineBusy() - machineStart).Seconds() / time.Since(begin).Seconds()
 	var all []time.Duration
 	for _, c := range clients {
 		res.Delivered += c.received.Load()
@@ -341,6 +346,32 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// machineBusy is the CPU time all processors spent not idle since boot,
+// from /proc/stat; 0 where there is none.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	fields := strings.Fields(string(line)) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, f := range fields[1:8] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		v, _ := strconv.ParseInt(f, 10, 64)
+		busy += v
+	}
+	return time.Duration(busy) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux ABI Go supports.
+const clockTicks = 100
 
 // metric reads one unlabelled sample from a Prometheus endpoint.
 func metric(metricsURL, name string) float64 {

@@ -65,6 +65,7 @@ func Print(w *os.File, r loadgen.Result) {
 	fmt.Fprintf(tw, "latency ms\tp50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
 	fmt.Fprintf(tw, "connect ms\tp50 %.2f  p99 %.2f\n", r.ConnectMS.P50, r.ConnectMS.P99)
 	fmt.Fprintf(tw, "load generator CPU\t%.2f cores\n", r.LoadgenCPUCores)
+	fmt.Fprintf(tw, "machine CPU busy\t%.2f cores\n", r.MachineBusyCores)
 	if r.ServerBytesPerConnection > 0 {
 		fmt.Fprintf(tw, "server memory\t%.1f KB per connection\n", r.ServerBytesPerConnection/1024)
 	}

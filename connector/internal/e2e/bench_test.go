@@ -26,9 +26,12 @@ func report(b *testing.B, name string, r loadgen.Result) {
 	b.ReportMetric(r.DeliveredPerSecond, "delivered/s")
 	b.ReportMetric(r.DeliveryRatio, "delivery_ratio")
 	b.ReportMetric(r.LatencyMS.P99, "p99_ms")
-	b.Logf("%s: %d clients/%d rooms/%d publishers at %.0f/s: published %.0f/s delivered %.0f/s ratio %.4f latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms; connect p50 %.1f ms; this process (load generator, emulated Broker and activator, kfake) used %.2f cores",
+	if r.DeliveredPerSecond > 0 {
+		b.ReportMetric(r.MachineBusyCores/r.DeliveredPerSecond*1e6, "machine_cpu_us/delivery")
+	}
+	b.Logf("%s: %d clients/%d rooms/%d publishers at %.0f/s: published %.0f/s delivered %.0f/s ratio %.4f latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms; connect p50 %.1f ms; this process (load generator, emulated Broker and activator, kfake) used %.2f cores, the machine %.2f",
 		name, r.Clients, r.Rooms, r.Publishers, r.Rate, r.PublishedPerSecond, r.DeliveredPerSecond, r.DeliveryRatio,
-		r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max, r.ConnectMS.P50, r.LoadgenCPUCores)
+		r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max, r.ConnectMS.P50, r.LoadgenCPUCores, r.MachineBusyCores)
 }
 
 func benchDuration() time.Duration {

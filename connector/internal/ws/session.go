@@ -84,7 +84,7 @@ const recentWindow = 4096
 // delivery, where a map cost ~100 KB per busy subscription and a hash
 // lookup per frame.
 type seqWindow struct {
-	last int64   // highest seq delivered, or the cursor a subscription starts after
+	last int64    // highest seq delivered, or the cursor a subscription starts after
 	seen []uint64 // bit s%recentWindow for s in (last-recentWindow, last]
 }
 
