@@ -50,11 +50,14 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 	}
 	rdb, err := storeErrors.OpenRedis(getenv)
 	if err != nil {
+		mc.Disconnect(context.Background())
 		return ksvc.Service{}, err
 	}
 	st := newStore(db)
 	push := &pusher{store: st, log: log}
 	if push.sender, err = newSender(getenv); err != nil {
+		mc.Disconnect(context.Background())
+		rdb.Close()
 		return ksvc.Service{}, err
 	}
 	f := &function{store: st, rdb: rdb, log: log, push: push, created: newCreatedCounter(reg)}

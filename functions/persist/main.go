@@ -39,6 +39,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	}
 	rdb, err := storeErrors.OpenRedis(getenv)
 	if err != nil {
+		mc.Disconnect(context.Background())
 		return ksvc.Service{}, err
 	}
 	st := newStore(db)
