@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/hub"
 )
 
 // inOrder checks messages are seq-ordered without duplicates and returns their texts.
@@ -60,6 +64,17 @@ func TestTwoUsersOnTwoConnectorsChat(t *testing.T) {
 				t.Fatalf("message lacks fields: %v", m)
 			}
 		}
+	}
+	// Every published seq has left the room's in-flight set, so no hub
+	// would wait for it.
+	opts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if n, err := rdb.ZCard(context.Background(), hub.PendingKey(room)).Result(); err != nil || n != 0 {
+		t.Errorf("%d seqs still in flight after every send was acked (%v)", n, err)
 	}
 }
 

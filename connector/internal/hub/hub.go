@@ -7,9 +7,11 @@
 //
 // Messages carry a per-room seq. Connectors publish after their own Kafka
 // ack, so two messages of a room may reach Redis out of order; each room
-// holds a later seq back for up to GapWait until the earlier arrives (or is
-// declared skipped), so subscribers see messages in seq order. A message
-// later than that is still delivered, once, out of order.
+// holds a later seq back until the earlier arrives, so subscribers see
+// messages in seq order. A sender registers the seq it takes as in flight
+// (see Sending); a hub waits for a missing seq as long as it is in flight,
+// and GapWait for one that is not (its sender crashed, or gave up). A
+// message later than that is still delivered, once, out of order.
 //
 // Concurrency: Hub methods are safe for concurrent use. Subscribers'
 // Deliver is called with a room lock held and must not block.
@@ -82,6 +84,7 @@ type Hub struct {
 }
 
 type room struct {
+	hub     *Hub
 	id      string
 	mu      sync.Mutex
 	subs    map[Subscriber]struct{}
@@ -192,7 +195,7 @@ func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, err
 	r, ok := h.rooms[roomID]
 	var subscribed chan struct{}
 	if !ok {
-		r = &room{id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}, wait: h.cfg.GapWait}
+		r = &room{hub: h, id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}, wait: h.cfg.GapWait}
 		h.rooms[roomID] = r
 		subscribed = make(chan struct{})
 		h.waiters[Channel(roomID)] = append(h.waiters[Channel(roomID)], subscribed)
@@ -275,6 +278,78 @@ func (h *Hub) Rooms() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.rooms)
+}
+
+// SendingTTL is how long a registered seq stays in flight unless its
+// sender refreshes it: a crashed sender holds its room up at most this long.
+const SendingTTL = 2 * time.Second
+
+// PendingKey names the sorted set of a room's seqs in flight: taken by a
+// sender and not yet published or given up, scored by when they lapse
+// (Unix ms). Senders add a seq when they take it (atomically with taking
+// it, see ws), keep it alive with Sending, and remove it in the same
+// transaction as they publish the message, or when they give up.
+func PendingKey(roomID string) string { return "sending:{" + roomID + "}" }
+
+// Sending keeps seq in flight while a slow send lasts: it refreshes the
+// seq's lapse time every SendingTTL/2 until the returned stop is called.
+// Only a send slower than that costs a Redis call.
+func (h *Hub) Sending(roomID string, seq int64) (stop func()) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+	)
+	refresh := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), SendingTTL/2)
+		defer cancel()
+		lapse := float64(time.Now().Add(SendingTTL).UnixMilli())
+		if err := h.rdb.ZAddXX(ctx, PendingKey(roomID), redis.Z{Score: lapse, Member: seq}).Err(); err != nil {
+			h.log.Warn("keeping a slow send in flight", "room", roomID, "seq", seq, "error", err)
+		}
+		mu.Lock()
+		if !stopped {
+			timer.Reset(SendingTTL / 2)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	timer = time.AfterFunc(SendingTTL/2, refresh)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		timer.Stop()
+		mu.Unlock()
+	}
+}
+
+// maxGapCheck bounds how many missing seqs one check looks up.
+const maxGapCheck = 64
+
+// inFlight reports how long the longest-lived of the missing seqs in
+// [from, to) is still in flight; 0 when none is (or Redis cannot say).
+func (h *Hub) inFlight(roomID string, from, to int64) time.Duration {
+	if to <= from {
+		return 0
+	}
+	members := make([]string, 0, min(to-from, maxGapCheck))
+	for seq := from; seq < to && len(members) < maxGapCheck; seq++ {
+		members = append(members, strconv.FormatInt(seq, 10))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.GapWait)
+	defer cancel()
+	lapses, err := h.rdb.ZMScore(ctx, PendingKey(roomID), members...).Result()
+	if err != nil {
+		h.log.Warn("checking missing seqs; skipping them", "room", roomID, "error", err)
+		return 0
+	}
+	now := time.Now()
+	var wait time.Duration
+	for _, ms := range lapses { // 0 for a seq not in the set
+		wait = max(wait, time.UnixMilli(int64(ms)).Sub(now))
+	}
+	return wait
 }
 
 // PublishMessage appends a message frame to the room's channel. Callers
@@ -401,22 +476,32 @@ func (r *room) drain(touched map[Subscriber]struct{}) {
 	}
 }
 
-// skipGap gives up on the missing seq(s) after GapWait: the lowest held
-// message goes out and delivery continues from there.
+// skipGap runs GapWait after a seq went missing. While a missing seq is
+// in flight (its sender is still waiting on Kafka) it waits again;
+// otherwise it gives up on the missing seq(s): the lowest held message goes
+// out and delivery continues from there.
 func (r *room) skipGap() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.timer = nil
+	if len(r.pending) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	from, to := r.next, r.lowestPending()
+	r.mu.Unlock()
+	wait := r.hub.inFlight(r.id, from, to) // no Redis call under the lock
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if len(r.pending) == 0 {
 		return
 	}
-	lowest := int64(-1)
-	for s := range r.pending {
-		if lowest < 0 || s < lowest {
-			lowest = s
+	if wait > 0 || r.next != from { // still in flight, or moved on meanwhile: look again later
+		if r.timer == nil {
+			r.timer = time.AfterFunc(min(max(wait, time.Millisecond), r.wait), r.skipGap)
 		}
+		return
 	}
-	r.next = lowest
+	r.next = r.lowestPending()
 	touched := map[Subscriber]struct{}{}
 	r.drain(touched)
 	for s := range touched {
@@ -425,6 +510,16 @@ func (r *room) skipGap() {
 	if len(r.pending) > 0 && r.timer == nil {
 		r.timer = time.AfterFunc(r.wait, r.skipGap)
 	}
+}
+
+func (r *room) lowestPending() int64 {
+	lowest := int64(-1)
+	for s := range r.pending {
+		if lowest < 0 || s < lowest {
+			lowest = s
+		}
+	}
+	return lowest
 }
 
 func (r *room) deliver(seq int64, frame []byte, touched map[Subscriber]struct{}) {

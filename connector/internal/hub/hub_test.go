@@ -236,3 +236,35 @@ func TestFrontierIsWhereInOrderDeliveryStands(t *testing.T) {
 		t.Fatal("frontier of a room without local members")
 	}
 }
+
+// A missing seq whose sender is still waiting on Kafka is waited for past
+// GapWait, so a slow append does not reorder the room; one that lapsed
+// (its sender crashed) or was withdrawn is skipped after GapWait.
+func TestMissingSeqIsWaitedForWhileInFlight(t *testing.T) {
+	h := newHub(t, 100*time.Millisecond)
+	r := &recorder{}
+	ctx := context.Background()
+	h.Join(ctx, "r9", r)
+	h.rdb.ZAdd(ctx, PendingKey("r9"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 1}) // as the claim does
+	stop := h.Sending("r9", 1)
+	defer stop()
+	h.Publish(ctx, "r9", PublishMessage(2, []byte("b")))
+	// Longer than GapWait and than SendingTTL: only the refreshes keep 1 alive.
+	time.Sleep(SendingTTL + 500*time.Millisecond)
+	if got := r.list(); len(got) != 0 {
+		t.Fatalf("delivered %v while seq 1 was in flight", got)
+	}
+	stop()
+	h.rdb.ZRem(ctx, PendingKey("r9"), 1) // published, as deliver does it
+	h.Publish(ctx, "r9", PublishMessage(1, []byte("a")))
+	if got := fmt.Sprint(waitFor(t, r, 2)); got != "[1:a 2:b]" {
+		t.Fatalf("got %s", got)
+	}
+
+	// A lapsed entry (a crashed sender that refreshes no more) holds nothing up.
+	h.rdb.ZAdd(ctx, PendingKey("r9"), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: 3})
+	h.Publish(ctx, "r9", PublishMessage(4, []byte("d")))
+	if got := fmt.Sprint(waitFor(t, r, 3)); got != "[1:a 2:b 4:d]" {
+		t.Fatalf("after a lapsed seq: got %s", got)
+	}
+}

@@ -249,9 +249,16 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Message, begin time.Time) {
 	ctx, span := ksvc.Tracer().Start(ctx, "kafka append "+eventsv1.TypeMessageSent, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
-	if err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg)); err != nil {
+	stopSending := s.srv.hub.Sending(f.RoomID, msg.Seq) // other connectors wait for this seq meanwhile
+	err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg))
+	stopSending()
+	if err != nil {
 		// Never a false ack. The claim stays: a retry re-sends this same
-		// message once the attempt is stale.
+		// message once the attempt is stale. Until then rooms go on
+		// without it (it arrives late, if it does).
+		if err := s.srv.rdb.ZRem(context.WithoutCancel(ctx), hub.PendingKey(f.RoomID), msg.Seq).Err(); err != nil {
+			s.srv.logger.Warn("a failed send stays in flight until it lapses", "room", f.RoomID, "seq", msg.Seq, "error", err)
+		}
 		s.srv.metrics.sendErrors.Inc()
 		s.unavailable(f.ID, err)
 		return
@@ -263,6 +270,7 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
 	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
 	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(msg.Seq, messageFrame(f.RoomID, raw)))
+	pipe.ZRem(ctx, hub.PendingKey(f.RoomID), msg.Seq)
 	pipe.Set(ctx, dedupKey(f.RoomID, msg.UserID, f.ClientMsgID), done, 24*time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The message is durable; members still get it from history.
@@ -274,11 +282,15 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 
 // claimScript takes a client_msg_id in one round trip: the existing record
 // if there is one, else the room's next seq with a pending record holding
-// the message (built from ARGV[1] with the seq put in).
+// the message (built from ARGV[1] with the seq put in). A new seq is
+// registered as in flight until ARGV[2] (Unix ms) in the room's pending
+// set (KEYS[3], see hub.PendingKey), which forgets what lapsed by ARGV[3].
 var claimScript = redis.NewScript(`
 local prev = redis.call('GET', KEYS[1])
 if prev then return {0, prev} end
 local seq = redis.call('INCR', KEYS[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], seq)
 local rec = string.gsub(ARGV[1], '"seq":0,', '"seq":' .. seq .. ',', 1)
 redis.call('SET', KEYS[1], rec, 'EX', 86400)
 return {seq, rec}`)
@@ -293,7 +305,9 @@ func (s *session) claim(ctx context.Context, f protocol.Frame, userID, username 
 		Username: username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
 	raw, _ := json.Marshal(msg)
 	tmpl, _ := json.Marshal(sendRecord{Started: time.Now().UnixMilli(), Message: raw})
-	res, err := claimScript.Run(ctx, rdb, []string{dk, SeqKey(f.RoomID)}, tmpl).Slice()
+	now := time.Now()
+	res, err := claimScript.Run(ctx, rdb, []string{dk, SeqKey(f.RoomID), hub.PendingKey(f.RoomID)}, tmpl,
+		now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()).Slice()
 	if err != nil || len(res) != 2 {
 		s.unavailable(f.ID, fmt.Errorf("claim %s: %v", dk, err))
 		return msg, false
