@@ -41,6 +41,39 @@ func benchDuration() time.Duration {
 	return 10 * time.Second
 }
 
+// BenchmarkRedaction measures the time from a toxic message's ack to its
+// redaction reaching another member: Kafka, the Trigger, moderation's
+// inference, the flagged reply, persist, and the fan-out.
+func BenchmarkRedaction(b *testing.B) {
+	ada, bob := newUser(b), newUser(b)
+	room := newRoom(b, ada, bob)
+	a := dial(b, plat.url, ada)
+	other := dial(b, plat.url, bob)
+	other.subscribe(room, 0)
+	// It runs before the load benchmarks, which leave persist a backlog of
+	// messages for minutes (a flag applies once its message is stored); the
+	// warm-up makes sure nothing is queued ahead when it runs alone or later.
+	warm := a.sendText(room, "warm-up, you idiot").str("message_id")
+	other.expectWithin(8*time.Minute, "redacted", func(f frame) bool { return f.msg().str("id") == warm })
+	for b.Loop() {
+		var lat []time.Duration
+		for i := range 50 {
+			ack := a.sendText(room, fmt.Sprint("you idiot number ", i))
+			acked := time.Now()
+			id := ack.str("message_id")
+			other.expect("redacted", func(f frame) bool { return f.msg().str("id") == id })
+			lat = append(lat, time.Since(acked))
+			time.Sleep(20 * time.Millisecond)
+		}
+		slices.Sort(lat)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		b.ReportMetric(ms(lat[len(lat)/2]), "p50_ms")
+		b.ReportMetric(ms(lat[len(lat)*99/100]), "p99_ms")
+		b.Logf("ack → redaction at another member over 50 toxic messages: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+			ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
+	}
+}
+
 // BenchmarkFanout runs the load generator against the whole local stack
 // (connector, Redis, Kafka, and the functions consuming every message).
 func BenchmarkFanout(b *testing.B) {
@@ -81,33 +114,5 @@ func BenchmarkIdleConnections(b *testing.B) {
 		b.Logf("10000 idle connections: server RSS %.1f MB -> %.1f MB, %.1f KB per connection (heap in use %.1f MB, stacks %.1f MB); connect p50 %.1f ms p99 %.1f ms",
 			r.ServerRSSBeforeBytes/1e6, r.ServerRSSBytes/1e6, r.ServerBytesPerConnection/1024,
 			r.ServerHeapInuseBytes/1e6, r.ServerStackInuseBytes/1e6, r.ConnectMS.P50, r.ConnectMS.P99)
-	}
-}
-
-// BenchmarkRedaction measures the time from a toxic message's ack to its
-// redaction reaching another member: Kafka, the Trigger, moderation's
-// inference, the flagged reply, persist, and the fan-out.
-func BenchmarkRedaction(b *testing.B) {
-	ada, bob := newUser(b), newUser(b)
-	room := newRoom(b, ada, bob)
-	a := dial(b, plat.url, ada)
-	other := dial(b, plat.url, bob)
-	other.subscribe(room, 0)
-	for b.Loop() {
-		var lat []time.Duration
-		for i := range 50 {
-			ack := a.sendText(room, fmt.Sprint("you idiot number ", i))
-			acked := time.Now()
-			id := ack.str("message_id")
-			other.expect("redacted", func(f frame) bool { return f.msg().str("id") == id })
-			lat = append(lat, time.Since(acked))
-			time.Sleep(20 * time.Millisecond)
-		}
-		slices.Sort(lat)
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-		b.ReportMetric(ms(lat[len(lat)/2]), "p50_ms")
-		b.ReportMetric(ms(lat[len(lat)*99/100]), "p99_ms")
-		b.Logf("ack → redaction at another member over 50 toxic messages: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-			ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
 	}
 }

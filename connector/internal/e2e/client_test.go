@@ -145,7 +145,12 @@ func (c *client) write(f frame) {
 // expect waits for the next frame of type typ matching ok, skipping others.
 func (c *client) expect(typ string, ok func(frame) bool) frame {
 	c.t.Helper()
-	timeout := time.After(15 * time.Second)
+	return c.expectWithin(15*time.Second, typ, ok)
+}
+
+func (c *client) expectWithin(d time.Duration, typ string, ok func(frame) bool) frame {
+	c.t.Helper()
+	timeout := time.After(d)
 	for {
 		select {
 		case f, open := <-c.frames:
@@ -160,7 +165,7 @@ func (c *client) expect(typ string, ok func(frame) bool) frame {
 			tail := c.all[max(0, len(c.all)-3):]
 			n := len(c.all)
 			c.mu.Unlock()
-			c.t.Fatalf("no %s frame within 15s (%d frames so far, last %v)", typ, n, tail)
+			c.t.Fatalf("no %s frame within %s (%d frames so far, last %v)", typ, d, n, tail)
 		}
 	}
 }
