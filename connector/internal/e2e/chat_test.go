@@ -233,3 +233,44 @@ func TestHistoryPagesBackwards(t *testing.T) {
 		t.Fatalf("older page %d more=%v", len(msgs), p2["more"])
 	}
 }
+
+// A client that sends without waiting for acks gets seqs in the order it
+// sent, even though sends that queue up are claimed together, and a resent
+// client_msg_id in the same burst is answered, not stored twice.
+func TestBurstOfSendsKeepsItsOrder(t *testing.T) {
+	ada, bob := newUser(t), newUser(t)
+	room := newRoom(t, ada, bob)
+	a := dial(t, plat.url, ada)
+	a.sendText(room, "before the burst") // Redis has the claim script from here on
+	b := dial(t, plat.url, bob)
+	b.subscribe(room, 0)
+	const n = 60
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+		a.write(frame{"type": "send", "id": ids[i], "room_id": room, "client_msg_id": ids[i], "text": fmt.Sprint("burst ", i)})
+		if i == n/2 { // a retry of an earlier send, mid-burst
+			a.write(frame{"type": "send", "id": "retry", "room_id": room, "client_msg_id": ids[0], "text": "burst 0"})
+		}
+	}
+	seqs := map[string]int64{} // acks come as appends finish, in any order
+	for len(seqs) < n {
+		ack := a.expect("ack", func(f frame) bool { return f.str("id") != "retry" })
+		seqs[ack.str("id")] = ack.num("seq")
+	}
+	for i := 1; i < n; i++ {
+		if seqs[ids[i]] <= seqs[ids[i-1]] {
+			t.Fatalf("send %d got seq %d, send %d seq %d", i, seqs[ids[i]], i-1, seqs[ids[i-1]])
+		}
+	}
+	texts := inOrder(t, b.waitMessages(room, n))
+	for i, text := range texts {
+		if text != fmt.Sprint("burst ", i) {
+			t.Fatalf("message %d is %q: %v", i, text, texts)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := len(b.messages(room)); got != n {
+		t.Fatalf("%d messages for %d sends and a retry", got, n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/knative/ksvc"
@@ -217,7 +218,8 @@ return 0`)
 // (even on another connector, even after a crash mid-send) yields the
 // original message and ack.
 //
-// Seqs are taken in the order the socket's frames arrive; the Kafka wait
+// Seqs are taken in the order the socket's frames arrive (sends that queue
+// up meanwhile are claimed in one pipelined round trip); the Kafka wait
 // runs concurrently (up to maxInflightSends per socket), and the hub puts
 // publications back in seq order.
 func (s *session) send(ctx context.Context, f protocol.Frame) {
@@ -231,18 +233,8 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
-	msg, ok := s.claim(ctx, f, id.UserID, id.Username)
-	if !ok {
-		return
-	}
-	s.inflight <- struct{}{}
-	s.sends.Add(1)
-	go func() {
-		defer func() { <-s.inflight; s.sends.Done() }()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
-		defer cancel()
-		s.deliver(ctx, f, msg, begin)
-	}()
+	s.inflight <- struct{}{} // released when the send is answered
+	s.queueClaim(newClaim(ctx, f, id, begin))
 }
 
 // deliver appends a claimed message to Kafka, then publishes and acks it.
@@ -295,19 +287,35 @@ local rec = string.gsub(ARGV[1], '"seq":0,', '"seq":' .. seq .. ',', 1)
 redis.call('SET', KEYS[1], rec, 'EX', 86400)
 return {seq, rec}`)
 
-// claim returns the message to append for this client_msg_id: a new one,
-// or the one of a dead earlier attempt. It answers duplicates itself
-// (original ack, or in_progress) and returns false for them.
-func (s *session) claim(ctx context.Context, f protocol.Frame, userID, username string) (eventsv1.Message, bool) {
-	rdb := s.srv.rdb
-	dk := dedupKey(f.RoomID, userID, f.ClientMsgID)
-	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: userID,
-		Username: username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
+// claim is a send waiting for its seq.
+type claim struct {
+	ctx   context.Context
+	f     protocol.Frame
+	msg   eventsv1.Message
+	keys  []string
+	args  []any
+	begin time.Time
+}
+
+// newClaim builds the message a send would append and the claim script's
+// keys and arguments for it.
+func newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
+	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
+		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
 	raw, _ := json.Marshal(msg)
-	tmpl, _ := json.Marshal(sendRecord{Started: time.Now().UnixMilli(), Message: raw})
 	now := time.Now()
-	res, err := claimScript.Run(ctx, rdb, []string{dk, SeqKey(f.RoomID), hub.PendingKey(f.RoomID)}, tmpl,
-		now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()).Slice()
+	tmpl, _ := json.Marshal(sendRecord{Started: now.UnixMilli(), Message: raw})
+	return claim{ctx: ctx, f: f, msg: msg, begin: begin,
+		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), SeqKey(f.RoomID), hub.PendingKey(f.RoomID)},
+		args: []any{tmpl, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()}}
+}
+
+// settle turns the claim script's answer into the message to append for
+// this client_msg_id: a new one, or the one of a dead earlier attempt. It
+// answers duplicates itself (original ack, or in_progress) and returns
+// false for them.
+func (s *session) settle(ctx context.Context, c claim, res []any, err error) (eventsv1.Message, bool) {
+	f, msg, dk := c.f, c.msg, c.keys[0]
 	if err != nil || len(res) != 2 {
 		s.unavailable(f.ID, fmt.Errorf("claim %s: %v", dk, err))
 		return msg, false
@@ -333,7 +341,7 @@ func (s *session) claim(ctx context.Context, f protocol.Frame, userID, username 
 	}
 	rec.Started = time.Now().UnixMilli()
 	next, _ := json.Marshal(rec)
-	if won, err := takeOver.Run(ctx, rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
+	if won, err := takeOver.Run(ctx, s.srv.rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
 		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
 		return msg, false

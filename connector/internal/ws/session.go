@@ -53,8 +53,13 @@ type session struct {
 	space    sync.Cond // signalled when the handler takes the inbox
 	handlers sync.WaitGroup
 
-	sends    sync.WaitGroup // in-flight sends (Kafka appends) of this session
+	sends    sync.WaitGroup // in-flight sends (claims and Kafka appends) of this session
 	inflight chan struct{}
+
+	// Sends waiting for their seq, taken by the claimer (see queueClaim).
+	cmu      sync.Mutex
+	claims   []claim
+	claiming bool
 
 	frames     ratelimit.Bucket // touched by the reader goroutine only
 	violations int
