@@ -91,7 +91,6 @@ type room struct {
 	next    int64 // next expected seq; 0 until the first message
 	pending map[int64][]byte
 	timer   *time.Timer
-	wait    time.Duration
 }
 
 // New returns a hub on rdb. Run must be running for frames to arrive.
@@ -195,7 +194,7 @@ func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, err
 	r, ok := h.rooms[roomID]
 	var subscribed chan struct{}
 	if !ok {
-		r = &room{hub: h, id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}, wait: h.cfg.GapWait}
+		r = &room{hub: h, id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}}
 		h.rooms[roomID] = r
 		subscribed = make(chan struct{})
 		h.waiters[Channel(roomID)] = append(h.waiters[Channel(roomID)], subscribed)
@@ -446,7 +445,7 @@ func (r *room) ordered(seq int64, frame []byte, touched map[Subscriber]struct{})
 	case seq > r.next:
 		r.pending[seq] = frame
 		if r.timer == nil {
-			r.timer = time.AfterFunc(r.wait, r.skipGap)
+			r.timer = time.AfterFunc(r.hub.cfg.GapWait, r.skipGap)
 		}
 		return
 	}
@@ -497,7 +496,7 @@ func (r *room) skipGap() {
 	}
 	if wait > 0 || r.next != from { // still in flight, or moved on meanwhile: look again later
 		if r.timer == nil {
-			r.timer = time.AfterFunc(min(max(wait, time.Millisecond), r.wait), r.skipGap)
+			r.timer = time.AfterFunc(min(max(wait, time.Millisecond), r.hub.cfg.GapWait), r.skipGap)
 		}
 		return
 	}
@@ -508,7 +507,7 @@ func (r *room) skipGap() {
 		s.Flush()
 	}
 	if len(r.pending) > 0 && r.timer == nil {
-		r.timer = time.AfterFunc(r.wait, r.skipGap)
+		r.timer = time.AfterFunc(r.hub.cfg.GapWait, r.skipGap)
 	}
 }
 
