@@ -69,6 +69,8 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log, metrics: newMetrics(reg)}
 	rev, err := newReviewer(st, getenv("BROKER_URL"), log)
 	if err != nil {
+		mc.Disconnect(context.Background())
+		clf.Close()
 		return ksvc.Service{}, err
 	}
 	g := ksvc.NewGRPCServer()

@@ -18,7 +18,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -39,27 +38,18 @@ func main() {
 }
 
 func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
-	if getenv("MONGO_URI") == "" || getenv("REDIS_URL") == "" {
-		return ksvc.Service{}, errors.New("MONGO_URI and REDIS_URL are required")
+	sender, err := newSender(getenv) // configuration first: nothing to close if it is wrong
+	if err != nil {
+		return ksvc.Service{}, err
 	}
 	reg := prometheus.NewRegistry()
-	storeErrors := stores.New(reg)
-	mc, db, err := storeErrors.OpenMongo(getenv)
+	state, err := stores.New(reg).OpenState(getenv)
 	if err != nil {
 		return ksvc.Service{}, err
 	}
-	rdb, err := storeErrors.OpenRedis(getenv)
-	if err != nil {
-		mc.Disconnect(context.Background())
-		return ksvc.Service{}, err
-	}
-	st := newStore(db)
-	push := &pusher{store: st, log: log}
-	if push.sender, err = newSender(getenv); err != nil {
-		mc.Disconnect(context.Background())
-		rdb.Close()
-		return ksvc.Service{}, err
-	}
+	rdb := state.Redis
+	st := newStore(state.Mongo)
+	push := &pusher{store: st, log: log, sender: sender}
 	f := &function{store: st, rdb: rdb, log: log, push: push, created: newCreatedCounter(reg)}
 	g := ksvc.NewGRPCServer()
 	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st, push: push})
@@ -69,9 +59,7 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 		Registry: reg,
 		Start:    st.ensureIndexes,
 		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Stop: func(ctx context.Context) error {
-			return errors.Join(mc.Disconnect(ctx), rdb.Close())
-		},
+		Stop:     state.Close,
 	}, nil
 }
 

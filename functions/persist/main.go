@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"sync"
@@ -28,21 +27,13 @@ func main() {
 }
 
 func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
-	if getenv("MONGO_URI") == "" || getenv("REDIS_URL") == "" {
-		return ksvc.Service{}, errors.New("MONGO_URI and REDIS_URL are required")
-	}
 	reg := prometheus.NewRegistry()
-	storeErrors := stores.New(reg)
-	mc, db, err := storeErrors.OpenMongo(getenv)
+	state, err := stores.New(reg).OpenState(getenv)
 	if err != nil {
 		return ksvc.Service{}, err
 	}
-	rdb, err := storeErrors.OpenRedis(getenv)
-	if err != nil {
-		mc.Disconnect(context.Background())
-		return ksvc.Service{}, err
-	}
-	st := newStore(db)
+	rdb := state.Redis
+	st := newStore(state.Mongo)
 	c := &cache{rdb: rdb}
 	b := newBatcher(st.insertMany)
 	f := &function{store: st, cache: c, batcher: b, log: log}
@@ -68,7 +59,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 			// The listener has drained, so no handler waits on the batcher.
 			stopRun()
 			wg.Wait()
-			return errors.Join(mc.Disconnect(ctx), rdb.Close())
+			return state.Close(ctx)
 		},
 	}, nil
 }

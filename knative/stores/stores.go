@@ -67,6 +67,36 @@ func (e *Errors) OpenRedis(getenv func(string) string) (*redis.Client, error) {
 	return rdb, nil
 }
 
+// State is where a function keeps its state: a MongoDB database and a Redis
+// client, opened together.
+type State struct {
+	Mongo *mongo.Database
+	Redis *redis.Client
+}
+
+// OpenState opens MONGO_URI's database (MONGO_DB, default parley) and
+// REDIS_URL's client, both required. Either both are open or neither.
+func (e *Errors) OpenState(getenv func(string) string) (State, error) {
+	if getenv("MONGO_URI") == "" || getenv("REDIS_URL") == "" {
+		return State{}, errors.New("MONGO_URI and REDIS_URL are required")
+	}
+	rdb, err := e.OpenRedis(getenv)
+	if err != nil {
+		return State{}, err
+	}
+	_, db, err := e.OpenMongo(getenv)
+	if err != nil {
+		rdb.Close()
+		return State{}, err
+	}
+	return State{Mongo: db, Redis: rdb}, nil
+}
+
+// Close disconnects from both stores.
+func (s State) Close(ctx context.Context) error {
+	return errors.Join(s.Mongo.Client().Disconnect(ctx), s.Redis.Close())
+}
+
 // MongoMonitor returns a command monitor for options.Client().SetMonitor.
 func (e *Errors) MongoMonitor() *event.CommandMonitor {
 	return &event.CommandMonitor{Failed: func(_ context.Context, ev *event.CommandFailedEvent) {

@@ -158,4 +158,35 @@ func TestBadURLsAreClearErrors(t *testing.T) {
 	if _, _, err := e.OpenMongo(env{"MONGO_URI": "nope://x"}.get); err == nil || !strings.Contains(err.Error(), "MONGO_URI") {
 		t.Errorf("bad MONGO_URI: %v", err)
 	}
+	for name, vars := range map[string]env{
+		"no REDIS_URL":  {"MONGO_URI": stack.MongoURI},
+		"no MONGO_URI":  {"REDIS_URL": stack.RedisURL},
+		"bad REDIS_URL": {"MONGO_URI": stack.MongoURI, "REDIS_URL": "http://nope"},
+		"bad MONGO_URI": {"MONGO_URI": "nope://x", "REDIS_URL": stack.RedisURL},
+	} {
+		if _, err := e.OpenState(vars.get); err == nil {
+			t.Errorf("%s: OpenState succeeded", name)
+		}
+	}
+}
+
+func TestOpenStateOpensBoth(t *testing.T) {
+	st, err := New(prometheus.NewRegistry()).OpenState(env{"MONGO_URI": stack.MongoURI, "REDIS_URL": stack.RedisURL,
+		"MONGO_DB": "stores"}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.Redis.Ping(ctx).Err(); err != nil {
+		t.Errorf("redis: %v", err)
+	}
+	if err := st.Mongo.RunCommand(ctx, map[string]int{"ping": 1}).Err(); err != nil || st.Mongo.Name() != "stores" {
+		t.Errorf("mongo %q: %v", st.Mongo.Name(), err)
+	}
+	if err := st.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Redis.Ping(ctx).Err(); err == nil {
+		t.Error("redis still usable after Close")
+	}
 }
