@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -18,12 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
@@ -43,22 +40,18 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI))
+	vars := map[string]string{"MONGO_URI": stack.MongoURI, "REDIS_URL": stack.RedisURL, "MONGO_DB": "n" + uuid.NewString()[:8]}
+	state, err := stores.New(prometheus.NewRegistry()).OpenState(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	st := newStore(mc.Database("n" + hex.EncodeToString(b)))
+	st, rdb := newStore(state.Mongo), state.Redis
 	if err := st.ensureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ropts, _ := redis.ParseURL(stack.RedisURL)
-	rdb := redis.NewClient(ropts)
 	t.Cleanup(func() {
-		st.notifications.Database().Drop(context.Background())
-		mc.Disconnect(context.Background())
-		rdb.Close()
+		state.Mongo.Drop(context.Background())
+		state.Close(context.Background())
 	})
 	return &env{f: &function{store: st, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		created: newCreatedCounter(prometheus.NewRegistry())},

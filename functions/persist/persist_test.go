@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,14 +14,14 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
@@ -45,18 +43,15 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI))
+	vars := map[string]string{"MONGO_URI": stack.MongoURI, "REDIS_URL": stack.RedisURL, "MONGO_DB": "t" + uuid.NewString()[:8]}
+	state, err := stores.New(prometheus.NewRegistry()).OpenState(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	st := newStore(mc.Database("t" + hex.EncodeToString(b)))
+	st, rdb := newStore(state.Mongo), state.Redis
 	if err := st.ensureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ropts, _ := redis.ParseURL(stack.RedisURL)
-	rdb := redis.NewClient(ropts)
 	e := &env{rdb: rdb}
 	bt := newBatcher(func(ctx context.Context, docs []messageDoc) []error {
 		e.batches.Add(1)
@@ -68,9 +63,8 @@ func newEnv(t *testing.T) *env {
 	e.h = &historyServer{store: st, cache: c}
 	t.Cleanup(func() {
 		cancel()
-		st.messages.Database().Drop(context.Background())
-		mc.Disconnect(context.Background())
-		rdb.Close()
+		state.Mongo.Drop(context.Background())
+		state.Close(context.Background())
 	})
 	return e
 }
