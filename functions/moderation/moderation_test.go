@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -21,14 +19,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/functions/moderation/internal/bertgen"
 	"github.com/parley-chat/parley/functions/moderation/internal/classify"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	"github.com/parley-chat/parley/knative/ksvc"
+	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 )
@@ -67,13 +64,12 @@ func newEnv(t *testing.T, thresholds string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI))
+	vars := map[string]string{"MONGO_URI": stack.MongoURI, "MONGO_DB": "m" + uuid.NewString()[:8]}
+	mc, db, err := stores.New(prometheus.NewRegistry()).OpenMongo(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	st := newStore(mc.Database("m" + hex.EncodeToString(b)))
+	st := newStore(db)
 	ctx, cancel := context.WithCancel(context.Background())
 	bt := newBatcher(clf, 32, 5*time.Millisecond)
 	go bt.Run(ctx)
