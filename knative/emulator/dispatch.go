@@ -84,6 +84,7 @@ func (d *dispatcher) run(ctx context.Context) {
 		}
 		if pollCtx.Err() != nil && fetches.NumRecords() == 0 {
 			commit(ctx)
+			d.client.AllowRebalance() // franz-go counts even a poll that ends with ctx as one to release
 			continue
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
