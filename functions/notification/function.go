@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -67,67 +68,99 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
 			return nil, bad(err)
 		}
-		docs, err := f.forMessage(ctx, m)
-		if err != nil {
+		docs, err := f.forMessage(ctx, m, time.Since(m.CreatedAt) < projectionWait)
+		if err != nil && !errors.Is(err, errProjectionBehind) {
 			return nil, err
 		}
-		return nil, f.notify(ctx, docs)
+		if err := f.notify(ctx, docs); err != nil {
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("notification: message %s: %w", m.ID, err) // retryable: the Trigger redelivers it
+		}
+		return nil, nil
 	}
 	return nil, ksvc.Permanent(fmt.Errorf("notification: unexpected event type %q", e.Type()))
 }
 
+// projectionWait is how long after a message was sent its notifications
+// may wait for the membership projection to catch up. The projection is fed
+// by auth's events through their own Trigger, so a join (or a new user)
+// can reach this function after a message that depends on it: a mention of
+// someone who just joined, or the first message of a new direct room.
+// notification-message-stored's retries (7, from 0.2 s doubling: the last
+// at 25.4 s) outlast it, so a mention of someone who is really not a member
+// is dropped quietly after it instead of dead-lettered.
+const projectionWait = 20 * time.Second
+
+// errProjectionBehind says the projection does not yet show a membership
+// the message implies or mentions.
+var errProjectionBehind = errors.New("membership projection is behind the message; retry")
+
 // forMessage decides who is notified of a message: in a direct room the
 // other member; elsewhere every member mentioned by @username. Never the
 // sender, never someone who is not a member.
-func (f *function) forMessage(ctx context.Context, m eventsv1.Message) ([]notificationDoc, error) {
+//
+// While mayWait, a mention that names no known member, or a sender who is
+// not yet a member, is taken for a projection that lags: forMessage returns
+// the notifications it could resolve with errProjectionBehind, and a
+// redelivery resolves the rest (notify skips those already stored).
+func (f *function) forMessage(ctx context.Context, m eventsv1.Message, mayWait bool) ([]notificationDoc, error) {
 	if m.Hidden || m.Deleted {
 		return nil, nil
 	}
-	direct, err := f.store.isDirect(ctx, m.RoomID, time.Now())
+	direct, err := f.store.isDirect(ctx, m.RoomID, m.UserID, time.Now())
+	if errors.Is(err, errProjectionBehind) && !mayWait {
+		err = nil // too late to wait: a group room, as far as anyone knows
+	}
 	if err != nil {
 		return nil, err
 	}
-	recipients := map[string]string{} // user -> kind
+	kind, behind := "direct", false
+	var recipients map[string]bool
 	if direct {
-		members, err := f.store.roomMembers(ctx, m.RoomID, nil)
-		if err != nil {
-			return nil, err
-		}
-		for id := range members {
-			recipients[id] = "direct"
-		}
+		recipients, err = f.store.roomMembers(ctx, m.RoomID, nil)
 	} else {
-		names := mentions(m.Text)
-		if len(names) == 0 {
-			return nil, nil // most messages: no database read at all
-		}
-		byName, err := f.store.userIDs(ctx, names)
-		if err != nil {
-			return nil, err
-		}
-		ids := make([]string, 0, len(byName))
-		for _, id := range byName {
-			ids = append(ids, id)
-		}
-		if len(ids) == 0 {
-			return nil, nil
-		}
-		members, err := f.store.roomMembers(ctx, m.RoomID, ids)
-		if err != nil {
-			return nil, err
-		}
-		for id := range members {
-			recipients[id] = "mention"
-		}
+		kind = "mention"
+		recipients, behind, err = f.mentioned(ctx, m)
+	}
+	if err != nil {
+		return nil, err
 	}
 	delete(recipients, m.UserID)
 	docs := make([]notificationDoc, 0, len(recipients))
-	for id, kind := range recipients {
+	for id, member := range recipients {
+		if !member {
+			continue
+		}
 		docs = append(docs, notificationDoc{ID: kind + ":" + m.ID + ":" + id, UserID: id, Kind: kind, RoomID: m.RoomID,
 			MessageID: m.ID, FromUserID: m.UserID, FromUsername: m.Username, Text: snippet(m.Text, 200),
 			CreatedAt: m.CreatedAt.UTC()})
 	}
+	if behind && mayWait {
+		return docs, errProjectionBehind
+	}
 	return docs, nil
+}
+
+// mentioned returns the room's members that m mentions (mapped to true;
+// those who left to false), and whether some mentioned name is unknown or
+// has never joined, as far as the projection knows yet.
+func (f *function) mentioned(ctx context.Context, m eventsv1.Message) (members map[string]bool, unresolved bool, err error) {
+	names := mentions(m.Text)
+	if len(names) == 0 {
+		return nil, false, nil // most messages: no database read at all
+	}
+	byName, err := f.store.userIDs(ctx, names)
+	if err != nil || len(byName) == 0 {
+		return nil, true, err
+	}
+	ids := make([]string, 0, len(byName))
+	for _, id := range byName {
+		ids = append(ids, id)
+	}
+	members, err = f.store.roomMembers(ctx, m.RoomID, ids)
+	return members, len(members) < len(names), err
 }
 
 // notify stores notifications and pushes the new ones to their users'

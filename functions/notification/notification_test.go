@@ -60,13 +60,27 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) handle(t *testing.T, typ string, data any) {
 	t.Helper()
+	if err := e.deliver(typ, data); err != nil {
+		t.Fatalf("%s: %v", typ, err)
+	}
+}
+
+func (e *env) deliver(typ string, data any) error {
 	ev := event.New()
 	ev.SetID(uuid.NewString())
 	ev.SetSource("test")
 	ev.SetType(typ)
 	ev.SetData(event.ApplicationJSON, data)
-	if _, err := e.f.Handle(context.Background(), ev); err != nil {
-		t.Fatalf("%s: %v", typ, err)
+	_, err := e.f.Handle(context.Background(), ev)
+	return err
+}
+
+// mustRetry delivers an event that the function cannot handle yet: it must
+// fail retryably, so that the Trigger redelivers it.
+func (e *env) mustRetry(t *testing.T, typ string, data any) {
+	t.Helper()
+	if err := e.deliver(typ, data); err == nil || ksvc.IsPermanent(err) {
+		t.Fatalf("%s: got %v, want a retryable error", typ, err)
 	}
 }
 
@@ -83,9 +97,14 @@ func (e *env) join(t *testing.T, room string, p person, reason string) {
 }
 
 func (e *env) say(t *testing.T, room string, from person, text string) eventsv1.Message {
-	m := eventsv1.Message{ID: uuid.NewString(), RoomID: room, Seq: 1, UserID: from.id, Username: from.name, Text: text, CreatedAt: time.Now()}
+	t.Helper()
+	m := message(room, from, text)
 	e.handle(t, eventsv1.TypeMessageStored, m)
 	return m
+}
+
+func message(room string, from person, text string) eventsv1.Message {
+	return eventsv1.Message{ID: uuid.NewString(), RoomID: room, Seq: 1, UserID: from.id, Username: from.name, Text: text, CreatedAt: time.Now()}
 }
 
 func (e *env) inbox(t *testing.T, p person, kind string) []string {
@@ -111,7 +130,10 @@ func TestMentionsNotifyMembersOnly(t *testing.T) {
 	for _, p := range []person{ada, bob, cat} {
 		e.join(t, room, p, "joined")
 	}
-	e.say(t, room, ada, "@bob look, and @cat. Also @dan (not here), @ada (me) and @nobody")
+	// Sent long enough ago that @dan and @nobody are no longer waited for.
+	m := message(room, ada, "@bob look, and @cat. Also @dan (not here), @ada (me) and @nobody")
+	m.CreatedAt = m.CreatedAt.Add(-projectionWait)
+	e.handle(t, eventsv1.TypeMessageStored, m)
 	e.say(t, room, ada, "code: `@bob` is not a mention")
 	if got := e.inbox(t, bob, "mention"); len(got) != 1 || !strings.HasPrefix(got[0], "ada:@bob look") {
 		t.Errorf("bob: %v", got)
@@ -125,11 +147,16 @@ func TestMentionsNotifyMembersOnly(t *testing.T) {
 	if got := e.inbox(t, ada, "mention"); len(got) != 0 {
 		t.Errorf("the sender was notified of her own mention: %v", got)
 	}
-	// Leaving ends mentions.
+	// Leaving ends mentions, and such a mention is not waited for.
 	e.handle(t, eventsv1.TypeRoomMemberLeft, eventsv1.RoomMember{RoomID: room, UserID: cat.id, Reason: "left"})
 	e.say(t, room, ada, "@cat are you there?")
 	if got := e.inbox(t, cat, "mention"); len(got) != 1 {
 		t.Errorf("cat after leaving: %v", got)
+	}
+	e.join(t, room, cat, "joined")
+	e.say(t, room, ada, "@cat welcome back")
+	if got := e.inbox(t, cat, "mention"); len(got) != 2 {
+		t.Errorf("cat after joining again: %v", got)
 	}
 }
 
@@ -291,16 +318,48 @@ func TestPushSubscriptionsAreBoundedAndReplacedPerBrowser(t *testing.T) {
 }
 
 // A direct room's member.joined may arrive after its first message: the
-// room must not stay taken for a group room once it does.
+// message waits for it (fails retryably), and the room must not stay taken
+// for a group room once it does.
 func TestDirectRoomJoinedAfterItsFirstMessage(t *testing.T) {
 	e := newEnv(t)
 	dm := uuid.NewString()
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
-	e.say(t, dm, ada, "hello before the join arrived")
+	first := message(dm, ada, "hello before the join arrived")
+	e.mustRetry(t, eventsv1.TypeMessageStored, first)
 	e.join(t, dm, ada, "direct")
 	e.join(t, dm, bob, "direct")
+	e.handle(t, eventsv1.TypeMessageStored, first) // redelivered
 	e.say(t, dm, ada, "hello again")
-	if got := e.inbox(t, bob, "direct"); len(got) != 1 || !strings.Contains(got[0], "hello again") {
+	if got := e.inbox(t, bob, "direct"); len(got) != 2 {
 		t.Fatalf("bob's DM notifications: %v", got)
+	}
+}
+
+// A mention can reach the function before the mentioned user's join (or
+// account) does: it waits for them while the message is recent, without
+// notifying twice those it could already resolve.
+func TestMentionWaitsForALaggingJoin(t *testing.T) {
+	e := newEnv(t)
+	room := uuid.NewString()
+	ada, cat := e.user(t, "ada"), e.user(t, "cat")
+	e.join(t, room, ada, "joined")
+	e.join(t, room, cat, "joined")
+	m := message(room, ada, "@cat @bob @dan lunch?")
+	e.mustRetry(t, eventsv1.TypeMessageStored, m) // bob and dan are unknown yet
+	bob := e.user(t, "bob")
+	e.mustRetry(t, eventsv1.TypeMessageStored, m) // bob has not joined yet
+	e.join(t, room, bob, "joined")
+	e.mustRetry(t, eventsv1.TypeMessageStored, m) // dan never joins
+	if got := e.inbox(t, bob, "mention"); len(got) != 1 {
+		t.Errorf("bob, once he joined: %v", got)
+	}
+	if got := e.inbox(t, cat, "mention"); len(got) != 1 {
+		t.Errorf("cat after three deliveries: %v", got)
+	}
+	// Once the message is old, what is still unresolved is given up quietly.
+	m.CreatedAt = m.CreatedAt.Add(-projectionWait)
+	e.handle(t, eventsv1.TypeMessageStored, m)
+	if n := testutil.ToFloat64(e.f.created.WithLabelValues("mention")); n != 2 {
+		t.Errorf("%v mention notifications created, want 2 (cat's and bob's, once each)", n)
 	}
 }

@@ -88,28 +88,35 @@ func (s *store) userIDs(ctx context.Context, names []string) (map[string]string,
 	return out, nil
 }
 
+// join records a membership. A direct room is marked before its member,
+// so that isDirect, once it sees the member, also sees the mark.
 func (s *store) join(ctx context.Context, roomID, userID string, direct bool) error {
-	_, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + userID},
-		bson.M{"$set": bson.M{"room_id": roomID, "user_id": userID}}, options.UpdateOne().SetUpsert(true))
-	if err == nil && direct {
-		_, err = s.rooms.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$set": bson.M{"direct": true}}, options.UpdateOne().SetUpsert(true))
-	}
-	if err == nil && direct {
+	if direct {
+		if _, err := s.rooms.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$set": bson.M{"direct": true}},
+			options.UpdateOne().SetUpsert(true)); err != nil {
+			return err
+		}
 		s.kinds.put(roomID, true, time.Now())
 	}
+	_, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + userID},
+		bson.M{"$set": bson.M{"room_id": roomID, "user_id": userID, "left": false}}, options.UpdateOne().SetUpsert(true))
 	return err
 }
 
+// leave keeps a tombstone instead of deleting the membership, so that a
+// mention of someone who left is known for what it is, not waited for.
 func (s *store) leave(ctx context.Context, roomID, userID string) error {
-	_, err := s.members.DeleteOne(ctx, bson.M{"_id": roomID + ":" + userID})
+	_, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + userID},
+		bson.M{"$set": bson.M{"room_id": roomID, "user_id": userID, "left": true}}, options.UpdateOne().SetUpsert(true))
 	return err
 }
 
-// roomMembers returns the member ids of a room; when among is not nil,
-// only those of them that are members (a primary-key lookup each, instead
-// of reading a large room's whole member list).
+// roomMembers returns the members of a room, each mapped to true. When
+// among is not nil it looks up only those users (a primary-key lookup each,
+// instead of reading a large room's whole member list), and maps those who
+// left to false: absent means the projection never saw them join.
 func (s *store) roomMembers(ctx context.Context, roomID string, among []string) (map[string]bool, error) {
-	filter := bson.M{"room_id": roomID}
+	filter := bson.M{"room_id": roomID, "left": bson.M{"$ne": true}}
 	if among != nil {
 		keys := make([]string, len(among))
 		for i, id := range among {
@@ -123,13 +130,14 @@ func (s *store) roomMembers(ctx context.Context, roomID string, among []string) 
 	}
 	var docs []struct {
 		UserID string `bson:"user_id"`
+		Left   bool   `bson:"left"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, err
 	}
 	ids := make(map[string]bool, len(docs))
 	for _, d := range docs {
-		ids[d.UserID] = true
+		ids[d.UserID] = !d.Left
 	}
 	return ids, nil
 }
@@ -137,18 +145,31 @@ func (s *store) roomMembers(ctx context.Context, roomID string, among []string) 
 // isDirect reports whether a room is a direct room. A room's kind never
 // changes, so the answer is remembered: for good when direct, and for
 // notDirectTTL otherwise, since the member.joined event that marks a
-// direct room may still be on its way when the first message is.
-func (s *store) isDirect(ctx context.Context, roomID string, now time.Time) (bool, error) {
+// direct room may still be on its way when the first message is. That is
+// also why a room not marked direct is only remembered as a group room
+// once its sender's membership shows: until then isDirect answers
+// errProjectionBehind.
+func (s *store) isDirect(ctx context.Context, roomID, senderID string, now time.Time) (bool, error) {
 	if direct, ok := s.kinds.get(roomID, now); ok {
 		return direct, nil
 	}
 	err := s.rooms.FindOne(ctx, bson.M{"_id": roomID, "direct": true}).Err()
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+	if err == nil {
+		s.kinds.put(roomID, true, now)
+		return true, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
 		return false, err
 	}
-	direct := err == nil
-	s.kinds.put(roomID, direct, now)
-	return direct, nil
+	sender, err := s.roomMembers(ctx, roomID, []string{senderID})
+	if err != nil {
+		return false, err
+	}
+	if _, seen := sender[senderID]; !seen {
+		return false, errProjectionBehind
+	}
+	s.kinds.put(roomID, false, now)
+	return false, nil
 }
 
 // insert stores notifications and returns those that are new (not
