@@ -143,7 +143,7 @@ func TestMetricsEndpointsExposeTheNamedSeries(t *testing.T) {
 	c.sendText(room, "count me")
 	metricsURL := "http://127.0.0.1:" + itoa(port) + "/metrics"
 	for _, series := range []string{"parley_connector_sockets", "parley_connector_frames_in_total", "parley_connector_frames_out_total",
-		"parley_connector_send_ack_seconds_bucket", "parley_connector_slow_consumers_total", "parley_connector_fanout_seconds_count",
+		"parley_connector_send_ack_seconds_bucket", "parley_connector_kafka_append_seconds_bucket", "parley_connector_slow_consumers_total", "parley_connector_fanout_seconds_count",
 		"parley_http_requests_total", "parley_ready", "go_goroutines"} {
 		if !eventuallyExposes(t, metricsURL, series) {
 			t.Errorf("connector metrics lack %s", series)

@@ -242,7 +242,9 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 	ctx, span := ksvc.Tracer().Start(ctx, "kafka append "+eventsv1.TypeMessageSent, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
 	stopSending := s.srv.hub.Sending(f.RoomID, msg.Seq) // other connectors wait for this seq meanwhile
+	appending := time.Now()
 	err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg))
+	s.srv.metrics.appendLatency.Observe(time.Since(appending).Seconds())
 	stopSending()
 	if err != nil {
 		// Never a false ack. The claim stays: a retry re-sends this same

@@ -11,6 +11,7 @@ type Metrics struct {
 	slowConsumers prometheus.Counter
 	sendErrors    prometheus.Counter
 	sendLatency   prometheus.Histogram
+	appendLatency prometheus.Histogram
 }
 
 // NewMetrics registers the metrics with reg.
@@ -24,7 +25,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sendErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_connector_send_errors_total", Help: "Sends refused because Kafka did not acknowledge."}),
 		sendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_connector_send_ack_seconds",
 			Help: "From a send frame to its ack (Kafka included).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		appendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_connector_kafka_append_seconds",
+			Help: "From handing a message to the Kafka producer to its acknowledgement (acks=all).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.sockets, m.framesIn, m.framesOut, m.writes, m.slowConsumers, m.sendErrors, m.sendLatency)
+	reg.MustRegister(m.sockets, m.framesIn, m.framesOut, m.writes, m.slowConsumers, m.sendErrors, m.sendLatency, m.appendLatency)
 	return m
 }
