@@ -186,7 +186,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
-			tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+			interval := time.Duration(float64(time.Second) / cfg.Rate)
+			// Publishers are independent people: their sends are spread over
+			// the interval instead of all landing in the same instant.
+			select {
+			case <-pubCtx.Done():
+				return
+			case <-time.After(interval * time.Duration(p) / time.Duration(cfg.Publishers)):
+			}
+			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			n := 0
 			for {
