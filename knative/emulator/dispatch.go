@@ -2,12 +2,14 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,16 +43,27 @@ const maxUnordered = 256
 // committed periodically instead, and on shutdown.
 const commitEvery = time.Second
 
-// run consumes until ctx ends. Each poll is delivered completely (ordered:
-// one goroutine per partition, in offset order; unordered: concurrently)
-// before its offsets count as delivered, so an event is never committed
-// undelivered: a crash or shutdown means redelivery, never loss.
+// run consumes until ctx ends. An event is never committed undelivered: a
+// crash or shutdown means redelivery, never loss.
+//
+// Ordered Triggers deliver each poll completely (one goroutine per
+// partition, in offset order) before polling again. Unordered Triggers, as
+// Knative's unordered consumer does, keep polling while up to maxUnordered
+// deliveries run, and commit each partition up to its first event still in
+// flight: an event waiting out its retries holds back that partition's
+// commits, never other deliveries.
 func (d *dispatcher) run(ctx context.Context) {
 	var (
 		delivered  map[string]map[int32]kgo.EpochOffset // not yet committed
 		lastCommit time.Time
+		inFlight   = newInFlight(d.topic)
+		sem        = make(chan struct{}, maxUnordered)
+		running    sync.WaitGroup // unordered deliveries
 	)
 	commit := func(ctx context.Context) {
+		if !d.spec.Ordered {
+			delivered = inFlight.committable()
+		}
 		if len(delivered) == 0 {
 			return
 		}
@@ -62,6 +75,7 @@ func (d *dispatcher) run(ctx context.Context) {
 		delivered, lastCommit = nil, time.Now()
 	}
 	defer func() {
+		running.Wait() // ctx is done: they end at once, and only what they finished counts
 		// A poll interrupted by ctx is not in delivered: only whole polls are.
 		final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		commit(final)
@@ -71,11 +85,12 @@ func (d *dispatcher) run(ctx context.Context) {
 		d.client.Close()
 	}()
 	for {
-		// With deliveries to commit, the poll waits no longer than the
-		// commit is due, so a quiet Trigger does not sit on them.
+		// With deliveries to commit (or, unordered, still running), the
+		// poll waits no longer than the commit is due, so a quiet Trigger
+		// does not sit on them.
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if delivered != nil {
-			pollCtx, cancel = context.WithTimeout(ctx, commitEvery-time.Since(lastCommit))
+		if delivered != nil || !inFlight.empty() {
+			pollCtx, cancel = context.WithTimeout(ctx, max(commitEvery-time.Since(lastCommit), time.Millisecond))
 		}
 		fetches := d.client.PollRecords(pollCtx, 2000)
 		cancel()
@@ -93,8 +108,8 @@ func (d *dispatcher) run(ctx context.Context) {
 			}
 			d.em.log.Warn("trigger fetch error", "trigger", d.name, "topic", topic, "partition", p, "error", err)
 		})
-		var wg sync.WaitGroup
 		if d.spec.Ordered {
+			var wg sync.WaitGroup
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 				wg.Add(1)
 				go func() {
@@ -104,29 +119,133 @@ func (d *dispatcher) run(ctx context.Context) {
 					}
 				}()
 			})
+			wg.Wait()
+			if ctx.Err() != nil {
+				return // this poll is not committed: redelivered after restart
+			}
+			if fetches.NumRecords() > 0 {
+				delivered = d.client.UncommittedOffsets()
+			}
 		} else {
-			sem := make(chan struct{}, maxUnordered)
+			stopped := false
 			fetches.EachRecord(func(rec *kgo.Record) {
-				sem <- struct{}{}
-				wg.Add(1)
+				if stopped {
+					return
+				}
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					stopped = true // the rest of this poll is redelivered after restart
+					return
+				}
+				inFlight.add(rec)
+				running.Add(1)
 				go func() {
-					defer func() { <-sem; wg.Done() }()
+					defer func() { <-sem; running.Done() }()
 					d.handle(ctx, rec)
+					if ctx.Err() == nil {
+						inFlight.done(rec)
+					}
 				}()
 			})
-		}
-		wg.Wait()
-		if ctx.Err() != nil {
-			return // this poll is not committed: redelivered after restart
-		}
-		if fetches.NumRecords() > 0 {
-			delivered = d.client.UncommittedOffsets()
+			if stopped {
+				return
+			}
 		}
 		if time.Since(lastCommit) >= commitEvery {
 			commit(ctx)
 		}
 		d.client.AllowRebalance()
 	}
+}
+
+// inFlight tracks an unordered Trigger's deliveries per partition, in
+// offset order, to know how far each partition can be committed.
+type inFlight struct {
+	topic string
+	mu    sync.Mutex
+	parts map[int32]*partitionFlight
+}
+
+type partitionFlight struct {
+	pending []flight         // in offset order; the head is not done yet
+	next    *kgo.EpochOffset // what to commit, if anything is new
+}
+
+type flight struct {
+	offset int64
+	epoch  int32
+	done   bool
+}
+
+func newInFlight(topic string) *inFlight {
+	return &inFlight{topic: topic, parts: map[int32]*partitionFlight{}}
+}
+
+func (f *inFlight) add(rec *kgo.Record) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.parts[rec.Partition]
+	if p == nil {
+		p = &partitionFlight{}
+		f.parts[rec.Partition] = p
+	}
+	if n := len(p.pending); n > 0 && rec.Offset <= p.pending[n-1].offset {
+		// The partition was consumed again from its committed offset (it
+		// was revoked and assigned back): what is in flight from before is
+		// redelivered, so it no longer decides the commit point.
+		p.pending, p.next = nil, nil
+	}
+	p.pending = append(p.pending, flight{offset: rec.Offset, epoch: rec.LeaderEpoch})
+}
+
+func (f *inFlight) done(rec *kgo.Record) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.parts[rec.Partition]
+	i, found := slices.BinarySearchFunc(p.pending, rec.Offset, func(fl flight, off int64) int { return cmp.Compare(fl.offset, off) })
+	if !found {
+		return
+	}
+	p.pending[i].done = true
+	n := 0
+	for n < len(p.pending) && p.pending[n].done {
+		n++
+	}
+	if n > 0 {
+		last := p.pending[n-1]
+		p.next = &kgo.EpochOffset{Epoch: last.epoch, Offset: last.offset + 1}
+		p.pending = p.pending[n:]
+	}
+}
+
+func (f *inFlight) empty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.parts {
+		if len(p.pending) > 0 || p.next != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// committable returns, and forgets, each partition's new commit point.
+func (f *inFlight) committable() map[string]map[int32]kgo.EpochOffset {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out map[string]map[int32]kgo.EpochOffset
+	for part, p := range f.parts {
+		if p.next == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]map[int32]kgo.EpochOffset{f.topic: {}}
+		}
+		out[f.topic][part] = *p.next
+		p.next = nil
+	}
+	return out
 }
 
 func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {

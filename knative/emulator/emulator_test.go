@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -296,5 +297,78 @@ func TestDeliveredOffsetsAreCommittedWhenQuietAndOnShutdown(t *testing.T) {
 	h.done <- nil // for the cleanup
 	if n := committed(); n != 25 {
 		t.Fatalf("committed offsets after shutdown = %d, want 25", n)
+	}
+}
+
+// An unordered Trigger keeps delivering while an event is slow (or waiting
+// out its retries), and commits its partition only up to that event.
+func TestUnorderedDeliveryIsNotHeldUpBySlowEventButItsCommitIs(t *testing.T) {
+	trigger := strings.Replace(triggerYAML("t", "test.slow", "fn", ""), "delivery.order: ordered", "delivery.order: unordered", 1)
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+trigger, nil)
+	adm := kadm.NewClient(h.client)
+	committed := func() int64 {
+		offsets, err := adm.FetchOffsets(context.Background(), "knative-trigger-test-t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		offsets.Each(func(o kadm.OffsetResponse) { n += o.At })
+		return n
+	}
+	h.produce(t, newEvent("slow", "test.slow", "k", "4s"))
+	// Its delivery started the function: the next events come in later polls.
+	eventually(t, 10*time.Second, "the slow event's delivery", func() bool { return h.coldStarts("fn") == 1 })
+	for i := range 5 {
+		h.produce(t, newEvent(fmt.Sprint("fast", i), "test.slow", "k", "0s"))
+	}
+	eventually(t, 10*time.Second, "the fast events", func() bool { return len(h.sink.records()) == 5 })
+	if h.sink.count(func(r record) bool { return r.ID == "slow" }) != 0 {
+		t.Fatal("the fast events waited for the slow one")
+	}
+	time.Sleep(2 * commitEvery) // commits fall due meanwhile
+	if n := committed(); n > 0 {
+		t.Fatalf("committed %d offsets while the first event of the partition was still in flight", n)
+	}
+	eventually(t, 15*time.Second, "the slow event", func() bool { return len(h.sink.records()) == 6 })
+	eventually(t, 3*commitEvery, "all committed", func() bool { return committed() == 6 })
+}
+
+func TestInFlightCommitsUpToTheFirstUnfinishedEvent(t *testing.T) {
+	f := newInFlight("events")
+	rec := func(part int32, off int64) *kgo.Record {
+		return &kgo.Record{Topic: "events", Partition: part, Offset: off, LeaderEpoch: 1}
+	}
+	expect := func(what string, want map[int32]int64) {
+		t.Helper()
+		got := map[int32]int64{}
+		for part, o := range f.committable()["events"] {
+			got[part] = o.Offset
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: commit points %v, want %v", what, got, want)
+		}
+	}
+	for off := range int64(5) {
+		f.add(rec(0, off))
+	}
+	f.add(rec(1, 7))
+	f.done(rec(0, 2))
+	f.done(rec(1, 7))
+	expect("partition 0's first event in flight", map[int32]int64{1: 8})
+	f.done(rec(0, 0))
+	expect("0 done, 1 in flight", map[int32]int64{0: 1})
+	expect("nothing new", map[int32]int64{})
+	f.done(rec(0, 1))
+	expect("0..2 done", map[int32]int64{0: 3})
+	if f.empty() {
+		t.Fatal("3 and 4 are still in flight")
+	}
+	// Consumed again from offset 3 (revoked and assigned back): the old
+	// flights no longer count.
+	f.add(rec(0, 3))
+	f.done(rec(0, 3))
+	expect("after the partition was consumed again", map[int32]int64{0: 4})
+	if !f.empty() {
+		t.Fatal("nothing is in flight any more")
 	}
 }
