@@ -83,14 +83,19 @@ func LoadMeta(dir string) (Meta, error) {
 }
 
 // Sanitize makes any string safe to tokenize: valid UTF-8, control
-// characters as spaces, at most MaxChars characters, never empty. The
-// pure-Go tokenizer exits the process on some malformed input, so nothing
-// reaches it unsanitized.
+// characters as spaces, no format characters (zero-width joiners, byte
+// order marks: BERT's text cleaning drops them anyway), at most MaxChars
+// characters, never empty. The general Go tokenizer panics on some such
+// input (a text that starts with a format character), so nothing reaches
+// it unsanitized.
 func Sanitize(s string) string {
 	s = strings.ToValidUTF8(s, " ")
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1
 		}
 		return r
 	}, s)

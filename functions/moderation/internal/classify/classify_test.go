@@ -42,6 +42,9 @@ var texts = []string{
 	"hello world", "you are an idiot", "i will kill you", "nice day", "MORON!", "idiots", "",
 	"🎉🎉🎉", strings.Repeat("hello ", 3000) + "idiot", "bad \xff\xfe utf8 idiot", "tab\tand\nnewline kill",
 	strings.Repeat("world ", 15) + "moron " + strings.Repeat("nice day ", 20),
+	// A leading format character used to crash the general tokenizer (the
+	// go backend's): the process exited on such a message.
+	"\u200dyou are an idiot, ¿qué?", "\ufeffi will kill you, señor", "\u0600 nice day ¿qué?",
 }
 
 func TestBothBackendsAgree(t *testing.T) {
@@ -73,7 +76,7 @@ func TestBothBackendsAgree(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	want := []string{"", "toxic", "threat", "", "toxic", "", "", "", "", "toxic", "threat", "toxic"}
+	want := []string{"", "toxic", "threat", "", "toxic", "", "", "", "", "toxic", "threat", "toxic", "toxic", "threat", ""}
 	for i := range texts {
 		if flagged(a[i]) != flagged(b[i]) {
 			t.Errorf("%q: go says %v, onnxruntime says %v", texts[i], a[i], b[i])
@@ -151,7 +154,8 @@ func TestGoBackendCompilesBoundedShapes(t *testing.T) {
 }
 
 func TestSanitize(t *testing.T) {
-	for in, want := range map[string]string{"": ".", "  ": ".", "a\x00b": "a b", "ok": "ok", "\xff": "."} {
+	for in, want := range map[string]string{"": ".", "  ": ".", "a\x00b": "a b", "ok": "ok", "\xff": ".",
+		"\u200dzw\u200dj": "zwj", "\ufeff": "."} {
 		if got := Sanitize(in); got != want {
 			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
 		}

@@ -71,7 +71,7 @@ func (g *goClassifier) Classify(texts []string) ([][]float32, error) {
 			}
 		}
 	}
-	out, err := g.pipeline.RunPipeline(clean)
+	out, err := g.run(clean)
 	if err != nil {
 		return nil, fmt.Errorf("classify: go backend: %w", err)
 	}
@@ -89,6 +89,17 @@ func (g *goClassifier) Classify(texts []string) ([][]float32, error) {
 		}
 	}
 	return scores, nil
+}
+
+// run runs the pipeline; its tokenizer has panicked on input Sanitize did
+// not yet know about, which must fail this batch, not end the process.
+func (g *goClassifier) run(texts []string) (out *pipelines.TextClassificationOutput, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pipeline failed on this batch: %v", r)
+		}
+	}()
+	return g.pipeline.RunPipeline(texts)
 }
 
 func (g *goClassifier) Labels() []string { return g.meta.Labels }
