@@ -92,6 +92,7 @@ func (d *dispatcher) run(ctx context.Context) {
 		if delivered != nil || !inFlight.empty() {
 			pollCtx, cancel = context.WithTimeout(ctx, max(commitEvery-time.Since(lastCommit), time.Millisecond))
 		}
+		polled := time.Now()
 		fetches := d.client.PollRecords(pollCtx, 2000)
 		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -102,6 +103,10 @@ func (d *dispatcher) run(ctx context.Context) {
 			d.client.AllowRebalance() // franz-go counts even a poll that ends with ctx as one to release
 			continue
 		}
+		d.em.metrics.polls.WithLabelValues(d.name).Inc()
+		busy := time.Since(polled) < busyLinger // events were waiting: the topic is busy
+		wanted := false
+		fetches.EachRecord(func(rec *kgo.Record) { wanted = wanted || d.matches(rec) })
 		fetches.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return
@@ -128,8 +133,14 @@ func (d *dispatcher) run(ctx context.Context) {
 			}
 		} else {
 			stopped := false
+			var thisPoll sync.WaitGroup
 			fetches.EachRecord(func(rec *kgo.Record) {
 				if stopped {
+					return
+				}
+				if !d.matches(rec) { // delivered, as far as this Trigger goes
+					inFlight.add(rec)
+					inFlight.done(rec)
 					return
 				}
 				select {
@@ -140,8 +151,9 @@ func (d *dispatcher) run(ctx context.Context) {
 				}
 				inFlight.add(rec)
 				running.Add(1)
+				thisPoll.Add(1)
 				go func() {
-					defer func() { <-sem; running.Done() }()
+					defer func() { <-sem; thisPoll.Done(); running.Done() }()
 					d.handle(ctx, rec)
 					if ctx.Err() == nil {
 						inFlight.done(rec)
@@ -151,11 +163,51 @@ func (d *dispatcher) run(ctx context.Context) {
 			if stopped {
 				return
 			}
+			d.await(ctx, &thisPoll)
 		}
 		if time.Since(lastCommit) >= commitEvery {
 			commit(ctx)
 		}
 		d.client.AllowRebalance()
+		if busy && !wanted && fetches.NumRecords() > 0 {
+			linger := time.NewTimer(busyLinger)
+			select {
+			case <-ctx.Done():
+			case <-linger.C:
+			}
+			linger.Stop()
+		}
+	}
+}
+
+// unorderedHold is how long an unordered Trigger waits for a poll's
+// deliveries before polling again. Most finish well within it, and the
+// events that arrived meanwhile then come in one fetch and reach their
+// subscribers together (persist's micro-batches fill); one waiting out its
+// retries holds the Trigger up no longer than this.
+const unorderedHold = 50 * time.Millisecond
+
+// busyLinger is how long a Trigger waits before polling again after a poll
+// in which nothing passed its filter, while the topic is busy (that poll
+// found events waiting instead of waiting for one). Every Trigger fetches every
+// event of its Broker; without it a Trigger for a rare type (a join, an
+// edit) fetched once per event of every other type. An event it does want
+// can wait this much longer, under load only.
+const busyLinger = 10 * time.Millisecond
+
+// await waits for a poll's deliveries, for at most unorderedHold.
+func (d *dispatcher) await(ctx context.Context, poll *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		poll.Wait()
+		close(done)
+	}()
+	hold := time.NewTimer(unorderedHold)
+	defer hold.Stop()
+	select {
+	case <-done:
+	case <-hold.C:
+	case <-ctx.Done():
 	}
 }
 
@@ -248,13 +300,21 @@ func (f *inFlight) committable() map[string]map[int32]kgo.EpochOffset {
 	return out
 }
 
-func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
-	// Every Trigger sees every record of its Broker; most fail the filter,
-	// so it is checked on the record as is, before anything is copied.
+// matches applies the Trigger's filter. Every Trigger sees every record of
+// its Broker and most fail it, so it is checked on the record as is,
+// before anything is copied.
+func (d *dispatcher) matches(rec *kgo.Record) bool {
 	for attr, want := range d.spec.Filter {
 		if got, ok := recordAttribute(rec, attr); !ok || got != want {
-			return
+			return false
 		}
+	}
+	return true
+}
+
+func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
+	if !d.matches(rec) {
+		return
 	}
 	headers := make([]cekafka.Header, len(rec.Headers))
 	for i, h := range rec.Headers {

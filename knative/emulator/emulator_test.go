@@ -372,3 +372,22 @@ func TestInFlightCommitsUpToTheFirstUnfinishedEvent(t *testing.T) {
 		t.Fatal("nothing is in flight any more")
 	}
 }
+
+// Under a steady stream of other events, a Trigger whose filter matches
+// none of them polls far less often than once per event, and still
+// delivers the event it wants.
+func TestTriggerForARareTypePollsLessWhileTheTopicIsBusy(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+
+		triggerYAML("busy", "test.busy", "fn", "")+triggerYAML("rare", "test.rare", "fn", ""), nil)
+	const events = 300
+	for i := range events {
+		h.produce(t, newEvent(fmt.Sprint("b", i), "test.busy", fmt.Sprint("k", i%4), ""))
+		time.Sleep(time.Millisecond)
+	}
+	h.produce(t, newEvent("r", "test.rare", "k", ""))
+	eventually(t, 10*time.Second, "the rare event", func() bool { return h.sink.count(func(r record) bool { return r.ID == "r" }) == 1 })
+	eventually(t, 10*time.Second, "the busy events", func() bool { return len(h.sink.records()) == events+1 })
+	if polls := testutilCount(h.em.metrics.polls, "test/rare"); polls > events/2 {
+		t.Errorf("the rare Trigger polled %v times for %d events it did not want", polls, events)
+	}
+}

@@ -9,6 +9,7 @@ type metrics struct {
 	crashes          *prometheus.CounterVec
 	scaleDowns       *prometheus.CounterVec
 	deliveries       *prometheus.CounterVec
+	polls            *prometheus.CounterVec
 	deliverySeconds  *prometheus.HistogramVec
 	deadLettered     *prometheus.CounterVec
 	ingress          *prometheus.CounterVec
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "emulator_trigger_deliveries_total", Help: "Delivery attempts per Trigger by outcome.",
 		}, []string{"trigger", "outcome"}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "emulator_trigger_polls_total", Help: "Polls of a Trigger's consumer that returned events (each a fetch from Kafka).",
+		}, []string{"trigger"}),
 		deliverySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "emulator_trigger_delivery_duration_seconds", Help: "Time of one delivery attempt to a subscriber.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -48,6 +52,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"broker", "status"}),
 	}
 	reg.MustRegister(m.coldStarts, m.coldStartSeconds, m.startFailures, m.crashes, m.scaleDowns,
-		m.deliveries, m.deliverySeconds, m.deadLettered, m.ingress)
+		m.deliveries, m.polls, m.deliverySeconds, m.deadLettered, m.ingress)
 	return m
 }
