@@ -56,6 +56,7 @@ func (d *dispatcher) run(ctx context.Context) {
 	var (
 		delivered  map[string]map[int32]kgo.EpochOffset // not yet committed
 		lastCommit time.Time
+		recent     eventRate
 		inFlight   = newInFlight(d.topic)
 		sem        = make(chan struct{}, maxUnordered)
 		running    sync.WaitGroup // unordered deliveries
@@ -92,7 +93,6 @@ func (d *dispatcher) run(ctx context.Context) {
 		if delivered != nil || !inFlight.empty() {
 			pollCtx, cancel = context.WithTimeout(ctx, max(commitEvery-time.Since(lastCommit), time.Millisecond))
 		}
-		polled := time.Now()
 		fetches := d.client.PollRecords(pollCtx, 2000)
 		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -104,7 +104,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			continue
 		}
 		d.em.metrics.polls.WithLabelValues(d.name).Inc()
-		busy := time.Since(polled) < busyLinger // events were waiting: the topic is busy
+		busy := recent.add(fetches.NumRecords(), time.Now()) >= busyEvents
 		wanted := false
 		fetches.EachRecord(func(rec *kgo.Record) { wanted = wanted || d.matches(rec) })
 		fetches.EachError(func(topic string, p int32, err error) {
@@ -188,12 +188,36 @@ func (d *dispatcher) run(ctx context.Context) {
 const unorderedHold = 50 * time.Millisecond
 
 // busyLinger is how long a Trigger waits before polling again after a poll
-// in which nothing passed its filter, while the topic is busy (that poll
-// found events waiting instead of waiting for one). Every Trigger fetches every
+// in which nothing passed its filter, while the topic is busy (busyEvents
+// events or more within the last one or two rateWindows). Every Trigger fetches every
 // event of its Broker; without it a Trigger for a rare type (a join, an
 // edit) fetched once per event of every other type. An event it does want
 // can wait this much longer, under load only.
-const busyLinger = 10 * time.Millisecond
+const (
+	busyLinger = 10 * time.Millisecond
+	busyEvents = 50
+	rateWindow = 100 * time.Millisecond
+)
+
+// eventRate counts the events a Trigger polled in the current and the
+// previous rateWindow.
+type eventRate struct {
+	start     time.Time
+	prev, cur int
+}
+
+// add counts n events polled at now and returns the count over the current
+// and previous windows.
+func (r *eventRate) add(n int, now time.Time) int {
+	switch elapsed := now.Sub(r.start); {
+	case elapsed >= 2*rateWindow:
+		r.prev, r.cur, r.start = 0, 0, now
+	case elapsed >= rateWindow:
+		r.prev, r.cur, r.start = r.cur, 0, r.start.Add(rateWindow)
+	}
+	r.cur += n
+	return r.prev + r.cur
+}
 
 // await waits for a poll's deliveries, for at most unorderedHold.
 func (d *dispatcher) await(ctx context.Context, poll *sync.WaitGroup) {

@@ -391,3 +391,22 @@ func TestTriggerForARareTypePollsLessWhileTheTopicIsBusy(t *testing.T) {
 		t.Errorf("the rare Trigger polled %v times for %d events it did not want", polls, events)
 	}
 }
+
+func TestEventRateCountsTheLastWindows(t *testing.T) {
+	var r eventRate
+	t0 := time.Now()
+	for _, step := range []struct {
+		at        time.Duration
+		add, want int
+	}{
+		{0, 30, 30},
+		{50 * time.Millisecond, 30, 60},
+		{150 * time.Millisecond, 5, 65},  // a new window: the previous one still counts
+		{250 * time.Millisecond, 0, 5},   // the first window is gone
+		{600 * time.Millisecond, 10, 10}, // quiet for two windows: nothing before counts
+	} {
+		if got := r.add(step.add, t0.Add(step.at)); got != step.want {
+			t.Errorf("at %v: %d events, want %d", step.at, got, step.want)
+		}
+	}
+}
