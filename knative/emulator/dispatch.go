@@ -105,8 +105,6 @@ func (d *dispatcher) run(ctx context.Context) {
 		}
 		d.em.metrics.polls.WithLabelValues(d.name).Inc()
 		busy := recent.add(fetches.NumRecords(), time.Now()) >= busyEvents
-		wanted := false
-		fetches.EachRecord(func(rec *kgo.Record) { wanted = wanted || d.matches(rec) })
 		fetches.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return
@@ -169,7 +167,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			commit(ctx)
 		}
 		d.client.AllowRebalance()
-		if busy && !wanted && fetches.NumRecords() > 0 {
+		if busy && fetches.NumRecords() > 0 {
 			linger := time.NewTimer(busyLinger)
 			select {
 			case <-ctx.Done():
@@ -187,12 +185,12 @@ func (d *dispatcher) run(ctx context.Context) {
 // retries holds the Trigger up no longer than this.
 const unorderedHold = 50 * time.Millisecond
 
-// busyLinger is how long a Trigger waits before polling again after a poll
-// in which nothing passed its filter, while the topic is busy (busyEvents
-// events or more within the last one or two rateWindows). Every Trigger fetches every
-// event of its Broker; without it a Trigger for a rare type (a join, an
-// edit) fetched once per event of every other type. An event it does want
-// can wait this much longer, under load only.
+// busyLinger is how long a Trigger waits before polling again while its
+// topic is busy (busyEvents events or more within the last one or two
+// rateWindows), so that events come in batches: fewer fetches (every
+// Trigger fetches every event of its Broker, and most are for others), and
+// fuller micro-batches in the functions. An event can wait this much
+// longer, under load only.
 const (
 	busyLinger = 10 * time.Millisecond
 	busyEvents = 50
