@@ -30,8 +30,12 @@ type dispatcher struct {
 	spec       TriggerSpec
 	name       string // namespace/name, for logs and metrics
 	subscriber string // resolved URL
-	topic      string
-	client     *kgo.Client
+	// rev is the subscriber when it is a Service of this emulator: events
+	// pass the same scale-from-zero gate as the activator's requests, then
+	// go straight to the process, without a second HTTP hop in this process.
+	rev    *revision
+	topic  string
+	client *kgo.Client
 }
 
 // maxUnordered bounds concurrent deliveries of an unordered Trigger.
@@ -416,7 +420,19 @@ func (d *dispatcher) deliverOnce(ctx context.Context, e event.Event) (int, []byt
 	start := time.Now()
 	defer func() { d.em.metrics.deliverySeconds.WithLabelValues(d.name).Observe(time.Since(start).Seconds()) }()
 
-	status, body, reply, err := postEvent(ctx, d.em.httpClient, d.subscriber, e)
+	url := d.subscriber
+	if d.rev != nil {
+		var cancelRev context.CancelFunc
+		ctx, cancelRev = context.WithTimeout(ctx, d.rev.spec.Timeout)
+		defer cancelRev()
+		p, release, err := d.rev.acquire(ctx)
+		if err != nil {
+			return http.StatusServiceUnavailable, nil, fmt.Errorf("%s not available: %w", d.rev.spec.Name, err)
+		}
+		defer release()
+		url = "http://" + p.addr
+	}
+	status, body, reply, err := postEvent(ctx, d.em.httpClient, url, e)
 	if err != nil {
 		return status, body, err
 	}

@@ -206,9 +206,11 @@ func (em *Emulator) addTrigger(t TriggerSpec) error {
 			return fmt.Errorf("dead-letter sink: %w", err)
 		}
 	}
-	em.dispatchers = append(em.dispatchers, &dispatcher{
-		em: em, spec: t, name: t.Namespace + "/" + t.Name, subscriber: url, topic: b.Topic,
-	})
+	d := &dispatcher{em: em, spec: t, name: t.Namespace + "/" + t.Name, subscriber: url, topic: b.Topic}
+	if t.Subscriber.Kind == "Service" {
+		d.rev = em.revisions[t.Subscriber.Namespace+"/"+t.Subscriber.Name]
+	}
+	em.dispatchers = append(em.dispatchers, d)
 	return nil
 }
 

@@ -410,3 +410,24 @@ func TestEventRateCountsTheLastWindows(t *testing.T) {
 		}
 	}
 }
+
+// Events reach a Service's process without the activator's HTTP hop, but
+// through the same gate: a delivery keeps the process from being scaled to
+// zero while it runs, and the process scales to zero once deliveries end.
+func TestEventDeliveryHoldsAndThenReleasesTheService(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.slow", "fn", ""),
+		func(c *Config) { c.IdleTimeout = 100 * time.Millisecond })
+	h.produce(t, newEvent("s1", "test.slow", "k", "1s")) // ten idle windows long
+	eventually(t, 10*time.Second, "the slow event", func() bool { return len(h.sink.records()) == 1 })
+	// Handled: the delivery is about to end, at least an idle window before
+	// the service may be scaled down.
+	if strings.Contains(h.logs.String(), `"msg":"scaling to zero"`) {
+		t.Fatal("the service was scaled to zero during the delivery")
+	}
+	rev := h.em.revisions["test/fn"]
+	eventually(t, 5*time.Second, "scale to zero after the delivery", func() bool {
+		rev.mu.Lock()
+		defer rev.mu.Unlock()
+		return rev.state == stopped
+	})
+}
