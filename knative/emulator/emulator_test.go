@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -268,16 +267,7 @@ func TestMinScaleServiceIsKeptRunning(t *testing.T) {
 // commits what it delivered since, so a restart redelivers nothing.
 func TestDeliveredOffsetsAreCommittedWhenQuietAndOnShutdown(t *testing.T) {
 	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.commit", "fn", ""), nil)
-	adm := kadm.NewClient(h.client)
-	committed := func() int64 {
-		offsets, err := adm.FetchOffsets(context.Background(), "knative-trigger-test-t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		offsets.Each(func(o kadm.OffsetResponse) { n += o.At })
-		return n
-	}
+	committed := func() int64 { return h.committed(t, "t") }
 	send := func(from, n int) {
 		for i := range n {
 			h.produce(t, newEvent(fmt.Sprint("c", from+i), "test.commit", fmt.Sprint("k", i%4), ""))
@@ -305,16 +295,7 @@ func TestDeliveredOffsetsAreCommittedWhenQuietAndOnShutdown(t *testing.T) {
 func TestUnorderedDeliveryIsNotHeldUpBySlowEventButItsCommitIs(t *testing.T) {
 	trigger := strings.Replace(triggerYAML("t", "test.slow", "fn", ""), "delivery.order: ordered", "delivery.order: unordered", 1)
 	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+trigger, nil)
-	adm := kadm.NewClient(h.client)
-	committed := func() int64 {
-		offsets, err := adm.FetchOffsets(context.Background(), "knative-trigger-test-t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		offsets.Each(func(o kadm.OffsetResponse) { n += o.At })
-		return n
-	}
+	committed := func() int64 { return h.committed(t, "t") }
 	h.produce(t, newEvent("slow", "test.slow", "k", "4s"))
 	// Its delivery started the function: the next events come in later polls.
 	eventually(t, 10*time.Second, "the slow event's delivery", func() bool { return h.coldStarts("fn") == 1 })

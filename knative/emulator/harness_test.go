@@ -22,6 +22,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/parley-chat/parley/kafka"
@@ -251,6 +252,18 @@ func (h *harness) postIngress(t testing.TB, e event.Event) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// committed sums the offsets a Trigger's consumer group has committed.
+func (h *harness) committed(t testing.TB, trigger string) int64 {
+	t.Helper()
+	offsets, err := kadm.NewClient(h.client).FetchOffsets(context.Background(), "knative-trigger-test-"+trigger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	offsets.Each(func(o kadm.OffsetResponse) { n += o.At })
+	return n
 }
 
 func (h *harness) coldStarts(service string) int {
