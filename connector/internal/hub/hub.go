@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -84,13 +85,19 @@ type Hub struct {
 }
 
 type room struct {
-	hub     *Hub
-	id      string
-	mu      sync.Mutex
-	subs    map[Subscriber]struct{}
-	next    int64 // next expected seq; 0 until the first message
+	hub  *Hub
+	id   string
+	mu   sync.Mutex
+	subs map[Subscriber]struct{}
+	// next is the next expected seq; 0 while the first Join sets the room
+	// up, when arriving messages wait in pending.
+	next    int64
 	pending map[int64][]byte
 	timer   *time.Timer
+	// ready is closed when the first Join has set the room up (or failed,
+	// with joinErr); later Joins wait for it.
+	ready   chan struct{}
+	joinErr error
 }
 
 // New returns a hub on rdb. Run must be running for frames to arrive.
@@ -189,15 +196,17 @@ func (h *Hub) Close() error { return h.ps.Close() }
 // is the first local member, and returns the room's current seq. Every
 // message with a higher seq reaches s: the subscription is confirmed before
 // the seq is read, and a seq is taken before its message is published.
+//
+// When it subscribes, Join also waits (at most SendingTTL) for the seqs up
+// to the current one that are still in flight: they are published after
+// the subscription, and a subscriber catching up from history (which stops
+// at the Frontier) would otherwise get them after later ones.
 func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, error) {
 	h.mu.Lock()
 	r, ok := h.rooms[roomID]
-	var subscribed chan struct{}
 	if !ok {
-		r = &room{hub: h, id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}}
+		r = &room{hub: h, id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}, ready: make(chan struct{})}
 		h.rooms[roomID] = r
-		subscribed = make(chan struct{})
-		h.waiters[Channel(roomID)] = append(h.waiters[Channel(roomID)], subscribed)
 	}
 	r.mu.Lock()
 	r.subs[s] = struct{}{}
@@ -207,26 +216,109 @@ func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, err
 		h.Leave(roomID, s)
 		return 0, err
 	}
-	if subscribed != nil {
-		if err := h.ps.Subscribe(ctx, Channel(roomID)); err != nil {
-			return fail(err)
-		}
+	if ok {
 		select {
-		case <-subscribed:
+		case <-r.ready:
 		case <-ctx.Done():
 			return fail(ctx.Err())
 		}
+		if r.joinErr != nil {
+			return fail(r.joinErr)
+		}
+		seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(roomID)).Int64()
+		if err != nil && err != redis.Nil {
+			return fail(err)
+		}
+		return seq, nil
 	}
-	seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(roomID)).Int64()
-	if err != nil && err != redis.Nil {
+	seq, err := h.setUp(ctx, r)
+	r.joinErr = err
+	close(r.ready)
+	if err != nil {
 		return fail(err)
 	}
-	r.mu.Lock()
-	if r.next == 0 {
-		r.next = seq + 1 // older seqs still in flight are delivered as late
-	}
-	r.mu.Unlock()
 	return seq, nil
+}
+
+// setUp subscribes to a new room's channel, reads its seq, waits for the
+// seqs up to it still in flight, and starts in-order delivery after it.
+func (h *Hub) setUp(ctx context.Context, r *room) (int64, error) {
+	subscribed := make(chan struct{})
+	h.mu.Lock()
+	h.waiters[Channel(r.id)] = append(h.waiters[Channel(r.id)], subscribed)
+	h.mu.Unlock()
+	if err := h.ps.Subscribe(ctx, Channel(r.id)); err != nil {
+		return 0, err
+	}
+	select {
+	case <-subscribed:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(r.id)).Int64()
+	if err != nil && err != redis.Nil {
+		return 0, err
+	}
+	h.awaitSent(ctx, r.id, seq)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.next = seq + 1
+	// What arrived meanwhile: seqs up to seq go out as they are (late, and
+	// in history by now), later ones in order.
+	touched := map[Subscriber]struct{}{}
+	late := make([]int64, 0, len(r.pending))
+	for p := range r.pending {
+		if p < r.next {
+			late = append(late, p)
+		}
+	}
+	slices.Sort(late)
+	for _, p := range late {
+		if frame := r.pending[p]; frame != nil {
+			r.deliver(p, frame, touched)
+		}
+		delete(r.pending, p)
+	}
+	r.drain(touched)
+	if len(r.pending) > 0 && r.timer == nil {
+		r.timer = time.AfterFunc(h.cfg.GapWait, r.skipGap)
+	}
+	for sub := range touched {
+		sub.Flush()
+	}
+	return seq, nil
+}
+
+// awaitSent waits, at most SendingTTL, until no seq up to upTo is in flight
+// in the room. If Redis cannot say, it does not wait.
+func (h *Hub) awaitSent(ctx context.Context, roomID string, upTo int64) {
+	ctx, cancel := context.WithTimeout(ctx, SendingTTL)
+	defer cancel()
+	pause := time.Millisecond
+	for {
+		now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		inFlight, err := h.rdb.ZRangeByScore(ctx, PendingKey(roomID), &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("checking seqs in flight at join", "room", roomID, "error", err)
+			}
+			return
+		}
+		if !slices.ContainsFunc(inFlight, func(m string) bool {
+			seq, err := strconv.ParseInt(m, 10, 64)
+			return err == nil && seq <= upTo
+		}) {
+			return
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }
 
 // Frontier is the seq from which the hub delivers a room's messages in
@@ -431,8 +523,9 @@ func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{})
 
 // ordered delivers seq in order, holding later ones back. Called with r.mu held.
 func (r *room) ordered(seq int64, frame []byte, touched map[Subscriber]struct{}) {
-	if r.next == 0 {
-		r.next = seq
+	if r.next == 0 { // Join is setting the room up
+		r.pending[seq] = frame
+		return
 	}
 	switch {
 	case seq < r.next:

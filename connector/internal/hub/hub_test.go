@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -266,5 +267,58 @@ func TestMissingSeqIsWaitedForWhileInFlight(t *testing.T) {
 	h.Publish(ctx, "r9", PublishMessage(4, []byte("d")))
 	if got := fmt.Sprint(waitFor(t, r, 3)); got != "[1:a 2:b 4:d]" {
 		t.Fatalf("after a lapsed seq: got %s", got)
+	}
+}
+
+// The first local member of a room joins while a seq up to the room's
+// current one is still in flight: Join waits until it is published, so the
+// history read after Join has it, and what was published meanwhile is
+// delivered from the frontier on, once.
+func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
+	h := newHub(t, time.Minute)
+	ctx := context.Background()
+	h.rdb.Set(ctx, "seq:{r11}", 5, 0)
+	h.rdb.ZAdd(ctx, PendingKey("r11"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 5})
+	r, second := &recorder{}, &recorder{}
+	joined := make(chan int64, 2)
+	join := func(sub *recorder) {
+		seq, err := h.Join(ctx, "r11", sub)
+		if err != nil {
+			t.Error(err)
+		}
+		joined <- seq
+	}
+	go join(r)
+	for n := int64(0); n == 0; time.Sleep(5 * time.Millisecond) { // Join has subscribed
+		n = h.rdb.PubSubNumSub(ctx, Channel("r11")).Val()[Channel("r11")]
+	}
+	go join(second) // a second local member waits for the first to finish
+	h.rdb.Incr(ctx, "seq:{r11}")
+	h.Publish(ctx, "r11", PublishMessage(6, []byte("f"))) // a later seq is quicker
+	select {
+	case seq := <-joined:
+		t.Fatalf("Join returned %d while seq 5 was in flight", seq)
+	case <-time.After(300 * time.Millisecond):
+	}
+	h.rdb.ZRem(ctx, PendingKey("r11"), 5) // published, as deliver does it
+	h.Publish(ctx, "r11", PublishMessage(5, []byte("e")))
+	var seqs []int64
+	for range 2 {
+		select {
+		case seq := <-joined:
+			seqs = append(seqs, seq)
+		case <-time.After(SendingTTL):
+			t.Fatal("Join still waiting after seq 5 was published")
+		}
+	}
+	if slices.Sort(seqs); fmt.Sprint(seqs) != "[5 6]" { // the first Join read 5, the second 6
+		t.Errorf("Joins returned %v", seqs)
+	}
+	got := waitFor(t, r, 2)
+	if !slices.Contains(got, "6:f") || !slices.Contains(got, "5:e") || len(got) != 2 {
+		t.Errorf("got %v, want 5 and 6 once each", got)
+	}
+	if f := h.Frontier("r11"); f != 7 {
+		t.Errorf("frontier %d, want 7", f)
 	}
 }
