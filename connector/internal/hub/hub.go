@@ -297,7 +297,7 @@ func (h *Hub) awaitSent(ctx context.Context, roomID string, upTo int64) {
 	pause := time.Millisecond
 	for {
 		now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		inFlight, err := h.rdb.ZRangeByScore(ctx, PendingKey(roomID), &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+		inFlight, err := h.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: PendingKey(roomID), Start: now, Stop: "+inf", ByScore: true}).Result()
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("checking seqs in flight at join", "room", roomID, "error", err)
