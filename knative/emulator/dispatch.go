@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -135,7 +136,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			}
 		} else {
 			stopped := false
-			var thisPoll sync.WaitGroup
+			thisPoll := newPollDone()
 			fetches.EachRecord(func(rec *kgo.Record) {
 				if stopped {
 					return
@@ -153,19 +154,20 @@ func (d *dispatcher) run(ctx context.Context) {
 				}
 				inFlight.add(rec)
 				running.Add(1)
-				thisPoll.Add(1)
+				thisPoll.add()
 				go func() {
-					defer func() { <-sem; thisPoll.Done(); running.Done() }()
+					defer func() { <-sem; thisPoll.finish(); running.Done() }()
 					d.handle(ctx, rec)
 					if ctx.Err() == nil {
 						inFlight.done(rec)
 					}
 				}()
 			})
+			thisPoll.finish() // the launching is done
 			if stopped {
 				return
 			}
-			d.await(ctx, &thisPoll)
+			d.await(ctx, thisPoll)
 		}
 		if time.Since(lastCommit) >= commitEvery {
 			commit(ctx)
@@ -221,17 +223,33 @@ func (r *eventRate) add(n int, now time.Time) int {
 	return r.prev + r.cur
 }
 
+// pollDone closes done when a poll's deliveries, and their launching,
+// have all finished.
+type pollDone struct {
+	left atomic.Int64
+	done chan struct{}
+}
+
+func newPollDone() *pollDone {
+	p := &pollDone{done: make(chan struct{})}
+	p.left.Store(1) // the launching
+	return p
+}
+
+func (p *pollDone) add() { p.left.Add(1) }
+
+func (p *pollDone) finish() {
+	if p.left.Add(-1) == 0 {
+		close(p.done)
+	}
+}
+
 // await waits for a poll's deliveries, for at most unorderedHold.
-func (d *dispatcher) await(ctx context.Context, poll *sync.WaitGroup) {
-	done := make(chan struct{})
-	go func() {
-		poll.Wait()
-		close(done)
-	}()
+func (d *dispatcher) await(ctx context.Context, poll *pollDone) {
 	hold := time.NewTimer(unorderedHold)
 	defer hold.Stop()
 	select {
-	case <-done:
+	case <-poll.done:
 	case <-hold.C:
 	case <-ctx.Done():
 	}
