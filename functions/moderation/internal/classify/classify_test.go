@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -162,5 +163,38 @@ func TestSanitize(t *testing.T) {
 	}
 	if n := len([]rune(Sanitize(strings.Repeat("é", 5000)))); n != MaxChars {
 		t.Errorf("long text kept %d characters", n)
+	}
+}
+
+// A model whose tokenizer.json truncates shorter than MaxTokens gets texts
+// truncated to its length, [CLS] first and [SEP] last.
+func TestTextsAreTruncatedToTheModelsLength(t *testing.T) {
+	dir := writeModel(t)
+	path := filepath.Join(dir, "tokenizer.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tj map[string]any
+	json.Unmarshal(raw, &tj)
+	tj["truncation"] = map[string]any{"direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0}
+	changed, _ := json.Marshal(tj)
+	if err := os.WriteFile(path, changed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(dir, "onnxruntime", ortLib(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ids, err := c.(*ortClassifier).encode(strings.Repeat("hello world ", 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 8 || ids[0] != 2 || ids[7] != 3 {
+		t.Errorf("ids %v: want 8, [CLS] (2) first and [SEP] (3) last", ids)
+	}
+	if _, err := c.Classify([]string{strings.Repeat("idiot ", 50)}); err != nil {
+		t.Fatal(err)
 	}
 }

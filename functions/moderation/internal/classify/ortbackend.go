@@ -94,10 +94,18 @@ func (o *ortClassifier) encode(text string) (ids []int, err error) {
 			return nil, err
 		}
 	}
-	if len(ids) > MaxTokens {
-		ids = append(ids[:MaxTokens-1], ids[len(ids)-1])
+	if limit := o.maxTokens(); len(ids) > limit {
+		ids = append(ids[:limit-1], ids[len(ids)-1])
 	}
 	return ids, nil
+}
+
+// maxTokens is MaxTokens, or the model's own truncation length if shorter.
+func (o *ortClassifier) maxTokens() int {
+	if o.wp != nil && o.wp.MaxLength > 2 && o.wp.MaxLength < MaxTokens {
+		return o.wp.MaxLength
+	}
+	return MaxTokens
 }
 
 // encodeGeneral runs the general tokenizer, which panics on some input

@@ -41,11 +41,18 @@ type Tokenizer struct {
 	lowercase     bool
 	prefix        []int // special tokens before the text ([CLS])
 	suffix        []int // and after it ([SEP])
+	// MaxLength is the truncation length tokenizer.json asks for, special
+	// tokens included (0: none). Encode does not truncate (the caller has
+	// its own limit and keeps the final [SEP]); padding is the caller's too.
+	MaxLength int
 }
 
 type tokenizerJSON struct {
-	Truncation  json.RawMessage `json:"truncation"`
-	Padding     json.RawMessage `json:"padding"`
+	Truncation *struct {
+		MaxLength int    `json:"max_length"`
+		Strategy  string `json:"strategy"`
+		Direction string `json:"direction"`
+	} `json:"truncation"`
 	AddedTokens []struct {
 		Content    string `json:"content"`
 		Normalized bool   `json:"normalized"`
@@ -98,8 +105,8 @@ func Load(path string) (*Tokenizer, error) {
 	}
 	unsupported := func(why string) error { return fmt.Errorf("%w: %s", ErrUnsupported, why) }
 	switch {
-	case !isNull(tj.Truncation) || !isNull(tj.Padding):
-		return nil, unsupported("truncation or padding is configured")
+	case tj.Truncation != nil && tj.Truncation.Direction != "" && tj.Truncation.Direction != "Right":
+		return nil, unsupported("truncation keeps the end of a text")
 	case tj.Normalizer == nil || tj.Normalizer.Type != "BertNormalizer":
 		return nil, unsupported("the normalizer is not BertNormalizer")
 	case tj.PreTokenizer == nil || tj.PreTokenizer.Type != "BertPreTokenizer":
@@ -115,6 +122,9 @@ func Load(path string) (*Tokenizer, error) {
 	}
 	if t.maxWordChars == 0 {
 		t.maxWordChars = 100
+	}
+	if tj.Truncation != nil {
+		t.MaxLength = tj.Truncation.MaxLength
 	}
 	for tok, id := range tj.Model.Vocab {
 		if rest, ok := strings.CutPrefix(tok, tj.Model.ContinuingSubwordPrefix); ok {
@@ -175,8 +185,6 @@ func (t *Tokenizer) setSpecials(tj *tokenizerJSON) error {
 	}
 	return fmt.Errorf("%w: post-processor %q", ErrUnsupported, pp.Type)
 }
-
-func isNull(m json.RawMessage) bool { return len(m) == 0 || string(m) == "null" }
 
 // Encode returns the ids of text with the special tokens around it.
 func (t *Tokenizer) Encode(text string) []int {

@@ -82,7 +82,7 @@ func TestLoadRefusesOtherTokenizers(t *testing.T) {
 	for name, change := range map[string]func(map[string]any){
 		"BPE model":         func(tj map[string]any) { tj["model"].(map[string]any)["type"] = "BPE" },
 		"other normalizer":  func(tj map[string]any) { tj["normalizer"] = map[string]any{"type": "NFKC"} },
-		"truncation":        func(tj map[string]any) { tj["truncation"] = map[string]any{"max_length": 8} },
+		"left truncation":   func(tj map[string]any) { tj["truncation"] = map[string]any{"max_length": 8, "direction": "Left"} },
 		"normalized tokens": func(tj map[string]any) { tj["added_tokens"].([]any)[0].(map[string]any)["normalized"] = true },
 	} {
 		var tj map[string]any
@@ -99,8 +99,36 @@ func TestLoadRefusesOtherTokenizers(t *testing.T) {
 			t.Errorf("%s: %v, want ErrUnsupported", name, err)
 		}
 	}
-	if _, err := wordpiece.Load(fixture); err != nil {
-		t.Fatalf("the fixture itself: %v", err)
+	tok, err := wordpiece.Load(fixture)
+	if err != nil || tok.MaxLength != 0 {
+		t.Fatalf("the fixture itself: max length %v, %v", tok, err)
+	}
+}
+
+// Truncation and padding settings, common in exported models, are read,
+// not refused: the caller truncates, and pads its own batches.
+func TestLoadReadsTruncation(t *testing.T) {
+	raw, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tj map[string]any
+	json.Unmarshal(raw, &tj)
+	tj["truncation"] = map[string]any{"direction": "Right", "max_length": 512, "strategy": "LongestFirst", "stride": 0}
+	tj["padding"] = map[string]any{"strategy": "BatchLongest", "pad_id": 0, "pad_token": "[PAD]"}
+	changed, _ := json.Marshal(tj)
+	path := filepath.Join(t.TempDir(), "tokenizer.json")
+	os.WriteFile(path, changed, 0o600)
+	tok, err := wordpiece.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.MaxLength != 512 {
+		t.Errorf("max length %d, want 512", tok.MaxLength)
+	}
+	plain, _ := wordpiece.Load(fixture)
+	if got, want := tok.Encode("hello world"), plain.Encode("hello world"); !slices.Equal(got, want) {
+		t.Errorf("with truncation and padding set: %v, without: %v", got, want)
 	}
 }
 
