@@ -80,7 +80,8 @@ func startPlatform() (*platform, func(), error) {
 		return nil, nil, err
 	}
 	build := exec.Command("go", "build", "-o", binDir+"/", "./functions/auth", "./functions/persist",
-		"./functions/moderation", "./functions/notification", "./connector", "./functions/moderation/cmd/demomodel")
+		"./functions/moderation", "./functions/notification", "./connector", "./functions/moderation/cmd/demomodel",
+		"./connector/cmd/parley-load")
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, nil, fmt.Errorf("build: %w\n%s", err, out)
