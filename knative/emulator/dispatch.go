@@ -173,7 +173,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			commit(ctx)
 		}
 		d.client.AllowRebalance()
-		if busy && fetches.NumRecords() > 0 {
+		if n := fetches.NumRecords(); busy && n > 0 && n < lingerBelow {
 			linger := time.NewTimer(busyLinger)
 			select {
 			case <-ctx.Done():
@@ -191,16 +191,18 @@ func (d *dispatcher) run(ctx context.Context) {
 // retries holds the Trigger up no longer than this.
 const unorderedHold = 50 * time.Millisecond
 
-// busyLinger is how long a Trigger waits before polling again while its
-// topic is busy (busyEvents events or more within the last one or two
-// rateWindows), so that events come in batches: fewer fetches (every
-// Trigger fetches every event of its Broker, and most are for others), and
-// fuller micro-batches in the functions. An event can wait this much
-// longer, under load only.
+// While its topic is busy (busyEvents events or more within the last one
+// or two rateWindows), a Trigger that polled only a few events waits
+// busyLinger before polling again, so that events come in batches: fewer
+// fetches (every Trigger fetches every event of its Broker, and most are
+// for others), and fuller micro-batches in the functions. An event can wait
+// that much longer, under load only. A poll of lingerBelow events or more
+// is a backlog, and the Trigger polls again at once.
 const (
-	busyLinger = 10 * time.Millisecond
-	busyEvents = 50
-	rateWindow = 100 * time.Millisecond
+	busyLinger  = 10 * time.Millisecond
+	lingerBelow = 64
+	busyEvents  = 50
+	rateWindow  = 100 * time.Millisecond
 )
 
 // eventRate counts the events a Trigger polled in the current and the
