@@ -56,6 +56,7 @@ type tokenizerJSON struct {
 	AddedTokens []struct {
 		Content    string `json:"content"`
 		Normalized bool   `json:"normalized"`
+		Special    bool   `json:"special"`
 	} `json:"added_tokens"`
 	Normalizer *struct {
 		Type               string `json:"type"`
@@ -137,8 +138,8 @@ func Load(path string) (*Tokenizer, error) {
 		return nil, unsupported("the unknown token is not in the vocabulary")
 	}
 	for _, a := range tj.AddedTokens {
-		if a.Normalized {
-			return nil, unsupported("an added token is matched after normalization")
+		if a.Normalized || !a.Special { // ordinary added words must be matched in the text, as Hugging Face does
+			return nil, unsupported("an added token is matched after normalization, or is not a special token")
 		}
 	}
 	if err := t.setSpecials(&tj); err != nil {

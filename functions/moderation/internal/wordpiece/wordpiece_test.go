@@ -84,6 +84,10 @@ func TestLoadRefusesOtherTokenizers(t *testing.T) {
 		"other normalizer":  func(tj map[string]any) { tj["normalizer"] = map[string]any{"type": "NFKC"} },
 		"left truncation":   func(tj map[string]any) { tj["truncation"] = map[string]any{"max_length": 8, "direction": "Left"} },
 		"normalized tokens": func(tj map[string]any) { tj["added_tokens"].([]any)[0].(map[string]any)["normalized"] = true },
+		"added words": func(tj map[string]any) {
+			tj["added_tokens"] = append(tj["added_tokens"].([]any), map[string]any{"id": 9999, "content": "covid",
+				"normalized": false, "special": false})
+		},
 	} {
 		var tj map[string]any
 		if err := json.Unmarshal(raw, &tj); err != nil {
