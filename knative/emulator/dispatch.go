@@ -123,7 +123,9 @@ func (d *dispatcher) run(ctx context.Context) {
 				go func() {
 					defer wg.Done()
 					for _, rec := range p.Records {
-						d.handle(ctx, rec)
+						if d.matches(rec) {
+							d.handle(ctx, rec)
+						}
 					}
 				}()
 			})
@@ -141,9 +143,8 @@ func (d *dispatcher) run(ctx context.Context) {
 				if stopped {
 					return
 				}
-				if !d.matches(rec) { // delivered, as far as this Trigger goes
-					inFlight.add(rec)
-					inFlight.done(rec)
+				if !d.matches(rec) {
+					inFlight.add(rec, true) // delivered, as far as this Trigger goes
 					return
 				}
 				select {
@@ -152,7 +153,7 @@ func (d *dispatcher) run(ctx context.Context) {
 					stopped = true // the rest of this poll is redelivered after restart
 					return
 				}
-				inFlight.add(rec)
+				inFlight.add(rec, false)
 				running.Add(1)
 				thisPoll.add()
 				go func() {
@@ -280,7 +281,9 @@ func newInFlight(topic string) *inFlight {
 	return &inFlight{topic: topic, parts: map[int32]*partitionFlight{}}
 }
 
-func (f *inFlight) add(rec *kgo.Record) {
+// add tracks a polled record; done says it needs no delivery (this
+// Trigger's filter drops it).
+func (f *inFlight) add(rec *kgo.Record, done bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.parts[rec.Partition]
@@ -294,7 +297,8 @@ func (f *inFlight) add(rec *kgo.Record) {
 		// redelivered, so it no longer decides the commit point.
 		p.pending, p.next = nil, nil
 	}
-	p.pending = append(p.pending, flight{offset: rec.Offset, epoch: rec.LeaderEpoch})
+	p.pending = append(p.pending, flight{offset: rec.Offset, epoch: rec.LeaderEpoch, done: done})
+	p.advance()
 }
 
 func (f *inFlight) done(rec *kgo.Record) {
@@ -302,10 +306,14 @@ func (f *inFlight) done(rec *kgo.Record) {
 	defer f.mu.Unlock()
 	p := f.parts[rec.Partition]
 	i, found := slices.BinarySearchFunc(p.pending, rec.Offset, func(fl flight, off int64) int { return cmp.Compare(fl.offset, off) })
-	if !found {
-		return
+	if found {
+		p.pending[i].done = true
+		p.advance()
 	}
-	p.pending[i].done = true
+}
+
+// advance moves the commit point past the finished records at the head.
+func (p *partitionFlight) advance() {
 	n := 0
 	for n < len(p.pending) && p.pending[n].done {
 		n++
@@ -358,10 +366,8 @@ func (d *dispatcher) matches(rec *kgo.Record) bool {
 	return true
 }
 
+// handle delivers a record that passed the filter.
 func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
-	if !d.matches(rec) {
-		return
-	}
 	headers := make([]cekafka.Header, len(rec.Headers))
 	for i, h := range rec.Headers {
 		headers[i] = cekafka.Header{Key: h.Key, Value: h.Value}

@@ -330,9 +330,9 @@ func TestInFlightCommitsUpToTheFirstUnfinishedEvent(t *testing.T) {
 		}
 	}
 	for off := range int64(5) {
-		f.add(rec(0, off))
+		f.add(rec(0, off), false)
 	}
-	f.add(rec(1, 7))
+	f.add(rec(1, 7), false)
 	f.done(rec(0, 2))
 	f.done(rec(1, 7))
 	expect("partition 0's first event in flight", map[int32]int64{1: 8})
@@ -346,12 +346,14 @@ func TestInFlightCommitsUpToTheFirstUnfinishedEvent(t *testing.T) {
 	}
 	// Consumed again from offset 3 (revoked and assigned back): the old
 	// flights no longer count.
-	f.add(rec(0, 3))
+	f.add(rec(0, 3), false)
 	f.done(rec(0, 3))
 	expect("after the partition was consumed again", map[int32]int64{0: 4})
 	if !f.empty() {
 		t.Fatal("nothing is in flight any more")
 	}
+	f.add(rec(1, 8), true) // dropped by the filter: nothing to wait for
+	expect("a record the filter drops", map[int32]int64{1: 9})
 }
 
 // Under a steady stream of other events, a Trigger whose filter matches
