@@ -74,11 +74,28 @@ func TestTypedSpecialTokensAreText(t *testing.T) {
 	}
 }
 
-func TestLoadRefusesOtherTokenizers(t *testing.T) {
+// changedFixture writes a copy of the fixture with change applied and
+// returns its path.
+func changedFixture(t *testing.T, change func(map[string]any)) string {
+	t.Helper()
 	raw, err := os.ReadFile(fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var tj map[string]any
+	if err := json.Unmarshal(raw, &tj); err != nil {
+		t.Fatal(err)
+	}
+	change(tj)
+	changed, _ := json.Marshal(tj)
+	path := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := os.WriteFile(path, changed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadRefusesOtherTokenizers(t *testing.T) {
 	for name, change := range map[string]func(map[string]any){
 		"BPE model":         func(tj map[string]any) { tj["model"].(map[string]any)["type"] = "BPE" },
 		"other normalizer":  func(tj map[string]any) { tj["normalizer"] = map[string]any{"type": "NFKC"} },
@@ -89,17 +106,7 @@ func TestLoadRefusesOtherTokenizers(t *testing.T) {
 				"normalized": false, "special": false})
 		},
 	} {
-		var tj map[string]any
-		if err := json.Unmarshal(raw, &tj); err != nil {
-			t.Fatal(err)
-		}
-		change(tj)
-		changed, _ := json.Marshal(tj)
-		path := filepath.Join(t.TempDir(), "tokenizer.json")
-		if err := os.WriteFile(path, changed, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wordpiece.Load(path); !errors.Is(err, wordpiece.ErrUnsupported) {
+		if _, err := wordpiece.Load(changedFixture(t, change)); !errors.Is(err, wordpiece.ErrUnsupported) {
 			t.Errorf("%s: %v, want ErrUnsupported", name, err)
 		}
 	}
@@ -112,18 +119,10 @@ func TestLoadRefusesOtherTokenizers(t *testing.T) {
 // Truncation and padding settings, common in exported models, are read,
 // not refused: the caller truncates, and pads its own batches.
 func TestLoadReadsTruncation(t *testing.T) {
-	raw, err := os.ReadFile(fixture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tj map[string]any
-	json.Unmarshal(raw, &tj)
-	tj["truncation"] = map[string]any{"direction": "Right", "max_length": 512, "strategy": "LongestFirst", "stride": 0}
-	tj["padding"] = map[string]any{"strategy": "BatchLongest", "pad_id": 0, "pad_token": "[PAD]"}
-	changed, _ := json.Marshal(tj)
-	path := filepath.Join(t.TempDir(), "tokenizer.json")
-	os.WriteFile(path, changed, 0o600)
-	tok, err := wordpiece.Load(path)
+	tok, err := wordpiece.Load(changedFixture(t, func(tj map[string]any) {
+		tj["truncation"] = map[string]any{"direction": "Right", "max_length": 512, "strategy": "LongestFirst", "stride": 0}
+		tj["padding"] = map[string]any{"strategy": "BatchLongest", "pad_id": 0, "pad_token": "[PAD]"}
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
