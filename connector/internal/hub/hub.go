@@ -225,8 +225,8 @@ func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, err
 		if r.joinErr != nil {
 			return fail(r.joinErr)
 		}
-		seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(roomID)).Int64()
-		if err != nil && err != redis.Nil {
+		seq, err := h.currentSeq(ctx, roomID)
+		if err != nil {
 			return fail(err)
 		}
 		return seq, nil
@@ -238,6 +238,15 @@ func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, err
 		return fail(err)
 	}
 	return seq, nil
+}
+
+// currentSeq is the last seq taken in a room (0 before the first).
+func (h *Hub) currentSeq(ctx context.Context, roomID string) (int64, error) {
+	seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(roomID)).Int64()
+	if err == redis.Nil {
+		return 0, nil
+	}
+	return seq, err
 }
 
 // setUp subscribes to a new room's channel, reads its seq, waits for the
@@ -255,8 +264,8 @@ func (h *Hub) setUp(ctx context.Context, r *room) (int64, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(r.id)).Int64()
-	if err != nil && err != redis.Nil {
+	seq, err := h.currentSeq(ctx, r.id)
+	if err != nil {
 		return 0, err
 	}
 	h.awaitSent(ctx, r.id, seq)
