@@ -69,14 +69,15 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 			return nil, bad(err)
 		}
 		docs, err := f.forMessage(ctx, m, time.Since(m.CreatedAt) < projectionWait)
-		if err != nil && !errors.Is(err, errProjectionBehind) {
+		behind := errors.Is(err, errProjectionBehind)
+		if err != nil && !behind {
 			return nil, err
 		}
 		if err := f.notify(ctx, docs); err != nil {
 			return nil, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("notification: message %s: %w", m.ID, err) // retryable: the Trigger redelivers it
+		if behind { // retryable: the Trigger redelivers it
+			return nil, fmt.Errorf("notification: message %s: %w", m.ID, errProjectionBehind)
 		}
 		return nil, nil
 	}
