@@ -59,10 +59,16 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := json.Unmarshal(e.Data(), &m); err != nil || m.RoomID == "" || m.UserID == "" {
 			return nil, bad(err)
 		}
+		state, err := eventsv1.MembershipJoined, error(nil)
 		if e.Type() == eventsv1.TypeRoomMemberLeft {
-			return nil, f.store.leave(ctx, m.RoomID, m.UserID)
+			state, err = eventsv1.MembershipLeft, f.store.leave(ctx, m.RoomID, m.UserID)
+		} else {
+			err = f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct")
 		}
-		return nil, f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct")
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.tellSockets(ctx, m, state)
 	case eventsv1.TypeMessageStored:
 		var m eventsv1.Message
 		if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
@@ -162,6 +168,19 @@ func (f *function) mentioned(ctx context.Context, m eventsv1.Message) (members m
 	}
 	members, err = f.store.roomMembers(ctx, m.RoomID, ids)
 	return members, len(members) < len(names), err
+}
+
+// tellSockets publishes a membership change to the user's open sockets.
+// A failed publish fails the event, and the redelivery publishes again
+// (the projection update before it is idempotent): a kick must reach the
+// connectors, which stop the room for the user's sockets.
+func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state string) error {
+	frame, _ := json.Marshal(eventsv1.MembershipFrame{Type: eventsv1.FrameMembership, RoomID: m.RoomID, UserID: m.UserID,
+		State: state, Reason: m.Reason, By: m.By})
+	if err := f.rdb.Publish(ctx, eventsv1.UserChannel(m.UserID), frame).Err(); err != nil {
+		return fmt.Errorf("notification: publish membership of %s in %s: %w", m.UserID, m.RoomID, err)
+	}
+	return nil
 }
 
 // notify stores notifications and pushes the new ones to their users'

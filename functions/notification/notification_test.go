@@ -218,6 +218,42 @@ func TestDirectMessagesAndRedeliveryAndWelcome(t *testing.T) {
 	}
 }
 
+func TestMembershipChangesReachTheUsersSockets(t *testing.T) {
+	e := newEnv(t)
+	room := uuid.NewString()
+	ada, bob := e.user(t, "ada"), e.user(t, "bob")
+	sub := e.rdb.Subscribe(context.Background(), eventsv1.UserChannel(bob.id))
+	defer sub.Close()
+	if _, err := sub.Receive(context.Background()); err != nil { // subscription confirmed
+		t.Fatal(err)
+	}
+	invited := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "invited"}
+	kicked := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "kicked"}
+	// Redis down: the event fails retryably, and its redelivery publishes.
+	live := e.f.rdb
+	e.f.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	e.mustRetry(t, eventsv1.TypeRoomMemberLeft, kicked)
+	e.f.rdb = live
+	e.handle(t, eventsv1.TypeRoomMemberJoined, invited)
+	e.handle(t, eventsv1.TypeRoomMemberLeft, kicked)
+	for _, want := range []eventsv1.MembershipFrame{
+		{Type: "membership", RoomID: room, UserID: bob.id, State: "joined", Reason: "invited", By: ada.id},
+		{Type: "membership", RoomID: room, UserID: bob.id, State: "left", Reason: "kicked", By: ada.id},
+	} {
+		msg, err := sub.ReceiveMessage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got eventsv1.MembershipFrame
+		if err := json.Unmarshal([]byte(msg.Payload), &got); err != nil || got != want {
+			t.Errorf("frame %s, want %+v", msg.Payload, want)
+		}
+	}
+	if members, err := e.f.store.roomMembers(context.Background(), room, []string{bob.id}); err != nil || members[bob.id] {
+		t.Errorf("bob still a member after the kick: %v %v", members, err)
+	}
+}
+
 func TestUnreadCountsAndMarkRead(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -149,6 +149,27 @@ func RoomFrame(frame []byte) []byte { return append([]byte("e "), frame...) }
 // online (the notification function relies on it for Web Push).
 func UserChannel(userID string) string { return "user:{" + userID + "}" }
 
+// MembershipFrame is the "membership" frame the notification function
+// publishes on UserChannel when the user joins or leaves a room. Connectors
+// act on it before passing it on: a room left stops reaching every socket
+// of the user at once (a kick takes effect on open sockets), and clients
+// add or drop the room without a reload.
+type MembershipFrame struct {
+	Type   string `json:"type"` // always "membership"
+	RoomID string `json:"room_id"`
+	UserID string `json:"user_id"`
+	State  string `json:"state"`  // "joined" or "left"
+	Reason string `json:"reason"` // as in RoomMember: invited, kicked, …
+	By     string `json:"by,omitempty"`
+}
+
+// Membership frame values.
+const (
+	FrameMembership  = "membership"
+	MembershipJoined = "joined"
+	MembershipLeft   = "left"
+)
+
 // Notification is a notification as clients see it: in the "notification"
 // frame the notification function publishes on UserChannel, and in the
 // connector's REST list.
