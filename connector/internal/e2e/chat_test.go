@@ -164,6 +164,60 @@ func TestNonMembersAreRefused(t *testing.T) {
 	}
 }
 
+// Membership changes reach a user's open sockets on every connector: an
+// invited user can subscribe at once, and a kicked one stops receiving the
+// room at once, without reconnecting, and is refused at once.
+func TestInviteAndKickReachOpenSockets(t *testing.T) {
+	second := startConnector(t)
+	ada, bob, cat := newUser(t), newUser(t), newUser(t)
+	room := newRoom(t, ada, cat)
+	a, c := dial(t, plat.url, ada), dial(t, plat.url, cat)
+	c.subscribe(room, 0)
+	bobs := []*client{dial(t, plat.url, bob), dial(t, second.url, bob)}
+	membership := func(b *client, state, reason string) {
+		t.Helper()
+		f := b.expect("membership", func(f frame) bool { return f.str("room_id") == room && f.str("state") == state })
+		if f.str("user_id") != bob.id || f.str("reason") != reason || f.str("by") != ada.id {
+			t.Errorf("membership frame %v, want bob %s (%s) by ada", f, state, reason)
+		}
+	}
+
+	rest(t, "POST", "/api/v1/rooms/"+room+"/invites", ada.token, map[string]string{"user_id": bob.id}, 201, nil)
+	for _, b := range bobs {
+		membership(b, "joined", "invited")
+		b.subscribe(room, 0)
+	}
+	a.sendText(room, "welcome, bob")
+	for _, b := range bobs {
+		b.waitMessages(room, 1)
+	}
+
+	rest(t, "DELETE", "/api/v1/rooms/"+room+"/members/"+bob.id, ada.token, nil, 204, nil)
+	for _, b := range bobs {
+		membership(b, "left", "kicked")
+	}
+	a.sendText(room, "bob is gone")
+	c.waitMessages(room, 2)
+	for i, b := range bobs {
+		// No cached membership outlives the kick: refused at once.
+		for _, f := range []frame{
+			{"type": "send", "id": "s", "room_id": room, "client_msg_id": uuid.NewString(), "text": "still here?"},
+			{"type": "subscribe", "id": "r", "rooms": []frame{{"room_id": room, "last_seq": 0}}},
+		} {
+			b.write(f)
+			if got := b.expect("error", func(g frame) bool { return g.str("id") == f.str("id") }); got.str("code") != "not_a_member" {
+				t.Errorf("bob on connector %d, %s after the kick: %v", i+1, f.str("type"), got)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i, b := range bobs {
+		if got := b.messages(room); len(got) != 1 {
+			t.Errorf("bob on connector %d received %d messages of the room, want only the one before the kick", i+1, len(got))
+		}
+	}
+}
+
 func TestEditDeleteTypingReceiptsPresence(t *testing.T) {
 	ada, bob := newUser(t), newUser(t)
 	room := newRoom(t, ada, bob)

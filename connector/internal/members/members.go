@@ -73,3 +73,11 @@ func (c *Cache) Role(ctx context.Context, roomID, userID string) (string, error)
 	c.mu.Unlock()
 	return role, nil
 }
+
+// Forget drops what is cached about a user in a room, when a membership
+// change is heard of: the next check asks auth instead of waiting out the TTL.
+func (c *Cache) Forget(roomID, userID string) {
+	c.mu.Lock()
+	delete(c.entries, [2]string{roomID, userID})
+	c.mu.Unlock()
+}

@@ -46,3 +46,21 @@ func TestCachesAndExpires(t *testing.T) {
 		t.Fatal("kick not seen after the TTL")
 	}
 }
+
+func TestForgetAsksAgain(t *testing.T) {
+	auth := &fakeAuth{member: map[string]bool{"r/a": true}}
+	c := New(auth, time.Hour)
+	ctx := context.Background()
+	c.Role(ctx, "r", "a")
+	delete(auth.member, "r/a") // kicked
+	if role, _ := c.Role(ctx, "r", "a"); role != "member" {
+		t.Fatalf("role %q within the TTL: the cache was not used", role)
+	}
+	c.Forget("r", "a")
+	if role, _ := c.Role(ctx, "r", "a"); role != "" {
+		t.Fatalf("role %q after Forget, want none", role)
+	}
+	if auth.calls != 2 {
+		t.Fatalf("%d calls to auth, want 2", auth.calls)
+	}
+}

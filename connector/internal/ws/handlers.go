@@ -35,13 +35,7 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) {
 	case protocol.TypeSubscribe:
 		s.subscribe(ctx, f)
 	case protocol.TypeUnsubscribe:
-		s.mu.Lock()
-		_, ok := s.rooms[f.RoomID]
-		delete(s.rooms, f.RoomID)
-		s.mu.Unlock()
-		if ok {
-			s.srv.hub.Leave(f.RoomID, s)
-		}
+		s.leaveRoom(f.RoomID)
 	case protocol.TypeSend:
 		s.send(ctx, f)
 	case protocol.TypeEdit, protocol.TypeDelete:
@@ -61,6 +55,17 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) {
 		s.read(ctx, f)
 	case protocol.TypeHistory:
 		s.historyPage(ctx, f)
+	}
+}
+
+// leaveRoom stops delivering a room to this socket.
+func (s *session) leaveRoom(roomID string) {
+	s.mu.Lock()
+	_, ok := s.rooms[roomID]
+	delete(s.rooms, roomID)
+	s.mu.Unlock()
+	if ok {
+		s.srv.hub.Leave(roomID, s)
 	}
 }
 

@@ -38,9 +38,12 @@ type Verifier interface {
 	Verify(ctx context.Context, token string) (authn.Identity, error)
 }
 
-// Members answers membership questions; "" means not a member.
+// Members answers membership questions; "" means not a member. Forget is
+// called when a membership change is heard of, so a cached answer does not
+// outlive it.
 type Members interface {
 	Role(ctx context.Context, roomID, userID string) (string, error)
+	Forget(roomID, userID string)
 }
 
 // History reads stored messages (the persist function's gRPC client).
@@ -131,7 +134,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
-		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, users: newUserFeed(d.Redis),
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, users: newUserFeed(d.Redis, d.Members),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
 		sessions: map[*session]struct{}{}, watchers: map[string]map[*session]struct{}{}}
 	s.upgrader = websocket.Upgrader{
@@ -258,7 +261,8 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 }
 
-// RunUserFeed forwards personal frames (notifications) to users' sockets.
+// RunUserFeed forwards personal frames (notifications, membership changes)
+// to users' sockets.
 func (s *Server) RunUserFeed(ctx context.Context) {
 	defer s.users.ps.Close()
 	s.users.run(ctx)

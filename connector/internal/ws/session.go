@@ -145,10 +145,17 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 	return sess
 }
 
-// inbound is a frame read from the socket, or a token offered at the upgrade.
+// inbound is a frame read from the socket, a token offered at the
+// upgrade, or a room the user left (see roomLeft).
 type inbound struct {
 	data  []byte
 	token string
+	left  *leftRoom
+}
+
+type leftRoom struct {
+	roomID string
+	frame  []byte // the membership frame to pass on once the room is stopped
 }
 
 // maxInbox bounds the frames read ahead of the handler; past it the reader
@@ -208,12 +215,31 @@ func (s *session) accept(ctx context.Context, in inbound) bool {
 		return false
 	}
 	s.inbox = append(s.inbox, in)
+	s.startHandlingLocked(ctx)
+	return true
+}
+
+func (s *session) startHandlingLocked(ctx context.Context) {
 	if !s.handling {
 		s.handling = true
 		s.handlers.Add(1)
 		go s.handleInbox(ctx)
 	}
-	return true
+}
+
+// roomLeft stops a room the user left (or was removed from), then passes
+// the membership frame on. It is handled in order with the socket's
+// frames, so a subscribe to the room already being handled cannot outlive
+// it; it skips the inbox's bound, as the user feed must not wait on one
+// socket, and membership changes are rare.
+func (s *session) roomLeft(roomID string, frame []byte) {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if s.isClosing() {
+		return
+	}
+	s.inbox = append(s.inbox, inbound{left: &leftRoom{roomID: roomID, frame: frame}})
+	s.startHandlingLocked(context.Background()) // as every session's (see ServeHTTP)
 }
 
 func (s *session) isClosing() bool {
@@ -250,6 +276,11 @@ func (s *session) handleInbox(ctx context.Context) {
 }
 
 func (s *session) handleInbound(ctx context.Context, in inbound) {
+	if in.left != nil {
+		s.leaveRoom(in.left.roomID)
+		s.enqueue(in.left.frame)
+		return
+	}
 	if in.token != "" {
 		s.authenticate(ctx, "", in.token)
 		return

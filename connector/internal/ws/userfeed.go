@@ -1,7 +1,9 @@
 package ws
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 
@@ -13,14 +15,15 @@ import (
 // userFeed subscribes this connector to the channels of the users it has
 // sockets for, and forwards what arrives to those sockets.
 type userFeed struct {
-	ps *redis.PubSub
+	ps      *redis.PubSub
+	members Members
 
 	mu       sync.Mutex
 	sessions map[string]map[*session]struct{} // user -> sockets
 }
 
-func newUserFeed(rdb *redis.Client) *userFeed {
-	return &userFeed{ps: rdb.Subscribe(context.Background()), sessions: map[string]map[*session]struct{}{}}
+func newUserFeed(rdb *redis.Client, members Members) *userFeed {
+	return &userFeed{ps: rdb.Subscribe(context.Background()), members: members, sessions: map[string]map[*session]struct{}{}}
 }
 
 func (u *userFeed) add(ctx context.Context, user string, s *session) error {
@@ -61,12 +64,33 @@ func (u *userFeed) run(ctx context.Context) {
 				return
 			}
 			user := strings.TrimSuffix(strings.TrimPrefix(msg.Channel, "user:{"), "}")
-			frame := []byte(msg.Payload)
-			u.mu.Lock()
-			for s := range u.sessions[user] {
-				s.enqueue(frame)
-			}
-			u.mu.Unlock()
+			u.forward(user, []byte(msg.Payload))
+		}
+	}
+}
+
+// membershipPrefix starts every membership frame (its first field is type).
+var membershipPrefix = []byte(`{"type":"` + eventsv1.FrameMembership + `"`)
+
+// forward passes a frame to the user's sockets here. A membership change
+// is acted on first: the cached membership is forgotten, and a room left
+// is stopped on every socket before the client hears of it.
+func (u *userFeed) forward(user string, frame []byte) {
+	leftRoom := ""
+	var change eventsv1.MembershipFrame
+	if bytes.HasPrefix(frame, membershipPrefix) && json.Unmarshal(frame, &change) == nil && change.UserID == user {
+		u.members.Forget(change.RoomID, user)
+		if change.State == eventsv1.MembershipLeft {
+			leftRoom = change.RoomID
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for s := range u.sessions[user] {
+		if leftRoom != "" {
+			s.roomLeft(leftRoom, frame)
+		} else {
+			s.enqueue(frame)
 		}
 	}
 }

@@ -114,6 +114,25 @@ describe("ParleyClient", () => {
     expect(client.room("r").messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
   });
 
+  it("stops resubscribing a room it was removed from", async () => {
+    const { client, sockets } = setup();
+    const heard: unknown[] = [];
+    client.on("membership", (f) => heard.push(f));
+    client.connect();
+    await vi.runAllTimersAsync();
+    await ready(sockets[0]);
+    client.subscribe("r");
+    client.subscribe("q");
+    sockets[0].push({ type: "membership", room_id: "r", user_id: "u1", state: "left", reason: "kicked" });
+    sockets[0].push({ type: "membership", room_id: "n", user_id: "u1", state: "joined", reason: "invited" });
+    expect(heard).toHaveLength(2);
+    sockets[0].drop(4000);
+    await vi.advanceTimersByTimeAsync(100);
+    await ready(sockets[1]);
+    const sub = sockets[1].sent.find((f) => f.type === "subscribe");
+    expect(sub.rooms).toEqual([{ room_id: "q", last_seq: 0 }]);
+  });
+
   it("backs off exponentially with jitter, up to the cap", async () => {
     const { client, sockets } = setup();
     client.connect();

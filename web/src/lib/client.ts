@@ -269,6 +269,11 @@ export class ParleyClient {
         this.emit("history", f);
         break;
       }
+      case "membership":
+        // The server has already stopped a room we left: no resubscribing to it.
+        if (f.state === "left") this.subscribed.delete(f.room_id as string);
+        this.emit("membership", f);
+        break;
       case "error":
         if (f.code === "in_progress" || f.code === "unavailable") {
           const p = this.outbox.get(f.id as string);

@@ -69,7 +69,7 @@ function Field(p: { label: string; id: string; value: string; onChange: (v: stri
   );
 }
 
-type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "none" };
+type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "none"; notice?: string };
 
 function Shell({ me }: { me: User }) {
   const client = useMemo(() => new ParleyClient({
@@ -109,6 +109,14 @@ function Shell({ me }: { me: User }) {
       client.on("room", () => setTick((t) => t + 1)),
       client.on("ready", () => loadRooms()),
       client.on("notification", () => loadRooms()),
+      // Rooms joined or left anywhere (an invite, a kick, another tab) show at once.
+      client.on("membership", (f) => {
+        if (f.state === "left") {
+          const notice = f.reason === "kicked" ? "You were removed from that room." : "You left that room.";
+          setPanel((p) => (p.kind === "room" && p.id === f.room_id ? { kind: "none", notice } : p));
+        }
+        loadRooms();
+      }),
       client.on("presence", (f) => setPresence((p) => ({ ...p, [f.user_id]: f.status }))),
     ];
     client.connect();
@@ -155,7 +163,7 @@ function Shell({ me }: { me: User }) {
         {panel.kind === "moderation" && <ModerationQueue />}
         {panel.kind === "directory" && <Directory onOpen={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />}
         {panel.kind === "profile" && <Profile me={me} />}
-        {panel.kind === "none" && <p className="m-auto text-gray-500">Pick a room, or create one.</p>}
+        {panel.kind === "none" && <p role="status" className="m-auto text-gray-500">{panel.notice ?? "Pick a room, or create one."}</p>}
       </main>
     </div>
   );
