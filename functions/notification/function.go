@@ -170,14 +170,14 @@ func (f *function) mentioned(ctx context.Context, m eventsv1.Message) (members m
 	return members, len(members) < len(names), err
 }
 
-// tellSockets publishes a membership change to the user's open sockets.
-// A failed publish fails the event, and the redelivery publishes again
-// (the projection update before it is idempotent): a kick must reach the
-// connectors, which stop the room for the user's sockets.
+// tellSockets publishes a membership change to the connectors, for the
+// user's open sockets. A failed publish fails the event, and the
+// redelivery publishes again (the projection update before it is
+// idempotent): a kick must reach the connectors.
 func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state string) error {
 	frame, _ := json.Marshal(eventsv1.MembershipFrame{Type: eventsv1.FrameMembership, RoomID: m.RoomID, UserID: m.UserID,
 		State: state, Reason: m.Reason, By: m.By})
-	if err := f.rdb.Publish(ctx, eventsv1.UserChannel(m.UserID), frame).Err(); err != nil {
+	if err := f.rdb.Publish(ctx, eventsv1.MembershipChannel, frame).Err(); err != nil {
 		return fmt.Errorf("notification: publish membership of %s in %s: %w", m.UserID, m.RoomID, err)
 	}
 	return nil

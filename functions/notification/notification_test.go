@@ -222,7 +222,7 @@ func TestMembershipChangesReachTheUsersSockets(t *testing.T) {
 	e := newEnv(t)
 	room := uuid.NewString()
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
-	sub := e.rdb.Subscribe(context.Background(), eventsv1.UserChannel(bob.id))
+	sub := e.rdb.Subscribe(context.Background(), eventsv1.MembershipChannel)
 	defer sub.Close()
 	if _, err := sub.Receive(context.Background()); err != nil { // subscription confirmed
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -13,7 +12,8 @@ import (
 )
 
 // userFeed subscribes this connector to the channels of the users it has
-// sockets for, and forwards what arrives to those sockets.
+// sockets for, and to MembershipChannel, and forwards what arrives to those
+// sockets.
 type userFeed struct {
 	ps      *redis.PubSub
 	members Members
@@ -23,7 +23,8 @@ type userFeed struct {
 }
 
 func newUserFeed(rdb *redis.Client, members Members) *userFeed {
-	return &userFeed{ps: rdb.Subscribe(context.Background()), members: members, sessions: map[string]map[*session]struct{}{}}
+	return &userFeed{ps: rdb.Subscribe(context.Background(), eventsv1.MembershipChannel), members: members,
+		sessions: map[string]map[*session]struct{}{}}
 }
 
 func (u *userFeed) add(ctx context.Context, user string, s *session) error {
@@ -63,32 +64,35 @@ func (u *userFeed) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+			if msg.Channel == eventsv1.MembershipChannel {
+				u.membershipChanged([]byte(msg.Payload))
+				continue
+			}
 			user := strings.TrimSuffix(strings.TrimPrefix(msg.Channel, "user:{"), "}")
-			u.forward(user, []byte(msg.Payload))
+			u.mu.Lock()
+			for s := range u.sessions[user] {
+				s.enqueue([]byte(msg.Payload))
+			}
+			u.mu.Unlock()
 		}
 	}
 }
 
-// membershipPrefix starts every membership frame (its first field is type).
-var membershipPrefix = []byte(`{"type":"` + eventsv1.FrameMembership + `"`)
-
-// forward passes a frame to the user's sockets here. A membership change
-// is acted on first: the cached membership is forgotten, and a room left
-// is stopped on every socket before the client hears of it.
-func (u *userFeed) forward(user string, frame []byte) {
-	leftRoom := ""
+// membershipChanged forgets the cached membership (on every connector, so
+// none outlives the change, whether or not the user is connected here),
+// then passes the frame to the user's sockets here; a room left is stopped
+// on each of them before the client hears of it.
+func (u *userFeed) membershipChanged(frame []byte) {
 	var change eventsv1.MembershipFrame
-	if bytes.HasPrefix(frame, membershipPrefix) && json.Unmarshal(frame, &change) == nil && change.UserID == user {
-		u.members.Forget(change.RoomID, user)
-		if change.State == eventsv1.MembershipLeft {
-			leftRoom = change.RoomID
-		}
+	if err := json.Unmarshal(frame, &change); err != nil || change.RoomID == "" || change.UserID == "" {
+		return
 	}
+	u.members.Forget(change.RoomID, change.UserID)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for s := range u.sessions[user] {
-		if leftRoom != "" {
-			s.roomLeft(leftRoom, frame)
+	for s := range u.sessions[change.UserID] {
+		if change.State == eventsv1.MembershipLeft {
+			s.roomLeft(change.RoomID, frame)
 		} else {
 			s.enqueue(frame)
 		}

@@ -149,11 +149,16 @@ func RoomFrame(frame []byte) []byte { return append([]byte("e "), frame...) }
 // online (the notification function relies on it for Web Push).
 func UserChannel(userID string) string { return "user:{" + userID + "}" }
 
-// MembershipFrame is the "membership" frame the notification function
-// publishes on UserChannel when the user joins or leaves a room. Connectors
-// act on it before passing it on: a room left stops reaching every socket
-// of the user at once (a kick takes effect on open sockets), and clients
-// add or drop the room without a reload.
+// MembershipChannel is the Redis channel every connector listens to for
+// membership changes: the notification function publishes a
+// MembershipFrame there when a user joins or leaves a room. Each connector
+// forgets its cached answer for that user and room, and, where it holds
+// sockets of the user, stops a room left on all of them before passing the
+// frame on (a kick takes effect on open sockets), so clients add or drop
+// the room without a reload.
+const MembershipChannel = "membership"
+
+// MembershipFrame is the "membership" frame published on MembershipChannel.
 type MembershipFrame struct {
 	Type   string `json:"type"` // always "membership"
 	RoomID string `json:"room_id"`
