@@ -26,6 +26,10 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[[2]string]entry
+	// forgets counts Forget calls: an answer asked for before one and
+	// received after it may predate the change, and is returned but not
+	// cached.
+	forgets uint64
 }
 
 type entry struct {
@@ -45,6 +49,7 @@ func (c *Cache) Role(ctx context.Context, roomID, userID string) (string, error)
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	forgets := c.forgets
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.role, nil
@@ -66,11 +71,14 @@ func (c *Cache) Role(ctx context.Context, roomID, userID string) (string, error)
 		ttl = c.negTTL
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forgets != forgets {
+		return role, nil
+	}
 	if len(c.entries) >= c.maxSize {
 		c.entries = map[[2]string]entry{} // bounded: start over
 	}
 	c.entries[key] = entry{role: role, expires: now.Add(ttl)}
-	c.mu.Unlock()
 	return role, nil
 }
 
@@ -79,5 +87,6 @@ func (c *Cache) Role(ctx context.Context, roomID, userID string) (string, error)
 func (c *Cache) Forget(roomID, userID string) {
 	c.mu.Lock()
 	delete(c.entries, [2]string{roomID, userID})
+	c.forgets++
 	c.mu.Unlock()
 }

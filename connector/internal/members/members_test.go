@@ -11,11 +11,16 @@ import (
 type fakeAuth struct {
 	member map[string]bool
 	calls  int
+	during func() // runs while a check is in flight
 }
 
 func (f *fakeAuth) CheckMembership(_ context.Context, room, user string) (*authv1.CheckMembershipResponse, error) {
 	f.calls++
-	return &authv1.CheckMembershipResponse{Member: f.member[room+"/"+user], Role: authv1.RoomRole_ROOM_ROLE_MEMBER}, nil
+	resp := &authv1.CheckMembershipResponse{Member: f.member[room+"/"+user], Role: authv1.RoomRole_ROOM_ROLE_MEMBER}
+	if f.during != nil {
+		f.during()
+	}
+	return resp, nil
 }
 
 func TestCachesAndExpires(t *testing.T) {
@@ -62,5 +67,19 @@ func TestForgetAsksAgain(t *testing.T) {
 	}
 	if auth.calls != 2 {
 		t.Fatalf("%d calls to auth, want 2", auth.calls)
+	}
+}
+
+func TestAnAnswerOlderThanAForgetIsNotCached(t *testing.T) {
+	auth := &fakeAuth{member: map[string]bool{"r/a": true}}
+	c := New(auth, time.Hour)
+	ctx := context.Background()
+	// The kick lands while auth's answer (still "member") is on its way.
+	auth.during = func() { auth.during = nil; delete(auth.member, "r/a"); c.Forget("r", "a") }
+	if role, _ := c.Role(ctx, "r", "a"); role != "member" {
+		t.Fatalf("role %q, want the answer auth gave", role)
+	}
+	if role, _ := c.Role(ctx, "r", "a"); role != "" {
+		t.Fatalf("role %q after the kick: an answer from before it was cached", role)
 	}
 }
