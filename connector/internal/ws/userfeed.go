@@ -69,9 +69,10 @@ func (u *userFeed) run(ctx context.Context) {
 				continue
 			}
 			user := strings.TrimSuffix(strings.TrimPrefix(msg.Channel, "user:{"), "}")
+			frame := []byte(msg.Payload)
 			u.mu.Lock()
 			for s := range u.sessions[user] {
-				s.enqueue([]byte(msg.Payload))
+				s.enqueue(frame)
 			}
 			u.mu.Unlock()
 		}
