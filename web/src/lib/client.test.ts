@@ -177,6 +177,31 @@ describe("ParleyClient", () => {
     expect(msgs[0].pending).toBeFalsy();
   });
 
+  it("retries a rate-limited send after the wait, and gives up on a refused one", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.runAllTimersAsync();
+    await ready(sockets[0]);
+    const sends = () => sockets[sockets.length - 1].sent.filter((f) => f.type === "send").map((f) => f.client_msg_id);
+    const limited = client.send("r", "fast", { user_id: "u1", username: "ada" });
+    const refused = client.send("r", "kicked", { user_id: "u1", username: "ada" });
+    sockets[0].push(
+      { type: "error", id: limited, code: "rate_limited", message: "sending too fast", retry_after_ms: 200 },
+      { type: "error", id: refused, code: "not_a_member", message: "you are not a member of this room" },
+    );
+    await vi.advanceTimersByTimeAsync(199);
+    expect(sends()).toEqual([limited, refused]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sends()).toEqual([limited, refused, limited]);
+    const shown = client.room("r").messages.find((m) => m.client_msg_id === refused);
+    expect(shown).toMatchObject({ pending: true, failed: "you are not a member of this room" });
+    expect(client.room("r").messages.find((m) => m.client_msg_id === limited)?.failed).toBeUndefined();
+    sockets[0].drop(1006); // a reconnect resends what is still unacknowledged, not what was refused
+    await vi.advanceTimersByTimeAsync(100);
+    await ready(sockets[1]);
+    expect(sends()).toEqual([limited]);
+  });
+
   it("does not reconnect after a terminal close", async () => {
     const { client, sockets } = setup();
     client.connect();

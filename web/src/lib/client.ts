@@ -20,6 +20,8 @@ export interface Message {
   hidden?: boolean;
   /** Local only: sent but not yet acknowledged. */
   pending?: boolean;
+  /** Local only: refused for good (the server's error message); never retried. */
+  failed?: string;
 }
 
 export type Frame = { type: string; [k: string]: unknown };
@@ -91,6 +93,9 @@ interface PendingSend {
   frame: Frame;
   roomId: string;
 }
+
+/** Error codes after which a send is tried again (after retry_after_ms). */
+const retryable = new Set(["in_progress", "unavailable", "rate_limited"]);
 
 const reconnectCodes = new Set([1001, 1006, 1011, 1012, 1013, 4000, 4001, 4002, 4401, 4408, 4429]);
 
@@ -274,13 +279,20 @@ export class ParleyClient {
         if (f.state === "left") this.subscribed.delete(f.room_id as string);
         this.emit("membership", f);
         break;
-      case "error":
-        if (f.code === "in_progress" || f.code === "unavailable") {
-          const p = this.outbox.get(f.id as string);
-          if (p) setTimeout(() => this.write(p.frame), Number(f.retry_after_ms ?? 500));
+      case "error": {
+        const p = this.outbox.get(f.id as string);
+        if (p && retryable.has(f.code as string)) {
+          setTimeout(() => this.write(p.frame), Number(f.retry_after_ms ?? 500));
+        } else if (p) {
+          // Refused for good (e.g. no longer a member): shown as not sent, not retried.
+          this.outbox.delete(f.id as string);
+          const m = this.room(p.roomId).messages.find((x) => x.pending && x.client_msg_id === f.id);
+          if (m) m.failed = String(f.message ?? f.code);
+          this.emit("room", p.roomId);
         }
         this.emit("error", f);
         break;
+      }
       default:
         this.emit(f.type, f);
     }

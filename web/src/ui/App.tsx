@@ -426,7 +426,9 @@ function MessageRow({ m, mine, client }: { m: Message; mine: boolean; client: Pa
     <li data-testid="message" data-seq={m.seq} className="group rounded px-2 py-1 hover:bg-gray-50 dark:hover:bg-gray-900">
       <span className="mr-2 text-sm font-semibold">{m.username}</span>
       <time className="text-xs text-gray-500" dateTime={m.created_at}>{new Date(m.created_at).toLocaleTimeString()}</time>
-      {m.pending && <span className="ml-2 text-xs text-gray-400">sending…</span>}
+      {m.pending && (m.failed
+        ? <span role="alert" className="ml-2 text-xs text-red-600">not sent: {m.failed}</span>
+        : <span className="ml-2 text-xs text-gray-400">sending…</span>)}
       <p className="whitespace-pre-wrap break-words">
         {m.hidden ? <em className="text-gray-500">hidden by moderation</em>
           : m.deleted ? <em className="text-gray-500">message deleted</em>
