@@ -84,6 +84,17 @@ func (e *env) mustRetry(t *testing.T, typ string, data any) {
 	}
 }
 
+// listen subscribes to a Redis channel, once the subscription is confirmed.
+func (e *env) listen(t *testing.T, channel string) *redis.PubSub {
+	t.Helper()
+	sub := e.rdb.Subscribe(context.Background(), channel)
+	t.Cleanup(func() { sub.Close() })
+	if _, err := sub.Receive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
 type person struct{ id, name string }
 
 func (e *env) user(t *testing.T, name string) person {
@@ -166,11 +177,7 @@ func TestDirectMessagesAndRedeliveryAndWelcome(t *testing.T) {
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
 	e.join(t, dm, ada, "direct")
 	e.join(t, dm, bob, "direct")
-	sub := e.rdb.Subscribe(context.Background(), eventsv1.UserChannel(bob.id))
-	defer sub.Close()
-	if _, err := sub.Receive(context.Background()); err != nil { // subscription confirmed
-		t.Fatal(err)
-	}
+	sub := e.listen(t, eventsv1.UserChannel(bob.id))
 	m := eventsv1.Message{ID: uuid.NewString(), RoomID: dm, Seq: 1, UserID: ada.id, Username: "ada", Text: "psst @bob", CreatedAt: time.Now()}
 	for range 3 { // redelivery
 		e.handle(t, eventsv1.TypeMessageStored, m)
@@ -222,11 +229,7 @@ func TestMembershipChangesReachTheUsersSockets(t *testing.T) {
 	e := newEnv(t)
 	room := uuid.NewString()
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
-	sub := e.rdb.Subscribe(context.Background(), eventsv1.MembershipChannel)
-	defer sub.Close()
-	if _, err := sub.Receive(context.Background()); err != nil { // subscription confirmed
-		t.Fatal(err)
-	}
+	sub := e.listen(t, eventsv1.MembershipChannel)
 	invited := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "invited"}
 	kicked := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "kicked"}
 	// Redis down: the event fails retryably, and its redelivery publishes.
