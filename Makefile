@@ -88,7 +88,7 @@ lint:
 # protoc comes from Debian's protobuf-compiler; the Go plugins are pinned
 # as tools in go.mod, so the generated code is reproducible.
 generate:
-	@command -v protoc >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q protobuf-compiler; } || \
+	@command -v protoc >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q protobuf-compiler libprotobuf-dev; } || \
 		{ echo "make generate needs protoc: apt-get install protobuf-compiler"; exit 1; }
 	$(GO) generate ./...
 

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.opentelemetry.io/otel/trace"
 
@@ -19,22 +21,35 @@ import (
 // function applies message events to MongoDB and the Redis window. Every
 // handler is idempotent: the Broker delivers at least once.
 type function struct {
-	store   *store
-	cache   *cache
-	batcher *insertBatcher
-	log     *slog.Logger
+	store     *store
+	cache     *cache
+	batcher   *insertBatcher
+	log       *slog.Logger
+	conflicts prometheus.Counter
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
+		return nil, ksvc.Permanent(fmt.Errorf("persist: %s data is %d bytes, over the limit of %d", e.Type(), n, eventsv1.MaxDataBytes))
+	}
 	switch e.Type() {
 	case eventsv1.TypeMessageSent:
 		var m eventsv1.Message
 		if err := decodeData(e, &m); err != nil || m.ID == "" || m.RoomID == "" || m.Seq <= 0 {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
+		if err := checkText(m.Text); err != nil {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: message %s: %w", m.ID, err))
+		}
 		ctx, span := ksvc.Tracer().Start(ctx, "mongo insert messages (batched)", trace.WithSpanKind(trace.SpanKindClient))
 		_, err := f.batcher.Do(ctx, docFrom(m))
 		span.End()
+		if errors.Is(err, errSeqConflict) {
+			f.conflicts.Inc()
+			f.log.Error("message refused: its seq or id is taken by another message", "room", m.RoomID, "seq", m.Seq,
+				"message_id", m.ID, "ce_source", e.Source(), "error", err)
+			return nil, ksvc.Permanent(err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -43,6 +58,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		var ed eventsv1.MessageEdited
 		if err := decodeData(e, &ed); err != nil || ed.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		}
+		if err := checkText(ed.Text); err != nil {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: edit of %s: %w", ed.MessageID, err))
 		}
 		return nil, f.apply(ctx, ed.RoomID, ed.MessageID, bson.M{"text": ed.Text, "edited_at": ed.EditedAt.UTC()})
 	case eventsv1.TypeMessageDeleted:
@@ -103,6 +121,15 @@ func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType strin
 	}
 	frame, _ := json.Marshal(map[string]any{"type": frameType, "room_id": roomID, "message": doc.public()})
 	return f.cache.rdb.Publish(ctx, eventsv1.RoomChannel(roomID), eventsv1.RoomFrame(frame)).Err()
+}
+
+// checkText enforces the connector's text limit again: an event over it
+// did not come through the connector's checks.
+func checkText(text string) error {
+	if n := utf8.RuneCountInString(text); n > eventsv1.MaxTextChars {
+		return fmt.Errorf("text of %d characters is over the limit of %d", n, eventsv1.MaxTextChars)
+	}
+	return nil
 }
 
 func decodeData(e event.Event, v any) error {

@@ -16,6 +16,11 @@ import (
 
 const maxHistory = 100
 
+// maxPageBytes bounds one History reply well below gRPC's default 4 MiB
+// receive limit, so no mix of message sizes can make a room unreadable: a
+// page that reaches it ends early with More set.
+const maxPageBytes = 1 << 20
+
 // historyServer serves reads: the Redis window first, MongoDB for what is
 // older. Membership is the connector's check: persist is cluster-local and
 // only the connector calls it.
@@ -57,7 +62,46 @@ func (h *historyServer) History(ctx context.Context, req *persistv1.HistoryReque
 			resp.Messages = msgs[1:] // drop the oldest: the page ends at the newest
 		}
 	}
+	resp.Messages, resp.More = fitPage(resp.Messages, req.AfterSeq > 0, resp.More)
 	return resp, nil
+}
+
+// fitPage trims an ascending page to maxPageBytes, keeping the messages
+// nearest to where the reader stands: the oldest when reading forward
+// (after a seq), the newest when scrolling back. A page always keeps one
+// message, which the data limit keeps far below the transport's.
+func fitPage(msgs [][]byte, forward, more bool) ([][]byte, bool) {
+	size := 0
+	for i := range msgs {
+		j := i
+		if !forward {
+			j = len(msgs) - 1 - i
+		}
+		size += len(msgs[j])
+		if size > maxPageBytes && i > 0 {
+			if forward {
+				return msgs[:j], true
+			}
+			return msgs[j+1:], true
+		}
+	}
+	return msgs, more
+}
+
+// ReserveSeqs is the durable half of the connectors' seq authority (see
+// the connector's seqs package).
+func (h *historyServer) ReserveSeqs(ctx context.Context, req *persistv1.ReserveSeqsRequest) (*persistv1.ReserveSeqsResponse, error) {
+	if _, err := uuid.Parse(req.RoomId); err != nil {
+		return nil, status.Error(codes.InvalidArgument, "room_id must be a UUID")
+	}
+	if req.Floor < 0 {
+		return nil, status.Error(codes.InvalidArgument, "floor must not be negative")
+	}
+	first, last, err := h.store.reserveSeqs(ctx, req.RoomId, req.Floor)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, "storage unavailable: retry")
+	}
+	return &persistv1.ReserveSeqsResponse{First: first, Last: last}, nil
 }
 
 // after returns up to n messages with seq > after, ascending.

@@ -36,7 +36,11 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	st := newStore(state.Mongo)
 	c := &cache{rdb: rdb}
 	b := newBatcher(st.insertMany)
-	f := &function{store: st, cache: c, batcher: b, log: log}
+	f := &function{store: st, cache: c, batcher: b, log: log, conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "parley_persist_seq_conflicts_total",
+		Help: "Messages refused because a different message holds their room and seq (or id): never stored as duplicates.",
+	})}
+	reg.MustRegister(f.conflicts)
 	g := ksvc.NewGRPCServer()
 	persistv1.RegisterPersistServiceServer(g, &historyServer{store: st, cache: c})
 

@@ -59,7 +59,8 @@ func newEnv(t *testing.T) *env {
 	})
 	go bt.Run(ctx)
 	c := &cache{rdb: rdb}
-	e.f = &function{store: st, cache: c, batcher: bt, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	e.f = &function{store: st, cache: c, batcher: bt, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "conflicts"})}
 	e.h = &historyServer{store: st, cache: c}
 	t.Cleanup(func() {
 		cancel()

@@ -51,10 +51,11 @@ func (d messageDoc) public() eventsv1.Message {
 type store struct {
 	messages *mongo.Collection
 	receipts *mongo.Collection
+	seqs     *mongo.Collection // the seq blocks taken (see reserveSeqs)
 }
 
 func newStore(db *mongo.Database) *store {
-	return &store{messages: db.Collection("messages"), receipts: db.Collection("receipts")}
+	return &store{messages: db.Collection("messages"), receipts: db.Collection("receipts"), seqs: db.Collection("seq_blocks")}
 }
 
 // ensureIndexes creates the indexes persist relies on; creating an existing
@@ -63,14 +64,23 @@ func (s *store) ensureIndexes(ctx context.Context) error {
 	_, err := s.messages.Indexes().CreateMany(ctx, []mongo.IndexModel{
 		{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetUnique(true).SetName("room_seq")},
 	})
+	if err == nil {
+		_, err = s.seqs.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "k", Value: 1}}})
+	}
 	if err != nil {
 		return fmt.Errorf("persist: create indexes: %w", err)
 	}
 	return nil
 }
 
+// errSeqConflict marks a message whose (room_id, seq) or id is already taken
+// by a different message. It is never "already stored": the seq authority
+// hands each seq out once, so a conflict is a forged or corrupt event.
+var errSeqConflict = errors.New("seq conflict: another message holds this seq or id")
+
 // insertMany stores docs, ignoring those already stored (redelivery). It
-// returns one error per doc: nil when stored or already there.
+// returns one error per doc: nil when stored or already there, wrapping
+// errSeqConflict when a different message holds its id or (room_id, seq).
 func (s *store) insertMany(ctx context.Context, docs []messageDoc) []error {
 	errs := make([]error, len(docs))
 	anyDocs := make([]any, len(docs))
@@ -84,7 +94,12 @@ func (s *store) insertMany(ctx context.Context, docs []messageDoc) []error {
 	var bwe mongo.BulkWriteException
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
 		for _, we := range bwe.WriteErrors {
-			if we.Code != 11000 && we.Index >= 0 && we.Index < len(errs) {
+			if we.Index < 0 || we.Index >= len(errs) {
+				continue
+			}
+			if we.Code == 11000 {
+				errs[we.Index] = s.checkDuplicate(ctx, docs[we.Index])
+			} else {
 				errs[we.Index] = fmt.Errorf("persist: insert %s: %s", docs[we.Index].ID, we.Message)
 			}
 		}
@@ -94,6 +109,86 @@ func (s *store) insertMany(ctx context.Context, docs []messageDoc) []error {
 		errs[i] = fmt.Errorf("persist: insert batch: %w", err)
 	}
 	return errs
+}
+
+// checkDuplicate tells a redelivery (the same message is stored: nil) from
+// a conflict (another message holds doc's id or its room and seq).
+func (s *store) checkDuplicate(ctx context.Context, doc messageDoc) error {
+	var held []messageDoc
+	cur, err := s.messages.Find(ctx, bson.M{"$or": bson.A{
+		bson.M{"_id": doc.ID},
+		bson.M{"room_id": doc.RoomID, "seq": doc.Seq},
+	}})
+	if err == nil {
+		err = cur.All(ctx, &held)
+	}
+	if err != nil {
+		return fmt.Errorf("persist: insert %s: checking the duplicate: %w", doc.ID, err)
+	}
+	for _, h := range held {
+		if h.ID != doc.ID || h.RoomID != doc.RoomID || h.Seq != doc.Seq {
+			return fmt.Errorf("persist: message %s (room %s, seq %d) against stored %s (room %s, seq %d): %w",
+				doc.ID, doc.RoomID, doc.Seq, h.ID, h.RoomID, h.Seq, errSeqConflict)
+		}
+	}
+	if len(held) == 0 {
+		return fmt.Errorf("persist: insert %s: duplicate key, but nothing holds it now; retry", doc.ID)
+	}
+	return nil
+}
+
+// seqBlock is how many seqs one reservation hands out: a room's Redis
+// counter asks again after that many messages, and a lost counter skips at
+// most that many seqs.
+const seqBlock = 1000
+
+// reserveSeqs reserves the next block of a room's seqs. Block k is
+// k*seqBlock+1 .. (k+1)*seqBlock; it is taken by inserting its document,
+// whose unique _id makes it taken once even where a read-modify-write (as
+// FerretDB's findAndModify) is not atomic. The block lies above floor,
+// above every stored message and above every block taken before.
+func (s *store) reserveSeqs(ctx context.Context, roomID string, floor int64) (first, last int64, err error) {
+	top, err := s.topSeq(ctx, roomID)
+	if err != nil {
+		return 0, 0, err
+	}
+	var prev struct {
+		K int64 `bson:"k"`
+	}
+	err = s.seqs.FindOne(ctx, bson.M{"room_id": roomID}, options.FindOne().SetSort(bson.D{{Key: "k", Value: -1}})).Decode(&prev)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
+	}
+	k := (max(floor, top) + seqBlock - 1) / seqBlock // the first block wholly above both
+	if err == nil {
+		k = max(k, prev.K+1)
+	}
+	for range 100 {
+		_, err := s.seqs.InsertOne(ctx, bson.M{"_id": fmt.Sprintf("%s/%d", roomID, k), "room_id": roomID, "k": k})
+		if err == nil {
+			return k*seqBlock + 1, (k + 1) * seqBlock, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
+		}
+		k++ // another reservation took it meanwhile
+	}
+	return 0, 0, fmt.Errorf("persist: reserve seqs of %s: too many concurrent reservations", roomID)
+}
+
+// topSeq is the highest stored seq of a room (0 if none). It runs once a
+// block, so its cost (FerretDB sorts without the index) stays off the send path.
+func (s *store) topSeq(ctx context.Context, roomID string) (int64, error) {
+	var doc messageDoc
+	err := s.messages.FindOne(ctx, bson.M{"room_id": roomID},
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.M{"seq": 1})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("persist: top seq of %s: %w", roomID, err)
+	}
+	return doc.Seq, nil
 }
 
 var errNotStored = errors.New("message not stored yet")

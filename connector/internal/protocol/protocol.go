@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
 // Subprotocol is negotiated with Sec-WebSocket-Protocol. A client may also
@@ -24,11 +26,11 @@ const (
 
 // Limits.
 const (
-	MaxFrameBytes = 16 << 10 // one WebSocket message from a client
-	MaxTextChars  = 4000     // one chat message
-	MaxRooms      = 200      // rooms in one subscribe frame
-	MaxHistory    = 100      // messages in one history page
-	MaxIDLen      = 64       // client-chosen ids (frame id, client_msg_id)
+	MaxFrameBytes = 16 << 10              // one WebSocket message from a client
+	MaxTextChars  = eventsv1.MaxTextChars // one chat message
+	MaxRooms      = 200                   // rooms in one subscribe frame
+	MaxHistory    = 100                   // messages in one history page
+	MaxIDLen      = 64                    // client-chosen ids (frame id, client_msg_id)
 )
 
 // Client frame types.

@@ -147,6 +147,112 @@ func (x *HistoryResponse) GetMore() bool {
 	return false
 }
 
+type ReserveSeqsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// The highest seq the caller knows to be taken (its counter); 0 if none.
+	Floor         int64 `protobuf:"varint,2,opt,name=floor,proto3" json:"floor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveSeqsRequest) Reset() {
+	*x = ReserveSeqsRequest{}
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveSeqsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveSeqsRequest) ProtoMessage() {}
+
+func (x *ReserveSeqsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveSeqsRequest.ProtoReflect.Descriptor instead.
+func (*ReserveSeqsRequest) Descriptor() ([]byte, []int) {
+	return file_parley_persist_v1_persist_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReserveSeqsRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *ReserveSeqsRequest) GetFloor() int64 {
+	if x != nil {
+		return x.Floor
+	}
+	return 0
+}
+
+type ReserveSeqsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reserved block: first..last, both included.
+	First         int64 `protobuf:"varint,1,opt,name=first,proto3" json:"first,omitempty"`
+	Last          int64 `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveSeqsResponse) Reset() {
+	*x = ReserveSeqsResponse{}
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveSeqsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveSeqsResponse) ProtoMessage() {}
+
+func (x *ReserveSeqsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveSeqsResponse.ProtoReflect.Descriptor instead.
+func (*ReserveSeqsResponse) Descriptor() ([]byte, []int) {
+	return file_parley_persist_v1_persist_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReserveSeqsResponse) GetFirst() int64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *ReserveSeqsResponse) GetLast() int64 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
 type GetMessageRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
@@ -157,7 +263,7 @@ type GetMessageRequest struct {
 
 func (x *GetMessageRequest) Reset() {
 	*x = GetMessageRequest{}
-	mi := &file_parley_persist_v1_persist_proto_msgTypes[2]
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +275,7 @@ func (x *GetMessageRequest) String() string {
 func (*GetMessageRequest) ProtoMessage() {}
 
 func (x *GetMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_persist_v1_persist_proto_msgTypes[2]
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +288,7 @@ func (x *GetMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMessageRequest.ProtoReflect.Descriptor instead.
 func (*GetMessageRequest) Descriptor() ([]byte, []int) {
-	return file_parley_persist_v1_persist_proto_rawDescGZIP(), []int{2}
+	return file_parley_persist_v1_persist_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetMessageRequest) GetRoomId() string {
@@ -208,7 +314,7 @@ type GetMessageResponse struct {
 
 func (x *GetMessageResponse) Reset() {
 	*x = GetMessageResponse{}
-	mi := &file_parley_persist_v1_persist_proto_msgTypes[3]
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +326,7 @@ func (x *GetMessageResponse) String() string {
 func (*GetMessageResponse) ProtoMessage() {}
 
 func (x *GetMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_persist_v1_persist_proto_msgTypes[3]
+	mi := &file_parley_persist_v1_persist_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +339,7 @@ func (x *GetMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMessageResponse.ProtoReflect.Descriptor instead.
 func (*GetMessageResponse) Descriptor() ([]byte, []int) {
-	return file_parley_persist_v1_persist_proto_rawDescGZIP(), []int{3}
+	return file_parley_persist_v1_persist_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetMessageResponse) GetMessage() []byte {
@@ -256,17 +362,24 @@ const file_parley_persist_v1_persist_proto_rawDesc = "" +
 	"\x05limit\x18\x04 \x01(\x05R\x05limit\"A\n" +
 	"\x0fHistoryResponse\x12\x1a\n" +
 	"\bmessages\x18\x01 \x03(\fR\bmessages\x12\x12\n" +
-	"\x04more\x18\x02 \x01(\bR\x04more\"K\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\"C\n" +
+	"\x12ReserveSeqsRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x14\n" +
+	"\x05floor\x18\x02 \x01(\x03R\x05floor\"?\n" +
+	"\x13ReserveSeqsResponse\x12\x14\n" +
+	"\x05first\x18\x01 \x01(\x03R\x05first\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\x03R\x04last\"K\n" +
 	"\x11GetMessageRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x02 \x01(\tR\tmessageId\".\n" +
 	"\x12GetMessageResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\fR\amessage2\xbd\x01\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage2\x9b\x02\n" +
 	"\x0ePersistService\x12P\n" +
 	"\aHistory\x12!.parley.persist.v1.HistoryRequest\x1a\".parley.persist.v1.HistoryResponse\x12Y\n" +
 	"\n" +
-	"GetMessage\x12$.parley.persist.v1.GetMessageRequest\x1a%.parley.persist.v1.GetMessageResponseBAZ?github.com/parley-chat/parley/proto/parley/persist/v1;persistv1b\x06proto3"
+	"GetMessage\x12$.parley.persist.v1.GetMessageRequest\x1a%.parley.persist.v1.GetMessageResponse\x12\\\n" +
+	"\vReserveSeqs\x12%.parley.persist.v1.ReserveSeqsRequest\x1a&.parley.persist.v1.ReserveSeqsResponseBAZ?github.com/parley-chat/parley/proto/parley/persist/v1;persistv1b\x06proto3"
 
 var (
 	file_parley_persist_v1_persist_proto_rawDescOnce sync.Once
@@ -280,20 +393,24 @@ func file_parley_persist_v1_persist_proto_rawDescGZIP() []byte {
 	return file_parley_persist_v1_persist_proto_rawDescData
 }
 
-var file_parley_persist_v1_persist_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_parley_persist_v1_persist_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_parley_persist_v1_persist_proto_goTypes = []any{
-	(*HistoryRequest)(nil),     // 0: parley.persist.v1.HistoryRequest
-	(*HistoryResponse)(nil),    // 1: parley.persist.v1.HistoryResponse
-	(*GetMessageRequest)(nil),  // 2: parley.persist.v1.GetMessageRequest
-	(*GetMessageResponse)(nil), // 3: parley.persist.v1.GetMessageResponse
+	(*HistoryRequest)(nil),      // 0: parley.persist.v1.HistoryRequest
+	(*HistoryResponse)(nil),     // 1: parley.persist.v1.HistoryResponse
+	(*ReserveSeqsRequest)(nil),  // 2: parley.persist.v1.ReserveSeqsRequest
+	(*ReserveSeqsResponse)(nil), // 3: parley.persist.v1.ReserveSeqsResponse
+	(*GetMessageRequest)(nil),   // 4: parley.persist.v1.GetMessageRequest
+	(*GetMessageResponse)(nil),  // 5: parley.persist.v1.GetMessageResponse
 }
 var file_parley_persist_v1_persist_proto_depIdxs = []int32{
 	0, // 0: parley.persist.v1.PersistService.History:input_type -> parley.persist.v1.HistoryRequest
-	2, // 1: parley.persist.v1.PersistService.GetMessage:input_type -> parley.persist.v1.GetMessageRequest
-	1, // 2: parley.persist.v1.PersistService.History:output_type -> parley.persist.v1.HistoryResponse
-	3, // 3: parley.persist.v1.PersistService.GetMessage:output_type -> parley.persist.v1.GetMessageResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
+	4, // 1: parley.persist.v1.PersistService.GetMessage:input_type -> parley.persist.v1.GetMessageRequest
+	2, // 2: parley.persist.v1.PersistService.ReserveSeqs:input_type -> parley.persist.v1.ReserveSeqsRequest
+	1, // 3: parley.persist.v1.PersistService.History:output_type -> parley.persist.v1.HistoryResponse
+	5, // 4: parley.persist.v1.PersistService.GetMessage:output_type -> parley.persist.v1.GetMessageResponse
+	3, // 5: parley.persist.v1.PersistService.ReserveSeqs:output_type -> parley.persist.v1.ReserveSeqsResponse
+	3, // [3:6] is the sub-list for method output_type
+	0, // [0:3] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -310,7 +427,7 @@ func file_parley_persist_v1_persist_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_persist_v1_persist_proto_rawDesc), len(file_parley_persist_v1_persist_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,8 +23,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PersistService_History_FullMethodName    = "/parley.persist.v1.PersistService/History"
-	PersistService_GetMessage_FullMethodName = "/parley.persist.v1.PersistService/GetMessage"
+	PersistService_History_FullMethodName     = "/parley.persist.v1.PersistService/History"
+	PersistService_GetMessage_FullMethodName  = "/parley.persist.v1.PersistService/GetMessage"
+	PersistService_ReserveSeqs_FullMethodName = "/parley.persist.v1.PersistService/ReserveSeqs"
 )
 
 // PersistServiceClient is the client API for PersistService service.
@@ -36,6 +37,12 @@ type PersistServiceClient interface {
 	// back; 0 means the latest). The connector checks membership first.
 	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
 	GetMessage(ctx context.Context, in *GetMessageRequest, opts ...grpc.CallOption) (*GetMessageResponse, error)
+	// ReserveSeqs durably reserves the next block of a room's seqs for the
+	// connectors' seq authority, which hands them out from Redis. The block
+	// lies above every block reserved before, above floor and above every
+	// stored message, so a seq is never handed out twice even when Redis
+	// loses its counter: the authority then starts again from a new block.
+	ReserveSeqs(ctx context.Context, in *ReserveSeqsRequest, opts ...grpc.CallOption) (*ReserveSeqsResponse, error)
 }
 
 type persistServiceClient struct {
@@ -66,6 +73,16 @@ func (c *persistServiceClient) GetMessage(ctx context.Context, in *GetMessageReq
 	return out, nil
 }
 
+func (c *persistServiceClient) ReserveSeqs(ctx context.Context, in *ReserveSeqsRequest, opts ...grpc.CallOption) (*ReserveSeqsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveSeqsResponse)
+	err := c.cc.Invoke(ctx, PersistService_ReserveSeqs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PersistServiceServer is the server API for PersistService service.
 // All implementations must embed UnimplementedPersistServiceServer
 // for forward compatibility.
@@ -75,6 +92,12 @@ type PersistServiceServer interface {
 	// back; 0 means the latest). The connector checks membership first.
 	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
 	GetMessage(context.Context, *GetMessageRequest) (*GetMessageResponse, error)
+	// ReserveSeqs durably reserves the next block of a room's seqs for the
+	// connectors' seq authority, which hands them out from Redis. The block
+	// lies above every block reserved before, above floor and above every
+	// stored message, so a seq is never handed out twice even when Redis
+	// loses its counter: the authority then starts again from a new block.
+	ReserveSeqs(context.Context, *ReserveSeqsRequest) (*ReserveSeqsResponse, error)
 	mustEmbedUnimplementedPersistServiceServer()
 }
 
@@ -90,6 +113,9 @@ func (UnimplementedPersistServiceServer) History(context.Context, *HistoryReques
 }
 func (UnimplementedPersistServiceServer) GetMessage(context.Context, *GetMessageRequest) (*GetMessageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetMessage not implemented")
+}
+func (UnimplementedPersistServiceServer) ReserveSeqs(context.Context, *ReserveSeqsRequest) (*ReserveSeqsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReserveSeqs not implemented")
 }
 func (UnimplementedPersistServiceServer) mustEmbedUnimplementedPersistServiceServer() {}
 func (UnimplementedPersistServiceServer) testEmbeddedByValue()                        {}
@@ -148,6 +174,24 @@ func _PersistService_GetMessage_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PersistService_ReserveSeqs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveSeqsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PersistServiceServer).ReserveSeqs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PersistService_ReserveSeqs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PersistServiceServer).ReserveSeqs(ctx, req.(*ReserveSeqsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PersistService_ServiceDesc is the grpc.ServiceDesc for PersistService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +206,10 @@ var PersistService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMessage",
 			Handler:    _PersistService_GetMessage_Handler,
+		},
+		{
+			MethodName: "ReserveSeqs",
+			Handler:    _PersistService_ReserveSeqs_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
