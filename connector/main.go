@@ -47,6 +47,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/members"
 	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/ws"
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/stores"
@@ -72,6 +73,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	opts.PoolSize = 256 // sends wait on Kafka with a connection's worth of commands around them
+	redisServer := &seqs.Server{}
+	opts.OnConnect = redisServer.Observe
 	rdb := redis.NewClient(opts)
 	authConn, err := dialFunction(env("AUTH_URL"))
 	if err != nil {
@@ -116,7 +119,9 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16),
 	})
 	reg.MustRegister(fanout)
-	h := hub.New(rdb, hub.Config{Logger: log, SeqKey: ws.SeqKey,
+	persist := persistv1.NewPersistServiceClient(persistConn)
+	seqAuthority := seqs.New(rdb, redisServer, persist, log)
+	h := hub.New(rdb, hub.Config{Logger: log, Head: seqAuthority.Head,
 		FanoutObserved: func(d time.Duration) { fanout.Observe(d.Seconds()) }})
 	presenceTTL := 45 * time.Second
 	if v := env("PRESENCE_TTL"); v != "" {
@@ -131,7 +136,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	}
 	sockets := ws.New(wsCfg,
 		ws.Deps{Hub: h, Redis: rdb, Verifier: verifier, Members: members.New(membership{auth}, 10*time.Second),
-			History: persistv1.NewPersistServiceClient(persistConn), Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg)})
+			History: persist, Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg), Seqs: seqAuthority})
 
 	mux := http.NewServeMux()
 	gw.Register(mux)

@@ -59,8 +59,9 @@ func Channel(roomID string) string { return eventsv1.RoomChannel(roomID) }
 
 // Config configures a Hub.
 type Config struct {
-	// SeqKey names the Redis counter of a room's seqs. Required.
-	SeqKey func(roomID string) string
+	// Head returns the last seq taken in a room (0 before the first),
+	// as the seq authority knows it. Required.
+	Head func(ctx context.Context, roomID string) (int64, error)
 	// GapWait bounds how long a later message waits for an earlier one.
 	// Only a seq that never comes (its sender crashed between taking the seq
 	// and publishing) costs the full wait, so it can be generous enough to
@@ -242,11 +243,7 @@ func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, err
 
 // currentSeq is the last seq taken in a room (0 before the first).
 func (h *Hub) currentSeq(ctx context.Context, roomID string) (int64, error) {
-	seq, err := h.rdb.Get(ctx, h.cfg.SeqKey(roomID)).Int64()
-	if err == redis.Nil {
-		return 0, nil
-	}
-	return seq, err
+	return h.cfg.Head(ctx, roomID)
 }
 
 // setUp subscribes to a new room's channel, reads its seq, waits for the

@@ -64,7 +64,13 @@ func (r *recorder) list() []string {
 func newHub(t *testing.T, wait time.Duration) *Hub {
 	opts, _ := redis.ParseURL(stack.RedisURL)
 	rdb := redis.NewClient(opts)
-	h := New(rdb, Config{GapWait: wait, SeqKey: func(room string) string { return "seq:{" + room + "}" }})
+	h := New(rdb, Config{GapWait: wait, Head: func(ctx context.Context, room string) (int64, error) {
+		seq, err := rdb.Get(ctx, "seq:{"+room+"}").Int64()
+		if err == redis.Nil {
+			return 0, nil
+		}
+		return seq, err
+	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
 	t.Cleanup(func() { cancel(); h.Close(); rdb.Close() })

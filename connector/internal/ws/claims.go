@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -37,7 +38,12 @@ func (s *session) claimQueued() {
 		s.cmu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		answers, errs := s.claimAll(ctx, batch)
+		var leaseless []claim
 		for i, c := range batch {
+			if errs[i] == nil && len(answers[i]) == 1 {
+				leaseless = append(leaseless, c)
+				continue
+			}
 			msg, ok := s.settle(ctx, c, answers[i], errs[i])
 			if !ok {
 				<-s.inflight
@@ -51,8 +57,57 @@ func (s *session) claimQueued() {
 				s.deliver(ctx, c.f, msg, c.begin)
 			}()
 		}
+		s.renewLeases(ctx, leaseless)
 		cancel()
 	}
+}
+
+// renewLeases gives each room of sends that found no valid seq lease a new
+// one (see package seqs) and queues the sends again, ahead of those that
+// came meanwhile. A send whose room cannot get a lease is answered
+// unavailable: no seq, no ack. If another connector renewed a room between
+// two pipelined claims, a later send of the same burst may have taken a
+// seq before an earlier one; that can only happen right after Redis lost
+// or rewound the room's counter.
+func (s *session) renewLeases(ctx context.Context, cs []claim) {
+	if len(cs) == 0 {
+		return
+	}
+	failed := map[string]error{}
+	for _, c := range cs {
+		if _, done := failed[c.f.RoomID]; !done {
+			failed[c.f.RoomID] = s.srv.seqs.Renew(ctx, c.f.RoomID)
+		}
+	}
+	var again []claim
+	for _, c := range cs {
+		c.renewals++
+		if err := failed[c.f.RoomID]; err != nil || c.renewals > maxRenewals {
+			s.unavailable(c.f.ID, fmt.Errorf("no seq lease for room %s: %v", c.f.RoomID, err))
+			<-s.inflight
+			continue
+		}
+		again = append(again, c)
+	}
+	s.cmu.Lock()
+	s.claims = append(again, s.claims...)
+	s.cmu.Unlock()
+}
+
+// maxRenewals bounds how often one send asks for a new lease.
+const maxRenewals = 2
+
+// renewSoon renews a room's lease in the background before it runs out.
+func (s *session) renewSoon(roomID string) {
+	s.sends.Add(1)
+	go func() {
+		defer s.sends.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		if err := s.srv.seqs.Renew(ctx, roomID); err != nil {
+			s.srv.logger.Warn("renewing a seq lease ahead of time; sends will renew it", "room", roomID, "error", err)
+		}
+	}()
 }
 
 // claimAll runs the claim script for each send, pipelined: Redis runs them

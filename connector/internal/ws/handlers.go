@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -18,6 +20,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/protocol"
+	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
@@ -183,9 +186,6 @@ func messageFrame(roomID string, msg json.RawMessage) []byte {
 	return b
 }
 
-// SeqKey is the Redis counter of a room's seqs.
-func SeqKey(roomID string) string { return "seq:{" + roomID + "}" }
-
 func dedupKey(roomID, userID, clientMsgID string) string {
 	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
 }
@@ -239,7 +239,7 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	s.inflight <- struct{}{} // released when the send is answered
-	s.queueClaim(newClaim(ctx, f, id, begin))
+	s.queueClaim(s.newClaim(ctx, f, id, begin))
 }
 
 // deliver appends a claimed message to Kafka, then publishes and acks it.
@@ -264,6 +264,7 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 	}
 	raw, _ := json.Marshal(msg)
 	done, _ := json.Marshal(sendRecord{Done: true, Message: raw})
+	done = append(strconv.AppendInt(nil, msg.Seq, 10), append([]byte{' '}, done...)...)
 	pipe := s.srv.rdb.TxPipeline()
 	hk := eventsv1.HistoryKey(f.RoomID)
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
@@ -280,41 +281,73 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 }
 
 // claimScript takes a client_msg_id in one round trip: the existing record
-// if there is one, else the room's next seq with a pending record holding
-// the message (built from ARGV[1] with the seq put in). A new seq is
-// registered as in flight until ARGV[2] (Unix ms) in the room's pending
+// if there is one, else the room's next seq (seqs.TakeLua; KEYS[2] counter,
+// KEYS[4] lease, ARGV[4] the Redis server's run_id) with a pending record
+// holding the message (ARGV[1]). The record keeps the seq beside the
+// message, as "<seq> <record JSON>", so the JSON is never edited. A new seq
+// is registered as in flight until ARGV[2] (Unix ms) in the room's pending
 // set (KEYS[3], see hub.PendingKey), which forgets what lapsed by ARGV[3].
-var claimScript = redis.NewScript(`
+// It answers {seq, record, seqs left in the lease}, {0, record} for a known
+// client_msg_id, or {-1} when the room needs a new lease first.
+var claimScript = redis.NewScript(seqs.TakeLua + `
 local prev = redis.call('GET', KEYS[1])
 if prev then return {0, prev} end
-local seq = redis.call('INCR', KEYS[2])
+local seq = take_seq(KEYS[2], KEYS[4], ARGV[4])
+if not seq then return {-1} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], seq)
-local rec = string.gsub(ARGV[1], '"seq":0,', '"seq":' .. seq .. ',', 1)
+local rec = seq .. ' ' .. ARGV[1]
 redis.call('SET', KEYS[1], rec, 'EX', 86400)
-return {seq, rec}`)
+return {seq, rec, tonumber(redis.call('HGET', KEYS[4], 'ceil')) - seq}`)
+
+// renewAhead is how many seqs may be left in a room's lease before a send
+// renews it in the background, so sends rarely wait for a reservation.
+const renewAhead = 200
+
+// parseRecord splits a send record into its seq and JSON. A record written
+// before seqs were kept beside it carries its seq in the message.
+func parseRecord(rec string) (int64, sendRecord, error) {
+	var r sendRecord
+	seq := int64(-1)
+	if sp := strings.IndexByte(rec, ' '); sp > 0 && rec[0] != '{' {
+		n, err := strconv.ParseInt(rec[:sp], 10, 64)
+		if err != nil {
+			return 0, r, err
+		}
+		seq, rec = n, rec[sp+1:]
+	}
+	if err := json.Unmarshal([]byte(rec), &r); err != nil {
+		return 0, r, err
+	}
+	if seq < 0 {
+		seq = eventsv1.SeqOf(r.Message)
+	}
+	return seq, r, nil
+}
 
 // claim is a send waiting for its seq.
 type claim struct {
-	ctx   context.Context
-	f     protocol.Frame
-	msg   eventsv1.Message
-	keys  []string
-	args  []any
-	begin time.Time
+	ctx      context.Context
+	f        protocol.Frame
+	msg      eventsv1.Message
+	keys     []string
+	args     []any
+	begin    time.Time
+	renewals int // leases asked for this send (see renewLeases)
 }
 
 // newClaim builds the message a send would append and the claim script's
 // keys and arguments for it.
-func newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
+func (s *session) newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
 	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
 		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
 	raw, _ := json.Marshal(msg)
 	now := time.Now()
 	tmpl, _ := json.Marshal(sendRecord{Started: now.UnixMilli(), Message: raw})
+	counter, lease := s.srv.seqs.Keys(f.RoomID)
 	return claim{ctx: ctx, f: f, msg: msg, begin: begin,
-		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), SeqKey(f.RoomID), hub.PendingKey(f.RoomID)},
-		args: []any{tmpl, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()}}
+		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, hub.PendingKey(f.RoomID), lease},
+		args: []any{tmpl, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli(), s.srv.seqs.RunID()}}
 }
 
 // settle turns the claim script's answer into the message to append for
@@ -323,18 +356,21 @@ func newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin ti
 // false for them.
 func (s *session) settle(ctx context.Context, c claim, res []any, err error) (eventsv1.Message, bool) {
 	f, msg, dk := c.f, c.msg, c.keys[0]
-	if err != nil || len(res) != 2 {
+	if err != nil || len(res) < 2 {
 		s.unavailable(f.ID, fmt.Errorf("claim %s: %v", dk, err))
 		return msg, false
 	}
-	seq, _ := res[0].(int64)
 	prev, _ := res[1].(string)
-	var rec sendRecord
-	if err := json.Unmarshal([]byte(prev), &rec); err != nil || json.Unmarshal(rec.Message, &msg) != nil {
+	seq, rec, err := parseRecord(prev)
+	if err != nil || json.Unmarshal(rec.Message, &msg) != nil {
 		s.unavailable(f.ID, fmt.Errorf("corrupt send record %s", dk))
 		return msg, false
 	}
-	if seq > 0 {
+	msg.Seq = seq
+	if fresh, _ := res[0].(int64); fresh > 0 {
+		if left, _ := res[2].(int64); left < renewAhead {
+			s.renewSoon(f.RoomID)
+		}
 		return msg, true // a new message, seq taken
 	}
 	if rec.Done {
@@ -348,6 +384,7 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 	}
 	rec.Started = time.Now().UnixMilli()
 	next, _ := json.Marshal(rec)
+	next = append(strconv.AppendInt(nil, seq, 10), append([]byte{' '}, next...)...)
 	if won, err := takeOver.Run(ctx, s.srv.rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
 		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})

@@ -30,6 +30,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
+	"github.com/parley-chat/parley/connector/internal/seqs"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -91,6 +92,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	sendRate *ratelimit.Limiter
 	metrics  *Metrics
+	seqs     *seqs.Authority
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -108,6 +110,7 @@ type Deps struct {
 	Log      EventLog
 	Presence *presence.Tracker
 	Metrics  *Metrics
+	Seqs     *seqs.Authority
 }
 
 // New returns a server.
@@ -134,7 +137,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
-		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, users: newUserFeed(d.Redis, d.Members),
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, users: newUserFeed(d.Redis, d.Members),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
 		sessions: map[*session]struct{}{}, watchers: map[string]map[*session]struct{}{}}
 	s.upgrader = websocket.Upgrader{
