@@ -11,6 +11,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
 // publisher sends outbox rows to the Broker. Rows are written in the same
@@ -98,7 +100,7 @@ func (p *publisher) flush(ctx context.Context) error {
 			for _, x := range pending {
 				e := event.New()
 				e.SetID(x.id.String())
-				e.SetSource("parley/auth")
+				e.SetSource(eventsv1.SourceAuth)
 				e.SetType(x.typ)
 				e.SetTime(x.createdAt)
 				e.SetExtension("partitionkey", x.key)

@@ -25,6 +25,9 @@ type function struct {
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := eventsv1.CheckEmitter(e.Type(), e.Source()); err != nil {
+		return nil, ksvc.Permanent(fmt.Errorf("%s: refused: %w", "moderation", err))
+	}
 	if e.Type() != eventsv1.TypeMessageSent {
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: unexpected event type %q", e.Type()))
 	}
@@ -57,7 +60,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	f.log.InfoContext(ctx, "message flagged", "message_id", m.ID, "room_id", m.RoomID, "labels", flag.Labels)
 	r := event.New()
 	r.SetID("flagged-" + m.ID) // the same message always yields the same event: consumers de-duplicate
-	r.SetSource("parley/moderation")
+	r.SetSource(eventsv1.SourceModeration)
 	r.SetType(eventsv1.TypeMessageFlagged)
 	r.SetTime(time.Now().UTC())
 	r.SetExtension("partitionkey", m.RoomID)

@@ -102,7 +102,7 @@ func newEnv(t *testing.T, thresholds string) *env {
 func sent(t *testing.T, text string) event.Event {
 	e := event.New()
 	e.SetID(uuid.NewString())
-	e.SetSource("test")
+	e.SetSource(eventsv1.EmitterOf(eventsv1.TypeMessageSent))
 	e.SetType(eventsv1.TypeMessageSent)
 	e.SetData(event.ApplicationJSON, eventsv1.Message{ID: uuid.NewString(), RoomID: "r1", Seq: 7, UserID: "u1", Username: "ada", Text: text})
 	return e

@@ -100,7 +100,7 @@ func (r *reviewer) restore(ctx context.Context, d flagDoc, moderator string, at 
 	}
 	e := event.New()
 	e.SetID(fmt.Sprintf("restored-%s-%d", d.MessageID, at.UnixNano()))
-	e.SetSource("parley/moderation")
+	e.SetSource(eventsv1.SourceModeration)
 	e.SetType(eventsv1.TypeMessageRestored)
 	e.SetTime(at)
 	e.SetExtension("partitionkey", d.RoomID)

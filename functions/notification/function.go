@@ -40,6 +40,9 @@ func newCreatedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := eventsv1.CheckEmitter(e.Type(), e.Source()); err != nil {
+		return nil, ksvc.Permanent(fmt.Errorf("%s: refused: %w", "notification", err))
+	}
 	bad := func(err error) error {
 		return ksvc.Permanent(fmt.Errorf("notification: bad %s data: %v", e.Type(), err))
 	}

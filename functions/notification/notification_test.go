@@ -68,7 +68,7 @@ func (e *env) handle(t *testing.T, typ string, data any) {
 func (e *env) deliver(typ string, data any) error {
 	ev := event.New()
 	ev.SetID(uuid.NewString())
-	ev.SetSource("test")
+	ev.SetSource(eventsv1.EmitterOf(typ))
 	ev.SetType(typ)
 	ev.SetData(event.ApplicationJSON, data)
 	_, err := e.f.Handle(context.Background(), ev)
@@ -306,7 +306,7 @@ func TestBadEventsArePermanent(t *testing.T) {
 	for _, typ := range []string{eventsv1.TypeMessageStored, eventsv1.TypeUserCreated, eventsv1.TypeRoomMemberJoined, "parley.other"} {
 		ev := event.New()
 		ev.SetID("x")
-		ev.SetSource("test")
+		ev.SetSource(eventsv1.EmitterOf(typ))
 		ev.SetType(typ)
 		ev.SetData(event.ApplicationJSON, []int{1})
 		if _, err := e.f.Handle(context.Background(), ev); !ksvc.IsPermanent(err) {

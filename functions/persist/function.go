@@ -29,6 +29,9 @@ type function struct {
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := eventsv1.CheckEmitter(e.Type(), e.Source()); err != nil {
+		return nil, ksvc.Permanent(fmt.Errorf("%s: refused: %w", "persist", err))
+	}
 	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
 		return nil, ksvc.Permanent(fmt.Errorf("persist: %s data is %d bytes, over the limit of %d", e.Type(), n, eventsv1.MaxDataBytes))
 	}
@@ -143,7 +146,7 @@ func decodeData(e event.Event, v any) error {
 func storedEvent(m eventsv1.Message) (*event.Event, error) {
 	r := event.New()
 	r.SetID("stored-" + m.ID)
-	r.SetSource("parley/persist")
+	r.SetSource(eventsv1.SourcePersist)
 	r.SetType(eventsv1.TypeMessageStored)
 	r.SetTime(time.Now().UTC())
 	r.SetExtension("partitionkey", m.RoomID)

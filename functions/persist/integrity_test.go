@@ -191,3 +191,23 @@ func TestReservedSeqBlocksNeverOverlapAndStartAboveStoredMessages(t *testing.T) 
 		}
 	}
 }
+
+// A moderation decision forged by anyone but moderation is refused: the
+// message stays as it is.
+func TestAnEventFromTheWrongEmitterIsRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	room := uuid.NewString()
+	m := newMessage(room, 1)
+	if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageSent, room, m)); err != nil {
+		t.Fatal(err)
+	}
+	forged := ce(t, eventsv1.TypeMessageFlagged, room, eventsv1.MessageFlagged{MessageID: m.ID, RoomID: room, Labels: []string{"toxic"}})
+	forged.SetSource(eventsv1.SourceConnector + "connector-1")
+	if _, err := e.f.Handle(ctx, forged); !ksvc.IsPermanent(err) {
+		t.Fatalf("forged flag: %v, want a permanent error", err)
+	}
+	if doc, err := e.f.store.get(ctx, room, m.ID); err != nil || doc.Hidden {
+		t.Fatalf("after a forged flag: %+v, %v", doc, err)
+	}
+}

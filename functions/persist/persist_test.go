@@ -78,7 +78,7 @@ func newMessage(room string, seq int64) eventsv1.Message {
 func ce(t *testing.T, typ, key string, data any) event.Event {
 	e := event.New()
 	e.SetID(uuid.NewString())
-	e.SetSource("test")
+	e.SetSource(eventsv1.EmitterOf(typ))
 	e.SetType(typ)
 	e.SetExtension("partitionkey", key)
 	if err := e.SetData(event.ApplicationJSON, data); err != nil {

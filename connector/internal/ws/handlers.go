@@ -398,7 +398,7 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 func (s *session) event(ctx context.Context, typ, id, roomID string, data any) event.Event {
 	e := event.New()
 	e.SetID(id)
-	e.SetSource("parley/connector/" + s.srv.cfg.ConnectorID)
+	e.SetSource(eventsv1.SourceConnector + s.srv.cfg.ConnectorID)
 	e.SetType(typ)
 	e.SetTime(time.Now().UTC())
 	e.SetExtension("partitionkey", roomID)

@@ -6,6 +6,8 @@ package eventsv1
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -22,6 +24,50 @@ const (
 	TypeReceiptRead      = "parley.receipt.read"       // partitionkey: room id
 	TypeMessageRestored  = "parley.message.restored"   // partitionkey: room id
 )
+
+// Emitters: the CloudEvent source each Parley service stamps on what it
+// emits. Only the service named here may emit a type (see EmitterOf).
+const (
+	SourceAuth       = "parley/auth"
+	SourceConnector  = "parley/connector/" // + the connector's name
+	SourcePersist    = "parley/persist"
+	SourceModeration = "parley/moderation"
+)
+
+// emitters maps each type to its emitter's source (a prefix for the connector).
+var emitters = map[string]string{
+	TypeUserCreated:      SourceAuth,
+	TypeRoomMemberJoined: SourceAuth,
+	TypeRoomMemberLeft:   SourceAuth,
+	TypeMessageSent:      SourceConnector,
+	TypeMessageEdited:    SourceConnector,
+	TypeMessageDeleted:   SourceConnector,
+	TypeReceiptRead:      SourceConnector,
+	TypeMessageFlagged:   SourceModeration,
+	TypeMessageRestored:  SourceModeration,
+	TypeMessageStored:    SourcePersist,
+}
+
+// EmitterOf is the source (or, for the connector, the source prefix) of
+// the service allowed to emit typ; "" for a type Parley does not define.
+func EmitterOf(typ string) string { return emitters[typ] }
+
+// CheckEmitter refuses an event whose source is not its type's emitter.
+// The Broker's EventPolicies bind each sender's identity to the source it
+// may use (knative/base/eventpolicies.yaml), so a consumer checking it
+// refuses an event that a sender could only have forged past them.
+func CheckEmitter(typ, source string) error {
+	want, ok := emitters[typ]
+	switch {
+	case !ok:
+		return fmt.Errorf("event type %q is not a Parley event", typ)
+	case want == SourceConnector && strings.HasPrefix(source, want):
+		return nil
+	case want != SourceConnector && source == want:
+		return nil
+	}
+	return fmt.Errorf("%s may only come from %s, not from source %q", typ, want, source)
+}
 
 // Limits every producer and consumer of these events enforces: the
 // connector refuses a longer message from a client, and each function
