@@ -12,6 +12,7 @@
 //	ACCESS_TOKEN_TTL    (15m)     REFRESH_TOKEN_TTL (720h)
 //	ARGON2_MEMORY_KIB   (19456)   ARGON2_TIME (2)   ARGON2_THREADS (1)
 //	BROKER_URL          Broker ingress for events; unset keeps them in the outbox
+//	BROKER_TOKEN_FILE   OIDC token for the Broker (a projected service account token)
 package main
 
 import (
@@ -45,6 +46,7 @@ type config struct {
 	refreshTTL  time.Duration
 	argon       Argon2Params
 	brokerURL   string
+	brokerToken string // file of the OIDC token for the Broker (ksvc.BrokerTokenFileEnv)
 }
 
 func configFromEnv(getenv func(string) string) (config, error) {
@@ -53,6 +55,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		issuer:      or(getenv("JWT_ISSUER"), "parley"),
 		audience:    or(getenv("JWT_AUDIENCE"), "parley"),
 		brokerURL:   getenv("BROKER_URL"),
+		brokerToken: getenv(ksvc.BrokerTokenFileEnv),
 		argon:       DefaultArgon2,
 	}
 	if c.databaseURL == "" {
@@ -113,7 +116,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 // newServer wires the function; tests call it with their own pool.
 func newServer(ctx context.Context, cfg config, pool *pgxpool.Pool, log *slog.Logger) (ksvc.Service, error) {
 	st := &store{pool: pool}
-	pub, err := newPublisher(st, cfg.brokerURL, log)
+	pub, err := newPublisher(st, cfg.brokerURL, cfg.brokerToken, log)
 	if err != nil {
 		return ksvc.Service{}, err
 	}

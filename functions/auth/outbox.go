@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
@@ -28,15 +29,15 @@ type publisher struct {
 	backoff time.Duration
 }
 
-func newPublisher(s *store, target string, log *slog.Logger) (*publisher, error) {
+func newPublisher(s *store, target, tokenFile string, log *slog.Logger) (*publisher, error) {
 	p := &publisher{store: s, target: target, log: log, wake: make(chan struct{}, 1), backoff: time.Second}
 	if target == "" {
 		log.Warn("BROKER_URL is unset: events stay in the outbox until it is set")
 		return p, nil
 	}
-	c, err := cloudevents.NewClientHTTP()
+	c, err := ksvc.NewBrokerClient(tokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("auth: cloudevents client: %w", err)
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	p.client = c
 	return p, nil

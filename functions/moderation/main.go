@@ -67,7 +67,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	b := newBatcher(clf, 32, 5*time.Millisecond)
 	f := &function{batcher: b, store: st, labels: clf.Labels(), thresholds: thresholds,
 		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log, metrics: newMetrics(reg)}
-	rev, err := newReviewer(st, getenv("BROKER_URL"), log)
+	rev, err := newReviewer(st, getenv("BROKER_URL"), getenv(ksvc.BrokerTokenFileEnv), log)
 	if err != nil {
 		mc.Disconnect(context.Background())
 		clf.Close()

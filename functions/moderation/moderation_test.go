@@ -86,7 +86,7 @@ func newEnv(t *testing.T, thresholds string) *env {
 		w.WriteHeader(202)
 	}))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rev, _ := newReviewer(st, s.srv.URL, log)
+	rev, _ := newReviewer(st, s.srv.URL, "", log)
 	t.Cleanup(func() {
 		cancel()
 		s.srv.Close()

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 )
@@ -28,10 +29,10 @@ type reviewer struct {
 	log    *slog.Logger
 }
 
-func newReviewer(st *store, broker string, log *slog.Logger) (*reviewer, error) {
+func newReviewer(st *store, broker, tokenFile string, log *slog.Logger) (*reviewer, error) {
 	r := &reviewer{store: st, broker: broker, log: log}
 	if broker != "" {
-		c, err := cloudevents.NewClientHTTP()
+		c, err := ksvc.NewBrokerClient(tokenFile)
 		if err != nil {
 			return nil, err
 		}

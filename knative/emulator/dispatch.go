@@ -463,6 +463,11 @@ func (d *dispatcher) deliverOnce(ctx context.Context, e event.Event) (int, []byt
 		return status, body, err
 	}
 	if reply != nil {
+		if err := d.authorizeAs("Broker/"+d.spec.Namespace+"/"+d.spec.Broker, *reply); err != nil {
+			// Knative's dispatcher posts the reply to the Broker's ingress
+			// as the Trigger, and the ingress refuses it.
+			return http.StatusForbidden, nil, fmt.Errorf("reply %s: %w", reply.ID(), err)
+		}
 		if err := d.em.publish(ctx, d.topic, *reply); err != nil {
 			// The subscriber did its work but its reply is lost: fail the
 			// delivery so the retry (handlers are idempotent) reproduces it.
@@ -470,6 +475,20 @@ func (d *dispatcher) deliverOnce(ctx context.Context, e event.Event) (int, []byt
 		}
 	}
 	return status, nil, nil
+}
+
+// authorizeAs applies the EventPolicies of the Broker or KafkaSink named
+// kind/namespace/name to e sent as this Trigger's identity: its replies
+// and its dead letters.
+func (d *dispatcher) authorizeAs(target string, e event.Event) error {
+	if !d.em.cfg.OIDC {
+		return nil
+	}
+	sub, err := triggerSubject(d.spec.Namespace, d.spec.Name)
+	if err != nil {
+		return err
+	}
+	return d.em.authorizers[target].Allow(sub, e)
 }
 
 // postEvent sends e in binary mode and returns the status, the body of a
@@ -525,7 +544,14 @@ func (d *dispatcher) deadLetter(ctx context.Context, e event.Event, status int, 
 	if len(body) > 0 {
 		e.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(body))
 	}
-	if err := d.em.sendTo(ctx, *dls, e); err != nil {
+	var err error
+	if dls.Kind == "KafkaSink" {
+		err = d.authorizeAs("KafkaSink/"+dls.Namespace+"/"+dls.Name, e)
+	}
+	if err == nil {
+		err = d.em.sendTo(ctx, *dls, e)
+	}
+	if err != nil {
 		d.em.log.Error("dead-letter delivery failed; event dropped", "trigger", d.name, "ce_id", e.ID(),
 			"sink", dls.String(), "error", err, "cause", cause)
 		d.em.metrics.deadLettered.WithLabelValues(d.name, "failed").Inc()

@@ -65,6 +65,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the emulator's metrics. Default: a new registry.
 	Registry prometheus.Registerer
+	// OIDC turns on Knative Eventing's sender authentication
+	// (config-features authentication-oidc: enabled): a post to a Broker's
+	// ingress, or a Trigger's reply, must come from a sender its
+	// EventPolicies allow; a post without a valid token gets 401, one the
+	// policies refuse 403. Services get their tokens as on a pod, from the
+	// serviceAccountToken volumes their manifests project.
+	OIDC bool
+	// DefaultAuthorizationMode decides for a Broker no EventPolicy applies
+	// to (config-features default-authorization-mode). Default
+	// allow-same-namespace, as in Knative.
+	DefaultAuthorizationMode string
 }
 
 // Emulator is a running local Knative. Create it with New, then Run it.
@@ -77,6 +88,9 @@ type Emulator struct {
 	revisions   map[string]*revision // by namespace/name
 	activators  map[string]net.Listener
 	ingressLn   net.Listener
+	issuer      *issuer               // mints the services' projected tokens
+	tokenDir    string                // where they are written
+	authorizers map[string]Authorizer // by Kind/namespace/name of a Broker or KafkaSink
 	brokers     map[string]BrokerSpec // by namespace/name
 	sinks       map[string]string     // KafkaSink namespace/name -> topic
 	dispatchers []*dispatcher
@@ -107,6 +121,7 @@ func New(cfg Config) (*Emulator, error) {
 	defer func() {
 		if !ok {
 			em.closeListeners()
+			em.removeTokens()
 		}
 	}()
 	for _, s := range spec.Services {
@@ -118,11 +133,20 @@ func New(cfg Config) (*Emulator, error) {
 			em.log.Error("service skipped", "ksvc", s.Name, "error", err)
 		}
 	}
+	em.authorizers = map[string]Authorizer{}
 	for _, s := range spec.Sinks {
 		em.sinks[s.Namespace+"/"+s.Name] = s.Topic
+		em.authorizers["KafkaSink/"+s.Namespace+"/"+s.Name] = NewAuthorizer(spec.EventPolicies, s.Namespace, "KafkaSink", s.Name, cfg.DefaultAuthorizationMode)
+	}
+	if em.issuer, err = newIssuer(); err != nil {
+		return nil, err
+	}
+	if err := em.setUpTokens(); err != nil {
+		return nil, err
 	}
 	for _, b := range spec.Brokers {
 		em.brokers[b.Namespace+"/"+b.Name] = b
+		em.authorizers["Broker/"+b.Namespace+"/"+b.Name] = NewAuthorizer(spec.EventPolicies, b.Namespace, "Broker", b.Name, cfg.DefaultAuthorizationMode)
 	}
 	if len(em.brokers) > 0 {
 		if len(cfg.KafkaBrokers) == 0 {
@@ -171,6 +195,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
+	}
+	if c.DefaultAuthorizationMode == "" {
+		c.DefaultAuthorizationMode = AuthorizationAllowSameNamespace
 	}
 }
 
@@ -282,7 +309,7 @@ func (em *Emulator) buildEnv(s ServiceSpec) ([]string, error) {
 			if v.FromRef {
 				return nil, fmt.Errorf("env %s comes from a Secret or ConfigMap: set it in the emulator's Env", v.Name)
 			}
-			val = em.rewriteHosts(v.Value)
+			val = em.localTokenPath(s.Namespace+"/"+s.Name, em.rewriteHosts(v.Value))
 		}
 		env = append(env, v.Name+"="+val)
 	}
@@ -336,6 +363,7 @@ func (em *Emulator) IngressURL(namespace, broker string) string {
 // Run serves until ctx is cancelled, then stops consuming, drains the
 // activators and terminates every process.
 func (em *Emulator) Run(ctx context.Context) error {
+	defer em.removeTokens() // after every process has stopped
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -401,6 +429,8 @@ func (em *Emulator) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); em.reap(runCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); em.rotateTokens(runCtx) }()
 	em.log.Info("emulator running", "services", len(em.revisions), "triggers", len(em.dispatchers),
 		"idle_timeout", em.cfg.IdleTimeout.String())
 

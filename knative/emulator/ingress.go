@@ -36,6 +36,21 @@ func (in *ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusMethodNotAllowed, "POST a CloudEvent")
 		return
 	}
+	// Authentication comes first, before the body is read (pkg/auth verifyAuthN).
+	subject := ""
+	if in.em.cfg.OIDC {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			fail(http.StatusUnauthorized, "no OIDC token: send the sender's token as Authorization: Bearer")
+			return
+		}
+		sub, err := in.em.issuer.Verify(token, brokerAudience(b.Namespace, b.Name))
+		if err != nil {
+			fail(http.StatusUnauthorized, "OIDC token not valid for this Broker: "+err.Error())
+			return
+		}
+		subject = sub
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxIngressBytes)
 	e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
 	if err == nil {
@@ -49,6 +64,13 @@ func (in *ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fail(http.StatusBadRequest, "not a valid CloudEvent: "+err.Error())
 		return
+	}
+	if in.em.cfg.OIDC {
+		if err := in.em.authorizers["Broker/"+key].Allow(subject, *e); err != nil {
+			in.em.log.Warn("ingress refused an event", "broker", key, "subject", subject, "ce_type", e.Type(), "ce_source", e.Source(), "error", err)
+			fail(http.StatusForbidden, err.Error())
+			return
+		}
 	}
 	if err := in.em.publish(r.Context(), b.Topic, *e); err != nil {
 		in.em.log.Error("ingress produce failed", "broker", key, "ce_id", e.ID(), "error", err)

@@ -82,6 +82,11 @@ type Spec struct {
 	Brokers  []BrokerSpec
 	Triggers []TriggerSpec
 	Sinks    []SinkSpec
+	// EventPolicies restrict who may send to a Broker (see eventpolicy.go).
+	EventPolicies []EventPolicySpec
+	// Tokens are the service account tokens each Service (by
+	// namespace/name) has projected into its container.
+	Tokens map[string][]ProjectedToken
 	// Skipped lists objects that could not be used, with the reason; the
 	// emulator logs them and serves the rest.
 	Skipped []error
@@ -131,12 +136,17 @@ func ParseSpec(stream []byte) (Spec, error) {
 		switch o.APIVersion + "/" + o.Kind {
 		case "serving.knative.dev/v1/Service":
 			err = s.addService(o)
+			if err == nil {
+				err = s.addTokens(o)
+			}
 		case "eventing.knative.dev/v1/Broker":
 			err = s.addBroker(o)
 		case "eventing.knative.dev/v1/Trigger":
 			err = s.addTrigger(o)
 		case "eventing.knative.dev/v1alpha1/KafkaSink":
 			err = s.addSink(o)
+		case "eventing.knative.dev/v1alpha1/EventPolicy":
+			err = s.addEventPolicy(o)
 		}
 		if err != nil {
 			s.Skipped = append(s.Skipped, fmt.Errorf("%s: %w", o, err))
