@@ -75,7 +75,7 @@ func TestOverlayWiresTelemetry(t *testing.T) {
 		ann := svc.Spec.Template.Metadata.Annotations
 		wantPort := "8080"
 		if o.Name == "connector" {
-			wantPort = "9090"
+			wantPort = "9464"
 		}
 		if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != wantPort {
 			t.Errorf("%s: scrape annotations %v, want port %s", o, ann, wantPort)
