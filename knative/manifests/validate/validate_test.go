@@ -49,6 +49,32 @@ spec:
           ports: [{name: h2c, containerPort: 8080}]
 `
 
+// validServiceWithEnv is validService with a container env list to add to.
+const validServiceWithEnv = validService + `          env:
+            - {name: REDIS_ADDR, value: "redis.parley.svc:9090"}
+`
+
+const validEventPolicy = `
+apiVersion: eventing.knative.dev/v1alpha1
+kind: EventPolicy
+metadata: {name: p, namespace: parley}
+spec:
+  to: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}]
+  from: [{sub: "system:serviceaccount:parley:auth"}]
+`
+
+const validNetworkPolicy = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np, namespace: parley}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: redis}}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: parley}}}]
+      ports: [{protocol: TCP, port: 6379}]
+`
+
 const validTrigger = `
 apiVersion: eventing.knative.dev/v1
 kind: Trigger
@@ -144,6 +170,30 @@ metadata:
 spec:
   config: {apiVersion: v1, kind: Secret, name: x, namespace: parley}
 `, wantErr: "ConfigMap"},
+		"metrics server on queue-proxy's autoscaler metrics port": {
+			doc:     validServiceWithEnv + `            - {name: METRICS_ADDR, value: ":9090"}` + "\n",
+			wantErr: `env METRICS_ADDR=":9090" listens on port 9090, which Knative reserves for queue-proxy`},
+		"profiling port on loopback": {
+			doc:     validServiceWithEnv + `            - {name: DEBUG_ADDR, value: "127.0.0.1:8008"}` + "\n",
+			wantErr: "port 8008, which Knative reserves"},
+		"second server on the serving port": {
+			doc:     validServiceWithEnv + `            - {name: METRICS_ADDR, value: "0.0.0.0:8080"}` + "\n",
+			wantErr: "port 8080, already taken by the serving port"},
+		"listen address from a secret": {
+			doc:     validServiceWithEnv + `            - {name: ADMIN_PORT, valueFrom: {secretKeyRef: {name: s, key: k}}}` + "\n",
+			wantErr: "set it as a literal value"},
+		"listen address that is no port": {
+			doc:     validServiceWithEnv + `            - {name: METRICS_ADDR, value: ":metrics"}` + "\n",
+			wantErr: `port "metrics" is not a number`},
+		"event policy with neither ref nor sub": {
+			doc:     strings.Replace(validEventPolicy, `from: [{sub: "system:serviceaccount:parley:auth"}]`, "from: [{}]", 1),
+			wantErr: "expected exactly one, got neither"},
+		"network policy with a bad CIDR": {
+			doc:     validNetworkPolicy + "    - from: [{ipBlock: {cidr: 10.0.0.0/33}}]\n",
+			wantErr: "ipBlock.cidr"},
+		"network policy with a misspelt field": {
+			doc:     strings.Replace(validNetworkPolicy, "policyTypes:", "policyType:", 1),
+			wantErr: "unknown field"},
 		"unsupported kind": {
 			doc: `
 apiVersion: batch/v1
@@ -198,7 +248,8 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: r}
 		})
 	}
 	// The unbroken documents the cases start from must pass, or the cases prove nothing.
-	for _, doc := range []string{validService, validTrigger, validDeployment, validKafka + "---\n" + validTopic} {
+	for _, doc := range []string{validService, validServiceWithEnv, validTrigger, validDeployment, validKafka + "---\n" + validTopic,
+		validEventPolicy, validNetworkPolicy} {
 		if err := Stream(context.Background(), []byte(doc)); err != nil {
 			t.Errorf("valid document rejected: %v", err)
 		}
