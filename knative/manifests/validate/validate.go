@@ -63,6 +63,7 @@ func Stream(ctx context.Context, stream []byte) error {
 	var errs []error
 	var topics []kafkaTopic
 	var pools []kafkaNodePool
+	var users []kafkaUser
 	clusters := map[string]bool{}
 	for _, o := range objs {
 		if err := Object(ctx, o); err != nil {
@@ -79,12 +80,16 @@ func Stream(ctx context.Context, stream []byte) error {
 			var p kafkaNodePool
 			_ = yaml.Unmarshal(o.Raw, &p)
 			pools = append(pools, p)
+		case "KafkaUser":
+			var u kafkaUser
+			_ = yaml.Unmarshal(o.Raw, &u)
+			users = append(users, u)
 		case "Kafka":
 			clusters[o.Name] = true
 		}
 	}
-	if len(topics)+len(pools)+len(clusters) > 0 {
-		errs = append(errs, checkStrimziReferences(topics, pools, clusters))
+	if len(topics)+len(pools)+len(users)+len(clusters) > 0 {
+		errs = append(errs, checkStrimziReferences(topics, pools, users, clusters))
 	}
 	return errors.Join(errs...)
 }

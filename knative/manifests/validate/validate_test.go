@@ -29,7 +29,7 @@ func TestBaseIsValid(t *testing.T) {
 		}
 	}
 	// Guard against a render that silently drops resources.
-	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 11, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 1}
+	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 11, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2}
 	for kind, n := range want {
 		if counts[kind] != n {
 			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)
@@ -109,11 +109,11 @@ kind: Kafka
 metadata:
   name: parley
   namespace: kafka
-  annotations: {strimzi.io/kraft: enabled, strimzi.io/node-pools: enabled}
 spec:
   kafka:
     version: 4.1.0
-    listeners: [{name: plain, port: 9092, type: internal, tls: false}]
+    listeners: [{name: scram, port: 9092, type: internal, tls: false, authentication: {type: scram-sha-512}}]
+    authorization: {type: simple}
 ---
 apiVersion: kafka.strimzi.io/v1beta2
 kind: KafkaNodePool
@@ -122,6 +122,21 @@ spec:
   replicas: 1
   roles: [controller, broker]
   storage: {type: ephemeral}
+`
+
+const validUser = `
+apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaUser
+metadata: {name: u, namespace: kafka, labels: {strimzi.io/cluster: parley}}
+spec:
+  authentication: {type: scram-sha-512}
+  authorization:
+    type: simple
+    acls:
+      - resource: {type: topic, name: t, patternType: literal}
+        operations: [Write, Describe]
+      - resource: {type: group, name: knative-trigger-, patternType: prefix}
+        operations: [Read]
 `
 
 const validTopic = `
@@ -229,9 +244,15 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: r}
 		"topic with more replicas than brokers": {
 			doc:     validKafka + "---\n" + strings.Replace(validTopic, "replicas: 1", "replicas: 3", 1),
 			wantErr: "3 replicas on a cluster of 1 brokers"},
-		"kafka in zookeeper mode": {
-			doc:     strings.Replace(validKafka, "strimzi.io/kraft: enabled", "strimzi.io/kraft: disabled", 1),
-			wantErr: "KRaft"},
+		"kafka with an annotation Strimzi 0.48 ignores": {
+			doc:     strings.Replace(validKafka, "namespace: kafka\nspec:", "namespace: kafka\n  annotations: {strimzi.io/kraft: enabled}\nspec:", 1),
+			wantErr: "Strimzi 0.48 ignores it"},
+		"user with an ACL on an undefined topic": {
+			doc:     validKafka + "---\n" + validTopic + "---\n" + strings.Replace(validUser, "name: t,", "name: parley-event,", 1),
+			wantErr: `ACL on topic "parley-event", which no KafkaTopic defines`},
+		"user with an unknown ACL operation": {
+			doc:     validKafka + "---\n" + validTopic + "---\n" + strings.Replace(validUser, "[Read]", "[Consume]", 1),
+			wantErr: `unknown operation "Consume"`},
 		"kafka with an unknown field": {
 			doc:     strings.Replace(validKafka, "version: 4.1.0", "version: 4.1.0\n    zookeeper: {}", 1),
 			wantErr: "unknown field"},
@@ -248,7 +269,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: r}
 		})
 	}
 	// The unbroken documents the cases start from must pass, or the cases prove nothing.
-	for _, doc := range []string{validService, validServiceWithEnv, validTrigger, validDeployment, validKafka + "---\n" + validTopic,
+	for _, doc := range []string{validService, validServiceWithEnv, validTrigger, validDeployment, validKafka + "---\n" + validTopic + "---\n" + validUser,
 		validEventPolicy, validNetworkPolicy} {
 		if err := Stream(context.Background(), []byte(doc)); err != nil {
 			t.Errorf("valid document rejected: %v", err)
