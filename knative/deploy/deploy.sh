@@ -12,6 +12,8 @@
 # request is scaled to PARLEY_CPU_REQUEST_PERCENT (default 40) of its value;
 # limits stay, so pods still burst. Use 100 on a node with 8 or more CPUs.
 set -euo pipefail
+# A failure inside $(...) stops the deploy too, not just the substitution.
+shopt -s inherit_errexit
 
 PROFILE=${MINIKUBE_PROFILE:-parley}
 CLUSTER=${CLUSTER:-minikube}
@@ -80,9 +82,11 @@ else
 fi
 
 step "Knative Serving + Kourier ($KNATIVE)"
-tailor "$(fetch "$GH/knative/serving/releases/download/$KNATIVE/serving-crds.yaml")" \
-	"$(fetch "$GH/knative/serving/releases/download/$KNATIVE/serving-core.yaml")" \
-	"$(fetch "$GH/knative-extensions/net-kourier/releases/download/$KNATIVE/kourier.yaml")" >"$work/serving.yaml"
+# Each download is its own assignment, so a failed one stops the deploy here.
+crds=$(fetch "$GH/knative/serving/releases/download/$KNATIVE/serving-crds.yaml")
+core=$(fetch "$GH/knative/serving/releases/download/$KNATIVE/serving-core.yaml")
+kourier=$(fetch "$GH/knative-extensions/net-kourier/releases/download/$KNATIVE/kourier.yaml")
+tailor "$crds" "$core" "$kourier" >"$work/serving.yaml"
 apply "$work/serving.yaml"
 # The webhook validates config-domain: patch it only once it is up. Kourier's
 # LoadBalancer Service has a node port, which is how Minikube reaches it;
@@ -93,10 +97,12 @@ IP=$(node_ip)
 kubectl -n knative-serving patch configmap/config-domain --type merge -p "{\"data\":{\"$IP.sslip.io\":\"\"}}" >/dev/null
 
 step "Knative Eventing + Kafka Broker ($KNATIVE, $KNATIVE_KAFKA)"
-files=("$(fetch "$GH/knative/eventing/releases/download/$KNATIVE/eventing-crds.yaml")"
-	"$(fetch "$GH/knative/eventing/releases/download/$KNATIVE/eventing-core.yaml")")
-for f in eventing-kafka-controller eventing-kafka-broker eventing-kafka-sink; do
-	files+=("$(fetch "$GH/knative-extensions/eventing-kafka-broker/releases/download/$KNATIVE_KAFKA/$f.yaml")")
+files=()
+for url in "$GH/knative/eventing/releases/download/$KNATIVE/eventing-crds.yaml" \
+	"$GH/knative/eventing/releases/download/$KNATIVE/eventing-core.yaml" \
+	"$GH/knative-extensions/eventing-kafka-broker/releases/download/$KNATIVE_KAFKA/"{eventing-kafka-controller,eventing-kafka-broker,eventing-kafka-sink}.yaml; do
+	f=$(fetch "$url")
+	files+=("$f")
 done
 tailor "${files[@]}" >"$work/eventing.yaml"
 apply "$work/eventing.yaml"
@@ -104,9 +110,8 @@ wait_deployments knative-eventing
 
 step "Strimzi $STRIMZI"
 kubectl create namespace kafka --dry-run=client -o yaml | apply -
-sed 's/namespace: myproject/namespace: kafka/' \
-	"$(fetch "$GH/strimzi/strimzi-kafka-operator/releases/download/$STRIMZI/strimzi-cluster-operator-$STRIMZI.yaml")" \
-	>"$work/strimzi-release.yaml"
+operator=$(fetch "$GH/strimzi/strimzi-kafka-operator/releases/download/$STRIMZI/strimzi-cluster-operator-$STRIMZI.yaml")
+sed 's/namespace: myproject/namespace: kafka/' "$operator" >"$work/strimzi-release.yaml"
 tailor "$work/strimzi-release.yaml" >"$work/strimzi.yaml"
 apply "$work/strimzi.yaml"
 wait_deployments kafka
@@ -158,10 +163,11 @@ apply "$work/kafka.yaml"
 kubectl -n kafka wait kafka/parley --for=condition=Ready --timeout=15m
 kubectl -n kafka wait kafkatopic --all --for=condition=Ready --timeout=5m
 kubectl -n kafka wait kafkauser --all --for=condition=Ready --timeout=5m
-user_password() { kubectl -n kafka get secret "$1" -o jsonpath='{.data.password}'; }
-secret parley parley-kafka-connector "password=$(user_password parley-connector)"
+connector_pw=$(kubectl -n kafka get secret parley-connector -o jsonpath='{.data.password}')
+knative_pw=$(kubectl -n kafka get secret parley-knative -o jsonpath='{.data.password}')
+secret parley parley-kafka-connector "password=$connector_pw"
 secret parley parley-kafka-broker-auth "protocol=$(b64 SASL_PLAINTEXT)" "sasl.mechanism=$(b64 SCRAM-SHA-512)" \
-	"user=$(b64 parley-knative)" "password=$(user_password parley-knative)"
+	"user=$(b64 parley-knative)" "password=$knative_pw"
 
 step "Images (ko, into the cluster's image store)"
 make web >/dev/null
