@@ -37,7 +37,7 @@ func main() {
 
 func run(configFile string, cpuPercent int, files []string, out io.Writer) error {
 	if configFile == "" || len(files) == 0 {
-		return errors.New("usage: tailor -config file [-cpu-percent n] manifest.yaml...")
+		return errors.New("usage: tailor -config file [-cpu-percent n] manifest.yaml [manifest.yaml]")
 	}
 	if cpuPercent < 1 || cpuPercent > 100 {
 		return fmt.Errorf("-cpu-percent %d: want 1 to 100", cpuPercent)
