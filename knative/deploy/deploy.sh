@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # make deploy: Parley on Knative on Minikube. Idempotent — run it again to
-# upgrade; secrets made on the first run are kept. Needs minikube, kubectl,
-# ko, go, npm, openssl and curl. Versions are pinned below.
+# upgrade; a re-run applies identical objects, so it changes nothing, and
+# secrets made on the first run are kept. Needs minikube, kubectl, ko, go,
+# node/npm, openssl and curl. Versions are pinned below.
 #
 # CLUSTER=kind deploys to an existing kind cluster named $MINIKUBE_PROFILE
 # instead (the deploy workflow's end-to-end job does).
+#
+# The release manifests' CPU requests add up to about 6.6 CPUs (the Kafka
+# dispatcher alone asks for one), more than a 4-CPU node has, so every CPU
+# request is scaled to PARLEY_CPU_REQUEST_PERCENT (default 40) of its value;
+# limits stay, so pods still burst. Use 100 on a node with 8 or more CPUs.
 set -euo pipefail
+# A failure inside $(...) stops the deploy too, not just the substitution.
+shopt -s inherit_errexit
 
 PROFILE=${MINIKUBE_PROFILE:-parley}
 CLUSTER=${CLUSTER:-minikube}
+CPUS=${MINIKUBE_CPUS:-4}
+# Requests add up to about 6.7 GiB at 100 %; the node needs room for
+# Kubernetes itself, Calico and the image builds' layers on top.
+MEMORY=${MINIKUBE_MEMORY:-12g}
+CPU_PERCENT=${PARLEY_CPU_REQUEST_PERCENT:-40}
 K8S_VERSION=v1.34.0
 KNATIVE=knative-v1.23.0          # Serving, Eventing, Kourier (Go modules v0.50)
 KNATIVE_KAFKA=knative-v1.23.1    # eventing-kafka-broker v0.50.1
@@ -16,72 +29,145 @@ STRIMZI=0.48.0
 GH=https://github.com
 
 cd "$(dirname "$0")/../.."
-for tool in "$CLUSTER" kubectl ko go npm openssl curl; do
+for tool in "$CLUSTER" kubectl ko go node npm openssl curl sha256sum; do
 	command -v "$tool" >/dev/null || { echo "deploy: $tool is required" >&2; exit 1; }
 done
 
 step() { printf '\n== %s\n' "$*"; }
-apply_url() { kubectl apply --server-side --force-conflicts -f "$1" >/dev/null; }
+apply() { kubectl apply --server-side --force-conflicts --field-manager=parley-deploy -f "$1" >/dev/null; }
 wait_deployments() { kubectl -n "$1" wait deployment --all --for=condition=Available --timeout=10m; }
 rand() { openssl rand -hex 24; }
+
+node knative/deploy/check-node.js
+
+work=.parley/deploy
+upstream=.parley/upstream # release manifests, kept across runs: the versions are pinned
+mkdir -p "$work" "$upstream"
+go build -o "$work/tailor" ./knative/deploy/tailor
+tailor() { "$work/tailor" -config knative/deploy/knative-config.yaml -cpu-percent "$CPU_PERCENT" "$@"; }
+# fetch URL: the release file, downloaded once.
+fetch() {
+	local f
+	f="$upstream/$(printf '%s' "$1" | sha256sum | cut -c1-12)-$(basename "$1")"
+	if [ ! -s "$f" ]; then
+		curl -fsSL "$1" -o "$f.part"
+		mv "$f.part" "$f"
+	fi
+	printf '%s' "$f"
+}
 
 if [ "$CLUSTER" = kind ]; then
 	kubectl config use-context "kind-$PROFILE" >/dev/null
 	node_ip() { kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}'; }
 else
 	step "Minikube profile $PROFILE"
+	# Docker, because the images are built into the node's Docker
+	# (minikube docker-env); Calico, because the default CNI ignores
+	# NetworkPolicies.
 	if ! minikube -p "$PROFILE" status >/dev/null 2>&1; then
-		minikube start -p "$PROFILE" --kubernetes-version="$K8S_VERSION" --cpus=4 --memory=8g
+		minikube start -p "$PROFILE" --kubernetes-version="$K8S_VERSION" --cpus="$CPUS" --memory="$MEMORY" \
+			--container-runtime=docker --cni=calico
 	fi
 	kubectl config use-context "$PROFILE" >/dev/null
+	runtime=$(kubectl get nodes -o jsonpath='{.items[0].status.nodeInfo.containerRuntimeVersion}')
+	if [ "${runtime%%://*}" != docker ]; then
+		echo "deploy: profile $PROFILE runs $runtime, but images are built into the node's Docker;" \
+			"recreate it: MINIKUBE_DELETE=1 make undeploy && make deploy" >&2
+		exit 1
+	fi
+	if ! kubectl -n kube-system get daemonset calico-node >/dev/null 2>&1; then
+		echo "deploy: warning: profile $PROFILE has no Calico, so its NetworkPolicies are not enforced" >&2
+	fi
 	node_ip() { minikube -p "$PROFILE" ip; }
 fi
 
 step "Knative Serving + Kourier ($KNATIVE)"
-apply_url "$GH/knative/serving/releases/download/$KNATIVE/serving-crds.yaml"
-apply_url "$GH/knative/serving/releases/download/$KNATIVE/serving-core.yaml"
-apply_url "$GH/knative-extensions/net-kourier/releases/download/$KNATIVE/kourier.yaml"
-kubectl -n knative-serving patch configmap/config-network --type merge \
-	-p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
-# Minikube has no load balancer: expose Kourier on a node port and name
-# services after the node's IP through sslip.io.
-kubectl -n kourier-system patch service kourier --type merge -p '{"spec":{"type":"NodePort"}}'
-IP=$(node_ip)
-kubectl -n knative-serving patch configmap/config-domain --type merge -p "{\"data\":{\"$IP.sslip.io\":\"\"}}"
+# Each download is its own assignment, so a failed one stops the deploy here.
+crds=$(fetch "$GH/knative/serving/releases/download/$KNATIVE/serving-crds.yaml")
+core=$(fetch "$GH/knative/serving/releases/download/$KNATIVE/serving-core.yaml")
+kourier=$(fetch "$GH/knative-extensions/net-kourier/releases/download/$KNATIVE/kourier.yaml")
+tailor "$crds" "$core" "$kourier" >"$work/serving.yaml"
+apply "$work/serving.yaml"
+# The webhook validates config-domain: patch it only once it is up. Kourier's
+# LoadBalancer Service has a node port, which is how Minikube reaches it;
+# services are named after the node's IP through sslip.io.
 wait_deployments knative-serving
 wait_deployments kourier-system
+IP=$(node_ip)
+kubectl -n knative-serving patch configmap/config-domain --type merge -p "{\"data\":{\"$IP.sslip.io\":\"\"}}" >/dev/null
 
 step "Knative Eventing + Kafka Broker ($KNATIVE, $KNATIVE_KAFKA)"
-apply_url "$GH/knative/eventing/releases/download/$KNATIVE/eventing-crds.yaml"
-apply_url "$GH/knative/eventing/releases/download/$KNATIVE/eventing-core.yaml"
-for f in eventing-kafka-controller eventing-kafka-broker eventing-kafka-sink; do
-	apply_url "$GH/knative-extensions/eventing-kafka-broker/releases/download/$KNATIVE_KAFKA/$f.yaml"
+files=()
+for url in "$GH/knative/eventing/releases/download/$KNATIVE/eventing-crds.yaml" \
+	"$GH/knative/eventing/releases/download/$KNATIVE/eventing-core.yaml" \
+	"$GH/knative-extensions/eventing-kafka-broker/releases/download/$KNATIVE_KAFKA/"{eventing-kafka-controller,eventing-kafka-broker,eventing-kafka-sink}.yaml; do
+	f=$(fetch "$url")
+	files+=("$f")
 done
+tailor "${files[@]}" >"$work/eventing.yaml"
+apply "$work/eventing.yaml"
 wait_deployments knative-eventing
 
 step "Strimzi $STRIMZI"
-kubectl create namespace kafka --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-curl -fsSL "$GH/strimzi/strimzi-kafka-operator/releases/download/$STRIMZI/strimzi-cluster-operator-$STRIMZI.yaml" |
-	sed 's/namespace: myproject/namespace: kafka/' | kubectl -n kafka apply --server-side --force-conflicts -f - >/dev/null
+kubectl create namespace kafka --dry-run=client -o yaml | apply -
+operator=$(fetch "$GH/strimzi/strimzi-kafka-operator/releases/download/$STRIMZI/strimzi-cluster-operator-$STRIMZI.yaml")
+sed 's/namespace: myproject/namespace: kafka/' "$operator" >"$work/strimzi-release.yaml"
+tailor "$work/strimzi-release.yaml" >"$work/strimzi.yaml"
+apply "$work/strimzi.yaml"
 wait_deployments kafka
 
-step "Secrets (generated once, never committed)"
-kubectl create namespace parley --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-kubectl create namespace observability --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-if ! kubectl -n parley get secret parley-db >/dev/null 2>&1; then
-	PG=$(rand) RD=$(rand) MG=$(rand)
-	SEED=$(openssl rand 32 | basenc --base64url | tr -d '=')
-	kubectl -n parley create secret generic parley-db \
-		--from-literal=POSTGRES_PASSWORD="$PG" --from-literal=REDIS_PASSWORD="$RD" --from-literal=MONGO_PASSWORD="$MG"
-	kubectl -n parley create secret generic parley-secrets \
-		--from-literal=DATABASE_URL="postgres://parley:$PG@postgres.parley.svc:5432/parley?sslmode=disable" \
-		--from-literal=REDIS_URL="redis://:$RD@redis.parley.svc:6379/0" \
-		--from-literal=MONGO_URI="mongodb://parley:$MG@mongodb.parley.svc:27017/?authSource=admin" \
-		--from-literal=KAFKA_BROKERS="parley-kafka-bootstrap.kafka.svc:9092" \
-		--from-literal=JWT_SIGNING_KEYS="k$(date -u +%Y%m%d):$SEED" \
-		--from-literal=VAPID_PRIVATE_KEY="$(openssl rand 32 | basenc --base64url | tr -d '=')"
-	kubectl -n observability create secret generic grafana-admin --from-literal=password="$(rand)"
+step "Secrets (generated once each, never committed)"
+for ns in parley observability; do
+	kubectl create namespace "$ns" --dry-run=client -o yaml | apply -
+done
+# secret NAMESPACE NAME KEY=BASE64...: applies a Secret from values already
+# in base64, so no secret is ever an argument of a command (visible in ps).
+secret() {
+	local ns=$1 name=$2 data="" kv
+	shift 2
+	for kv in "$@"; do data+="${data:+,}\"${kv%%=*}\":\"${kv#*=}\""; done
+	printf '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"%s","namespace":"%s"},"type":"Opaque","data":{%s}}' \
+		"$name" "$ns" "$data" | apply -
+}
+b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+has_secret() { kubectl -n "$1" get secret "$2" >/dev/null 2>&1; }
+secret_value() { kubectl -n "$1" get secret "$2" -o jsonpath="{.data.$3}" | base64 -d; }
+# Each Secret on its own: one lost or deleted is made again, and the others,
+# with the passwords the stores were initialised with, are kept.
+if ! has_secret parley parley-db; then
+	secret parley parley-db "POSTGRES_PASSWORD=$(b64 "$(rand)")" "REDIS_PASSWORD=$(b64 "$(rand)")" "MONGO_PASSWORD=$(b64 "$(rand)")"
 fi
+if ! has_secret parley parley-secrets; then
+	PG=$(secret_value parley parley-db POSTGRES_PASSWORD)
+	RD=$(secret_value parley parley-db REDIS_PASSWORD)
+	MG=$(secret_value parley parley-db MONGO_PASSWORD)
+	secret parley parley-secrets \
+		"DATABASE_URL=$(b64 "postgres://parley:$PG@postgres.parley.svc:5432/parley?sslmode=disable")" \
+		"REDIS_URL=$(b64 "redis://:$RD@redis.parley.svc:6379/0")" \
+		"MONGO_URI=$(b64 "mongodb://parley:$MG@mongodb.parley.svc:27017/?authSource=admin")" \
+		"KAFKA_BROKERS=$(b64 parley-kafka-bootstrap.kafka.svc:9092)" \
+		"JWT_SIGNING_KEYS=$(b64 "k$(date -u +%Y%m%d):$(openssl rand 32 | basenc --base64url | tr -d '=')")" \
+		"VAPID_PRIVATE_KEY=$(b64 "$(openssl rand 32 | basenc --base64url | tr -d '=')")"
+fi
+if ! has_secret observability grafana-admin; then
+	secret observability grafana-admin "password=$(b64 "$(rand)")"
+fi
+
+step "Kafka, its topics and users"
+# Before anything that talks to Kafka: the Broker and the KafkaSink back off
+# exponentially while their topics are missing, and their logins are copied
+# from the users the user operator creates (kept current on every run).
+kubectl kustomize kafka >"$work/kafka-rendered.yaml"
+tailor "$work/kafka-rendered.yaml" >"$work/kafka.yaml"
+apply "$work/kafka.yaml"
+kubectl -n kafka wait kafka/parley --for=condition=Ready --timeout=15m
+kubectl -n kafka wait kafkatopic --all --for=condition=Ready --timeout=5m
+kubectl -n kafka wait kafkauser --all --for=condition=Ready --timeout=5m
+connector_pw=$(kubectl -n kafka get secret parley-connector -o jsonpath='{.data.password}')
+knative_pw=$(kubectl -n kafka get secret parley-knative -o jsonpath='{.data.password}')
+secret parley parley-kafka-connector "password=$connector_pw"
+secret parley parley-kafka-broker-auth "protocol=$(b64 SASL_PLAINTEXT)" "sasl.mechanism=$(b64 SCRAM-SHA-512)" \
+	"user=$(b64 parley-knative)" "password=$knative_pw"
 
 step "Images (ko, into the cluster's image store)"
 make web >/dev/null
@@ -105,27 +191,36 @@ fi
 step "Parley"
 PORT=$(kubectl -n kourier-system get service kourier -o jsonpath='{.spec.ports[?(@.name=="http2")].nodePort}')
 URL="http://connector.parley.$IP.sslip.io:$PORT"
-work=.parley/deploy && rm -rf "$work" && mkdir -p "$work"
-cat >"$work/kustomization.yaml" <<YAML
+# A Knative revision is immutable: changing parley-config alone reaches no
+# running pod. The hash of what goes into it, on every Service's template,
+# makes a changed PUBLIC_URL roll new revisions — and an unchanged one none.
+CONFIG_HASH=$({ printf '%s\n' "$URL"; cat knative/base/config.yaml; } | sha256sum | cut -c1-16)
+mkdir -p "$work/overlay"
+cat >"$work/overlay/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
-resources: [../../knative/overlays/minikube]
+resources: [../../../knative/overlays/minikube]
 configMapGenerator:
   - {name: parley-config, namespace: parley, behavior: merge, literals: [PUBLIC_URL=$URL]}
 generatorOptions: {disableNameSuffixHash: true}
+patches:
+  - target: {group: serving.knative.dev, kind: Service}
+    patch: |-
+      - {op: add, path: /spec/template/metadata/annotations/parley.dev~1config-hash, value: "$CONFIG_HASH"}
 YAML
-kubectl kustomize "$work" >"$work/rendered.yaml"
-ko resolve "${ko_flags[@]}" -f "$work/rendered.yaml" >"$work/resolved.yaml"
-kubectl apply --server-side --force-conflicts -f "$work/resolved.yaml"
+kubectl kustomize "$work/overlay" >"$work/rendered.yaml"
+tailor "$work/rendered.yaml" >"$work/tailored.yaml"
+ko resolve "${ko_flags[@]}" -f "$work/tailored.yaml" >"$work/resolved.yaml"
+apply "$work/resolved.yaml"
 
-step "Waiting for Kafka, the stores and the services"
-kubectl -n kafka wait kafka/parley --for=condition=Ready --timeout=15m
+step "Waiting for the stores, the services, the Broker, its sink and Triggers"
 for store in postgres redis mongodb; do
 	kubectl -n parley rollout status "statefulset/$store" --timeout=10m
 done
 wait_deployments observability
 kubectl -n parley wait ksvc --all --for=condition=Ready --timeout=10m
-kubectl -n parley wait broker default --for=condition=Ready --timeout=5m
+kubectl -n parley wait broker/default kafkasink/parley-dead-letter --for=condition=Ready --timeout=5m
+kubectl -n parley wait trigger --all --for=condition=Ready --timeout=5m
 
 echo "$URL" >"$work/url"
 printf '\nParley is up: %s\n' "$URL"

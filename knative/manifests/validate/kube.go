@@ -3,9 +3,11 @@ package validate
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -41,6 +43,7 @@ var kubeKinds = map[string]func(raw []byte) error{
 		}
 		return errors.Join(append(errs, checkWorkload(s.Spec.Selector, s.Spec.Template, claims))...)
 	}),
+	"networking.k8s.io/v1/NetworkPolicy": strict(checkNetworkPolicy),
 	"rbac.authorization.k8s.io/v1/ClusterRole": strict(func(r *rbacv1.ClusterRole) error {
 		if len(r.Rules) == 0 {
 			return errors.New("rules: a role without rules grants nothing")
@@ -131,6 +134,69 @@ func checkWorkload(sel *metav1.LabelSelector, tpl corev1.PodTemplateSpec, claims
 				errs = append(errs, fmt.Errorf("container %q mounts undeclared volume %q", c.Name, m.Name))
 			}
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkNetworkPolicy checks what the API server would reject in a
+// NetworkPolicy: bad selectors, CIDRs, protocols and port ranges.
+func checkNetworkPolicy(p *networkingv1.NetworkPolicy) error {
+	var errs []error
+	selector := func(path string, sel *metav1.LabelSelector) {
+		if sel == nil {
+			return
+		}
+		if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+		}
+	}
+	peers := func(path string, ps []networkingv1.NetworkPolicyPeer) {
+		for i, peer := range ps {
+			at := fmt.Sprintf("%s[%d]", path, i)
+			selector(at+".podSelector", peer.PodSelector)
+			selector(at+".namespaceSelector", peer.NamespaceSelector)
+			if peer.IPBlock != nil {
+				if peer.PodSelector != nil || peer.NamespaceSelector != nil {
+					errs = append(errs, fmt.Errorf("%s: ipBlock excludes podSelector and namespaceSelector", at))
+				}
+				if _, _, err := net.ParseCIDR(peer.IPBlock.CIDR); err != nil {
+					errs = append(errs, fmt.Errorf("%s.ipBlock.cidr: %w", at, err))
+				}
+			} else if peer.PodSelector == nil && peer.NamespaceSelector == nil {
+				errs = append(errs, fmt.Errorf("%s: a peer needs a podSelector, namespaceSelector or ipBlock", at))
+			}
+		}
+	}
+	ports := func(path string, ps []networkingv1.NetworkPolicyPort) {
+		for i, port := range ps {
+			at := fmt.Sprintf("%s[%d]", path, i)
+			if port.Protocol != nil && *port.Protocol != corev1.ProtocolTCP && *port.Protocol != corev1.ProtocolUDP && *port.Protocol != corev1.ProtocolSCTP {
+				errs = append(errs, fmt.Errorf("%s.protocol %q: want TCP, UDP or SCTP", at, *port.Protocol))
+			}
+			if port.Port == nil {
+				continue
+			}
+			if n := port.Port.IntValue(); port.Port.StrVal == "" && (n < 1 || n > 65535) {
+				errs = append(errs, fmt.Errorf("%s.port %d out of range", at, n))
+			}
+			if port.EndPort != nil && (port.Port.StrVal != "" || *port.EndPort < int32(port.Port.IntValue())) {
+				errs = append(errs, fmt.Errorf("%s.endPort needs a numeric port no greater than it", at))
+			}
+		}
+	}
+	selector("spec.podSelector", &p.Spec.PodSelector)
+	for _, t := range p.Spec.PolicyTypes {
+		if t != networkingv1.PolicyTypeIngress && t != networkingv1.PolicyTypeEgress {
+			errs = append(errs, fmt.Errorf("spec.policyTypes: unknown type %q", t))
+		}
+	}
+	for i, r := range p.Spec.Ingress {
+		peers(fmt.Sprintf("spec.ingress[%d].from", i), r.From)
+		ports(fmt.Sprintf("spec.ingress[%d].ports", i), r.Ports)
+	}
+	for i, r := range p.Spec.Egress {
+		peers(fmt.Sprintf("spec.egress[%d].to", i), r.To)
+		ports(fmt.Sprintf("spec.egress[%d].ports", i), r.Ports)
 	}
 	return errors.Join(errs...)
 }

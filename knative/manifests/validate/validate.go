@@ -18,6 +18,7 @@ import (
 	kafkabrokerv1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1"
 	"knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	eventingv1alpha1 "knative.dev/eventing/pkg/apis/eventing/v1alpha1"
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
@@ -39,6 +40,17 @@ var kinds = map[string][]func() resource{
 	"eventing.knative.dev/v1/Broker":          {func() resource { return &eventingv1.Broker{} }, func() resource { return &kafkabrokerv1.BrokerStub{} }},
 	"eventing.knative.dev/v1/Trigger":         {func() resource { return &eventingv1.Trigger{} }},
 	"eventing.knative.dev/v1alpha1/KafkaSink": {func() resource { return &v1alpha1.KafkaSink{} }},
+	// Validated with the Eventing features make deploy turns on
+	// (clusterContext): an EventPolicy is refused unless OIDC is enabled.
+	"eventing.knative.dev/v1alpha1/EventPolicy": {func() resource { return &eventingv1alpha1.EventPolicy{} }},
+}
+
+// afterWebhook holds checks for what a kind's webhook accepts but the
+// cluster would still fail on; they run on the decoded, defaulted object.
+var afterWebhook = map[string]func(resource) error{
+	"serving.knative.dev/v1/Service": func(r resource) error {
+		return checkListenAddresses(r.(*servingv1.Service).Spec.Template.Spec.PodSpec)
+	},
 }
 
 // Stream validates every object of a rendered YAML stream and returns one
@@ -51,6 +63,7 @@ func Stream(ctx context.Context, stream []byte) error {
 	var errs []error
 	var topics []kafkaTopic
 	var pools []kafkaNodePool
+	var users []kafkaUser
 	clusters := map[string]bool{}
 	for _, o := range objs {
 		if err := Object(ctx, o); err != nil {
@@ -67,12 +80,16 @@ func Stream(ctx context.Context, stream []byte) error {
 			var p kafkaNodePool
 			_ = yaml.Unmarshal(o.Raw, &p)
 			pools = append(pools, p)
+		case "KafkaUser":
+			var u kafkaUser
+			_ = yaml.Unmarshal(o.Raw, &u)
+			users = append(users, u)
 		case "Kafka":
 			clusters[o.Name] = true
 		}
 	}
-	if len(topics)+len(pools)+len(clusters) > 0 {
-		errs = append(errs, checkStrimziReferences(topics, pools, clusters))
+	if len(topics)+len(pools)+len(users)+len(clusters) > 0 {
+		errs = append(errs, checkStrimziReferences(topics, pools, users, clusters))
 	}
 	return errors.Join(errs...)
 }
@@ -90,15 +107,24 @@ func Object(ctx context.Context, o manifests.Object) error {
 	if !ok {
 		return fmt.Errorf("%s: no validator for %s; add one before applying it", o, key)
 	}
-	for _, ctor := range ctors {
+	ctx, err := clusterContext(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o, err)
+	}
+	createCtx := apis.WithinCreate(ctx)
+	for i, ctor := range ctors {
 		r := ctor()
 		if err := yaml.UnmarshalStrict(o.Raw, r); err != nil {
 			return fmt.Errorf("%s: %w", o, err)
 		}
-		createCtx := apis.WithinCreate(ctx)
 		r.SetDefaults(createCtx)
 		if fe := r.Validate(createCtx).Filter(apis.ErrorLevel); fe != nil {
 			return fmt.Errorf("%s: %w", o, fe)
+		}
+		if check, ok := afterWebhook[key]; ok && i == 0 {
+			if err := check(r); err != nil {
+				return fmt.Errorf("%s: %w", o, err)
+			}
 		}
 	}
 	return nil

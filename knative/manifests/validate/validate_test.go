@@ -29,7 +29,7 @@ func TestBaseIsValid(t *testing.T) {
 		}
 	}
 	// Guard against a render that silently drops resources.
-	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 11, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 1}
+	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 11, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2}
 	for kind, n := range want {
 		if counts[kind] != n {
 			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)
@@ -47,6 +47,32 @@ spec:
       containers:
         - image: ko://example.com/fn
           ports: [{name: h2c, containerPort: 8080}]
+`
+
+// validServiceWithEnv is validService with a container env list to add to.
+const validServiceWithEnv = validService + `          env:
+            - {name: REDIS_ADDR, value: "redis.parley.svc:9090"}
+`
+
+const validEventPolicy = `
+apiVersion: eventing.knative.dev/v1alpha1
+kind: EventPolicy
+metadata: {name: p, namespace: parley}
+spec:
+  to: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}]
+  from: [{sub: "system:serviceaccount:parley:auth"}]
+`
+
+const validNetworkPolicy = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np, namespace: parley}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: redis}}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: parley}}}]
+      ports: [{protocol: TCP, port: 6379}]
 `
 
 const validTrigger = `
@@ -83,11 +109,11 @@ kind: Kafka
 metadata:
   name: parley
   namespace: kafka
-  annotations: {strimzi.io/kraft: enabled, strimzi.io/node-pools: enabled}
 spec:
   kafka:
     version: 4.1.0
-    listeners: [{name: plain, port: 9092, type: internal, tls: false}]
+    listeners: [{name: scram, port: 9092, type: internal, tls: false, authentication: {type: scram-sha-512}}]
+    authorization: {type: simple}
 ---
 apiVersion: kafka.strimzi.io/v1beta2
 kind: KafkaNodePool
@@ -96,6 +122,21 @@ spec:
   replicas: 1
   roles: [controller, broker]
   storage: {type: ephemeral}
+`
+
+const validUser = `
+apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaUser
+metadata: {name: u, namespace: kafka, labels: {strimzi.io/cluster: parley}}
+spec:
+  authentication: {type: scram-sha-512}
+  authorization:
+    type: simple
+    acls:
+      - resource: {type: topic, name: t, patternType: literal}
+        operations: [Write, Describe]
+      - resource: {type: group, name: knative-trigger-, patternType: prefix}
+        operations: [Read]
 `
 
 const validTopic = `
@@ -144,6 +185,30 @@ metadata:
 spec:
   config: {apiVersion: v1, kind: Secret, name: x, namespace: parley}
 `, wantErr: "ConfigMap"},
+		"metrics server on queue-proxy's autoscaler metrics port": {
+			doc:     validServiceWithEnv + `            - {name: METRICS_ADDR, value: ":9090"}` + "\n",
+			wantErr: `env METRICS_ADDR=":9090" listens on port 9090, which Knative reserves for queue-proxy`},
+		"profiling port on loopback": {
+			doc:     validServiceWithEnv + `            - {name: DEBUG_ADDR, value: "127.0.0.1:8008"}` + "\n",
+			wantErr: "port 8008, which Knative reserves"},
+		"second server on the serving port": {
+			doc:     validServiceWithEnv + `            - {name: METRICS_ADDR, value: "0.0.0.0:8080"}` + "\n",
+			wantErr: "port 8080, already taken by the serving port"},
+		"listen address from a secret": {
+			doc:     validServiceWithEnv + `            - {name: ADMIN_PORT, valueFrom: {secretKeyRef: {name: s, key: k}}}` + "\n",
+			wantErr: "set it as a literal value"},
+		"listen address that is no port": {
+			doc:     validServiceWithEnv + `            - {name: METRICS_ADDR, value: ":metrics"}` + "\n",
+			wantErr: `port "metrics" is not a number`},
+		"event policy with neither ref nor sub": {
+			doc:     strings.Replace(validEventPolicy, `from: [{sub: "system:serviceaccount:parley:auth"}]`, "from: [{}]", 1),
+			wantErr: "expected exactly one, got neither"},
+		"network policy with a bad CIDR": {
+			doc:     validNetworkPolicy + "    - from: [{ipBlock: {cidr: 10.0.0.0/33}}]\n",
+			wantErr: "ipBlock.cidr"},
+		"network policy with a misspelt field": {
+			doc:     strings.Replace(validNetworkPolicy, "policyTypes:", "policyType:", 1),
+			wantErr: "unknown field"},
 		"unsupported kind": {
 			doc: `
 apiVersion: batch/v1
@@ -179,9 +244,15 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: r}
 		"topic with more replicas than brokers": {
 			doc:     validKafka + "---\n" + strings.Replace(validTopic, "replicas: 1", "replicas: 3", 1),
 			wantErr: "3 replicas on a cluster of 1 brokers"},
-		"kafka in zookeeper mode": {
-			doc:     strings.Replace(validKafka, "strimzi.io/kraft: enabled", "strimzi.io/kraft: disabled", 1),
-			wantErr: "KRaft"},
+		"kafka with an annotation Strimzi 0.48 ignores": {
+			doc:     strings.Replace(validKafka, "namespace: kafka\nspec:", "namespace: kafka\n  annotations: {strimzi.io/kraft: enabled}\nspec:", 1),
+			wantErr: "Strimzi 0.48 ignores it"},
+		"user with an ACL on an undefined topic": {
+			doc:     validKafka + "---\n" + validTopic + "---\n" + strings.Replace(validUser, "name: t,", "name: parley-event,", 1),
+			wantErr: `ACL on topic "parley-event", which no KafkaTopic defines`},
+		"user with an unknown ACL operation": {
+			doc:     validKafka + "---\n" + validTopic + "---\n" + strings.Replace(validUser, "[Read]", "[Consume]", 1),
+			wantErr: `unknown operation "Consume"`},
 		"kafka with an unknown field": {
 			doc:     strings.Replace(validKafka, "version: 4.1.0", "version: 4.1.0\n    zookeeper: {}", 1),
 			wantErr: "unknown field"},
@@ -198,7 +269,8 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: r}
 		})
 	}
 	// The unbroken documents the cases start from must pass, or the cases prove nothing.
-	for _, doc := range []string{validService, validTrigger, validDeployment, validKafka + "---\n" + validTopic} {
+	for _, doc := range []string{validService, validServiceWithEnv, validTrigger, validDeployment, validKafka + "---\n" + validTopic + "---\n" + validUser,
+		validEventPolicy, validNetworkPolicy} {
 		if err := Stream(context.Background(), []byte(doc)); err != nil {
 			t.Errorf("valid document rejected: %v", err)
 		}
