@@ -76,6 +76,10 @@ type Config struct {
 	// to (config-features default-authorization-mode). Default
 	// allow-same-namespace, as in Knative.
 	DefaultAuthorizationMode string
+	// TriggerStart is where a Trigger's new consumer group starts reading:
+	// StartEarliest (default) or StartLatest, Knative's own default, which
+	// Parley's deploy changes (see ApplyKnativeConfig).
+	TriggerStart string
 }
 
 // Emulator is a running local Knative. Create it with New, then Run it.
@@ -195,6 +199,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
+	}
+	if c.TriggerStart == "" {
+		c.TriggerStart = StartEarliest
 	}
 	if c.DefaultAuthorizationMode == "" {
 		c.DefaultAuthorizationMode = AuthorizationAllowSameNamespace
@@ -385,9 +392,7 @@ func (em *Emulator) Run(ctx context.Context) error {
 			d.client, err = kgo.NewClient(kgo.SeedBrokers(em.cfg.KafkaBrokers...),
 				kgo.ConsumerGroup("knative-trigger-"+d.spec.Namespace+"-"+d.spec.Name),
 				kgo.ConsumeTopics(d.topic),
-				// Unlike Knative's default (latest), a new Trigger starts at the
-				// beginning so nothing produced before its first start is missed.
-				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.ConsumeResetOffset(em.triggerStart()),
 				kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
 				kgo.FetchMaxWait(500*time.Millisecond))
 			if err != nil {

@@ -115,7 +115,7 @@ func startPlatform() (*platform, func(), error) {
 	if os.Getenv("E2E_VERBOSE") != "" {
 		logOut = os.Stderr
 	}
-	em, err := emulator.New(emulator.Config{
+	cfg := emulator.Config{
 		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, Env: env,
 		// Tests send faster than people do.
 		ExtraEnv: map[string]map[string]string{"connector": {"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000",
@@ -124,7 +124,15 @@ func startPlatform() (*platform, func(), error) {
 		Ports: map[string]int{"connector": port}, IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,
 		ResolveImage: func(image string) (string, error) { return filepath.Join(binDir, path.Base(image)), nil },
 		Logger:       slog.New(slog.NewJSONHandler(logOut, nil)), ProcessOutput: logOut,
-	})
+	}
+	knativeConfig, err := os.ReadFile(filepath.Join(repoRoot(), "knative", "deploy", "knative-config.yaml"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.ApplyKnativeConfig(knativeConfig); err != nil {
+		return nil, nil, err
+	}
+	em, err := emulator.New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

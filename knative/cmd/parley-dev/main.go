@@ -9,6 +9,7 @@
 //	PARLEY_STATE_DIR      data and generated secrets          (.parley)
 //	PARLEY_BIN_DIR        built services (make build)          (bin)
 //	PARLEY_MANIFESTS      kustomize folder to run              (knative/base)
+//	PARLEY_KNATIVE_CONFIG Knative's settings, as make deploy sets them (knative/deploy/knative-config.yaml)
 //	PARLEY_HTTP_PORT      the connector's public port          (8080)
 //	PARLEY_METRICS_PORT   emulator metrics                     (29090)
 //	PARLEY_CONNECTOR_METRICS_PORT                              (29091)
@@ -63,7 +64,7 @@ func main() {
 }
 
 type settings struct {
-	stateDir, binDir, manifestDir                       string
+	stateDir, binDir, manifestDir, knativeConfig        string
 	httpPort, metricsPort, connMetricsPort, ingressPort int
 	pgPort, redisPort, mongoPort, kafkaPort             int
 	idle                                                time.Duration
@@ -71,9 +72,10 @@ type settings struct {
 
 func readSettings() (settings, error) {
 	s := settings{
-		stateDir:    envOr("PARLEY_STATE_DIR", ".parley"),
-		binDir:      envOr("PARLEY_BIN_DIR", "bin"),
-		manifestDir: envOr("PARLEY_MANIFESTS", filepath.Join("knative", "base")),
+		stateDir:      envOr("PARLEY_STATE_DIR", ".parley"),
+		binDir:        envOr("PARLEY_BIN_DIR", "bin"),
+		manifestDir:   envOr("PARLEY_MANIFESTS", filepath.Join("knative", "base")),
+		knativeConfig: envOr("PARLEY_KNATIVE_CONFIG", filepath.Join("knative", "deploy", "knative-config.yaml")),
 	}
 	ports := []struct {
 		key  string
@@ -178,12 +180,23 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	em, err := emulator.New(emulator.Config{
+	cfg := emulator.Config{
 		Manifests: rendered, ResolveImage: binaryResolver(s.binDir), KafkaBrokers: stack.KafkaBrokers,
 		Env: env, Ports: map[string]int{"connector": s.httpPort}, IngressPort: s.ingressPort,
 		ExtraEnv:    map[string]map[string]string{"connector": connectorEnv},
 		IdleTimeout: s.idle, Logger: log, Registry: reg,
-	})
+	}
+	// Run with Knative's settings as make deploy sets them: OIDC sender
+	// authentication, deny-all, where new Triggers start.
+	knativeConfig, err := os.ReadFile(s.knativeConfig)
+	if err == nil {
+		err = cfg.ApplyKnativeConfig(knativeConfig)
+	}
+	if err != nil {
+		metricsLn.Close()
+		return fmt.Errorf("PARLEY_KNATIVE_CONFIG: %w", err)
+	}
+	em, err := emulator.New(cfg)
 	if err != nil {
 		metricsLn.Close()
 		return err
@@ -202,7 +215,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	fmt.Printf("\n  Parley is running: open %s\n\n"+
 		"  metrics:       http://%s/metrics (emulator), http://%s/metrics (connector)\n"+
-		"  broker ingress: %s\n  data:          %s\n  stop:          Ctrl-C\n\n",
+		"  broker ingress: %s (OIDC: an EventPolicy must allow the sender)\n  data:          %s\n  stop:          Ctrl-C\n\n",
 		url, metricsLn.Addr(), connectorMetrics, em.IngressURL("parley", "default"), s.stateDir)
 	return <-emDone
 }
