@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,16 @@ type Config struct {
 	StopTimeout time.Duration
 	// CrashBackoff is how long requests fail fast after a failed start. Default 1s.
 	CrashBackoff time.Duration
+	// QueueProxy is Knative's queue-proxy binary (make build puts it in
+	// bin/queue). With it, and as root with iproute2, each Service runs as a
+	// pod: its own network namespace, queue-proxy in front. Otherwise each
+	// runs as a bare process on a loopback port, and New logs that.
+	QueueProxy string
+	// Publish makes a pod's loopback ports reachable on the host, by service
+	// name: pod port -> host port on Host (for a service's own metrics port).
+	// Without pods the service binds its addresses on the host itself, and
+	// Publish is ignored.
+	Publish map[string]map[int]int
 	// ProcessOutput receives the services' stdout and stderr. Default os.Stderr.
 	ProcessOutput io.Writer
 	// Logger for the emulator's own logs. Default slog.Default().
@@ -83,6 +94,11 @@ type Emulator struct {
 
 	httpClient *http.Client
 	producer   *kgo.Client
+
+	queueBin   string       // queue-proxy, when Services run as pods
+	podSeq     atomic.Int64 // names each pod's namespace
+	pods       sync.Map     // namespace name -> *podNet, for dial
+	publishLns []publishedPort
 }
 
 // New parses the manifests, resolves images and binds every listener, so a
@@ -98,7 +114,17 @@ func New(cfg Config) (*Emulator, error) {
 		cfg: cfg, spec: spec, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 		revisions: map[string]*revision{}, activators: map[string]net.Listener{},
 		brokers: map[string]BrokerSpec{}, sinks: map[string]string{},
-		httpClient: &http.Client{Transport: newH1Transport()},
+	}
+	em.httpClient = &http.Client{Transport: newH1Transport(em.dial)}
+	if cfg.QueueProxy != "" {
+		if err := podsSupported(); err != nil {
+			em.log.Warn("services run as bare processes without queue-proxy: reduced fidelity to Knative", "reason", err)
+		} else {
+			em.queueBin = cfg.QueueProxy
+			removeStalePodNets(em.log)
+		}
+	} else {
+		em.log.Warn("services run as bare processes without queue-proxy: reduced fidelity to Knative", "reason", "no queue-proxy binary configured")
 	}
 	for _, err := range spec.Skipped {
 		em.log.Error("manifest object skipped", "error", err)
@@ -141,6 +167,16 @@ func New(cfg Config) (*Emulator, error) {
 	for _, r := range em.revisions {
 		if r.env, err = em.buildEnv(r.spec); err != nil {
 			return nil, fmt.Errorf("emulator: service %s: %w", r.spec.Name, err)
+		}
+		own := map[int]bool{r.spec.Port: true}
+		for _, p := range reservedPorts {
+			own[p] = true
+		}
+		r.hostPorts = hostPorts(r.env, own)
+	}
+	if em.queueBin != "" {
+		if err := em.publishPorts(); err != nil {
+			return nil, err
 		}
 	}
 	ok = true
@@ -252,6 +288,9 @@ func (em *Emulator) listen(what string, port int) (net.Listener, error) {
 func (em *Emulator) closeListeners() {
 	for _, ln := range em.activators {
 		ln.Close()
+	}
+	for _, p := range em.publishLns {
+		p.ln.Close()
 	}
 	if em.ingressLn != nil {
 		em.ingressLn.Close()
@@ -389,6 +428,10 @@ func (em *Emulator) Run(ctx context.Context) error {
 	if em.ingressLn != nil {
 		serve(em.ingressLn, &ingress{em: em})
 	}
+	for _, p := range em.publishLns {
+		wg.Add(1)
+		go func() { defer wg.Done(); em.servePublished(p) }()
+	}
 	for _, r := range em.revisions {
 		if r.spec.MinScale > 0 {
 			wg.Add(1)
@@ -410,6 +453,9 @@ func (em *Emulator) Run(ctx context.Context) error {
 	defer done()
 	for _, srv := range servers {
 		srv.Shutdown(shutdownCtx)
+	}
+	for _, p := range em.publishLns {
+		p.ln.Close()
 	}
 	var stopWG sync.WaitGroup
 	for _, r := range em.revisions {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/gorilla/websocket"
 
 	"github.com/parley-chat/parley/knative/ksvc"
 )
@@ -41,8 +42,49 @@ func main() {
 	ksvc.Main("testfn", func(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		f := &fn{tag: os.Getenv("TAG"), sink: os.Getenv("SINK_URL"), crashDir: os.Getenv("CRASH_DIR"),
 			client: &http.Client{Timeout: 5 * time.Second}}
-		return ksvc.Service{Events: f.handle, GRPC: ksvc.NewGRPCServer()}, nil
+		svc := ksvc.Service{Events: f.handle, GRPC: ksvc.NewGRPCServer()}
+		if os.Getenv("HTTP_ROUTES") != "" {
+			svc.HTTP = httpRoutes()
+		}
+		return svc, nil
 	})
+}
+
+// httpRoutes serve the timeout and drain tests (HTTP_ROUTES=1):
+// /ws echoes WebSocket messages, /hang never starts its response, and
+// /slow?d=1s answers after d.
+func httpRoutes() http.Handler {
+	mux := http.NewServeMux()
+	upgrader := websocket.Upgrader{}
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			typ, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(typ, msg); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		time.Sleep(d)
+		fmt.Fprintf(w, "slept %s", d)
+	})
+	return mux
 }
 
 type fn struct {
