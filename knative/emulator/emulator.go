@@ -117,7 +117,7 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	em.httpClient = &http.Client{Transport: newH1Transport(em.dial)}
 	if cfg.QueueProxy != "" {
-		if err := podsSupported(); err != nil {
+		if err := PodsSupported(); err != nil {
 			em.log.Warn("services run as bare processes without queue-proxy: reduced fidelity to Knative", "reason", err)
 		} else {
 			em.queueBin = cfg.QueueProxy

@@ -41,7 +41,7 @@ spec:
 func requirePods(t *testing.T, h *harness) {
 	t.Helper()
 	if h.em.queueBin == "" {
-		t.Fatalf("this test needs Services to run as pods (root and iproute2): %v", podsSupported())
+		t.Fatalf("this test needs Services to run as pods (root and iproute2): %v", PodsSupported())
 	}
 }
 

@@ -46,9 +46,9 @@ const netnsDir = "/run/netns"
 // later run can tell which ones a dead emulator left behind.
 const podNetPrefix = "parley-emu-"
 
-// podsSupported reports whether this process can create network namespaces
+// PodsSupported reports whether this process can run Services as pods
 // (root and iproute2), and why not.
-func podsSupported() error {
+func PodsSupported() error {
 	if os.Geteuid() != 0 {
 		return errors.New("not running as root")
 	}

@@ -52,6 +52,10 @@ import (
 
 const modulePath = "github.com/parley-chat/parley/"
 
+// connectorPodMetricsPort is the port of the connector's METRICS_ADDR in
+// knative/base/connector.yaml.
+const connectorPodMetricsPort = 9464
+
 func main() {
 	log := ksvc.NewLogger("parley-dev", slog.LevelInfo)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -157,7 +161,19 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	env := stack.Env()
-	env["METRICS_ADDR"] = connectorMetrics
+	queueProxy, err := filepath.Abs(filepath.Join(s.binDir, "queue"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(queueProxy); err != nil {
+		queueProxy = "" // the emulator says what running without it means
+	}
+	// As pods, the connector serves metrics on its manifest's address inside
+	// its namespace, published on the host; as a bare process it binds the
+	// host address itself.
+	if queueProxy == "" || emulator.PodsSupported() != nil {
+		env["METRICS_ADDR"] = connectorMetrics
+	}
 	env["PUBLIC_URL"] = publicURL
 	env["JWT_ISSUER"] = publicURL
 	env["JWT_SIGNING_KEYS"] = jwtKeys
@@ -183,6 +199,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Env: env, Ports: map[string]int{"connector": s.httpPort}, IngressPort: s.ingressPort,
 		ExtraEnv:    map[string]map[string]string{"connector": connectorEnv},
 		IdleTimeout: s.idle, Logger: log, Registry: reg,
+		QueueProxy: queueProxy,
+		Publish:    map[string]map[int]int{"connector": {connectorPodMetricsPort: s.connMetricsPort}},
 	})
 	if err != nil {
 		metricsLn.Close()
