@@ -1,9 +1,13 @@
 package emulator
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +173,32 @@ func TestStoppingRevisionFinishesItsInFlightRequest(t *testing.T) {
 	rev.mu.Unlock()
 	if state != stopped {
 		t.Fatalf("revision state %d after stop, want stopped", state)
+	}
+}
+
+// A namespace left by an emulator that died (SIGKILL skips its cleanup) is
+// removed when the next one starts; one of a running emulator is not.
+func TestStalePodNamespacesAreRemovedAtStart(t *testing.T) {
+	if err := PodsSupported(); err != nil {
+		t.Fatalf("this test needs pods (root and iproute2): %v", err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("%s%d-1", podNetPrefix, dead.Process.Pid)
+	live := podNetPrefix + "1-1" // pid 1 is always running
+	for _, name := range []string{stale, live} {
+		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", live).Run() })
+	startEmulator(t, serviceYAML("fn", 0), nil)
+	if _, err := os.Stat(filepath.Join(netnsDir, stale)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale namespace %s still there (stat: %v)", stale, err)
+	}
+	if _, err := os.Stat(filepath.Join(netnsDir, live)); err != nil {
+		t.Errorf("namespace %s of a live process was removed: %v", live, err)
 	}
 }

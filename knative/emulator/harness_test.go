@@ -61,6 +61,11 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	// Every test stops its emulator: none may leave a pod's namespace behind.
+	if left, _ := filepath.Glob(filepath.Join(netnsDir, fmt.Sprintf("%s%d-*", podNetPrefix, os.Getpid()))); len(left) > 0 {
+		fmt.Fprintln(os.Stderr, "pod network namespaces left behind:", left)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
