@@ -1,9 +1,11 @@
 // Package emulator runs Parley's Knative manifests on one machine, without a
-// cluster: each Knative Service becomes a local process that scales from and
-// to zero behind an activator, and each Kafka-class Broker and its Triggers
-// are implemented over a real Kafka-protocol broker with Knative's delivery
-// semantics (consumer group per Trigger, exact attribute filters, ordered or
-// unordered delivery, retries with backoff, dead-letter sinks, replies).
+// cluster: each Knative Service becomes a pod (its own network namespace,
+// with Knative's queue-proxy in front; see pod.go) or, without root, a bare
+// local process, that scales from and to zero behind an activator, and each
+// Kafka-class Broker and its Triggers are implemented over a real
+// Kafka-protocol broker with Knative's delivery semantics (consumer group
+// per Trigger, exact attribute filters, ordered or unordered delivery,
+// retries with backoff, dead-letter sinks, replies).
 //
 // What it deliberately does not do: more than one replica per service, TLS,
 // and the Broker's own managed topics (only externally managed topics).
