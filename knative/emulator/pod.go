@@ -47,16 +47,21 @@ const netnsDir = "/run/netns"
 const podNetPrefix = "parley-emu-"
 
 // PodsSupported reports whether this process can run Services as pods
-// (root and iproute2), and why not.
-func PodsSupported() error {
+// (root, iproute2, and a kernel or sandbox that lets it create a network
+// namespace), and why not.
+var PodsSupported = sync.OnceValue(func() error {
 	if os.Geteuid() != 0 {
 		return errors.New("not running as root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		return errors.New("iproute2's ip is not installed")
 	}
-	return nil
-}
+	n, err := newPodNet(fmt.Sprintf("%s%d-probe", podNetPrefix, os.Getpid()))
+	if err != nil {
+		return err
+	}
+	return n.close()
+})
 
 // removeStalePodNets deletes namespaces left by emulators that are no longer
 // running (a crash or SIGKILL skips their cleanup). Their processes died
