@@ -67,6 +67,9 @@ type Config struct {
 	// pod: its own network namespace, queue-proxy in front. Otherwise each
 	// runs as a bare process on a loopback port, and New logs that.
 	QueueProxy string
+	// DialOut is how pods' HTTP traffic to non-loopback hosts leaves the
+	// machine (see egress.go). Default: a plain dial.
+	DialOut func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Publish makes a pod's loopback ports reachable on the host, by service
 	// name: pod port -> host port on Host (for a service's own metrics port).
 	// Without pods the service binds its addresses on the host itself, and
@@ -101,6 +104,7 @@ type Emulator struct {
 	podSeq     atomic.Int64 // names each pod's namespace
 	pods       sync.Map     // namespace name -> *podNet, for dial
 	publishLns []publishedPort
+	egressLn   net.Listener // the pods' HTTP proxy to beyond the machine
 }
 
 // New parses the manifests, resolves images and binds every listener, so a
@@ -165,10 +169,19 @@ func New(cfg Config) (*Emulator, error) {
 			em.log.Error("trigger skipped", "trigger", t.Namespace+"/"+t.Name, "error", err)
 		}
 	}
+	if em.queueBin != "" {
+		if em.egressLn, err = em.listen("pods' egress proxy", 0); err != nil {
+			return nil, err
+		}
+	}
 	// Env can name other services' and the ingress's addresses only once all are bound.
 	for _, r := range em.revisions {
 		if r.env, err = em.buildEnv(r.spec); err != nil {
 			return nil, fmt.Errorf("emulator: service %s: %w", r.spec.Name, err)
+		}
+		if em.egressLn != nil {
+			proxy := "http://" + em.egressLn.Addr().String()
+			r.env = append(r.env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "NO_PROXY=localhost,127.0.0.1,::1")
 		}
 		own := map[int]bool{r.spec.Port: true}
 		for _, p := range reservedPorts {
@@ -296,6 +309,9 @@ func (em *Emulator) closeListeners() {
 	}
 	if em.ingressLn != nil {
 		em.ingressLn.Close()
+	}
+	if em.egressLn != nil {
+		em.egressLn.Close()
 	}
 }
 
@@ -429,6 +445,9 @@ func (em *Emulator) Run(ctx context.Context) error {
 	}
 	if em.ingressLn != nil {
 		serve(em.ingressLn, &ingress{em: em})
+	}
+	if em.egressLn != nil {
+		serve(em.egressLn, newEgress(em.cfg.DialOut))
 	}
 	for _, p := range em.publishLns {
 		wg.Add(1)

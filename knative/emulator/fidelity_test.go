@@ -1,10 +1,13 @@
 package emulator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,5 +203,42 @@ func TestStalePodNamespacesAreRemovedAtStart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(netnsDir, live)); err != nil {
 		t.Errorf("namespace %s of a live process was removed: %v", live, err)
+	}
+}
+
+// A pod has loopback only, yet its HTTP clients reach hosts beyond the
+// machine (Web Push endpoints) through the emulator's egress proxy. The
+// test's "outside" is a loopback server behind a name that only the
+// proxy's dialer knows: traffic may not leave this machine.
+func TestPodReachesTheOutsideThroughTheEgressProxy(t *testing.T) {
+	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello from outside") })
+	plain, tlsSrv := httptest.NewServer(hello), httptest.NewTLSServer(hello)
+	t.Cleanup(plain.Close)
+	t.Cleanup(tlsSrv.Close)
+	outside := map[string]string{ // what the proxy dials -> where it really goes
+		"push.example.test:80":  plain.Listener.Addr().String(),
+		"push.example.test:443": tlsSrv.Listener.Addr().String(),
+	}
+	h := startEmulator(t, httpServiceYAML("egress", ""), func(c *Config) {
+		c.DialOut = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			to, ok := outside[addr]
+			if !ok {
+				return nil, fmt.Errorf("unexpected egress to %s", addr)
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, to)
+		}
+	})
+	requirePods(t, h)
+	url, _ := h.em.URL("test", "egress")
+	for _, target := range []string{"http://push.example.test/", "https://push.example.test/"} {
+		resp, err := http.Get(url + "/fetch?url=" + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "hello from outside" {
+			t.Errorf("GET %s from the pod: %d %q", target, resp.StatusCode, body)
+		}
 	}
 }

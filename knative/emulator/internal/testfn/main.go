@@ -6,9 +6,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -51,8 +53,9 @@ func main() {
 }
 
 // httpRoutes serve the timeout and drain tests (HTTP_ROUTES=1):
-// /ws echoes WebSocket messages, /hang never starts its response, and
-// /slow?d=1s answers after d.
+// /ws echoes WebSocket messages, /hang never starts its response,
+// /slow?d=1s answers after d, and /fetch?url=… answers with what a GET of
+// url (through the environment's proxy) returned.
 func httpRoutes() http.Handler {
 	mux := http.NewServeMux()
 	upgrader := websocket.Upgrader{}
@@ -71,6 +74,19 @@ func httpRoutes() http.Handler {
 				return
 			}
 		}
+	})
+	// The test's HTTPS "outside" has a self-signed certificate.
+	insecure := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	mux.HandleFunc("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := insecure.Get(r.URL.Query().Get("url"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
 	})
 	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
