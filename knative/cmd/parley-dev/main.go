@@ -168,6 +168,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if _, err := os.Stat(queueProxy); err != nil {
 		queueProxy = "" // the emulator says what running without it means
 	}
+	// A pod reaches the host's loopback and, over HTTP, the outside; not a
+	// database or Kafka elsewhere.
+	for _, k := range []string{"DATABASE_URL", "REDIS_URL", "MONGO_URI", "KAFKA_BROKERS"} {
+		if os.Getenv(k) != "" && queueProxy != "" {
+			log.Warn("servers of your own are set: Services run as bare processes, not as pods", "variable", k)
+			queueProxy = ""
+		}
+	}
 	// As pods, the connector serves metrics on its manifest's address inside
 	// its namespace, published on the host; as a bare process it binds the
 	// host address itself.
