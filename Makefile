@@ -26,7 +26,7 @@ all: build
 help:
 	@echo "make run       start Parley locally and print its URL (Ctrl-C stops it)"
 	@echo "make test      run every test (needs postgresql and redis-server: see .ci/run)"
-	@echo "make build     build the services, the launcher and FerretDB into $(BIN)/"
+	@echo "make build     build the services, the launcher, FerretDB and queue-proxy into $(BIN)/"
 	@echo "make bench     run the benchmarks and print the numbers"
 	@echo "make lint      gofmt, go vet, staticcheck, shellcheck, actionlint"
 	@echo "make generate  regenerate generated code"
@@ -35,10 +35,15 @@ help:
 	@echo "make undeploy  remove the Minikube deployment"
 	@echo "make clean     remove build outputs (keeps .parley/ data)"
 
+# Knative's queue-proxy runs beside every Service in the emulator. It is
+# built in serving's own module (go install pkg@version) at the version
+# go.mod pins: built inside Parley's module, newer OpenTelemetry versions
+# make it exit at start.
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(SERVICES)) ./knative/cmd/parley-dev
 	cd knative/devstack/ferretdb && $(GO) build -o ../../../$(BIN)/ferretdb .
+	GOBIN=$(abspath $(BIN)) $(GO) install knative.dev/serving/cmd/queue@$$($(GO) list -m -f '{{.Version}}' knative.dev/serving)
 
 run: build web $(ORT_LIB) $(DEMO_MODEL)/model.onnx
 	PARLEY_MODEL_DIR=$(RUN_MODEL) ./$(BIN)/parley-dev

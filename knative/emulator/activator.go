@@ -27,9 +27,10 @@ func newActivator(rev *revision) *activator {
 	a.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "http", Host: pr.In.Context().Value(ctxKey{}).(string)})
+			pr.Out.Host = pr.In.Host // as Knative's activator, which keeps the Host it was called with
 			pr.SetXForwarded()
 		},
-		Transport:     protocolTransport{h1: newH1Transport(), h2c: newH2CTransport()},
+		Transport:     protocolTransport{h1: newH1Transport(rev.em.dial), h2c: newH2CTransport(rev.em.dial)},
 		FlushInterval: -1, // stream gRPC and WebSocket frames as they come
 		ErrorHandler:  a.proxyError,
 		BufferPool:    proxyBuffers{},
@@ -108,17 +109,20 @@ func (t protocolTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.h1.RoundTrip(r)
 }
 
-func newH1Transport() *http.Transport {
+// dialFunc dials a host:port where host may name a pod (see Emulator.dial).
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func newH1Transport(dial dialFunc) *http.Transport {
 	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DialContext:         dial,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     30 * time.Second,
 	}
 }
 
-func newH2CTransport() *http.Transport {
+func newH2CTransport(dial dialFunc) *http.Transport {
 	t := &http.Transport{
-		DialContext:     (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DialContext:     dial,
 		IdleConnTimeout: 30 * time.Second,
 		Protocols:       new(http.Protocols),
 	}

@@ -1,11 +1,16 @@
 package emulator
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,30 +20,66 @@ import (
 )
 
 // BenchmarkColdStart measures, through the activator, the time from a
-// request's arrival at a stopped service to its response, over 50 cold starts.
+// request's arrival at a stopped service to its response, over 50 cold
+// starts, and the resident memory of the running service: as a bare
+// process and as a pod with queue-proxy, side by side, so the difference
+// is what queue-proxy costs per Service.
 func BenchmarkColdStart(b *testing.B) {
-	const starts = 50
-	h := startEmulator(b, serviceYAML("fn", 0), nil)
-	url, _ := h.em.URL("test", "fn")
-	rev := h.em.revisions["test/fn"]
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	for b.Loop() {
-		var d []time.Duration
-		for range starts {
-			rev.stop()
-			begin := time.Now()
-			resp, err := client.Get(url + "/healthz")
-			if err != nil {
-				b.Fatal(err)
+	for _, mode := range []struct{ name, queueProxy string }{{"bare", ""}, {"queue-proxy", queueBin}} {
+		b.Run(mode.name, func(b *testing.B) {
+			const starts = 50
+			h := startEmulator(b, serviceYAML("fn", 0), func(c *Config) { c.QueueProxy = mode.queueProxy })
+			if mode.queueProxy != "" && h.em.queueBin == "" {
+				b.Fatalf("pods unavailable: %v", PodsSupported())
 			}
-			resp.Body.Close()
-			d = append(d, time.Since(begin))
-		}
-		if n := h.coldStarts("fn"); n < starts {
-			b.Fatalf("only %d cold starts", n)
-		}
-		reportPercentiles(b, "cold_start", d)
+			url, _ := h.em.URL("test", "fn")
+			rev := h.em.revisions["test/fn"]
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			for b.Loop() {
+				var d []time.Duration
+				for range starts {
+					rev.stop()
+					begin := time.Now()
+					resp, err := client.Get(url + "/healthz")
+					if err != nil {
+						b.Fatal(err)
+					}
+					resp.Body.Close()
+					d = append(d, time.Since(begin))
+				}
+				if n := h.coldStarts("fn"); n < starts {
+					b.Fatalf("only %d cold starts", n)
+				}
+				reportPercentiles(b, "cold_start", d)
+			}
+			rev.mu.Lock()
+			p := rev.proc
+			rev.mu.Unlock()
+			b.ReportMetric(rssMiB(b, p), "service_rss_MiB")
+			if p.queue != nil {
+				b.ReportMetric(rssMiB(b, p.queue), "queue_proxy_rss_MiB")
+			}
+		})
 	}
+}
+
+// rssMiB is a process's resident memory, from /proc.
+func rssMiB(b *testing.B, p *process) float64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				b.Fatalf("VmRSS %q: %v", v, err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatal("no VmRSS in /proc status")
+	return 0
 }
 
 // BenchmarkBrokerThroughput measures events/s from the topic to a trivial
@@ -132,4 +173,68 @@ func reportPercentiles(b *testing.B, name string, d []time.Duration) {
 	b.ReportMetric(pct(0.99), name+"_p99_ms")
 	b.Logf("%s over %d samples: p50 %.2f ms, p99 %.2f ms, max %.2f ms", name, len(s), pct(0.50), pct(0.99),
 		float64(s[len(s)-1].Microseconds())/1000)
+}
+
+// BenchmarkPodForwarder measures what the forwarder costs a pod's traffic
+// to the host (the connector's Redis and Kafka calls): 16-byte request and
+// reply round trips over one connection, direct on the host loopback and
+// from inside a pod through the forwarder.
+func BenchmarkPodForwarder(b *testing.B) {
+	if err := PodsSupported(); err != nil {
+		b.Fatalf("pods unavailable: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	pn, err := newPodNet(fmt.Sprintf("%s%d-bench", podNetPrefix, os.Getpid()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pn.close()
+	if err := pn.forward(port); err != nil {
+		b.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for b.Loop() {
+		direct, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		viaPod, err := pn.dial(context.Background(), addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			conn net.Conn
+		}{{"direct", direct}, {"forwarded", viaPod}} {
+			const trips = 20000
+			msg, reply := make([]byte, 16), make([]byte, 16)
+			d := make([]time.Duration, 0, trips)
+			for range trips {
+				begin := time.Now()
+				if _, err := c.conn.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c.conn, reply); err != nil {
+					b.Fatal(err)
+				}
+				d = append(d, time.Since(begin))
+			}
+			c.conn.Close()
+			reportPercentiles(b, c.name+"_round_trip", d)
+		}
+	}
 }

@@ -1,9 +1,11 @@
 // Package emulator runs Parley's Knative manifests on one machine, without a
-// cluster: each Knative Service becomes a local process that scales from and
-// to zero behind an activator, and each Kafka-class Broker and its Triggers
-// are implemented over a real Kafka-protocol broker with Knative's delivery
-// semantics (consumer group per Trigger, exact attribute filters, ordered or
-// unordered delivery, retries with backoff, dead-letter sinks, replies).
+// cluster: each Knative Service becomes a pod (its own network namespace,
+// with Knative's queue-proxy in front; see pod.go) or, without root, a bare
+// local process, that scales from and to zero behind an activator, and each
+// Kafka-class Broker and its Triggers are implemented over a real
+// Kafka-protocol broker with Knative's delivery semantics (consumer group
+// per Trigger, exact attribute filters, ordered or unordered delivery,
+// retries with backoff, dead-letter sinks, replies).
 //
 // What it deliberately does not do: more than one replica per service, TLS,
 // and the Broker's own managed topics (only externally managed topics).
@@ -22,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +62,19 @@ type Config struct {
 	StopTimeout time.Duration
 	// CrashBackoff is how long requests fail fast after a failed start. Default 1s.
 	CrashBackoff time.Duration
+	// QueueProxy is Knative's queue-proxy binary (make build puts it in
+	// bin/queue). With it, and as root with iproute2, each Service runs as a
+	// pod: its own network namespace, queue-proxy in front. Otherwise each
+	// runs as a bare process on a loopback port, and New logs that.
+	QueueProxy string
+	// DialOut is how pods' HTTP traffic to non-loopback hosts leaves the
+	// machine (see egress.go). Default: a plain dial.
+	DialOut func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Publish makes a pod's loopback ports reachable on the host, by service
+	// name: pod port -> host port on Host (for a service's own metrics port).
+	// Without pods the service binds its addresses on the host itself, and
+	// Publish is ignored.
+	Publish map[string]map[int]int
 	// ProcessOutput receives the services' stdout and stderr. Default os.Stderr.
 	ProcessOutput io.Writer
 	// Logger for the emulator's own logs. Default slog.Default().
@@ -101,6 +117,12 @@ type Emulator struct {
 
 	httpClient *http.Client
 	producer   *kgo.Client
+
+	queueBin   string       // queue-proxy, when Services run as pods
+	podSeq     atomic.Int64 // names each pod's namespace
+	pods       sync.Map     // namespace name -> *podNet, for dial
+	publishLns []publishedPort
+	egressLn   net.Listener // the pods' HTTP proxy to beyond the machine
 }
 
 // New parses the manifests, resolves images and binds every listener, so a
@@ -116,7 +138,17 @@ func New(cfg Config) (*Emulator, error) {
 		cfg: cfg, spec: spec, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 		revisions: map[string]*revision{}, activators: map[string]net.Listener{},
 		brokers: map[string]BrokerSpec{}, sinks: map[string]string{},
-		httpClient: &http.Client{Transport: newH1Transport()},
+	}
+	em.httpClient = &http.Client{Transport: newH1Transport(em.dial)}
+	if cfg.QueueProxy != "" {
+		if err := PodsSupported(); err != nil {
+			em.log.Warn("services run as bare processes without queue-proxy: reduced fidelity to Knative", "reason", err)
+		} else {
+			em.queueBin = cfg.QueueProxy
+			removeStalePodNets(em.log)
+		}
+	} else {
+		em.log.Warn("services run as bare processes without queue-proxy: reduced fidelity to Knative", "reason", "no queue-proxy binary configured")
 	}
 	for _, err := range spec.Skipped {
 		em.log.Error("manifest object skipped", "error", err)
@@ -165,10 +197,29 @@ func New(cfg Config) (*Emulator, error) {
 			em.log.Error("trigger skipped", "trigger", t.Namespace+"/"+t.Name, "error", err)
 		}
 	}
+	if em.queueBin != "" {
+		if em.egressLn, err = em.listen("pods' egress proxy", 0); err != nil {
+			return nil, err
+		}
+	}
 	// Env can name other services' and the ingress's addresses only once all are bound.
 	for _, r := range em.revisions {
 		if r.env, err = em.buildEnv(r.spec); err != nil {
 			return nil, fmt.Errorf("emulator: service %s: %w", r.spec.Name, err)
+		}
+		if em.egressLn != nil {
+			proxy := "http://" + em.egressLn.Addr().String()
+			r.env = append(r.env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "NO_PROXY=localhost,127.0.0.1,::1")
+		}
+		own := map[int]bool{r.spec.Port: true}
+		for _, p := range reservedPorts {
+			own[p] = true
+		}
+		r.hostPorts = hostPorts(r.env, own)
+	}
+	if em.queueBin != "" {
+		if err := em.publishPorts(); err != nil {
+			return nil, err
 		}
 	}
 	ok = true
@@ -287,8 +338,14 @@ func (em *Emulator) closeListeners() {
 	for _, ln := range em.activators {
 		ln.Close()
 	}
+	for _, p := range em.publishLns {
+		p.ln.Close()
+	}
 	if em.ingressLn != nil {
 		em.ingressLn.Close()
+	}
+	if em.egressLn != nil {
+		em.egressLn.Close()
 	}
 }
 
@@ -422,6 +479,13 @@ func (em *Emulator) Run(ctx context.Context) error {
 	if em.ingressLn != nil {
 		serve(em.ingressLn, &ingress{em: em})
 	}
+	if em.egressLn != nil {
+		serve(em.egressLn, newEgress(em.cfg.DialOut))
+	}
+	for _, p := range em.publishLns {
+		wg.Add(1)
+		go func() { defer wg.Done(); em.servePublished(p) }()
+	}
 	for _, r := range em.revisions {
 		if r.spec.MinScale > 0 {
 			wg.Add(1)
@@ -445,6 +509,9 @@ func (em *Emulator) Run(ctx context.Context) error {
 	defer done()
 	for _, srv := range servers {
 		srv.Shutdown(shutdownCtx)
+	}
+	for _, p := range em.publishLns {
+		p.ln.Close()
 	}
 	var stopWG sync.WaitGroup
 	for _, r := range em.revisions {

@@ -30,10 +30,12 @@ import (
 	"github.com/parley-chat/parley/kafka/devbroker"
 )
 
-var testfnBin string
+var testfnBin, queueBin string
 
-// TestMain builds the test function once: every emulator test runs it as a
-// real process, exactly as a Parley function runs.
+// TestMain builds the test function and Knative's queue-proxy once: every
+// emulator test runs them as real processes, exactly as a Parley function
+// runs. queue-proxy is built as `make build` builds it, in serving's own
+// module at the version go.mod pins.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "emulator-test")
 	if err != nil {
@@ -41,13 +43,29 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testfnBin = filepath.Join(dir, "testfn")
-	build := exec.Command("go", "build", "-o", testfnBin, "./internal/testfn")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build testfn:", err)
+	queueBin = filepath.Join(dir, "queue")
+	version, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "knative.dev/serving").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "find the pinned knative.dev/serving:", err)
 		os.Exit(1)
 	}
+	for _, build := range []*exec.Cmd{
+		exec.Command("go", "build", "-o", testfnBin, "./internal/testfn"),
+		exec.Command("go", "install", "knative.dev/serving/cmd/queue@"+strings.TrimSpace(string(version))),
+	} {
+		build.Env = append(os.Environ(), "GOBIN="+dir)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build:", build.Args, err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
+	// Every test stops its emulator: none may leave a pod's namespace behind.
+	if left, _ := filepath.Glob(filepath.Join(netnsDir, fmt.Sprintf("%s%d-*", podNetPrefix, os.Getpid()))); len(left) > 0 {
+		fmt.Fprintln(os.Stderr, "pod network namespaces left behind:", left)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -150,6 +168,7 @@ func startEmulator(t testing.TB, manifests string, tweak func(*Config)) *harness
 	cfg := Config{
 		Manifests:     []byte(manifests),
 		ResolveImage:  func(string) (string, error) { return testfnBin, nil },
+		QueueProxy:    queueBin,
 		KafkaBrokers:  []string{kb.Addr()},
 		Env:           map[string]string{"CRASH_DIR": t.TempDir()},
 		IdleTimeout:   time.Minute,

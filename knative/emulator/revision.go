@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -39,14 +40,21 @@ type revision struct {
 	startErr error         // why the last start failed; nil after a success
 	failedAt time.Time
 	inflight int
+	drained  chan struct{} // while stopping with requests in flight: closed when the last ends
 	lastUsed time.Time
+	// hostPorts are the host loopback ports the pod forwards (see pod.go).
+	hostPorts []int
 }
 
 type process struct {
 	cmd    *exec.Cmd
-	addr   string
+	addr   string // where the activator sends requests: host:port, or <netns>:<queue-proxy port>
 	exited chan struct{}
 	tail   *tailBuffer
+	// In a pod: queue-proxy beside the user container, and their namespace.
+	queue *process
+	net   *podNet
+	down  chan struct{} // closed when any of the pod's processes exits
 }
 
 // errStartFailed wraps every start failure, so callers can answer 503.
@@ -95,6 +103,10 @@ func (r *revision) release() {
 	r.mu.Lock()
 	r.inflight--
 	r.lastUsed = time.Now()
+	if r.inflight == 0 && r.drained != nil {
+		close(r.drained)
+		r.drained = nil
+	}
 	r.mu.Unlock()
 }
 
@@ -125,13 +137,78 @@ func (r *revision) start() {
 }
 
 func (r *revision) launch() (*process, error) {
+	if r.em.queueBin != "" {
+		return r.launchPod()
+	}
 	port, err := freePort(r.em.cfg.Host)
 	if err != nil {
 		return nil, err
 	}
-	addr := net.JoinHostPort(r.em.cfg.Host, strconv.Itoa(port))
-	cmd := exec.Command(r.bin)
-	cmd.Env = append(append([]string(nil), r.env...), "PORT="+strconv.Itoa(port))
+	p, err := r.exec(nil, r.bin, append(append([]string(nil), r.env...), "PORT="+strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	p.addr = net.JoinHostPort(r.em.cfg.Host, strconv.Itoa(port))
+	p.down = p.exited
+	if err := r.waitReady(p); err != nil {
+		r.terminate(p, 0)
+		return nil, err
+	}
+	return p, nil
+}
+
+// launchPod starts the revision as a pod: a fresh network namespace, the
+// user container on its containerPort, and queue-proxy in front of it.
+func (r *revision) launchPod() (*process, error) {
+	name := fmt.Sprintf("%s%d-%d", podNetPrefix, os.Getpid(), r.em.podSeq.Add(1))
+	pn, err := newPodNet(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, port := range r.hostPorts {
+		if err := pn.forward(port); err != nil {
+			pn.close()
+			return nil, err
+		}
+	}
+	p, err := r.exec(pn, r.bin, append(append([]string(nil), r.env...), "PORT="+strconv.Itoa(r.spec.Port)))
+	if err != nil {
+		pn.close()
+		return nil, err
+	}
+	p.net = pn
+	p.addr = net.JoinHostPort(name, strconv.Itoa(r.spec.queuePort()))
+	p.down = make(chan struct{})
+	r.em.pods.Store(name, pn)
+	qenv, err := queueEnv(r.spec, name)
+	if err == nil {
+		p.queue, err = r.exec(pn, r.em.queueBin, qenv)
+	}
+	if err != nil {
+		r.terminate(p, 0)
+		return nil, err
+	}
+	go func() {
+		select {
+		case <-p.exited:
+		case <-p.queue.exited:
+		}
+		close(p.down)
+	}()
+	if err := r.waitReady(p); err != nil {
+		r.terminate(p, 0)
+		return nil, err
+	}
+	return p, nil
+}
+
+// exec starts bin with env, inside pod's namespace when pod is not nil.
+func (r *revision) exec(pod *podNet, bin string, env []string) (*process, error) {
+	cmd := exec.Command(bin)
+	if pod != nil {
+		cmd = exec.Command("ip", "netns", "exec", pod.name, bin)
+	}
+	cmd.Env = env
 	tail := &tailBuffer{max: 4096}
 	out := io.MultiWriter(r.em.cfg.ProcessOutput, tail)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -139,17 +216,13 @@ func (r *revision) launch() (*process, error) {
 	// a parent death signal so an emulator crash leaves no orphans.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("exec %s: %w", r.bin, err)
+		return nil, fmt.Errorf("exec %s: %w", bin, err)
 	}
-	p := &process{cmd: cmd, addr: addr, exited: make(chan struct{}), tail: tail}
+	p := &process{cmd: cmd, exited: make(chan struct{}), tail: tail}
 	go func() {
 		cmd.Wait()
 		close(p.exited)
 	}()
-	if err := r.waitReady(p); err != nil {
-		terminate(p, 0)
-		return nil, err
-	}
 	return p, nil
 }
 
@@ -158,15 +231,23 @@ func (r *revision) launch() (*process, error) {
 func (r *revision) waitReady(p *process) error {
 	deadline := time.NewTimer(r.em.cfg.StartTimeout)
 	defer deadline.Stop()
-	client := &http.Client{Timeout: 500 * time.Millisecond}
+	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: newH1Transport(r.em.dial)}
+	defer client.CloseIdleConnections()
 	interval := time.Millisecond
+	var queueExited <-chan struct{}
+	if p.queue != nil {
+		queueExited = p.queue.exited
+	}
 	for {
-		if r.probe(client, p.addr) {
+		if r.probe(client, p) {
 			return nil
 		}
 		select {
 		case <-p.exited:
 			return fmt.Errorf("exited during start (%s); last output: %s", p.cmd.ProcessState, p.tail.String())
+		case <-queueExited:
+			return fmt.Errorf("queue-proxy exited during start (%s); last output: %s; the service's own output: %s",
+				p.queue.cmd.ProcessState, p.queue.tail.String(), p.tail.String())
 		case <-deadline.C:
 			return fmt.Errorf("not ready after %s; last output: %s", r.em.cfg.StartTimeout, p.tail.String())
 		case <-time.After(interval):
@@ -175,7 +256,25 @@ func (r *revision) waitReady(p *process) error {
 	}
 }
 
-func (r *revision) probe(client *http.Client, addr string) bool {
+func (r *revision) probe(client *http.Client, p *process) bool {
+	addr := p.addr
+	if p.queue != nil {
+		// As Knative's activator probes a pod: queue-proxy answers "queue"
+		// once its own probe of the user container passes.
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		if err != nil {
+			return false
+		}
+		req.Header.Set("K-Network-Probe", "queue")
+		req.Header.Set("User-Agent", "Knative-Activator-Probe")
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && string(body) == "queue"
+	}
 	if r.spec.ReadinessPath == "" {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -193,7 +292,7 @@ func (r *revision) probe(client *http.Client, addr string) bool {
 
 // watch notices a process that exits while serving.
 func (r *revision) watch(p *process) {
-	<-p.exited
+	<-p.down
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.proc != p {
@@ -205,6 +304,8 @@ func (r *revision) watch(p *process) {
 		r.em.log.Warn("service exited unexpectedly", "ksvc", r.spec.Name,
 			"status", p.cmd.ProcessState.String(), "last_output", p.tail.String())
 		r.em.metrics.crashes.WithLabelValues(r.spec.Name).Inc()
+		// The rest of the pod goes too, as a failed pod is replaced whole.
+		go r.terminate(p, 0)
 	}
 }
 
@@ -240,9 +341,15 @@ func (r *revision) stopLocked() {
 	p := r.proc
 	r.state = stopping
 	r.changed = make(chan struct{})
+	var drained chan struct{}
+	if r.inflight > 0 {
+		drained = make(chan struct{})
+		r.drained = drained
+	}
 	r.mu.Unlock()
-	terminate(p, r.em.cfg.StopTimeout)
+	r.drainAndTerminate(p, drained, r.em.cfg.StopTimeout)
 	r.mu.Lock()
+	r.drained = nil
 	r.state = stopped
 	r.proc = nil
 	close(r.changed)
@@ -284,22 +391,77 @@ func (r *revision) warm(ctx context.Context) (<-chan struct{}, error) {
 		return nil, err
 	}
 	release()
-	return p.exited, nil
+	return p.down, nil
 }
 
-// terminate sends SIGTERM to the process group, then SIGKILL after grace.
-func terminate(p *process, grace time.Duration) {
-	pgid := p.cmd.Process.Pid
-	if grace > 0 {
-		syscall.Kill(-pgid, syscall.SIGTERM)
+// drainAndTerminate stops a process or pod that no longer gets new
+// requests. A pod stops as Kubernetes deletes one: queue-proxy gets SIGTERM
+// at once and keeps serving what is in flight; the user container gets
+// SIGTERM once those requests end (where its preStop hook, queue-proxy's
+// /wait-for-drain, would return); SIGKILL ends whatever is left at the grace
+// period. drained is closed when the last in-flight request ends (nil: none).
+func (r *revision) drainAndTerminate(p *process, drained <-chan struct{}, grace time.Duration) {
+	if p.queue == nil {
+		r.terminate(p, grace)
+		return
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	signal(p.queue, syscall.SIGTERM)
+	if drained != nil {
 		select {
-		case <-p.exited:
+		case <-drained:
+		case <-deadline.C:
+			r.terminate(p, 0)
 			return
-		case <-time.After(grace):
 		}
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	<-p.exited
+	signal(p, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-deadline.C:
+	}
+	// queue-proxy sleeps 30 s after SIGTERM for load balancers to forget
+	// the pod; with nothing in flight and nobody routing to it, that wait
+	// has nothing to protect here.
+	r.terminate(p, 0)
+}
+
+// terminate sends SIGTERM to the process group (or the pod's), then SIGKILL
+// after grace, and removes a pod's namespace.
+func (r *revision) terminate(p *process, grace time.Duration) {
+	procs := []*process{p}
+	if p.queue != nil {
+		procs = append(procs, p.queue)
+	}
+	if grace > 0 {
+		for _, q := range procs {
+			signal(q, syscall.SIGTERM)
+		}
+		timeout := time.After(grace)
+	wait:
+		for _, q := range procs {
+			select {
+			case <-q.exited:
+			case <-timeout:
+				break wait
+			}
+		}
+	}
+	for _, q := range procs {
+		signal(q, syscall.SIGKILL)
+		<-q.exited
+	}
+	if p.net != nil {
+		r.em.pods.Delete(p.net.name)
+		if err := p.net.close(); err != nil {
+			r.em.log.Warn("pod network cleanup", "ksvc", r.spec.Name, "error", err)
+		}
+	}
+}
+
+func signal(p *process, sig syscall.Signal) {
+	syscall.Kill(-p.cmd.Process.Pid, sig)
 }
 
 func freePort(host string) (int, error) {

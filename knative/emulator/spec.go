@@ -25,6 +25,16 @@ type ServiceSpec struct {
 	ReadinessPath   string
 	// Timeout bounds one proxied request (spec.template.spec.timeoutSeconds).
 	Timeout time.Duration
+	// ResponseStartTimeout and IdleTimeout are the revision's
+	// responseStartTimeoutSeconds and idleTimeoutSeconds (0: none), which
+	// queue-proxy enforces.
+	ResponseStartTimeout, IdleTimeout time.Duration
+	// ContainerConcurrency is queue-proxy's hard limit on concurrent requests (0: none).
+	ContainerConcurrency int
+	// Port is the user container's port (containerPort, default 8080); H2C
+	// is set when that port is named h2c, which moves queue-proxy to 8013.
+	Port int
+	H2C  bool
 }
 
 // EnvVar is a container env entry. FromRef marks a valueFrom reference
@@ -176,10 +186,17 @@ func (s *Spec) addService(o manifests.Object) error {
 			Template struct {
 				Metadata objectMeta `json:"metadata"`
 				Spec     struct {
-					TimeoutSeconds *int `json:"timeoutSeconds"`
-					Containers     []struct {
+					TimeoutSeconds              *int `json:"timeoutSeconds"`
+					ResponseStartTimeoutSeconds *int `json:"responseStartTimeoutSeconds"`
+					IdleTimeoutSeconds          *int `json:"idleTimeoutSeconds"`
+					ContainerConcurrency        *int `json:"containerConcurrency"`
+					Containers                  []struct {
 						Image string `json:"image"`
-						Env   []struct {
+						Ports []struct {
+							Name          string `json:"name"`
+							ContainerPort int    `json:"containerPort"`
+						} `json:"ports"`
+						Env []struct {
 							Name      string          `json:"name"`
 							Value     string          `json:"value"`
 							ValueFrom *map[string]any `json:"valueFrom"`
@@ -205,7 +222,9 @@ func (s *Spec) addService(o manifests.Object) error {
 	if c.Image == "" {
 		return fmt.Errorf("container has no image")
 	}
-	svc := ServiceSpec{Name: o.Name, Namespace: o.Namespace, Image: c.Image, Timeout: 300 * time.Second}
+	// Knative's defaults (config-defaults): 300 s for both timeouts, port 8080.
+	svc := ServiceSpec{Name: o.Name, Namespace: o.Namespace, Image: c.Image, Timeout: 300 * time.Second,
+		ResponseStartTimeout: 300 * time.Second, Port: 8080}
 	if v := tmpl.Metadata.Annotations[annotationMinScale]; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -215,6 +234,24 @@ func (s *Spec) addService(o manifests.Object) error {
 	}
 	if t := tmpl.Spec.TimeoutSeconds; t != nil && *t > 0 {
 		svc.Timeout = time.Duration(*t) * time.Second
+	}
+	if t := tmpl.Spec.ResponseStartTimeoutSeconds; t != nil && *t > 0 {
+		svc.ResponseStartTimeout = time.Duration(*t) * time.Second
+	}
+	if t := tmpl.Spec.IdleTimeoutSeconds; t != nil && *t > 0 {
+		svc.IdleTimeout = time.Duration(*t) * time.Second
+	}
+	if cc := tmpl.Spec.ContainerConcurrency; cc != nil {
+		if *cc < 0 {
+			return fmt.Errorf("containerConcurrency %d is negative", *cc)
+		}
+		svc.ContainerConcurrency = *cc
+	}
+	if len(c.Ports) > 0 {
+		if p := c.Ports[0].ContainerPort; p > 0 {
+			svc.Port = p
+		}
+		svc.H2C = c.Ports[0].Name == "h2c"
 	}
 	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil {
 		svc.ReadinessPath = p.HTTPGet.Path

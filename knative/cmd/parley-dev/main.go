@@ -53,6 +53,10 @@ import (
 
 const modulePath = "github.com/parley-chat/parley/"
 
+// connectorPodMetricsPort is the port of the connector's METRICS_ADDR in
+// knative/base/connector.yaml.
+const connectorPodMetricsPort = 9464
+
 func main() {
 	log := ksvc.NewLogger("parley-dev", slog.LevelInfo)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -159,7 +163,27 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	env := stack.Env()
-	env["METRICS_ADDR"] = connectorMetrics
+	queueProxy, err := filepath.Abs(filepath.Join(s.binDir, "queue"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(queueProxy); err != nil {
+		queueProxy = "" // the emulator says what running without it means
+	}
+	// A pod reaches the host's loopback and, over HTTP, the outside; not a
+	// database or Kafka elsewhere.
+	for _, k := range []string{"DATABASE_URL", "REDIS_URL", "MONGO_URI", "KAFKA_BROKERS"} {
+		if os.Getenv(k) != "" && queueProxy != "" {
+			log.Warn("servers of your own are set: Services run as bare processes, not as pods", "variable", k)
+			queueProxy = ""
+		}
+	}
+	// As pods, the connector serves metrics on its manifest's address inside
+	// its namespace, published on the host; as a bare process it binds the
+	// host address itself.
+	if queueProxy == "" || emulator.PodsSupported() != nil {
+		env["METRICS_ADDR"] = connectorMetrics
+	}
 	env["PUBLIC_URL"] = publicURL
 	env["JWT_ISSUER"] = publicURL
 	env["JWT_SIGNING_KEYS"] = jwtKeys
@@ -185,6 +209,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Env: env, Ports: map[string]int{"connector": s.httpPort}, IngressPort: s.ingressPort,
 		ExtraEnv:    map[string]map[string]string{"connector": connectorEnv},
 		IdleTimeout: s.idle, Logger: log, Registry: reg,
+		QueueProxy: queueProxy,
+		Publish:    map[string]map[int]int{"connector": {connectorPodMetricsPort: s.connMetricsPort}},
 	}
 	// Run with Knative's settings as make deploy sets them: OIDC sender
 	// authentication, deny-all, where new Triggers start.

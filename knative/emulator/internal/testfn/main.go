@@ -6,9 +6,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/gorilla/websocket"
 
 	"github.com/parley-chat/parley/knative/ksvc"
 )
@@ -41,8 +44,63 @@ func main() {
 	ksvc.Main("testfn", func(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		f := &fn{tag: os.Getenv("TAG"), sink: os.Getenv("SINK_URL"), crashDir: os.Getenv("CRASH_DIR"),
 			client: &http.Client{Timeout: 5 * time.Second}}
-		return ksvc.Service{Events: f.handle, GRPC: ksvc.NewGRPCServer()}, nil
+		svc := ksvc.Service{Events: f.handle, GRPC: ksvc.NewGRPCServer()}
+		if os.Getenv("HTTP_ROUTES") != "" {
+			svc.HTTP = httpRoutes()
+		}
+		return svc, nil
 	})
+}
+
+// httpRoutes serve the timeout and drain tests (HTTP_ROUTES=1):
+// /ws echoes WebSocket messages, /hang never starts its response,
+// /slow?d=1s answers after d, and /fetch?url=… answers with what a GET of
+// url (through the environment's proxy) returned.
+func httpRoutes() http.Handler {
+	mux := http.NewServeMux()
+	upgrader := websocket.Upgrader{}
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			typ, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(typ, msg); err != nil {
+				return
+			}
+		}
+	})
+	// The test's HTTPS "outside" has a self-signed certificate.
+	insecure := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	mux.HandleFunc("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := insecure.Get(r.URL.Query().Get("url"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		time.Sleep(d)
+		fmt.Fprintf(w, "slept %s", d)
+	})
+	return mux
 }
 
 type fn struct {
