@@ -95,7 +95,7 @@ func (s *session) unavailable(id string, err error) {
 // client gets every message after last_seq exactly once, in order.
 func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 	for _, c := range f.Rooms {
-		if _, ok := s.member(ctx, f, c.RoomID); !ok {
+		if _, ok := s.member(ctx, f, c.RoomID); !ok || !s.inRange(ctx, f, c.RoomID, "last_seq", c.LastSeq) {
 			continue
 		}
 		// Live frames are held from the moment of joining until the cursor
@@ -466,7 +466,7 @@ return 0`)
 
 func (s *session) read(ctx context.Context, f protocol.Frame) {
 	id := s.identity()
-	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
 	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{"receipts:{" + f.RoomID + "}"}, id.UserID, f.Seq).Int()
@@ -487,7 +487,7 @@ func (s *session) read(ctx context.Context, f protocol.Frame) {
 }
 
 func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
-	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "before_seq", f.BeforeSeq) {
 		return
 	}
 	limit := f.Limit
