@@ -69,7 +69,7 @@ func TestBucketWaitNamesWhenTheNextTokenIsDue(t *testing.T) {
 	if b.Allow(now.Add(100*time.Millisecond)) || b.Wait() != 150*time.Millisecond {
 		t.Fatalf("100ms later: wait %s, want 150ms", b.Wait())
 	}
-	if !b.Allow(now.Add(b.Wait()+100*time.Millisecond)) {
+	if !b.Allow(now.Add(100*time.Millisecond + b.Wait())) {
 		t.Fatal("refused once the wait was over")
 	}
 }
