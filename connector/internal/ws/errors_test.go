@@ -79,3 +79,17 @@ func TestErrorsAboutAFrameCarryItsID(t *testing.T) {
 		}
 	}
 }
+
+// A subscribe names several rooms; when one of them fails, the error says
+// which, so the client asks again for that room.
+func TestAFailedResumeNamesItsFrameAndRoom(t *testing.T) {
+	ts := newTestServer(t, Config{}, func(d *Deps) { d.History = failingHistory{} })
+	room, _ := ts.newRoomWith(t, 2)
+	bob := ts.dial(t, "bob")
+	bob.write(frame{"type": "subscribe", "id": "resume", "rooms": []frame{{"room_id": room, "last_seq": 1}}})
+	bob.expect("subscribed", nil)
+	if e := bob.expect("error", nil); e.str("code") != "unavailable" || e.str("id") != "resume" ||
+		e.str("room_id") != room || e.num("retry_after_ms") <= 0 {
+		t.Fatalf("failed replay: %v", e)
+	}
+}

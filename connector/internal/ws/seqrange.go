@@ -35,7 +35,7 @@ func (s *session) inRange(ctx context.Context, f protocol.Frame, roomID, field s
 	}
 	head, err := roomHead(ctx, s.srv.rdb, roomID)
 	if err != nil {
-		s.unavailable(f.ID, err)
+		s.unavailableIn(f.ID, roomID, err)
 		return false
 	}
 	if seq < 0 || seq > head {

@@ -78,8 +78,16 @@ type testServer struct {
 	rdb *redis.Client
 }
 
-// newTestServer serves sockets on a loopback port until the test ends.
-func newTestServer(t *testing.T, cfg Config) *testServer {
+// failingHistory is a persist that cannot be reached.
+type failingHistory struct{ noHistory }
+
+func (failingHistory) History(context.Context, *persistv1.HistoryRequest, ...grpc.CallOption) (*persistv1.HistoryResponse, error) {
+	return nil, status.Error(codes.Unavailable, "persist is down")
+}
+
+// newTestServer serves sockets on a loopback port until the test ends;
+// with deps, it changes the stand-ins first.
+func newTestServer(t *testing.T, cfg Config, deps ...func(*Deps)) *testServer {
 	t.Helper()
 	opts, err := redis.ParseURL(stack.RedisURL)
 	if err != nil {
@@ -89,8 +97,12 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Logger = log
 	h := hub.New(rdb, hub.Config{SeqKey: SeqKey, Logger: log})
-	srv := New(cfg, Deps{Hub: h, Redis: rdb, Verifier: tokenIsUser{}, Members: everyoneIsMember{}, History: noHistory{},
-		Log: acceptingLog{}, Presence: presence.New(rdb, time.Minute, log), Metrics: NewMetrics(prometheus.NewRegistry())})
+	d := Deps{Hub: h, Redis: rdb, Verifier: tokenIsUser{}, Members: everyoneIsMember{}, History: noHistory{},
+		Log: acceptingLog{}, Presence: presence.New(rdb, time.Minute, log), Metrics: NewMetrics(prometheus.NewRegistry())}
+	for _, change := range deps {
+		change(&d)
+	}
+	srv := New(cfg, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
