@@ -23,6 +23,16 @@ const (
 	TypeMessageRestored  = "parley.message.restored"   // partitionkey: room id
 )
 
+// Limits every producer and consumer of these events enforces: the
+// connector refuses a longer message from a client, and each function
+// refuses (dead-letters) an event beyond them, whoever sent it.
+const (
+	MaxTextChars = 4000 // characters of one chat message
+	// MaxDataBytes bounds an event's data: a message of MaxTextChars
+	// characters, each escaped by JSON at worst as \uXXXX, fits.
+	MaxDataBytes = 64 << 10
+)
+
 // UserCreated is the data of parley.user.created.
 type UserCreated struct {
 	UserID      string    `json:"user_id"`
