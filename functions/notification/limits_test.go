@@ -71,7 +71,8 @@ func TestOversizedEventIsAnswered400AndLogged(t *testing.T) {
 	})
 	post := func(id, typ, data string) int {
 		req, _ := http.NewRequest(http.MethodPost, base+"/", strings.NewReader(data))
-		for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": id, "Ce-Source": "test", "Ce-Type": typ,
+		// The source is the one auth stamps on what it emits.
+		for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": id, "Ce-Source": "parley/auth", "Ce-Type": typ,
 			"Content-Type": "application/json"} {
 			req.Header.Set(k, v)
 		}
