@@ -13,8 +13,8 @@ import (
 // roomHead is the highest seq handed out in a room (0 before the first).
 // Every read of the seq authority outside the send path goes through here,
 // so a change of its representation changes one function.
-func roomHead(ctx context.Context, rdb redis.UniversalClient, roomID string) (int64, error) {
-	seq, err := rdb.Get(ctx, SeqKey(roomID)).Int64()
+func (srv *Server) roomHead(ctx context.Context, roomID string) (int64, error) {
+	seq, err := srv.rdb.Get(ctx, SeqKey(roomID)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -33,7 +33,7 @@ func (s *session) inRange(ctx context.Context, f protocol.Frame, roomID, field s
 	if seq == 0 {
 		return true
 	}
-	head, err := roomHead(ctx, s.srv.rdb, roomID)
+	head, err := s.srv.roomHead(ctx, roomID)
 	if err != nil {
 		s.unavailableIn(f.ID, roomID, err)
 		return false
