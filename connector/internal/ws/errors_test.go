@@ -78,6 +78,16 @@ func TestErrorsAboutAFrameCarryItsID(t *testing.T) {
 			t.Errorf("%s: error %v does not name its frame", id, e)
 		}
 	}
+	// Another user's token on this socket: the error names the frame, then the socket closes.
+	c.write(frame{"type": "auth", "id": "switch", "token": "eve"})
+	if e := c.expect("error", nil); e.str("id") != "switch" || e.str("code") != "forbidden" {
+		t.Errorf("re-auth as another user: %v", e)
+	}
+	for range c.frames {
+	}
+	if code := <-c.closed; code != 4403 {
+		t.Errorf("re-auth as another user closed with %d, want 4403", code)
+	}
 }
 
 // A subscribe names several rooms; when one of them fails, the error says

@@ -132,6 +132,7 @@ type testClient struct {
 	t      *testing.T
 	conn   *websocket.Conn
 	frames chan frame // closed when the socket is
+	closed chan int   // then receives the close code (1006 without a close frame)
 }
 
 // dial connects and authenticates as user.
@@ -142,7 +143,7 @@ func (ts *testServer) dial(t *testing.T, user string) *testClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testClient{t: t, conn: conn, frames: make(chan frame, 4096)}
+	c := &testClient{t: t, conn: conn, frames: make(chan frame, 4096), closed: make(chan int, 1)}
 	go c.read()
 	t.Cleanup(func() { conn.Close() })
 	c.write(frame{"type": "auth", "id": "auth", "token": user})
@@ -155,6 +156,12 @@ func (c *testClient) read() {
 	for {
 		_, data, err := c.conn.ReadMessage()
 		if err != nil {
+			code := websocket.CloseAbnormalClosure
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				code = ce.Code
+			}
+			c.closed <- code
 			return
 		}
 		for _, line := range bytes.Split(data, []byte("\n")) {

@@ -346,6 +346,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 	s.mu.Lock()
 	if s.authed && id.UserID != s.ident.UserID {
 		s.mu.Unlock()
+		s.sendError(frameID, protocol.CodeForbidden, "a session cannot change user")
 		s.close(protocol.CloseForbidden, "a session cannot change user")
 		return false
 	}
