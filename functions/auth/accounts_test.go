@@ -261,6 +261,32 @@ func TestStrangersCannotLockTheOwnerOut(t *testing.T) {
 	}
 }
 
+func TestStaleLoginCountersAreSweptByLaterFailures(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 15 {
+		if _, err := e.pool.Exec(ctx, `INSERT INTO login_failures (key, failures, window_start)
+			VALUES ($1, 3, now() - interval '1 hour')`, fmt.Sprint("pair:name:old", i, "|10.9.9.9")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past its window but still locked: it still counts.
+	if _, err := e.pool.Exec(ctx, `INSERT INTO login_failures (key, failures, window_start, locked_until)
+		VALUES ('ip:10.9.9.10', 60, now() - interval '1 hour', now() + interval '10 minutes')`); err != nil {
+		t.Fatal(err)
+	}
+	login := e.loginFrom("198.51.100.7")
+	for range 2 {
+		login("nobody", "wrong")
+	}
+	if n := e.count(t, "SELECT count(*) FROM login_failures WHERE key LIKE 'pair:name:old%'"); n != 0 {
+		t.Errorf("%d stale counters left after two failures", n)
+	}
+	if n := e.count(t, "SELECT count(*) FROM login_failures WHERE key IN ('ip:10.9.9.10', 'pair:name:nobody|198.51.100.7')"); n != 2 {
+		t.Errorf("%d of the 2 counters that still count are left", n)
+	}
+}
+
 func TestUsernameAndEmailShareOneBudget(t *testing.T) {
 	e := newEnv(t)
 	e.register(t, "ada")

@@ -39,6 +39,12 @@ var (
 	attackAt = 100
 )
 
+// A counter no longer counts once it is staleAfter old and its lock (if
+// any) is over. sweepBatch bounds one sweep.
+var staleAfter = max(pairThrottle.window, clientThrottle.window, accountThrottle.window)
+
+const sweepBatch = 10
+
 // loginKeys names the failure counters a login attempt is checked against
 // and charged to. subject is the account ("user:<id>"), or the identifier
 // as typed when it names nobody, so unknown names behave like known ones.
@@ -72,7 +78,8 @@ func (s *store) loginThrottled(ctx context.Context, k loginKeys) (bool, error) {
 }
 
 // recordLoginFailure charges a failed login to every counter of k in one
-// round trip.
+// round trip, and sweeps a few counters that no longer count: failures
+// with made-up names and addresses would otherwise grow the table forever.
 func (s *store) recordLoginFailure(ctx context.Context, k loginKeys) error {
 	var b pgx.Batch
 	queueFailure(&b, k.pair, pairThrottle)
@@ -80,6 +87,11 @@ func (s *store) recordLoginFailure(ctx context.Context, k loginKeys) error {
 	if k.client != "" {
 		queueFailure(&b, k.client, clientThrottle)
 	}
+	// Each failure adds at most three rows and removes up to sweepBatch
+	// stale ones, so stale rows cannot pile up faster than they go.
+	b.Queue(`DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures
+		WHERE window_start < now() - $1::interval AND (locked_until IS NULL OR locked_until < now())
+		LIMIT $2)`, staleAfter, sweepBatch)
 	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("auth: record login failure: %w", err)
 	}
