@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
@@ -184,40 +185,125 @@ func TestConcurrentRegistrationsOfOneUsername(t *testing.T) {
 	}
 }
 
-func TestFailedLoginsLockPerAccountAndPerIP(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	e.register(t, "ada")
-	login := func(name, password, ip string) error {
-		_, err := e.client.Login(ctx, &authv1.LoginRequest{Login: name, Password: password, ClientIp: ip})
+// loginFrom returns a login attempt from one client address.
+func (e *testEnv) loginFrom(ip string) func(login, password string) error {
+	return func(login, password string) error {
+		_, err := e.client.Login(context.Background(), &authv1.LoginRequest{Login: login, Password: password, ClientIp: ip})
 		return err
 	}
-	for i := range accountThrottle.limit {
-		if err := login("ada", "wrong", fmt.Sprintf("10.0.0.%d", i)); reason(err) != "INVALID_CREDENTIALS" {
+}
+
+func TestFailingClientIsThrottled(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada")
+	stranger := e.loginFrom("198.51.100.7")
+	for i := range pairThrottle.limit {
+		if err := stranger("ada", "wrong"); reason(err) != "INVALID_CREDENTIALS" {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	// Locked now, even with the right password and from a new address.
-	if err := login("ada", "correct horse ada", "10.0.1.1"); reason(err) != "TOO_MANY_ATTEMPTS" {
-		t.Fatalf("locked account: %v", err)
+	// Locked for this client, even with the right password.
+	if err := stranger("ada", "correct horse ada"); reason(err) != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("failing client not throttled: %v", err)
 	}
 	// An unknown account locks the same way, so locks reveal nothing.
-	for range accountThrottle.limit {
-		login("ghost", "wrong", "")
+	for range pairThrottle.limit {
+		stranger("ghost", "wrong")
 	}
-	if err := login("ghost", "wrong", ""); reason(err) != "TOO_MANY_ATTEMPTS" {
+	if err := stranger("ghost", "wrong"); reason(err) != "TOO_MANY_ATTEMPTS" {
 		t.Fatalf("unknown account not throttled: %v", err)
 	}
 	// One address failing across many accounts is locked too.
-	for i := range ipThrottle.limit {
-		login(fmt.Sprintf("user%d", i), "wrong", "192.0.2.7")
+	sprayer := e.loginFrom("192.0.2.7")
+	for i := range clientThrottle.limit {
+		sprayer(fmt.Sprintf("user%d", i), "wrong")
 	}
 	e.register(t, "carol")
-	if err := login("carol", "correct horse carol", "192.0.2.7"); reason(err) != "TOO_MANY_ATTEMPTS" {
+	if err := sprayer("carol", "correct horse carol"); reason(err) != "TOO_MANY_ATTEMPTS" {
 		t.Fatalf("throttled address: %v", err)
 	}
-	if err := login("carol", "correct horse carol", "192.0.2.8"); err != nil {
+	if err := e.loginFrom("192.0.2.8")("carol", "correct horse carol"); err != nil {
 		t.Fatalf("other address: %v", err)
+	}
+}
+
+func TestStrangersCannotLockTheOwnerOut(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada")
+	// One stranger keeps failing well past its own lock, by name and email.
+	stranger := e.loginFrom("198.51.100.7")
+	for i := range 3 * pairThrottle.limit {
+		login := "ada"
+		if i%2 == 1 {
+			login = "ADA@example.com"
+		}
+		if err := stranger(login, "wrong"); err == nil {
+			t.Fatal("wrong password accepted")
+		}
+	}
+	if err := e.loginFrom("203.0.113.9")("ada", "correct horse ada"); err != nil {
+		t.Fatalf("owner locked out by one stranger: %v", err)
+	}
+	// Many strangers together put the account under attack: then any
+	// client with a failure against it is refused, and still not the owner.
+	for i := range attackAt {
+		e.loginFrom(fmt.Sprintf("10.1.%d.%d", i/pairThrottle.limit, i%pairThrottle.limit))("ada@example.com", "wrong")
+	}
+	typo := e.loginFrom("203.0.113.10")
+	if err := typo("ada", "wrong"); reason(err) != "INVALID_CREDENTIALS" {
+		t.Fatalf("first failure: %v", err)
+	}
+	if err := typo("ada", "correct horse ada"); reason(err) != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("failing client during an attack: %v", err)
+	}
+	if err := e.loginFrom("203.0.113.9")("ada@example.com", "correct horse ada"); err != nil {
+		t.Fatalf("owner locked out during an attack: %v", err)
+	}
+}
+
+func TestStaleLoginCountersAreSweptByLaterFailures(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 15 {
+		if _, err := e.pool.Exec(ctx, `INSERT INTO login_failures (key, failures, window_start)
+			VALUES ($1, 3, now() - interval '1 hour')`, fmt.Sprint("pair:name:old", i, "|10.9.9.9")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past its window but still locked: it still counts.
+	if _, err := e.pool.Exec(ctx, `INSERT INTO login_failures (key, failures, window_start, locked_until)
+		VALUES ('ip:10.9.9.10', 60, now() - interval '1 hour', now() + interval '10 minutes')`); err != nil {
+		t.Fatal(err)
+	}
+	login := e.loginFrom("198.51.100.7")
+	for range 2 {
+		login("nobody", "wrong")
+	}
+	if n := e.count(t, "SELECT count(*) FROM login_failures WHERE key LIKE 'pair:name:old%'"); n != 0 {
+		t.Errorf("%d stale counters left after two failures", n)
+	}
+	if n := e.count(t, "SELECT count(*) FROM login_failures WHERE key IN ('ip:10.9.9.10', 'pair:name:nobody|198.51.100.7')"); n != 2 {
+		t.Errorf("%d of the 2 counters that still count are left", n)
+	}
+}
+
+func TestUsernameAndEmailShareOneBudget(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada")
+	login := e.loginFrom("198.51.100.7")
+	for i := range pairThrottle.limit {
+		name := "ada"
+		if i%2 == 1 {
+			name = "Ada@Example.com"
+		}
+		if err := login(name, "wrong"); reason(err) != "INVALID_CREDENTIALS" {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	for _, name := range []string{"ada", "ada@example.com"} {
+		if err := login(name, "correct horse ada"); reason(err) != "TOO_MANY_ATTEMPTS" {
+			t.Fatalf("%s keeps its own budget: %v", name, err)
+		}
 	}
 }
 
@@ -348,8 +434,12 @@ func TestMigrationsAreSafeToRunConcurrently(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := e.count(t, "SELECT count(*) FROM schema_migrations"); n != 1 {
-		t.Errorf("%d migration rows, want 1", n)
+	files, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, "SELECT count(*) FROM schema_migrations"); n != len(files) {
+		t.Errorf("%d migration rows, want one per migration (%d)", n, len(files))
 	}
 }
 

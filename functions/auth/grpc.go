@@ -15,18 +15,6 @@ import (
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// throttlePolicy limits failed logins per account name and per client IP.
-type throttlePolicy struct {
-	limit         int
-	window        time.Duration
-	lock, maxLock time.Duration
-}
-
-var (
-	accountThrottle = throttlePolicy{limit: 5, window: 15 * time.Minute, lock: 30 * time.Second, maxLock: 15 * time.Minute}
-	ipThrottle      = throttlePolicy{limit: 50, window: 15 * time.Minute, lock: time.Minute, maxLock: time.Hour}
-)
-
 // service implements authv1.AuthServiceServer.
 type service struct {
 	authv1.UnimplementedAuthServiceServer
@@ -82,44 +70,36 @@ func (s *service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.
 	if len(req.Password) > 4*maxPassword {
 		return nil, invalidArgument("password", "must be at most %d characters", maxPassword)
 	}
-	acctKey := "acct:" + strings.ToLower(req.Login)
-	keys := []string{acctKey}
-	if req.ClientIp != "" {
-		keys = append(keys, "ip:"+req.ClientIp)
+	// The identifier is resolved first so that username and email spend
+	// one budget; an unknown one costs the same queries and hash as a known
+	// one, so neither timing nor locks tell who exists.
+	u, err := s.store.userByLogin(ctx, req.Login)
+	hash, subject := u.PasswordHash, "user:"+u.ID.String()
+	if errors.Is(err, errNoRows) {
+		hash, subject = s.dummyHash, "name:"+strings.ToLower(req.Login)
+	} else if err != nil {
+		return nil, toStatus(err)
 	}
-	if locked, err := s.store.throttled(ctx, keys...); err != nil {
+	keys := newLoginKeys(subject, req.ClientIp)
+	if locked, err := s.store.loginThrottled(ctx, keys); err != nil {
 		return nil, toStatus(err)
 	} else if locked {
 		return nil, errTooManyAttempts
-	}
-	u, err := s.store.userByLogin(ctx, req.Login)
-	hash := u.PasswordHash
-	if errors.Is(err, errNoRows) {
-		hash = s.dummyHash
-	} else if err != nil {
-		return nil, toStatus(err)
 	}
 	ok, verr := verifyPassword(req.Password, hash)
 	if verr != nil {
 		s.log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID.String(), "error", verr)
 	}
 	if !ok || hash == s.dummyHash {
-		s.recordFailure(ctx, acctKey, accountThrottle)
-		if req.ClientIp != "" {
-			s.recordFailure(ctx, "ip:"+req.ClientIp, ipThrottle)
+		if err := s.store.recordLoginFailure(ctx, keys); err != nil {
+			s.log.WarnContext(ctx, "record login failure", "error", err)
 		}
 		return nil, errInvalidCredentials
 	}
-	if err := s.store.clearFailures(ctx, acctKey); err != nil {
+	if err := s.store.clearFailures(ctx, keys.pair); err != nil {
 		s.log.WarnContext(ctx, "clear login failures", "error", err)
 	}
 	return s.issue(ctx, u, uuid.Nil)
-}
-
-func (s *service) recordFailure(ctx context.Context, key string, p throttlePolicy) {
-	if err := s.store.recordFailure(ctx, key, p.limit, p.window, p.lock, p.maxLock); err != nil {
-		s.log.WarnContext(ctx, "record login failure", "error", err)
-	}
 }
 
 // issue returns an access token and a new refresh token (a new family when

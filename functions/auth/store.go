@@ -183,37 +183,6 @@ func likePrefix(s string) string {
 	return strings.ToLower(r.Replace(s)) + "%"
 }
 
-// Login throttling.
-
-// throttled returns the latest lock among keys, if any is locked now.
-func (s *store) throttled(ctx context.Context, keys ...string) (bool, error) {
-	var locked bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM login_failures
-		WHERE key = ANY($1) AND locked_until > now())`, keys).Scan(&locked)
-	return locked, err
-}
-
-// recordFailure counts a failed login against key; reaching limit within
-// window locks the key for lock, doubling with each further failure up to maxLock.
-func (s *store) recordFailure(ctx context.Context, key string, limit int, window, lock, maxLock time.Duration) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO login_failures AS f (key, failures, window_start) VALUES ($1, 1, now())
-		ON CONFLICT (key) DO UPDATE SET
-			failures = CASE WHEN f.window_start < now() - $3::interval THEN 1 ELSE f.failures + 1 END,
-			window_start = CASE WHEN f.window_start < now() - $3::interval THEN now() ELSE f.window_start END,
-			locked_until = CASE
-				WHEN f.window_start >= now() - $3::interval AND f.failures + 1 >= $2
-				THEN now() + LEAST($4::interval * power(2, f.failures + 1 - $2), $5::interval)
-				ELSE f.locked_until END`,
-		key, limit, window, lock, maxLock)
-	return err
-}
-
-func (s *store) clearFailures(ctx context.Context, key string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE key = $1`, key)
-	return err
-}
-
 // Refresh tokens.
 
 type refreshToken struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -31,9 +32,19 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if e.Type() != eventsv1.TypeMessageSent {
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: unexpected event type %q", e.Type()))
 	}
+	// Limits are enforced here too, whoever sent the event: an oversized
+	// one is refused for good (dead-lettered), never retried.
+	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
+		return nil, ksvc.Permanent(fmt.Errorf("moderation: event %s: data of %d bytes is over the limit of %d",
+			e.ID(), n, eventsv1.MaxDataBytes))
+	}
 	var m eventsv1.Message
 	if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: bad %s data: %v", e.Type(), err))
+	}
+	if n := utf8.RuneCountInString(m.Text); n > eventsv1.MaxTextChars {
+		return nil, ksvc.Permanent(fmt.Errorf("moderation: message %s in room %s: text of %d characters is over the limit of %d",
+			m.ID, m.RoomID, n, eventsv1.MaxTextChars))
 	}
 	scores, err := f.batcher.Do(ctx, m.Text)
 	if err != nil {

@@ -111,14 +111,14 @@ func sent(t *testing.T, text string) event.Event {
 func TestFlagsOnlyWhatCrossesAThreshold(t *testing.T) {
 	e := newEnv(t, "threat=0.999")
 	cases := map[string]string{
-		"hello team":                             "",
-		"you idiot":                              "toxic",
-		"i will kill you":                        "", // threat scores ~0.993 < 0.999
-		"idiot, kill!":                           "toxic",
-		"":                                       "",
-		"🎉🎉🎉":                                    "",
-		"bad \xff utf8 idiot":                    "toxic",
-		strings.Repeat("hello ", 5000) + "idiot": "",
+		"hello team":                            "",
+		"you idiot":                             "toxic",
+		"i will kill you":                       "", // threat scores ~0.993 < 0.999
+		"idiot, kill!":                          "toxic",
+		"":                                      "",
+		"🎉🎉🎉":                                   "",
+		"bad \xff utf8 idiot":                   "toxic",
+		strings.Repeat("hello ", 600) + "idiot": "", // past the 128 tokens classified
 	}
 	for text, want := range cases {
 		reply, err := e.f.Handle(context.Background(), sent(t, text))
@@ -170,6 +170,29 @@ func TestConcurrentEventsShareInferenceAndRedeliveryFlagsOnce(t *testing.T) {
 	}
 	if _, err := e.f.Handle(context.Background(), func() event.Event { x := sent(t, "x"); x.SetType("other"); return x }()); !ksvc.IsPermanent(err) {
 		t.Errorf("unexpected type: %v", err)
+	}
+}
+
+func TestOversizedEventsAreRefusedForGoodAndServingGoesOn(t *testing.T) {
+	e := newEnv(t, "")
+	tooLong := sent(t, "idiot "+strings.Repeat("é", eventsv1.MaxTextChars))
+	tooBig := sent(t, "idiot")
+	tooBig.SetData(event.ApplicationJSON, map[string]any{"id": "m1", "room_id": "r1", "text": "idiot",
+		"padding": strings.Repeat("x", eventsv1.MaxDataBytes)})
+	for name, ev := range map[string]event.Event{"text": tooLong, "data": tooBig} {
+		reply, err := e.f.Handle(context.Background(), ev)
+		if !ksvc.IsPermanent(err) || !strings.Contains(err.Error(), "over the limit") || reply != nil {
+			t.Errorf("%s over the limit: reply %v, error %v; want a permanent error naming the limit", name, reply, err)
+		}
+	}
+	// Nothing was flagged or queued for review, and the function goes on serving.
+	atLimit := "idiot " + strings.Repeat("é", eventsv1.MaxTextChars-len("idiot "))
+	if reply, err := e.f.Handle(context.Background(), sent(t, atLimit)); err != nil || reply == nil {
+		t.Fatalf("a message at the limit: reply %v, error %v", reply, err)
+	}
+	list, err := e.rev.ListFlagged(context.Background(), &moderationv1.ListFlaggedRequest{})
+	if err != nil || len(list.Flags) != 1 {
+		t.Fatalf("%d flags, want only the message at the limit (%v)", len(list.Flags), err)
 	}
 }
 

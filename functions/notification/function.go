@@ -46,6 +46,12 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	bad := func(err error) error {
 		return ksvc.Permanent(fmt.Errorf("notification: bad %s data: %v", e.Type(), err))
 	}
+	// Limits are enforced here too, whoever sent the event: an oversized
+	// one is refused for good (dead-lettered), never retried.
+	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
+		return nil, ksvc.Permanent(fmt.Errorf("notification: %s event %s: data of %d bytes is over the limit of %d",
+			e.Type(), e.ID(), n, eventsv1.MaxDataBytes))
+	}
 	switch e.Type() {
 	case eventsv1.TypeUserCreated:
 		var u eventsv1.UserCreated
@@ -76,6 +82,10 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		var m eventsv1.Message
 		if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
 			return nil, bad(err)
+		}
+		if n := utf8.RuneCountInString(m.Text); n > eventsv1.MaxTextChars {
+			return nil, ksvc.Permanent(fmt.Errorf("notification: message %s in room %s: text of %d characters is over the limit of %d",
+				m.ID, m.RoomID, n, eventsv1.MaxTextChars))
 		}
 		docs, err := f.forMessage(ctx, m, time.Since(m.CreatedAt) < projectionWait)
 		behind := errors.Is(err, errProjectionBehind)

@@ -313,12 +313,39 @@ func TestBadEventsArePermanent(t *testing.T) {
 			t.Errorf("%s with bad data: %v", typ, err)
 		}
 	}
-	// Empty, emoji-only and huge texts are fine.
+	// Empty, emoji-only and texts at the limit are fine.
 	room := uuid.NewString()
 	ada := e.user(t, "ada")
 	e.join(t, room, ada, "joined")
-	for _, text := range []string{"", "🎉🎉🎉", strings.Repeat("@ada ", 2000)} {
+	for _, text := range []string{"", "🎉🎉🎉", strings.Repeat("@ada ", eventsv1.MaxTextChars/5)} {
 		e.say(t, room, ada, text)
+	}
+}
+
+func TestOversizedEventsAreRefusedForGoodAndServingGoesOn(t *testing.T) {
+	e := newEnv(t)
+	room := uuid.NewString()
+	ada, bob := e.user(t, "ada"), e.user(t, "bob")
+	e.join(t, room, ada, "joined")
+	e.join(t, room, bob, "joined")
+	tooLong := message(room, ada, "@bob "+strings.Repeat("é", eventsv1.MaxTextChars))
+	tooBig := eventsv1.UserCreated{UserID: uuid.NewString(), Username: "carol",
+		DisplayName: strings.Repeat("c", eventsv1.MaxDataBytes), CreatedAt: time.Now()}
+	for typ, data := range map[string]any{eventsv1.TypeMessageStored: tooLong, eventsv1.TypeUserCreated: tooBig} {
+		if err := e.deliver(typ, data); !ksvc.IsPermanent(err) || !strings.Contains(err.Error(), "over the limit") {
+			t.Errorf("%s over the limit: %v; want a permanent error naming the limit", typ, err)
+		}
+	}
+	if got := e.inbox(t, bob, "mention"); len(got) != 0 {
+		t.Fatalf("mentioned by a refused message: %v", got)
+	}
+	if got := e.inbox(t, person{id: tooBig.UserID}, "welcome"); len(got) != 0 {
+		t.Fatalf("welcomed by a refused event: %v", got)
+	}
+	// The function goes on serving.
+	e.say(t, room, ada, "@bob still here")
+	if got := e.inbox(t, bob, "mention"); len(got) != 1 {
+		t.Fatalf("mentions after refusals: %v", got)
 	}
 }
 

@@ -14,6 +14,7 @@ const (
 	CodeRateLimited      = "rate_limited"      // slow down; retry_after_ms says when
 	CodeUnavailable      = "unavailable"       // a dependency is down; retry the same frame (same client_msg_id)
 	CodeInProgress       = "in_progress"       // the same client_msg_id is being sent right now; retry
+	CodeSeqOutOfRange    = "seq_out_of_range"  // a seq the room has not reached (or below 0); room_id says which room
 )
 
 // Close codes. 4000-4099: reconnect (with backoff). 4400-4499: fix

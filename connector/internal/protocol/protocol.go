@@ -98,9 +98,34 @@ func errf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Decode parses and validates one client frame. Every failure is an *Error
-// with code bad_frame, and nothing about the input can make it panic.
+// Decode parses and validates one client frame. Every failure is an *Error,
+// and nothing about the input can make it panic. On failure the frame's ID
+// is still set when one can be read (see PeekID), so the error can name it.
 func Decode(data []byte) (Frame, error) {
+	f, err := decode(data)
+	if err != nil {
+		f = Frame{ID: PeekID(data)}
+	}
+	return f, err
+}
+
+// PeekID returns a frame's id for an error about the frame, without
+// validating anything else: "" when there is no string id of at most
+// MaxIDLen bytes to read (an id the client cannot have sent is not echoed).
+func PeekID(data []byte) string {
+	if len(data) > MaxFrameBytes {
+		return ""
+	}
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil || len(v.ID) > MaxIDLen || !utf8.ValidString(v.ID) {
+		return ""
+	}
+	return v.ID
+}
+
+func decode(data []byte) (Frame, error) {
 	var f Frame
 	if len(data) > MaxFrameBytes {
 		return f, errf(CodeFrameTooLarge, "frames are limited to %d bytes", MaxFrameBytes)

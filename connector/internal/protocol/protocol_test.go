@@ -52,6 +52,25 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+func TestRefusedFramesKeepTheirID(t *testing.T) {
+	cases := map[string]string{
+		`{"x":1,"type":"typing","room_id":"r","state":"start","id":"t1"}`:       "t1", // unknown field before the id
+		`{"type":"send","id":"s1","room_id":"r","client_msg_id":"c","text":""}`: "s1",
+		`{"type":"warp","id":"w1"}`:                                      "w1",
+		`{"type":"read","id":"r1","room_id":"r","seq":-1}`:               "r1",
+		`{"type":"read","id":"` + strings.Repeat("i", MaxIDLen+1) + `"}`: "", // not an id a client may send
+		`{"type":"read","id":7}`:                                         "",
+		`{"type":"read","id":"x"`:                                        "",
+		`[{"id":"x"}]`:                                                   "",
+	}
+	for raw, want := range cases {
+		f, err := Decode([]byte(raw))
+		if err == nil || f.ID != want {
+			t.Errorf("%.60s: id %q (error %v), want %q and an error", raw, f.ID, err, want)
+		}
+	}
+}
+
 // FuzzDecode checks that no input makes the decoder panic, that every
 // failure is a protocol error with a code, and that every accepted frame is
 // of a known type and survives a round trip.

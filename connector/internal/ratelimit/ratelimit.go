@@ -101,3 +101,12 @@ func (b *Bucket) Allow(now time.Time) bool {
 	b.tokens--
 	return true
 }
+
+// Wait is how long after the last Allow the next token is due: zero if
+// one is there now.
+func (b *Bucket) Wait() time.Duration {
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+}

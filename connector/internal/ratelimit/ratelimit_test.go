@@ -59,3 +59,17 @@ func TestBucket(t *testing.T) {
 		t.Fatal("refill is not 2 per second")
 	}
 }
+
+func TestBucketWaitNamesWhenTheNextTokenIsDue(t *testing.T) {
+	b := NewBucket(4, 1)
+	now := time.Unix(0, 0)
+	if !b.Allow(now) || b.Wait() != 250*time.Millisecond {
+		t.Fatalf("after the only token: wait %s, want 250ms", b.Wait())
+	}
+	if b.Allow(now.Add(100*time.Millisecond)) || b.Wait() != 150*time.Millisecond {
+		t.Fatalf("100ms later: wait %s, want 150ms", b.Wait())
+	}
+	if !b.Allow(now.Add(100*time.Millisecond + b.Wait())) {
+		t.Fatal("refused once the wait was over")
+	}
+}

@@ -87,10 +87,13 @@ func (s *session) member(ctx context.Context, f protocol.Frame, roomID string) (
 	return role, true
 }
 
-func (s *session) unavailable(id string, err error) {
+func (s *session) unavailable(id string, err error) { s.unavailableIn(id, "", err) }
+
+// unavailableIn names the room when a frame (subscribe) covers several.
+func (s *session) unavailableIn(id, roomID string, err error) {
 	s.srv.logger.Warn("frame failed on a dependency", "error", err)
 	s.reply(errorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
-		Message: "temporarily unavailable: retry", RetryAfterMS: 1000})
+		Message: "temporarily unavailable: retry", RoomID: roomID, RetryAfterMS: 1000})
 }
 
 // subscribe joins rooms; with last_seq > 0 it first replays what the
@@ -98,7 +101,7 @@ func (s *session) unavailable(id string, err error) {
 // client gets every message after last_seq exactly once, in order.
 func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 	for _, c := range f.Rooms {
-		if _, ok := s.member(ctx, f, c.RoomID); !ok {
+		if _, ok := s.member(ctx, f, c.RoomID); !ok || !s.inRange(ctx, f, c.RoomID, "last_seq", c.LastSeq) {
 			continue
 		}
 		// Live frames are held from the moment of joining until the cursor
@@ -112,7 +115,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 			s.mu.Lock()
 			delete(s.rooms, c.RoomID)
 			s.mu.Unlock()
-			s.unavailable(f.ID, err)
+			s.unavailableIn(f.ID, c.RoomID, err)
 			continue
 		}
 		s.reply(map[string]any{"type": protocol.TypeSubscribed, "id": f.ID, "room_id": c.RoomID, "seq": seq})
@@ -140,8 +143,9 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 	for {
 		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: protocol.MaxHistory})
 		if err != nil {
-			// Release what was held; the client can ask for history again.
-			s.unavailable(frameID, err)
+			// Release what was held; the client subscribes again from
+			// the same seq to get what it missed.
+			s.unavailableIn(frameID, roomID, err)
 			break
 		}
 		s.mu.Lock()
@@ -503,7 +507,7 @@ return 0`)
 
 func (s *session) read(ctx context.Context, f protocol.Frame) {
 	id := s.identity()
-	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
 	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{"receipts:{" + f.RoomID + "}"}, id.UserID, f.Seq).Int()
@@ -524,7 +528,7 @@ func (s *session) read(ctx context.Context, f protocol.Frame) {
 }
 
 func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
-	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "before_seq", f.BeforeSeq) {
 		return
 	}
 	limit := f.Limit

@@ -184,7 +184,7 @@ func (s *session) run(ctx context.Context, token string) {
 		}
 		s.srv.metrics.framesIn.Inc()
 		if typ != websocket.TextMessage {
-			s.sendError("", protocol.CodeBadFrame, "frames are JSON text messages")
+			s.sendError(protocol.PeekID(data), protocol.CodeBadFrame, "frames are JSON text messages")
 			continue
 		}
 		if !s.frames.Allow(time.Now()) {
@@ -193,7 +193,10 @@ func (s *session) run(ctx context.Context, token string) {
 				s.close(protocol.ClosePolicyViolation, "flooding: too many frames")
 				return
 			}
-			s.sendError("", protocol.CodeRateLimited, "too many frames: slow down")
+			// The id tells the client which frame was dropped, so it can
+			// send that one again after the wait.
+			s.reply(errorFrame{Type: protocol.TypeError, ID: protocol.PeekID(data), Code: protocol.CodeRateLimited,
+				Message: "too many frames: slow down", RetryAfterMS: retryAfterMS(s.frames.Wait())})
 			continue
 		}
 		s.violations = 0
@@ -343,6 +346,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 	s.mu.Lock()
 	if s.authed && id.UserID != s.ident.UserID {
 		s.mu.Unlock()
+		s.sendError(frameID, protocol.CodeForbidden, "a session cannot change user")
 		s.close(protocol.CloseForbidden, "a session cannot change user")
 		return false
 	}
@@ -458,6 +462,12 @@ func (s *session) reply(v any) {
 		return
 	}
 	s.enqueue(b)
+}
+
+// retryAfterMS rounds a wait up to whole milliseconds, at least one, so a
+// client that waits as told is not refused again.
+func retryAfterMS(d time.Duration) int64 {
+	return max(1, int64((d+time.Millisecond-1)/time.Millisecond))
 }
 
 func (s *session) sendError(id, code, msg string) {

@@ -84,6 +84,14 @@ describe("RoomLog", () => {
     expect(r.messages).toHaveLength(1);
     expect(r.messages[0].hidden).toBe(true);
   });
+  it("shows a restored message again (the server omits flags that are off)", () => {
+    const r = new RoomLog();
+    r.upsert(msg(1));
+    r.upsert(msg(1, { text: "", hidden: true }));
+    r.upsert(msg(1)); // a restored frame: the whole message, no "hidden"
+    expect(r.messages[0].hidden).toBeFalsy();
+    expect(r.messages[0].text).toBe("t1");
+  });
 });
 
 describe("ParleyClient", () => {
@@ -200,6 +208,40 @@ describe("ParleyClient", () => {
     await vi.advanceTimersByTimeAsync(100);
     await ready(sockets[1]);
     expect(sends()).toEqual([limited]);
+  });
+
+  it("asks again for rooms whose subscribe was refused or failed, as the error says", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.runAllTimersAsync();
+    await ready(sockets[0]);
+    const s = sockets[0];
+    const subscribes = () => s.sent.filter((f) => f.type === "subscribe");
+    client.subscribe("r");
+    s.push({ type: "message", room_id: "r", message: msg(5) });
+    // Dropped by the flood limiter: the whole frame, named by its id, after the wait.
+    s.push({ type: "error", id: subscribes()[0].id, code: "rate_limited", message: "slow down", retry_after_ms: 300 });
+    await vi.advanceTimersByTimeAsync(299);
+    expect(subscribes()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(subscribes()[1].rooms).toEqual([{ room_id: "r", last_seq: 5 }]);
+    // Subscribed, but the replay of what was missed failed: again from the same seq.
+    s.push({ type: "subscribed", id: subscribes()[1].id, room_id: "r", seq: 9 });
+    s.push({ type: "error", id: subscribes()[1].id, code: "unavailable", room_id: "r", message: "retry", retry_after_ms: 1000 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(subscribes()[2].rooms).toEqual([{ room_id: "r", last_seq: 5 }]);
+    // The room never reached the seq held: from now on, without waiting.
+    s.push({ type: "error", id: subscribes()[2].id, code: "seq_out_of_range", room_id: "r", message: "beyond the head" });
+    expect(subscribes()[3].rooms).toEqual([{ room_id: "r", last_seq: 0 }]);
+    // A replay the connector started itself failed: no frame id, the room named.
+    s.push({ type: "error", code: "unavailable", room_id: "r", message: "retry", retry_after_ms: 1000 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(subscribes()[4].rooms).toEqual([{ room_id: "r", last_seq: 5 }]);
+    // Errors about frames that are not subscribes, or refusals for good, ask nothing again.
+    s.push({ type: "error", id: "f99", code: "rate_limited", message: "slow down", retry_after_ms: 10 });
+    s.push({ type: "error", id: subscribes()[4].id, code: "not_a_member", room_id: "r", message: "no" });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(subscribes()).toHaveLength(5);
   });
 
   it("does not reconnect after a terminal close", async () => {

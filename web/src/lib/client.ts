@@ -58,6 +58,11 @@ export class RoomLog {
   upsert(m: Message): boolean {
     const prev = this.byId.get(m.id);
     if (prev) {
+      // Every frame carries the whole message, and the server omits flags
+      // that are off: a restored message comes without "hidden".
+      delete prev.hidden;
+      delete prev.deleted;
+      delete prev.edited_at;
       Object.assign(prev, m, { pending: false });
       return true;
     }
@@ -97,12 +102,16 @@ interface PendingSend {
 /** Error codes after which a send is tried again (after retry_after_ms). */
 const retryable = new Set(["in_progress", "unavailable", "rate_limited"]);
 
+/** Ids of subscribe frames start with this, so an error about one is recognised. */
+const subscribePrefix = "sub-";
+
 const reconnectCodes = new Set([1001, 1006, 1011, 1012, 1013, 4000, 4001, 4002, 4401, 4408, 4429]);
 
 export class ParleyClient {
   state: ConnState = "closed";
   readonly rooms = new Map<string, RoomLog>();
   private subscribed = new Set<string>();
+  private unanswered = new Map<string, Set<string>>(); // subscribe frame id -> rooms not yet subscribed
   private outbox = new Map<string, PendingSend>(); // client_msg_id -> send
   private socket: Socket | null = null;
   private listeners = new Map<string, Set<Listener>>();
@@ -156,7 +165,47 @@ export class ParleyClient {
   subscribe(roomId: string) {
     this.subscribed.add(roomId);
     this.room(roomId);
-    this.write({ type: "subscribe", id: this.nextId(), rooms: [{ room_id: roomId, last_seq: this.room(roomId).lastSeq }] });
+    this.subscribeRooms([roomId]);
+  }
+
+  /** Sends one subscribe frame for rooms (from their last seq, or from now when fresh). */
+  private subscribeRooms(ids: string[], fresh = false) {
+    ids = ids.filter((id) => this.subscribed.has(id));
+    if (!ids.length || !this.socket || this.state !== "open") return;
+    const id = subscribePrefix + this.nextId();
+    this.unanswered.set(id, new Set(ids));
+    this.write({ type: "subscribe", id, rooms: ids.map((r) => ({ room_id: r, last_seq: fresh ? 0 : this.room(r).lastSeq })) });
+  }
+
+  /** Asks again for rooms whose subscribe failed, as the error says. */
+  private subscribeFailed(f: Frame) {
+    const id = f.id as string | undefined, room = f.room_id as string | undefined;
+    const wait = Number(f.retry_after_ms ?? 500);
+    if (!id && room && retryable.has(f.code as string)) {
+      // A replay the connector started itself (after losing Redis) failed.
+      setTimeout(() => this.subscribeRooms([room]), wait);
+      return;
+    }
+    if (typeof id !== "string" || !id.startsWith(subscribePrefix)) return;
+    if (room) {
+      this.answered(id, room);
+      // A room that never reached the seq we hold starts again from now;
+      // one whose subscribe or replay failed is asked again from our seq.
+      if (f.code === "seq_out_of_range") this.subscribeRooms([room], true);
+      else if (retryable.has(f.code as string)) setTimeout(() => this.subscribeRooms([room]), wait);
+      return;
+    }
+    // The whole frame was dropped (flooding): ask again for what it held.
+    const rooms = this.unanswered.get(id);
+    this.unanswered.delete(id);
+    if (rooms && retryable.has(f.code as string)) setTimeout(() => this.subscribeRooms([...rooms]), wait);
+  }
+
+  /** Marks a room of a subscribe frame as answered. */
+  private answered(frameId: string, roomId: string) {
+    const rooms = this.unanswered.get(frameId);
+    rooms?.delete(roomId);
+    if (rooms?.size === 0) this.unanswered.delete(frameId);
   }
 
   /** Sends text; the message shows at once as pending and is retried until acked. */
@@ -236,8 +285,8 @@ export class ParleyClient {
       case "ready": {
         this.attempt = 0;
         this.setState("open");
-        const rooms = [...this.subscribed].map((id) => ({ room_id: id, last_seq: this.room(id).lastSeq }));
-        if (rooms.length) this.write({ type: "subscribe", id: this.nextId(), rooms });
+        this.unanswered.clear(); // what the old socket did not answer is asked again here
+        this.subscribeRooms([...this.subscribed]);
         for (const p of this.outbox.values()) this.write(p.frame); // same client_msg_id: idempotent
         this.emit("ready", f);
         break;
@@ -274,12 +323,17 @@ export class ParleyClient {
         this.emit("history", f);
         break;
       }
+      case "subscribed":
+        this.answered(f.id as string, f.room_id as string);
+        this.emit(f.type, f);
+        break;
       case "membership":
         // The server has already stopped a room we left: no resubscribing to it.
         if (f.state === "left") this.subscribed.delete(f.room_id as string);
         this.emit("membership", f);
         break;
       case "error": {
+        this.subscribeFailed(f);
         const p = this.outbox.get(f.id as string);
         if (p && retryable.has(f.code as string)) {
           setTimeout(() => this.write(p.frame), Number(f.retry_after_ms ?? 500));

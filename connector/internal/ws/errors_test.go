@@ -1,0 +1,105 @@
+package ws
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+)
+
+// A client must be able to tell which of its frames the flood limiter
+// dropped, and when to send it again.
+func TestRateLimitedFramesCarryTheirIDAndWhenToRetry(t *testing.T) {
+	ts := newTestServer(t, Config{FrameRate: 2, FrameBurst: 2})
+	c := ts.dial(t, "ada") // the auth frame spends one token
+	room := uuid.NewString()
+	const n = 6
+	for i := range n {
+		c.write(frame{"type": "history", "id": fmt.Sprint("h", i), "room_id": room})
+	}
+	// Every frame gets exactly one answer naming it: its page or rate_limited.
+	answered := map[string]frame{}
+	for len(answered) < n {
+		f := <-c.frames
+		if f == nil {
+			t.Fatalf("socket closed; answered %v", answered)
+		}
+		id := f.str("id")
+		if f.str("type") != "history" && f.str("code") != "rate_limited" {
+			continue
+		}
+		if _, dup := answered[id]; dup || id == "" {
+			t.Fatalf("answer %v names no frame or one already answered (%v)", f, answered)
+		}
+		answered[id] = f
+	}
+	var refused frame
+	for i := range n {
+		f := answered[fmt.Sprint("h", i)]
+		if f == nil {
+			t.Fatalf("h%d not answered: %v", i, answered)
+		}
+		if f.str("code") == "rate_limited" {
+			if ms := f.num("retry_after_ms"); ms <= 0 || ms > 500 {
+				t.Fatalf("retry_after_ms %d, want 1..500 at 2 frames/s: %v", ms, f)
+			}
+			refused = f
+		}
+	}
+	if refused == nil {
+		t.Fatal("7 frames against a burst of 2 were never rate limited")
+	}
+	// Waiting as told is enough.
+	time.Sleep(time.Duration(refused.num("retry_after_ms")) * time.Millisecond)
+	c.write(frame{"type": "history", "id": refused.str("id"), "room_id": room})
+	if f := c.expect("history", nil); f.str("id") != refused.str("id") {
+		t.Fatalf("retried frame answered with %v", f)
+	}
+}
+
+func TestErrorsAboutAFrameCarryItsID(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	c := ts.dial(t, "ada")
+	cases := map[string]func(){
+		"binary": func() {
+			c.conn.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"presence","id":"binary","status":"away"}`))
+		},
+		"unknown-field": func() {
+			c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"presence","x":1,"id":"unknown-field","status":"away"}`))
+		},
+		"unknown-type": func() { c.write(frame{"type": "teleport", "id": "unknown-type"}) },
+		"bad-status":   func() { c.write(frame{"type": "presence", "id": "bad-status", "status": "gone"}) },
+	}
+	for id, send := range cases {
+		send()
+		if e := c.expect("error", nil); e.str("id") != id {
+			t.Errorf("%s: error %v does not name its frame", id, e)
+		}
+	}
+	// Another user's token on this socket: the error names the frame, then the socket closes.
+	c.write(frame{"type": "auth", "id": "switch", "token": "eve"})
+	if e := c.expect("error", nil); e.str("id") != "switch" || e.str("code") != "forbidden" {
+		t.Errorf("re-auth as another user: %v", e)
+	}
+	for range c.frames {
+	}
+	if code := <-c.closed; code != 4403 {
+		t.Errorf("re-auth as another user closed with %d, want 4403", code)
+	}
+}
+
+// A subscribe names several rooms; when one of them fails, the error says
+// which, so the client asks again for that room.
+func TestAFailedResumeNamesItsFrameAndRoom(t *testing.T) {
+	ts := newTestServer(t, Config{}, func(d *Deps) { d.History = failingHistory{} })
+	room, _ := ts.newRoomWith(t, 2)
+	bob := ts.dial(t, "bob")
+	bob.write(frame{"type": "subscribe", "id": "resume", "rooms": []frame{{"room_id": room, "last_seq": 1}}})
+	bob.expect("subscribed", nil)
+	if e := bob.expect("error", nil); e.str("code") != "unavailable" || e.str("id") != "resume" ||
+		e.str("room_id") != room || e.num("retry_after_ms") <= 0 {
+		t.Fatalf("failed replay: %v", e)
+	}
+}
