@@ -101,7 +101,7 @@ generate:
 # benchmarks run on one core so their rates are per core.
 bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./knative/emulator/ ./functions/auth/
-	$(GO) test -run '^$$' -bench . -cpu 1 -count 1 ./connector/internal/authn/
+	$(GO) test -run '^$$' -bench . -cpu 1 -count 1 ./connector/internal/authn/ ./connector/internal/seqs/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./functions/moderation/internal/classify/
 	$(GO) test -run '^$$' -bench . -count 1 ./functions/moderation/internal/wordpiece/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./connector/internal/e2e/
