@@ -203,20 +203,8 @@ func TestDeadLetterToKafkaSink(t *testing.T) {
 `
 	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("fail", "test.fail", "fn", delivery), nil)
 	h.produce(t, newEvent("f1", "test.fail", "k", "x"))
-	cl, err := kgoConsumer(h, "dead-letter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	fetches := cl.PollRecords(ctx, 1)
-	if err := fetches.Err(); err != nil {
-		t.Fatal(err)
-	}
-	recs := fetches.Records()
-	if len(recs) != 1 || string(recs[0].Value) != "x" {
-		t.Fatalf("dead-letter topic holds %v", recs)
+	if rec := h.firstDeadLetter(t); string(rec.Value) != "x" {
+		t.Fatalf("dead-letter topic holds %v", rec)
 	}
 }
 

@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -30,26 +28,6 @@ spec:
         - exact: {type: test.allowed}
         - exact: {type: test.reply}
 `
-
-func (h *harness) postIngressAs(t testing.TB, token string, e event.Event) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.em.IngressURL("test", "default"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
 
 func (h *harness) topicRecords(t testing.TB, topic string) int64 {
 	t.Helper()
@@ -204,19 +182,8 @@ spec:
 		triggerYAML("ask", "test.reply", "a", "")+triggerYAML("ask-unlisted", "test.reply", "a", dls)+
 		triggerYAML("answer", "test.replied", "b", ""), func(c *Config) { c.OIDC, c.DefaultAuthorizationMode = true, AuthorizationDenyAll })
 	h.produce(t, newEvent("q1", "test.reply", "room-1", "ping"))
-	cl, err := kgoConsumer(h, "dead-letter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	fetches := cl.PollRecords(ctx, 1)
-	if err := fetches.Err(); err != nil {
-		t.Fatal(err)
-	}
 	var code string
-	for _, hd := range fetches.Records()[0].Headers {
+	for _, hd := range h.firstDeadLetter(t).Headers {
 		if hd.Key == "ce_knativeerrorcode" {
 			code = string(hd.Value)
 		}

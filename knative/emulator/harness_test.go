@@ -258,6 +258,12 @@ func (h *harness) produceErr(events ...event.Event) error {
 // postIngress sends e to the Broker ingress and returns the status.
 func (h *harness) postIngress(t testing.TB, e event.Event) int {
 	t.Helper()
+	return h.postIngressAs(t, "", e)
+}
+
+// postIngressAs posts e with token as its bearer credential (none when empty).
+func (h *harness) postIngressAs(t testing.TB, token string, e event.Event) int {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.em.IngressURL("test", "default"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -265,12 +271,32 @@ func (h *harness) postIngress(t testing.TB, e event.Event) int {
 	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
 		t.Fatal(err)
 	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// firstDeadLetter waits for the first record on the dead-letter topic.
+func (h *harness) firstDeadLetter(t testing.TB) *kgo.Record {
+	t.Helper()
+	cl, err := kgoConsumer(h, "dead-letter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fetches := cl.PollRecords(ctx, 1)
+	if err := fetches.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return fetches.Records()[0]
 }
 
 // committed sums the offsets a Trigger's consumer group has committed.

@@ -13,11 +13,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
 
+	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
-	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
 var stack *devstack.Stack
@@ -26,25 +25,7 @@ func TestMain(m *testing.M) {
 	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
 }
 
-// blocks stands in for persist's durable reservations (tested against
-// FerretDB in functions/persist): each block above the floor and every
-// block before, 1000 seqs long.
-type blocks struct {
-	mu    sync.Mutex
-	last  map[string]int64
-	calls int
-}
-
-func (b *blocks) ReserveSeqs(_ context.Context, req *persistv1.ReserveSeqsRequest, _ ...grpc.CallOption) (*persistv1.ReserveSeqsResponse, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.calls++
-	first := max(b.last[req.RoomId], req.Floor) + 1
-	b.last[req.RoomId] = first + 999
-	return &persistv1.ReserveSeqsResponse{First: first, Last: first + 999}, nil
-}
-
-func newAuthority(t testing.TB) (*Authority, *redis.Client, *blocks) {
+func newAuthority(t testing.TB) (*Authority, *redis.Client, *seqstest.Blocks) {
 	t.Helper()
 	opts, err := redis.ParseURL(stack.RedisURL)
 	if err != nil {
@@ -54,7 +35,7 @@ func newAuthority(t testing.TB) (*Authority, *redis.Client, *blocks) {
 	opts.OnConnect = server.Observe
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
-	b := &blocks{last: map[string]int64{}}
+	b := &seqstest.Blocks{}
 	return New(rdb, server, b, slog.New(slog.NewTextHandler(io.Discard, nil))), rdb, b
 }
 
@@ -108,8 +89,8 @@ func TestSeqsAreNeverHandedOutTwiceWhateverRedisLoses(t *testing.T) {
 		t.Fatalf("a new room's first seq is %d", first)
 	}
 	takeSome(1200) // across a block boundary: one more reservation, no gap
-	if b.calls != 2 || !taken[1000] || !taken[1001] {
-		t.Fatalf("%d reservations for 1201 seqs, want 2 and no gap at the boundary", b.calls)
+	if b.Calls() != 2 || !taken[1000] || !taken[1001] {
+		t.Fatalf("%d reservations for 1201 seqs, want 2 and no gap at the boundary", b.Calls())
 	}
 	// Evicted.
 	rdb.Del(ctx, CounterKey(room), LeaseKey(room))

@@ -27,6 +27,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/seqs"
+	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
@@ -79,21 +80,6 @@ type testServer struct {
 	rdb *redis.Client
 }
 
-// blocks reserves seq blocks in memory as persist does durably: each
-// above every block before and above the counter the authority had.
-type blocks struct {
-	mu   sync.Mutex
-	last map[string]int64
-}
-
-func (b *blocks) ReserveSeqs(_ context.Context, req *persistv1.ReserveSeqsRequest, _ ...grpc.CallOption) (*persistv1.ReserveSeqsResponse, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	first := max(b.last[req.RoomId], req.Floor) + 1
-	b.last[req.RoomId] = first + 999
-	return &persistv1.ReserveSeqsResponse{First: first, Last: first + 999}, nil
-}
-
 // failingHistory is a persist that cannot be reached.
 type failingHistory struct{ noHistory }
 
@@ -114,7 +100,7 @@ func newTestServer(t *testing.T, cfg Config, deps ...func(*Deps)) *testServer {
 	rdb := redis.NewClient(opts)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Logger = log
-	authority := seqs.New(rdb, server, &blocks{last: map[string]int64{}}, log)
+	authority := seqs.New(rdb, server, &seqstest.Blocks{}, log)
 	h := hub.New(rdb, hub.Config{Head: authority.Head, Logger: log})
 	d := Deps{Hub: h, Redis: rdb, Verifier: tokenIsUser{}, Members: everyoneIsMember{}, History: noHistory{},
 		Log: acceptingLog{}, Presence: presence.New(rdb, time.Minute, log), Metrics: NewMetrics(prometheus.NewRegistry()), Seqs: authority}
