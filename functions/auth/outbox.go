@@ -8,7 +8,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -99,13 +98,8 @@ func (p *publisher) flush(ctx context.Context) error {
 				return err
 			}
 			for _, x := range pending {
-				e := event.New()
-				e.SetID(x.id.String())
-				e.SetSource(eventsv1.SourceAuth)
-				e.SetType(x.typ)
-				e.SetTime(x.createdAt)
-				e.SetExtension("partitionkey", x.key)
-				if err := e.SetData(cloudevents.ApplicationJSON, []byte(x.data)); err != nil {
+				e, err := eventsv1.New(x.id.String(), x.typ, eventsv1.SourceAuth, x.key, x.createdAt, []byte(x.data))
+				if err != nil {
 					return err
 				}
 				if res := p.client.Send(cloudevents.ContextWithTarget(ctx, p.target), e); !cloudevents.IsACK(res) {

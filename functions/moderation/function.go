@@ -69,13 +69,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		f.metrics.flags.WithLabelValues(label).Inc()
 	}
 	f.log.InfoContext(ctx, "message flagged", "message_id", m.ID, "room_id", m.RoomID, "labels", flag.Labels)
-	r := event.New()
-	r.SetID("flagged-" + m.ID) // the same message always yields the same event: consumers de-duplicate
-	r.SetSource(eventsv1.SourceModeration)
-	r.SetType(eventsv1.TypeMessageFlagged)
-	r.SetTime(time.Now().UTC())
-	r.SetExtension("partitionkey", m.RoomID)
-	if err := r.SetData(event.ApplicationJSON, flag); err != nil {
+	// The same message always yields the same id: consumers de-duplicate.
+	r, err := eventsv1.New("flagged-"+m.ID, eventsv1.TypeMessageFlagged, eventsv1.SourceModeration, m.RoomID, time.Now().UTC(), flag)
+	if err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/event"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -99,13 +98,9 @@ func (r *reviewer) restore(ctx context.Context, d flagDoc, moderator string, at 
 	if r.client == nil {
 		return errors.New("BROKER_URL is not set")
 	}
-	e := event.New()
-	e.SetID(fmt.Sprintf("restored-%s-%d", d.MessageID, at.UnixNano()))
-	e.SetSource(eventsv1.SourceModeration)
-	e.SetType(eventsv1.TypeMessageRestored)
-	e.SetTime(at)
-	e.SetExtension("partitionkey", d.RoomID)
-	if err := e.SetData(event.ApplicationJSON, eventsv1.MessageRestored{MessageID: d.MessageID, RoomID: d.RoomID, By: moderator, At: at}); err != nil {
+	e, err := eventsv1.New(fmt.Sprintf("restored-%s-%d", d.MessageID, at.UnixNano()), eventsv1.TypeMessageRestored,
+		eventsv1.SourceModeration, d.RoomID, at, eventsv1.MessageRestored{MessageID: d.MessageID, RoomID: d.RoomID, By: moderator, At: at})
+	if err != nil {
 		return err
 	}
 	if res := r.client.Send(cloudevents.ContextWithTarget(ctx, r.broker), e); !cloudevents.IsACK(res) {

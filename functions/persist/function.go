@@ -144,13 +144,8 @@ func decodeData(e event.Event, v any) error {
 
 // storedEvent is the reply that tells the Broker a message is durable.
 func storedEvent(m eventsv1.Message) (*event.Event, error) {
-	r := event.New()
-	r.SetID("stored-" + m.ID)
-	r.SetSource(eventsv1.SourcePersist)
-	r.SetType(eventsv1.TypeMessageStored)
-	r.SetTime(time.Now().UTC())
-	r.SetExtension("partitionkey", m.RoomID)
-	if err := r.SetData(event.ApplicationJSON, m); err != nil {
+	r, err := eventsv1.New("stored-"+m.ID, eventsv1.TypeMessageStored, eventsv1.SourcePersist, m.RoomID, time.Now().UTC(), m)
+	if err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -177,7 +177,8 @@ func (h *Hub) subscribed(channel string) {
 		close(w)
 	}
 	delete(h.waiters, channel)
-	r := h.rooms[channel[6:len(channel)-1]]
+	roomID, _ := eventsv1.RoomOfChannel(channel)
+	r := h.rooms[roomID]
 	h.mu.Unlock()
 	if joining || r == nil {
 		return
@@ -498,10 +499,10 @@ func parseEnvelope(p string) (kind byte, seq int64, frame []byte, err error) {
 
 // dispatch delivers one envelope, recording in touched who must be flushed.
 func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{}) {
-	if len(channel) < 8 {
+	roomID, ok := eventsv1.RoomOfChannel(channel)
+	if !ok {
 		return
 	}
-	roomID := channel[6 : len(channel)-1] // room:{<id>}
 	h.mu.Lock()
 	r, ok := h.rooms[roomID]
 	h.mu.Unlock()

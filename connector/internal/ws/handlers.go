@@ -400,13 +400,8 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 // event builds a CloudEvent keyed by room, so a room's events stay in
 // order, carrying ctx's trace so the message is one trace from socket to storage.
 func (s *session) event(ctx context.Context, typ, id, roomID string, data any) event.Event {
-	e := event.New()
-	e.SetID(id)
-	e.SetSource(eventsv1.SourceConnector + s.srv.cfg.ConnectorID)
-	e.SetType(typ)
-	e.SetTime(time.Now().UTC())
-	e.SetExtension("partitionkey", roomID)
-	e.SetData(event.ApplicationJSON, data)
+	// data is one of eventsv1's payloads, which always encode.
+	e, _ := eventsv1.New(id, typ, eventsv1.SourceConnector+s.srv.cfg.ConnectorID, roomID, time.Now().UTC(), data)
 	ksvc.InjectTrace(ctx, &e)
 	return e
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/gorilla/websocket"
 
+	"github.com/parley-chat/parley/kafka/cekafka"
 	"github.com/parley-chat/parley/knative/ksvc"
 )
 
@@ -134,7 +135,7 @@ func (f *fn) handle(ctx context.Context, e event.Event) (*event.Event, error) {
 		r.SetID(e.ID() + "-reply")
 		r.SetSource("testfn/" + f.tag)
 		r.SetType("test.replied")
-		r.SetExtension("partitionkey", e.Extensions()["partitionkey"])
+		r.SetExtension(cekafka.PartitionKey, e.Extensions()[cekafka.PartitionKey])
 		r.SetData("text/plain", e.Data())
 		return &r, nil
 	}
@@ -145,7 +146,7 @@ func (f *fn) report(ctx context.Context, e event.Event) error {
 	if f.sink == "" {
 		return nil
 	}
-	key, _ := e.Extensions()["partitionkey"].(string)
+	key, _ := e.Extensions()[cekafka.PartitionKey].(string)
 	body, _ := json.Marshal(Record{Tag: f.tag, ID: e.ID(), Type: e.Type(), Key: key, Data: string(e.Data()), PID: os.Getpid()})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.sink, bytes.NewReader(body))
 	if err != nil {

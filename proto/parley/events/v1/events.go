@@ -9,6 +9,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/parley-chat/parley/kafka/cekafka"
 )
 
 // CloudEvent types.
@@ -67,6 +71,23 @@ func CheckEmitter(typ, source string) error {
 		return nil
 	}
 	return fmt.Errorf("%s may only come from %s, not from source %q", typ, want, source)
+}
+
+// New builds one of Parley's events: its id, type, the emitter's source
+// (see EmitterOf), the partition key that keeps related events on one Kafka
+// partition and so in order, the time and the data as JSON (data that is
+// already JSON, as []byte, is kept as it is).
+func New(id, typ, source, partitionKey string, at time.Time, data any) (event.Event, error) {
+	e := event.New()
+	e.SetID(id)
+	e.SetType(typ)
+	e.SetSource(source)
+	e.SetTime(at)
+	e.SetExtension(cekafka.PartitionKey, partitionKey)
+	if err := e.SetData(event.ApplicationJSON, data); err != nil {
+		return e, fmt.Errorf("%s %s: data: %w", typ, id, err)
+	}
+	return e, nil
 }
 
 // Limits every producer and consumer of these events enforces: the
@@ -194,6 +215,15 @@ func SeqOf(raw []byte) int64 {
 // rooms their sockets are in; a frame published there with RoomFrame goes
 // to every member online.
 func RoomChannel(roomID string) string { return "room:{" + roomID + "}" }
+
+// RoomOfChannel returns the room whose RoomChannel channel is.
+func RoomOfChannel(channel string) (string, bool) {
+	rest, ok := strings.CutPrefix(channel, "room:{")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "}")
+}
 
 // RoomFrame wraps a frame for RoomChannel as one to deliver as it comes
 // (not a seq-ordered message).

@@ -1,6 +1,10 @@
 package eventsv1
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestOnlyATypesEmitterMayEmitIt(t *testing.T) {
 	for _, c := range []struct {
@@ -21,5 +25,30 @@ func TestOnlyATypesEmitterMayEmitIt(t *testing.T) {
 		if err := CheckEmitter(c.typ, c.source); (err == nil) != c.ok {
 			t.Errorf("%s from %q: %v, want ok=%v", c.typ, c.source, err, c.ok)
 		}
+	}
+}
+
+func TestRoomOfChannelReadsWhatRoomChannelWrites(t *testing.T) {
+	if room, ok := RoomOfChannel(RoomChannel("r-1")); !ok || room != "r-1" {
+		t.Errorf("RoomOfChannel(RoomChannel(r-1)) = %q, %v", room, ok)
+	}
+	for _, ch := range []string{UserChannel("u"), MembershipChannel, "room:{r", "room:r}", ""} {
+		if room, ok := RoomOfChannel(ch); ok {
+			t.Errorf("RoomOfChannel(%q) = %q, want no room", ch, room)
+		}
+	}
+}
+
+func TestNewKeysTheEventByItsPartitionKey(t *testing.T) {
+	e, err := New("id-1", TypeMessageStored, SourcePersist, "room-1", time.Unix(0, 0).UTC(), Message{ID: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Extensions()["partitionkey"] != "room-1" || e.Source() != SourcePersist || e.Type() != TypeMessageStored ||
+		e.DataContentType() != "application/json" || !strings.Contains(string(e.Data()), `"id":"m"`) {
+		t.Errorf("built %v", e)
+	}
+	if raw, _ := New("id-2", TypeUserCreated, SourceAuth, "u", time.Now(), []byte(`{"user_id":"u"}`)); string(raw.Data()) != `{"user_id":"u"}` {
+		t.Errorf("JSON bytes re-encoded: %s", raw.Data())
 	}
 }
