@@ -206,7 +206,7 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	}
 	for _, d := range fresh {
 		f.created.WithLabelValues(d.Kind).Inc()
-		frame, _ := json.Marshal(map[string]any{"type": "notification", "notification": toJSON(d)})
+		frame, _ := json.Marshal(eventsv1.NotificationFrame{Type: eventsv1.FrameNotification, Notification: toJSON(d)})
 		// PUBLISH answers how many connectors hold a socket of this user
 		// (they subscribe to user channels of local users only): none means
 		// offline, and their subscribed browsers get a Web Push instead.

@@ -77,14 +77,14 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := decodeData(e, &fl); err != nil || fl.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, "redacted", bson.M{"hidden": true,
+		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, eventsv1.FrameRedacted, bson.M{"hidden": true,
 			"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
 	case eventsv1.TypeMessageRestored:
 		var r eventsv1.MessageRestored
 		if err := decodeData(e, &r); err != nil || r.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, "restored", bson.M{"hidden": false})
+		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, eventsv1.FrameRestored, bson.M{"hidden": false})
 	case eventsv1.TypeReceiptRead:
 		var r eventsv1.ReceiptRead
 		if err := decodeData(e, &r); err != nil || r.RoomID == "" || r.UserID == "" {
@@ -122,7 +122,7 @@ func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType strin
 	if err != nil {
 		return err
 	}
-	frame, _ := json.Marshal(map[string]any{"type": frameType, "room_id": roomID, "message": doc.public()})
+	frame, _ := json.Marshal(eventsv1.MessageFrame{Type: frameType, RoomID: roomID, Message: doc.public()})
 	return f.cache.rdb.Publish(ctx, eventsv1.RoomChannel(roomID), eventsv1.RoomFrame(frame)).Err()
 }
 

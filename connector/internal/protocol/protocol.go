@@ -56,10 +56,11 @@ const (
 	TypeMessage    = "message"
 	TypeEdited     = "edited"
 	TypeDeleted    = "deleted"
-	TypeRedacted   = "redacted"
+	TypeRedacted   = eventsv1.FrameRedacted
+	TypeRestored   = eventsv1.FrameRestored
 	TypeReceipt    = "receipt"
 	TypeError      = "error"
-	TypeNotice     = "notification"
+	TypeNotice     = eventsv1.FrameNotification
 )
 
 // RoomCursor is a room to subscribe to and the last seq the client has.

@@ -261,6 +261,28 @@ const (
 	MembershipLeft   = "left"
 )
 
+// Frames the functions publish for clients (connector/PROTOCOL.md): the
+// connector passes them on as they are, and names the same types in its
+// protocol package.
+const (
+	FrameRedacted     = "redacted"     // MessageFrame: moderation hid the message
+	FrameRestored     = "restored"     // MessageFrame: a moderator made it visible again
+	FrameNotification = "notification" // NotificationFrame
+)
+
+// MessageFrame is a frame about one message of a room.
+type MessageFrame struct {
+	Type    string  `json:"type"`
+	RoomID  string  `json:"room_id"`
+	Message Message `json:"message"`
+}
+
+// NotificationFrame is the "notification" frame published on UserChannel.
+type NotificationFrame struct {
+	Type         string       `json:"type"` // always FrameNotification
+	Notification Notification `json:"notification"`
+}
+
 // Notification is a notification as clients see it: in the "notification"
 // frame the notification function publishes on UserChannel, and in the
 // connector's REST list.
