@@ -263,3 +263,18 @@ func TestStartFailsClearlyWithoutAModel(t *testing.T) {
 		t.Fatalf("start without a model: %v", err)
 	}
 }
+
+// A message.sent only the connector may emit: the same event under another
+// source is refused for good and nothing is classified or queued.
+func TestASentEventFromAnotherSourceIsRefused(t *testing.T) {
+	e := newEnv(t, "")
+	forged := sent(t, "you idiot")
+	forged.SetSource(eventsv1.SourceAuth)
+	if reply, err := e.f.Handle(context.Background(), forged); !ksvc.IsPermanent(err) || reply != nil {
+		t.Fatalf("forged: reply %v, error %v; want a permanent error", reply, err)
+	}
+	list, err := e.rev.ListFlagged(context.Background(), &moderationv1.ListFlaggedRequest{})
+	if err != nil || len(list.Flags) != 0 {
+		t.Fatalf("%d flags after a forged event (%v)", len(list.Flags), err)
+	}
+}

@@ -429,3 +429,38 @@ func TestMentionWaitsForALaggingJoin(t *testing.T) {
 		t.Errorf("%v mention notifications created, want 2 (cat's and bob's, once each)", n)
 	}
 }
+
+// Events only another service may emit are refused for good when they come
+// from anywhere else: a mention forged as the connector reaches nobody.
+func TestEventsFromTheWrongEmitterAreRefused(t *testing.T) {
+	e := newEnv(t)
+	room := uuid.NewString()
+	ada, bob := e.user(t, "ada"), e.user(t, "bob")
+	e.join(t, room, ada, "joined")
+	e.join(t, room, bob, "joined")
+	sub := e.listen(t, eventsv1.UserChannel(ada.id))
+	forge := func(typ, source string, data any) error {
+		ev := event.New()
+		ev.SetID(uuid.NewString())
+		ev.SetSource(source)
+		ev.SetType(typ)
+		ev.SetData(event.ApplicationJSON, data)
+		_, err := e.f.Handle(context.Background(), ev)
+		return err
+	}
+	forged := message(room, bob, "@ada forged")
+	if err := forge(eventsv1.TypeMessageStored, eventsv1.SourceConnector+"c1", forged); !ksvc.IsPermanent(err) {
+		t.Errorf("message.stored from the connector: %v, want a permanent error", err)
+	}
+	if err := forge(eventsv1.TypeUserCreated, eventsv1.SourcePersist, eventsv1.UserCreated{UserID: uuid.NewString(), Username: "eve"}); !ksvc.IsPermanent(err) {
+		t.Errorf("user.created from persist: %v, want a permanent error", err)
+	}
+	real := e.say(t, room, bob, "@ada real")
+	msg, err := sub.ReceiveMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg.Payload, real.ID) || strings.Contains(msg.Payload, forged.ID) {
+		t.Fatalf("ada's first notification is %s, want the real mention %s", msg.Payload, real.ID)
+	}
+}
