@@ -20,6 +20,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -80,9 +81,33 @@ type Hub struct {
 	ps  *redis.PubSub
 	log *slog.Logger
 
-	mu      sync.Mutex
-	rooms   map[string]*room
+	shards [roomShards]shard
+
+	wmu     sync.Mutex
 	waiters map[string][]chan struct{} // channel -> joins waiting for the subscription
+}
+
+// roomShards spreads the rooms over locks, so a Join or Leave in one room
+// does not wait on another's and dispatch waits on neither.
+const roomShards = 64
+
+type shard struct {
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+func (h *Hub) shard(roomID string) *shard {
+	f := fnv.New32a()
+	f.Write([]byte(roomID))
+	return &h.shards[f.Sum32()%roomShards]
+}
+
+// lookup returns a room with local members, or nil.
+func (h *Hub) lookup(roomID string) *room {
+	sh := h.shard(roomID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.rooms[roomID]
 }
 
 type room struct {
@@ -109,8 +134,12 @@ func New(rdb *redis.Client, cfg Config) *Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Hub{cfg: cfg, rdb: rdb, log: cfg.Logger, rooms: map[string]*room{}, waiters: map[string][]chan struct{}{},
+	h := &Hub{cfg: cfg, rdb: rdb, log: cfg.Logger, waiters: map[string][]chan struct{}{},
 		ps: rdb.Subscribe(context.Background())}
+	for i := range h.shards {
+		h.shards[i].rooms = map[string]*room{}
+	}
+	return h
 }
 
 // maxBatch bounds how many frames from Redis are dispatched before the
@@ -171,16 +200,19 @@ func (h *Hub) handle(m any, touched map[Subscriber]struct{}) {
 // subscribed handles a subscription confirmation: the answer to a Join, or
 // go-redis re-subscribing after a reconnect, when frames may have been lost.
 func (h *Hub) subscribed(channel string) {
-	h.mu.Lock()
+	h.wmu.Lock()
 	waiters, joining := h.waiters[channel]
 	for _, w := range waiters {
 		close(w)
 	}
 	delete(h.waiters, channel)
+	h.wmu.Unlock()
+	if joining {
+		return
+	}
 	roomID, _ := eventsv1.RoomOfChannel(channel)
-	r := h.rooms[roomID]
-	h.mu.Unlock()
-	if joining || r == nil {
+	r := h.lookup(roomID)
+	if r == nil {
 		return
 	}
 	h.log.Warn("re-subscribed to a room after a Redis reconnect; resyncing its sockets", "channel", channel)
@@ -204,16 +236,17 @@ func (h *Hub) Close() error { return h.ps.Close() }
 // the subscription, and a subscriber catching up from history (which stops
 // at the Frontier) would otherwise get them after later ones.
 func (h *Hub) Join(ctx context.Context, roomID string, s Subscriber) (int64, error) {
-	h.mu.Lock()
-	r, ok := h.rooms[roomID]
+	sh := h.shard(roomID)
+	sh.mu.Lock()
+	r, ok := sh.rooms[roomID]
 	if !ok {
 		r = &room{hub: h, id: roomID, subs: map[Subscriber]struct{}{}, pending: map[int64][]byte{}, ready: make(chan struct{})}
-		h.rooms[roomID] = r
+		sh.rooms[roomID] = r
 	}
 	r.mu.Lock()
 	r.subs[s] = struct{}{}
 	r.mu.Unlock()
-	h.mu.Unlock()
+	sh.mu.Unlock()
 	fail := func(err error) (int64, error) {
 		h.Leave(roomID, s)
 		return 0, err
@@ -251,9 +284,9 @@ func (h *Hub) currentSeq(ctx context.Context, roomID string) (int64, error) {
 // seqs up to it still in flight, and starts in-order delivery after it.
 func (h *Hub) setUp(ctx context.Context, r *room) (int64, error) {
 	subscribed := make(chan struct{})
-	h.mu.Lock()
+	h.wmu.Lock()
 	h.waiters[Channel(r.id)] = append(h.waiters[Channel(r.id)], subscribed)
-	h.mu.Unlock()
+	h.wmu.Unlock()
 	if err := h.ps.Subscribe(ctx, Channel(r.id)); err != nil {
 		return 0, err
 	}
@@ -334,10 +367,8 @@ func (h *Hub) awaitSent(ctx context.Context, roomID string, upTo int64) {
 // the rest reaches it from the hub, in order, even seqs still in flight.
 // Zero when the room has no local members.
 func (h *Hub) Frontier(roomID string) int64 {
-	h.mu.Lock()
-	r, ok := h.rooms[roomID]
-	h.mu.Unlock()
-	if !ok {
+	r := h.lookup(roomID)
+	if r == nil {
 		return 0
 	}
 	r.mu.Lock()
@@ -347,10 +378,11 @@ func (h *Hub) Frontier(roomID string) int64 {
 
 // Leave removes s from a room, unsubscribing when it was the last local member.
 func (h *Hub) Leave(roomID string, s Subscriber) {
-	h.mu.Lock()
-	r, ok := h.rooms[roomID]
+	sh := h.shard(roomID)
+	sh.mu.Lock()
+	r, ok := sh.rooms[roomID]
 	if !ok {
-		h.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
 	r.mu.Lock()
@@ -361,9 +393,9 @@ func (h *Hub) Leave(roomID string, s Subscriber) {
 	}
 	r.mu.Unlock()
 	if empty {
-		delete(h.rooms, roomID)
+		delete(sh.rooms, roomID)
 	}
-	h.mu.Unlock()
+	sh.mu.Unlock()
 	if empty {
 		if err := h.ps.Unsubscribe(context.Background(), Channel(roomID)); err != nil {
 			h.log.Warn("unsubscribe", "room", roomID, "error", err)
@@ -373,9 +405,14 @@ func (h *Hub) Leave(roomID string, s Subscriber) {
 
 // Rooms is the number of rooms with local members.
 func (h *Hub) Rooms() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.rooms)
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		n += len(sh.rooms)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // SendingTTL is how long a registered seq stays in flight unless its
@@ -503,10 +540,8 @@ func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{})
 	if !ok {
 		return
 	}
-	h.mu.Lock()
-	r, ok := h.rooms[roomID]
-	h.mu.Unlock()
-	if !ok {
+	r := h.lookup(roomID)
+	if r == nil {
 		return
 	}
 	kind, seq, frame, err := parseEnvelope(payload)

@@ -226,12 +226,7 @@ func (s *Server) track(sess *session, add bool) {
 		return
 	}
 	delete(s.sessions, sess)
-	for user, w := range s.watchers {
-		delete(w, sess)
-		if len(w) == 0 {
-			delete(s.watchers, user)
-		}
-	}
+	s.unwatch(sess)
 	s.metrics.sockets.Dec()
 }
 
@@ -349,16 +344,26 @@ func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
 func (s *Server) watch(sess *session, users []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for user, w := range s.watchers {
-		delete(w, sess)
-		if len(w) == 0 {
-			delete(s.watchers, user)
-		}
-	}
+	s.unwatch(sess)
 	for _, u := range users {
 		if s.watchers[u] == nil {
 			s.watchers[u] = map[*session]struct{}{}
 		}
 		s.watchers[u][sess] = struct{}{}
 	}
+	sess.watching = users
+}
+
+// unwatch removes sess from the watchers of the users it watches. Called
+// with s.mu held.
+func (s *Server) unwatch(sess *session) {
+	for _, u := range sess.watching {
+		if w := s.watchers[u]; w != nil {
+			delete(w, sess)
+			if len(w) == 0 {
+				delete(s.watchers, u)
+			}
+		}
+	}
+	sess.watching = nil
 }

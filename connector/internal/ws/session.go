@@ -30,6 +30,10 @@ type session struct {
 	srv  *Server
 	conn *websocket.Conn
 	id   string
+	// watching are the users whose presence this socket watches, so its
+	// close or next watch frame touches only their entries in the
+	// server's watchers. Guarded by srv.mu.
+	watching []string
 
 	// The write side: a bounded queue drained by a writer goroutine that
 	// runs only while there is something to write, so an idle socket costs
