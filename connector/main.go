@@ -119,21 +119,23 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16),
 	})
 	reg.MustRegister(fanout)
-	persist := persistv1.NewPersistServiceClient(persistConn)
-	seqAuthority := seqs.New(rdb, redisServer, persist, log)
-	h := hub.New(rdb, hub.Config{Logger: log, Head: seqAuthority.Head,
-		FanoutObserved: func(d time.Duration) { fanout.Observe(d.Seconds()) }})
 	presenceTTL := 45 * time.Second
 	if v := env("PRESENCE_TTL"); v != "" {
 		if presenceTTL, err = time.ParseDuration(v); err != nil || presenceTTL < time.Second {
 			return ksvc.Service{}, fmt.Errorf("PRESENCE_TTL=%q: want a duration of at least 1s", v)
 		}
 	}
-	tracker := presence.New(rdb, presenceTTL, log)
 	wsCfg := ws.Config{ConnectorID: connectorID, AllowedOrigins: append(allowed, origin(env("PUBLIC_URL"))), Logger: log}
 	if err := wsLimits(env, &wsCfg); err != nil {
 		return ksvc.Service{}, err
 	}
+	// Nothing below fails: the hub and the sockets' user feed each hold a
+	// Redis subscription from here on, closed when the service stops.
+	persist := persistv1.NewPersistServiceClient(persistConn)
+	seqAuthority := seqs.New(rdb, redisServer, persist, log)
+	h := hub.New(rdb, hub.Config{Logger: log, Head: seqAuthority.Head,
+		FanoutObserved: func(d time.Duration) { fanout.Observe(d.Seconds()) }})
+	tracker := presence.New(rdb, presenceTTL, log)
 	sockets := ws.New(wsCfg,
 		ws.Deps{Hub: h, Redis: rdb, Verifier: verifier, Members: members.New(membership{auth}, 10*time.Second),
 			History: persist, Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg), Seqs: seqAuthority})

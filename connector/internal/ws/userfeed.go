@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -68,7 +67,10 @@ func (u *userFeed) run(ctx context.Context) {
 				u.membershipChanged([]byte(msg.Payload))
 				continue
 			}
-			user := strings.TrimSuffix(strings.TrimPrefix(msg.Channel, "user:{"), "}")
+			user, ok := eventsv1.UserOfChannel(msg.Channel)
+			if !ok {
+				continue
+			}
 			frame := []byte(msg.Payload)
 			u.mu.Lock()
 			for s := range u.sessions[user] {

@@ -235,6 +235,15 @@ func RoomFrame(frame []byte) []byte { return append([]byte("e "), frame...) }
 // online (the notification function relies on it for Web Push).
 func UserChannel(userID string) string { return "user:{" + userID + "}" }
 
+// UserOfChannel returns the user whose UserChannel channel is.
+func UserOfChannel(channel string) (string, bool) {
+	rest, ok := strings.CutPrefix(channel, "user:{")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "}")
+}
+
 // MembershipChannel is the Redis channel every connector listens to for
 // membership changes: the notification function publishes a
 // MembershipFrame there when a user joins or leaves a room. Each connector

@@ -39,6 +39,15 @@ func TestRoomOfChannelReadsWhatRoomChannelWrites(t *testing.T) {
 	}
 }
 
+func TestUserOfChannelReadsWhatUserChannelWrites(t *testing.T) {
+	if user, ok := UserOfChannel(UserChannel("u-1")); !ok || user != "u-1" {
+		t.Errorf("UserOfChannel(UserChannel(u-1)) = %q, %v", user, ok)
+	}
+	if user, ok := UserOfChannel(RoomChannel("r")); ok {
+		t.Errorf("a room channel read as user %q", user)
+	}
+}
+
 func TestNewKeysTheEventByItsPartitionKey(t *testing.T) {
 	e, err := New("id-1", TypeMessageStored, SourcePersist, "room-1", time.Unix(0, 0).UTC(), Message{ID: "m"})
 	if err != nil {
