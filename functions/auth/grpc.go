@@ -193,7 +193,7 @@ func (s *service) GetUser(ctx context.Context, req *authv1.GetUserRequest) (*aut
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return userProto(u, u.ID == me.ID || me.Role == roleAdmin), nil
+	return userProto(u, u.ID == me.ID || me.Role == authv1.RoleAdmin), nil
 }
 
 func (s *service) UpdateProfile(ctx context.Context, req *authv1.UpdateProfileRequest) (*authv1.User, error) {
@@ -241,7 +241,7 @@ func (s *service) SetGlobalRole(ctx context.Context, req *authv1.SetGlobalRoleRe
 	if err != nil {
 		return nil, err
 	}
-	if me.Role != roleAdmin {
+	if me.Role != authv1.RoleAdmin {
 		return nil, errForbidden
 	}
 	id, err := parseID("user_id", req.UserId)
@@ -310,12 +310,10 @@ func userProto(u user, withEmail bool) *authv1.User {
 	return p
 }
 
+// globalRoleProto reads a stored global role; anything unknown is a user.
 func globalRoleProto(r string) authv1.GlobalRole {
-	switch r {
-	case roleAdmin:
-		return authv1.GlobalRole_GLOBAL_ROLE_ADMIN
-	case "moderator":
-		return authv1.GlobalRole_GLOBAL_ROLE_MODERATOR
+	if role, ok := authv1.ParseGlobalRole(r); ok {
+		return role
 	}
 	return authv1.GlobalRole_GLOBAL_ROLE_USER
 }

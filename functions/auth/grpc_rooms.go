@@ -35,7 +35,7 @@ func (s *service) CreateRoom(ctx context.Context, req *authv1.CreateRoomRequest)
 		return nil, toStatus(err)
 	}
 	s.publisher.notify()
-	return roomProto(r, roleOwner, nil), nil
+	return roomProto(r, authv1.RoomRoleOwner, nil), nil
 }
 
 // roomAs loads a room with the caller's role in it, authorising op.
@@ -113,7 +113,7 @@ func (s *service) JoinRoom(ctx context.Context, req *authv1.JoinRoomRequest) (*a
 	if err := authorize(opJoin, me.Role, r.Kind, "", ""); err != nil {
 		return nil, err
 	}
-	m, err := s.store.addMember(ctx, r.ID, me.ID, roleMember, me.ID.String(), "joined")
+	m, err := s.store.addMember(ctx, r.ID, me.ID, authv1.RoomRoleMember, me.ID.String(), "joined")
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -134,7 +134,7 @@ func (s *service) InviteToRoom(ctx context.Context, req *authv1.InviteToRoomRequ
 	if _, err := s.store.userByID(ctx, target); err != nil {
 		return nil, toStatus(err)
 	}
-	m, err := s.store.addMember(ctx, r.ID, target, roleMember, me.ID.String(), "invited")
+	m, err := s.store.addMember(ctx, r.ID, target, authv1.RoomRoleMember, me.ID.String(), "invited")
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -218,9 +218,9 @@ func (s *service) SetMemberRole(ctx context.Context, req *authv1.SetMemberRoleRe
 		if err := authorize(opSetRole, me.Role, r.Kind, role, targetRole); err != nil {
 			return nil, err
 		}
-		newRole := roleMember
+		newRole := authv1.RoomRoleMember
 		if req.Role == authv1.RoomRole_ROOM_ROLE_ADMIN {
-			newRole = roleAdmin
+			newRole = authv1.RoomRoleAdmin
 		}
 		m, err = s.store.setMemberRole(ctx, r.ID, target, newRole)
 	default:
@@ -269,7 +269,7 @@ func (s *service) OpenDirect(ctx context.Context, req *authv1.OpenDirectRequest)
 		return nil, toStatus(err)
 	}
 	s.publisher.notify()
-	return roomProto(r, roleMember, &peer), nil
+	return roomProto(r, authv1.RoomRoleMember, &peer), nil
 }
 
 func (s *service) CheckMembership(ctx context.Context, req *authv1.CheckMembershipRequest) (*authv1.CheckMembershipResponse, error) {
@@ -303,15 +303,8 @@ func memberProto(m member) *authv1.Member {
 }
 
 func roomRoleProto(r string) authv1.RoomRole {
-	switch r {
-	case roleOwner:
-		return authv1.RoomRole_ROOM_ROLE_OWNER
-	case roleAdmin:
-		return authv1.RoomRole_ROOM_ROLE_ADMIN
-	case roleMember:
-		return authv1.RoomRole_ROOM_ROLE_MEMBER
-	}
-	return authv1.RoomRole_ROOM_ROLE_UNSPECIFIED
+	role, _ := authv1.ParseRoomRole(r)
+	return role
 }
 
 func roomKindProto(k string) authv1.RoomKind {

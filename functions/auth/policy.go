@@ -4,6 +4,8 @@ package main
 // may see and kick in any room but not change roles. Room roles: owner >
 // admin > member. Direct rooms have exactly their two members, forever.
 
+import authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+
 type roomOp int
 
 const (
@@ -17,11 +19,11 @@ const (
 
 func rank(role string) int {
 	switch role {
-	case roleOwner:
+	case authv1.RoomRoleOwner:
 		return 3
-	case roleAdmin:
+	case authv1.RoomRoleAdmin:
 		return 2
-	case roleMember:
+	case authv1.RoomRoleMember:
 		return 1
 	}
 	return 0
@@ -33,10 +35,10 @@ func authorize(op roomOp, globalRole, kind, callerRole, targetRole string) error
 	if kind == kindDirect && op != opView {
 		return errForbidden
 	}
-	isAdmin := globalRole == roleAdmin
+	isAdmin := globalRole == authv1.RoleAdmin
 	switch op {
 	case opView:
-		if callerRole != "" || kind == kindPublic || isAdmin || globalRole == "moderator" {
+		if callerRole != "" || kind == kindPublic || isAdmin || globalRole == authv1.RoleModerator {
 			return nil
 		}
 		return errNotMember
@@ -51,7 +53,7 @@ func authorize(op roomOp, globalRole, kind, callerRole, targetRole string) error
 			return nil
 		case callerRole == "":
 			return errNotMember
-		case kind == kindPublic || rank(callerRole) >= rank(roleAdmin):
+		case kind == kindPublic || rank(callerRole) >= rank(authv1.RoomRoleAdmin):
 			return nil
 		}
 		return errForbidden
@@ -59,14 +61,14 @@ func authorize(op roomOp, globalRole, kind, callerRole, targetRole string) error
 		switch {
 		case isAdmin:
 			return nil
-		case globalRole == "moderator":
-			if targetRole == roleOwner {
+		case globalRole == authv1.RoleModerator:
+			if targetRole == authv1.RoomRoleOwner {
 				return errForbidden
 			}
 			return nil
 		case callerRole == "":
 			return errNotMember
-		case rank(callerRole) >= rank(roleAdmin) && rank(callerRole) > rank(targetRole):
+		case rank(callerRole) >= rank(authv1.RoomRoleAdmin) && rank(callerRole) > rank(targetRole):
 			return nil
 		}
 		return errForbidden
@@ -76,12 +78,12 @@ func authorize(op roomOp, globalRole, kind, callerRole, targetRole string) error
 			return nil
 		case callerRole == "":
 			return errNotMember
-		case callerRole == roleOwner && targetRole != roleOwner:
+		case callerRole == authv1.RoomRoleOwner && targetRole != authv1.RoomRoleOwner:
 			return nil
 		}
 		return errForbidden
 	case opSetOwner:
-		if isAdmin || callerRole == roleOwner {
+		if isAdmin || callerRole == authv1.RoomRoleOwner {
 			return nil
 		}
 		if callerRole == "" {

@@ -9,18 +9,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// Room kinds and room roles as stored.
+// Room kinds as stored (room roles: authv1.RoomRole*).
 const (
 	kindPublic  = "public"
 	kindPrivate = "private"
 	kindDirect  = "direct"
-
-	roleOwner  = "owner"
-	roleAdmin  = "admin"
-	roleMember = "member"
 )
 
 const roomColumns = `r.id, r.kind, r.name, r.topic, r.created_by, r.created_at,
@@ -46,7 +43,7 @@ func (s *store) createRoom(ctx context.Context, r room) (room, error) {
 		if _, err := tx.Exec(ctx, `INSERT INTO memberships (room_id, user_id, role) VALUES ($1, $2, 'owner')`, r.ID, r.CreatedBy); err != nil {
 			return err
 		}
-		return addOutbox(ctx, tx, memberEvent(eventsv1.TypeRoomMemberJoined, r.ID, r.CreatedBy, roleOwner, r.CreatedBy.String(), "created"))
+		return addOutbox(ctx, tx, memberEvent(eventsv1.TypeRoomMemberJoined, r.ID, r.CreatedBy, authv1.RoomRoleOwner, r.CreatedBy.String(), "created"))
 	})
 	r.Members = 1
 	return r, err
@@ -126,7 +123,7 @@ func (s *store) removeMember(ctx context.Context, roomID, userID uuid.UUID, by, 
 			return err
 		}
 		events := []outboxEvent{memberEvent(eventsv1.TypeRoomMemberLeft, roomID, userID, role, by, reason)}
-		if role == roleOwner {
+		if role == authv1.RoomRoleOwner {
 			var heir uuid.UUID
 			err := tx.QueryRow(ctx, `UPDATE memberships SET role = 'owner'
 				WHERE room_id = $1 AND user_id = (
@@ -251,7 +248,7 @@ func (s *store) openDirect(ctx context.Context, a, b uuid.UUID) (room, error) {
 			if _, err := tx.Exec(ctx, `INSERT INTO memberships (room_id, user_id, role) VALUES ($1, $2, 'member')`, id, u); err != nil {
 				return err
 			}
-			events = append(events, memberEvent(eventsv1.TypeRoomMemberJoined, id, u, roleMember, a.String(), "direct"))
+			events = append(events, memberEvent(eventsv1.TypeRoomMemberJoined, id, u, authv1.RoomRoleMember, a.String(), "direct"))
 		}
 		return addOutbox(ctx, tx, events...)
 	})

@@ -160,7 +160,7 @@ func (g *Gateway) setGlobalRole(w http.ResponseWriter, r *http.Request, c *authv
 	if e := decode(r, &in); e != nil {
 		return e
 	}
-	role, ok := globalRoleIn(in.Role)
+	role, ok := authv1.ParseGlobalRole(in.Role)
 	if !ok {
 		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Field: "role", Message: "role must be user, moderator or admin"}
 	}

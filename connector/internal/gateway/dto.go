@@ -60,7 +60,7 @@ func userOut(u *authv1.User) *userJSON {
 func roomOut(r *authv1.Room) roomJSON {
 	return roomJSON{ID: r.Id, Name: r.Name, Topic: r.Topic, Kind: enumWord(r.Kind.String(), "ROOM_KIND_"),
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.AsTime(), MemberCount: r.MemberCount,
-		MyRole: enumWord(r.MyRole.String(), "ROOM_ROLE_"), Peer: userOut(r.Peer)}
+		MyRole: authv1.RoomRoleName(r.MyRole), Peer: userOut(r.Peer)}
 }
 
 func roomsOut(rs []*authv1.Room) []roomJSON {
@@ -72,7 +72,7 @@ func roomsOut(rs []*authv1.Room) []roomJSON {
 }
 
 func memberOut(m *authv1.Member) memberJSON {
-	return memberJSON{User: userOut(m.User), Role: enumWord(m.Role.String(), "ROOM_ROLE_"), JoinedAt: m.JoinedAt.AsTime()}
+	return memberJSON{User: userOut(m.User), Role: authv1.RoomRoleName(m.Role), JoinedAt: m.JoinedAt.AsTime()}
 }
 
 func tokenOut(t *authv1.TokenResponse) tokenJSON {
@@ -80,7 +80,7 @@ func tokenOut(t *authv1.TokenResponse) tokenJSON {
 		RefreshToken: t.RefreshToken, User: userOut(t.User)}
 }
 
-// enumWord turns ROOM_ROLE_OWNER into "owner" and *_UNSPECIFIED into "".
+// enumWord turns ROOM_KIND_PUBLIC into "public" and *_UNSPECIFIED into "".
 func enumWord(s, prefix string) string {
 	w := strings.ToLower(strings.TrimPrefix(s, prefix))
 	if w == "unspecified" {
@@ -95,30 +95,6 @@ func roomKindIn(s string) (authv1.RoomKind, bool) {
 		return authv1.RoomKind_ROOM_KIND_PUBLIC, true
 	case "private":
 		return authv1.RoomKind_ROOM_KIND_PRIVATE, true
-	}
-	return 0, false
-}
-
-func roomRoleIn(s string) (authv1.RoomRole, bool) {
-	switch s {
-	case "owner":
-		return authv1.RoomRole_ROOM_ROLE_OWNER, true
-	case "admin":
-		return authv1.RoomRole_ROOM_ROLE_ADMIN, true
-	case "member":
-		return authv1.RoomRole_ROOM_ROLE_MEMBER, true
-	}
-	return 0, false
-}
-
-func globalRoleIn(s string) (authv1.GlobalRole, bool) {
-	switch s {
-	case authv1.RoleAdmin:
-		return authv1.GlobalRole_GLOBAL_ROLE_ADMIN, true
-	case authv1.RoleModerator:
-		return authv1.GlobalRole_GLOBAL_ROLE_MODERATOR, true
-	case authv1.RoleUser:
-		return authv1.GlobalRole_GLOBAL_ROLE_USER, true
 	}
 	return 0, false
 }

@@ -138,7 +138,7 @@ func (g *Gateway) setMemberRole(w http.ResponseWriter, r *http.Request, c *authv
 	if e := decode(r, &in); e != nil {
 		return e
 	}
-	role, ok := roomRoleIn(in.Role)
+	role, ok := authv1.ParseRoomRole(in.Role)
 	if !ok {
 		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Field: "role", Message: "role must be owner, admin or member"}
 	}

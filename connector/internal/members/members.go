@@ -60,10 +60,8 @@ func (c *Cache) Role(ctx context.Context, roomID, userID string) (string, error)
 	}
 	role := ""
 	if resp.Member {
-		role = map[authv1.RoomRole]string{authv1.RoomRole_ROOM_ROLE_OWNER: "owner",
-			authv1.RoomRole_ROOM_ROLE_ADMIN: "admin"}[resp.Role]
-		if role == "" {
-			role = "member"
+		if role = authv1.RoomRoleName(resp.Role); role == "" {
+			role = authv1.RoomRoleMember
 		}
 	}
 	ttl := c.ttl

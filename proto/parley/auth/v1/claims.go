@@ -11,22 +11,3 @@ type AccessClaims struct {
 	// Username is the login name, for display without a lookup.
 	Username string `json:"preferred_username"`
 }
-
-// Global role names as they appear in tokens.
-const (
-	RoleUser      = "user"
-	RoleModerator = "moderator"
-	RoleAdmin     = "admin"
-)
-
-// RoleName returns the token name of a global role.
-func RoleName(r GlobalRole) string {
-	switch r {
-	case GlobalRole_GLOBAL_ROLE_ADMIN:
-		return RoleAdmin
-	case GlobalRole_GLOBAL_ROLE_MODERATOR:
-		return RoleModerator
-	default:
-		return RoleUser
-	}
-}
