@@ -73,8 +73,6 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	opts.PoolSize = 256 // sends wait on Kafka with a connection's worth of commands around them
-	redisServer := &seqs.Server{}
-	opts.OnConnect = redisServer.Observe
 	rdb := redis.NewClient(opts)
 	authConn, err := dialFunction(env("AUTH_URL"))
 	if err != nil {
@@ -132,7 +130,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	// Nothing below fails: the hub and the sockets' user feed each hold a
 	// Redis subscription from here on, closed when the service stops.
 	persist := persistv1.NewPersistServiceClient(persistConn)
-	seqAuthority := seqs.New(rdb, redisServer, persist, log)
+	seqAuthority := seqs.New(rdb, persist, log)
 	h := hub.New(rdb, hub.Config{Logger: log, Head: seqAuthority.Head,
 		FanoutObserved: func(d time.Duration) { fanout.Observe(d.Seconds()) }})
 	tracker := presence.New(rdb, presenceTTL, log)

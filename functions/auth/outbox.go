@@ -34,7 +34,7 @@ func newPublisher(s *store, target, tokenFile string, log *slog.Logger) (*publis
 		log.Warn("BROKER_URL is unset: events stay in the outbox until it is set")
 		return p, nil
 	}
-	c, err := ksvc.NewBrokerClient(tokenFile)
+	c, err := ksvc.NewBrokerClient(target, tokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -31,7 +31,7 @@ type reviewer struct {
 func newReviewer(st *store, broker, tokenFile string, log *slog.Logger) (*reviewer, error) {
 	r := &reviewer{store: st, broker: broker, log: log}
 	if broker != "" {
-		c, err := ksvc.NewBrokerClient(tokenFile)
+		c, err := ksvc.NewBrokerClient(broker, tokenFile)
 		if err != nil {
 			return nil, err
 		}

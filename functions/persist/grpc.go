@@ -94,8 +94,8 @@ func (h *historyServer) ReserveSeqs(ctx context.Context, req *persistv1.ReserveS
 	if _, err := uuid.Parse(req.RoomId); err != nil {
 		return nil, status.Error(codes.InvalidArgument, "room_id must be a UUID")
 	}
-	if req.Floor < 0 {
-		return nil, status.Error(codes.InvalidArgument, "floor must not be negative")
+	if req.Floor < 0 || req.Floor > maxSeq-seqBlock {
+		return nil, status.Errorf(codes.InvalidArgument, "floor must be 0..%d", maxSeq-seqBlock)
 	}
 	first, last, err := h.store.reserveSeqs(ctx, req.RoomId, req.Floor)
 	if err != nil {

@@ -142,6 +142,10 @@ func (s *store) checkDuplicate(ctx context.Context, doc messageDoc) error {
 // most that many seqs.
 const seqBlock = 1000
 
+// maxSeq is the highest seq handed out: browsers read seqs as JavaScript
+// numbers, exact up to 2^53.
+const maxSeq = 1 << 53
+
 // reserveSeqs reserves the next block of a room's seqs. Block k is
 // k*seqBlock+1 .. (k+1)*seqBlock; it is taken by inserting its document,
 // whose unique _id makes it taken once even where a read-modify-write (as
@@ -164,6 +168,9 @@ func (s *store) reserveSeqs(ctx context.Context, roomID string, floor int64) (fi
 		k = max(k, prev.K+1)
 	}
 	for range 100 {
+		if (k+1)*seqBlock > maxSeq {
+			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: the room's seqs are used up", roomID)
+		}
 		_, err := s.seqs.InsertOne(ctx, bson.M{"_id": fmt.Sprintf("%s/%d", roomID, k), "room_id": roomID, "k": k})
 		if err == nil {
 			return k*seqBlock + 1, (k + 1) * seqBlock, nil

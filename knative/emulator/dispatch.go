@@ -463,11 +463,6 @@ func (d *dispatcher) deliverOnce(ctx context.Context, e event.Event) (int, []byt
 		return status, body, err
 	}
 	if reply != nil {
-		if err := d.authorizeAs("Broker/"+d.spec.Namespace+"/"+d.spec.Broker, *reply); err != nil {
-			// Knative's dispatcher posts the reply to the Broker's ingress
-			// as the Trigger, and the ingress refuses it.
-			return http.StatusForbidden, nil, fmt.Errorf("reply %s: %w", reply.ID(), err)
-		}
 		if err := d.em.publish(ctx, d.topic, *reply); err != nil {
 			// The subscriber did its work but its reply is lost: fail the
 			// delivery so the retry (handlers are idempotent) reproduces it.
@@ -477,9 +472,12 @@ func (d *dispatcher) deliverOnce(ctx context.Context, e event.Event) (int, []byt
 	return status, nil, nil
 }
 
-// authorizeAs applies the EventPolicies of the Broker or KafkaSink named
-// kind/namespace/name to e sent as this Trigger's identity: its replies
-// and its dead letters.
+// authorizeAs applies the EventPolicies of the KafkaSink named
+// kind/namespace/name to e sent as this Trigger's identity: its dead
+// letters, which Knative's Kafka dispatcher posts over HTTP with the
+// Trigger's OIDC token. Its replies it produces to the Broker's topic
+// directly, as its Kafka user, so no EventPolicy applies to them
+// (eventing-kafka-broker's ResponseToKafkaTopicHandler), nor here.
 func (d *dispatcher) authorizeAs(target string, e event.Event) error {
 	if !d.em.cfg.OIDC {
 		return nil

@@ -17,12 +17,14 @@ import (
 	"github.com/parley-chat/parley/knative/manifests"
 )
 
-// Knative Eventing's sender authentication and authorization, as the
-// emulator applies them at a Broker's ingress and to a Trigger's replies
-// (knative.dev/eventing pkg/auth: verifier.go, event_policy.go): a request
-// must carry an OIDC token whose audience is the Broker's; the EventPolicies
-// that apply to the Broker decide whether its subject may send the event;
-// when none applies, the default authorization mode does.
+// Knative Eventing's sender authentication and authorization, as the Kafka
+// Broker's receiver applies them at its ingress and its KafkaSinks
+// (eventing-kafka-broker data-plane AuthVerifierImpl and EventPolicy; the
+// control plane resolves the policies, as knative.dev/eventing pkg/auth
+// does): a request must carry an OIDC token whose audience is the
+// resource's; it passes when some applying EventPolicy lists its subject
+// and the event passes that policy's filters; when no EventPolicy applies,
+// the default authorization mode decides.
 
 // EventPolicySpec is an EventPolicy (eventing.knative.dev/v1alpha1).
 type EventPolicySpec struct {
@@ -154,8 +156,8 @@ func (f filterYAML) parse() (Filter, error) {
 	return out, nil
 }
 
-// addEventPolicy reads an EventPolicy. One the emulator cannot apply as
-// written is skipped, which only narrows who may send.
+// addEventPolicy reads an EventPolicy, or says why the emulator cannot
+// apply it as written.
 func (s *Spec) addEventPolicy(o manifests.Object) error {
 	var p eventPolicyYAML
 	if err := yaml.Unmarshal(o.Raw, &p); err != nil {
@@ -264,13 +266,12 @@ func (f Filter) Pass(e event.Event) bool {
 	return f.Not == nil || !f.Not.Pass(e)
 }
 
-// subjectMatches is EventPolicy's sub matching: equal but for case, or a
-// "*" suffix glob (pkg/auth SubjectAndFiltersPass).
+// subjectMatches is EventPolicy's sub matching: equal, or a "*" suffix glob.
 func subjectMatches(pattern, sub string) bool {
-	if prefix, ok := strings.CutSuffix(pattern, "*"); ok && strings.HasPrefix(sub, prefix) {
-		return true
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(sub, prefix)
 	}
-	return strings.EqualFold(pattern, sub)
+	return pattern == sub
 }
 
 // Authorizer decides who may send what to one resource.
@@ -280,8 +281,7 @@ type Authorizer struct {
 	Default   string            // the default authorization mode
 }
 
-// NewAuthorizer collects the policies applying to kind/name in namespace,
-// ordered by name as Knative orders them (pkg/auth GetEventPoliciesForResource).
+// NewAuthorizer collects the policies applying to kind/name in namespace.
 func NewAuthorizer(policies []EventPolicySpec, namespace, kind, name, defaultMode string) Authorizer {
 	a := Authorizer{Namespace: namespace, Default: defaultMode}
 	for _, p := range policies {
@@ -296,16 +296,15 @@ func NewAuthorizer(policies []EventPolicySpec, namespace, kind, name, defaultMod
 			a.Policies = append(a.Policies, p)
 		}
 	}
-	slices.SortFunc(a.Policies, func(x, y EventPolicySpec) int { return strings.Compare(x.Name, y.Name) })
 	return a
 }
 
 // errForbidden marks an authenticated sender the policies do not allow.
 var errForbidden = errors.New("forbidden")
 
-// Allow reports whether subject may send e. As in Knative, the first
-// applying policy (by name) that lists the subject decides: e must pass all
-// its filters. With no applying policy, the default mode decides.
+// Allow reports whether subject may send e: some applying policy lists the
+// subject and e passes all of its filters. With no applying policy, the
+// default mode decides.
 func (a Authorizer) Allow(subject string, e event.Event) error {
 	if len(a.Policies) == 0 {
 		switch a.Default {
@@ -319,20 +318,20 @@ func (a Authorizer) Allow(subject string, e event.Event) error {
 		}
 		return fmt.Errorf("%w: no EventPolicy applies and %q is not in namespace %s", errForbidden, subject, a.Namespace)
 	}
+	listed := false
 	for _, p := range a.Policies {
-		for _, from := range p.From {
-			if !subjectMatches(from, subject) {
-				continue
-			}
-			for _, f := range p.Filters {
-				if !f.Pass(e) {
-					return fmt.Errorf("%w: EventPolicy %s does not let %q send %s from %s", errForbidden, p.Name, subject, e.Type(), e.Source())
-				}
-			}
+		if !slices.ContainsFunc(p.From, func(from string) bool { return subjectMatches(from, subject) }) {
+			continue
+		}
+		listed = true
+		if !slices.ContainsFunc(p.Filters, func(f Filter) bool { return !f.Pass(e) }) {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: no EventPolicy lets %q send to %s", errForbidden, subject, a.Namespace)
+	if listed {
+		return fmt.Errorf("%w: no EventPolicy lets %q send %s from %s", errForbidden, subject, e.Type(), e.Source())
+	}
+	return fmt.Errorf("%w: no EventPolicy lists %q", errForbidden, subject)
 }
 
 // issuer mints and verifies the emulator's OIDC tokens: the service

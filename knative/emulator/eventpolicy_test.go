@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -155,43 +156,56 @@ func TestServicesGetTheirProjectedTokens(t *testing.T) {
 	}
 }
 
-// A Trigger's replies go to the Broker as the Trigger: only a policy naming
-// it lets them in. Two Triggers deliver the same event to a; a's reply is
-// let in for one and refused for the other, whose event is dead-lettered
-// with the refusal (the sink takes that Trigger's dead letters).
-func TestRepliesAndDeadLettersPassThePoliciesAsTheirTrigger(t *testing.T) {
+// On the Kafka Broker a Trigger's replies are produced to the Broker's
+// topic by the dispatcher itself, so no EventPolicy applies to them; its
+// dead letters are posted to the sink with the Trigger's token, so the
+// sink's policies do.
+func TestRepliesPassAndDeadLettersNeedThePoliciesOfTheSink(t *testing.T) {
 	policies := `
----
-apiVersion: eventing.knative.dev/v1alpha1
-kind: EventPolicy
-metadata: {name: replies, namespace: test}
-spec:
-  to: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}]
-  from: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Trigger, name: ask}}]
-  filters: [{exact: {type: test.replied}}]
 ---
 apiVersion: eventing.knative.dev/v1alpha1
 kind: EventPolicy
 metadata: {name: dead-letters, namespace: test}
 spec:
   to: [{ref: {apiVersion: eventing.knative.dev/v1alpha1, kind: KafkaSink, name: dead-letter}}]
-  from: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Trigger, name: ask-unlisted}}]
+  from: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Trigger, name: listed}}]
 `
 	dls := "  delivery: {retry: 0, deadLetterSink: {ref: {apiVersion: eventing.knative.dev/v1alpha1, kind: KafkaSink, name: dead-letter}}}\n"
 	h := startEmulator(t, brokerYAML+policies+serviceYAML("a", 0)+serviceYAML("b", 0)+
-		triggerYAML("ask", "test.reply", "a", "")+triggerYAML("ask-unlisted", "test.reply", "a", dls)+
-		triggerYAML("answer", "test.replied", "b", ""), func(c *Config) { c.OIDC, c.DefaultAuthorizationMode = true, AuthorizationDenyAll })
-	h.produce(t, newEvent("q1", "test.reply", "room-1", "ping"))
-	var code string
-	for _, hd := range h.firstDeadLetter(t).Headers {
-		if hd.Key == "ce_knativeerrorcode" {
-			code = string(hd.Value)
-		}
-	}
-	if code != "403" {
-		t.Errorf("dead letter's knativeerrorcode %q, want 403", code)
-	}
-	eventually(t, 10*time.Second, "the allowed reply delivered to b", func() bool {
+		triggerYAML("ask", "test.reply", "a", "")+triggerYAML("answer", "test.replied", "b", "")+
+		triggerYAML("listed", "test.fail", "a", dls)+triggerYAML("unlisted", "test.fail", "b", dls),
+		func(c *Config) { c.OIDC, c.DefaultAuthorizationMode = true, AuthorizationDenyAll })
+	h.produce(t, newEvent("q1", "test.reply", "room-1", "ping"), newEvent("f1", "test.fail", "room-1", "x"))
+	eventually(t, 10*time.Second, "the reply delivered to b", func() bool {
 		return h.sink.count(func(r record) bool { return r.Tag == "b" && r.ID == "q1-reply" }) == 1
 	})
+	eventually(t, 10*time.Second, "the unlisted Trigger's dead letter refused", func() bool {
+		return testutil.ToFloat64(h.em.metrics.deadLettered.WithLabelValues("test/unlisted", "failed")) == 1
+	})
+	if rec := h.firstDeadLetter(t); string(rec.Value) != "x" {
+		t.Fatalf("dead letter %v", rec)
+	}
+	eventually(t, 10*time.Second, "the listed Trigger's dead letter stored", func() bool {
+		return testutil.ToFloat64(h.em.metrics.deadLettered.WithLabelValues("test/listed", "ok")) == 1
+	})
+	if n := h.topicRecords(t, "dead-letter"); n != 1 {
+		t.Fatalf("%d dead letters, want only the listed Trigger's", n)
+	}
+}
+
+// An EventPolicy the emulator cannot apply stops it: running without it
+// would let in senders Knative refuses.
+func TestAnEventPolicyTheEmulatorCannotApplyIsAnError(t *testing.T) {
+	selector := `
+---
+apiVersion: eventing.knative.dev/v1alpha1
+kind: EventPolicy
+metadata: {name: by-label, namespace: test}
+spec:
+  to: [{selector: {apiVersion: eventing.knative.dev/v1, kind: Broker, matchLabels: {app: x}}}]
+  from: [{sub: system:serviceaccount:test:sender}]
+`
+	if _, err := ParseSpec([]byte(brokerYAML + selector)); err == nil || !strings.Contains(err.Error(), "selector") {
+		t.Fatalf("a policy with a selector: %v, want an error naming the selector", err)
+	}
 }

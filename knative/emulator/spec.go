@@ -156,7 +156,11 @@ func ParseSpec(stream []byte) (Spec, error) {
 		case "eventing.knative.dev/v1alpha1/KafkaSink":
 			err = s.addSink(o)
 		case "eventing.knative.dev/v1alpha1/EventPolicy":
-			err = s.addEventPolicy(o)
+			// Fatal, not skipped: without a policy it cannot apply, the
+			// emulator would let in senders Knative refuses.
+			if err := s.addEventPolicy(o); err != nil {
+				return Spec{}, fmt.Errorf("%s: %w", o, err)
+			}
 		}
 		if err != nil {
 			s.Skipped = append(s.Skipped, fmt.Errorf("%s: %w", o, err))

@@ -3,6 +3,7 @@ package ksvc
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -16,14 +17,19 @@ import (
 // refuses a post to the ingress without it.
 const BrokerTokenFileEnv = "BROKER_TOKEN_FILE"
 
-// NewBrokerClient returns a CloudEvents client for posting to a Broker's
-// ingress. With a token file, every request carries the token as a bearer
-// credential; the file is read for each request because the kubelet (or
-// the local emulator) rotates it in place.
-func NewBrokerClient(tokenFile string) (cloudevents.Client, error) {
+// NewBrokerClient returns a CloudEvents client for posting to the Broker's
+// ingress at target. With a token file, every request to target's host
+// carries the token as a bearer credential (none to a host a redirect
+// leads to); the file is read for each request because the kubelet (or the
+// local emulator) rotates it in place.
+func NewBrokerClient(target, tokenFile string) (cloudevents.Client, error) {
 	var opts []cehttp.Option
 	if tokenFile != "" {
-		opts = append(opts, cehttp.WithRoundTripper(&bearerFile{path: tokenFile, next: http.DefaultTransport}))
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, fmt.Errorf("broker client: target %q: %w", target, err)
+		}
+		opts = append(opts, cehttp.WithRoundTripper(&bearerFile{path: tokenFile, host: u.Host, next: http.DefaultTransport}))
 	}
 	p, err := cloudevents.NewHTTP(opts...)
 	if err != nil {
@@ -37,11 +43,14 @@ func NewBrokerClient(tokenFile string) (cloudevents.Client, error) {
 }
 
 type bearerFile struct {
-	path string
-	next http.RoundTripper
+	path, host string
+	next       http.RoundTripper
 }
 
 func (b *bearerFile) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != b.host {
+		return b.next.RoundTrip(req)
+	}
 	token, err := os.ReadFile(b.path)
 	if err != nil {
 		return nil, fmt.Errorf("broker token: %w", err)

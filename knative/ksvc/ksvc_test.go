@@ -188,7 +188,7 @@ func TestBrokerClientSendsTheCurrentToken(t *testing.T) {
 	}))
 	defer broker.Close()
 	file := filepath.Join(t.TempDir(), "token")
-	client, err := NewBrokerClient(file)
+	client, err := NewBrokerClient(broker.URL, file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,16 @@ func TestBrokerClientSendsTheCurrentToken(t *testing.T) {
 	if res := client.Send(cloudevents.ContextWithTarget(context.Background(), broker.URL), e); cloudevents.IsACK(res) {
 		t.Error("sent without the token file: a post without credentials would be refused anyway, so it must fail here")
 	}
-	noToken, err := NewBrokerClient("")
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer other.Close()
+	os.WriteFile(file, []byte("secret"), 0o600)
+	if res := client.Send(cloudevents.ContextWithTarget(context.Background(), other.URL), e); !cloudevents.IsACK(res) || <-seen != "" {
+		t.Errorf("the token went to a host other than the broker's (%v)", res)
+	}
+	noToken, err := NewBrokerClient(broker.URL, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@
 // snapshot, a failover to a replica that lagged). A lost counter has no
 // lease to count in; a counter restored or failed over still carries the
 // run_id of the server that wrote its lease, which no longer matches the
-// server answering. Either way the next claim finds no valid lease, and the
+// server running the script (each script reads its own server's run_id). Either way the next claim finds no valid lease, and the
 // authority starts the room again at a new durable block, above every seq
 // any earlier lease could have handed out. The cost is a gap of at most one
 // block in the room's seqs, which clients and the hub already skip (a send
@@ -20,8 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync/atomic"
+	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
@@ -37,35 +37,46 @@ func CounterKey(roomID string) string { return "seq:{" + roomID + "}" }
 // reserved block (ceil) and the run_id of the Redis server it is valid on.
 func LeaseKey(roomID string) string { return "seqlease:{" + roomID + "}" }
 
-// TakeLua defines the Lua function take_seq(counter, lease, run) for
-// scripts that take a seq together with other work in one round trip. It
-// returns the next seq, or false when the room needs a new lease (Renew).
-const TakeLua = `
-local function take_seq(counter, lease, run)
+// runLua defines run_id(): the run of the Redis server executing the
+// script. It is read there, not passed in, because a client's idea of the
+// server it talks to is stale until it notices a restart or failover,
+// while the server's is never.
+const runLua = `
+local function run_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+end
+`
+
+// TakeLua defines the Lua function take_seq(counter, lease) for scripts
+// that take a seq together with other work in one round trip. It returns
+// the next seq, or false when the room needs a new lease (Renew).
+const TakeLua = runLua + `
+local function take_seq(counter, lease)
   local l = redis.call('HMGET', lease, 'ceil', 'run')
   local n = tonumber(redis.call('GET', counter))
-  if not n or l[2] ~= run or n >= tonumber(l[1]) then return false end
+  if not n or l[2] ~= run_id() or n >= tonumber(l[1]) then return false end
   return redis.call('INCR', counter)
 end
 `
 
 // headScript returns a room's last seq taken, or -1 without a valid lease.
-var headScript = redis.NewScript(`
+var headScript = redis.NewScript(runLua + `
 local l = redis.call('HMGET', KEYS[2], 'ceil', 'run')
 local n = redis.call('GET', KEYS[1])
-if not n or l[2] ~= ARGV[1] then return -1 end
+if not n or l[2] ~= run_id() then return -1 end
 return tonumber(n)`)
 
-// installScript puts a reserved block (ARGV[1]..ARGV[2]) in place for
-// server ARGV[3]. Without a valid lease the counter starts again below the
-// block; with one, the block only extends the lease, as the counter is
-// already above every seq handed out before.
-var installScript = redis.NewScript(`
-local run = redis.call('HGET', KEYS[2], 'run')
-local n = redis.call('GET', KEYS[1])
-if run ~= ARGV[3] or not n then
-  redis.call('SET', KEYS[1], tonumber(ARGV[1]) - 1)
-  redis.call('HSET', KEYS[2], 'ceil', ARGV[2], 'run', ARGV[3])
+// installScript puts a reserved block (ARGV[1]..ARGV[2]) in place. Without
+// a valid lease the counter starts again below the block (or stays where
+// it is, if something moved it higher meanwhile); with one, the block only
+// extends the lease, as the counter is already above every seq handed out
+// before.
+var installScript = redis.NewScript(runLua + `
+local run = run_id()
+local n = tonumber(redis.call('GET', KEYS[1]))
+if redis.call('HGET', KEYS[2], 'run') ~= run or not n then
+  redis.call('SET', KEYS[1], math.max(n or 0, tonumber(ARGV[1]) - 1))
+  redis.call('HSET', KEYS[2], 'ceil', ARGV[2], 'run', run)
   return 1
 end
 if tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[2], 'ceil')) then
@@ -78,49 +89,20 @@ type Reserver interface {
 	ReserveSeqs(ctx context.Context, req *persistv1.ReserveSeqsRequest, opts ...grpc.CallOption) (*persistv1.ReserveSeqsResponse, error)
 }
 
-// Server learns the run_id of the Redis server a client talks to. Set its
-// Observe as the client's redis.Options.OnConnect: every new connection
-// reports the server behind it before it runs a command.
-type Server struct {
-	runID atomic.Pointer[string]
-}
-
-// Observe is a redis.Options.OnConnect hook.
-func (s *Server) Observe(ctx context.Context, cn *redis.Conn) error {
-	info, err := cn.Info(ctx, "server").Result()
-	if err != nil {
-		return fmt.Errorf("seqs: redis INFO server: %w", err)
-	}
-	for line := range strings.SplitSeq(info, "\n") {
-		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
-			s.runID.Store(&id)
-			return nil
-		}
-	}
-	return errors.New("seqs: redis INFO server has no run_id")
-}
-
-// RunID is the run_id last observed ("" before the first connection).
-func (s *Server) RunID() string {
-	if id := s.runID.Load(); id != nil {
-		return *id
-	}
-	return ""
-}
-
 // Authority hands out a room's seqs. Safe for concurrent use.
 type Authority struct {
 	rdb      *redis.Client
-	server   *Server
 	reserver Reserver
 	renewing singleflight.Group
 	log      *slog.Logger
+
+	mu        sync.Mutex
+	triedSoon map[string]time.Time // room -> last renewal ahead of time (RenewSoon)
 }
 
-// New returns an authority over rdb, whose Options.OnConnect must be
-// server.Observe.
-func New(rdb *redis.Client, server *Server, reserver Reserver, log *slog.Logger) *Authority {
-	return &Authority{rdb: rdb, server: server, reserver: reserver, log: log}
+// New returns an authority over rdb.
+func New(rdb *redis.Client, reserver Reserver, log *slog.Logger) *Authority {
+	return &Authority{rdb: rdb, reserver: reserver, log: log, triedSoon: map[string]time.Time{}}
 }
 
 // Keys are the keys to pass take_seq (see TakeLua): counter, then lease.
@@ -128,15 +110,12 @@ func (a *Authority) Keys(roomID string) (counter, lease string) {
 	return CounterKey(roomID), LeaseKey(roomID)
 }
 
-// RunID is the run argument of take_seq.
-func (a *Authority) RunID() string { return a.server.RunID() }
-
 // Head is the last seq taken in a room (0 before the first). A room
 // without a valid lease gets one first, so a head read after a lost or
 // stale counter is above every seq handed out before.
 func (a *Authority) Head(ctx context.Context, roomID string) (int64, error) {
 	for range 2 {
-		n, err := headScript.Run(ctx, a.rdb, []string{CounterKey(roomID), LeaseKey(roomID)}, a.RunID()).Int64()
+		n, err := headScript.Run(ctx, a.rdb, []string{CounterKey(roomID), LeaseKey(roomID)}).Int64()
 		if err != nil {
 			return 0, fmt.Errorf("seqs: head of %s: %w", roomID, err)
 		}
@@ -150,10 +129,16 @@ func (a *Authority) Head(ctx context.Context, roomID string) (int64, error) {
 	return 0, fmt.Errorf("seqs: head of %s: no valid lease after renewing", roomID)
 }
 
+// renewTimeout bounds one renewal, whoever waits for it.
+const renewTimeout = 10 * time.Second
+
 // Renew reserves the room's next block and puts it in place. Concurrent
-// renewals of one room on this connector share one reservation.
+// renewals of one room on this connector share one reservation, which
+// outlives the caller that started it: the others wait on it too.
 func (a *Authority) Renew(ctx context.Context, roomID string) error {
-	_, err, _ := a.renewing.Do(roomID, func() (any, error) {
+	ch := a.renewing.DoChan(roomID, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
+		defer cancel()
 		floor, err := a.rdb.Get(ctx, CounterKey(roomID)).Int64()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("seqs: renew %s: %w", roomID, err)
@@ -162,7 +147,7 @@ func (a *Authority) Renew(ctx context.Context, roomID string) error {
 		if err != nil {
 			return nil, fmt.Errorf("seqs: reserve a block for %s: %w", roomID, err)
 		}
-		restarted, err := installScript.Run(ctx, a.rdb, []string{CounterKey(roomID), LeaseKey(roomID)}, block.First, block.Last, a.RunID()).Int()
+		restarted, err := installScript.Run(ctx, a.rdb, []string{CounterKey(roomID), LeaseKey(roomID)}, block.First, block.Last).Int()
 		if err != nil {
 			return nil, fmt.Errorf("seqs: install block %d..%d of %s: %w", block.First, block.Last, roomID, err)
 		}
@@ -172,5 +157,41 @@ func (a *Authority) Renew(ctx context.Context, roomID string) error {
 		}
 		return nil, nil
 	})
-	return err
+	select {
+	case res := <-ch:
+		return res.Err
+	case <-ctx.Done():
+		return fmt.Errorf("seqs: renew %s: %w", roomID, ctx.Err())
+	}
+}
+
+// renewSoonEvery spaces renewals ahead of time of one room, so a persist
+// that cannot answer is not asked again by every send.
+const renewSoonEvery = time.Second
+
+// RenewSoon renews a room's lease ahead of its end, in the background,
+// at most once per renewSoonEvery. done is called when it has finished.
+func (a *Authority) RenewSoon(roomID string, done func()) bool {
+	a.mu.Lock()
+	now := time.Now()
+	if now.Sub(a.triedSoon[roomID]) < renewSoonEvery {
+		a.mu.Unlock()
+		return false
+	}
+	a.triedSoon[roomID] = now
+	if len(a.triedSoon) > 1024 { // forget rooms not renewed lately
+		for room, at := range a.triedSoon {
+			if now.Sub(at) > renewSoonEvery {
+				delete(a.triedSoon, room)
+			}
+		}
+	}
+	a.mu.Unlock()
+	go func() {
+		defer done()
+		if err := a.Renew(context.Background(), roomID); err != nil {
+			a.log.Warn("renewing a seq lease ahead of time; sends will renew it", "room", roomID, "error", err)
+		}
+	}()
+	return true
 }

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -31,16 +35,14 @@ func newAuthority(t testing.TB) (*Authority, *redis.Client, *seqstest.Blocks) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := &Server{}
-	opts.OnConnect = server.Observe
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
 	b := &seqstest.Blocks{}
-	return New(rdb, server, b, slog.New(slog.NewTextHandler(io.Discard, nil))), rdb, b
+	return New(rdb, b, slog.New(slog.NewTextHandler(io.Discard, nil))), rdb, b
 }
 
 var takeScript = redis.NewScript(TakeLua + `
-local seq = take_seq(KEYS[1], KEYS[2], ARGV[1])
+local seq = take_seq(KEYS[1], KEYS[2])
 if not seq then return -1 end
 return seq`)
 
@@ -59,7 +61,7 @@ func tryTake(a *Authority, room string) (int64, error) {
 	ctx := context.Background()
 	counter, lease := a.Keys(room)
 	for range 3 {
-		seq, err := takeScript.Run(ctx, a.rdb, []string{counter, lease}, a.RunID()).Int64()
+		seq, err := takeScript.Run(ctx, a.rdb, []string{counter, lease}).Int64()
 		if err != nil || seq > 0 {
 			return seq, err
 		}
@@ -204,4 +206,79 @@ func BenchmarkTake(b *testing.B) {
 		})
 	})
 	b.Run("lease", func(b *testing.B) { measure(b, func() { take(b, a, room) }) })
+}
+
+// startRedis runs a redis-server of the test's own on dir (no persistence
+// but an explicit SAVE) and returns a stop func; the client keeps working
+// across stops and starts on the same port.
+func startRedis(t *testing.T, dir string, port int) (stop func()) {
+	t.Helper()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop = func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+	}
+	t.Cleanup(stop)
+	probe := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), MaxRetries: -1})
+	defer probe.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for probe.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return stop
+}
+
+// A real restart from an older snapshot, seen by a client that has not
+// noticed it yet: the restored counter is behind the seqs handed out, and
+// its lease names the server before the restart.
+func TestARestartFromAnOlderSnapshotHandsOutNoSeqTwice(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server is needed (apt-get install redis-server)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	stop := startRedis(t, dir, port)
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+	defer rdb.Close()
+	a := New(rdb, &seqstest.Blocks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	room := uuid.NewString()
+	var last int64
+	for range 5 {
+		last = take(t, a, room)
+	}
+	if err := rdb.Save(context.Background()).Err(); err != nil { // the snapshot the restart goes back to
+		t.Fatal(err)
+	}
+	for range 5 {
+		last = take(t, a, room)
+	}
+	stop()
+	startRedis(t, dir, port)
+	if n, _ := rdb.Get(context.Background(), CounterKey(room)).Int64(); n >= last {
+		t.Fatalf("the restart did not rewind the counter (%d, last seq %d)", n, last)
+	}
+	next, err := tryTake(a, room)
+	for err != nil && strings.Contains(err.Error(), "EOF") { // the client's old connections die on first use
+		next, err = tryTake(a, room)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next <= last {
+		t.Fatalf("after the restart came seq %d, handed out before (last was %d)", next, last)
+	}
 }

@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -80,13 +81,20 @@ func (s *session) renewLeases(ctx context.Context, cs []claim) {
 		}
 	}
 	var again []claim
+	now := time.Now()
 	for _, c := range cs {
 		c.renewals++
-		if err := failed[c.f.RoomID]; err != nil || c.renewals > maxRenewals {
-			s.unavailable(c.f.ID, fmt.Errorf("no seq lease for room %s: %v", c.f.RoomID, err))
+		err := failed[c.f.RoomID]
+		if err == nil && c.renewals > maxRenewals {
+			err = fmt.Errorf("still no valid lease after %d renewals", maxRenewals)
+		}
+		if err != nil {
+			s.unavailable(c.f.ID, fmt.Errorf("no seq lease for room %s: %w", c.f.RoomID, err))
 			<-s.inflight
 			continue
 		}
+		// Claimed anew now: its in-flight mark and start time count from here.
+		c.args = claimArgs(c.record(now), now)
 		again = append(again, c)
 	}
 	s.cmu.Lock()
@@ -97,17 +105,13 @@ func (s *session) renewLeases(ctx context.Context, cs []claim) {
 // maxRenewals bounds how often one send asks for a new lease.
 const maxRenewals = 2
 
-// renewSoon renews a room's lease in the background before it runs out.
+// renewSoon renews a room's lease in the background before it runs out;
+// the session's sends wait for it on close.
 func (s *session) renewSoon(roomID string) {
 	s.sends.Add(1)
-	go func() {
-		defer s.sends.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		defer cancel()
-		if err := s.srv.seqs.Renew(ctx, roomID); err != nil {
-			s.srv.logger.Warn("renewing a seq lease ahead of time; sends will renew it", "room", roomID, "error", err)
-		}
-	}()
+	if !s.srv.seqs.RenewSoon(roomID, s.sends.Done) {
+		s.sends.Done()
+	}
 }
 
 // claimAll runs the claim script for each send, pipelined: Redis runs them

@@ -286,7 +286,7 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 
 // claimScript takes a client_msg_id in one round trip: the existing record
 // if there is one, else the room's next seq (seqs.TakeLua; KEYS[2] counter,
-// KEYS[4] lease, ARGV[4] the Redis server's run_id) with a pending record
+// KEYS[4] lease) with a pending record
 // holding the message (ARGV[1]). The record keeps the seq beside the
 // message, as "<seq> <record JSON>", so the JSON is never edited. A new seq
 // is registered as in flight until ARGV[2] (Unix ms) in the room's pending
@@ -296,7 +296,7 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 var claimScript = redis.NewScript(seqs.TakeLua + `
 local prev = redis.call('GET', KEYS[1])
 if prev then return {0, prev} end
-local seq = take_seq(KEYS[2], KEYS[4], ARGV[4])
+local seq = take_seq(KEYS[2], KEYS[4])
 if not seq then return {-1} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], seq)
@@ -345,13 +345,24 @@ type claim struct {
 func (s *session) newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
 	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
 		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
-	raw, _ := json.Marshal(msg)
-	now := time.Now()
-	tmpl, _ := json.Marshal(sendRecord{Started: now.UnixMilli(), Message: raw})
 	counter, lease := s.srv.seqs.Keys(f.RoomID)
-	return claim{ctx: ctx, f: f, msg: msg, begin: begin,
-		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, hub.PendingKey(f.RoomID), lease},
-		args: []any{tmpl, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli(), s.srv.seqs.RunID()}}
+	c := claim{ctx: ctx, f: f, msg: msg, begin: begin,
+		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, hub.PendingKey(f.RoomID), lease}}
+	now := time.Now()
+	c.args = claimArgs(c.record(now), now)
+	return c
+}
+
+// record is the pending send record of a claim attempted at now.
+func (c claim) record(now time.Time) []byte {
+	raw, _ := json.Marshal(c.msg)
+	rec, _ := json.Marshal(sendRecord{Started: now.UnixMilli(), Message: raw})
+	return rec
+}
+
+// claimArgs are the claim script's arguments for a send claimed at now.
+func claimArgs(record []byte, now time.Time) []any {
+	return []any{record, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()}
 }
 
 // settle turns the claim script's answer into the message to append for

@@ -95,12 +95,10 @@ func newTestServer(t *testing.T, cfg Config, deps ...func(*Deps)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := &seqs.Server{}
-	opts.OnConnect = server.Observe
 	rdb := redis.NewClient(opts)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Logger = log
-	authority := seqs.New(rdb, server, &seqstest.Blocks{}, log)
+	authority := seqs.New(rdb, &seqstest.Blocks{}, log)
 	h := hub.New(rdb, hub.Config{Head: authority.Head, Logger: log})
 	d := Deps{Hub: h, Redis: rdb, Verifier: tokenIsUser{}, Members: everyoneIsMember{}, History: noHistory{},
 		Log: acceptingLog{}, Presence: presence.New(rdb, time.Minute, log), Metrics: NewMetrics(prometheus.NewRegistry()), Seqs: authority}

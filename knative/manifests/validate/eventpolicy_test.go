@@ -23,7 +23,11 @@ import (
 // The emulator decides who may send what to the Broker and the dead-letter
 // sink as Knative Eventing's own code does (pkg/auth: the policies that
 // apply, the subjects they resolve to, SubjectAndFiltersPass), for every
-// sender, type and source Parley has and a few it must refuse.
+// sender, type and source Parley has and a few it must refuse. pkg/auth
+// lets the first policy (by name) listing a subject decide, where the Kafka
+// Broker's receiver, which the emulator mirrors, takes any policy listing
+// it that the event passes; the two agree because no subject appears in
+// two of Parley's policies for one resource, which this test checks too.
 func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 	stream, err := manifests.Render(manifests.Dir("base"))
 	if err != nil {
@@ -87,6 +91,7 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 			t.Fatal(err)
 		}
 		var swf []auth.SubjectsWithFilters
+		listedBy := map[string]string{}
 		for _, p := range policies {
 			var subs []string
 			for _, from := range p.Spec.From {
@@ -98,6 +103,10 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 				default:
 					t.Fatalf("policy %s: a from the test cannot resolve: %+v", p.Name, from)
 				}
+				if other, twice := listedBy[subs[len(subs)-1]]; twice {
+					t.Errorf("%s is listed by both %s and %s", subs[len(subs)-1], other, p.Name)
+				}
+				listedBy[subs[len(subs)-1]] = p.Name
 			}
 			swf = append(swf, auth.SubjectsWithFilters{Subjects: subs, Filters: p.Spec.Filters})
 		}

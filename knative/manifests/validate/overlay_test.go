@@ -49,7 +49,7 @@ func TestMinikubeOverlayIsValid(t *testing.T) {
 	}
 	want := map[string]int{"Service": 5 + 3 + 3, "StatefulSet": 3, "Deployment": 3, "Kafka": 1, "KafkaNodePool": 1,
 		"KafkaTopic": 2, "KafkaUser": 2, "Trigger": 11, "Broker": 1, "KafkaSink": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
-		"NetworkPolicy": 4, "EventPolicy": 4, "ServiceAccount": 5 + 1}
+		"NetworkPolicy": 4, "EventPolicy": 3, "ServiceAccount": 5 + 1}
 	for kind, n := range want {
 		if counts[kind] != n {
 			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)

@@ -30,7 +30,7 @@ func TestBaseIsValid(t *testing.T) {
 	}
 	// Guard against a render that silently drops resources.
 	want := map[string]int{"Service": 5, "Broker": 1, "Trigger": 11, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2,
-		"EventPolicy": 4, "ServiceAccount": 5}
+		"EventPolicy": 3, "ServiceAccount": 5}
 	for kind, n := range want {
 		if counts[kind] != n {
 			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)
