@@ -98,6 +98,9 @@ func (h *historyServer) ReserveSeqs(ctx context.Context, req *persistv1.ReserveS
 		return nil, status.Errorf(codes.InvalidArgument, "floor must be 0..%d", maxSeq-seqBlock)
 	}
 	first, last, err := h.store.reserveSeqs(ctx, req.RoomId, req.Floor)
+	if errors.Is(err, errBadFloor) {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, "storage unavailable: retry")
 	}

@@ -185,7 +185,8 @@ func TestReservedSeqBlocksNeverOverlapAndStartAboveStoredMessages(t *testing.T) 
 		}()
 	}
 	wg.Wait()
-	for _, bad := range []*persistv1.ReserveSeqsRequest{{RoomId: "x"}, {RoomId: room, Floor: -1}, {RoomId: room, Floor: 1 << 62}} {
+	for _, bad := range []*persistv1.ReserveSeqsRequest{{RoomId: "x"}, {RoomId: room, Floor: -1}, {RoomId: room, Floor: 1 << 62},
+		{RoomId: room, Floor: 100 * maxFloorLead}} {
 		if _, err := e.h.ReserveSeqs(ctx, bad); err == nil {
 			t.Errorf("accepted %v", bad)
 		}

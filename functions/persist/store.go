@@ -142,6 +142,12 @@ func (s *store) checkDuplicate(ctx context.Context, doc messageDoc) error {
 // most that many seqs.
 const seqBlock = 1000
 
+// maxFloorLead bounds how far a reservation's floor (a connector's Redis
+// counter) may run ahead of the seqs the store knows of.
+const maxFloorLead = 1_000_000
+
+var errBadFloor = errors.New("not a room's counter")
+
 // maxSeq is the highest seq handed out: browsers read seqs as JavaScript
 // numbers, exact up to 2^53.
 const maxSeq = 1 << 53
@@ -162,6 +168,17 @@ func (s *store) reserveSeqs(ctx context.Context, roomID string, floor int64) (fi
 	err = s.seqs.FindOne(ctx, bson.M{"room_id": roomID}, options.FindOne().SetSort(bson.D{{Key: "k", Value: -1}})).Decode(&prev)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
+	}
+	known := top // the highest seq this store knows to be taken
+	if err == nil {
+		known = max(known, (prev.K+1)*seqBlock)
+	}
+	if floor > known+maxFloorLead {
+		// A counter can run ahead of what is stored only by the sends in
+		// flight; one far beyond is not a counter, and taking it would
+		// burn the room's seqs.
+		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: floor %d is more than %d above the room's %d: %w",
+			roomID, floor, maxFloorLead, known, errBadFloor)
 	}
 	k := (max(floor, top) + seqBlock - 1) / seqBlock // the first block wholly above both
 	if err == nil {
