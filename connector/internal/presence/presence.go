@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/protocol"
 )
 
 // Statuses.
@@ -78,7 +80,7 @@ func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
 		return err
 	}
 	if after := t.Status(ctx, user); after != before {
-		frame, _ := json.Marshal(map[string]string{"type": "presence", "user_id": user, "status": after})
+		frame, _ := json.Marshal(protocol.Presence(user, after))
 		return t.rdb.Publish(ctx, Channel, frame).Err()
 	}
 	return nil

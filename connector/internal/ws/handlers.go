@@ -52,7 +52,7 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) {
 	case protocol.TypeWatch:
 		s.srv.watch(s, f.UserIDs)
 		for user, st := range s.srv.presence.Statuses(ctx, f.UserIDs) {
-			s.reply(map[string]string{"type": protocol.TypePresence, "user_id": user, "status": st})
+			s.reply(protocol.Presence(user, st))
 		}
 	case protocol.TypeRead:
 		s.read(ctx, f)
@@ -80,7 +80,7 @@ func (s *session) member(ctx context.Context, f protocol.Frame, roomID string) (
 		return "", false
 	}
 	if role == "" {
-		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeNotMember,
+		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeNotMember,
 			Message: "you are not a member of this room", RoomID: roomID})
 		return "", false
 	}
@@ -92,7 +92,7 @@ func (s *session) unavailable(id string, err error) { s.unavailableIn(id, "", er
 // unavailableIn names the room when a frame (subscribe) covers several.
 func (s *session) unavailableIn(id, roomID string, err error) {
 	s.srv.logger.Warn("frame failed on a dependency", "error", err)
-	s.reply(errorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
+	s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
 		Message: "temporarily unavailable: retry", RoomID: roomID, RetryAfterMS: 1000})
 }
 
@@ -118,7 +118,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 			s.unavailableIn(f.ID, c.RoomID, err)
 			continue
 		}
-		s.reply(map[string]any{"type": protocol.TypeSubscribed, "id": f.ID, "room_id": c.RoomID, "seq": seq})
+		s.reply(protocol.SubscribedFrame{Type: protocol.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
 		if c.LastSeq == 0 {
 			// A new subscription starts now: everything after seq is live.
 			s.mu.Lock()
@@ -182,24 +182,12 @@ func (s *session) releaseHeld(rs *roomState) {
 }
 
 func messageFrame(roomID string, msg json.RawMessage) []byte {
-	b, _ := json.Marshal(struct {
-		Type    string          `json:"type"`
-		RoomID  string          `json:"room_id"`
-		Message json.RawMessage `json:"message"`
-	}{protocol.TypeMessage, roomID, msg})
+	b, _ := json.Marshal(protocol.MessageFrame{Type: protocol.TypeMessage, RoomID: roomID, Message: msg})
 	return b
 }
 
 func dedupKey(roomID, userID, clientMsgID string) string {
 	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
-}
-
-type ackFrame struct {
-	Type        string `json:"type"`
-	ID          string `json:"id,omitempty"`
-	MessageID   string `json:"message_id"`
-	Seq         int64  `json:"seq"`
-	ClientMsgID string `json:"client_msg_id,omitempty"`
 }
 
 // sendRecord is what the de-duplication key of a client_msg_id holds: the
@@ -235,7 +223,7 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 	begin := time.Now()
 	id := s.identity()
 	if !s.srv.sendRate.Allow(id.UserID) {
-		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeRateLimited,
+		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeRateLimited,
 			Message: "sending too fast", RetryAfterMS: 200})
 		return
 	}
@@ -280,7 +268,7 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 		// The message is durable; members still get it from history.
 		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
 	}
-	s.reply(ackFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
+	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
 	s.srv.metrics.sendLatency.Observe(time.Since(begin).Seconds())
 }
 
@@ -389,11 +377,11 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 		return msg, true // a new message, seq taken
 	}
 	if rec.Done {
-		s.reply(ackFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
+		s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
 		return msg, false
 	}
 	if time.Since(time.UnixMilli(rec.Started)) < staleAfter {
-		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
 		return msg, false
 	}
@@ -401,7 +389,7 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 	next, _ := json.Marshal(rec)
 	next = append(strconv.AppendInt(nil, seq, 10), append([]byte{' '}, next...)...)
 	if won, err := takeOver.Run(ctx, s.srv.rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
-		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
 		return msg, false
 	}
@@ -456,13 +444,13 @@ func (s *session) change(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	raw, _ := json.Marshal(msg)
-	frame, _ := json.Marshal(map[string]any{"type": frameType, "room_id": f.RoomID, "message": json.RawMessage(raw)})
+	frame, _ := json.Marshal(protocol.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
 	bg := context.WithoutCancel(ctx)
 	if err := replaceInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, raw); err != nil {
 		s.srv.logger.Warn("history window update", "error", err)
 	}
 	s.srv.hub.Publish(bg, f.RoomID, hub.EphemeralEnvelope(frame))
-	s.reply(ackFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
+	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
 }
 
 var errNoMessage = errors.New("no such message")
@@ -498,12 +486,15 @@ func (s *session) typing(ctx context.Context, f protocol.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
-	frame, _ := json.Marshal(map[string]string{"type": protocol.TypeTyping, "room_id": f.RoomID,
-		"user_id": id.UserID, "username": id.Username, "state": f.State})
+	frame, _ := json.Marshal(protocol.TypingFrame{Type: protocol.TypeTyping, RoomID: f.RoomID,
+		UserID: id.UserID, Username: id.Username, State: f.State})
 	if err := s.srv.hub.Publish(ctx, f.RoomID, hub.EphemeralEnvelope(frame)); err != nil {
 		s.unavailable(f.ID, err)
 	}
 }
+
+// receiptsKey is the Redis hash of a room's read positions, user -> seq.
+func receiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
 
 // raiseReceipt stores a read position only if it moves forward.
 var raiseReceipt = redis.NewScript(`
@@ -516,7 +507,7 @@ func (s *session) read(ctx context.Context, f protocol.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
-	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{"receipts:{" + f.RoomID + "}"}, id.UserID, f.Seq).Int()
+	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{receiptsKey(f.RoomID)}, id.UserID, f.Seq).Int()
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return
@@ -529,7 +520,7 @@ func (s *session) read(ctx context.Context, f protocol.Frame) {
 		eventsv1.ReceiptRead{RoomID: f.RoomID, UserID: id.UserID, Seq: f.Seq, At: now})); err != nil {
 		s.srv.logger.Warn("receipt not logged", "error", err)
 	}
-	frame, _ := json.Marshal(map[string]any{"type": protocol.TypeReceipt, "room_id": f.RoomID, "user_id": id.UserID, "seq": f.Seq})
+	frame, _ := json.Marshal(protocol.ReceiptFrame{Type: protocol.TypeReceipt, RoomID: f.RoomID, UserID: id.UserID, Seq: f.Seq})
 	s.srv.hub.Publish(ctx, f.RoomID, hub.EphemeralEnvelope(frame))
 }
 
@@ -550,7 +541,7 @@ func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
 	for i, m := range resp.Messages {
 		msgs[i] = m
 	}
-	receipts, _ := s.srv.rdb.HGetAll(ctx, "receipts:{"+f.RoomID+"}").Result()
-	s.reply(map[string]any{"type": protocol.TypeHistory, "id": f.ID, "room_id": f.RoomID, "messages": msgs,
-		"more": resp.More, "receipts": receipts})
+	receipts, _ := s.srv.rdb.HGetAll(ctx, receiptsKey(f.RoomID)).Result()
+	s.reply(protocol.HistoryFrame{Type: protocol.TypeHistory, ID: f.ID, RoomID: f.RoomID, Messages: msgs,
+		More: resp.More, Receipts: receipts})
 }

@@ -29,7 +29,7 @@ func (s *session) inRange(ctx context.Context, f protocol.Frame, roomID, field s
 		return false
 	}
 	if seq < 0 || seq > head {
-		s.reply(errorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeSeqOutOfRange, RoomID: roomID,
+		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeSeqOutOfRange, RoomID: roomID,
 			Message: fmt.Sprintf("%s %d is outside this room's seqs (0 to %d)", field, seq, head)})
 		return false
 	}

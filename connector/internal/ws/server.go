@@ -334,7 +334,7 @@ func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
 			}
 			s.mu.Unlock()
 			for u, st := range s.presence.Statuses(ctx, users) {
-				frame, _ := json.Marshal(map[string]string{"type": protocol.TypePresence, "user_id": u, "status": st})
+				frame, _ := json.Marshal(protocol.Presence(u, st))
 				push(u, st, frame)
 			}
 		}

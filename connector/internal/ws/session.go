@@ -199,7 +199,7 @@ func (s *session) run(ctx context.Context, token string) {
 			}
 			// The id tells the client which frame was dropped, so it can
 			// send that one again after the wait.
-			s.reply(errorFrame{Type: protocol.TypeError, ID: protocol.PeekID(data), Code: protocol.CodeRateLimited,
+			s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: protocol.PeekID(data), Code: protocol.CodeRateLimited,
 				Message: "too many frames: slow down", RetryAfterMS: retryAfterMS(s.frames.Wait())})
 			continue
 		}
@@ -372,8 +372,8 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 			s.srv.logger.Warn("user feed", "error", err)
 		}
 	}
-	s.reply(map[string]any{"type": protocol.TypeReady, "id": frameID, "user_id": id.UserID, "username": id.Username,
-		"session_id": s.id, "connector_id": s.srv.cfg.ConnectorID, "expires_at": id.Expires})
+	s.reply(protocol.ReadyFrame{Type: protocol.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
+		SessionID: s.id, ConnectorID: s.srv.cfg.ConnectorID, ExpiresAt: id.Expires})
 	return true
 }
 
@@ -475,16 +475,7 @@ func retryAfterMS(d time.Duration) int64 {
 }
 
 func (s *session) sendError(id, code, msg string) {
-	s.reply(errorFrame{Type: protocol.TypeError, ID: id, Code: code, Message: msg})
-}
-
-type errorFrame struct {
-	Type         string `json:"type"`
-	ID           string `json:"id,omitempty"`
-	Code         string `json:"code"`
-	Message      string `json:"message"`
-	RoomID       string `json:"room_id,omitempty"`
-	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
+	s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: code, Message: msg})
 }
 
 // close ends the session with a close code; queued frames go first.
