@@ -8,9 +8,10 @@
 // snapshot, a failover to a replica that lagged). A lost counter has no
 // lease to count in; a counter restored or failed over still carries the
 // run_id of the server that wrote its lease, which no longer matches the
-// server running the script (each script reads its own server's run_id). Either way the next claim finds no valid lease, and the
-// authority starts the room again at a new durable block, above every seq
-// any earlier lease could have handed out. The cost is a gap of at most one
+// server running the script (each script reads its own server's run_id).
+// Either way the next claim finds no valid lease, and the authority starts
+// the room again at a new durable block, above every seq any earlier lease
+// could have handed out. The cost is a gap of at most one
 // block in the room's seqs, which clients and the hub already skip (a send
 // that failed leaves one too), and one ReserveSeqs call per block.
 package seqs
