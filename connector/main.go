@@ -12,6 +12,9 @@
 //	REDIS_URL       Redis (required)
 //	KAFKA_BROKERS   Kafka bootstrap servers (required)
 //	KAFKA_TOPIC     the Broker's topic (parley-events)
+//	KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD  Kafka login (none); on a cluster the parley-connector KafkaUser
+//	KAFKA_SASL_MECHANISM     SCRAM-SHA-512 (default), SCRAM-SHA-256 or PLAIN
+//	KAFKA_SECURITY_PROTOCOL  SASL_PLAINTEXT (default with a login) or SASL_SSL; PLAINTEXT without one
 //	PUBLIC_URL      where browsers reach this connector (required)
 //	JWT_ISSUER      access tokens' issuer (PUBLIC_URL)
 //	JWT_AUDIENCE    access tokens' audience (parley)
@@ -49,6 +52,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/ws"
+	"github.com/parley-chat/parley/kafka"
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/stores"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
@@ -90,7 +94,13 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("MODERATION_URL: %w", err)
 	}
-	events, err := eventlog.New(eventlog.Config{Brokers: env("KAFKA_BROKERS"), Topic: or(env("KAFKA_TOPIC"), "parley-events")})
+	kafkaAuth, err := kafka.CredentialsFromEnv(env)
+	if err != nil {
+		return ksvc.Service{}, err
+	}
+	log.Info("kafka", "brokers", env("KAFKA_BROKERS"), "login", kafkaAuth) // without the password
+	events, err := eventlog.New(eventlog.Config{Brokers: env("KAFKA_BROKERS"), Topic: or(env("KAFKA_TOPIC"), "parley-events"),
+		Auth: kafkaAuth})
 	if err != nil {
 		return ksvc.Service{}, err
 	}

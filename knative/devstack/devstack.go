@@ -5,6 +5,9 @@
 // REDIS_URL, MONGO_URI, KAFKA_BROKERS), keeps its data under one state
 // folder so a restart finds it again, listens on 127.0.0.1 only, and uses a
 // password generated on first start and stored in the state folder (0600).
+// The broker has the cluster's Kafka users (kafka/users.yaml), each with
+// such a password and its ACLs; with KAFKA_BROKERS, the login comes from
+// KAFKA_SASL_* (or there is none).
 package devstack
 
 import (
@@ -14,9 +17,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/parley-chat/parley/kafka"
 	"github.com/parley-chat/parley/kafka/devbroker"
 )
 
@@ -72,20 +77,51 @@ type Stack struct {
 	RedisURL     string
 	MongoURI     string
 	KafkaBrokers []string
+	// KafkaConnector is the connector's login to Kafka (the parley-connector
+	// user: it may only append to the Broker's topic), KafkaDataPlane the
+	// Broker data plane's, which the emulator uses (parley-knative). With
+	// KAFKA_BROKERS both are the login KAFKA_SASL_* give, maybe none.
+	KafkaConnector, KafkaDataPlane kafka.Credentials
 
-	log     *slog.Logger
-	servers []*server // in start order
-	kafka   *devbroker.Broker
+	log        *slog.Logger
+	servers    []*server // in start order
+	kafka      *devbroker.Broker
+	kafkaUsers []kafka.User // of the embedded broker, with passwords
 }
 
-// Env returns the variables services read to reach the stack.
+// The users of kafka/users.yaml the local services log in as.
+const (
+	kafkaConnectorUser = "parley-connector"
+	kafkaDataPlaneUser = "parley-knative"
+)
+
+// Env returns the variables services read to reach the stack, the
+// connector's Kafka login (KAFKA_SASL_*) included: only the connector talks
+// to Kafka itself, and the base manifests do not name these variables, so
+// give them to it as extra variables too (emulator.Config.ExtraEnv).
 func (s *Stack) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"DATABASE_URL":  s.DatabaseURL,
 		"REDIS_URL":     s.RedisURL,
 		"MONGO_URI":     s.MongoURI,
 		"KAFKA_BROKERS": strings.Join(s.KafkaBrokers, ","),
 	}
+	for k, v := range s.KafkaConnector.Env() {
+		env[k] = v
+	}
+	return env
+}
+
+// KafkaUsers are the embedded broker's users with their passwords, for a
+// second broker that the same clients log in to (tests); nil with
+// KAFKA_BROKERS.
+func (s *Stack) KafkaUsers() []kafka.User {
+	var out []kafka.User
+	for _, u := range s.kafkaUsers {
+		u.ACLs = slices.Clone(u.ACLs)
+		out = append(out, u)
+	}
+	return out
 }
 
 // Up starts what the environment does not provide. On error, whatever it
@@ -149,7 +185,11 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	if brokers := cfg.Getenv("KAFKA_BROKERS"); brokers != "" {
 		s.KafkaBrokers = strings.Split(brokers, ",")
-		s.log.Info("using Kafka from KAFKA_BROKERS")
+		if s.KafkaConnector, err = kafka.CredentialsFromEnv(cfg.Getenv); err != nil {
+			return nil, err
+		}
+		s.KafkaDataPlane = s.KafkaConnector
+		s.log.Info("using Kafka from KAFKA_BROKERS", "login", s.KafkaConnector)
 	} else if want(Kafka) {
 		port := defaultPort(cfg.KafkaPort, DefaultKafkaPort)
 		if port < 0 {
@@ -159,7 +199,10 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		if cfg.KafkaInMemory {
 			dataDir = ""
 		}
-		s.kafka, err = devbroker.Start(ctx, devbroker.Config{Port: port, DataDir: dataDir})
+		if err := s.kafkaLogins(cfg.StateDir); err != nil {
+			return nil, err
+		}
+		s.kafka, err = devbroker.Start(ctx, devbroker.Config{Port: port, DataDir: dataDir, Users: s.kafkaUsers})
 		if err != nil {
 			return nil, err
 		}
@@ -181,6 +224,30 @@ func (s *Stack) Close() error {
 	}
 	s.servers = nil
 	return errors.Join(errs...)
+}
+
+// kafkaLogins gives each of the cluster's Kafka users a password of this
+// installation and picks the services' logins among them.
+func (s *Stack) kafkaLogins(stateDir string) error {
+	users, err := kafka.Users()
+	if err != nil {
+		return err
+	}
+	logins := map[string]*kafka.Credentials{kafkaConnectorUser: &s.KafkaConnector, kafkaDataPlaneUser: &s.KafkaDataPlane}
+	for i, u := range users {
+		if users[i].Password, err = secret(filepath.Join(stateDir, "secrets", "kafka-"+u.Name+"-password")); err != nil {
+			return err
+		}
+		if c, ok := logins[u.Name]; ok {
+			*c = kafka.Credentials{Mechanism: kafka.MechanismSCRAMSHA512, Username: u.Name, Password: users[i].Password}
+			delete(logins, u.Name)
+		}
+	}
+	for name := range logins {
+		return fmt.Errorf("devstack: kafka/users.yaml has no user %s", name)
+	}
+	s.kafkaUsers = users
+	return nil
 }
 
 func defaultPort(p, def int) int {

@@ -18,6 +18,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/parley-chat/parley/kafka"
+	"github.com/parley-chat/parley/kafka/kgoauth"
 )
 
 var ferretBin string
@@ -93,10 +96,13 @@ func TestStartsFromNothingAndKeepsDataAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	mc.Disconnect(ctx)
-	kc, err := kgo.NewClient(kgo.SeedBrokers(s.KafkaBrokers...))
-	if err != nil {
-		t.Fatal(err)
+	// Kafka wants a login: without one nothing is written.
+	anon := kafkaClient(t, s.KafkaBrokers, kafka.Credentials{}, kgo.RecordDeliveryTimeout(time.Second))
+	if err := anon.ProduceSync(ctx, &kgo.Record{Topic: "parley-events", Value: []byte("anonymous")}).FirstErr(); err == nil {
+		t.Error("a client without a login wrote to the Broker's topic")
 	}
+	anon.Close()
+	kc := kafkaClient(t, s.KafkaBrokers, s.KafkaConnector)
 	if err := kc.ProduceSync(ctx, &kgo.Record{Topic: "parley-events", Value: []byte("kafka-value")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +112,7 @@ func TestStartsFromNothingAndKeepsDataAcrossRestart(t *testing.T) {
 	}
 
 	// Secrets are private to the owner.
-	for _, name := range []string{"postgres-password", "redis-password"} {
+	for _, name := range []string{"postgres-password", "redis-password", "kafka-parley-connector-password", "kafka-parley-knative-password"} {
 		fi, err := os.Stat(filepath.Join(state, "secrets", name))
 		if err != nil {
 			t.Fatal(err)
@@ -138,11 +144,8 @@ func TestStartsFromNothingAndKeepsDataAcrossRestart(t *testing.T) {
 	if err := mc.Database("parley").Collection("kept").FindOne(ctx, bson.D{}).Decode(&doc); err != nil || doc.V != "mongo-value" {
 		t.Errorf("mongo after restart: %q, %v", doc.V, err)
 	}
-	kc, err = kgo.NewClient(kgo.SeedBrokers(s.KafkaBrokers...), kgo.ConsumeTopics("parley-events"),
+	kc = kafkaClient(t, s.KafkaBrokers, s.KafkaDataPlane, kgo.ConsumeTopics("parley-events"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer kc.Close()
 	pollCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -162,6 +165,10 @@ func TestEnvOverridesStartNothing(t *testing.T) {
 	}
 	if fmt.Sprint(second.Env()) != fmt.Sprint(first.Env()) {
 		t.Errorf("env = %v, want %v", second.Env(), first.Env())
+	}
+	// The Kafka login of KAFKA_SASL_* is everyone's who talks to that Kafka.
+	if second.KafkaConnector != first.KafkaConnector || second.KafkaDataPlane != first.KafkaConnector {
+		t.Errorf("logins %v and %v, want %v from the environment", second.KafkaConnector, second.KafkaDataPlane, first.KafkaConnector)
 	}
 }
 
@@ -224,6 +231,20 @@ func TestMissingFerretDBBinaryIsAClearError(t *testing.T) {
 	if !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("error does not say the file is missing: %v", err)
 	}
+}
+
+func kafkaClient(t *testing.T, brokers []string, login kafka.Credentials, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	auth, err := kgoauth.Opts(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounded, so a refused login fails the test instead of hanging it.
+	kc, err := kgo.NewClient(append(append(auth, kgo.SeedBrokers(brokers...), kgo.RecordDeliveryTimeout(10*time.Second)), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc
 }
 
 func redisClient(t *testing.T, u string) *redis.Client {

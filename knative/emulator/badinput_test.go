@@ -180,6 +180,6 @@ func testutilCount(c *prometheus.CounterVec, label string) float64 {
 }
 
 func kgoConsumer(h *harness, topic string) (*kgo.Client, error) {
-	return kgo.NewClient(kgo.SeedBrokers(h.kafka.Addr()), kgo.ConsumeTopics(topic),
+	return testClient([]string{h.kafka.Addr()}, kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 }

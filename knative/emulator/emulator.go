@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parley-chat/parley/kafka"
+	"github.com/parley-chat/parley/kafka/kgoauth"
 )
 
 // Config configures an Emulator. Zero fields get the defaults in their comments.
@@ -41,6 +45,10 @@ type Config struct {
 	// KafkaBrokers are the bootstrap addresses of the Kafka cluster behind
 	// every Broker. Required when the manifests have Brokers.
 	KafkaBrokers []string
+	// KafkaAuth is the Brokers' data plane's login (Knative's, the
+	// parley-knative KafkaUser on a cluster): its producer, its Triggers'
+	// consumer groups and its dead-letter sinks. Zero means no login.
+	KafkaAuth kafka.Credentials
 	// Env sets variables in every service, over the manifest's values; it
 	// must provide each variable a manifest takes from a Secret or ConfigMap.
 	Env map[string]string
@@ -434,24 +442,30 @@ func (em *Emulator) Run(ctx context.Context) error {
 	defer wg.Wait()
 
 	if len(em.brokers) > 0 {
-		var err error
-		em.producer, err = kgo.NewClient(kgo.SeedBrokers(em.cfg.KafkaBrokers...),
+		auth, err := kgoauth.Opts(em.cfg.KafkaAuth)
+		if err != nil {
+			em.closeListeners()
+			return fmt.Errorf("emulator: KafkaAuth: %w", err)
+		}
+		// Clipped: each client's append below copies instead of sharing.
+		kafkaOpts := slices.Clip(append(auth, kgo.SeedBrokers(em.cfg.KafkaBrokers...)))
+		em.producer, err = kgo.NewClient(append(kafkaOpts,
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
 			// Every Trigger decodes every record: on a local broker,
 			// compressing them only costs CPU.
-			kgo.ProducerBatchCompression(kgo.NoCompression()))
+			kgo.ProducerBatchCompression(kgo.NoCompression()))...)
 		if err != nil {
 			em.closeListeners()
 			return fmt.Errorf("emulator: kafka producer: %w", err)
 		}
 		defer em.producer.Close()
 		for _, d := range em.dispatchers {
-			d.client, err = kgo.NewClient(kgo.SeedBrokers(em.cfg.KafkaBrokers...),
+			d.client, err = kgo.NewClient(append(kafkaOpts,
 				kgo.ConsumerGroup("knative-trigger-"+d.spec.Namespace+"-"+d.spec.Name),
 				kgo.ConsumeTopics(d.topic),
 				kgo.ConsumeResetOffset(em.triggerStart()),
 				kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
-				kgo.FetchMaxWait(500*time.Millisecond))
+				kgo.FetchMaxWait(500*time.Millisecond))...)
 			if err != nil {
 				em.closeListeners()
 				return fmt.Errorf("emulator: trigger %s: kafka client: %w", d.name, err)

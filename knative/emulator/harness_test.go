@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/parley-chat/parley/kafka"
 	"github.com/parley-chat/parley/kafka/cekafka"
 	"github.com/parley-chat/parley/kafka/devbroker"
+	"github.com/parley-chat/parley/kafka/kgoauth"
 )
 
 var testfnBin, queueBin string
@@ -136,6 +138,37 @@ func (s *sink) count(match func(record) bool) int {
 
 const testTopic = "events"
 
+// The harness's Kafka logins, with passwords of this run only. The
+// emulator's data plane gets the rights Knative's KafkaUser has on the
+// cluster (kafka/users.yaml) for the harness's topics, so a client it adds
+// or a group it renames fails here as it would there. The tests' own client
+// produces like the connector and inspects what the emulator did.
+var (
+	dataPlaneLogin = kafka.Credentials{Mechanism: kafka.MechanismSCRAMSHA512, Username: "knative", Password: rand.Text()}
+	testLogin      = kafka.Credentials{Mechanism: kafka.MechanismSCRAMSHA512, Username: "test", Password: rand.Text()}
+	harnessUsers   = []kafka.User{
+		{Name: dataPlaneLogin.Username, Password: dataPlaneLogin.Password, ACLs: []kafka.ACL{
+			{Type: "topic", Name: testTopic, Operations: []string{"Read", "Write", "Describe", "DescribeConfigs"}},
+			{Type: "topic", Name: "dead-letter", Operations: []string{"Write", "Describe", "DescribeConfigs"}},
+			{Type: "group", Name: "knative-trigger-", Prefix: true, Operations: []string{"Read", "Describe", "Delete"}},
+			{Type: "cluster", Operations: []string{"Describe"}},
+		}},
+		{Name: testLogin.Username, Password: testLogin.Password, ACLs: []kafka.ACL{
+			{Type: "topic", Name: "*", Operations: []string{"Read", "Write", "Describe"}},
+			{Type: "group", Name: "knative-trigger-", Prefix: true, Operations: []string{"Describe"}},
+		}},
+	}
+)
+
+// testClient is a Kafka client logged in as the tests.
+func testClient(addrs []string, opts ...kgo.Opt) (*kgo.Client, error) {
+	auth, err := kgoauth.Opts(testLogin)
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(append(append(auth, kgo.SeedBrokers(addrs...)), opts...)...)
+}
+
 type harness struct {
 	em     *Emulator
 	kafka  *devbroker.Broker
@@ -154,7 +187,7 @@ func startEmulator(t testing.TB, manifests string, tweak func(*Config)) *harness
 	ctx := context.Background()
 	kb, err := devbroker.Start(ctx, devbroker.Config{Topics: []kafka.Topic{
 		{Name: testTopic, Partitions: 4}, {Name: "dead-letter", Partitions: 1},
-	}})
+	}, Users: harnessUsers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +203,7 @@ func startEmulator(t testing.TB, manifests string, tweak func(*Config)) *harness
 		ResolveImage:  func(string) (string, error) { return testfnBin, nil },
 		QueueProxy:    queueBin,
 		KafkaBrokers:  []string{kb.Addr()},
+		KafkaAuth:     dataPlaneLogin,
 		Env:           map[string]string{"CRASH_DIR": t.TempDir()},
 		IdleTimeout:   time.Minute,
 		StopTimeout:   2 * time.Second,
@@ -195,7 +229,7 @@ func startEmulator(t testing.TB, manifests string, tweak func(*Config)) *harness
 			t.Error("emulator did not stop within 15s")
 		}
 	})
-	h.client, err = kgo.NewClient(kgo.SeedBrokers(kb.Addr()), kgo.ProducerLinger(0))
+	h.client, err = testClient([]string{kb.Addr()}, kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestANewTriggerStartsWhereTheConfigSays(t *testing.T) {
 			h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.start", "fn", ""), func(c *Config) {
 				c.TriggerStart = start
 				// Produced before the emulator, and so the Trigger, exists.
-				cl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaBrokers...))
+				cl, err := testClient(c.KafkaBrokers)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -350,7 +350,8 @@ func TestPersistKilledMidBatchStoresEverythingOnce(t *testing.T) {
 }
 
 func TestKafkaDownMeansErrorNotAck(t *testing.T) {
-	kb, err := devbroker.Start(context.Background(), devbroker.Config{})
+	// The same logins: the connector is refused for Kafka being down, not for its password.
+	kb, err := devbroker.Start(context.Background(), devbroker.Config{Users: stack.KafkaUsers()})
 	if err != nil {
 		t.Fatal(err)
 	}

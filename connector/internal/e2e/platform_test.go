@@ -115,11 +115,14 @@ func startPlatform() (*platform, func(), error) {
 	if os.Getenv("E2E_VERBOSE") != "" {
 		logOut = os.Stderr
 	}
+	connectorEnv := stack.KafkaConnector.Env() // the base manifests leave Kafka's login out
+	// Tests send faster than people do.
+	for k, v := range map[string]string{"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"} {
+		connectorEnv[k] = v
+	}
 	cfg := emulator.Config{
-		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, Env: env,
-		// Tests send faster than people do.
-		ExtraEnv: map[string]map[string]string{"connector": {"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000",
-			"WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"},
+		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, KafkaAuth: stack.KafkaDataPlane, Env: env,
+		ExtraEnv: map[string]map[string]string{"connector": connectorEnv,
 			"notification": {"WEBPUSH_ALLOWED_HOSTS": pushes.host()}},
 		Ports: map[string]int{"connector": port}, IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,
 		ResolveImage: func(image string) (string, error) { return filepath.Join(binDir, path.Base(image)), nil },

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	rdkafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/parley-chat/parley/kafka"
 	"github.com/parley-chat/parley/kafka/cekafka"
 )
 
@@ -21,11 +22,14 @@ type Config struct {
 	Topic   string // the Broker's topic; required
 	// Timeout bounds one append including librdkafka's internal retries. Default 5s.
 	Timeout time.Duration
+	// Auth is the producer's login; the zero value means none (PLAINTEXT).
+	// With TLS, the broker's certificate is checked against the system's CAs.
+	Auth kafka.Credentials
 }
 
 // Log is a Kafka topic to append events to. Safe for concurrent use.
 type Log struct {
-	p     *kafka.Producer
+	p     *rdkafka.Producer
 	topic string
 }
 
@@ -38,7 +42,7 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	p, err := kafka.NewProducer(&kafka.ConfigMap{
+	conf := rdkafka.ConfigMap{
 		"bootstrap.servers":  cfg.Brokers,
 		"enable.idempotence": true, // implies acks=all and ordered, de-duplicated retries
 		"acks":               "all",
@@ -56,7 +60,14 @@ func New(cfg Config) (*Log, error) {
 		// (16 MB of heap) would only ever hold errors and logs.
 		"go.events.channel.size":  1000,
 		"go.produce.channel.size": 1,
-	})
+		"security.protocol":       cfg.Auth.Protocol(),
+	}
+	if cfg.Auth.Username != "" {
+		conf["sasl.mechanisms"] = cfg.Auth.Mechanism
+		conf["sasl.username"] = cfg.Auth.Username
+		conf["sasl.password"] = cfg.Auth.Password
+	}
+	p, err := rdkafka.NewProducer(&conf)
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: producer: %w", err)
 	}
@@ -78,20 +89,20 @@ func (l *Log) Append(ctx context.Context, e event.Event) error {
 	if err != nil {
 		return err
 	}
-	msg := &kafka.Message{
-		TopicPartition: kafka.TopicPartition{Topic: &l.topic, Partition: kafka.PartitionAny},
-		Key:            key, Value: value, Headers: make([]kafka.Header, len(headers)),
+	msg := &rdkafka.Message{
+		TopicPartition: rdkafka.TopicPartition{Topic: &l.topic, Partition: rdkafka.PartitionAny},
+		Key:            key, Value: value, Headers: make([]rdkafka.Header, len(headers)),
 	}
 	for i, h := range headers {
-		msg.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+		msg.Headers[i] = rdkafka.Header{Key: h.Key, Value: h.Value}
 	}
-	done := make(chan kafka.Event, 1)
+	done := make(chan rdkafka.Event, 1)
 	if err := l.p.Produce(msg, done); err != nil {
 		return fmt.Errorf("eventlog: produce: %w", err)
 	}
 	select {
 	case ev := <-done:
-		m, ok := ev.(*kafka.Message)
+		m, ok := ev.(*rdkafka.Message)
 		if !ok {
 			return fmt.Errorf("eventlog: unexpected delivery event %v", ev)
 		}

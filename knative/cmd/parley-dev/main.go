@@ -19,6 +19,8 @@
 //	PARLEY_MODEL_DIR      moderation model folder (make run: the demo model)
 //	ONNXRUNTIME_LIB       libonnxruntime for moderation (make run fetches it)
 //	DATABASE_URL, REDIS_URL, MONGO_URI, KAFKA_BROKERS: use these servers instead
+//	KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM, KAFKA_SECURITY_PROTOCOL:
+//	                      the login to KAFKA_BROKERS, for the connector and the Broker (none)
 //
 // A port of 0 means any free port.
 package main
@@ -197,7 +199,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		env["MODEL_DIR"] = dir
 	}
 	env["ONNXRUNTIME_LIB"] = os.Getenv("ONNXRUNTIME_LIB")
-	connectorEnv := map[string]string{"ALLOWED_ORIGINS": "http://localhost:" + strconv.Itoa(s.httpPort)} // either name of this machine
+	// The connector's Kafka login: the base manifests leave it out, as
+	// Kafka there is the cluster's business (the minikube overlay adds it).
+	connectorEnv := stack.KafkaConnector.Env()
+	connectorEnv["ALLOWED_ORIGINS"] = "http://localhost:" + strconv.Itoa(s.httpPort) // either name of this machine
 	if web, err := filepath.Abs(filepath.Join("web", "dist")); err == nil {
 		if _, statErr := os.Stat(web); statErr == nil {
 			connectorEnv["WEB_DIR"] = web
@@ -205,7 +210,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	cfg := emulator.Config{
-		Manifests: rendered, ResolveImage: binaryResolver(s.binDir), KafkaBrokers: stack.KafkaBrokers,
+		Manifests: rendered, ResolveImage: binaryResolver(s.binDir),
+		KafkaBrokers: stack.KafkaBrokers, KafkaAuth: stack.KafkaDataPlane,
 		Env: env, Ports: map[string]int{"connector": s.httpPort}, IngressPort: s.ingressPort,
 		ExtraEnv:    map[string]map[string]string{"connector": connectorEnv},
 		IdleTimeout: s.idle, Logger: log, Registry: reg,
