@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/parley-chat/parley/knative/stores/opcount"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+// BenchmarkStoreOpsPerMessage delivers parley.message.stored events as the
+// notification-message-stored Trigger does (unordered, 500 messages/s)
+// and reports the store commands notification sends per message and the
+// CPU the store servers spend on them. The mix: 10 group rooms of 20
+// members and 10 direct rooms; of every 10 messages one is in a direct
+// room, one mentions a member, eight are plain (issue 16's load is all
+// plain). Numbers and the command that produced them: BENCHMARKS.md.
+func BenchmarkStoreOpsPerMessage(b *testing.B) {
+	const messages, rate, groups, perGroup, directs = 2000, 500, 10, 20, 10
+	var ops opcount.Counter
+	ctx := context.Background()
+	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI).SetMonitor(ops.MongoMonitor()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := mc.Database("b" + uuid.NewString()[:8])
+	defer func() { db.Drop(context.Background()); mc.Disconnect(context.Background()) }()
+	ropts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(ropts)
+	rdb.AddHook(ops.RedisHook())
+	defer rdb.Close()
+	st := newStore(db)
+	if err := st.ensureIndexes(ctx); err != nil {
+		b.Fatal(err)
+	}
+	f := &function{store: st, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		created: newCreatedCounter(prometheus.NewRegistry())}
+	deliver := func(typ string, data any) error {
+		ev := event.New()
+		ev.SetID(uuid.NewString())
+		ev.SetSource(eventsv1.EmitterOf(typ))
+		ev.SetType(typ)
+		ev.SetData(event.ApplicationJSON, data)
+		_, err := f.Handle(ctx, ev)
+		return err
+	}
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The projections, as auth's events build them.
+	users := make([]person, groups*perGroup)
+	for i := range users {
+		users[i] = person{uuid.NewString(), fmt.Sprintf("user%d", i)}
+		must(deliver(eventsv1.TypeUserCreated, eventsv1.UserCreated{UserID: users[i].id, Username: users[i].name, CreatedAt: time.Now()}))
+	}
+	groupRooms, directRooms := make([]string, groups), make([]string, directs)
+	for g := range groupRooms {
+		groupRooms[g] = uuid.NewString()
+		for _, u := range users[g*perGroup : (g+1)*perGroup] {
+			must(deliver(eventsv1.TypeRoomMemberJoined, eventsv1.RoomMember{RoomID: groupRooms[g], UserID: u.id, Role: "member"}))
+		}
+	}
+	for d := range directRooms {
+		directRooms[d] = uuid.NewString()
+		for _, u := range []person{users[2*d], users[2*d+1]} {
+			must(deliver(eventsv1.TypeRoomMemberJoined, eventsv1.RoomMember{RoomID: directRooms[d], UserID: u.id, Role: "member", Reason: "direct"}))
+		}
+	}
+	for b.Loop() {
+		events := make([]eventsv1.Message, messages)
+		for i := range events {
+			g := i % groups
+			from, to := users[g*perGroup], users[g*perGroup+1+i%(perGroup-1)]
+			m := eventsv1.Message{ID: uuid.NewString(), RoomID: groupRooms[g], Seq: int64(i + 1), UserID: from.id,
+				Username: from.name, Text: fmt.Sprintf("%d load message", time.Now().UnixNano()), CreatedAt: time.Now()}
+			switch i % 10 {
+			case 0:
+				d := (i / 10) % directs
+				from = users[2*d]
+				m.RoomID, m.UserID, m.Username = directRooms[d], from.id, from.name
+			case 1:
+				m.Text = "hey @" + to.name + " have a look"
+			}
+			events[i] = m
+		}
+		run, err := opcount.Measure(&ops, messages, rate, func(i int) error {
+			return deliver(eventsv1.TypeMessageStored, events[i])
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run.Report(b)
+	}
+}
