@@ -1,19 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/knative/stores/opcount"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
@@ -29,35 +21,7 @@ import (
 func BenchmarkStoreOpsPerMessage(b *testing.B) {
 	const messages, rate, groups, perGroup, directs = 2000, 500, 10, 20, 10
 	var ops opcount.Counter
-	ctx := context.Background()
-	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI).SetMonitor(ops.MongoMonitor()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	db := mc.Database("b" + uuid.NewString()[:8])
-	defer func() { db.Drop(context.Background()); mc.Disconnect(context.Background()) }()
-	ropts, err := redis.ParseURL(stack.RedisURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(ropts)
-	rdb.AddHook(ops.RedisHook())
-	defer rdb.Close()
-	st := newStore(db)
-	if err := st.ensureIndexes(ctx); err != nil {
-		b.Fatal(err)
-	}
-	f := &function{store: st, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		created: newCreatedCounter(prometheus.NewRegistry())}
-	deliver := func(typ string, data any) error {
-		ev := event.New()
-		ev.SetID(uuid.NewString())
-		ev.SetSource(eventsv1.EmitterOf(typ))
-		ev.SetType(typ)
-		ev.SetData(event.ApplicationJSON, data)
-		_, err := f.Handle(ctx, ev)
-		return err
-	}
+	deliver := observedFunction(b, ops.MongoMonitor(), ops.RedisHook())
 	must := func(err error) {
 		if err != nil {
 			b.Fatal(err)
