@@ -23,8 +23,8 @@ import (
 
 // observedFunction wires the function to its own database on the shared
 // stores, with monitor and hook watching every command, and returns how
-// to deliver it an event.
-func observedFunction(tb testing.TB, monitor *mongoevent.CommandMonitor, hook redis.Hook) func(typ string, data any) error {
+// to deliver it an event, and its store.
+func observedFunction(tb testing.TB, monitor *mongoevent.CommandMonitor, hook redis.Hook) (func(typ string, data any) error, *store) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI).SetMonitor(monitor))
@@ -62,7 +62,7 @@ func observedFunction(tb testing.TB, monitor *mongoevent.CommandMonitor, hook re
 		ev.SetData(event.ApplicationJSON, data)
 		_, err := f.Handle(context.Background(), ev)
 		return err
-	}
+	}, st
 }
 
 // operators returns the query operators ($in, $ne, …) in a filter.
@@ -101,7 +101,7 @@ func TestMessagesAreHandledWithEqualityFiltersOnly(t *testing.T) {
 			}
 		}
 	}}
-	deliver := observedFunction(t, monitor, nopHook{})
+	deliver, _ := observedFunction(t, monitor, nopHook{})
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
