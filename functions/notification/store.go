@@ -36,6 +36,7 @@ type store struct {
 	rooms         *mongo.Collection
 	subscriptions *mongo.Collection // browsers' Web Push subscriptions
 	kinds         roomKinds
+	names         usernames
 }
 
 func newStore(db *mongo.Database) *store {
@@ -70,11 +71,15 @@ func (s *store) putUser(ctx context.Context, id, username string) error {
 }
 
 // userIDs maps lower-cased usernames to user ids; unknown names are absent.
-// It looks each name up by equality, which FerretDB answers from the
-// unique index; a $in filter it answers by decoding every user.
+// It looks each name not remembered up by equality, which FerretDB answers
+// from the unique index; a $in filter it answers by decoding every user.
 func (s *store) userIDs(ctx context.Context, names []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, name := range names {
+		if id, ok := s.names.get(name); ok {
+			out[name] = id
+			continue
+		}
 		var d struct {
 			ID string `bson:"_id"`
 		}
@@ -85,6 +90,7 @@ func (s *store) userIDs(ctx context.Context, names []string) (map[string]string,
 		if err != nil {
 			return nil, fmt.Errorf("notification: user named %q: %w", name, err)
 		}
+		s.names.put(name, d.ID)
 		out[name] = d.ID
 	}
 	return out, nil
