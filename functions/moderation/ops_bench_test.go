@@ -53,8 +53,10 @@ func BenchmarkStoreOpsPerMessage(b *testing.B) {
 	}
 	bt := newBatcher(clf, 32, 5*time.Millisecond)
 	go bt.Run(ctx)
+	flags := newFlagBatcher(st)
+	go flags.Run(ctx)
 	th, _ := parseThresholds("", clf.Labels())
-	f := &function{batcher: bt, store: st, labels: clf.Labels(), thresholds: th, model: "bench",
+	f := &function{batcher: bt, flags: flags, store: st, labels: clf.Labels(), thresholds: th, model: "bench",
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: newMetrics(prometheus.NewRegistry())}
 	for b.Loop() {
 		events := make([]event.Event, messages)
