@@ -277,9 +277,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.MaxLagMS = max(res.MaxLagMS, float64(p.maxLag.Microseconds())/1000)
 	}
 	// Drain: wait until every send is answered and delivered, or nothing
-	// has moved for a second.
+	// has moved for a second, for 30 s at most.
 	var last int64 = -1
-	for still := 0; still < 5; {
+	for still, polls := 0, 0; still < 5 && polls < 150; polls++ {
 		var total int64
 		for _, c := range clients {
 			total += c.received.Load()
