@@ -10,8 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/parley-chat/parley/knative/procstat"
 )
 
 // Config describes one run. Zero fields get the defaults in comments.
@@ -30,34 +33,65 @@ type Config struct {
 	Rooms      int           // rooms; clients are spread evenly (10)
 	Publishers int           // clients that send (10)
 	Rate       float64       // messages per second per publisher (50)
-	Duration   time.Duration // publishing time (10s)
-	Users      int           // distinct accounts behind the clients (Clients/10, at least Rooms)
-	Prefix     string        // account name prefix, so runs can reuse accounts ("load")
+	Duration   time.Duration // measured publishing time (10s)
+	// Warmup is publishing before the measured time, whose sends,
+	// deliveries and CPU are left out of the numbers: caches, connection
+	// pools and scale-from-zero settle first (2s; negative for none).
+	Warmup time.Duration
+	Users  int    // distinct accounts behind the clients (Clients/10, at least Rooms)
+	Prefix string // account name prefix, so runs can reuse accounts ("load")
 	// Idle connects the clients, subscribes them and publishes nothing:
 	// the memory-per-connection run.
 	Idle bool
 	// MetricsURL is the connector's /metrics, to read its memory; optional.
 	MetricsURL string
+	// StackPID is the process whose tree holds every server (connector,
+	// functions, stores), to report their CPU. Zero: the tree of the one
+	// parley-dev process, or, without exactly one, every process named
+	// like a server of the stack.
+	StackPID int
+
+	dial func(ctx context.Context, network, addr string) (net.Conn, error) // tests: a slow network
 }
 
-// Result is what a run measured.
+// Result is what a run measured. Counts and rates cover the measured time
+// only, not the warm-up.
 type Result struct {
 	Clients, Rooms, Publishers int
 	Rate                       float64
 	DurationSeconds            float64
-	Published                  int64 // acked sends
-	Delivered                  int64 // message frames received by all clients
-	Expected                   int64 // published × members of its room
-	PublishedPerSecond         float64
-	DeliveredPerSecond         float64
-	DeliveryRatio              float64
-	LatencyMS                  Percentiles // send → receive, over every delivery
-	ConnectMS                  Percentiles // dial → ready, per client
-	SendErrors                 int64
-	LoadgenCPUCores            float64 // CPU this process used while publishing, in cores
-	// MachineBusyCores is the CPU the whole machine used while publishing
-	// (Linux; 0 elsewhere): with everything local, the cost of the load.
-	MachineBusyCores         float64
+	WarmupSeconds              float64
+	Asked                      int64            // sends the publishers' schedules asked for
+	Offered                    int64            // sends written (Asked minus those a publisher could not catch up on)
+	Published                  int64            // sends the connector acked
+	Rejected                   map[string]int64 // sends refused with an error frame, by code
+	SendErrors                 int64            // sends that could not be written (socket errors)
+	Unanswered                 int64            // written, but neither acked nor refused by the end
+	// MaxLagMS is the longest any send left after its scheduled time: a
+	// publisher that falls behind sends what is due at once, so a lag
+	// means the generator or its machine could not keep the pace for a
+	// while, and Offered < Asked that it never caught up.
+	MaxLagMS           float64
+	Delivered          int64 // message frames received by all clients
+	Expected           int64 // published × members of its room
+	OfferedPerSecond   float64
+	PublishedPerSecond float64
+	DeliveredPerSecond float64
+	DeliveryRatio      float64
+	LatencyMS          Percentiles // send → receive, over every delivery
+	ConnectMS          Percentiles // dial → ready, per client
+	LoadgenCPUCores    float64     // CPU this process used while measuring, in cores
+	// MachineBusyCores is the CPU the whole machine used while measuring
+	// (Linux; 0 elsewhere): with everything local, the cost of the load,
+	// and of everything else the machine runs.
+	MachineBusyCores float64
+	// ProcessCPUCores is the CPU each server process used while measuring,
+	// by process name (Linux, when found; see Config.StackPID), with
+	// ConnectorCPUCores its connector share and StackCPUCores the sum.
+	ProcessCPUCores          map[string]float64
+	ConnectorCPUCores        float64
+	StackCPUCores            float64
+	StackFoundBy             string  // how the server processes were found
 	ServerRSSBytes           float64 // connector resident memory after connecting (if MetricsURL)
 	ServerRSSBeforeBytes     float64
 	ServerBytesPerConnection float64
@@ -93,6 +127,12 @@ func (c *Config) defaults() error {
 	if c.Duration == 0 {
 		c.Duration = 10 * time.Second
 	}
+	switch {
+	case c.Warmup == 0:
+		c.Warmup = 2 * time.Second
+	case c.Warmup < 0:
+		c.Warmup = 0
+	}
 	if c.Prefix == "" {
 		c.Prefix = "load"
 	}
@@ -108,6 +148,37 @@ type client struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	received  atomic.Int64
+	tally     *tally // the run's answers to sends
+}
+
+// Send frames carry their measured-or-not in their id and text: a warm-up
+// send's id starts with warmupMark, and the text starts with the send time
+// and the id, so whoever receives it can tell.
+const warmupMark = 'w'
+
+// tally counts the answers to measured sends.
+type tally struct {
+	acked, answered atomic.Int64
+	expected        atomic.Int64
+	members         map[string]int64 // clients per room, to count expected deliveries
+	mu              sync.Mutex
+	rejected        map[string]int64
+}
+
+func (t *tally) answer(line []byte, room string) {
+	var f struct{ Type, ID, Code string }
+	if json.Unmarshal(line, &f) != nil || f.ID == "" || f.ID[0] == warmupMark {
+		return
+	}
+	t.answered.Add(1)
+	if f.Type == "ack" {
+		t.acked.Add(1)
+		t.expected.Add(t.members[room])
+		return
+	}
+	t.mu.Lock()
+	t.rejected[f.Code]++
+	t.mu.Unlock()
 }
 
 // Run performs one load run.
@@ -124,6 +195,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	clients := make([]*client, cfg.Clients)
 	connectTimes := make([]time.Duration, cfg.Clients)
+	t := &tally{members: map[string]int64{}, rejected: map[string]int64{}}
+	for i := range cfg.Clients {
+		t.members[rooms[i%cfg.Rooms]]++
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	var connectErr atomic.Value
@@ -133,11 +208,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			begin := time.Now()
-			c, err := connect(ctx, cfg.URL, tokens[i%cfg.Users], rooms[i%cfg.Rooms])
+			c, err := connect(ctx, cfg, tokens[i%cfg.Users], rooms[i%cfg.Rooms])
 			if err != nil {
 				connectErr.Store(err)
 				return
 			}
+			c.tally = t
 			connectTimes[i] = time.Since(begin)
 			clients[i] = c
 		}()
@@ -164,78 +240,75 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return res, nil
 	}
+	begin := time.Now()
+	measureFrom := begin.Add(cfg.Warmup)
 	for _, c := range clients {
 		go c.read()
 	}
 
 	// Publish: each publisher sends at Rate, waiting for no ack (acks are
 	// counted as they come), like a busy person would.
-	members := make(map[string]int64)
-	for i := range clients {
-		members[clients[i].room]++
-	}
-	var published, sendErrors atomic.Int64
-	var expected atomic.Int64
-	pubCtx, stop := context.WithTimeout(ctx, cfg.Duration)
+	pubs := make([]publisher, cfg.Publishers)
+	pubCtx, stop := context.WithDeadline(ctx, measureFrom.Add(cfg.Duration))
 	defer stop()
-	begin := time.Now()
-	cpuStart, machineStart := cpuTime(), machineBusy()
 	var pwg sync.WaitGroup
-	for p := range cfg.Publishers {
+	for p := range pubs {
 		c := clients[p]
+		interval := time.Duration(float64(time.Second) / cfg.Rate)
+		// Publishers are independent people: their sends are spread over
+		// the interval instead of all landing in the same instant.
+		pubs[p] = publisher{c: c, name: strconv.Itoa(p), begin: begin, warmup: cfg.Warmup, end: cfg.Warmup + cfg.Duration,
+			offset: interval * time.Duration(p) / time.Duration(cfg.Publishers), interval: interval,
+			runID: strconv.FormatInt(begin.UnixNano(), 36)}
 		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			interval := time.Duration(float64(time.Second) / cfg.Rate)
-			// Publishers are independent people: their sends are spread over
-			// the interval instead of all landing in the same instant.
-			select {
-			case <-pubCtx.Done():
-				return
-			case <-time.After(interval * time.Duration(p) / time.Duration(cfg.Publishers)):
-			}
-			tick := time.NewTicker(interval)
-			defer tick.Stop()
-			n := 0
-			for {
-				select {
-				case <-pubCtx.Done():
-					return
-				case <-tick.C:
-				}
-				n++
-				id := strconv.Itoa(p) + "-" + strconv.Itoa(n)
-				text := strconv.FormatInt(time.Now().UnixNano(), 10) + " load message " + id
-				frame, _ := json.Marshal(map[string]string{"type": "send", "id": id, "room_id": c.room, "client_msg_id": id + "-" + strconv.FormatInt(begin.UnixNano(), 36), "text": text})
-				c.mu.Lock()
-				err := c.conn.WriteMessage(websocket.TextMessage, frame)
-				c.mu.Unlock()
-				if err != nil {
-					sendErrors.Add(1)
-					continue
-				}
-				published.Add(1)
-				expected.Add(members[c.room])
-			}
-		}()
+		go func() { defer pwg.Done(); pubs[p].run(pubCtx) }()
 	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(measureFrom)):
+	}
+	cpuStart, machineStart := cpuTime(), procstat.MachineBusy()
+	stackStart, foundBy := stackProcs(cfg.StackPID)
 	pwg.Wait()
-	elapsed := time.Since(begin)
-	// Drain: wait until deliveries stop growing.
+	for _, p := range pubs {
+		res.Asked += p.asked
+		res.Offered += p.offered
+		res.SendErrors += p.failed
+		res.MaxLagMS = max(res.MaxLagMS, float64(p.maxLag.Microseconds())/1000)
+	}
+	// Drain: wait until every send is answered and delivered, or nothing
+	// has moved for a second, for 30 s at most.
 	var last int64 = -1
-	for range 50 {
+	for still, polls := 0, 0; still < 5 && polls < 150; polls++ {
 		var total int64
 		for _, c := range clients {
 			total += c.received.Load()
 		}
-		if total == last || total >= expected.Load() {
+		written := res.Offered - res.SendErrors
+		if total >= t.expected.Load() && t.answered.Load() >= written {
 			break
 		}
-		last = total
+		if progress := total + t.answered.Load(); progress == last {
+			still++
+		} else {
+			still, last = 0, progress
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	res.LoadgenCPUCores = (cpuTime() - cpuStart).Seconds() / time.Since(begin).Seconds()
-	res.MachineBusyCores = (machineBusy() - machineStart).Seconds() / time.Since(begin).Seconds()
+	measured := time.Since(measureFrom).Seconds()
+	res.LoadgenCPUCores = (cpuTime() - cpuStart).Seconds() / measured
+	res.MachineBusyCores = (procstat.MachineBusy() - machineStart).Seconds() / measured
+	res.StackFoundBy = foundBy
+	if stackStart != nil {
+		stackEnd, _ := stackProcs(cfg.StackPID)
+		res.ProcessCPUCores = map[string]float64{}
+		for name, used := range stackEnd.Since(stackStart) {
+			cores := used.Seconds() / measured
+			res.ProcessCPUCores[name] = cores
+			res.StackCPUCores += cores
+		}
+		res.ConnectorCPUCores = res.ProcessCPUCores[connectorName]
+	}
 	var all []time.Duration
 	for _, c := range clients {
 		res.Delivered += c.received.Load()
@@ -243,10 +316,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		all = append(all, c.latencies...)
 		c.mu.Unlock()
 	}
-	res.DurationSeconds = elapsed.Seconds()
-	res.Published, res.Expected, res.SendErrors = published.Load(), expected.Load(), sendErrors.Load()
-	res.PublishedPerSecond = float64(res.Published) / elapsed.Seconds()
-	res.DeliveredPerSecond = float64(res.Delivered) / elapsed.Seconds()
+	res.DurationSeconds, res.WarmupSeconds = cfg.Duration.Seconds(), cfg.Warmup.Seconds()
+	res.Published, res.Expected = t.acked.Load(), t.expected.Load()
+	t.mu.Lock()
+	res.Rejected = maps.Clone(t.rejected)
+	t.mu.Unlock()
+	var refused int64
+	for _, n := range res.Rejected {
+		refused += n
+	}
+	res.Unanswered = res.Offered - res.SendErrors - res.Published - refused
+	res.OfferedPerSecond = float64(res.Offered) / res.DurationSeconds
+	res.PublishedPerSecond = float64(res.Published) / res.DurationSeconds
+	res.DeliveredPerSecond = float64(res.Delivered) / res.DurationSeconds
 	if res.Expected > 0 {
 		res.DeliveryRatio = float64(res.Delivered) / float64(res.Expected)
 	}
@@ -255,11 +337,64 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-func connect(ctx context.Context, url, token, room string) (*client, error) {
+// publisher sends on a fixed schedule: send k is due at offset + k×interval
+// after begin. Behind schedule (a stalled write, a busy machine), it sends
+// what is due at once instead of skipping, so the load offered is the load
+// asked for unless it never catches up, which it reports.
+type publisher struct {
+	c                             *client
+	name, runID                   string
+	begin                         time.Time
+	warmup, end, offset, interval time.Duration
+	asked, offered, failed        int64 // measured sends only
+	maxLag                        time.Duration
+}
+
+func (p *publisher) run(ctx context.Context) {
+	scheduled := func(k int) time.Duration { return p.offset + time.Duration(k)*p.interval }
+	k := 0
+	for ; scheduled(k) < p.end; k++ {
+		due := scheduled(k)
+		measured := due >= p.warmup
+		if measured {
+			p.asked++
+		}
+		if wait := time.Until(p.begin.Add(due)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				continue // count what was asked for and not sent
+			case <-time.After(wait):
+			}
+		} else if ctx.Err() != nil {
+			continue
+		}
+		if !measured {
+			p.send(string(warmupMark)+p.name+"-"+strconv.Itoa(k), nil)
+			continue
+		}
+		p.offered++
+		p.maxLag = max(p.maxLag, time.Since(p.begin.Add(due)))
+		p.send(p.name+"-"+strconv.Itoa(k), &p.failed)
+	}
+}
+
+func (p *publisher) send(id string, failed *int64) {
+	text := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + id + " load message"
+	frame, _ := json.Marshal(map[string]string{"type": "send", "id": id, "room_id": p.c.room, "client_msg_id": id + "-" + p.runID, "text": text})
+	p.c.mu.Lock()
+	err := p.c.conn.WriteMessage(websocket.TextMessage, frame)
+	p.c.mu.Unlock()
+	if err != nil && failed != nil {
+		*failed++
+	}
+}
+
+func connect(ctx context.Context, cfg Config, token, room string) (*client, error) {
 	// A read buffer the size of a typical coalesced write (up to 128
 	// frames) keeps a busy client to one read call per message.
-	d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 20 * time.Second, ReadBufferSize: 16 << 10}
-	conn, _, err := d.DialContext(ctx, strings.Replace(url, "http", "ws", 1)+"/ws", nil)
+	d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 20 * time.Second, ReadBufferSize: 16 << 10,
+		NetDialContext: cfg.dial}
+	conn, _, err := d.DialContext(ctx, strings.Replace(cfg.URL, "http", "ws", 1)+"/ws", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -289,13 +424,15 @@ func connect(ctx context.Context, url, token, room string) (*client, error) {
 	return c, nil
 }
 
-// read counts message frames and their latency from the timestamp the
-// publisher put first in the text. It shares the machine with the server,
-// so it reuses one buffer and takes the lock once per WebSocket message
-// (the server coalesces many frames into one).
+// read counts message frames of measured sends and their latency from the
+// timestamp the publisher put first in the text, and hands the answers to
+// this client's own sends (ack, error) to the tally. It shares the machine
+// with the server, so it reuses one buffer and takes the lock once per
+// WebSocket message (the server coalesces many frames into one).
 func (c *client) read() {
 	marker := []byte(`"text":"`)
-	prefix := []byte(`{"type":"message"`)
+	prefix := []byte(`{"type":"message"`) // the connector writes type first
+	ack, refused := []byte(`"type":"ack"`), []byte(`"type":"error"`)
 	var buf bytes.Buffer
 	var batch []time.Duration
 	for {
@@ -311,6 +448,9 @@ func (c *client) read() {
 		batch = batch[:0]
 		for line := range bytes.SplitSeq(buf.Bytes(), []byte("\n")) {
 			if !bytes.HasPrefix(line, prefix) {
+				if bytes.Contains(line, ack) || bytes.Contains(line, refused) {
+					c.tally.answer(line, c.room)
+				}
 				continue
 			}
 			i := bytes.Index(line, marker)
@@ -319,7 +459,7 @@ func (c *client) read() {
 			}
 			rest := line[i+len(marker):]
 			sp := bytes.IndexByte(rest, ' ')
-			if sp < 0 {
+			if sp < 0 || sp+1 >= len(rest) || rest[sp+1] == warmupMark {
 				continue
 			}
 			sent, err := strconv.ParseInt(string(rest[:sp]), 10, 64)
@@ -354,32 +494,6 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-// machineBusy is the CPU time all processors spent not idle since boot,
-// from /proc/stat; 0 where there is none.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	fields := strings.Fields(string(line)) // cpu user nice system idle iowait irq softirq steal ...
-	if len(fields) < 8 || fields[0] != "cpu" {
-		return 0
-	}
-	var busy int64
-	for i, f := range fields[1:8] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		v, _ := strconv.ParseInt(f, 10, 64)
-		busy += v
-	}
-	return time.Duration(busy) * time.Second / clockTicks
-}
-
-// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux ABI Go supports.
-const clockTicks = 100
 
 // metric reads one unlabelled sample from a Prometheus endpoint.
 func metric(metricsURL, name string) float64 {

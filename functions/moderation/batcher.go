@@ -18,3 +18,15 @@ func newBatcher(clf classify.Classifier, maxBatch int, maxWait time.Duration) *c
 		return scores, microbatch.Each(len(texts), err)
 	}, maxBatch, maxWait, time.Minute)
 }
+
+// flagBatcher stores the flags of concurrent events in one InsertMany:
+// the texts of one inference batch come back together, and FerretDB
+// costs ~0.7 ms of CPU per insert command whatever it holds
+// (functions/BENCHMARKS.md).
+type flagBatcher = microbatch.Batcher[flagDoc, struct{}]
+
+func newFlagBatcher(s *store) *flagBatcher {
+	return microbatch.New(func(ctx context.Context, docs []flagDoc) ([]struct{}, []error) {
+		return nil, s.addFlags(ctx, docs)
+	}, 64, 2*time.Millisecond, 10*time.Second)
+}

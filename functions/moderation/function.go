@@ -17,6 +17,7 @@ import (
 // function classifies sent messages and flags those over a threshold.
 type function struct {
 	batcher    *classifyBatcher
+	flags      *flagBatcher
 	store      *store
 	labels     []string
 	thresholds map[string]float32
@@ -62,7 +63,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if len(flag.Labels) == 0 {
 		return nil, nil
 	}
-	if err := f.store.addFlag(ctx, flag, m.Text); err != nil {
+	if _, err := f.flags.Do(ctx, newFlag(flag, m.Text)); err != nil {
 		return nil, err
 	}
 	for _, label := range flag.Labels {

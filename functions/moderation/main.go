@@ -65,7 +65,8 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	}
 	st := newStore(db)
 	b := newBatcher(clf, 32, 5*time.Millisecond)
-	f := &function{batcher: b, store: st, labels: clf.Labels(), thresholds: thresholds,
+	flags := newFlagBatcher(st)
+	f := &function{batcher: b, flags: flags, store: st, labels: clf.Labels(), thresholds: thresholds,
 		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log, metrics: newMetrics(reg)}
 	rev, err := newReviewer(st, getenv("BROKER_URL"), getenv(ksvc.BrokerTokenFileEnv), log)
 	if err != nil {
@@ -82,8 +83,9 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 		GRPC:     g,
 		Registry: reg,
 		Start: func(ctx context.Context) error {
-			wg.Add(1)
+			wg.Add(2)
 			go func() { defer wg.Done(); b.Run(runCtx) }()
+			go func() { defer wg.Done(); flags.Run(runCtx) }()
 			return st.ensureIndexes(ctx)
 		},
 		Stop: func(ctx context.Context) error {

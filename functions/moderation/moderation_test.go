@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -73,6 +74,8 @@ func newEnv(t *testing.T, thresholds string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	bt := newBatcher(clf, 32, 5*time.Millisecond)
 	go bt.Run(ctx)
+	flags := newFlagBatcher(st)
+	go flags.Run(ctx)
 	s := &sink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
@@ -94,7 +97,7 @@ func newEnv(t *testing.T, thresholds string) *env {
 		mc.Disconnect(context.Background())
 		clf.Close()
 	})
-	return &env{f: &function{batcher: bt, store: st, labels: clf.Labels(), thresholds: th, model: "test", log: log,
+	return &env{f: &function{batcher: bt, flags: flags, store: st, labels: clf.Labels(), thresholds: th, model: "test", log: log,
 		metrics: newMetrics(prometheus.NewRegistry())},
 		rev: rev, sink: s, cancel: cancel}
 }
@@ -261,6 +264,53 @@ func TestStartFailsClearlyWithoutAModel(t *testing.T) {
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "model.onnx") {
 		t.Fatalf("start without a model: %v", err)
+	}
+}
+
+// Flags are stored in batches: deliveries of one message, together or
+// after a moderator's decision, leave one flag with its review intact.
+func TestRedeliveredFlagsKeepTheFirstAndItsReview(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	ev := sent(t, "you idiot")
+	other := sent(t, "idiot, again")
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for _, x := range []event.Event{ev, ev, other, ev} {
+		wg.Go(func() {
+			reply, err := e.f.Handle(ctx, x)
+			if err == nil && reply == nil {
+				err = errors.New("no flagged reply")
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m eventsv1.Message
+	if err := ev.DataAs(&m); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.f.store.get(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.f.store.decide(ctx, d, "restored", "mod", "fine", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.f.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = e.f.store.get(ctx, m.ID); err != nil || d.Status != "restored" {
+		t.Fatalf("after a redelivery: status %q, %v; want the decision kept", d.Status, err)
+	}
+	if n, err := e.f.store.flags.CountDocuments(ctx, map[string]any{}); err != nil || n != 2 {
+		t.Fatalf("%d flags stored (%v); want 2", n, err)
 	}
 }
 

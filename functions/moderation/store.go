@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/parley-chat/parley/knative/microbatch"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
@@ -57,13 +58,35 @@ func (s *store) ensureIndexes(ctx context.Context) error {
 	return nil
 }
 
-func (s *store) addFlag(ctx context.Context, f eventsv1.MessageFlagged, text string) error {
-	_, err := s.flags.InsertOne(ctx, flagDoc{MessageID: f.MessageID, RoomID: f.RoomID, Seq: f.Seq, UserID: f.UserID,
-		Text: text, Labels: f.Labels, Scores: f.Scores, Model: f.Model, Status: "pending", FlaggedAt: time.Now().UTC()})
-	if mongo.IsDuplicateKeyError(err) {
-		return nil
+// newFlag is the review entry of a flagged message.
+func newFlag(f eventsv1.MessageFlagged, text string) flagDoc {
+	return flagDoc{MessageID: f.MessageID, RoomID: f.RoomID, Seq: f.Seq, UserID: f.UserID, Text: text,
+		Labels: f.Labels, Scores: f.Scores, Model: f.Model, Status: "pending", FlaggedAt: time.Now().UTC()}
+}
+
+// addFlags stores flags in one command, one error per flag: nil when
+// stored or already there (a redelivery keeps the first flag and its
+// review status).
+func (s *store) addFlags(ctx context.Context, docs []flagDoc) []error {
+	errs := make([]error, len(docs))
+	anyDocs := make([]any, len(docs))
+	for i := range docs {
+		anyDocs[i] = docs[i]
 	}
-	return err
+	_, err := s.flags.InsertMany(ctx, anyDocs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return errs
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		return microbatch.Each(len(docs), fmt.Errorf("moderation: store flags: %w", err))
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Index >= 0 && we.Index < len(docs) && we.Code != 11000 {
+			errs[we.Index] = fmt.Errorf("moderation: store flag of %s: %s", docs[we.Index].MessageID, we.Message)
+		}
+	}
+	return errs
 }
 
 func (s *store) list(ctx context.Context, status string, limit int) ([]flagDoc, error) {

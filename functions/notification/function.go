@@ -22,10 +22,11 @@ import (
 // the projections it needs (who is called what, who is in which room,
 // which rooms are direct), so it never calls another function.
 type function struct {
-	store *store
-	rdb   *redis.Client
-	log   *slog.Logger
-	push  *pusher
+	store   *store
+	inserts *insertBatcher
+	rdb     *redis.Client
+	log     *slog.Logger
+	push    *pusher
 	// created counts notifications stored, by kind; redeliveries do not count.
 	created *prometheus.CounterVec
 }
@@ -200,7 +201,10 @@ func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state
 // sockets, or to their browsers' push services when they are offline. The
 // notification waits in their list either way.
 func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
-	fresh, err := f.store.insert(ctx, docs)
+	if len(docs) == 0 {
+		return nil // most messages: nothing to store, no batch to wait for
+	}
+	fresh, err := f.inserts.Do(ctx, docs)
 	if err != nil {
 		return err
 	}

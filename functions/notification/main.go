@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,16 +51,31 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 	rdb := state.Redis
 	st := newStore(state.Mongo)
 	push := &pusher{store: st, log: log, sender: sender}
-	f := &function{store: st, rdb: rdb, log: log, push: push, created: newCreatedCounter(reg)}
+	inserts := newInsertBatcher(st)
+	f := &function{store: st, inserts: inserts, rdb: rdb, log: log, push: push, created: newCreatedCounter(reg)}
 	g := ksvc.NewGRPCServer()
 	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st, push: push})
+	runCtx, stopRun := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
 	return ksvc.Service{
 		Events:   f.Handle,
 		GRPC:     g,
 		Registry: reg,
-		Start:    st.ensureIndexes,
-		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Stop:     state.Close,
+		Start: func(ctx context.Context) error {
+			if err := st.ensureIndexes(ctx); err != nil {
+				return err
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); inserts.Run(runCtx) }()
+			return nil
+		},
+		Ready: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Stop: func(ctx context.Context) error {
+			// The listener has drained, so no handler waits on the batcher.
+			stopRun()
+			wg.Wait()
+			return state.Close(ctx)
+		},
 	}, nil
 }
 

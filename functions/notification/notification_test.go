@@ -49,11 +49,17 @@ func newEnv(t *testing.T) *env {
 	if err := st.ensureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
+	runCtx, stop := context.WithCancel(ctx)
+	inserts := newInsertBatcher(st)
+	done := make(chan struct{})
+	go func() { defer close(done); inserts.Run(runCtx) }()
 	t.Cleanup(func() {
+		stop()
+		<-done
 		state.Mongo.Drop(context.Background())
 		state.Close(context.Background())
 	})
-	return &env{f: &function{store: st, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	return &env{f: &function{store: st, inserts: inserts, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		created: newCreatedCounter(prometheus.NewRegistry())},
 		list: &listServer{store: st}, rdb: rdb}
 }

@@ -36,6 +36,7 @@ type store struct {
 	rooms         *mongo.Collection
 	subscriptions *mongo.Collection // browsers' Web Push subscriptions
 	kinds         roomKinds
+	names         usernames
 }
 
 func newStore(db *mongo.Database) *store {
@@ -47,6 +48,10 @@ func newStore(db *mongo.Database) *store {
 func (s *store) ensureIndexes(ctx context.Context) error {
 	if _, err := s.notifications.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "created_at", Value: -1}}}); err != nil {
+		return fmt.Errorf("notification: index: %w", err)
+	}
+	// Direct rooms read their members by room.
+	if _, err := s.members.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "room_id", Value: 1}}}); err != nil {
 		return fmt.Errorf("notification: index: %w", err)
 	}
 	if _, err := s.users.Indexes().CreateOne(ctx, mongo.IndexModel{
@@ -66,24 +71,27 @@ func (s *store) putUser(ctx context.Context, id, username string) error {
 }
 
 // userIDs maps lower-cased usernames to user ids; unknown names are absent.
+// It looks each name not remembered up by equality, which FerretDB answers
+// from the unique index; a $in filter it answers by decoding every user.
 func (s *store) userIDs(ctx context.Context, names []string) (map[string]string, error) {
 	out := map[string]string{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	cur, err := s.users.Find(ctx, bson.M{"username_lower": bson.M{"$in": names}})
-	if err != nil {
-		return nil, err
-	}
-	var docs []struct {
-		ID    string `bson:"_id"`
-		Lower string `bson:"username_lower"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, err
-	}
-	for _, d := range docs {
-		out[d.Lower] = d.ID
+	for _, name := range names {
+		if id, ok := s.names.get(name); ok {
+			out[name] = id
+			continue
+		}
+		var d struct {
+			ID string `bson:"_id"`
+		}
+		err := s.users.FindOne(ctx, bson.M{"username_lower": name}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("notification: user named %q: %w", name, err)
+		}
+		s.names.put(name, d.ID)
+		out[name] = d.ID
 	}
 	return out, nil
 }
@@ -112,32 +120,45 @@ func (s *store) leave(ctx context.Context, roomID, userID string) error {
 }
 
 // roomMembers returns the members of a room, each mapped to true. When
-// among is not nil it looks up only those users (a primary-key lookup each,
-// instead of reading a large room's whole member list), and maps those who
-// left to false: absent means the projection never saw them join.
+// among is not nil it looks up only those users, by primary key, and maps
+// those who left to false: absent means the projection never saw them join.
+//
+// Every filter is one equality: FerretDB pushes those down to PostgreSQL
+// (and its indexes), while $in, $ne and the like make it read and decode
+// the whole collection, a cost that grows with every membership stored.
 func (s *store) roomMembers(ctx context.Context, roomID string, among []string) (map[string]bool, error) {
-	filter := bson.M{"room_id": roomID, "left": bson.M{"$ne": true}}
-	if among != nil {
-		keys := make([]string, len(among))
-		for i, id := range among {
-			keys[i] = roomID + ":" + id
-		}
-		filter = bson.M{"_id": bson.M{"$in": keys}}
-	}
-	cur, err := s.members.Find(ctx, filter)
-	if err != nil {
-		return nil, err
-	}
-	var docs []struct {
+	type member struct {
 		UserID string `bson:"user_id"`
 		Left   bool   `bson:"left"`
 	}
+	if among != nil {
+		ids := make(map[string]bool, len(among))
+		for _, id := range among {
+			var d member
+			err := s.members.FindOne(ctx, bson.M{"_id": roomID + ":" + id}).Decode(&d)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("notification: membership of %s in %s: %w", id, roomID, err)
+			}
+			ids[d.UserID] = !d.Left
+		}
+		return ids, nil
+	}
+	cur, err := s.members.Find(ctx, bson.M{"room_id": roomID})
+	if err != nil {
+		return nil, fmt.Errorf("notification: members of %s: %w", roomID, err)
+	}
+	var docs []member
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("notification: members of %s: %w", roomID, err)
 	}
 	ids := make(map[string]bool, len(docs))
 	for _, d := range docs {
-		ids[d.UserID] = !d.Left
+		if !d.Left {
+			ids[d.UserID] = true
+		}
 	}
 	return ids, nil
 }
@@ -172,36 +193,32 @@ func (s *store) isDirect(ctx context.Context, roomID, senderID string, now time.
 	return false, nil
 }
 
-// insert stores notifications and returns those that are new (not
-// already stored by an earlier delivery of the same event).
-func (s *store) insert(ctx context.Context, docs []notificationDoc) ([]notificationDoc, error) {
+// insert stores notifications and reports, for each, whether it is new
+// (not stored already by an earlier delivery of the same event, or by
+// another doc of the same batch with the same id).
+func (s *store) insert(ctx context.Context, docs []notificationDoc) ([]bool, error) {
+	fresh := make([]bool, len(docs))
 	if len(docs) == 0 {
-		return nil, nil
+		return fresh, nil
 	}
 	anyDocs := make([]any, len(docs))
 	for i := range docs {
 		anyDocs[i] = docs[i]
+		fresh[i] = true
 	}
 	_, err := s.notifications.InsertMany(ctx, anyDocs, options.InsertMany().SetOrdered(false))
 	if err == nil {
-		return docs, nil
+		return fresh, nil
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-		return nil, err
+		return nil, fmt.Errorf("notification: insert: %w", err)
 	}
-	dup := map[int]bool{}
 	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
+		if we.Code != 11000 || we.Index < 0 || we.Index >= len(docs) {
 			return nil, fmt.Errorf("notification: insert: %s", we.Message)
 		}
-		dup[we.Index] = true
-	}
-	var fresh []notificationDoc
-	for i, d := range docs {
-		if !dup[i] {
-			fresh = append(fresh, d)
-		}
+		fresh[we.Index] = false
 	}
 	return fresh, nil
 }

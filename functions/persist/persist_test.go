@@ -75,7 +75,7 @@ func newMessage(room string, seq int64) eventsv1.Message {
 		Text: fmt.Sprintf("message %d", seq), CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 }
 
-func ce(t *testing.T, typ, key string, data any) event.Event {
+func ce(t testing.TB, typ, key string, data any) event.Event {
 	e := event.New()
 	e.SetID(uuid.NewString())
 	e.SetSource(eventsv1.EmitterOf(typ))

@@ -114,16 +114,20 @@ func (s *store) insertMany(ctx context.Context, docs []messageDoc) []error {
 // checkDuplicate tells a redelivery (the same message is stored: nil) from
 // a conflict (another message holds doc's id or its room and seq).
 func (s *store) checkDuplicate(ctx context.Context, doc messageDoc) error {
+	// Two equality reads rather than one $or: FerretDB pushes equalities
+	// down to PostgreSQL and its indexes, but answers $or by decoding every
+	// message, and a redelivered batch checks every one of its messages.
 	var held []messageDoc
-	cur, err := s.messages.Find(ctx, bson.M{"$or": bson.A{
-		bson.M{"_id": doc.ID},
-		bson.M{"room_id": doc.RoomID, "seq": doc.Seq},
-	}})
-	if err == nil {
-		err = cur.All(ctx, &held)
-	}
-	if err != nil {
-		return fmt.Errorf("persist: insert %s: checking the duplicate: %w", doc.ID, err)
+	for _, filter := range []bson.M{{"_id": doc.ID}, {"room_id": doc.RoomID, "seq": doc.Seq}} {
+		var h messageDoc
+		err := s.messages.FindOne(ctx, filter).Decode(&h)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("persist: insert %s: checking the duplicate: %w", doc.ID, err)
+		}
+		held = append(held, h)
 	}
 	for _, h := range held {
 		if h.ID != doc.ID || h.RoomID != doc.RoomID || h.Seq != doc.Seq {

@@ -8,12 +8,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/parley-chat/parley/connector/loadgen"
@@ -27,7 +32,9 @@ func main() {
 	flag.IntVar(&cfg.Rooms, "rooms", 10, "rooms")
 	flag.IntVar(&cfg.Publishers, "publishers", 10, "publishing clients")
 	flag.Float64Var(&cfg.Rate, "rate", 50, "messages per second per publisher")
-	flag.DurationVar(&cfg.Duration, "duration", 0, "publishing time (default 10s)")
+	flag.DurationVar(&cfg.Duration, "duration", 0, "measured publishing time (default 10s)")
+	flag.DurationVar(&cfg.Warmup, "warmup", 0, "publishing before the measured time, left out of the numbers (default 2s; negative for none)")
+	flag.IntVar(&cfg.StackPID, "stack-pid", 0, "pid whose process tree holds the servers, for their CPU (default: the parley-dev process, else servers by name)")
 	flag.IntVar(&cfg.Users, "users", 0, "distinct accounts (default clients/10)")
 	flag.StringVar(&cfg.Prefix, "prefix", "load", "account name prefix")
 	flag.BoolVar(&cfg.Idle, "idle", false, "connect and stay idle (memory per connection)")
@@ -56,18 +63,54 @@ func main() {
 }
 
 // Print writes a result as a table.
-func Print(w *os.File, r loadgen.Result) {
+func Print(w io.Writer, r loadgen.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "clients\t%d in %d rooms, %d publishers at %.0f msg/s\n", r.Clients, r.Rooms, r.Publishers, r.Rate)
-	fmt.Fprintf(tw, "published/s\t%.0f (%d acked sends, %d errors)\n", r.PublishedPerSecond, r.Published, r.SendErrors)
+	fmt.Fprintf(tw, "measured\t%.1f s after a %.1f s warm-up\n", r.DurationSeconds, r.WarmupSeconds)
+	fmt.Fprintf(tw, "sends\t%d asked, %d written (%.0f/s), %d acked (%.0f/s), %d rejected%s, %d write errors, %d unanswered\n",
+		r.Asked, r.Offered, r.OfferedPerSecond, r.Published, r.PublishedPerSecond, total(r.Rejected), byCode(r.Rejected),
+		r.SendErrors, r.Unanswered)
+	if r.Offered < r.Asked || r.MaxLagMS > 1000/r.Rate {
+		fmt.Fprintf(tw, "pace\tNOT KEPT: publishers fell up to %.1f ms behind schedule and left %d of %d sends unsent\n",
+			r.MaxLagMS, r.Asked-r.Offered, r.Asked)
+	}
 	fmt.Fprintf(tw, "delivered/s\t%.0f\n", r.DeliveredPerSecond)
 	fmt.Fprintf(tw, "delivery ratio\t%.4f (%d of %d)\n", r.DeliveryRatio, r.Delivered, r.Expected)
 	fmt.Fprintf(tw, "latency ms\tp50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
 	fmt.Fprintf(tw, "connect ms\tp50 %.2f  p99 %.2f\n", r.ConnectMS.P50, r.ConnectMS.P99)
 	fmt.Fprintf(tw, "load generator CPU\t%.2f cores\n", r.LoadgenCPUCores)
 	fmt.Fprintf(tw, "machine CPU busy\t%.2f cores\n", r.MachineBusyCores)
+	if r.ProcessCPUCores != nil {
+		fmt.Fprintf(tw, "server CPU\t%.2f cores, of which the connector %.2f (%s)\n", r.StackCPUCores, r.ConnectorCPUCores, r.StackFoundBy)
+		names := slices.Sorted(maps.Keys(r.ProcessCPUCores))
+		slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(r.ProcessCPUCores[b], r.ProcessCPUCores[a]) })
+		for _, n := range names {
+			fmt.Fprintf(tw, "  %s\t%.3f cores\n", n, r.ProcessCPUCores[n])
+		}
+	} else {
+		fmt.Fprintf(tw, "server CPU\tunknown (%s)\n", r.StackFoundBy)
+	}
 	if r.ServerBytesPerConnection > 0 {
 		fmt.Fprintf(tw, "server memory\t%.1f KB per connection\n", r.ServerBytesPerConnection/1024)
 	}
 	tw.Flush()
+}
+
+func total(m map[string]int64) (n int64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// byCode lists rejections by error code, e.g. " (rate_limited 31)".
+func byCode(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", code, m[code]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

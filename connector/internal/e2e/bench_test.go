@@ -32,6 +32,11 @@ func report(b *testing.B, name string, r loadgen.Result) {
 	if r.DeliveredPerSecond > 0 {
 		b.ReportMetric(r.MachineBusyCores/r.DeliveredPerSecond*1e6, "machine_cpu_us/delivery")
 	}
+	if r.PublishedPerSecond > 0 && r.ProcessCPUCores != nil {
+		b.ReportMetric((r.StackCPUCores-r.ConnectorCPUCores)/r.PublishedPerSecond*1e6, "pipeline_cpu_us/message")
+	}
+	b.Logf("%s: sends: %d asked, %d written, %d acked, rejected %v, %d write errors, %d unanswered, max lag %.1f ms; server CPU %.2f cores (connector %.2f) by process %v",
+		name, r.Asked, r.Offered, r.Published, r.Rejected, r.SendErrors, r.Unanswered, r.MaxLagMS, r.StackCPUCores, r.ConnectorCPUCores, r.ProcessCPUCores)
 	b.Logf("%s: %d clients/%d rooms/%d publishers at %.0f/s: published %.0f/s delivered %.0f/s ratio %.4f latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms; connect p50 %.1f ms; the load generator (its own process) used %.2f cores, the machine %.2f",
 		name, r.Clients, r.Rooms, r.Publishers, r.Rate, r.PublishedPerSecond, r.DeliveredPerSecond, r.DeliveryRatio,
 		r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max, r.ConnectMS.P50, r.LoadgenCPUCores, r.MachineBusyCores)
@@ -107,7 +112,8 @@ func runLoad(b *testing.B, c loadgen.Config) loadgen.Result {
 	out := filepath.Join(b.TempDir(), "result.json")
 	cmd := exec.Command(filepath.Join(plat.binDir, "parley-load"), "-url", c.URL, "-clients", strconv.Itoa(c.Clients),
 		"-rooms", strconv.Itoa(c.Rooms), "-publishers", strconv.Itoa(c.Publishers), "-rate", fmt.Sprint(c.Rate),
-		"-duration", c.Duration.String(), "-prefix", c.Prefix, "-json", out)
+		"-duration", c.Duration.String(), "-prefix", c.Prefix, "-json", out,
+		"-stack-pid", strconv.Itoa(os.Getpid())) // every server runs under this process
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("parley-load: %v\n%s", err, msg)
 	}
