@@ -145,7 +145,7 @@ func (s *runningStack) testBrowser(t *testing.T) {
 	pid := s.connectorPID(t)
 	syscall.Kill(pid, syscall.SIGKILL)
 	ada.waitText("reconnecting shows", `//p[@role="status"][contains(., "onnect")]`)
-	ada.run("reconnected", chromedp.WaitNotPresent(`//p[@role="status"]`))
+	ada.run("reconnected", chromedp.WaitNotPresent(`//p[@role="status"][contains(., "onnect")]`))
 	send(ada, "after the restart")
 	bob.waitText("message after restart", msg("after the restart"))
 	hellos := bob.count(`[...document.querySelectorAll('li[data-testid="message"] p')].filter(p => p.textContent.includes("hello bob")).length`)
@@ -175,6 +175,127 @@ func (s *runningStack) testBrowser(t *testing.T) {
 	bob.run("reload", chromedp.Reload(), chromedp.WaitVisible(`//nav//button[contains(., "browser-room")]`))
 	ms := bob.count(`Math.round(performance.now())`)
 	t.Logf("open URL → interactive room list: %d ms (navigation start to the room list rendered, local stack)", ms)
+
+	t.Run("phone and desktop layouts", func(t *testing.T) { s.testLayouts(t, root, bctx, ada, shots) })
+}
+
+// evalJS evaluates a JavaScript expression in the tab and decodes its value.
+func evalJS[T any](b *tab, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// until waits for a JavaScript condition to hold.
+func (b *tab) until(what, expr string) {
+	b.t.Helper()
+	b.run(what, chromedp.Poll[chromedp.Void](expr))
+}
+
+// axe runs axe-core (from web/node_modules, installed by make run) on the
+// page and fails on serious or critical violations.
+func (b *tab) axe(root, where string) {
+	b.t.Helper()
+	src, err := os.ReadFile(filepath.Join(root, "web", "node_modules", "axe-core", "axe.min.js"))
+	if err != nil {
+		b.t.Fatalf("axe-core: %v (make run installs web/node_modules)", err)
+	}
+	b.run("load axe-core", chromedp.Evaluate[chromedp.Void](string(src)))
+	found := evalJS[[]string](b, `axe.run(document, {resultTypes: ["violations"]}).then((r) => r.violations.map((v) =>
+		v.impact + " " + v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", ")))`)
+	var bad []string
+	for _, v := range found {
+		if strings.HasPrefix(v, "serious ") || strings.HasPrefix(v, "critical ") {
+			bad = append(bad, v)
+		}
+	}
+	b.t.Logf("axe-core on %s: %d violations, %d serious or critical %v", where, len(found), len(bad), found)
+	if len(bad) > 0 {
+		b.shot("failed-axe-" + strings.ReplaceAll(where, " ", "-"))
+		b.t.Errorf("axe-core on %s: %s", where, strings.Join(bad, "; "))
+	}
+}
+
+// noSideScroll fails when the page is wider than the viewport.
+func (b *tab) noSideScroll(where string) {
+	b.t.Helper()
+	if w := evalJS[[]int](b, `[document.documentElement.scrollWidth, innerWidth]`); w[0] > w[1] {
+		b.shot("failed-side-scroll-" + strings.ReplaceAll(where, " ", "-"))
+		b.t.Errorf("%s: the page is %d px wide in a %d px viewport", where, w[0], w[1])
+	}
+}
+
+// testLayouts uses the client as a phone (390 px, touch) and a desktop
+// (1280 px) user would: one pane at a time with a back button on the phone,
+// both panes on the desktop, no sideways scrolling, every action reachable,
+// focus following what was opened, and axe-core clean of serious issues.
+func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Context, ada *tab, shots string) {
+	msg := func(text string) string {
+		return fmt.Sprintf(`//li[@data-testid="message"]//p[contains(., %q)]`, text)
+	}
+	ada.run("desktop width", chromedp.EmulateViewport(1280, 800))
+
+	cy := newTab(t, bctx, shots)
+	cy.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
+	cy.signUp(s.url, "cyphone")
+	// The favicon is served (no 404 in the console; without a link the browser asks for /favicon.ico).
+	if st := evalJS[string](cy, `fetch(document.querySelector('link[rel="icon"]')?.href ?? "/favicon.ico").then((r) => r.status + " " + r.headers.get("content-type"))`); st != "200 image/svg+xml" {
+		t.Errorf("favicon: %s", st)
+	}
+	cy.noSideScroll("phone room list")
+	cy.shot("10-phone-room-list")
+	cy.axe(root, "phone room list")
+	cy.run("phone creates a room",
+		chromedp.SendKeys(`#new-room`, "phone-room"), chromedp.Click(`//button[.="Create room"]`),
+		chromedp.Click(`//nav//button[contains(., "phone-room")]`), chromedp.WaitVisible(`#composer`),
+		chromedp.WaitNotVisible(`//nav[@aria-label="Rooms"]`))
+	cy.until("focus on the room heading", `document.activeElement.tagName === "H2" && document.activeElement.textContent === "# phone-room"`)
+	cy.noSideScroll("phone room")
+	if r := evalJS[[]int](cy, `["Invite", "Leave", "Back", "Send"].map((name) => {
+		const b = [...document.querySelectorAll("button")].find((b) => b.textContent.includes(name) && b.offsetWidth > 0);
+		return b && b.getBoundingClientRect().right <= innerWidth ? 1 : 0;
+	}).concat([Math.round(100 * document.querySelector("#composer").closest("form").offsetWidth / innerWidth)])`); r[0]+r[1]+r[2]+r[3] != 4 || r[4] < 99 {
+		t.Errorf("phone room: Invite, Leave, Back, Send on screen %v; composer %d%% of the width", r[:4], r[4])
+	}
+
+	// Invite tells what happened, also when the name is unknown.
+	cy.run("invite ada", chromedp.SendKeys(`#invite`, "adabrowser"), chromedp.Click(`//button[.="Invite"]`),
+		chromedp.WaitVisible(`//p[@role="status"][.="Invited adabrowser."]`))
+	cy.run("invite no one", chromedp.SendKeys(`#invite`, "nosuchperson"), chromedp.Click(`//button[.="Invite"]`),
+		chromedp.WaitVisible(`//p[@role="alert"][contains(., "No user is called “nosuchperson”")]`))
+	cy.shot("11-phone-invite-error")
+
+	cy.run("phone sends", chromedp.SendKeys(`#composer`, "typo from the phone"), chromedp.Click(`//button[.="Send"]`),
+		chromedp.WaitVisible(msg("typo from the phone")))
+	cy.axe(root, "phone room")
+
+	// A reload keeps the open room; back shows the room list, focus on the room left.
+	cy.run("reload", chromedp.Reload(), chromedp.WaitVisible(`//h2[.="# phone-room"]`), chromedp.WaitVisible(`#composer`))
+	cy.shot("13-phone-room")
+	cy.run("back", chromedp.Click(`//button[contains(., "Back")]`), chromedp.WaitVisible(`//nav[@aria-label="Rooms"]`),
+		chromedp.WaitNotPresent(`#composer`))
+	cy.until("focus on the room left", `document.activeElement.dataset.room && document.activeElement.textContent.includes("phone-room")`)
+	if h := evalJS[string](cy, `location.hash`); h != "" {
+		t.Errorf("the room list still has the hash %q", h)
+	}
+	cy.run("other panes have a back button too", chromedp.Click(`//button[.="Profile"]`), chromedp.WaitVisible(`//h2[.="Profile"]`),
+		chromedp.Click(`//button[contains(., "Back")]`), chromedp.WaitVisible(`//nav[@aria-label="Rooms"]`))
+	cy.noSideScroll("phone after back")
+
+	// Desktop: both panes side by side; opening a room puts the cursor in the composer.
+	ada.run("ada opens the phone room", chromedp.Click(`//nav//button[contains(., "phone-room")]`), chromedp.WaitVisible(`//h2[.="# phone-room"]`))
+	ada.until("focus in the composer", `document.activeElement.id === "composer"`)
+	if vis := evalJS[[]int](ada, `[document.querySelector('nav[aria-label="Rooms"]').offsetWidth, document.querySelector("main").offsetWidth]`); vis[0] == 0 || vis[1] < 900 {
+		t.Errorf("desktop: room list %d px, room %d px wide", vis[0], vis[1])
+	}
+	ada.noSideScroll("desktop room")
+	ada.shot("20-desktop-room")
+	ada.axe(root, "desktop room")
 }
 
 // connectorPID finds the connector process make run started.

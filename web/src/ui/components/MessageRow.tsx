@@ -8,12 +8,12 @@ export function MessageRow({ m, mine, client }: { m: Message; mine: boolean; cli
       <time className="text-xs text-gray-500" dateTime={m.created_at}>{new Date(m.created_at).toLocaleTimeString()}</time>
       {m.pending && (m.failed
         ? <span role="alert" className="ml-2 text-xs text-red-600">not sent: {m.failed}</span>
-        : <span className="ml-2 text-xs text-gray-400">sending…</span>)}
+        : <span className="ml-2 text-xs text-gray-500">sending…</span>)}
       <p className="whitespace-pre-wrap break-words">
         {m.hidden ? <em className="text-gray-500">hidden by moderation</em>
           : m.deleted ? <em className="text-gray-500">message deleted</em>
           : <Linkified text={m.text} />}
-        {m.edited_at && !m.deleted && !m.hidden && <span className="ml-1 text-xs text-gray-400">(edited)</span>}
+        {m.edited_at && !m.deleted && !m.hidden && <span className="ml-1 text-xs text-gray-500">(edited)</span>}
       </p>
       {mine && !m.pending && !m.deleted && !m.hidden && (
         <span className="invisible space-x-2 text-xs group-hover:visible group-focus-within:visible">

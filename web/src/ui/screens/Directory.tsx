@@ -26,14 +26,15 @@ export function Directory({ onOpen }: { onOpen: (roomId: string) => void }) {
   const join = async (r: Room) => onOpen((await api.call<Room>("POST", `/api/v1/rooms/${r.id}/join`)).id);
   return (
     <section aria-label="Find rooms and people" className="space-y-4 p-4">
+      <h2 tabIndex={-1} className="text-lg font-semibold outline-none">Find rooms &amp; people</h2>
       <form onSubmit={search} className="flex gap-2">
         <label htmlFor="directory-q" className="sr-only">Search</label>
-        <input id="directory-q" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name starts with…" required
-          className="flex-1 rounded border border-gray-300 bg-transparent px-2 py-1 dark:border-gray-700" />
+        <input id="directory-q" data-autofocus value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name starts with…" required
+          className="min-w-0 flex-1 rounded border border-gray-300 bg-transparent px-2 py-1 dark:border-gray-700" />
         <button type="submit" className="rounded bg-gray-200 px-3 dark:bg-gray-800">Search</button>
       </form>
       {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
-      <h2 className="font-semibold">People</h2>
+      <h3 className="font-semibold">People</h3>
       <ul className="space-y-1">
         {people.map((u) => (
           <li key={u.id} className="flex items-center justify-between">
@@ -42,7 +43,7 @@ export function Directory({ onOpen }: { onOpen: (roomId: string) => void }) {
           </li>
         ))}
       </ul>
-      <h2 className="font-semibold">Public rooms</h2>
+      <h3 className="font-semibold">Public rooms</h3>
       <ul className="space-y-1">
         {rooms.map((r) => (
           <li key={r.id} className="flex items-center justify-between">

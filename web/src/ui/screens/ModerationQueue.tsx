@@ -13,7 +13,7 @@ export function ModerationQueue() {
   };
   return (
     <section aria-label="Review queue" className="p-4">
-      <h2 className="mb-3 text-lg font-semibold">Review queue</h2>
+      <h2 tabIndex={-1} className="mb-3 text-lg font-semibold outline-none">Review queue</h2>
       <ul className="space-y-2">
         {flags.map((f) => (
           <li key={f.message_id} className="rounded-lg border p-3 dark:border-gray-800">

@@ -13,7 +13,7 @@ export function Notifications({ onOpen }: { onOpen: (roomId: string) => void }) 
   };
   return (
     <section aria-label="Notifications" className="p-4">
-      <h2 className="mb-3 text-lg font-semibold">Notifications</h2>
+      <h2 tabIndex={-1} className="mb-3 text-lg font-semibold outline-none">Notifications</h2>
       <DevicePush />
       <ul className="space-y-2">
         {items.map((n) => (

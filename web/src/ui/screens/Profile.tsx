@@ -17,7 +17,7 @@ export function Profile({ me }: { me: User }) {
   };
   return (
     <form onSubmit={save} aria-label="Profile" className="max-w-sm space-y-3 p-4">
-      <h2 className="text-lg font-semibold">Profile</h2>
+      <h2 tabIndex={-1} className="text-lg font-semibold outline-none">Profile</h2>
       <p className="text-sm text-gray-500">@{me.username} · {me.role}</p>
       <Field label="Display name" id="display-name" value={name} onChange={setName} />
       <button type="submit" className="rounded bg-indigo-600 px-3 py-1 text-white">Save</button>

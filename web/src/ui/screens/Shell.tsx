@@ -1,7 +1,9 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Room, User } from "../../lib/api";
 import { ParleyClient, type ConnState } from "../../lib/client";
+import { hashForRoom, roomFromHash } from "../../lib/route";
 import { api } from "../session";
+import { BackButton } from "../components/BackButton";
 import { PresenceDot } from "../components/PresenceDot";
 import { NewRoom } from "../components/NewRoom";
 import { ChatView } from "./ChatView";
@@ -20,9 +22,8 @@ export function Shell({ me }: { me: User }) {
   const [state, setState] = useState<ConnState>("connecting");
   const [rooms, setRooms] = useState<Room[]>([]);
   const [unread, setUnread] = useState<Record<string, number>>({});
-  // A clicked push notification opens Parley at #room=<id>.
   const roomInHash = (): Panel => {
-    const id = new URLSearchParams(location.hash.slice(1)).get("room");
+    const id = roomFromHash(location.hash);
     return id ? { kind: "room", id } : { kind: "none" };
   };
   const [panel, setPanel] = useState<Panel>(roomInHash);
@@ -31,6 +32,29 @@ export function Shell({ me }: { me: User }) {
     addEventListener("hashchange", onHash);
     return () => removeEventListener("hashchange", onHash);
   }, []);
+  const navRef = useRef<HTMLElement>(null);
+  const mainRef = useRef<HTMLElement>(null);
+  const lastRoom = useRef("");
+  const firstPanel = useRef(true);
+  const panelKey = panel.kind === "room" ? "room:" + panel.id : panel.kind;
+  // The hash follows the open room (replaceState: no history entry per
+  // room, no hashchange), and focus follows the pane a person opened: the
+  // composer on a wide screen; the heading on a phone, where focusing a text
+  // field would pop up the keyboard; back to the room's entry in the list.
+  useEffect(() => {
+    history.replaceState(history.state, "", location.pathname + location.search + hashForRoom(panel.kind === "room" ? panel.id : null));
+    const first = firstPanel.current;
+    firstPanel.current = false;
+    if (panel.kind === "room") lastRoom.current = panel.id;
+    if (panel.kind === "none") {
+      if (!first) navRef.current?.querySelector<HTMLElement>(`[data-room="${CSS.escape(lastRoom.current)}"]`)?.focus();
+      return;
+    }
+    const wide = matchMedia("(min-width: 48rem)").matches;
+    const main = mainRef.current;
+    ((wide && main?.querySelector<HTMLElement>("[data-autofocus]")) || main?.querySelector<HTMLElement>("h2"))?.focus();
+  }, [panelKey]);
+  const back = () => setPanel({ kind: "none" });
   const [presence, setPresence] = useState<Record<string, string>>({});
   const [, setTick] = useState(0);
 
@@ -68,18 +92,23 @@ export function Shell({ me }: { me: User }) {
   }, [client, loadRooms]);
 
   const isMod = me.role === "moderator" || me.role === "admin";
+  // Phone width shows one pane at a time: the room list until something
+  // is opened, then that with a back button. From md up, both side by side.
+  const open = panel.kind !== "none";
   return (
     <div className="flex h-full bg-white text-gray-900 dark:bg-gray-950 dark:text-gray-100">
-      <nav aria-label="Rooms" className="flex w-72 shrink-0 flex-col border-r border-gray-200 dark:border-gray-800 max-sm:w-56">
+      <header className="sr-only"><h1>Parley</h1></header>
+      <nav ref={navRef} aria-label="Rooms" className={"flex w-full shrink-0 flex-col border-gray-200 md:w-72 md:border-r dark:border-gray-800 " + (open ? "max-md:hidden" : "")}>
         <header className="flex items-center justify-between border-b border-gray-200 p-3 dark:border-gray-800">
-          <span className="font-semibold">{me.display_name || me.username}</span>
-          <button onClick={() => api.logout()} className="text-sm text-gray-500 hover:underline">Log out</button>
+          <span className="min-w-0 truncate font-semibold">{me.display_name || me.username}</span>
+          <button onClick={() => api.logout()} className="text-sm text-gray-600 hover:underline dark:text-gray-400">Log out</button>
         </header>
         {state !== "open" && <p role="status" className="bg-amber-100 px-3 py-1 text-sm text-amber-900">{state === "reconnecting" ? "Reconnecting…" : "Connecting…"}</p>}
+        {panel.kind === "none" && panel.notice && <p role="status" className="bg-gray-100 px-3 py-1 text-sm md:hidden dark:bg-gray-900">{panel.notice}</p>}
         <ul className="flex-1 overflow-y-auto p-2">
           {rooms.map((r) => (
             <li key={r.id}>
-              <button onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
+              <button data-room={r.id} onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
                 className="flex w-full items-center justify-between rounded-lg px-3 py-2 text-left hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
                 <span className="flex min-w-0 items-center gap-2">
                   {r.peer && <PresenceDot status={presence[r.peer.id]} />}
@@ -89,6 +118,7 @@ export function Shell({ me }: { me: User }) {
               </button>
             </li>
           ))}
+          {rooms.length === 0 && <li className="p-3 text-sm text-gray-500">No rooms yet. Create one below, or find one to join.</li>}
         </ul>
         <NewRoom onCreated={loadRooms} />
         <div className="flex flex-wrap gap-1 border-t border-gray-200 p-2 text-sm dark:border-gray-800">
@@ -98,8 +128,9 @@ export function Shell({ me }: { me: User }) {
           {isMod && <button onClick={() => setPanel({ kind: "moderation" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Review queue</button>}
         </div>
       </nav>
-      <main className="flex min-w-0 flex-1 flex-col">
-        {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} />}
+      <main ref={mainRef} className={"flex min-w-0 flex-1 flex-col " + (open ? "" : "max-md:hidden")}>
+        {open && panel.kind !== "room" && <div className="border-b border-gray-200 p-2 md:hidden dark:border-gray-800"><BackButton onBack={back} /></div>}
+        {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} onBack={back} />}
         {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} />}
         {panel.kind === "moderation" && <ModerationQueue />}
         {panel.kind === "directory" && <Directory onOpen={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />}
