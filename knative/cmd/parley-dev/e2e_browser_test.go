@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // browser opens tabs in the system's headless Chromium (never a downloaded one).
@@ -197,6 +200,23 @@ func (b *tab) until(what, expr string) {
 	b.run(what, chromedp.Poll[chromedp.Void](expr))
 }
 
+// pressEnter presses Enter as a keyboard does on a page that handles the
+// keydown: chromedp's KeyEvent also sends the character as an event of its
+// own, which lands on whatever the keydown moved the focus to.
+func pressEnter() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, k := range kb.Encode('\r') {
+			if k.Type == kb.KeyChar {
+				continue
+			}
+			if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, *k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // axe runs axe-core (from web/node_modules, installed by make run) on the
 // page and fails on serious or critical violations.
 func (b *tab) axe(root, where string) {
@@ -239,6 +259,13 @@ func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Conte
 		return fmt.Sprintf(`//li[@data-testid="message"]//p[contains(., %q)]`, text)
 	}
 	ada.run("desktop width", chromedp.EmulateViewport(1280, 800))
+	ada.run("back to browser-room", chromedp.Click(`//nav//button[contains(., "browser-room")]`), chromedp.WaitVisible(msg("hi ada")))
+	// ada's own message and bob's take one line each: no blank line under her own.
+	heights := evalJS[[]int](ada, `["after the restart", "hi ada"].map((t) =>
+		[...document.querySelectorAll('li[data-testid="message"]')].find((li) => li.textContent.includes(t)).offsetHeight)`)
+	if heights[0] > heights[1]+2 {
+		t.Errorf("own message row is %d px high, another's %d px: a blank line under own messages", heights[0], heights[1])
+	}
 
 	cy := newTab(t, bctx, shots)
 	cy.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
@@ -273,6 +300,27 @@ func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Conte
 	cy.run("phone sends", chromedp.SendKeys(`#composer`, "typo from the phone"), chromedp.Click(`//button[.="Send"]`),
 		chromedp.WaitVisible(msg("typo from the phone")))
 	cy.axe(root, "phone room")
+
+	// Edit in place and delete after a confirmation, by touch: the buttons show without hover.
+	cy.run("sent", chromedp.WaitVisible(`//li[@data-testid="message"]//button[.="Edit"]`))
+	if !evalJS[bool](cy, `[...document.querySelectorAll("button")].filter((b) => b.textContent === "Edit" || b.textContent === "Delete")
+		.every((b) => b.checkVisibility({opacityProperty: true, visibilityProperty: true}))`) {
+		t.Errorf("on a touch screen Edit and Delete are hidden until hovered")
+	}
+	cy.run("edit in place", chromedp.Click(`//button[.="Edit"]`), chromedp.WaitVisible(`//li[@data-testid="message"]//textarea`))
+	cy.until("the edit box has focus", `document.activeElement.id.startsWith("edit-")`)
+	cy.run("type the edit", chromedp.SendKeys(`//li[@data-testid="message"]//textarea`, ", fixed"))
+	cy.until("the edit is typed after the text", `document.activeElement.value === "typo from the phone, fixed"`)
+	cy.run("save the edit", pressEnter(),
+		chromedp.WaitVisible(msg("typo from the phone, fixed")), chromedp.WaitVisible(`//li[@data-testid="message"]//span[.="(edited)"]`))
+	cy.until("focus back on Edit", `document.activeElement.textContent === "Edit"`)
+	cy.run("ask to delete", chromedp.Click(`//button[.="Delete"]`), chromedp.WaitVisible(`//dialog[@open]`))
+	cy.until("the dialog has focus on Cancel", `document.activeElement.closest("dialog[open]") && document.activeElement.textContent === "Cancel"`)
+	cy.shot("12-phone-confirm-delete")
+	cy.run("cancel", chromedp.Click(`//dialog//button[.="Cancel"]`), chromedp.WaitNotPresent(`//dialog`), chromedp.WaitVisible(msg("typo from the phone, fixed")))
+	cy.until("focus back on Delete", `document.activeElement.textContent === "Delete"`)
+	cy.run("delete", chromedp.Click(`//button[.="Delete"]`), chromedp.Click(`//dialog//button[.="Delete"]`),
+		chromedp.WaitVisible(`//li[@data-testid="message"]//em[.="message deleted"]`))
 
 	// A reload keeps the open room; back shows the room list, focus on the room left.
 	cy.run("reload", chromedp.Reload(), chromedp.WaitVisible(`//h2[.="# phone-room"]`), chromedp.WaitVisible(`#composer`))
