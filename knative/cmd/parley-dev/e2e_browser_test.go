@@ -261,10 +261,21 @@ func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Conte
 	ada.run("desktop width", chromedp.EmulateViewport(1280, 800))
 	ada.run("back to browser-room", chromedp.Click(`//nav//button[contains(., "browser-room")]`), chromedp.WaitVisible(msg("hi ada")))
 	// ada's own message and bob's take one line each: no blank line under her own.
-	heights := evalJS[[]int](ada, `["after the restart", "hi ada"].map((t) =>
+	heights := evalJS[[]int](ada, `["hello bob", "hi ada"].map((t) =>
 		[...document.querySelectorAll('li[data-testid="message"]')].find((li) => li.textContent.includes(t)).offsetHeight)`)
 	if heights[0] > heights[1]+2 {
 		t.Errorf("own message row is %d px high, another's %d px: a blank line under own messages", heights[0], heights[1])
+	}
+	// An author's consecutive messages form a group: the first shows an
+	// avatar with initials, the rest only their text; one date line per day.
+	avatars := evalJS[[]string](ada, `["hello bob", "hi ada", "onerror=alert", "after the restart"].map((t) =>
+		[...document.querySelectorAll('li[data-testid="message"]')].find((li) => li.textContent.includes(t))
+			?.querySelector("[data-avatar]")?.textContent ?? "-")`)
+	if strings.Join(avatars, " ") != "A B A -" {
+		t.Errorf("avatars of hello bob, hi ada, the markup message, after the restart: %v, want A B A -", avatars)
+	}
+	if days := evalJS[[]string](ada, `[...document.querySelectorAll('li[data-testid="day"]')].map((li) => li.textContent)`); strings.Join(days, ",") != "Today" {
+		t.Errorf("date lines %v, want one: Today", days)
 	}
 
 	cy := newTab(t, bctx, shots)
@@ -344,6 +355,24 @@ func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Conte
 	ada.noSideScroll("desktop room")
 	ada.shot("20-desktop-room")
 	ada.axe(root, "desktop room")
+
+	// Scrolled up, a new message gets a "New messages" line and a button down to it.
+	cy.run("phone opens the room again", chromedp.Click(`//nav//button[contains(., "phone-room")]`), chromedp.WaitVisible(`#composer`))
+	for i := 1; i <= 30; i++ {
+		cy.run("filler", chromedp.SendKeys(`#composer`, fmt.Sprint("filler ", i)), chromedp.Click(`//button[.="Send"]`))
+	}
+	ada.waitText("the filler arrives", msg("filler 30"))
+	if !evalJS[bool](ada, `(() => { const ol = document.querySelector('ol[aria-label="Messages"]'); ol.scrollTop = 0; return ol.scrollHeight > ol.clientHeight + 200 })()`) {
+		t.Fatal("30 messages do not overflow the desktop message list; the test cannot scroll up")
+	}
+	ada.waitText("jump to latest shows", `//button[contains(., "Jump to latest")]`)
+	cy.run("phone sends while ada reads back", chromedp.SendKeys(`#composer`, "while you were away"), chromedp.Click(`//button[.="Send"]`))
+	ada.waitText("new message count", `//button[contains(., "1 new message")]`)
+	ada.waitText("new messages line", `//li[@data-testid="new-messages"]/following-sibling::li[1][contains(., "while you were away")]`)
+	ada.shot("21-desktop-new-messages")
+	ada.run("jump", chromedp.Click(`//button[contains(., "new message")]`), chromedp.WaitNotPresent(`//button[contains(., "new message")]`))
+	ada.until("at the latest", `(() => { const ol = document.querySelector('ol[aria-label="Messages"]'); return ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40 && document.activeElement === ol })()`)
+	ada.axe(root, "desktop room with new messages")
 }
 
 // connectorPID finds the connector process make run started.

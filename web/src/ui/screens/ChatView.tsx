@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { Room, User } from "../../lib/api";
 import type { ParleyClient } from "../../lib/client";
 import { inviteByName } from "../../lib/invite";
+import { timeline } from "../../lib/timeline";
 import { api } from "../session";
 import { BackButton } from "../components/BackButton";
 import { MessageRow } from "../components/MessageRow";
@@ -23,6 +24,11 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const listRef = useRef<HTMLOListElement>(null);
   const lastTyping = useRef(0);
   const stick = useRef(true);
+  // Messages that arrive while the reader is scrolled up get a "New
+  // messages" line above the first of them and a button down to the latest.
+  const [atBottom, setAtBottom] = useState(true);
+  const [newFromSeq, setNewFromSeq] = useState<number>();
+  const seenSeq = useRef(0);
   const messages = log.messages;
   const visible = messages.slice(Math.max(0, messages.length - Math.min(shown, MAX_ROWS)));
 
@@ -57,13 +63,20 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   useEffect(() => {
     const last = messages.findLast((m) => !m.pending);
     if (last) client.write({ type: "read", room_id: roomId, seq: last.seq });
-    if (stick.current) listRef.current?.lastElementChild?.scrollIntoView({ block: "end" });
-  }, [messages.length, client, roomId, messages]);
+    if (stick.current) {
+      listRef.current?.lastElementChild?.scrollIntoView({ block: "end" });
+      if (last) seenSeq.current = Math.max(seenSeq.current, last.seq);
+    } else if (last && last.seq > seenSeq.current && last.user_id !== me.id) {
+      setNewFromSeq((s) => s ?? messages.find((m) => !m.pending && m.seq > seenSeq.current)?.seq);
+    }
+  }, [messages.length, client, roomId, messages, me.id]);
 
   const onScroll = () => {
     const el = listRef.current;
     if (!el) return;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (stick.current !== atBottom) setAtBottom(stick.current);
+    if (stick.current) seenSeq.current = Math.max(seenSeq.current, messages.findLast((m) => !m.pending)?.seq ?? 0);
     if (el.scrollTop < 40) {
       if (shown < messages.length && shown < MAX_ROWS) setShown((n) => n + PAGE);
       else older();
@@ -74,6 +87,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
     e?.preventDefault();
     if (!text.trim()) return;
     client.send(roomId, text, { user_id: me.id, username: me.username });
+    stick.current = true; // your own message shows, wherever you had scrolled
     client.write({ type: "typing", room_id: roomId, state: "stop" });
     setText("");
   };
@@ -105,6 +119,16 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
     }
   };
   const title = room?.kind === "direct" ? "@" + room.peer?.username : "# " + (room?.name ?? "");
+  const jumpToLatest = () => {
+    const el = listRef.current;
+    if (!el) return;
+    el.scrollTop = el.scrollHeight;
+    stick.current = true;
+    setAtBottom(true);
+    el.focus(); // the button goes away; the list keeps the keyboard
+  };
+  const unseen = newFromSeq === undefined ? 0 : messages.filter((m) => !m.pending && m.seq >= newFromSeq).length;
+  const rows = timeline(visible, { now: new Date(), newFromSeq });
   const typers = Object.entries(typing).filter(([, at]) => Date.now() - at < 6000).map(([n]) => n);
 
   return (
@@ -126,9 +150,21 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
           className={"w-full text-sm " + (inviteResult.ok ? "text-green-700 dark:text-green-400" : "text-red-600")}>{inviteResult.text}</p>}
       </header>
       <button onClick={older} className="py-1 text-xs text-gray-500 hover:underline">Load older messages</button>
-      <ol ref={listRef} tabIndex={0} onScroll={onScroll} aria-live="polite" aria-label="Messages" className="flex-1 space-y-1 overflow-y-auto p-3">
-        {visible.map((m) => <MessageRow key={m.id} m={m} mine={m.user_id === me.id} client={client} />)}
-      </ol>
+      <div className="relative flex min-h-0 flex-1 flex-col">
+        <ol ref={listRef} tabIndex={0} onScroll={onScroll} aria-live="polite" aria-label="Messages" className="min-h-0 flex-1 overflow-y-auto p-3">
+          {rows.map((r) => r.kind === "message"
+            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} startsGroup={r.startsGroup} client={client} />
+            : r.kind === "day"
+              ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
+              : <li key={r.key} data-testid="new-messages" className="my-1 flex items-center gap-2 text-xs font-semibold text-red-700 after:h-px after:flex-1 after:bg-red-300 dark:text-red-400">New messages</li>)}
+        </ol>
+        {!atBottom && (
+          <button type="button" onClick={jumpToLatest}
+            className="absolute bottom-2 left-1/2 -translate-x-1/2 rounded-full bg-indigo-600 px-3 py-1 text-sm text-white shadow-lg hover:bg-indigo-500">
+            <span aria-hidden="true">↓ </span>{unseen > 0 ? `${unseen} new message${unseen > 1 ? "s" : ""}` : "Jump to latest"}
+          </button>
+        )}
+      </div>
       {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
       <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
