@@ -325,6 +325,12 @@ func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Conte
 	cy.run("save the edit", pressEnter(),
 		chromedp.WaitVisible(msg("typo from the phone, fixed")), chromedp.WaitVisible(`//li[@data-testid="message"]//span[.="(edited)"]`))
 	cy.until("focus back on Edit", `document.activeElement.textContent === "Edit"`)
+	// By keyboard: Enter on the focused Edit opens the box, Escape closes it unchanged.
+	cy.run("edit by keyboard", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(`//li[@data-testid="message"]//textarea`))
+	cy.until("the edit box has focus again", `document.activeElement.id.startsWith("edit-")`)
+	cy.run("escape cancels", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(`//li[@data-testid="message"]//textarea`),
+		chromedp.WaitVisible(msg("typo from the phone, fixed")))
+	cy.until("focus back on Edit after Escape", `document.activeElement.textContent === "Edit"`)
 	cy.run("ask to delete", chromedp.Click(`//button[.="Delete"]`), chromedp.WaitVisible(`//dialog[@open]`))
 	cy.until("the dialog has focus on Cancel", `document.activeElement.closest("dialog[open]") && document.activeElement.textContent === "Cancel"`)
 	cy.shot("12-phone-confirm-delete")
