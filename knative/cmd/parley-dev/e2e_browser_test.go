@@ -280,7 +280,14 @@ func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Conte
 
 	cy := newTab(t, bctx, shots)
 	cy.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
-	cy.signUp(s.url, "cyphone")
+	// A display name can be given at sign-up; the room list's header shows it.
+	cy.run("sign up with a display name",
+		chromedp.Navigate(s.url),
+		chromedp.Click(`//button[contains(., "No account")]`),
+		chromedp.SendKeys(`#login`, "cyphone"), chromedp.SendKeys(`#display-name`, "Cy Phone"),
+		chromedp.SendKeys(`#email`, "cyphone@example.com"), chromedp.SendKeys(`#password`, "password cyphone"),
+		chromedp.Click(`//button[@type="submit"]`),
+		chromedp.WaitVisible(`//nav[@aria-label="Rooms"]//header//span[.="Cy Phone"]`))
 	// The favicon is served (no 404 in the console; without a link the browser asks for /favicon.ico).
 	if st := evalJS[string](cy, `fetch(document.querySelector('link[rel="icon"]')?.href ?? "/favicon.ico").then((r) => r.status + " " + r.headers.get("content-type"))`); st != "200 image/svg+xml" {
 		t.Errorf("favicon: %s", st)

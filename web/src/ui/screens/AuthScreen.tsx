@@ -7,6 +7,7 @@ export function AuthScreen({ onIn }: { onIn: () => void }) {
   const [mode, setMode] = useState<"login" | "register">("login");
   const [login, setLogin] = useState("");
   const [email, setEmail] = useState("");
+  const [displayName, setDisplayName] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState("");
   const submit = async (e: FormEvent) => {
@@ -14,7 +15,7 @@ export function AuthScreen({ onIn }: { onIn: () => void }) {
     setError("");
     try {
       if (mode === "login") await api.login(login, password);
-      else await api.register(login, email, password);
+      else await api.register(login, email, password, displayName);
       onIn();
     } catch (err) {
       setError(err instanceof ApiError ? err.message : "Something went wrong");
@@ -27,6 +28,7 @@ export function AuthScreen({ onIn }: { onIn: () => void }) {
           {mode === "login" ? "Log in to Parley" : "Create your Parley account"}
         </h1>
         <Field label={mode === "login" ? "Username or email" : "Username"} id="login" value={login} onChange={setLogin} autoComplete="username" />
+        {mode === "register" && <Field label="Display name (optional)" id="display-name" value={displayName} onChange={setDisplayName} autoComplete="name" optional />}
         {mode === "register" && <Field label="Email" id="email" type="email" value={email} onChange={setEmail} autoComplete="email" />}
         <Field label="Password" id="password" type="password" value={password} onChange={setPassword}
           autoComplete={mode === "login" ? "current-password" : "new-password"} />
