@@ -67,8 +67,10 @@ export class Api {
     this.accept(await this.call<Tokens>("POST", "/api/v1/auth/login", { login, password }));
   }
 
-  async register(username: string, email: string, password: string) {
-    this.accept(await this.call<Tokens>("POST", "/api/v1/auth/register", { username, email, password }));
+  /** An empty display name leaves the server to use the username. */
+  async register(username: string, email: string, password: string, displayName = "") {
+    const body = { username, email, password, ...(displayName.trim() ? { display_name: displayName.trim() } : {}) };
+    this.accept(await this.call<Tokens>("POST", "/api/v1/auth/register", body));
   }
 
   /** Resumes a session of this tab, if its refresh token still works. */

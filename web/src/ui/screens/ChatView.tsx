@@ -1,0 +1,179 @@
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import type { Room, User } from "../../lib/api";
+import type { ParleyClient } from "../../lib/client";
+import { inviteByName } from "../../lib/invite";
+import { timeline } from "../../lib/timeline";
+import { api } from "../session";
+import { BackButton } from "../components/BackButton";
+import { MessageRow } from "../components/MessageRow";
+
+// The chat keeps every message it loaded but renders at most MAX_ROWS,
+// the newest first; scrolling to the top shows more, then loads history.
+const PAGE = 100;
+const MAX_ROWS = 1000;
+
+export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void; onBack: () => void }) {
+  const log = client.room(roomId);
+  const [text, setText] = useState("");
+  const [typing, setTyping] = useState<Record<string, number>>({});
+  const [invite, setInvite] = useState("");
+  const [inviteResult, setInviteResult] = useState<{ ok: boolean; text: string } | null>(null);
+  const [shown, setShown] = useState(PAGE);
+  const [receipts, setReceipts] = useState<Record<string, number>>({});
+  const [names, setNames] = useState<Record<string, string>>({});
+  const listRef = useRef<HTMLOListElement>(null);
+  const lastTyping = useRef(0);
+  const stick = useRef(true);
+  // Messages that arrive while the reader is scrolled up get a "New
+  // messages" line above the first of them and a button down to the latest.
+  const [atBottom, setAtBottom] = useState(true);
+  const [newFromSeq, setNewFromSeq] = useState<number>();
+  const seenSeq = useRef(0);
+  const messages = log.messages;
+  const visible = messages.slice(Math.max(0, messages.length - Math.min(shown, MAX_ROWS)));
+
+  useEffect(() => {
+    if (messages.length === 0) client.write({ type: "history", id: client.nextId(), room_id: roomId, limit: 50 });
+    const known = new Set<string>();
+    const loadNames = () => api.call<{ members: { user: User }[] }>("GET", `/api/v1/rooms/${roomId}/members`).then((r) => {
+      r.members.forEach((m) => known.add(m.user.id));
+      setNames(Object.fromEntries(r.members.map((m) => [m.user.id, m.user.display_name || m.user.username])));
+    }).catch(() => {});
+    loadNames();
+    const offs = [
+      client.on("typing", (f) => {
+        if (f.room_id === roomId && f.user_id !== me.id) setTyping((t) => ({ ...t, [f.username]: f.state === "start" ? Date.now() : 0 }));
+      }),
+      client.on("receipt", (f) => {
+        if (f.room_id !== roomId) return;
+        if (!known.has(f.user_id)) loadNames(); // someone who joined since
+        setReceipts((r) => ({ ...r, [f.user_id]: Math.max(r[f.user_id] ?? 0, f.seq) }));
+      }),
+      client.on("history", (f) => {
+        if (f.room_id === roomId && f.receipts) setReceipts((r) => {
+          const next = { ...r };
+          for (const [u, seq] of Object.entries(f.receipts as Record<string, string>)) next[u] = Math.max(next[u] ?? 0, Number(seq));
+          return next;
+        });
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [client, roomId, me.id]);
+
+  useEffect(() => {
+    const last = messages.findLast((m) => !m.pending);
+    if (last) client.write({ type: "read", room_id: roomId, seq: last.seq });
+    if (stick.current) {
+      listRef.current?.lastElementChild?.scrollIntoView({ block: "end" });
+      if (last) seenSeq.current = Math.max(seenSeq.current, last.seq);
+    } else if (last && last.seq > seenSeq.current && last.user_id !== me.id) {
+      setNewFromSeq((s) => s ?? messages.find((m) => !m.pending && m.seq > seenSeq.current)?.seq);
+    }
+  }, [messages.length, client, roomId, messages, me.id]);
+
+  const onScroll = () => {
+    const el = listRef.current;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (stick.current !== atBottom) setAtBottom(stick.current);
+    if (stick.current) seenSeq.current = Math.max(seenSeq.current, messages.findLast((m) => !m.pending)?.seq ?? 0);
+    if (el.scrollTop < 40) {
+      if (shown < messages.length && shown < MAX_ROWS) setShown((n) => n + PAGE);
+      else older();
+    }
+  };
+
+  const send = (e?: FormEvent) => {
+    e?.preventDefault();
+    if (!text.trim()) return;
+    client.send(roomId, text, { user_id: me.id, username: me.username });
+    stick.current = true; // your own message shows, wherever you had scrolled
+    client.write({ type: "typing", room_id: roomId, state: "stop" });
+    setText("");
+  };
+  const onType = (v: string) => {
+    setText(v);
+    if (Date.now() - lastTyping.current > 3000) {
+      lastTyping.current = Date.now();
+      client.write({ type: "typing", room_id: roomId, state: "start" });
+    }
+  };
+  const older = () => {
+    const first = messages.find((m) => !m.pending);
+    if (first && first.seq > 1) client.write({ type: "history", id: client.nextId(), room_id: roomId, before_seq: first.seq, limit: 50 });
+  };
+  const leave = async () => {
+    await api.call("POST", `/api/v1/rooms/${roomId}/leave`);
+    onChanged();
+  };
+  const lastSeq = messages.findLast((m) => !m.pending)?.seq ?? 0;
+  const seenBy = Object.entries(receipts).filter(([u, seq]) => u !== me.id && seq >= lastSeq && lastSeq > 0).map(([u]) => names[u] ?? "someone");
+  const doInvite = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      setInviteResult({ ok: true, text: await inviteByName(api, roomId, invite) });
+      setInvite("");
+      onChanged();
+    } catch (err) {
+      setInviteResult({ ok: false, text: err instanceof Error ? err.message : "could not invite" });
+    }
+  };
+  const title = room?.kind === "direct" ? "@" + room.peer?.username : "# " + (room?.name ?? "");
+  const jumpToLatest = () => {
+    const el = listRef.current;
+    if (!el) return;
+    el.scrollTop = el.scrollHeight;
+    stick.current = true;
+    setAtBottom(true);
+    el.focus(); // the button goes away; the list keeps the keyboard
+  };
+  const unseen = newFromSeq === undefined ? 0 : messages.filter((m) => !m.pending && m.seq >= newFromSeq).length;
+  const rows = timeline(visible, { now: new Date(), newFromSeq });
+  const typers = Object.entries(typing).filter(([, at]) => Date.now() - at < 6000).map(([n]) => n);
+
+  return (
+    <section aria-label={room ? room.name : "room"} className="flex h-full min-h-0 flex-col">
+      <header className="flex flex-wrap items-center gap-2 border-b border-gray-200 p-3 max-md:p-2 dark:border-gray-800">
+        <BackButton onBack={onBack} />
+        <h2 tabIndex={-1} className="min-w-0 flex-1 truncate font-semibold outline-none">{title}</h2>
+        {room && room.kind !== "direct" && (
+          <form onSubmit={doInvite} className="flex min-w-0 gap-1 max-md:w-full">
+            <label htmlFor="invite" className="sr-only">Invite by username</label>
+            <input id="invite" value={invite} onChange={(e) => { setInvite(e.target.value); setInviteResult(null); }} placeholder="Invite username"
+              aria-invalid={inviteResult?.ok === false} aria-describedby={inviteResult ? "invite-result" : undefined}
+              className="min-w-0 flex-1 rounded border border-gray-300 bg-transparent px-2 py-1 text-sm dark:border-gray-700" />
+            <button type="submit" className="rounded bg-gray-200 px-2 text-sm dark:bg-gray-800">Invite</button>
+            <button type="button" onClick={leave} className="rounded px-2 text-sm text-gray-600 hover:underline dark:text-gray-400">Leave</button>
+          </form>
+        )}
+        {inviteResult && <p id="invite-result" role={inviteResult.ok ? "status" : "alert"}
+          className={"w-full text-sm " + (inviteResult.ok ? "text-green-700 dark:text-green-400" : "text-red-600")}>{inviteResult.text}</p>}
+      </header>
+      <button onClick={older} className="py-1 text-xs text-gray-500 hover:underline">Load older messages</button>
+      <div className="relative flex min-h-0 flex-1 flex-col">
+        <ol ref={listRef} tabIndex={0} onScroll={onScroll} aria-live="polite" aria-label="Messages" className="min-h-0 flex-1 overflow-y-auto p-3">
+          {rows.map((r) => r.kind === "message"
+            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} startsGroup={r.startsGroup} client={client} />
+            : r.kind === "day"
+              ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
+              : <li key={r.key} data-testid="new-messages" className="my-1 flex items-center gap-2 text-xs font-semibold text-red-700 after:h-px after:flex-1 after:bg-red-300 dark:text-red-400">New messages</li>)}
+        </ol>
+        {!atBottom && (
+          <button type="button" onClick={jumpToLatest}
+            className="absolute bottom-2 left-1/2 -translate-x-1/2 rounded-full bg-indigo-600 px-3 py-1 text-sm text-white shadow-lg hover:bg-indigo-500">
+            <span aria-hidden="true">↓ </span>{unseen > 0 ? `${unseen} new message${unseen > 1 ? "s" : ""}` : "Jump to latest"}
+          </button>
+        )}
+      </div>
+      {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
+      <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
+      <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
+        <label htmlFor="composer" className="sr-only">{"Message " + title}</label>
+        <textarea id="composer" data-autofocus value={text} rows={1} maxLength={4000} onChange={(e) => onType(e.target.value)}
+          onKeyDown={(e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } }}
+          placeholder="Write a message" className="min-w-0 flex-1 resize-none rounded-lg border border-gray-300 bg-transparent px-3 py-2 dark:border-gray-700" />
+        <button type="submit" className="rounded-lg bg-indigo-600 px-4 text-white hover:bg-indigo-500">Send</button>
+      </form>
+    </section>
+  );
+}
