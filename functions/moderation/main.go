@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,23 +75,15 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	}
 	g := ksvc.NewGRPCServer()
 	moderationv1.RegisterModerationServiceServer(g, rev)
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
+	start, stop := ksvc.Loops(st.ensureIndexes, func(ctx context.Context) error {
+		return errors.Join(clf.Close(), mc.Disconnect(ctx))
+	}, b.Run, flags.Run)
 	return ksvc.Service{
 		Events:   f.Handle,
 		GRPC:     g,
 		Registry: reg,
-		Start: func(ctx context.Context) error {
-			wg.Add(2)
-			go func() { defer wg.Done(); b.Run(runCtx) }()
-			go func() { defer wg.Done(); flags.Run(runCtx) }()
-			return st.ensureIndexes(ctx)
-		},
-		Stop: func(ctx context.Context) error {
-			stop()
-			wg.Wait()
-			return errors.Join(clf.Close(), mc.Disconnect(ctx))
-		},
+		Start:    start,
+		Stop:     stop,
 	}, nil
 }
 

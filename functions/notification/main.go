@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,27 +54,14 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 	f := &function{store: st, inserts: inserts, rdb: rdb, log: log, push: push, created: newCreatedCounter(reg)}
 	g := ksvc.NewGRPCServer()
 	notificationv1.RegisterNotificationServiceServer(g, &listServer{store: st, push: push})
-	runCtx, stopRun := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	start, stop := ksvc.Loops(st.ensureIndexes, state.Close, inserts.Run)
 	return ksvc.Service{
 		Events:   f.Handle,
 		GRPC:     g,
 		Registry: reg,
-		Start: func(ctx context.Context) error {
-			if err := st.ensureIndexes(ctx); err != nil {
-				return err
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); inserts.Run(runCtx) }()
-			return nil
-		},
-		Ready: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Stop: func(ctx context.Context) error {
-			// The listener has drained, so no handler waits on the batcher.
-			stopRun()
-			wg.Wait()
-			return state.Close(ctx)
-		},
+		Start:    start,
+		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Stop:     stop,
 	}, nil
 }
 

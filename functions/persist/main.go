@@ -11,7 +11,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,26 +43,13 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	g := ksvc.NewGRPCServer()
 	persistv1.RegisterPersistServiceServer(g, &historyServer{store: st, cache: c})
 
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
+	start, stop := ksvc.Loops(st.ensureIndexes, state.Close, b.Run)
 	return ksvc.Service{
 		Events:   f.Handle,
 		GRPC:     g,
 		Registry: reg,
-		Start: func(ctx context.Context) error {
-			if err := st.ensureIndexes(ctx); err != nil {
-				return err
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); b.Run(runCtx) }()
-			return nil
-		},
-		Ready: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Stop: func(ctx context.Context) error {
-			// The listener has drained, so no handler waits on the batcher.
-			stopRun()
-			wg.Wait()
-			return state.Close(ctx)
-		},
+		Start:    start,
+		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Stop:     stop,
 	}, nil
 }

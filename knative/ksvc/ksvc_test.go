@@ -235,3 +235,32 @@ func TestBrokerClientSendsTheCurrentToken(t *testing.T) {
 		t.Errorf("a client without a token file: %v", res)
 	}
 }
+
+// A function's loops run from Start until Stop, and its stores close only
+// after every loop has returned; a Start that cannot prepare runs none.
+func TestLoopsRunBetweenStartAndStopAndStoresCloseLast(t *testing.T) {
+	running := make(chan struct{})
+	var ended bool
+	start, stop := Loops(func(context.Context) error { return nil }, func(context.Context) error {
+		if !ended {
+			t.Error("stores closed while a loop was running")
+		}
+		return nil
+	}, func(ctx context.Context) {
+		close(running)
+		<-ctx.Done()
+		ended = true
+	})
+	if err := start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	if err := stop(context.Background()); err != nil || !ended {
+		t.Fatalf("stop: %v, loop ended %v", err, ended)
+	}
+	failing, _ := Loops(func(context.Context) error { return errors.New("no store") }, nil,
+		func(context.Context) { t.Error("a loop ran although prepare failed") })
+	if err := failing(context.Background()); err == nil {
+		t.Fatal("start without its stores succeeded")
+	}
+}
