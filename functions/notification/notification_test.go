@@ -72,9 +72,14 @@ func (e *env) handle(t *testing.T, typ string, data any) {
 }
 
 func (e *env) deliver(typ string, data any) error {
+	return e.deliverFrom(eventsv1.EmitterOf(typ), typ, data)
+}
+
+// deliverFrom delivers an event as emitted by source.
+func (e *env) deliverFrom(source, typ string, data any) error {
 	ev := event.New()
 	ev.SetID(uuid.NewString())
-	ev.SetSource(eventsv1.EmitterOf(typ))
+	ev.SetSource(source)
 	ev.SetType(typ)
 	ev.SetData(event.ApplicationJSON, data)
 	_, err := e.f.Handle(context.Background(), ev)
@@ -445,20 +450,11 @@ func TestEventsFromTheWrongEmitterAreRefused(t *testing.T) {
 	e.join(t, room, ada, "joined")
 	e.join(t, room, bob, "joined")
 	sub := e.listen(t, eventsv1.UserChannel(ada.id))
-	forge := func(typ, source string, data any) error {
-		ev := event.New()
-		ev.SetID(uuid.NewString())
-		ev.SetSource(source)
-		ev.SetType(typ)
-		ev.SetData(event.ApplicationJSON, data)
-		_, err := e.f.Handle(context.Background(), ev)
-		return err
-	}
 	forged := message(room, bob, "@ada forged")
-	if err := forge(eventsv1.TypeMessageStored, eventsv1.SourceConnector+"c1", forged); !ksvc.IsPermanent(err) {
+	if err := e.deliverFrom(eventsv1.SourceConnector+"c1", eventsv1.TypeMessageStored, forged); !ksvc.IsPermanent(err) {
 		t.Errorf("message.stored from the connector: %v, want a permanent error", err)
 	}
-	if err := forge(eventsv1.TypeUserCreated, eventsv1.SourcePersist, eventsv1.UserCreated{UserID: uuid.NewString(), Username: "eve"}); !ksvc.IsPermanent(err) {
+	if err := e.deliverFrom(eventsv1.SourcePersist, eventsv1.TypeUserCreated, eventsv1.UserCreated{UserID: uuid.NewString(), Username: "eve"}); !ksvc.IsPermanent(err) {
 		t.Errorf("user.created from persist: %v, want a permanent error", err)
 	}
 	real := e.say(t, room, bob, "@ada real")

@@ -7,8 +7,6 @@ import (
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/parley-chat/parley/knative/manifests"
 )
 
 // TestConnectorWebSocketsLiveTheirTimeout: queue-proxy's response-start
@@ -19,14 +17,7 @@ import (
 // webhook's defaults (response start from the cluster default of 300 s)
 // would otherwise undercut; an idle timeout would cut them too.
 func TestConnectorWebSocketsLiveTheirTimeout(t *testing.T) {
-	stream, err := manifests.Render(manifests.Dir("base"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifests.Split(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := renderBase(t)
 	for _, o := range objs {
 		if o.Kind != "Service" || o.Name != "connector" {
 			continue

@@ -13,14 +13,7 @@ import (
 )
 
 func TestBaseIsValid(t *testing.T) {
-	stream, err := manifests.Render(manifests.Dir("base"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifests.Split(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := renderBase(t)
 	counts := map[string]int{}
 	for _, o := range objs {
 		counts[o.Kind]++
@@ -291,14 +284,7 @@ func TestMalformedYAMLIsAnError(t *testing.T) {
 // restricted Pod Security profile and to explicit resource bounds, so a new
 // service cannot land running as root or able to starve its node.
 func TestServicesRunWithLeastPrivilege(t *testing.T) {
-	stream, err := manifests.Render(manifests.Dir("base"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifests.Split(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := renderBase(t)
 	checked := 0
 	for _, o := range objs {
 		if o.Kind != "Service" {
@@ -339,4 +325,18 @@ func TestServicesRunWithLeastPrivilege(t *testing.T) {
 	if checked != 5 {
 		t.Fatalf("checked %d containers, want 5", checked)
 	}
+}
+
+// renderBase renders knative/base into its objects.
+func renderBase(t *testing.T) []manifests.Object {
+	t.Helper()
+	stream, err := manifests.Render(manifests.Dir("base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifests.Split(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }
