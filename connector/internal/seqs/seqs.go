@@ -130,6 +130,22 @@ func (a *Authority) Head(ctx context.Context, roomID string) (int64, error) {
 	return 0, fmt.Errorf("seqs: head of %s: no valid lease after renewing", roomID)
 }
 
+// Covers reports whether seq is within the seqs handed out in a room, and
+// the head it was checked against. A counter never runs ahead of what a
+// lease allowed, so a seq at or below it is covered with one GET; only a
+// seq above it needs the lease-checked Head.
+func (a *Authority) Covers(ctx context.Context, roomID string, seq int64) (head int64, covered bool, err error) {
+	n, err := a.rdb.Get(ctx, CounterKey(roomID)).Int64()
+	if err == nil && seq <= n {
+		return n, true, nil
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, false, fmt.Errorf("seqs: counter of %s: %w", roomID, err)
+	}
+	head, err = a.Head(ctx, roomID)
+	return head, err == nil && seq <= head, err
+}
+
 // renewTimeout bounds one renewal, whoever waits for it.
 const renewTimeout = 10 * time.Second
 

@@ -128,6 +128,25 @@ func TestHeadOfARoomWithoutALeaseIsAboveEverySeqBefore(t *testing.T) {
 	}
 }
 
+// A seq at or below the counter is covered without a lease check (no
+// reservation even when the lease is gone); one above the head is not.
+func TestCoversAnswersFromTheCounterFirst(t *testing.T) {
+	a, rdb, b := newAuthority(t)
+	ctx := context.Background()
+	room := uuid.NewString()
+	for range 3 {
+		take(t, a, room)
+	}
+	rdb.Del(ctx, LeaseKey(room))
+	calls := b.Calls()
+	if head, ok, err := a.Covers(ctx, room, 2); err != nil || !ok || head != 3 || b.Calls() != calls {
+		t.Fatalf("seq 2: head %d, covered %v, %v, %d reservations", head, ok, err, b.Calls()-calls)
+	}
+	if head, ok, err := a.Covers(ctx, room, 1<<40); err != nil || ok || head < 3 {
+		t.Fatalf("seq 2^40: head %d, covered %v, %v", head, ok, err)
+	}
+}
+
 func TestConcurrentTakesAreUnique(t *testing.T) {
 	a, rdb, _ := newAuthority(t)
 	room := uuid.NewString()

@@ -7,13 +7,6 @@ import (
 	"github.com/parley-chat/parley/connector/internal/protocol"
 )
 
-// roomHead is the highest seq handed out in a room (0 before the first).
-// Every read of the seq authority outside the send path goes through here,
-// so a change of its representation changes one function.
-func (srv *Server) roomHead(ctx context.Context, roomID string) (int64, error) {
-	return srv.seqs.Head(ctx, roomID)
-}
-
 // inRange checks a seq a client names for a room (a resume cursor, a read
 // receipt, a history cursor) against the room's head, and answers
 // seq_out_of_range or unavailable itself. The head is read after the frame
@@ -23,12 +16,12 @@ func (s *session) inRange(ctx context.Context, f protocol.Frame, roomID, field s
 	if seq == 0 {
 		return true
 	}
-	head, err := s.srv.roomHead(ctx, roomID)
+	head, covered, err := s.srv.seqs.Covers(ctx, roomID, seq)
 	if err != nil {
 		s.unavailableIn(f.ID, roomID, err)
 		return false
 	}
-	if seq < 0 || seq > head {
+	if seq < 0 || !covered {
 		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeSeqOutOfRange, RoomID: roomID,
 			Message: fmt.Sprintf("%s %d is outside this room's seqs (0 to %d)", field, seq, head)})
 		return false
