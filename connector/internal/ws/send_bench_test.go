@@ -1,0 +1,94 @@
+package ws
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/hub"
+	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/seqs"
+	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+// BenchmarkSendPath is one message through a real session's send handling,
+// on the real test Redis: frame decode, membership, claim (de-duplication
+// and seq), Kafka append (a stand-in that acknowledges at once), history
+// window, publish, and the ack written to a real socket. Messages go one at
+// a time, so nothing is batched; allocs/op is the allocations per message
+// (connector/BENCHMARKS.md).
+func BenchmarkSendPath(b *testing.B) {
+	opts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	authority := seqs.New(rdb, &seqstest.Blocks{}, log)
+	h := hub.New(rdb, hub.Config{Head: authority.Head, Logger: log})
+	srv := New(Config{Logger: log, SendRate: 1e9, SendBurst: 1e9}, Deps{Hub: h, Redis: rdb, Verifier: tokenIsUser{},
+		Members: everyoneIsMember{}, History: noHistory{}, Log: acceptingLog{}, Presence: presence.New(rdb, time.Minute, log),
+		Metrics: NewMetrics(prometheus.NewRegistry()), Seqs: authority})
+	ctx, cancel := context.WithCancel(context.Background())
+	feedDone := make(chan struct{})
+	go func() { defer close(feedDone); srv.RunUserFeed(ctx) }()
+
+	// A real socket: the server side is the session's, the client side
+	// only drains what the session writes (acks), allocation-free.
+	conns := make(chan *websocket.Conn, 1)
+	up := websocket.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err == nil {
+			conns <- c
+		}
+	}))
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() { defer close(drained); io.Copy(io.Discard, client.UnderlyingConn()) }()
+	sess := newSession(srv, <-conns)
+	if !sess.authenticate(ctx, "", "bench-user") {
+		b.Fatal("authenticate failed")
+	}
+	b.Cleanup(func() {
+		sess.cleanup()
+		client.Close()
+		<-drained
+		hs.Close()
+		cancel()
+		<-feedDone
+		h.Close()
+		rdb.Close()
+	})
+
+	room := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	frames := make([][]byte, b.N)
+	for i := range frames {
+		id := "m" + strconv.Itoa(i)
+		frames[i] = []byte(`{"type":"send","id":"` + id + `","room_id":"` + room + `","client_msg_id":"` + id + `","text":"hello, room"}`)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, data := range frames {
+		sess.handleInbound(ctx, inbound{data: data})
+		sess.sends.Wait() // claimed, appended, published and acked
+	}
+	b.StopTimer()
+	if n, err := rdb.ZCard(ctx, eventsv1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, eventsv1.HistoryWindow)) {
+		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, eventsv1.HistoryWindow))
+	}
+}
