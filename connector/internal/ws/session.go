@@ -1,9 +1,7 @@
 package ws
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -11,15 +9,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
-
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/knative/ksvc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // session is one socket. The reader goroutine (run) reads and rate-limits
@@ -75,72 +71,6 @@ type session struct {
 	expires *time.Timer
 }
 
-// roomState is a subscribed room: the seqs delivered recently (so a late
-// message is delivered once, and a replayed one not again), and live frames
-// held while history is replayed.
-type roomState struct {
-	seqWindow
-	catchingUp bool
-	held       []heldFrame
-}
-
-// recentWindow is how far below the highest delivered seq a late seq is
-// still recognised. A power of two, as seqWindow indexes a ring with it.
-const recentWindow = 4096
-
-// seqWindow remembers which of the recentWindow seqs up to last were
-// delivered: one bit each in a 512-byte ring, allocated with the first
-// delivery, where a map cost ~100 KB per busy subscription and a hash
-// lookup per frame.
-type seqWindow struct {
-	last int64    // highest seq delivered, or the cursor a subscription starts after
-	seen []uint64 // bit s%recentWindow for s in (last-recentWindow, last]
-}
-
-// fresh reports whether seq was not delivered yet and records it.
-func (w *seqWindow) fresh(seq int64) bool {
-	if seq <= w.last-recentWindow || seq <= 0 {
-		return false
-	}
-	w.advance(seq)
-	word, bit := w.slot(seq)
-	if *word&bit != 0 {
-		return false
-	}
-	*word |= bit
-	return true
-}
-
-// advance moves last up to seq, forgetting what falls out of the window;
-// seqs between the old and the new last count as not delivered.
-func (w *seqWindow) advance(seq int64) {
-	if seq <= w.last {
-		return
-	}
-	if w.seen == nil {
-		w.seen = make([]uint64, recentWindow/64)
-	}
-	if seq-w.last >= recentWindow {
-		clear(w.seen)
-	} else {
-		for s := w.last + 1; s <= seq; s++ {
-			word, bit := w.slot(s)
-			*word &^= bit
-		}
-	}
-	w.last = seq
-}
-
-func (w *seqWindow) slot(seq int64) (*uint64, uint64) {
-	i := uint64(seq) % recentWindow
-	return &w.seen[i/64], 1 << (i % 64)
-}
-
-type heldFrame struct {
-	seq   int64
-	frame []byte
-}
-
 func newSession(s *Server, conn *websocket.Conn) *session {
 	sess := &session{srv: s, conn: conn, id: uuid.NewString(), closed: make(chan struct{}), done: make(chan struct{}),
 		rooms: map[string]*roomState{}, frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst),
@@ -165,9 +95,6 @@ type leftRoom struct {
 // maxInbox bounds the frames read ahead of the handler; past it the reader
 // waits, and TCP pushes back on the client.
 const maxInbox = 32
-
-// maxInflightSends bounds the sends of one socket waiting on Kafka at once.
-const maxInflightSends = 64
 
 func (s *session) run(ctx context.Context, token string) {
 	defer s.cleanup()
@@ -232,21 +159,6 @@ func (s *session) startHandlingLocked(ctx context.Context) {
 		s.handlers.Add(1)
 		go s.handleInbox(ctx)
 	}
-}
-
-// roomLeft stops a room the user left (or was removed from), then passes
-// the membership frame on. It is handled in order with the socket's
-// frames, so a subscribe to the room already being handled cannot outlive
-// it; it skips the inbox's bound, as the user feed must not wait on one
-// socket, and membership changes are rare.
-func (s *session) roomLeft(roomID string, frame []byte) {
-	s.imu.Lock()
-	defer s.imu.Unlock()
-	if s.isClosing() {
-		return
-	}
-	s.inbox = append(s.inbox, inbound{left: &leftRoom{roomID: roomID, frame: frame}})
-	s.startHandlingLocked(context.Background()) // as every session's (see ServeHTTP)
 }
 
 func (s *session) isClosing() bool {
@@ -326,262 +238,6 @@ func (s *session) readFailed(err error) {
 	}
 }
 
-func (s *session) isAuthed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.authed
-}
-
-func (s *session) identity() authn.Identity {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ident
-}
-
-// authenticate verifies token; a session may re-authenticate (same user)
-// to extend its life past the first token's expiry.
-func (s *session) authenticate(ctx context.Context, frameID, token string) bool {
-	id, err := s.srv.verifier.Verify(ctx, token)
-	if err != nil {
-		s.sendError(frameID, protocol.CodeInvalidToken, "the access token is invalid or expired")
-		s.close(protocol.CloseAuthFailed, "invalid or expired token")
-		return false
-	}
-	s.mu.Lock()
-	if s.authed && id.UserID != s.ident.UserID {
-		s.mu.Unlock()
-		s.sendError(frameID, protocol.CodeForbidden, "a session cannot change user")
-		s.close(protocol.CloseForbidden, "a session cannot change user")
-		return false
-	}
-	first := !s.authed
-	s.ident, s.authed = id, true
-	if s.expires != nil {
-		s.expires.Stop()
-	}
-	s.expires = time.AfterFunc(time.Until(id.Expires), func() {
-		s.close(protocol.CloseAuthFailed, "token expired: refresh it and reconnect")
-	})
-	s.mu.Unlock()
-	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
-	if first {
-		if err := s.srv.presence.Set(ctx, id.UserID, s.id, presence.Online); err != nil {
-			s.srv.logger.Warn("presence", "error", err)
-		}
-		if err := s.srv.users.add(ctx, id.UserID, s); err != nil {
-			s.srv.logger.Warn("user feed", "error", err)
-		}
-	}
-	s.reply(protocol.ReadyFrame{Type: protocol.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
-		SessionID: s.id, ConnectorID: s.srv.cfg.ConnectorID, ExpiresAt: id.Expires})
-	return true
-}
-
-// Deliver implements hub.Subscriber.
-func (s *session) Deliver(roomID string, seq int64, frame []byte) {
-	s.mu.Lock()
-	rs, ok := s.rooms[roomID]
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	if seq > 0 {
-		if rs.catchingUp {
-			rs.held = append(rs.held, heldFrame{seq, frame})
-			s.mu.Unlock()
-			return
-		}
-		if !rs.fresh(seq) {
-			s.mu.Unlock()
-			return // already delivered (history replay overlap, re-publish)
-		}
-	}
-	s.mu.Unlock()
-	s.queueFrame(frame, false)
-}
-
-// Flush implements hub.Subscriber: it starts the writer on what Deliver queued.
-func (s *session) Flush() {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	s.startWriterLocked()
-}
-
-// Resync implements hub.Subscriber: after a Redis reconnect, replay from
-// history what this socket may have missed (de-duplicated by seq).
-func (s *session) Resync(roomID string) {
-	s.mu.Lock()
-	rs, ok := s.rooms[roomID]
-	if !ok || rs.catchingUp {
-		s.mu.Unlock()
-		return
-	}
-	rs.catchingUp = true
-	s.mu.Unlock()
-	s.sends.Add(1)
-	go func() {
-		defer s.sends.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		defer cancel()
-		s.catchUp(ctx, "", roomID, rs, 0) // what was missed lies beyond the hub's frontier
-	}()
-}
-
-// enqueue queues a frame and starts writing it without blocking; a full
-// queue closes the session as a slow consumer.
-func (s *session) enqueue(frame []byte) { s.queueFrame(frame, true) }
-
-func (s *session) queueFrame(frame []byte, write bool) {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	if s.closing {
-		return
-	}
-	if len(s.queue) >= s.srv.cfg.SendQueue {
-		s.srv.metrics.slowConsumers.Inc()
-		s.srv.logger.Warn("disconnecting a slow consumer", "session", s.id, "queued", len(s.queue))
-		s.queue = nil // what it could not take is dropped; it resumes from its last seq
-		s.closeLocked(protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
-		// The writer is likely blocked on the full socket: cut it loose.
-		s.conn.UnderlyingConn().SetWriteDeadline(time.Now())
-		return
-	}
-	s.queue = append(s.queue, frame)
-	if write {
-		s.startWriterLocked()
-	}
-}
-
-func (s *session) startWriterLocked() {
-	if !s.writing && len(s.queue) > 0 {
-		s.writing = true
-		go s.flush()
-	}
-}
-
-func (s *session) reply(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		s.srv.logger.Error("encode frame", "error", err)
-		return
-	}
-	s.enqueue(b)
-}
-
-// retryAfterMS rounds a wait up to whole milliseconds, at least one, so a
-// client that waits as told is not refused again.
-func retryAfterMS(d time.Duration) int64 {
-	return max(1, int64((d+time.Millisecond-1)/time.Millisecond))
-}
-
-func (s *session) sendError(id, code, msg string) {
-	s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: code, Message: msg})
-}
-
-// close ends the session with a close code; queued frames go first.
-func (s *session) close(code int, reason string) {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	s.closeLocked(code, reason)
-}
-
-func (s *session) closeLocked(code int, reason string) {
-	if s.closing {
-		return
-	}
-	s.closing, s.closeCode, s.closeReason = true, code, reason
-	close(s.closed)
-	// Release a reader waiting for inbox space (lock order: qmu, then imu).
-	s.imu.Lock()
-	s.space.Broadcast()
-	s.imu.Unlock()
-	if !s.writing {
-		s.writing = true
-		go s.flush()
-	}
-}
-
-// flush is the writer: it runs while frames are queued, coalescing them
-// into WebSocket messages (newline-separated), and writes the close frame
-// last once the session is closing.
-func (s *session) flush() {
-	buf := writeBuffers.Get().(*bytes.Buffer)
-	defer putWriteBuffer(buf)
-	for {
-		s.qmu.Lock()
-		batch := s.queue
-		s.queue = nil
-		if len(batch) == 0 {
-			if s.closing {
-				s.qmu.Unlock()
-				s.finish()
-				return
-			}
-			s.writing = false
-			s.qmu.Unlock()
-			return
-		}
-		s.qmu.Unlock()
-		for len(batch) > 0 {
-			buf.Reset()
-			n := 0
-			for n < len(batch) && n < maxCoalescedFrames && buf.Len() < maxCoalescedBytes {
-				if n > 0 {
-					buf.WriteByte('\n')
-				}
-				buf.Write(batch[n])
-				n++
-			}
-			batch = batch[n:]
-			s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteWait))
-			if err := s.conn.WriteMessage(websocket.TextMessage, buf.Bytes()); err != nil {
-				s.srv.logger.Debug("socket write failed", "session", s.id, "error", err)
-				s.qmu.Lock()
-				s.queue = nil
-				s.closeLocked(websocket.CloseGoingAway, "")
-				s.qmu.Unlock()
-				s.finish()
-				return
-			}
-			s.srv.metrics.framesOut.Add(float64(n))
-			s.srv.metrics.writes.Inc()
-		}
-	}
-}
-
-// writeBuffers hold coalesced frames while a writer runs; sockets share
-// them, so an idle socket holds none.
-var writeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func putWriteBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxCoalescedBytes+protocol.MaxFrameBytes {
-		b.Reset()
-		writeBuffers.Put(b)
-	}
-}
-
-// maxCoalescedFrames and maxCoalescedBytes bound one coalesced WebSocket
-// message: past them the writer starts another.
-const (
-	maxCoalescedFrames = 128
-	maxCoalescedBytes  = 64 << 10
-)
-
-// finish sends the close frame and closes the socket, once.
-func (s *session) finish() {
-	msg := websocket.FormatCloseMessage(s.closeCode, s.closeReason)
-	s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	s.conn.Close()
-	close(s.done)
-}
-
-// ping keeps the connection alive; gorilla allows it concurrently with writes.
-func (s *session) ping() {
-	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.srv.cfg.WriteWait)); err != nil {
-		s.close(websocket.CloseGoingAway, "")
-	}
-}
-
 // cleanup runs when the reader stops: leave rooms, go offline, stop the writer.
 func (s *session) cleanup() {
 	s.close(websocket.CloseNormalClosure, "")
@@ -610,13 +266,4 @@ func (s *session) cleanup() {
 		cancel()
 	}
 	<-s.done
-}
-
-func presenceUser(payload string) (user, status string) {
-	var p struct {
-		UserID string `json:"user_id"`
-		Status string `json:"status"`
-	}
-	json.Unmarshal([]byte(payload), &p)
-	return p.UserID, p.Status
 }

@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"sync"
 
-	"github.com/redis/go-redis/v9"
-
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	"github.com/redis/go-redis/v9"
 )
 
 // userFeed subscribes this connector to the channels of the users it has

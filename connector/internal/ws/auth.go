@@ -1,0 +1,61 @@
+package ws
+
+import (
+	"context"
+	"time"
+
+	"github.com/parley-chat/parley/connector/internal/authn"
+	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/protocol"
+)
+
+func (s *session) isAuthed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authed
+}
+
+func (s *session) identity() authn.Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ident
+}
+
+// authenticate verifies token; a session may re-authenticate (same user)
+// to extend its life past the first token's expiry.
+func (s *session) authenticate(ctx context.Context, frameID, token string) bool {
+	id, err := s.srv.verifier.Verify(ctx, token)
+	if err != nil {
+		s.sendError(frameID, protocol.CodeInvalidToken, "the access token is invalid or expired")
+		s.close(protocol.CloseAuthFailed, "invalid or expired token")
+		return false
+	}
+	s.mu.Lock()
+	if s.authed && id.UserID != s.ident.UserID {
+		s.mu.Unlock()
+		s.sendError(frameID, protocol.CodeForbidden, "a session cannot change user")
+		s.close(protocol.CloseForbidden, "a session cannot change user")
+		return false
+	}
+	first := !s.authed
+	s.ident, s.authed = id, true
+	if s.expires != nil {
+		s.expires.Stop()
+	}
+	s.expires = time.AfterFunc(time.Until(id.Expires), func() {
+		s.close(protocol.CloseAuthFailed, "token expired: refresh it and reconnect")
+	})
+	s.mu.Unlock()
+	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
+	if first {
+		if err := s.srv.presence.Set(ctx, id.UserID, s.id, presence.Online); err != nil {
+			s.srv.logger.Warn("presence", "error", err)
+		}
+		if err := s.srv.users.add(ctx, id.UserID, s); err != nil {
+			s.srv.logger.Warn("user feed", "error", err)
+		}
+	}
+	s.reply(protocol.ReadyFrame{Type: protocol.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
+		SessionID: s.id, ConnectorID: s.srv.cfg.ConnectorID, ExpiresAt: id.Expires})
+	return true
+}

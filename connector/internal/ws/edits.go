@@ -1,0 +1,94 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/parley-chat/parley/connector/internal/hub"
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// change edits or deletes a message: the author may, and for deletes so
+// may moderators and admins.
+func (s *session) change(ctx context.Context, f protocol.Frame) {
+	id := s.identity()
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
+	if errors.Is(err, errNoMessage) {
+		s.sendError(f.ID, protocol.CodeNotFound, "no such message in this room")
+		return
+	}
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	mine := msg.UserID == id.UserID
+	if msg.Deleted || msg.Hidden || !(mine || (f.Type == protocol.TypeDelete && id.IsModerator())) {
+		s.sendError(f.ID, protocol.CodeForbidden, "you can only change your own, visible messages")
+		return
+	}
+	now := time.Now().UTC()
+	var ev event.Event
+	frameType := protocol.TypeEdited
+	if f.Type == protocol.TypeEdit {
+		msg.Text, msg.EditedAt = f.Text, now
+		ev = s.event(ctx, eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
+			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
+	} else {
+		msg.Text, msg.Deleted = "", true
+		frameType = protocol.TypeDeleted
+		ev = s.event(ctx, eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
+			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})
+	}
+	if err := s.srv.log.Append(ctx, ev); err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	raw, _ := json.Marshal(msg)
+	frame, _ := json.Marshal(protocol.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
+	bg := context.WithoutCancel(ctx)
+	if err := replaceInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, raw); err != nil {
+		s.srv.logger.Warn("history window update", "error", err)
+	}
+	s.srv.hub.Publish(bg, f.RoomID, hub.EphemeralEnvelope(frame))
+	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
+}
+
+var errNoMessage = errors.New("no such message")
+
+// lookup finds a message in the history window, else in persist.
+func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int64) (eventsv1.Message, error) {
+	var m eventsv1.Message
+	vals, err := s.srv.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: eventsv1.HistoryKey(roomID),
+		ByScore: true, Start: seq, Stop: seq}).Result()
+	if err == nil && len(vals) == 1 {
+		if json.Unmarshal([]byte(vals[0]), &m) == nil && m.ID == messageID {
+			return m, nil
+		}
+	}
+	resp, err := s.srv.history.GetMessage(ctx, &persistv1.GetMessageRequest{RoomId: roomID, MessageId: messageID})
+	if status.Code(err) == codes.NotFound {
+		return m, errNoMessage
+	}
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(resp.Message, &m)
+}
+
+var replaceScript = redis.NewScript(eventsv1.ReplaceInHistory)
+
+func replaceInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, raw []byte) error {
+	return replaceScript.Run(ctx, rdb, []string{eventsv1.HistoryKey(roomID)}, seq, raw).Err()
+}

@@ -1,0 +1,183 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
+)
+
+// roomState is a subscribed room: the seqs delivered recently (so a late
+// message is delivered once, and a replayed one not again), and live frames
+// held while history is replayed.
+type roomState struct {
+	seqWindow
+	catchingUp bool
+	held       []heldFrame
+}
+
+type heldFrame struct {
+	seq   int64
+	frame []byte
+}
+
+// roomLeft stops a room the user left (or was removed from), then passes
+// the membership frame on. It is handled in order with the socket's
+// frames, so a subscribe to the room already being handled cannot outlive
+// it; it skips the inbox's bound, as the user feed must not wait on one
+// socket, and membership changes are rare.
+func (s *session) roomLeft(roomID string, frame []byte) {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if s.isClosing() {
+		return
+	}
+	s.inbox = append(s.inbox, inbound{left: &leftRoom{roomID: roomID, frame: frame}})
+	s.startHandlingLocked(context.Background()) // as every session's (see ServeHTTP)
+}
+
+// Deliver implements hub.Subscriber.
+func (s *session) Deliver(roomID string, seq int64, frame []byte) {
+	s.mu.Lock()
+	rs, ok := s.rooms[roomID]
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	if seq > 0 {
+		if rs.catchingUp {
+			rs.held = append(rs.held, heldFrame{seq, frame})
+			s.mu.Unlock()
+			return
+		}
+		if !rs.fresh(seq) {
+			s.mu.Unlock()
+			return // already delivered (history replay overlap, re-publish)
+		}
+	}
+	s.mu.Unlock()
+	s.queueFrame(frame, false)
+}
+
+// Resync implements hub.Subscriber: after a Redis reconnect, replay from
+// history what this socket may have missed (de-duplicated by seq).
+func (s *session) Resync(roomID string) {
+	s.mu.Lock()
+	rs, ok := s.rooms[roomID]
+	if !ok || rs.catchingUp {
+		s.mu.Unlock()
+		return
+	}
+	rs.catchingUp = true
+	s.mu.Unlock()
+	s.sends.Add(1)
+	go func() {
+		defer s.sends.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		s.catchUp(ctx, "", roomID, rs, 0) // what was missed lies beyond the hub's frontier
+	}()
+}
+
+// leaveRoom stops delivering a room to this socket.
+func (s *session) leaveRoom(roomID string) {
+	s.mu.Lock()
+	_, ok := s.rooms[roomID]
+	delete(s.rooms, roomID)
+	s.mu.Unlock()
+	if ok {
+		s.srv.hub.Leave(roomID, s)
+	}
+}
+
+// subscribe joins rooms; with last_seq > 0 it first replays what the
+// client missed (history), holding live frames back meanwhile, so the
+// client gets every message after last_seq exactly once, in order.
+func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
+	for _, c := range f.Rooms {
+		if _, ok := s.member(ctx, f, c.RoomID); !ok || !s.inRange(ctx, f, c.RoomID, "last_seq", c.LastSeq) {
+			continue
+		}
+		// Live frames are held from the moment of joining until the cursor
+		// is settled (and history replayed), so none is lost or doubled.
+		s.mu.Lock()
+		rs := &roomState{seqWindow: seqWindow{last: c.LastSeq}, catchingUp: true}
+		s.rooms[c.RoomID] = rs
+		s.mu.Unlock()
+		seq, err := s.srv.hub.Join(ctx, c.RoomID, s)
+		if err != nil {
+			s.mu.Lock()
+			delete(s.rooms, c.RoomID)
+			s.mu.Unlock()
+			s.unavailableIn(f.ID, c.RoomID, err)
+			continue
+		}
+		s.reply(protocol.SubscribedFrame{Type: protocol.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
+		if c.LastSeq == 0 {
+			// A new subscription starts now: everything after seq is live.
+			s.mu.Lock()
+			rs.advance(seq)
+			s.releaseHeld(rs)
+			s.mu.Unlock()
+			continue
+		}
+		// History stops at the hub's frontier: later seqs come from the hub
+		// (held until now), in order even if some were still in flight,
+		// where the history window would have had a hole for them.
+		s.catchUp(ctx, f.ID, c.RoomID, rs, s.srv.hub.Frontier(c.RoomID))
+	}
+}
+
+// catchUp replays history after rs.last (below until, when not zero), then
+// releases the live frames held meanwhile.
+func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomState, until int64) {
+	s.mu.Lock()
+	after := rs.last
+	s.mu.Unlock()
+	for {
+		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: protocol.MaxHistory})
+		if err != nil {
+			// Release what was held; the client subscribes again from
+			// the same seq to get what it missed.
+			s.unavailableIn(frameID, roomID, err)
+			break
+		}
+		s.mu.Lock()
+		reached := false
+		for _, raw := range resp.Messages {
+			seq := eventsv1.SeqOf(raw)
+			if until > 0 && seq >= until {
+				reached = true
+				break
+			}
+			if rs.fresh(seq) {
+				s.enqueue(messageFrame(roomID, raw))
+			}
+			after = seq
+		}
+		s.mu.Unlock()
+		if reached || !resp.More || len(resp.Messages) == 0 {
+			break
+		}
+	}
+	s.mu.Lock()
+	s.releaseHeld(rs)
+	s.mu.Unlock()
+}
+
+// releaseHeld delivers the live frames held during catch-up. Called with s.mu held.
+func (s *session) releaseHeld(rs *roomState) {
+	for _, h := range rs.held {
+		if rs.fresh(h.seq) {
+			s.enqueue(h.frame)
+		}
+	}
+	rs.held, rs.catchingUp = nil, false
+}
+
+func messageFrame(roomID string, msg json.RawMessage) []byte {
+	b, _ := json.Marshal(protocol.MessageFrame{Type: protocol.TypeMessage, RoomID: roomID, Message: msg})
+	return b
+}

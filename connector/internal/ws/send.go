@@ -1,0 +1,117 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley/connector/internal/hub"
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	"github.com/parley-chat/parley/knative/ksvc"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// maxInflightSends bounds the sends of one socket waiting on Kafka at once.
+const maxInflightSends = 64
+
+func dedupKey(roomID, userID, clientMsgID string) string {
+	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
+}
+
+// sendRecord is what the de-duplication key of a client_msg_id holds: the
+// message as first built (so a retry re-sends the very same message) and
+// whether it was delivered.
+type sendRecord struct {
+	Done    bool            `json:"done"`
+	Started int64           `json:"started"` // unix ms of the attempt holding it
+	Message json.RawMessage `json:"message"`
+}
+
+// send is the send path: de-duplicate by client_msg_id, take the room's
+// next seq, make the message durable in Kafka, then add it to the history
+// window and publish it to the room, then ack. Nothing is delivered or
+// acked that Kafka does not have, and a retry with the same client_msg_id
+// (even on another connector, even after a crash mid-send) yields the
+// original message and ack.
+//
+// Seqs are taken in the order the socket's frames arrive (sends that queue
+// up meanwhile are claimed in one pipelined round trip); the Kafka wait
+// runs concurrently (up to maxInflightSends per socket), and the hub puts
+// publications back in seq order.
+func (s *session) send(ctx context.Context, f protocol.Frame) {
+	begin := time.Now()
+	id := s.identity()
+	if !s.srv.sendRate.Allow(id.UserID) {
+		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeRateLimited,
+			Message: "sending too fast", RetryAfterMS: 200})
+		return
+	}
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	s.inflight <- struct{}{} // released when the send is answered
+	s.queueClaim(s.newClaim(ctx, f, id, begin))
+}
+
+// deliver appends a claimed message to Kafka, then publishes and acks it.
+func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Message, begin time.Time) {
+	ctx, span := ksvc.Tracer().Start(ctx, "kafka append "+eventsv1.TypeMessageSent, trace.WithSpanKind(trace.SpanKindProducer))
+	defer span.End()
+	stopSending := s.srv.hub.Sending(f.RoomID, msg.Seq) // other connectors wait for this seq meanwhile
+	appending := time.Now()
+	err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg))
+	s.srv.metrics.appendLatency.Observe(time.Since(appending).Seconds())
+	stopSending()
+	if err != nil {
+		// Never a false ack. The claim stays: a retry re-sends this same
+		// message once the attempt is stale. Until then rooms go on
+		// without it (it arrives late, if it does).
+		if err := s.srv.rdb.ZRem(context.WithoutCancel(ctx), hub.PendingKey(f.RoomID), msg.Seq).Err(); err != nil {
+			s.srv.logger.Warn("a failed send stays in flight until it lapses", "room", f.RoomID, "seq", msg.Seq, "error", err)
+		}
+		s.srv.metrics.sendErrors.Inc()
+		s.unavailable(f.ID, err)
+		return
+	}
+	raw, _ := json.Marshal(msg)
+	done, _ := json.Marshal(sendRecord{Done: true, Message: raw})
+	done = append(strconv.AppendInt(nil, msg.Seq, 10), append([]byte{' '}, done...)...)
+	pipe := s.srv.rdb.TxPipeline()
+	hk := eventsv1.HistoryKey(f.RoomID)
+	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
+	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
+	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(msg.Seq, messageFrame(f.RoomID, raw)))
+	pipe.ZRem(ctx, hub.PendingKey(f.RoomID), msg.Seq)
+	pipe.Set(ctx, dedupKey(f.RoomID, msg.UserID, f.ClientMsgID), done, 24*time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		// The message is durable; members still get it from history.
+		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
+	}
+	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
+	s.srv.metrics.sendLatency.Observe(time.Since(begin).Seconds())
+}
+
+// parseRecord splits a send record into its seq and JSON. A record written
+// before seqs were kept beside it carries its seq in the message.
+func parseRecord(rec string) (int64, sendRecord, error) {
+	var r sendRecord
+	seq := int64(-1)
+	if sp := strings.IndexByte(rec, ' '); sp > 0 && rec[0] != '{' {
+		n, err := strconv.ParseInt(rec[:sp], 10, 64)
+		if err != nil {
+			return 0, r, err
+		}
+		seq, rec = n, rec[sp+1:]
+	}
+	if err := json.Unmarshal([]byte(rec), &r); err != nil {
+		return 0, r, err
+	}
+	if seq < 0 {
+		seq = eventsv1.SeqOf(r.Message)
+	}
+	return seq, r, nil
+}
