@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/parley-chat/parley/connector/internal/protocol"
+	"github.com/parley-chat/parley/connector/internal/seqwindow"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
@@ -13,7 +14,7 @@ import (
 // message is delivered once, and a replayed one not again), and live frames
 // held while history is replayed.
 type roomState struct {
-	seqWindow
+	seqwindow.Window
 	catchingUp bool
 	held       []heldFrame
 }
@@ -52,7 +53,7 @@ func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 			s.mu.Unlock()
 			return
 		}
-		if !rs.fresh(seq) {
+		if !rs.Fresh(seq) {
 			s.mu.Unlock()
 			return // already delivered (history replay overlap, re-publish)
 		}
@@ -103,7 +104,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 		// Live frames are held from the moment of joining until the cursor
 		// is settled (and history replayed), so none is lost or doubled.
 		s.mu.Lock()
-		rs := &roomState{seqWindow: seqWindow{last: c.LastSeq}, catchingUp: true}
+		rs := &roomState{Window: seqwindow.After(c.LastSeq), catchingUp: true}
 		s.rooms[c.RoomID] = rs
 		s.mu.Unlock()
 		seq, err := s.srv.hub.Join(ctx, c.RoomID, s)
@@ -118,7 +119,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 		if c.LastSeq == 0 {
 			// A new subscription starts now: everything after seq is live.
 			s.mu.Lock()
-			rs.advance(seq)
+			rs.Advance(seq)
 			s.releaseHeld(rs)
 			s.mu.Unlock()
 			continue
@@ -130,11 +131,11 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 	}
 }
 
-// catchUp replays history after rs.last (below until, when not zero), then
+// catchUp replays history after rs.Last() (below until, when not zero), then
 // releases the live frames held meanwhile.
 func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomState, until int64) {
 	s.mu.Lock()
-	after := rs.last
+	after := rs.Last()
 	s.mu.Unlock()
 	for {
 		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: protocol.MaxHistory})
@@ -152,7 +153,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 				reached = true
 				break
 			}
-			if rs.fresh(seq) {
+			if rs.Fresh(seq) {
 				s.enqueue(messageFrame(roomID, raw))
 			}
 			after = seq
@@ -170,7 +171,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 // releaseHeld delivers the live frames held during catch-up. Called with s.mu held.
 func (s *session) releaseHeld(rs *roomState) {
 	for _, h := range rs.held {
-		if rs.fresh(h.seq) {
+		if rs.Fresh(h.seq) {
 			s.enqueue(h.frame)
 		}
 	}

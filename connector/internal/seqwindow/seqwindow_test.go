@@ -1,9 +1,9 @@
-package ws
+package seqwindow
 
 import "testing"
 
 func TestSeqWindowDeliversEachSeqOnce(t *testing.T) {
-	w := seqWindow{last: 10} // a subscription resuming after seq 10
+	w := After(10) // a subscription resuming after seq 10
 	for _, c := range []struct {
 		seq  int64
 		want bool
@@ -13,15 +13,15 @@ func TestSeqWindowDeliversEachSeqOnce(t *testing.T) {
 		{10, true}, // at or below the cursor but never delivered here: a replay fills it
 		{10, false},
 		{0, false}, {-1, false},
-		{13 + recentWindow, true}, // jumps ahead: 13 falls out of the window
+		{13 + Size, true}, // jumps ahead: 13 falls out of the window
 		{13, false},               // too old to tell: taken as delivered
 		{14, true},                // inside the window again, and never seen
-		{14 + recentWindow, true}, // pushes 14 out
+		{14 + Size, true}, // pushes 14 out
 		{14, false},
 		{15, true}, // still inside the window
 	} {
-		if got := w.fresh(c.seq); got != c.want {
-			t.Fatalf("fresh(%d) = %v, want %v (last %d)", c.seq, got, c.want, w.last)
+		if got := w.Fresh(c.seq); got != c.want {
+			t.Fatalf("fresh(%d) = %v, want %v (last %d)", c.seq, got, c.want, w.Last())
 		}
 	}
 }
@@ -29,25 +29,25 @@ func TestSeqWindowDeliversEachSeqOnce(t *testing.T) {
 // Bits of seqs that wrapped around the ring must not make their successors
 // look delivered.
 func TestSeqWindowForgetsWhatWrapsAround(t *testing.T) {
-	var w seqWindow
-	for seq := int64(1); seq <= 3*recentWindow; seq++ {
-		if !w.fresh(seq) {
+	var w Window
+	for seq := int64(1); seq <= 3*Size; seq++ {
+		if !w.Fresh(seq) {
 			t.Fatalf("seq %d, never delivered, was taken for delivered", seq)
 		}
 	}
-	w.advance(5 * recentWindow)
-	for seq := int64(4*recentWindow + 1); seq <= 5*recentWindow; seq++ {
-		if !w.fresh(seq) {
+	w.Advance(5 * Size)
+	for seq := int64(4*Size + 1); seq <= 5*Size; seq++ {
+		if !w.Fresh(seq) {
 			t.Fatalf("after advance, seq %d was taken for delivered", seq)
 		}
 	}
 }
 
 func BenchmarkSeqWindowInOrder(b *testing.B) {
-	var w seqWindow
+	var w Window
 	seq := int64(0)
 	for b.Loop() {
 		seq++
-		w.fresh(seq)
+		w.Fresh(seq)
 	}
 }
