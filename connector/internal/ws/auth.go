@@ -51,7 +51,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 		if err := s.srv.presence.Set(ctx, id.UserID, s.id, presence.Online); err != nil {
 			s.srv.logger.Warn("presence", "error", err)
 		}
-		if err := s.srv.users.add(ctx, id.UserID, s); err != nil {
+		if err := s.srv.users.Add(ctx, id.UserID, s); err != nil {
 			s.srv.logger.Warn("user feed", "error", err)
 		}
 	}

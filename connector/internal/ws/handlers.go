@@ -36,7 +36,7 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) {
 			s.unavailable(f.ID, err)
 		}
 	case protocol.TypeWatch:
-		s.srv.watch(s, f.UserIDs)
+		s.srv.watchers.Watch(s, f.UserIDs)
 		for user, st := range s.srv.presence.Statuses(ctx, f.UserIDs) {
 			s.reply(protocol.Presence(user, st))
 		}

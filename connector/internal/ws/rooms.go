@@ -24,12 +24,12 @@ type heldFrame struct {
 	frame []byte
 }
 
-// roomLeft stops a room the user left (or was removed from), then passes
+// RoomLeft stops a room the user left (or was removed from), then passes
 // the membership frame on. It is handled in order with the socket's
 // frames, so a subscribe to the room already being handled cannot outlive
 // it; it skips the inbox's bound, as the user feed must not wait on one
 // socket, and membership changes are rare.
-func (s *session) roomLeft(roomID string, frame []byte) {
+func (s *session) RoomLeft(roomID string, frame []byte) {
 	s.imu.Lock()
 	defer s.imu.Unlock()
 	if s.isClosing() {
@@ -154,7 +154,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 				break
 			}
 			if rs.Fresh(seq) {
-				s.enqueue(messageFrame(roomID, raw))
+				s.Enqueue(messageFrame(roomID, raw))
 			}
 			after = seq
 		}
@@ -172,7 +172,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 func (s *session) releaseHeld(rs *roomState) {
 	for _, h := range rs.held {
 		if rs.Fresh(h.seq) {
-			s.enqueue(h.frame)
+			s.Enqueue(h.frame)
 		}
 	}
 	rs.held, rs.catchingUp = nil, false

@@ -27,6 +27,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/connector/internal/seqs"
+	"github.com/parley-chat/parley/connector/internal/userfeed"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
@@ -85,7 +86,8 @@ type Server struct {
 	history  History
 	log      EventLog
 	presence *presence.Tracker
-	users    *userFeed
+	watchers *presence.Feed
+	users    *userfeed.Feed
 	logger   *slog.Logger
 	upgrader websocket.Upgrader
 	sendRate *ratelimit.Limiter
@@ -94,7 +96,6 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	watchers map[string]map[*session]struct{} // presence: user -> sessions watching
 	draining bool
 }
 
@@ -135,9 +136,9 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
-		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, users: newUserFeed(d.Redis, d.Members),
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, users: userfeed.New(d.Redis, d.Members),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
-		sessions: map[*session]struct{}{}, watchers: map[string]map[*session]struct{}{}}
+		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}}
 	s.upgrader = websocket.Upgrader{
 		// Write buffers come from a pool and are held only while writing.
 		// The read buffer is small because idle sockets dominate and client
@@ -216,6 +217,9 @@ func cutPrefix(s, prefix string) (string, bool) {
 }
 
 func (s *Server) track(sess *session, add bool) {
+	if !add {
+		s.watchers.Unwatch(sess)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if add {
@@ -224,7 +228,6 @@ func (s *Server) track(sess *session, add bool) {
 		return
 	}
 	delete(s.sessions, sess)
-	s.unwatch(sess)
 	s.metrics.sockets.Dec()
 }
 
@@ -258,10 +261,21 @@ func (s *Server) Shutdown(ctx context.Context) {
 }
 
 // RunUserFeed forwards personal frames (notifications, membership changes)
-// to users' sockets.
+// to users' sockets, and closes the user feed's Redis subscription when ctx
+// ends.
 func (s *Server) RunUserFeed(ctx context.Context) {
-	defer s.users.ps.Close()
-	s.users.run(ctx)
+	s.users.Run(ctx)
+}
+
+// Close closes the user feed's Redis subscription, for an owner that stops
+// the server without RunUserFeed having run; it may be called after
+// RunUserFeed too. The hub's subscription is the hub owner's to close.
+func (s *Server) Close() error { return s.users.Close() }
+
+// RunPresence forwards presence changes to the sessions watching each
+// user, re-reading their statuses every sweep (see presence.Feed).
+func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
+	s.watchers.Run(ctx, sweep)
 }
 
 // RunPings pings every socket each PingInterval, from one goroutine rather

@@ -10,9 +10,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/parley-chat/parley/connector/internal/authn"
+	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
+	"github.com/parley-chat/parley/connector/internal/userfeed"
 	"github.com/parley-chat/parley/knative/ksvc"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -26,10 +28,6 @@ type session struct {
 	srv  *Server
 	conn *websocket.Conn
 	id   string
-	// watching are the users whose presence this socket watches, so its
-	// close or next watch frame touches only their entries in the
-	// server's watchers. Guarded by srv.mu.
-	watching []string
 
 	// The write side: a bounded queue drained by a writer goroutine that
 	// runs only while there is something to write, so an idle socket costs
@@ -79,8 +77,15 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 	return sess
 }
 
+// A session is what the hub, the user feed and the presence feed deliver to.
+var (
+	_ hub.Subscriber = (*session)(nil)
+	_ userfeed.Sink  = (*session)(nil)
+	_ presence.Sink  = (*session)(nil)
+)
+
 // inbound is a frame read from the socket, a token offered at the
-// upgrade, or a room the user left (see roomLeft).
+// upgrade, or a room the user left (see RoomLeft).
 type inbound struct {
 	data  []byte
 	token string
@@ -197,7 +202,7 @@ func (s *session) handleInbox(ctx context.Context) {
 func (s *session) handleInbound(ctx context.Context, in inbound) {
 	if in.left != nil {
 		s.leaveRoom(in.left.roomID)
-		s.enqueue(in.left.frame)
+		s.Enqueue(in.left.frame)
 		return
 	}
 	if in.token != "" {
@@ -258,7 +263,7 @@ func (s *session) cleanup() {
 	}
 	s.sends.Wait()
 	if authed {
-		s.srv.users.remove(user, s)
+		s.srv.users.Remove(user, s)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := s.srv.presence.Set(ctx, user, s.id, presence.Offline); err != nil {
 			s.srv.logger.Warn("presence", "error", err)

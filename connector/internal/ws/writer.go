@@ -17,9 +17,9 @@ func (s *session) Flush() {
 	s.startWriterLocked()
 }
 
-// enqueue queues a frame and starts writing it without blocking; a full
+// Enqueue queues a frame and starts writing it without blocking; a full
 // queue closes the session as a slow consumer.
-func (s *session) enqueue(frame []byte) { s.queueFrame(frame, true) }
+func (s *session) Enqueue(frame []byte) { s.queueFrame(frame, true) }
 
 func (s *session) queueFrame(frame []byte, write bool) {
 	s.qmu.Lock()
@@ -55,7 +55,7 @@ func (s *session) reply(v any) {
 		s.srv.logger.Error("encode frame", "error", err)
 		return
 	}
-	s.enqueue(b)
+	s.Enqueue(b)
 }
 
 // retryAfterMS rounds a wait up to whole milliseconds, at least one, so a

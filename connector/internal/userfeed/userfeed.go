@@ -1,0 +1,138 @@
+// Package userfeed forwards personal frames (notifications, membership
+// changes) from Redis to the sockets of their user on this connector.
+//
+// A Feed subscribes to the channel of each user it has sockets for, and to
+// MembershipChannel. It owns its one Redis pub/sub connection: New opens
+// nothing, the connection is opened by the first subscription, and Close
+// (or Run returning) closes it.
+package userfeed
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+// Sink is a user's socket. Neither method may block.
+type Sink interface {
+	// Enqueue passes a frame on to the client.
+	Enqueue(frame []byte)
+	// RoomLeft stops a room the user left, then passes the frame on.
+	RoomLeft(roomID string, frame []byte)
+}
+
+// Members is the membership cache, told of every change heard of.
+type Members interface {
+	Forget(roomID, userID string)
+}
+
+// Feed is safe for concurrent use.
+type Feed struct {
+	ps      *redis.PubSub
+	members Members
+	close   sync.Once
+
+	mu    sync.Mutex
+	sinks map[string]map[Sink]struct{} // user -> sockets
+}
+
+// New returns a feed on rdb. Run must be running for frames to arrive.
+func New(rdb *redis.Client, members Members) *Feed {
+	// Subscribe without channels opens no connection yet.
+	return &Feed{ps: rdb.Subscribe(context.Background()), members: members, sinks: map[string]map[Sink]struct{}{}}
+}
+
+// Add subscribes to user's channel for s.
+func (u *Feed) Add(ctx context.Context, user string, s Sink) error {
+	u.mu.Lock()
+	first := u.sinks[user] == nil
+	if first {
+		u.sinks[user] = map[Sink]struct{}{}
+	}
+	u.sinks[user][s] = struct{}{}
+	u.mu.Unlock()
+	if first {
+		return u.ps.Subscribe(ctx, eventsv1.UserChannel(user))
+	}
+	return nil
+}
+
+// Remove forgets s, unsubscribing from user's channel after their last socket.
+func (u *Feed) Remove(user string, s Sink) {
+	u.mu.Lock()
+	delete(u.sinks[user], s)
+	last := len(u.sinks[user]) == 0
+	if last {
+		delete(u.sinks, user)
+	}
+	u.mu.Unlock()
+	if last {
+		u.ps.Unsubscribe(context.Background(), eventsv1.UserChannel(user))
+	}
+}
+
+// Close closes the Redis subscription; safe to call more than once, and
+// without Run.
+func (u *Feed) Close() error {
+	var err error
+	u.close.Do(func() { err = u.ps.Close() })
+	return err
+}
+
+// Run forwards frames until ctx ends, then closes the subscription.
+func (u *Feed) Run(ctx context.Context) {
+	defer u.Close()
+	// A failed subscribe is still recorded: go-redis subscribes again when
+	// it reconnects, as it does for the users' channels.
+	_ = u.ps.Subscribe(ctx, eventsv1.MembershipChannel)
+	ch := u.ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			if msg.Channel == eventsv1.MembershipChannel {
+				u.membershipChanged([]byte(msg.Payload))
+				continue
+			}
+			user, ok := eventsv1.UserOfChannel(msg.Channel)
+			if !ok {
+				continue
+			}
+			frame := []byte(msg.Payload)
+			u.mu.Lock()
+			for s := range u.sinks[user] {
+				s.Enqueue(frame)
+			}
+			u.mu.Unlock()
+		}
+	}
+}
+
+// membershipChanged forgets the cached membership (on every connector, so
+// none outlives the change, whether or not the user is connected here),
+// then passes the frame to the user's sockets here; a room left is stopped
+// on each of them before the client hears of it.
+func (u *Feed) membershipChanged(frame []byte) {
+	var change eventsv1.MembershipFrame
+	if err := json.Unmarshal(frame, &change); err != nil || change.RoomID == "" || change.UserID == "" {
+		return
+	}
+	u.members.Forget(change.RoomID, change.UserID)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for s := range u.sinks[change.UserID] {
+		if change.State == eventsv1.MembershipLeft {
+			s.RoomLeft(change.RoomID, frame)
+		} else {
+			s.Enqueue(frame)
+		}
+	}
+}
