@@ -62,8 +62,11 @@ type Config struct {
 type Hub struct {
 	cfg Config
 	rdb *redis.Client
-	ps  *redis.PubSub
-	log *slog.Logger
+	// ps is the hub's one pub/sub connection, opened by the first Join or
+	// by Run (New opens nothing) and closed by Close or Run's return.
+	ps    *redis.PubSub
+	close sync.Once
+	log   *slog.Logger
 
 	shards [roomShards]shard
 
@@ -103,7 +106,7 @@ func New(rdb *redis.Client, cfg Config) *Hub {
 		cfg.Logger = slog.Default()
 	}
 	h := &Hub{cfg: cfg, rdb: rdb, log: cfg.Logger, waiters: map[string][]chan struct{}{},
-		ps: rdb.Subscribe(context.Background())}
+		ps: rdb.Subscribe(context.Background())} // no channels: no connection yet
 	for i := range h.shards {
 		h.shards[i].rooms = map[string]*room{}
 	}
@@ -114,8 +117,9 @@ func New(rdb *redis.Client, cfg Config) *Hub {
 // touched subscribers are flushed.
 const maxBatch = 128
 
-// Run dispatches frames from Redis until ctx ends. go-redis re-connects
-// and re-subscribes by itself when the connection drops.
+// Run dispatches frames from Redis until ctx ends, then closes the
+// subscription. go-redis re-connects and re-subscribes by itself when the
+// connection drops.
 //
 // Frames already waiting in the channel are dispatched as one batch before
 // any subscriber is flushed. An idle hub thus writes each frame at once,
@@ -123,6 +127,7 @@ const maxBatch = 128
 // batch instead of one per frame, for it and for its client, which is what
 // keeps a loaded connector from spending its CPU on syscalls.
 func (h *Hub) Run(ctx context.Context) {
+	defer h.Close()
 	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
 	touched := map[Subscriber]struct{}{}
 	for {
@@ -165,8 +170,13 @@ func (h *Hub) handle(m any, touched map[Subscriber]struct{}) {
 	}
 }
 
-// Close ends the subscription.
-func (h *Hub) Close() error { return h.ps.Close() }
+// Close ends the subscription and closes its connection. It may be called
+// more than once, and whether or not Run ran.
+func (h *Hub) Close() error {
+	var err error
+	h.close.Do(func() { err = h.ps.Close() })
+	return err
+}
 
 // Rooms is the number of rooms with local members.
 func (h *Hub) Rooms() int {

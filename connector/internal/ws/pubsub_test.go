@@ -1,0 +1,171 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/hub"
+	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/seqs"
+	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
+)
+
+// stayingSubscriber is a hub member that never leaves, so the hub's
+// connection is still subscribed when its owner closes it: a connection
+// left open would then still show as pub/sub in CLIENT LIST.
+type stayingSubscriber struct{}
+
+func (stayingSubscriber) Deliver(string, int64, []byte) {}
+func (stayingSubscriber) Flush()                        {}
+func (stayingSubscriber) Resync(string)                 {}
+
+// pubsubConns counts the connections named name that Redis has in pub/sub
+// mode, or that last ran a pub/sub command (one that unsubscribed from
+// everything is no longer flagged, but still open).
+func pubsubConns(t *testing.T, admin *redis.Client, name string) int {
+	t.Helper()
+	list, err := admin.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(list, "\n") {
+		fields := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			fields[k] = v
+		}
+		if fields["name"] == name && (strings.Contains(fields["flags"], "P") || strings.HasSuffix(fields["cmd"], "subscribe")) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitPubsubConns waits until Redis lists want pub/sub connections named
+// name: a closed connection leaves CLIENT LIST once Redis has read the close.
+func waitPubsubConns(t *testing.T, admin *redis.Client, name string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		got := pubsubConns(t, admin, name)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pub/sub connections named %s, want %d", got, name, want)
+		}
+		<-time.After(pause)
+	}
+}
+
+// connector is the hub and socket server as connector/main.go wires them,
+// on a Redis client whose connections carry a name of their own.
+type connector struct {
+	name string
+	rdb  *redis.Client
+	hub  *hub.Hub
+	srv  *Server
+}
+
+func newConnector(t *testing.T) *connector {
+	t.Helper()
+	opts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &connector{name: "pubsub-" + uuid.NewString()[:8]}
+	opts.ClientName = c.name
+	c.rdb = redis.NewClient(opts)
+	t.Cleanup(func() { c.rdb.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	authority := seqs.New(c.rdb, &seqstest.Blocks{}, log)
+	c.hub = hub.New(c.rdb, hub.Config{Head: authority.Head, Logger: log})
+	c.srv = New(Config{Logger: log}, Deps{Hub: c.hub, Redis: c.rdb, Verifier: tokenIsUser{}, Members: everyoneIsMember{},
+		History: noHistory{}, Log: acceptingLog{}, Presence: presence.New(c.rdb, time.Minute, log),
+		Metrics: NewMetrics(prometheus.NewRegistry()), Seqs: authority})
+	return c
+}
+
+// Every pub/sub connection the hub and the socket server open (the hub's
+// rooms, the user feed, the presence feed) is closed when they stop, and
+// each of their constructors opens none: the connections are counted on
+// the real Redis, before the client itself is closed (which would close
+// them all).
+func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
+	opts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(opts)
+	defer admin.Close()
+
+	t.Run("served then stopped as the connector stops", func(t *testing.T) {
+		c := newConnector(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, run := range []func(context.Context){c.hub.Run, c.srv.RunUserFeed,
+			func(ctx context.Context) { c.srv.RunPresence(ctx, time.Minute) }} {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(ctx) }()
+		}
+		hs := httptest.NewServer(c.srv)
+		defer hs.Close()
+		client := (&testServer{url: hs.URL, rdb: c.rdb}).dial(t, "ada") // subscribes the user feed to ada
+		joinCtx, done := context.WithTimeout(ctx, 5*time.Second)
+		defer done()
+		if _, err := c.hub.Join(joinCtx, "pubsub-room", stayingSubscriber{}); err != nil {
+			t.Fatal(err)
+		}
+		waitPubsubConns(t, admin, c.name, 3) // the hub, the user feed, the presence feed
+
+		stop, stopped := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stopped()
+		c.srv.Shutdown(stop)
+		client.conn.Close()
+		cancel()
+		wg.Wait()
+		c.hub.Close()
+		waitPubsubConns(t, admin, c.name, 0)
+	})
+
+	t.Run("built and closed, never run", func(t *testing.T) {
+		c := newConnector(t)
+		// A user feed used before RunUserFeed ran opens its connection.
+		if err := c.srv.users.Add(context.Background(), "bob", &session{}); err != nil {
+			t.Fatal(err)
+		}
+		waitPubsubConns(t, admin, c.name, 1)
+		c.srv.Close()
+		c.hub.Close()
+		waitPubsubConns(t, admin, c.name, 0)
+		if err := errors.Join(c.srv.Close(), c.hub.Close()); err != nil {
+			t.Fatalf("closing again: %v", err)
+		}
+	})
+
+	t.Run("a join that failed, then closed", func(t *testing.T) {
+		c := newConnector(t)
+		// Without Run nothing reads the subscription's confirmation.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := c.hub.Join(ctx, "pubsub-room", stayingSubscriber{}); err == nil {
+			t.Fatal("join succeeded without the hub running")
+		}
+		waitPubsubConns(t, admin, c.name, 1)
+		c.hub.Close()
+		c.srv.Close()
+		waitPubsubConns(t, admin, c.name, 0)
+	})
+}
