@@ -14,8 +14,8 @@ func TestSeqWindowDeliversEachSeqOnce(t *testing.T) {
 		{10, false},
 		{0, false}, {-1, false},
 		{13 + Size, true}, // jumps ahead: 13 falls out of the window
-		{13, false},               // too old to tell: taken as delivered
-		{14, true},                // inside the window again, and never seen
+		{13, false},       // too old to tell: taken as delivered
+		{14, true},        // inside the window again, and never seen
 		{14 + Size, true}, // pushes 14 out
 		{14, false},
 		{15, true}, // still inside the window
