@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,7 +62,7 @@ func (s *session) claimQueued() {
 				defer func() { <-s.inflight; s.sends.Done() }()
 				ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), callTimeout)
 				defer cancel()
-				s.deliver(ctx, c.f, msg, c.begin)
+				s.deliver(ctx, c, msg)
 			}()
 		}
 		s.renewLeases(ctx, leaseless)
@@ -200,6 +199,11 @@ func (s *session) newClaim(ctx context.Context, f protocol.Frame, id authn.Ident
 	return c
 }
 
+// dedupKey and pendingKey are the claim's keys of its client_msg_id and of
+// its room's seqs in flight (see claimScript).
+func (c claim) dedupKey() string   { return c.keys[0] }
+func (c claim) pendingKey() string { return c.keys[2] }
+
 // record is the pending send record of a claim attempted at now.
 func (c claim) record(now time.Time) []byte {
 	raw, _ := json.Marshal(c.msg)
@@ -217,10 +221,19 @@ func claimArgs(record []byte, now time.Time) []any {
 // answers duplicates itself (original ack, or in_progress) and returns
 // false for them.
 func (s *session) settle(ctx context.Context, c claim, res []any, err error) (eventsv1.Message, bool) {
-	f, msg, dk := c.f, c.msg, c.keys[0]
+	f, msg, dk := c.f, c.msg, c.dedupKey()
 	if err != nil || len(res) < 2 {
 		s.unavailable(f.ID, fmt.Errorf("claim %s: %v", dk, err))
 		return msg, false
+	}
+	if seq, _ := res[0].(int64); seq > 0 {
+		// A new message, seq taken: the record is this claim's own, of
+		// c.msg, so there is nothing to read back.
+		msg.Seq = seq
+		if left, _ := res[2].(int64); left < renewAhead {
+			s.renewSoon(f.RoomID)
+		}
+		return msg, true
 	}
 	prev, _ := res[1].(string)
 	seq, rec, err := parseRecord(prev)
@@ -229,12 +242,6 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 		return msg, false
 	}
 	msg.Seq = seq
-	if fresh, _ := res[0].(int64); fresh > 0 {
-		if left, _ := res[2].(int64); left < renewAhead {
-			s.renewSoon(f.RoomID)
-		}
-		return msg, true // a new message, seq taken
-	}
 	if rec.Done {
 		s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
 		return msg, false
@@ -245,8 +252,7 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 		return msg, false
 	}
 	rec.Started = time.Now().UnixMilli()
-	next, _ := json.Marshal(rec)
-	next = append(strconv.AppendInt(nil, seq, 10), append([]byte{' '}, next...)...)
+	next := recordValue(seq, rec)
 	if won, err := takeOver.Run(ctx, s.srv.rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
 		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})

@@ -58,41 +58,53 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 }
 
 // deliver appends a claimed message to Kafka, then publishes and acks it.
-func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Message, begin time.Time) {
+func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
+	f := c.f
 	ctx, span := ksvc.Tracer().Start(ctx, "kafka append "+eventsv1.TypeMessageSent, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
+	// Encoded once: the event, the history window, the room's frame and
+	// the send record all carry these bytes.
+	raw, _ := json.Marshal(msg)
 	stopSending := s.srv.hub.Sending(f.RoomID, msg.Seq) // other connectors wait for this seq meanwhile
 	appending := time.Now()
-	err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, msg))
+	err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, json.RawMessage(raw)))
 	s.srv.metrics.appendLatency.Observe(time.Since(appending).Seconds())
 	stopSending()
 	if err != nil {
 		// Never a false ack. The claim stays: a retry re-sends this same
 		// message once the attempt is stale. Until then rooms go on
 		// without it (it arrives late, if it does).
-		if err := s.srv.rdb.ZRem(context.WithoutCancel(ctx), hub.PendingKey(f.RoomID), msg.Seq).Err(); err != nil {
+		if err := s.srv.rdb.ZRem(context.WithoutCancel(ctx), c.pendingKey(), msg.Seq).Err(); err != nil {
 			s.srv.logger.Warn("a failed send stays in flight until it lapses", "room", f.RoomID, "seq", msg.Seq, "error", err)
 		}
 		s.srv.metrics.sendErrors.Inc()
 		s.unavailable(f.ID, err)
 		return
 	}
-	raw, _ := json.Marshal(msg)
-	done, _ := json.Marshal(sendRecord{Done: true, Message: raw})
-	done = append(strconv.AppendInt(nil, msg.Seq, 10), append([]byte{' '}, done...)...)
+	done := recordValue(msg.Seq, sendRecord{Done: true, Message: raw})
 	pipe := s.srv.rdb.TxPipeline()
 	hk := eventsv1.HistoryKey(f.RoomID)
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
 	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
 	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(msg.Seq, messageFrame(f.RoomID, raw)))
-	pipe.ZRem(ctx, hub.PendingKey(f.RoomID), msg.Seq)
-	pipe.Set(ctx, dedupKey(f.RoomID, msg.UserID, f.ClientMsgID), done, 24*time.Hour)
+	pipe.ZRem(ctx, c.pendingKey(), msg.Seq)
+	pipe.Set(ctx, c.dedupKey(), done, 24*time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The message is durable; members still get it from history.
 		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
 	}
 	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
-	s.srv.metrics.sendLatency.Observe(time.Since(begin).Seconds())
+	s.srv.metrics.sendLatency.Observe(time.Since(c.begin).Seconds())
+}
+
+// recordValue is what a client_msg_id's key holds: the seq beside the
+// record's JSON, "<seq> <record>" (see claimScript).
+func recordValue(seq int64, rec sendRecord) []byte {
+	b, _ := json.Marshal(rec) // a sendRecord always encodes
+	v := make([]byte, 0, 21+len(b))
+	v = strconv.AppendInt(v, seq, 10)
+	v = append(v, ' ')
+	return append(v, b...)
 }
 
 // parseRecord splits a send record into its seq and JSON. A record written
