@@ -85,34 +85,31 @@ func (u *Feed) Close() error {
 
 // Run forwards frames until ctx ends, then closes the subscription.
 func (u *Feed) Run(ctx context.Context) {
-	defer u.Close()
+	// Closing the subscription closes its channel, which ends the loop.
+	defer context.AfterFunc(ctx, func() { u.Close() })()
 	// A failed subscribe is still recorded: go-redis subscribes again when
 	// it reconnects, as it does for the users' channels.
 	_ = u.ps.Subscribe(ctx, eventsv1.MembershipChannel)
-	ch := u.ps.Channel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg, ok := <-ch:
-			if !ok {
-				return
-			}
-			if msg.Channel == eventsv1.MembershipChannel {
-				u.membershipChanged([]byte(msg.Payload))
-				continue
-			}
-			user, ok := eventsv1.UserOfChannel(msg.Channel)
-			if !ok {
-				continue
-			}
-			frame := []byte(msg.Payload)
-			u.mu.Lock()
-			for s := range u.sinks[user] {
-				s.Enqueue(frame)
-			}
-			u.mu.Unlock()
-		}
+	for msg := range u.ps.Channel() {
+		u.forward(msg)
+	}
+}
+
+// forward passes a frame from Redis to the sockets it is for.
+func (u *Feed) forward(msg *redis.Message) {
+	if msg.Channel == eventsv1.MembershipChannel {
+		u.membershipChanged([]byte(msg.Payload))
+		return
+	}
+	user, ok := eventsv1.UserOfChannel(msg.Channel)
+	if !ok {
+		return
+	}
+	frame := []byte(msg.Payload)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for s := range u.sinks[user] {
+		s.Enqueue(frame)
 	}
 }
 

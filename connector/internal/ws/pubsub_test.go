@@ -3,22 +3,13 @@ package ws
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/parley-chat/parley/connector/internal/hub"
-	"github.com/parley-chat/parley/connector/internal/presence"
-	"github.com/parley-chat/parley/connector/internal/seqs"
-	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 )
 
 // stayingSubscriber is a hub member that never leaves, so the hub's
@@ -70,34 +61,6 @@ func waitPubsubConns(t *testing.T, admin *redis.Client, name string, want int) {
 	}
 }
 
-// connector is the hub and socket server as connector/main.go wires them,
-// on a Redis client whose connections carry a name of their own.
-type connector struct {
-	name string
-	rdb  *redis.Client
-	hub  *hub.Hub
-	srv  *Server
-}
-
-func newConnector(t *testing.T) *connector {
-	t.Helper()
-	opts, err := redis.ParseURL(stack.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &connector{name: "pubsub-" + uuid.NewString()[:8]}
-	opts.ClientName = c.name
-	c.rdb = redis.NewClient(opts)
-	t.Cleanup(func() { c.rdb.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	authority := seqs.New(c.rdb, &seqstest.Blocks{}, log)
-	c.hub = hub.New(c.rdb, hub.Config{Head: authority.Head, Logger: log})
-	c.srv = New(Config{Logger: log}, Deps{Hub: c.hub, Redis: c.rdb, Verifier: tokenIsUser{}, Members: everyoneIsMember{},
-		History: noHistory{}, Log: acceptingLog{}, Presence: presence.New(c.rdb, time.Minute, log),
-		Metrics: NewMetrics(prometheus.NewRegistry()), Seqs: authority})
-	return c
-}
-
 // Every pub/sub connection the hub and the socket server open (the hub's
 // rooms, the user feed, the presence feed) is closed when they stop, and
 // each of their constructors opens none: the connections are counted on
@@ -112,7 +75,7 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 	defer admin.Close()
 
 	t.Run("served then stopped as the connector stops", func(t *testing.T) {
-		c := newConnector(t)
+		c := newConnector(t, Config{})
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		for _, run := range []func(context.Context){c.hub.Run, c.srv.RunUserFeed,
@@ -141,7 +104,7 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 	})
 
 	t.Run("built and closed, never run", func(t *testing.T) {
-		c := newConnector(t)
+		c := newConnector(t, Config{})
 		// A user feed used before RunUserFeed ran opens its connection.
 		if err := c.srv.users.Add(context.Background(), "bob", &session{}); err != nil {
 			t.Fatal(err)
@@ -156,7 +119,7 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 	})
 
 	t.Run("a join that failed, then closed", func(t *testing.T) {
-		c := newConnector(t)
+		c := newConnector(t, Config{})
 		// Without Run nothing reads the subscription's confirmation.
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()

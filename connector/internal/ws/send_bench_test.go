@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -29,17 +30,8 @@ import (
 // a time, so nothing is batched; allocs/op is the allocations per message
 // (connector/BENCHMARKS.md).
 func BenchmarkSendPath(b *testing.B) {
-	opts, err := redis.ParseURL(stack.RedisURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	authority := seqs.New(rdb, &seqstest.Blocks{}, log)
-	h := hub.New(rdb, hub.Config{Head: authority.Head, Logger: log})
-	srv := New(Config{Logger: log, SendRate: 1e9, SendBurst: 1e9}, Deps{Hub: h, Redis: rdb, Verifier: tokenIsUser{},
-		Members: everyoneIsMember{}, History: noHistory{}, Log: acceptingLog{}, Presence: presence.New(rdb, time.Minute, log),
-		Metrics: NewMetrics(prometheus.NewRegistry()), Seqs: authority})
+	c := newConnector(b, Config{SendRate: 1e9, SendBurst: 1e9})
+	rdb, h, srv := c.rdb, c.hub, c.srv
 	ctx, cancel := context.WithCancel(context.Background())
 	feedDone := make(chan struct{})
 	go func() { defer close(feedDone); srv.RunUserFeed(ctx) }()
@@ -72,7 +64,6 @@ func BenchmarkSendPath(b *testing.B) {
 		cancel()
 		<-feedDone
 		h.Close()
-		rdb.Close()
 	})
 
 	room := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -91,4 +82,33 @@ func BenchmarkSendPath(b *testing.B) {
 	if n, err := rdb.ZCard(ctx, eventsv1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, eventsv1.HistoryWindow)) {
 		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, eventsv1.HistoryWindow))
 	}
+}
+
+// connector is the hub and socket server as connector/main.go wires them,
+// on a Redis client whose connections carry a name of their own.
+type connector struct {
+	name string
+	rdb  *redis.Client
+	hub  *hub.Hub
+	srv  *Server
+}
+
+func newConnector(t testing.TB, cfg Config) *connector {
+	t.Helper()
+	opts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &connector{name: "pubsub-" + uuid.NewString()[:8]}
+	opts.ClientName = c.name
+	c.rdb = redis.NewClient(opts)
+	t.Cleanup(func() { c.rdb.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	authority := seqs.New(c.rdb, &seqstest.Blocks{}, log)
+	c.hub = hub.New(c.rdb, hub.Config{Head: authority.Head, Logger: log})
+	cfg.Logger = log
+	c.srv = New(cfg, Deps{Hub: c.hub, Redis: c.rdb, Verifier: tokenIsUser{}, Members: everyoneIsMember{},
+		History: noHistory{}, Log: acceptingLog{}, Presence: presence.New(c.rdb, time.Minute, log),
+		Metrics: NewMetrics(prometheus.NewRegistry()), Seqs: authority})
+	return c
 }
