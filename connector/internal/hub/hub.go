@@ -11,7 +11,12 @@
 // messages in seq order. A sender registers the seq it takes as in flight
 // (see Sending); a hub waits for a missing seq as long as it is in flight,
 // and GapWait for one that is not (its sender crashed, or gave up). A
-// message later than that is still delivered, once, out of order.
+// message later than that is still delivered, once, out of order. The
+// ordering itself is package order; the hub adds the room lock, the wait
+// for a missing seq (order.go) and the subscriptions (rooms.go).
+//
+// The hub owns one Redis pub/sub connection, opened by the first Join or
+// by Run and closed by Close or when Run returns.
 //
 // Concurrency: Hub methods are safe for concurrent use. Subscribers'
 // Deliver is called with a room lock held and must not block.

@@ -5,9 +5,15 @@
 // Each socket has one reader goroutine; its frames are handled in order by
 // a handler goroutine and its writes made by a writer goroutine, both
 // started only while there is work, so an idle socket costs one small
-// stack. They stop together when the session closes. Frames to a socket go through a bounded queue: a
-// client that does not keep up is disconnected with CloseSlowConsumer
-// instead of slowing its rooms.
+// stack. They stop together when the session closes. Frames to a socket
+// go through a bounded queue: a client that does not keep up is
+// disconnected with CloseSlowConsumer instead of slowing its rooms.
+//
+// Files by concern: session.go (reader and inbox), writer.go, auth.go,
+// rooms.go (subscribe and catch-up), send.go and claims.go (the send path
+// and its seqs), edits.go, receipts.go, history.go. Sessions get room
+// frames from the hub, presence from presence.Feed and personal frames
+// from userfeed.Feed; the seq window is package seqwindow.
 package ws
 
 import (
