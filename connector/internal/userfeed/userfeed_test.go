@@ -1,0 +1,115 @@
+package userfeed
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+var stack *devstack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
+}
+
+// sink records what a socket was given, in order.
+type sink struct{ got chan string }
+
+func (s *sink) Enqueue(frame []byte)                 { s.got <- "frame " + string(frame) }
+func (s *sink) RoomLeft(roomID string, frame []byte) { s.got <- "left " + roomID }
+
+type forgetting struct{ forgot chan string }
+
+func (f forgetting) Forget(roomID, userID string) { f.forgot <- roomID + "/" + userID }
+
+func next(t *testing.T, ch chan string) string {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing arrived within 5s")
+		return ""
+	}
+}
+
+// subscribers waits until channel has want subscribers in Redis.
+func subscribers(t *testing.T, rdb *redis.Client, channel string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n[channel] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d subscribers, want %d", channel, n[channel], want)
+		}
+		<-time.After(pause)
+	}
+}
+
+// A user's frames reach their sockets; a membership change is forgotten
+// by the cache whoever it is about, and a room left is stopped on the
+// user's sockets rather than only passed on.
+func TestFramesReachTheirUsersSocketsAndMembershipChangesStopRooms(t *testing.T) {
+	opts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	members := forgetting{forgot: make(chan string, 8)}
+	feed := New(rdb, members)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); feed.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	ada := &sink{got: make(chan string, 8)}
+	if err := feed.Add(ctx, "ada", ada); err != nil {
+		t.Fatal(err)
+	}
+	subscribers(t, rdb, eventsv1.UserChannel("ada"), 1)
+	subscribers(t, rdb, eventsv1.MembershipChannel, 1)
+
+	rdb.Publish(ctx, eventsv1.UserChannel("ada"), `{"type":"notification"}`)
+	if got := next(t, ada.got); got != `frame {"type":"notification"}` {
+		t.Fatalf("ada got %q", got)
+	}
+	change := func(user, state string) string {
+		b, _ := json.Marshal(eventsv1.MembershipFrame{Type: eventsv1.FrameMembership, RoomID: "r1", UserID: user, State: state})
+		rdb.Publish(ctx, eventsv1.MembershipChannel, b)
+		return string(b)
+	}
+	change("bob", eventsv1.MembershipLeft)
+	if got := next(t, members.forgot); got != "r1/bob" {
+		t.Fatalf("forgot %q", got)
+	}
+	change("ada", eventsv1.MembershipLeft)
+	if got := next(t, members.forgot); got != "r1/ada" {
+		t.Fatalf("forgot %q", got)
+	}
+	if got := next(t, ada.got); got != "left r1" {
+		t.Fatalf("ada got %q, want the room stopped", got)
+	}
+	joined := change("ada", eventsv1.MembershipJoined)
+	next(t, members.forgot)
+	if got := next(t, ada.got); got != "frame "+joined {
+		t.Fatalf("ada got %q", got)
+	}
+
+	feed.Remove("ada", ada)
+	subscribers(t, rdb, eventsv1.UserChannel("ada"), 0)
+}
