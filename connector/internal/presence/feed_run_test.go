@@ -1,0 +1,112 @@
+package presence
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+)
+
+var stack *devstack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
+}
+
+// recording is a socket that records the presence frames it is given.
+type recording struct{ got chan string }
+
+func (r *recording) Enqueue(frame []byte) {
+	var p struct {
+		UserID string `json:"user_id"`
+		Status string `json:"status"`
+	}
+	json.Unmarshal(frame, &p)
+	r.got <- p.UserID + " " + p.Status
+}
+
+func (r *recording) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case v := <-r.got:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("no presence frame within 5s")
+		return ""
+	}
+}
+
+// runFeed runs a feed of a new tracker until the test ends.
+func runFeed(t *testing.T, sweep time.Duration) (*redis.Client, *Tracker, *Feed) {
+	t.Helper()
+	opts, err := redis.ParseURL(stack.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	tracker := New(rdb, time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	feed := NewFeed(tracker)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); feed.Run(ctx, sweep) }()
+	t.Cleanup(func() { cancel(); <-done; rdb.Close() })
+	return rdb, tracker, feed
+}
+
+// A watched user's changes reach the socket as they are published (no
+// sweep runs here), and an unwatched user's do not.
+func TestFeedPushesWatchedUsersChanges(t *testing.T) {
+	rdb, tracker, feed := runFeed(t, time.Hour)
+	sock := &recording{got: make(chan string, 16)}
+	feed.Watch(sock, []string{"ada"})
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		if n, err := rdb.PubSubNumSub(ctx, Channel).Result(); err == nil && n[Channel] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the feed did not subscribe within 5s")
+		}
+		<-time.After(pause)
+	}
+	tracker.Set(ctx, "bob", "s0", Online)
+	tracker.Set(ctx, "ada", "s1", Online)
+	if got := sock.next(t); got != "ada online" {
+		t.Fatalf("got %q, want ada online (and nothing of bob)", got)
+	}
+	tracker.Set(ctx, "ada", "s1", Away)
+	if got := sock.next(t); got != "ada away" {
+		t.Fatalf("got %q, want ada away", got)
+	}
+}
+
+// A session that vanished without a word (its connector crashed and
+// published nothing) is noticed by the sweep.
+func TestFeedSweepFindsSessionsThatVanished(t *testing.T) {
+	rdb, tracker, feed := runFeed(t, 20*time.Millisecond)
+	sock := &recording{got: make(chan string, 16)}
+	feed.Watch(sock, []string{"cyd"})
+	if got := sock.next(t); got != "cyd offline" {
+		t.Fatalf("first sweep pushed %q, want cyd as she stands", got)
+	}
+	ctx := context.Background()
+	tracker.Set(ctx, "cyd", "s2", Online)
+	if got := sock.next(t); got != "cyd online" {
+		t.Fatalf("got %q, want cyd online", got)
+	}
+	if err := rdb.Del(ctx, setKey("cyd")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sock.next(t); got != "cyd offline" {
+		t.Fatalf("got %q, want the sweep to find cyd offline", got)
+	}
+}
