@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 )
@@ -47,17 +48,13 @@ func (r *recording) next(t *testing.T) string {
 // runFeed runs a feed of a new tracker until the test ends.
 func runFeed(t *testing.T, sweep time.Duration) (*redis.Client, *Tracker, *Feed) {
 	t.Helper()
-	opts, err := redis.ParseURL(stack.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
+	rdb := redistest.Client(t, stack.RedisURL, "")
 	tracker := New(rdb, time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	feed := NewFeed(tracker)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); feed.Run(ctx, sweep) }()
-	t.Cleanup(func() { cancel(); <-done; rdb.Close() })
+	t.Cleanup(func() { cancel(); <-done })
 	return rdb, tracker, feed
 }
 
@@ -68,16 +65,7 @@ func TestFeedPushesWatchedUsersChanges(t *testing.T) {
 	sock := &recording{got: make(chan string, 16)}
 	feed.Watch(sock, []string{"ada"})
 	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Second)
-	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
-		if n, err := rdb.PubSubNumSub(ctx, Channel).Result(); err == nil && n[Channel] == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the feed did not subscribe within 5s")
-		}
-		<-time.After(pause)
-	}
+	redistest.Subscribers(t, rdb, Channel, 1)
 	tracker.Set(ctx, "bob", "s0", Online)
 	tracker.Set(ctx, "ada", "s1", Online)
 	if got := sock.next(t); got != "ada online" {

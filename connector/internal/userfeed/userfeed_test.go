@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
@@ -41,35 +40,11 @@ func next(t *testing.T, ch chan string) string {
 	}
 }
 
-// subscribers waits until channel has want subscribers in Redis.
-func subscribers(t *testing.T, rdb *redis.Client, channel string, want int64) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
-		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n[channel] == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s has %d subscribers, want %d", channel, n[channel], want)
-		}
-		<-time.After(pause)
-	}
-}
-
 // A user's frames reach their sockets; a membership change is forgotten
 // by the cache whoever it is about, and a room left is stopped on the
 // user's sockets rather than only passed on.
 func TestFramesReachTheirUsersSocketsAndMembershipChangesStopRooms(t *testing.T) {
-	opts, err := redis.ParseURL(stack.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := redistest.Client(t, stack.RedisURL, "")
 	members := forgetting{forgot: make(chan string, 8)}
 	feed := New(rdb, members)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -81,8 +56,8 @@ func TestFramesReachTheirUsersSocketsAndMembershipChangesStopRooms(t *testing.T)
 	if err := feed.Add(ctx, "ada", ada); err != nil {
 		t.Fatal(err)
 	}
-	subscribers(t, rdb, eventsv1.UserChannel("ada"), 1)
-	subscribers(t, rdb, eventsv1.MembershipChannel, 1)
+	redistest.Subscribers(t, rdb, eventsv1.UserChannel("ada"), 1)
+	redistest.Subscribers(t, rdb, eventsv1.MembershipChannel, 1)
 
 	rdb.Publish(ctx, eventsv1.UserChannel("ada"), `{"type":"notification"}`)
 	if got := next(t, ada.got); got != `frame {"type":"notification"}` {
@@ -111,5 +86,5 @@ func TestFramesReachTheirUsersSocketsAndMembershipChangesStopRooms(t *testing.T)
 	}
 
 	feed.Remove("ada", ada)
-	subscribers(t, rdb, eventsv1.UserChannel("ada"), 0)
+	redistest.Subscribers(t, rdb, eventsv1.UserChannel("ada"), 0)
 }

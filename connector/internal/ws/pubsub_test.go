@@ -3,12 +3,14 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -48,17 +50,10 @@ func pubsubConns(t *testing.T, admin *redis.Client, name string) int {
 // name: a closed connection leaves CLIENT LIST once Redis has read the close.
 func waitPubsubConns(t *testing.T, admin *redis.Client, name string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+	redistest.Wait(t, func() (bool, string) {
 		got := pubsubConns(t, admin, name)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pub/sub connections named %s, want %d", got, name, want)
-		}
-		<-time.After(pause)
-	}
+		return got == want, fmt.Sprintf("%d pub/sub connections named %s, want %d", got, name, want)
+	})
 }
 
 // Every pub/sub connection the hub and the socket server open (the hub's
@@ -67,12 +62,7 @@ func waitPubsubConns(t *testing.T, admin *redis.Client, name string, want int) {
 // the real Redis, before the client itself is closed (which would close
 // them all).
 func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
-	opts, err := redis.ParseURL(stack.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := redis.NewClient(opts)
-	defer admin.Close()
+	admin := redistest.Client(t, stack.RedisURL, "")
 
 	t.Run("served then stopped as the connector stops", func(t *testing.T) {
 		c := newConnector(t, Config{})

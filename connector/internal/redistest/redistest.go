@@ -1,0 +1,58 @@
+// Package redistest waits on conditions in the real Redis that the
+// connector's tests run against: pub/sub is fire and forget, so a test
+// publishes only once a subscription is seen in Redis, and a closed
+// connection is gone only once Redis has read the close.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Wait polls cond until it reports true, for at most 5s, pausing from 1ms
+// up to 100ms between polls; then it fails the test with cond's last
+// description of what it saw.
+func Wait(t testing.TB, cond func() (ok bool, saw string)) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		ok, saw := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s: %s", saw)
+		}
+		<-time.After(pause)
+	}
+}
+
+// Subscribers waits until channel has want subscribers in Redis.
+func Subscribers(t testing.TB, rdb *redis.Client, channel string, want int64) {
+	t.Helper()
+	Wait(t, func() (bool, string) {
+		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+		if err != nil {
+			return false, err.Error()
+		}
+		return n[channel] == want, fmt.Sprintf("%s has %d subscribers, want %d", channel, n[channel], want)
+	})
+}
+
+// Client connects to the Redis at url (a test stack's RedisURL) until the
+// test ends; with name, its connections carry that client name.
+func Client(t testing.TB, url, name string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ClientName = name
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
