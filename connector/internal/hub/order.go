@@ -1,8 +1,6 @@
 package hub
 
-import (
-	"time"
-)
+import "time"
 
 // Frontier is the seq from which the hub delivers a room's messages in
 // order: every lower seq was delivered before, or given up on after

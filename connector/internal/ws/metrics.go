@@ -1,8 +1,6 @@
 package ws
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the connector's socket metrics.
 type Metrics struct {
