@@ -29,8 +29,9 @@ import (
 	"sync"
 	"time"
 
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	"github.com/redis/go-redis/v9"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
 // Subscriber receives a room's frames. Deliver queues a frame and Flush

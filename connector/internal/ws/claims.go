@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
-	"github.com/redis/go-redis/v9"
 )
 
 // queueClaim hands a send to the claimer, a goroutine that runs only while

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/redistest"
 )
 
 // stayingSubscriber is a hub member that never leaves, so the hub's

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
-	"github.com/redis/go-redis/v9"
 )
 
 // receiptsKey is the Redis hash of a room's read positions, user -> seq.

@@ -27,6 +27,9 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
@@ -35,8 +38,6 @@ import (
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/userfeed"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
-	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
 )
 
 // Verifier checks access tokens.

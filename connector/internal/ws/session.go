@@ -9,6 +9,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
@@ -16,8 +20,6 @@ import (
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/connector/internal/userfeed"
 	"github.com/parley-chat/parley/knative/ksvc"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // session is one socket. The reader goroutine (run) reads and rate-limits

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/parley-chat/parley/connector/internal/protocol"
 )
 
