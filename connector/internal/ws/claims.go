@@ -16,6 +16,71 @@ import (
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
+// claim is a send waiting for its seq.
+type claim struct {
+	ctx      context.Context
+	f        protocol.Frame
+	msg      eventsv1.Message
+	keys     []string
+	args     []any
+	begin    time.Time
+	renewals int // leases asked for this send (see renewLeases)
+}
+
+// newClaim builds the message a send would append and the claim script's
+// keys and arguments for it.
+func (s *session) newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
+	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
+		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
+	counter, lease := s.srv.seqs.Keys(f.RoomID)
+	c := claim{ctx: ctx, f: f, msg: msg, begin: begin,
+		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, hub.PendingKey(f.RoomID), lease}}
+	now := time.Now()
+	c.args = claimArgs(c.record(now), now)
+	return c
+}
+
+// dedupKey and pendingKey are the claim's keys of its client_msg_id and of
+// its room's seqs in flight (see claimScript).
+func (c claim) dedupKey() string   { return c.keys[0] }
+func (c claim) pendingKey() string { return c.keys[2] }
+
+// record is the pending send record of a claim attempted at now.
+func (c claim) record(now time.Time) []byte {
+	raw, _ := json.Marshal(c.msg)
+	rec, _ := json.Marshal(sendRecord{Started: now.UnixMilli(), Message: raw})
+	return rec
+}
+
+// claimArgs are the claim script's arguments for a send claimed at now.
+func claimArgs(record []byte, now time.Time) []any {
+	return []any{record, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()}
+}
+
+// claimScript takes a client_msg_id in one round trip: the existing record
+// if there is one, else the room's next seq (seqs.TakeLua; KEYS[2] counter,
+// KEYS[4] lease) with a pending record
+// holding the message (ARGV[1]). The record keeps the seq beside the
+// message, as "<seq> <record JSON>", so the JSON is never edited. A new seq
+// is registered as in flight until ARGV[2] (Unix ms) in the room's pending
+// set (KEYS[3], see hub.PendingKey), which forgets what lapsed by ARGV[3].
+// It answers {seq, record, seqs left in the lease}, {0, record} for a known
+// client_msg_id, or {-1} when the room needs a new lease first.
+var claimScript = redis.NewScript(seqs.TakeLua + `
+local prev = redis.call('GET', KEYS[1])
+if prev then return {0, prev} end
+local seq = take_seq(KEYS[2], KEYS[4])
+if not seq then return {-1} end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], seq)
+local rec = seq .. ' ' .. ARGV[1]
+redis.call('SET', KEYS[1], rec, 'EX', 86400)
+return {seq, rec, tonumber(redis.call('HGET', KEYS[4], 'ceil')) - seq}`)
+
+// renewAhead is how many seqs may be left in a room's lease before a send
+// renews it in the background, so sends rarely wait for a reservation.
+const renewAhead = 200
+
 // queueClaim hands a send to the claimer, a goroutine that runs only while
 // sends wait for their seq. It claims every send queued meanwhile in one
 // Redis round trip, in the order they came, so a socket that sends fast is
@@ -143,80 +208,6 @@ func (s *session) claimAll(ctx context.Context, batch []claim) ([][]any, []error
 	return answers, errs
 }
 
-// staleAfter is when a pending send is presumed dead (its connector
-// crashed): past the Kafka delivery timeout, a retry takes it over.
-const staleAfter = 6 * time.Second
-
-// takeOver claims a pending record for a retry if it is still the one read.
-var takeOver = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end
-return 0`)
-
-// claimScript takes a client_msg_id in one round trip: the existing record
-// if there is one, else the room's next seq (seqs.TakeLua; KEYS[2] counter,
-// KEYS[4] lease) with a pending record
-// holding the message (ARGV[1]). The record keeps the seq beside the
-// message, as "<seq> <record JSON>", so the JSON is never edited. A new seq
-// is registered as in flight until ARGV[2] (Unix ms) in the room's pending
-// set (KEYS[3], see hub.PendingKey), which forgets what lapsed by ARGV[3].
-// It answers {seq, record, seqs left in the lease}, {0, record} for a known
-// client_msg_id, or {-1} when the room needs a new lease first.
-var claimScript = redis.NewScript(seqs.TakeLua + `
-local prev = redis.call('GET', KEYS[1])
-if prev then return {0, prev} end
-local seq = take_seq(KEYS[2], KEYS[4])
-if not seq then return {-1} end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[2], seq)
-local rec = seq .. ' ' .. ARGV[1]
-redis.call('SET', KEYS[1], rec, 'EX', 86400)
-return {seq, rec, tonumber(redis.call('HGET', KEYS[4], 'ceil')) - seq}`)
-
-// renewAhead is how many seqs may be left in a room's lease before a send
-// renews it in the background, so sends rarely wait for a reservation.
-const renewAhead = 200
-
-// claim is a send waiting for its seq.
-type claim struct {
-	ctx      context.Context
-	f        protocol.Frame
-	msg      eventsv1.Message
-	keys     []string
-	args     []any
-	begin    time.Time
-	renewals int // leases asked for this send (see renewLeases)
-}
-
-// newClaim builds the message a send would append and the claim script's
-// keys and arguments for it.
-func (s *session) newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
-	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
-		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
-	counter, lease := s.srv.seqs.Keys(f.RoomID)
-	c := claim{ctx: ctx, f: f, msg: msg, begin: begin,
-		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, hub.PendingKey(f.RoomID), lease}}
-	now := time.Now()
-	c.args = claimArgs(c.record(now), now)
-	return c
-}
-
-// dedupKey and pendingKey are the claim's keys of its client_msg_id and of
-// its room's seqs in flight (see claimScript).
-func (c claim) dedupKey() string   { return c.keys[0] }
-func (c claim) pendingKey() string { return c.keys[2] }
-
-// record is the pending send record of a claim attempted at now.
-func (c claim) record(now time.Time) []byte {
-	raw, _ := json.Marshal(c.msg)
-	rec, _ := json.Marshal(sendRecord{Started: now.UnixMilli(), Message: raw})
-	return rec
-}
-
-// claimArgs are the claim script's arguments for a send claimed at now.
-func claimArgs(record []byte, now time.Time) []any {
-	return []any{record, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()}
-}
-
 // settle turns the claim script's answer into the message to append for
 // this client_msg_id: a new one, or the one of a dead earlier attempt. It
 // answers duplicates itself (original ack, or in_progress) and returns
@@ -261,3 +252,12 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 	}
 	return msg, true // re-send the very same message (same id and seq)
 }
+
+// staleAfter is when a pending send is presumed dead (its connector
+// crashed): past the Kafka delivery timeout, a retry takes it over.
+const staleAfter = 6 * time.Second
+
+// takeOver claims a pending record for a retry if it is still the one read.
+var takeOver = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end
+return 0`)
