@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // function applies message events to MongoDB and the Redis window. Every
@@ -77,14 +78,14 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := decodeData(e, &fl); err != nil || fl.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, eventsv1.FrameRedacted, bson.M{"hidden": true,
+		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, livev1.TypeRedacted, bson.M{"hidden": true,
 			"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
 	case eventsv1.TypeMessageRestored:
 		var r eventsv1.MessageRestored
 		if err := decodeData(e, &r); err != nil || r.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, eventsv1.FrameRestored, bson.M{"hidden": false})
+		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, livev1.TypeRestored, bson.M{"hidden": false})
 	case eventsv1.TypeReceiptRead:
 		var r eventsv1.ReceiptRead
 		if err := decodeData(e, &r); err != nil || r.RoomID == "" || r.UserID == "" {
@@ -122,8 +123,12 @@ func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType strin
 	if err != nil {
 		return err
 	}
-	frame, _ := json.Marshal(eventsv1.MessageFrame{Type: frameType, RoomID: roomID, Message: doc.public()})
-	return f.cache.rdb.Publish(ctx, eventsv1.RoomChannel(roomID), eventsv1.RoomFrame(frame)).Err()
+	msg, err := json.Marshal(doc.public())
+	if err != nil {
+		return fmt.Errorf("persist: %s frame of %s: %w", frameType, id, err)
+	}
+	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: roomID, Message: msg})
+	return f.cache.rdb.Publish(ctx, livev1.RoomChannel(roomID), livev1.EphemeralEnvelope(frame)).Err()
 }
 
 // checkText enforces the connector's text limit again: an event over it

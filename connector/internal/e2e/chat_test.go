@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/parley-chat/parley/connector/internal/hub"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // inOrder checks messages are seq-ordered without duplicates and returns their texts.
@@ -73,7 +73,7 @@ func TestTwoUsersOnTwoConnectorsChat(t *testing.T) {
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	if n, err := rdb.ZCard(context.Background(), hub.PendingKey(room)).Result(); err != nil || n != 0 {
+	if n, err := rdb.ZCard(context.Background(), livev1.SendingKey(room)).Result(); err != nil || n != 0 {
 		t.Errorf("%d seqs still in flight after every send was acked (%v)", n, err)
 	}
 }

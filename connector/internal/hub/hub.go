@@ -19,7 +19,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -29,7 +28,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // Subscriber receives a room's frames. Deliver queues a frame and Flush
@@ -45,18 +44,6 @@ type Subscriber interface {
 	// must be fetched from history. It must not block.
 	Resync(roomID string)
 }
-
-// Envelope kinds on the Redis channel: "m<seq> <frame>" is an ordered
-// message, "e <frame>" an ephemeral frame (typing, receipts, edits), and
-// "g<seq>" a seq that will never come (its send failed).
-const (
-	kindMessage   = 'm'
-	kindEphemeral = 'e'
-	kindGap       = 'g'
-)
-
-// Channel is the Redis channel of a room.
-func Channel(roomID string) string { return eventsv1.RoomChannel(roomID) }
 
 // Config configures a Hub.
 type Config struct {
@@ -210,7 +197,7 @@ func (h *Hub) subscribed(channel string) {
 	if joining {
 		return
 	}
-	roomID, _ := eventsv1.RoomOfChannel(channel)
+	roomID, _ := livev1.RoomOfChannel(channel)
 	r := h.lookup(roomID)
 	if r == nil {
 		return
@@ -285,9 +272,9 @@ func (h *Hub) currentSeq(ctx context.Context, roomID string) (int64, error) {
 func (h *Hub) setUp(ctx context.Context, r *room) (int64, error) {
 	subscribed := make(chan struct{})
 	h.wmu.Lock()
-	h.waiters[Channel(r.id)] = append(h.waiters[Channel(r.id)], subscribed)
+	h.waiters[livev1.RoomChannel(r.id)] = append(h.waiters[livev1.RoomChannel(r.id)], subscribed)
 	h.wmu.Unlock()
-	if err := h.ps.Subscribe(ctx, Channel(r.id)); err != nil {
+	if err := h.ps.Subscribe(ctx, livev1.RoomChannel(r.id)); err != nil {
 		return 0, err
 	}
 	select {
@@ -337,7 +324,7 @@ func (h *Hub) awaitSent(ctx context.Context, roomID string, upTo int64) {
 	pause := time.Millisecond
 	for {
 		now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		inFlight, err := h.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: PendingKey(roomID), Start: now, Stop: "+inf", ByScore: true}).Result()
+		inFlight, err := h.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: livev1.SendingKey(roomID), Start: now, Stop: "+inf", ByScore: true}).Result()
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("checking seqs in flight at join", "room", roomID, "error", err)
@@ -397,7 +384,7 @@ func (h *Hub) Leave(roomID string, s Subscriber) {
 	}
 	sh.mu.Unlock()
 	if empty {
-		if err := h.ps.Unsubscribe(context.Background(), Channel(roomID)); err != nil {
+		if err := h.ps.Unsubscribe(context.Background(), livev1.RoomChannel(roomID)); err != nil {
 			h.log.Warn("unsubscribe", "room", roomID, "error", err)
 		}
 	}
@@ -419,13 +406,6 @@ func (h *Hub) Rooms() int {
 // sender refreshes it: a crashed sender holds its room up at most this long.
 const SendingTTL = 2 * time.Second
 
-// PendingKey names the sorted set of a room's seqs in flight: taken by a
-// sender and not yet published or given up, scored by when they lapse
-// (Unix ms). Senders add a seq when they take it (atomically with taking
-// it, see ws), keep it alive with Sending, and remove it in the same
-// transaction as they publish the message, or when they give up.
-func PendingKey(roomID string) string { return "sending:{" + roomID + "}" }
-
 // Sending keeps seq in flight while a slow send lasts: it refreshes the
 // seq's lapse time every SendingTTL/2 until the returned stop is called.
 // Only a send slower than that costs a Redis call.
@@ -439,7 +419,7 @@ func (h *Hub) Sending(roomID string, seq int64) (stop func()) {
 		ctx, cancel := context.WithTimeout(context.Background(), SendingTTL/2)
 		defer cancel()
 		lapse := float64(time.Now().Add(SendingTTL).UnixMilli())
-		if err := h.rdb.ZAddXX(ctx, PendingKey(roomID), redis.Z{Score: lapse, Member: seq}).Err(); err != nil {
+		if err := h.rdb.ZAddXX(ctx, livev1.SendingKey(roomID), redis.Z{Score: lapse, Member: seq}).Err(); err != nil {
 			h.log.Warn("keeping a slow send in flight", "room", roomID, "seq", seq, "error", err)
 		}
 		mu.Lock()
@@ -474,7 +454,7 @@ func (h *Hub) inFlight(roomID string, from, to int64) time.Duration {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.GapWait)
 	defer cancel()
-	lapses, err := h.rdb.ZMScore(ctx, PendingKey(roomID), members...).Result()
+	lapses, err := h.rdb.ZMScore(ctx, livev1.SendingKey(roomID), members...).Result()
 	if err != nil {
 		h.log.Warn("checking missing seqs; skipping them", "room", roomID, "error", err)
 		return 0
@@ -487,56 +467,14 @@ func (h *Hub) inFlight(roomID string, from, to int64) time.Duration {
 	return wait
 }
 
-// PublishMessage appends a message frame to the room's channel. Callers
-// publish after the message is durable in Kafka.
-func PublishMessage(seq int64, frame []byte) []byte {
-	return append(append(strconv.AppendInt([]byte{kindMessage}, seq, 10), ' '), frame...)
-}
-
-// EphemeralEnvelope wraps a frame that needs no ordering.
-func EphemeralEnvelope(frame []byte) []byte { return eventsv1.RoomFrame(frame) }
-
-// GapEnvelope says seq will never be published.
-func GapEnvelope(seq int64) []byte {
-	return strconv.AppendInt([]byte{kindGap}, seq, 10)
-}
-
 // Publish sends an envelope to a room's channel.
 func (h *Hub) Publish(ctx context.Context, roomID string, envelope []byte) error {
-	return h.rdb.Publish(ctx, Channel(roomID), envelope).Err()
-}
-
-var errBadEnvelope = errors.New("bad envelope")
-
-func parseEnvelope(p string) (kind byte, seq int64, frame []byte, err error) {
-	if len(p) < 2 {
-		return 0, 0, nil, errBadEnvelope
-	}
-	kind = p[0]
-	rest := p[1:]
-	switch kind {
-	case kindEphemeral:
-		return kind, 0, []byte(rest[1:]), nil
-	case kindGap:
-		seq, err = strconv.ParseInt(rest, 10, 64)
-		return kind, seq, nil, err
-	case kindMessage:
-		sp := 0
-		for sp < len(rest) && rest[sp] != ' ' {
-			sp++
-		}
-		if sp == len(rest) {
-			return 0, 0, nil, errBadEnvelope
-		}
-		seq, err = strconv.ParseInt(rest[:sp], 10, 64)
-		return kind, seq, []byte(rest[sp+1:]), err
-	}
-	return 0, 0, nil, errBadEnvelope
+	return h.rdb.Publish(ctx, livev1.RoomChannel(roomID), envelope).Err()
 }
 
 // dispatch delivers one envelope, recording in touched who must be flushed.
 func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{}) {
-	roomID, ok := eventsv1.RoomOfChannel(channel)
+	roomID, ok := livev1.RoomOfChannel(channel)
 	if !ok {
 		return
 	}
@@ -544,7 +482,7 @@ func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{})
 	if r == nil {
 		return
 	}
-	kind, seq, frame, err := parseEnvelope(payload)
+	kind, seq, frame, err := livev1.ParseEnvelope(payload)
 	if err != nil {
 		h.log.Warn("dropping malformed envelope", "room", roomID, "error", err)
 		return
@@ -552,9 +490,9 @@ func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{})
 	start := time.Now()
 	r.mu.Lock()
 	switch kind {
-	case kindEphemeral:
+	case livev1.EnvelopeEphemeral:
 		r.deliver(0, frame, touched)
-	case kindMessage, kindGap:
+	case livev1.EnvelopeMessage, livev1.EnvelopeGap:
 		r.ordered(seq, frame, touched)
 	}
 	r.mu.Unlock()

@@ -19,44 +19,44 @@ import (
 
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
 // callTimeout bounds one dependency call made for a frame.
 const callTimeout = 5 * time.Second
 
-func (s *session) handle(ctx context.Context, f protocol.Frame) {
+func (s *session) handle(ctx context.Context, f livev1.Frame) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	switch f.Type {
-	case protocol.TypeAuth:
+	case livev1.TypeAuth:
 		s.authenticate(ctx, f.ID, f.Token)
-	case protocol.TypeSubscribe:
+	case livev1.TypeSubscribe:
 		s.subscribe(ctx, f)
-	case protocol.TypeUnsubscribe:
+	case livev1.TypeUnsubscribe:
 		s.leaveRoom(f.RoomID)
-	case protocol.TypeSend:
+	case livev1.TypeSend:
 		s.send(ctx, f)
-	case protocol.TypeEdit, protocol.TypeDelete:
+	case livev1.TypeEdit, livev1.TypeDelete:
 		s.change(ctx, f)
-	case protocol.TypeTyping:
+	case livev1.TypeTyping:
 		s.typing(ctx, f)
-	case protocol.TypePresence:
+	case livev1.TypePresence:
 		if err := s.srv.presence.Set(ctx, s.identity().UserID, s.id, f.Status); err != nil {
 			s.unavailable(f.ID, err)
 		}
-	case protocol.TypeWatch:
+	case livev1.TypeWatch:
 		s.srv.watch(s, f.UserIDs)
 		for user, st := range s.srv.presence.Statuses(ctx, f.UserIDs) {
-			s.reply(protocol.Presence(user, st))
+			s.reply(livev1.Presence(user, st))
 		}
-	case protocol.TypeRead:
+	case livev1.TypeRead:
 		s.read(ctx, f)
-	case protocol.TypeHistory:
+	case livev1.TypeHistory:
 		s.historyPage(ctx, f)
 	}
 }
@@ -73,14 +73,14 @@ func (s *session) leaveRoom(roomID string) {
 }
 
 // member checks membership and answers not_a_member itself.
-func (s *session) member(ctx context.Context, f protocol.Frame, roomID string) (string, bool) {
+func (s *session) member(ctx context.Context, f livev1.Frame, roomID string) (string, bool) {
 	role, err := s.srv.members.Role(ctx, roomID, s.identity().UserID)
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return "", false
 	}
 	if role == "" {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeNotMember,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeNotMember,
 			Message: "you are not a member of this room", RoomID: roomID})
 		return "", false
 	}
@@ -92,14 +92,14 @@ func (s *session) unavailable(id string, err error) { s.unavailableIn(id, "", er
 // unavailableIn names the room when a frame (subscribe) covers several.
 func (s *session) unavailableIn(id, roomID string, err error) {
 	s.srv.logger.Warn("frame failed on a dependency", "error", err)
-	s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
+	s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: id, Code: livev1.CodeUnavailable,
 		Message: "temporarily unavailable: retry", RoomID: roomID, RetryAfterMS: 1000})
 }
 
 // subscribe joins rooms; with last_seq > 0 it first replays what the
 // client missed (history), holding live frames back meanwhile, so the
 // client gets every message after last_seq exactly once, in order.
-func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
+func (s *session) subscribe(ctx context.Context, f livev1.Frame) {
 	for _, c := range f.Rooms {
 		if _, ok := s.member(ctx, f, c.RoomID); !ok || !s.inRange(ctx, f, c.RoomID, "last_seq", c.LastSeq) {
 			continue
@@ -118,7 +118,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 			s.unavailableIn(f.ID, c.RoomID, err)
 			continue
 		}
-		s.reply(protocol.SubscribedFrame{Type: protocol.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
+		s.reply(livev1.SubscribedFrame{Type: livev1.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
 		if c.LastSeq == 0 {
 			// A new subscription starts now: everything after seq is live.
 			s.mu.Lock()
@@ -141,7 +141,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 	after := rs.last
 	s.mu.Unlock()
 	for {
-		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: protocol.MaxHistory})
+		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: livev1.MaxHistory})
 		if err != nil {
 			// Release what was held; the client subscribes again from
 			// the same seq to get what it missed.
@@ -182,12 +182,8 @@ func (s *session) releaseHeld(rs *roomState) {
 }
 
 func messageFrame(roomID string, msg json.RawMessage) []byte {
-	b, _ := json.Marshal(protocol.MessageFrame{Type: protocol.TypeMessage, RoomID: roomID, Message: msg})
+	b, _ := json.Marshal(livev1.MessageFrame{Type: livev1.TypeMessage, RoomID: roomID, Message: msg})
 	return b
-}
-
-func dedupKey(roomID, userID, clientMsgID string) string {
-	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
 }
 
 // sendRecord is what the de-duplication key of a client_msg_id holds: the
@@ -219,11 +215,11 @@ return 0`)
 // up meanwhile are claimed in one pipelined round trip); the Kafka wait
 // runs concurrently (up to maxInflightSends per socket), and the hub puts
 // publications back in seq order.
-func (s *session) send(ctx context.Context, f protocol.Frame) {
+func (s *session) send(ctx context.Context, f livev1.Frame) {
 	begin := time.Now()
 	id := s.identity()
 	if !s.srv.sendRate.Allow(id.UserID) {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeRateLimited,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeRateLimited,
 			Message: "sending too fast", RetryAfterMS: 200})
 		return
 	}
@@ -235,7 +231,7 @@ func (s *session) send(ctx context.Context, f protocol.Frame) {
 }
 
 // deliver appends a claimed message to Kafka, then publishes and acks it.
-func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Message, begin time.Time) {
+func (s *session) deliver(ctx context.Context, f livev1.Frame, msg eventsv1.Message, begin time.Time) {
 	ctx, span := ksvc.Tracer().Start(ctx, "kafka append "+eventsv1.TypeMessageSent, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
 	stopSending := s.srv.hub.Sending(f.RoomID, msg.Seq) // other connectors wait for this seq meanwhile
@@ -247,7 +243,7 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 		// Never a false ack. The claim stays: a retry re-sends this same
 		// message once the attempt is stale. Until then rooms go on
 		// without it (it arrives late, if it does).
-		if err := s.srv.rdb.ZRem(context.WithoutCancel(ctx), hub.PendingKey(f.RoomID), msg.Seq).Err(); err != nil {
+		if err := s.srv.rdb.ZRem(context.WithoutCancel(ctx), livev1.SendingKey(f.RoomID), msg.Seq).Err(); err != nil {
 			s.srv.logger.Warn("a failed send stays in flight until it lapses", "room", f.RoomID, "seq", msg.Seq, "error", err)
 		}
 		s.srv.metrics.sendErrors.Inc()
@@ -258,17 +254,17 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 	done, _ := json.Marshal(sendRecord{Done: true, Message: raw})
 	done = append(strconv.AppendInt(nil, msg.Seq, 10), append([]byte{' '}, done...)...)
 	pipe := s.srv.rdb.TxPipeline()
-	hk := eventsv1.HistoryKey(f.RoomID)
+	hk := livev1.HistoryKey(f.RoomID)
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
-	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
-	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(msg.Seq, messageFrame(f.RoomID, raw)))
-	pipe.ZRem(ctx, hub.PendingKey(f.RoomID), msg.Seq)
-	pipe.Set(ctx, dedupKey(f.RoomID, msg.UserID, f.ClientMsgID), done, 24*time.Hour)
+	pipe.ZRemRangeByRank(ctx, hk, 0, -livev1.HistoryWindow-1)
+	pipe.Publish(ctx, livev1.RoomChannel(f.RoomID), livev1.MessageEnvelope(msg.Seq, messageFrame(f.RoomID, raw)))
+	pipe.ZRem(ctx, livev1.SendingKey(f.RoomID), msg.Seq)
+	pipe.Set(ctx, livev1.DedupKey(f.RoomID, msg.UserID, f.ClientMsgID), done, 24*time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The message is durable; members still get it from history.
 		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
 	}
-	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
+	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
 	s.srv.metrics.sendLatency.Observe(time.Since(begin).Seconds())
 }
 
@@ -278,7 +274,7 @@ func (s *session) deliver(ctx context.Context, f protocol.Frame, msg eventsv1.Me
 // holding the message (ARGV[1]). The record keeps the seq beside the
 // message, as "<seq> <record JSON>", so the JSON is never edited. A new seq
 // is registered as in flight until ARGV[2] (Unix ms) in the room's pending
-// set (KEYS[3], see hub.PendingKey), which forgets what lapsed by ARGV[3].
+// set (KEYS[3], see livev1.SendingKey), which forgets what lapsed by ARGV[3].
 // It answers {seq, record, seqs left in the lease}, {0, record} for a known
 // client_msg_id, or {-1} when the room needs a new lease first.
 var claimScript = redis.NewScript(seqs.TakeLua + `
@@ -320,7 +316,7 @@ func parseRecord(rec string) (int64, sendRecord, error) {
 // claim is a send waiting for its seq.
 type claim struct {
 	ctx      context.Context
-	f        protocol.Frame
+	f        livev1.Frame
 	msg      eventsv1.Message
 	keys     []string
 	args     []any
@@ -330,12 +326,12 @@ type claim struct {
 
 // newClaim builds the message a send would append and the claim script's
 // keys and arguments for it.
-func (s *session) newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
+func (s *session) newClaim(ctx context.Context, f livev1.Frame, id authn.Identity, begin time.Time) claim {
 	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
 		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
 	counter, lease := s.srv.seqs.Keys(f.RoomID)
 	c := claim{ctx: ctx, f: f, msg: msg, begin: begin,
-		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, hub.PendingKey(f.RoomID), lease}}
+		keys: []string{livev1.DedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, livev1.SendingKey(f.RoomID), lease}}
 	now := time.Now()
 	c.args = claimArgs(c.record(now), now)
 	return c
@@ -377,11 +373,11 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 		return msg, true // a new message, seq taken
 	}
 	if rec.Done {
-		s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
+		s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
 		return msg, false
 	}
 	if time.Since(time.UnixMilli(rec.Started)) < staleAfter {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
 		return msg, false
 	}
@@ -389,7 +385,7 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 	next, _ := json.Marshal(rec)
 	next = append(strconv.AppendInt(nil, seq, 10), append([]byte{' '}, next...)...)
 	if won, err := takeOver.Run(ctx, s.srv.rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
 		return msg, false
 	}
@@ -407,14 +403,14 @@ func (s *session) event(ctx context.Context, typ, id, roomID string, data any) e
 
 // change edits or deletes a message: the author may, and for deletes so
 // may moderators and admins.
-func (s *session) change(ctx context.Context, f protocol.Frame) {
+func (s *session) change(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
 	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
 	if errors.Is(err, errNoMessage) {
-		s.sendError(f.ID, protocol.CodeNotFound, "no such message in this room")
+		s.sendError(f.ID, livev1.CodeNotFound, "no such message in this room")
 		return
 	}
 	if err != nil {
@@ -422,20 +418,20 @@ func (s *session) change(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	mine := msg.UserID == id.UserID
-	if msg.Deleted || msg.Hidden || !(mine || (f.Type == protocol.TypeDelete && id.IsModerator())) {
-		s.sendError(f.ID, protocol.CodeForbidden, "you can only change your own, visible messages")
+	if msg.Deleted || msg.Hidden || !(mine || (f.Type == livev1.TypeDelete && id.IsModerator())) {
+		s.sendError(f.ID, livev1.CodeForbidden, "you can only change your own, visible messages")
 		return
 	}
 	now := time.Now().UTC()
 	var ev event.Event
-	frameType := protocol.TypeEdited
-	if f.Type == protocol.TypeEdit {
+	frameType := livev1.TypeEdited
+	if f.Type == livev1.TypeEdit {
 		msg.Text, msg.EditedAt = f.Text, now
 		ev = s.event(ctx, eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
 			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
 	} else {
 		msg.Text, msg.Deleted = "", true
-		frameType = protocol.TypeDeleted
+		frameType = livev1.TypeDeleted
 		ev = s.event(ctx, eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
 			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})
 	}
@@ -444,13 +440,13 @@ func (s *session) change(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	raw, _ := json.Marshal(msg)
-	frame, _ := json.Marshal(protocol.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
+	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
 	bg := context.WithoutCancel(ctx)
 	if err := replaceInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, raw); err != nil {
 		s.srv.logger.Warn("history window update", "error", err)
 	}
-	s.srv.hub.Publish(bg, f.RoomID, hub.EphemeralEnvelope(frame))
-	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
+	s.srv.hub.Publish(bg, f.RoomID, livev1.EphemeralEnvelope(frame))
+	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
 }
 
 var errNoMessage = errors.New("no such message")
@@ -458,7 +454,7 @@ var errNoMessage = errors.New("no such message")
 // lookup finds a message in the history window, else in persist.
 func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int64) (eventsv1.Message, error) {
 	var m eventsv1.Message
-	vals, err := s.srv.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: eventsv1.HistoryKey(roomID),
+	vals, err := s.srv.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: livev1.HistoryKey(roomID),
 		ByScore: true, Start: seq, Stop: seq}).Result()
 	if err == nil && len(vals) == 1 {
 		if json.Unmarshal([]byte(vals[0]), &m) == nil && m.ID == messageID {
@@ -475,26 +471,23 @@ func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int6
 	return m, json.Unmarshal(resp.Message, &m)
 }
 
-var replaceScript = redis.NewScript(eventsv1.ReplaceInHistory)
+var replaceScript = redis.NewScript(livev1.ReplaceInHistory)
 
 func replaceInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, raw []byte) error {
-	return replaceScript.Run(ctx, rdb, []string{eventsv1.HistoryKey(roomID)}, seq, raw).Err()
+	return replaceScript.Run(ctx, rdb, []string{livev1.HistoryKey(roomID)}, seq, raw).Err()
 }
 
-func (s *session) typing(ctx context.Context, f protocol.Frame) {
+func (s *session) typing(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
-	frame, _ := json.Marshal(protocol.TypingFrame{Type: protocol.TypeTyping, RoomID: f.RoomID,
+	frame, _ := json.Marshal(livev1.TypingFrame{Type: livev1.TypeTyping, RoomID: f.RoomID,
 		UserID: id.UserID, Username: id.Username, State: f.State})
-	if err := s.srv.hub.Publish(ctx, f.RoomID, hub.EphemeralEnvelope(frame)); err != nil {
+	if err := s.srv.hub.Publish(ctx, f.RoomID, livev1.EphemeralEnvelope(frame)); err != nil {
 		s.unavailable(f.ID, err)
 	}
 }
-
-// receiptsKey is the Redis hash of a room's read positions, user -> seq.
-func receiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
 
 // raiseReceipt stores a read position only if it moves forward.
 var raiseReceipt = redis.NewScript(`
@@ -502,12 +495,12 @@ local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
 return 0`)
 
-func (s *session) read(ctx context.Context, f protocol.Frame) {
+func (s *session) read(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
-	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{receiptsKey(f.RoomID)}, id.UserID, f.Seq).Int()
+	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{livev1.ReceiptsKey(f.RoomID)}, id.UserID, f.Seq).Int()
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return
@@ -520,11 +513,11 @@ func (s *session) read(ctx context.Context, f protocol.Frame) {
 		eventsv1.ReceiptRead{RoomID: f.RoomID, UserID: id.UserID, Seq: f.Seq, At: now})); err != nil {
 		s.srv.logger.Warn("receipt not logged", "error", err)
 	}
-	frame, _ := json.Marshal(protocol.ReceiptFrame{Type: protocol.TypeReceipt, RoomID: f.RoomID, UserID: id.UserID, Seq: f.Seq})
-	s.srv.hub.Publish(ctx, f.RoomID, hub.EphemeralEnvelope(frame))
+	frame, _ := json.Marshal(livev1.ReceiptFrame{Type: livev1.TypeReceipt, RoomID: f.RoomID, UserID: id.UserID, Seq: f.Seq})
+	s.srv.hub.Publish(ctx, f.RoomID, livev1.EphemeralEnvelope(frame))
 }
 
-func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
+func (s *session) historyPage(ctx context.Context, f livev1.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "before_seq", f.BeforeSeq) {
 		return
 	}
@@ -541,7 +534,7 @@ func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
 	for i, m := range resp.Messages {
 		msgs[i] = m
 	}
-	receipts, _ := s.srv.rdb.HGetAll(ctx, receiptsKey(f.RoomID)).Result()
-	s.reply(protocol.HistoryFrame{Type: protocol.TypeHistory, ID: f.ID, RoomID: f.RoomID, Messages: msgs,
+	receipts, _ := s.srv.rdb.HGetAll(ctx, livev1.ReceiptsKey(f.RoomID)).Result()
+	s.reply(livev1.HistoryFrame{Type: livev1.TypeHistory, ID: f.ID, RoomID: f.RoomID, Messages: msgs,
 		More: resp.More, Receipts: receipts})
 }

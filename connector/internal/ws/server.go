@@ -28,9 +28,9 @@ import (
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/connector/internal/seqs"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -148,7 +148,7 @@ func New(cfg Config, d Deps) *Server {
 		// 7 KB of heap per idle socket (BenchmarkIdleConnections).
 		WriteBufferPool:   &sync.Pool{},
 		ReadBufferSize:    512,
-		Subprotocols:      []string{protocol.Subprotocol},
+		Subprotocols:      []string{livev1.Subprotocol},
 		CheckOrigin:       s.checkOrigin,
 		EnableCompression: false, // CPU per message matters more than bytes here
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -188,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// never echoed back.
 	var token string
 	for _, p := range websocket.Subprotocols(r) {
-		if t, ok := cutPrefix(p, protocol.AuthSubprotoPrefix); ok {
+		if t, ok := cutPrefix(p, livev1.AuthSubprotoPrefix); ok {
 			token = t
 		}
 	}
@@ -248,7 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, sess := range all {
-		sess.close(protocol.CloseGoingAway, "server shutting down: reconnect")
+		sess.close(livev1.CloseGoingAway, "server shutting down: reconnect")
 	}
 	for _, sess := range all {
 		select {
@@ -294,7 +294,7 @@ func (s *Server) RunPings(ctx context.Context) {
 // crashed publishes nothing, so every sweep interval the statuses of watched
 // users are re-read and changes (expired sessions) pushed too.
 func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
-	ps := s.rdb.Subscribe(ctx, presence.Channel)
+	ps := s.rdb.Subscribe(ctx, livev1.PresenceChannel)
 	defer ps.Close()
 	ch := ps.Channel()
 	tick := time.NewTicker(sweep)
@@ -334,7 +334,7 @@ func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
 			}
 			s.mu.Unlock()
 			for u, st := range s.presence.Statuses(ctx, users) {
-				frame, _ := json.Marshal(protocol.Presence(u, st))
+				frame, _ := json.Marshal(livev1.Presence(u, st))
 				push(u, st, frame)
 			}
 		}

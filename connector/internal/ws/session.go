@@ -17,9 +17,9 @@ import (
 
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/presence"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/knative/ksvc"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // session is one socket. The reader goroutine (run) reads and rate-limits
@@ -42,7 +42,7 @@ type session struct {
 	queue       [][]byte
 	writing     bool
 	closing     bool
-	closeCode   int
+	closeCode   livev1.CloseCode
 	closeReason string
 	closed      chan struct{} // closed when close is requested
 	done        chan struct{} // closed once the close frame is out and the socket closed
@@ -172,7 +172,7 @@ const maxInflightSends = 64
 func (s *session) run(ctx context.Context, token string) {
 	defer s.cleanup()
 	conn := s.conn
-	conn.SetReadLimit(protocol.MaxFrameBytes)
+	conn.SetReadLimit(livev1.MaxFrameBytes)
 	conn.SetReadDeadline(time.Now().Add(s.srv.cfg.AuthTimeout))
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
@@ -188,18 +188,18 @@ func (s *session) run(ctx context.Context, token string) {
 		}
 		s.srv.metrics.framesIn.Inc()
 		if typ != websocket.TextMessage {
-			s.sendError(protocol.PeekID(data), protocol.CodeBadFrame, "frames are JSON text messages")
+			s.sendError(livev1.PeekID(data), livev1.CodeBadFrame, "frames are JSON text messages")
 			continue
 		}
 		if !s.frames.Allow(time.Now()) {
 			s.violations++
 			if s.violations > 200 {
-				s.close(protocol.ClosePolicyViolation, "flooding: too many frames")
+				s.close(livev1.ClosePolicyViolation, "flooding: too many frames")
 				return
 			}
 			// The id tells the client which frame was dropped, so it can
 			// send that one again after the wait.
-			s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: protocol.PeekID(data), Code: protocol.CodeRateLimited,
+			s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: livev1.PeekID(data), Code: livev1.CodeRateLimited,
 				Message: "too many frames: slow down", RetryAfterMS: retryAfterMS(s.frames.Wait())})
 			continue
 		}
@@ -292,15 +292,15 @@ func (s *session) handleInbound(ctx context.Context, in inbound) {
 		s.authenticate(ctx, "", in.token)
 		return
 	}
-	f, err := protocol.Decode(in.data)
+	f, err := livev1.Decode(in.data)
 	if err != nil {
-		pe, _ := protocol.IsError(err)
+		pe, _ := livev1.IsError(err)
 		s.sendError(f.ID, pe.Code, pe.Message)
 		return
 	}
 	if !s.isAuthed() {
-		if f.Type != protocol.TypeAuth {
-			s.sendError(f.ID, protocol.CodeNotAuthenticated, "send an auth frame first")
+		if f.Type != livev1.TypeAuth {
+			s.sendError(f.ID, livev1.CodeNotAuthenticated, "send an auth frame first")
 			return
 		}
 		s.authenticate(ctx, f.ID, f.Token)
@@ -316,11 +316,11 @@ func (s *session) readFailed(err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
-		s.close(ce.Code, "")
+		s.close(livev1.CloseCode(ce.Code), "")
 	case errors.Is(err, websocket.ErrReadLimit):
 		s.close(websocket.CloseMessageTooBig, "frame larger than 16 KiB")
 	case !s.isAuthed() && strings.Contains(err.Error(), "timeout"):
-		s.close(protocol.CloseAuthTimeout, "no auth frame in time")
+		s.close(livev1.CloseAuthTimeout, "no auth frame in time")
 	default:
 		s.close(websocket.CloseGoingAway, "")
 	}
@@ -343,15 +343,15 @@ func (s *session) identity() authn.Identity {
 func (s *session) authenticate(ctx context.Context, frameID, token string) bool {
 	id, err := s.srv.verifier.Verify(ctx, token)
 	if err != nil {
-		s.sendError(frameID, protocol.CodeInvalidToken, "the access token is invalid or expired")
-		s.close(protocol.CloseAuthFailed, "invalid or expired token")
+		s.sendError(frameID, livev1.CodeInvalidToken, "the access token is invalid or expired")
+		s.close(livev1.CloseAuthFailed, "invalid or expired token")
 		return false
 	}
 	s.mu.Lock()
 	if s.authed && id.UserID != s.ident.UserID {
 		s.mu.Unlock()
-		s.sendError(frameID, protocol.CodeForbidden, "a session cannot change user")
-		s.close(protocol.CloseForbidden, "a session cannot change user")
+		s.sendError(frameID, livev1.CodeForbidden, "a session cannot change user")
+		s.close(livev1.CloseForbidden, "a session cannot change user")
 		return false
 	}
 	first := !s.authed
@@ -360,7 +360,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 		s.expires.Stop()
 	}
 	s.expires = time.AfterFunc(time.Until(id.Expires), func() {
-		s.close(protocol.CloseAuthFailed, "token expired: refresh it and reconnect")
+		s.close(livev1.CloseAuthFailed, "token expired: refresh it and reconnect")
 	})
 	s.mu.Unlock()
 	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
@@ -372,7 +372,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 			s.srv.logger.Warn("user feed", "error", err)
 		}
 	}
-	s.reply(protocol.ReadyFrame{Type: protocol.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
+	s.reply(livev1.ReadyFrame{Type: livev1.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
 		SessionID: s.id, ConnectorID: s.srv.cfg.ConnectorID, ExpiresAt: id.Expires})
 	return true
 }
@@ -441,7 +441,7 @@ func (s *session) queueFrame(frame []byte, write bool) {
 		s.srv.metrics.slowConsumers.Inc()
 		s.srv.logger.Warn("disconnecting a slow consumer", "session", s.id, "queued", len(s.queue))
 		s.queue = nil // what it could not take is dropped; it resumes from its last seq
-		s.closeLocked(protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
+		s.closeLocked(livev1.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
 		// The writer is likely blocked on the full socket: cut it loose.
 		s.conn.UnderlyingConn().SetWriteDeadline(time.Now())
 		return
@@ -475,17 +475,17 @@ func retryAfterMS(d time.Duration) int64 {
 }
 
 func (s *session) sendError(id, code, msg string) {
-	s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: code, Message: msg})
+	s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: id, Code: code, Message: msg})
 }
 
 // close ends the session with a close code; queued frames go first.
-func (s *session) close(code int, reason string) {
+func (s *session) close(code livev1.CloseCode, reason string) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	s.closeLocked(code, reason)
 }
 
-func (s *session) closeLocked(code int, reason string) {
+func (s *session) closeLocked(code livev1.CloseCode, reason string) {
 	if s.closing {
 		return
 	}
@@ -554,7 +554,7 @@ func (s *session) flush() {
 var writeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func putWriteBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxCoalescedBytes+protocol.MaxFrameBytes {
+	if b.Cap() <= maxCoalescedBytes+livev1.MaxFrameBytes {
 		b.Reset()
 		writeBuffers.Put(b)
 	}
@@ -569,7 +569,7 @@ const (
 
 // finish sends the close frame and closes the socket, once.
 func (s *session) finish() {
-	msg := websocket.FormatCloseMessage(s.closeCode, s.closeReason)
+	msg := websocket.FormatCloseMessage(int(s.closeCode), s.closeReason)
 	s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	s.conn.Close()
 	close(s.done)

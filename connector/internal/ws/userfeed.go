@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // userFeed subscribes this connector to the channels of the users it has
@@ -22,7 +22,7 @@ type userFeed struct {
 }
 
 func newUserFeed(rdb *redis.Client, members Members) *userFeed {
-	return &userFeed{ps: rdb.Subscribe(context.Background(), eventsv1.MembershipChannel), members: members,
+	return &userFeed{ps: rdb.Subscribe(context.Background(), livev1.MembershipChannel), members: members,
 		sessions: map[string]map[*session]struct{}{}}
 }
 
@@ -35,7 +35,7 @@ func (u *userFeed) add(ctx context.Context, user string, s *session) error {
 	u.sessions[user][s] = struct{}{}
 	u.mu.Unlock()
 	if first {
-		return u.ps.Subscribe(ctx, eventsv1.UserChannel(user))
+		return u.ps.Subscribe(ctx, livev1.UserChannel(user))
 	}
 	return nil
 }
@@ -49,7 +49,7 @@ func (u *userFeed) remove(user string, s *session) {
 	}
 	u.mu.Unlock()
 	if last {
-		u.ps.Unsubscribe(context.Background(), eventsv1.UserChannel(user))
+		u.ps.Unsubscribe(context.Background(), livev1.UserChannel(user))
 	}
 }
 
@@ -63,11 +63,11 @@ func (u *userFeed) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if msg.Channel == eventsv1.MembershipChannel {
+			if msg.Channel == livev1.MembershipChannel {
 				u.membershipChanged([]byte(msg.Payload))
 				continue
 			}
-			user, ok := eventsv1.UserOfChannel(msg.Channel)
+			user, ok := livev1.UserOfChannel(msg.Channel)
 			if !ok {
 				continue
 			}
@@ -86,7 +86,7 @@ func (u *userFeed) run(ctx context.Context) {
 // then passes the frame to the user's sockets here; a room left is stopped
 // on each of them before the client hears of it.
 func (u *userFeed) membershipChanged(frame []byte) {
-	var change eventsv1.MembershipFrame
+	var change livev1.MembershipFrame
 	if err := json.Unmarshal(frame, &change); err != nil || change.RoomID == "" || change.UserID == "" {
 		return
 	}
@@ -94,7 +94,7 @@ func (u *userFeed) membershipChanged(frame []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for s := range u.sessions[change.UserID] {
-		if change.State == eventsv1.MembershipLeft {
+		if change.State == livev1.MembershipLeft {
 			s.roomLeft(change.RoomID, frame)
 		} else {
 			s.enqueue(frame)
