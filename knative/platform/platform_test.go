@@ -1,4 +1,4 @@
-package e2e
+package platform
 
 import (
 	"bytes"
@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 func freePort() int {
