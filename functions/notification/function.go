@@ -42,23 +42,16 @@ func newCreatedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if err := eventsv1.CheckEmitter(e.Type(), e.Source()); err != nil {
-		return nil, ksvc.Permanent(fmt.Errorf("%s: refused: %w", "notification", err))
-	}
-	bad := func(err error) error {
-		return ksvc.Permanent(fmt.Errorf("notification: bad %s data: %v", e.Type(), err))
-	}
 	// Limits are enforced here too, whoever sent the event: an oversized
 	// one is refused for good (dead-lettered), never retried.
-	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
-		return nil, ksvc.Permanent(fmt.Errorf("notification: %s event %s: data of %d bytes is over the limit of %d",
-			e.Type(), e.ID(), n, eventsv1.MaxDataBytes))
+	if err := ksvc.CheckEvent("notification", e); err != nil {
+		return nil, err
 	}
 	switch e.Type() {
 	case eventsv1.TypeUserCreated:
-		var u eventsv1.UserCreated
-		if err := json.Unmarshal(e.Data(), &u); err != nil || u.UserID == "" || u.Username == "" {
-			return nil, bad(err)
+		u, err := ksvc.DecodeEvent("notification", e, func(u *eventsv1.UserCreated) bool { return u.UserID != "" && u.Username != "" })
+		if err != nil {
+			return nil, err
 		}
 		if err := f.store.putUser(ctx, u.UserID, u.Username); err != nil {
 			return nil, err
@@ -66,11 +59,11 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, f.notify(ctx, []notificationDoc{{ID: "welcome:" + u.UserID, UserID: u.UserID, Kind: "welcome",
 			Text: "Welcome to Parley, " + u.DisplayName + "!", CreatedAt: u.CreatedAt.UTC()}})
 	case eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft:
-		var m eventsv1.RoomMember
-		if err := json.Unmarshal(e.Data(), &m); err != nil || m.RoomID == "" || m.UserID == "" {
-			return nil, bad(err)
+		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.RoomMember) bool { return m.RoomID != "" && m.UserID != "" })
+		if err != nil {
+			return nil, err
 		}
-		state, err := livev1.MembershipJoined, error(nil)
+		state := livev1.MembershipJoined
 		if e.Type() == eventsv1.TypeRoomMemberLeft {
 			state, err = livev1.MembershipLeft, f.store.leave(ctx, m.RoomID, m.UserID)
 		} else {
@@ -81,9 +74,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		}
 		return nil, f.tellSockets(ctx, m, state)
 	case eventsv1.TypeMessageStored:
-		var m eventsv1.Message
-		if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
-			return nil, bad(err)
+		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.Message) bool { return m.ID != "" && m.RoomID != "" })
+		if err != nil {
+			return nil, err
 		}
 		if n := utf8.RuneCountInString(m.Text); n > eventsv1.MaxTextChars {
 			return nil, ksvc.Permanent(fmt.Errorf("notification: message %s in room %s: text of %d characters is over the limit of %d",
