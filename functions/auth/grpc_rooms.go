@@ -171,7 +171,7 @@ func (s *service) target(ctx context.Context, roomID uuid.UUID, userID string) (
 		return id, "", toStatus(err)
 	}
 	if role == "" {
-		return id, "", &apiError{code: errNotMember.code, reason: "TARGET_NOT_MEMBER", msg: "that user is not a member of this room"}
+		return id, "", apiErrors.New(errNotMember.Code, "TARGET_NOT_MEMBER", "that user is not a member of this room")
 	}
 	return id, role, nil
 }
