@@ -76,17 +76,3 @@ func (e *Env) PositiveFloat(key string, def float64) float64 {
 	}
 	return f
 }
-
-// PositiveInt is key as a whole number above zero, or def when unset.
-func (e *Env) PositiveInt(key string, def int) int {
-	v := e.getenv(key)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		e.Fail(key, v, "a positive whole number")
-		return def
-	}
-	return n
-}
