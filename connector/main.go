@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +51,6 @@ import (
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/ws"
-	"github.com/parley-chat/parley/kafka"
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/stores"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
@@ -66,54 +64,44 @@ func main() {
 }
 
 func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
-	env := os.Getenv
-	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "NOTIFICATION_URL", "MODERATION_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
-		if env(k) == "" {
-			return ksvc.Service{}, fmt.Errorf("%s is required", k)
-		}
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		return ksvc.Service{}, err
 	}
-	opts, err := redis.ParseURL(env("REDIS_URL"))
+	opts, err := redis.ParseURL(cfg.redisURL)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	opts.PoolSize = 256 // sends wait on Kafka with a connection's worth of commands around them
 	rdb := redis.NewClient(opts)
-	authConn, err := dialFunction(env("AUTH_URL"))
+	authConn, err := dialFunction(cfg.authURL)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("AUTH_URL: %w", err)
 	}
-	persistConn, err := dialFunction(env("PERSIST_URL"))
+	persistConn, err := dialFunction(cfg.persistURL)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("PERSIST_URL: %w", err)
 	}
-	notificationConn, err := dialFunction(env("NOTIFICATION_URL"))
+	notificationConn, err := dialFunction(cfg.notificationURL)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("NOTIFICATION_URL: %w", err)
 	}
-	moderationConn, err := dialFunction(env("MODERATION_URL"))
+	moderationConn, err := dialFunction(cfg.moderationURL)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("MODERATION_URL: %w", err)
 	}
-	kafkaAuth, err := kafka.CredentialsFromEnv(env)
-	if err != nil {
-		return ksvc.Service{}, err
-	}
-	log.Info("kafka", "brokers", env("KAFKA_BROKERS"), "login", kafkaAuth) // without the password
-	events, err := eventlog.New(eventlog.Config{Brokers: env("KAFKA_BROKERS"), Topic: or(env("KAFKA_TOPIC"), "parley-events"),
-		Auth: kafkaAuth})
+	log.Info("kafka", "brokers", cfg.kafkaBrokers, "login", cfg.kafkaAuth) // without the password
+	events, err := eventlog.New(eventlog.Config{Brokers: cfg.kafkaBrokers, Topic: cfg.kafkaTopic, Auth: cfg.kafkaAuth})
 	if err != nil {
 		return ksvc.Service{}, err
 	}
 	auth := authv1.NewAuthServiceClient(authConn)
-	issuer := or(env("JWT_ISSUER"), env("PUBLIC_URL"))
-	verifier, err := authn.NewVerifier(jwksSource{auth}, authn.Config{Issuer: issuer, Audience: or(env("JWT_AUDIENCE"), "parley")})
+	verifier, err := authn.NewVerifier(jwksSource{auth}, authn.Config{Issuer: cfg.issuer, Audience: cfg.audience})
 	if err != nil {
 		return ksvc.Service{}, err
 	}
-	allowed := splitList(env("ALLOWED_ORIGINS"))
 	gw := gateway.New(gateway.Config{
-		PublicURL: env("PUBLIC_URL"), Issuer: issuer, AllowedOrigins: allowed,
-		TrustProxy: env("TRUST_PROXY") != "false",
+		PublicURL: cfg.publicURL, Issuer: cfg.issuer, AllowedOrigins: cfg.allowedOrigins, TrustProxy: cfg.trustProxy,
 	}, gateway.Clients{Auth: auth,
 		Notifications: notificationv1.NewNotificationServiceClient(notificationConn),
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn)}, verifier, log)
@@ -127,16 +115,10 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16),
 	})
 	reg.MustRegister(fanout)
-	presenceTTL := 45 * time.Second
-	if v := env("PRESENCE_TTL"); v != "" {
-		if presenceTTL, err = time.ParseDuration(v); err != nil || presenceTTL < time.Second {
-			return ksvc.Service{}, fmt.Errorf("PRESENCE_TTL=%q: want a duration of at least 1s", v)
-		}
-	}
-	wsCfg := ws.Config{ConnectorID: connectorID, AllowedOrigins: append(allowed, origin(env("PUBLIC_URL"))), Logger: log}
-	if err := wsLimits(env, &wsCfg); err != nil {
-		return ksvc.Service{}, err
-	}
+	presenceTTL := cfg.presenceTTL
+	wsCfg := cfg.ws
+	wsCfg.ConnectorID, wsCfg.Logger = connectorID, log
+	wsCfg.AllowedOrigins = append(cfg.allowedOrigins, origin(cfg.publicURL))
 	// Nothing below fails: the hub and the sockets' user feed each hold a
 	// Redis subscription from here on, closed when the service stops.
 	persist := persistv1.NewPersistServiceClient(persistConn)
@@ -151,8 +133,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	mux := http.NewServeMux()
 	gw.Register(mux)
 	mux.Handle("GET /ws", sockets)
-	if dir := env("WEB_DIR"); dir != "" {
-		mux.Handle("/", staticFiles(dir))
+	if cfg.webDir != "" {
+		mux.Handle("/", staticFiles(cfg.webDir))
 	}
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
@@ -180,42 +162,6 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), rdb.Close())
 		},
 	}, nil
-}
-
-// wsLimits reads the optional socket limits: WS_SEND_QUEUE (frames queued
-// per socket, 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second
-// per user, 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second
-// per socket, 50 and 200), WS_AUTH_TIMEOUT (10s).
-func wsLimits(env func(string) string, c *ws.Config) error {
-	for _, v := range []struct {
-		key string
-		set func(float64)
-	}{
-		{"WS_SEND_QUEUE", func(f float64) { c.SendQueue = int(f) }},
-		{"WS_SEND_RATE", func(f float64) { c.SendRate = f }},
-		{"WS_SEND_BURST", func(f float64) { c.SendBurst = int(f) }},
-		{"WS_FRAME_RATE", func(f float64) { c.FrameRate = f }},
-		{"WS_FRAME_BURST", func(f float64) { c.FrameBurst = int(f) }},
-	} {
-		if s := env(v.key); s != "" {
-			f, err := strconv.ParseFloat(s, 64)
-			if err != nil || f <= 0 {
-				return fmt.Errorf("%s=%q: want a positive number", v.key, s)
-			}
-			v.set(f)
-		}
-	}
-	if v := env("WS_AUTH_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("WS_AUTH_TIMEOUT=%q: want a duration such as 10s", v)
-		}
-		c.AuthTimeout = d
-	}
-	if (c.SendRate == 0) != (c.SendBurst == 0) || (c.FrameRate == 0) != (c.FrameBurst == 0) {
-		return errors.New("set WS_SEND_RATE with WS_SEND_BURST and WS_FRAME_RATE with WS_FRAME_BURST")
-	}
-	return nil
 }
 
 // connectorName identifies this process in logs, frames and events.
@@ -287,11 +233,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

@@ -2,73 +2,48 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/parley-chat/parley/knative/ksvc"
 )
 
-// apiError is an error a client may see: a gRPC code, a stable
-// machine-readable reason (ErrorInfo.Reason, which the connector turns into
-// its JSON error code) and a human message.
-type apiError struct {
-	code   codes.Code
-	reason string
-	msg    string
-	field  string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-// GRPCStatus lets grpc-go send e with its ErrorInfo.
-func (e *apiError) GRPCStatus() *status.Status {
-	st := status.New(e.code, e.msg)
-	info := &errdetails.ErrorInfo{Reason: e.reason, Domain: "auth.parley"}
-	if e.field != "" {
-		info.Metadata = map[string]string{"field": e.field}
-	}
-	if withDetails, err := st.WithDetails(info); err == nil {
-		return withDetails
-	}
-	return st
-}
+// apiErrors are auth's client-visible errors (ksvc.APIError, domain auth.parley).
+const apiErrors = ksvc.APIErrors("auth.parley")
 
 var (
-	errInvalidCredentials = &apiError{code: codes.Unauthenticated, reason: "INVALID_CREDENTIALS", msg: "wrong login or password"}
-	errTooManyAttempts    = &apiError{code: codes.ResourceExhausted, reason: "TOO_MANY_ATTEMPTS", msg: "too many failed logins: try again later"}
-	errUsernameTaken      = &apiError{code: codes.AlreadyExists, reason: "USERNAME_TAKEN", msg: "that username is taken"}
-	errEmailTaken         = &apiError{code: codes.AlreadyExists, reason: "EMAIL_TAKEN", msg: "an account with that email exists"}
-	errInvalidGrant       = &apiError{code: codes.Unauthenticated, reason: "INVALID_GRANT", msg: "the refresh token is invalid, expired or revoked"}
-	errUserNotFound       = &apiError{code: codes.NotFound, reason: "USER_NOT_FOUND", msg: "no such user"}
-	errRoomNotFound       = &apiError{code: codes.NotFound, reason: "ROOM_NOT_FOUND", msg: "no such room"}
-	errNotMember          = &apiError{code: codes.PermissionDenied, reason: "NOT_A_MEMBER", msg: "you are not a member of this room"}
-	errForbidden          = &apiError{code: codes.PermissionDenied, reason: "FORBIDDEN", msg: "your role does not allow this"}
-	errUnauthenticated    = &apiError{code: codes.Unauthenticated, reason: "UNAUTHENTICATED", msg: "caller is missing or unknown"}
+	errInvalidCredentials = apiErrors.New(codes.Unauthenticated, "INVALID_CREDENTIALS", "wrong login or password")
+	errTooManyAttempts    = apiErrors.New(codes.ResourceExhausted, "TOO_MANY_ATTEMPTS", "too many failed logins: try again later")
+	errUsernameTaken      = apiErrors.New(codes.AlreadyExists, "USERNAME_TAKEN", "that username is taken")
+	errEmailTaken         = apiErrors.New(codes.AlreadyExists, "EMAIL_TAKEN", "an account with that email exists")
+	errInvalidGrant       = apiErrors.New(codes.Unauthenticated, "INVALID_GRANT", "the refresh token is invalid, expired or revoked")
+	errUserNotFound       = apiErrors.New(codes.NotFound, "USER_NOT_FOUND", "no such user")
+	errRoomNotFound       = apiErrors.New(codes.NotFound, "ROOM_NOT_FOUND", "no such room")
+	errNotMember          = apiErrors.New(codes.PermissionDenied, "NOT_A_MEMBER", "you are not a member of this room")
+	errForbidden          = apiErrors.New(codes.PermissionDenied, "FORBIDDEN", "your role does not allow this")
+	errUnauthenticated    = apiErrors.New(codes.Unauthenticated, "UNAUTHENTICATED", "caller is missing or unknown")
+	// wrongPassword refuses a password change: it names the field, unlike
+	// errInvalidCredentials at login, which must not say which part was wrong.
+	wrongPassword = &ksvc.APIError{Code: codes.Unauthenticated, Domain: string(apiErrors), Reason: "WRONG_PASSWORD",
+		Field: "current_password", Message: "the current password is wrong"}
 )
 
 func invalidArgument(field, format string, args ...any) error {
-	return &apiError{code: codes.InvalidArgument, reason: "INVALID_ARGUMENT", field: field, msg: field + ": " + fmt.Sprintf(format, args...)}
+	return apiErrors.InvalidArgument(field, format, args...)
 }
 
 func failedPrecondition(reason, msg string) error {
-	return &apiError{code: codes.FailedPrecondition, reason: reason, msg: msg}
+	return apiErrors.New(codes.FailedPrecondition, reason, msg)
 }
 
 // toStatus passes API errors through and hides everything else behind
 // Internal, so database details never reach a client.
 func toStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	var api *apiError
-	if errors.As(err, &api) {
-		return api
-	}
 	if errors.Is(err, errContextDone) {
 		return status.Error(codes.Canceled, "request cancelled")
 	}
-	return status.Error(codes.Internal, "internal error")
+	return ksvc.ToStatus(err)
 }
 
 var errContextDone = errors.New("context done")

@@ -168,7 +168,7 @@ func (s *service) ChangePassword(ctx context.Context, req *authv1.ChangePassword
 		return nil, err
 	}
 	if ok, _ := verifyPassword(req.CurrentPassword, u.PasswordHash); !ok {
-		return nil, &apiError{code: errInvalidCredentials.code, reason: "WRONG_PASSWORD", field: "current_password", msg: "the current password is wrong"}
+		return nil, wrongPassword
 	}
 	hash, err := hashPassword(req.NewPassword, s.argon)
 	if err != nil {

@@ -171,7 +171,7 @@ func (s *service) target(ctx context.Context, roomID uuid.UUID, userID string) (
 		return id, "", toStatus(err)
 	}
 	if role == "" {
-		return id, "", &apiError{code: errNotMember.code, reason: "TARGET_NOT_MEMBER", msg: "that user is not a member of this room"}
+		return id, "", apiErrors.New(errNotMember.Code, "TARGET_NOT_MEMBER", "that user is not a member of this room")
 	}
 	return id, role, nil
 }
@@ -218,11 +218,7 @@ func (s *service) SetMemberRole(ctx context.Context, req *authv1.SetMemberRoleRe
 		if err := authorize(opSetRole, me.Role, r.Kind, role, targetRole); err != nil {
 			return nil, err
 		}
-		newRole := authv1.RoomRoleMember
-		if req.Role == authv1.RoomRole_ROOM_ROLE_ADMIN {
-			newRole = authv1.RoomRoleAdmin
-		}
-		m, err = s.store.setMemberRole(ctx, r.ID, target, newRole)
+		m, err = s.store.setMemberRole(ctx, r.ID, target, authv1.RoomRoleName(req.Role))
 	default:
 		return nil, invalidArgument("role", "must be owner, admin or member")
 	}

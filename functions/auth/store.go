@@ -252,8 +252,8 @@ func (s *store) rotateRefresh(ctx context.Context, hash []byte, next refreshToke
 var errReplay = errors.New("refresh token replayed")
 
 // errRefreshReused is errInvalidGrant, distinguishable in logs.
-var errRefreshReused = &apiError{code: errInvalidGrant.code, reason: errInvalidGrant.reason,
-	msg: "refresh token reuse detected: every session of this login was signed out"}
+var errRefreshReused = apiErrors.New(errInvalidGrant.Code, errInvalidGrant.Reason,
+	"refresh token reuse detected: every session of this login was signed out")
 
 // revokeFamily revokes the family of the token with hash; unknown tokens are ignored.
 func (s *store) revokeFamily(ctx context.Context, hash []byte) error {

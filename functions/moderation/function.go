@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -27,21 +26,17 @@ type function struct {
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if err := eventsv1.CheckEmitter(e.Type(), e.Source()); err != nil {
-		return nil, ksvc.Permanent(fmt.Errorf("%s: refused: %w", "moderation", err))
+	// Limits are enforced here too, whoever sent the event: an oversized
+	// one is refused for good (dead-lettered), never retried.
+	if err := ksvc.CheckEvent("moderation", e); err != nil {
+		return nil, err
 	}
 	if e.Type() != eventsv1.TypeMessageSent {
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: unexpected event type %q", e.Type()))
 	}
-	// Limits are enforced here too, whoever sent the event: an oversized
-	// one is refused for good (dead-lettered), never retried.
-	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
-		return nil, ksvc.Permanent(fmt.Errorf("moderation: event %s: data of %d bytes is over the limit of %d",
-			e.ID(), n, eventsv1.MaxDataBytes))
-	}
-	var m eventsv1.Message
-	if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
-		return nil, ksvc.Permanent(fmt.Errorf("moderation: bad %s data: %v", e.Type(), err))
+	m, err := ksvc.DecodeEvent("moderation", e, func(m *eventsv1.Message) bool { return m.ID != "" && m.RoomID != "" })
+	if err != nil {
+		return nil, err
 	}
 	if n := utf8.RuneCountInString(m.Text); n > eventsv1.MaxTextChars {
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: message %s in room %s: text of %d characters is over the limit of %d",

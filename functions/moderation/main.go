@@ -41,17 +41,18 @@ func main() {
 }
 
 func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
-	if getenv("MODEL_DIR") == "" || getenv("MONGO_URI") == "" {
-		return ksvc.Service{}, errors.New("MODEL_DIR and MONGO_URI are required")
-	}
-	begin := time.Now()
-	clf, err := classify.Open(getenv("MODEL_DIR"), getenv("MODEL_BACKEND"), getenv("ONNXRUNTIME_LIB"))
+	cfg, err := configFromEnv(getenv)
 	if err != nil {
 		return ksvc.Service{}, err
 	}
-	log.Info("model loaded", "model", getenv("MODEL_DIR"), "backend", clf.Backend(), "labels", clf.Labels(),
+	begin := time.Now()
+	clf, err := classify.Open(cfg.modelDir, cfg.backend, cfg.onnxruntimeLib)
+	if err != nil {
+		return ksvc.Service{}, err
+	}
+	log.Info("model loaded", "model", cfg.modelDir, "backend", clf.Backend(), "labels", clf.Labels(),
 		"load_ms", time.Since(begin).Milliseconds())
-	thresholds, err := parseThresholds(getenv("MODERATION_THRESHOLDS"), clf.Labels())
+	thresholds, err := parseThresholds(cfg.thresholds, clf.Labels())
 	if err != nil {
 		clf.Close()
 		return ksvc.Service{}, err
@@ -66,8 +67,8 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 	b := newBatcher(clf, 32, 5*time.Millisecond)
 	flags := newFlagBatcher(st)
 	f := &function{batcher: b, flags: flags, store: st, labels: clf.Labels(), thresholds: thresholds,
-		model: filepath.Base(filepath.Clean(getenv("MODEL_DIR"))), log: log, metrics: newMetrics(reg)}
-	rev, err := newReviewer(st, getenv("BROKER_URL"), getenv(ksvc.BrokerTokenFileEnv), log)
+		model: filepath.Base(filepath.Clean(cfg.modelDir)), log: log, metrics: newMetrics(reg)}
+	rev, err := newReviewer(st, cfg.brokerURL, cfg.brokerToken, log)
 	if err != nil {
 		mc.Disconnect(context.Background())
 		clf.Close()

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 )
+
+// apiErrors are the errors its gRPC clients see, with their ErrorInfo.
+const apiErrors = ksvc.APIErrors("moderation.parley")
 
 // reviewer serves the review queue. Restoring sends
 // parley.message.restored to the Broker (persist unhides the message and
@@ -46,10 +47,10 @@ func (r *reviewer) ListFlagged(ctx context.Context, req *moderationv1.ListFlagge
 		st = "pending"
 	}
 	if st != "pending" && st != "confirmed" && st != "restored" {
-		return nil, status.Error(codes.InvalidArgument, "status is pending, confirmed or restored")
+		return nil, apiErrors.Invalid("status is pending, confirmed or restored")
 	}
 	if req.Limit < 0 || req.Limit > 100 {
-		return nil, status.Error(codes.InvalidArgument, "limit is 1..100")
+		return nil, apiErrors.Invalid("limit is 1..100")
 	}
 	limit := int(req.Limit)
 	if limit == 0 {
@@ -57,7 +58,7 @@ func (r *reviewer) ListFlagged(ctx context.Context, req *moderationv1.ListFlagge
 	}
 	docs, err := r.store.list(ctx, st, limit)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "review queue unavailable: retry")
+		return nil, apiErrors.Unavailable("review queue unavailable: retry")
 	}
 	out := &moderationv1.ListFlaggedResponse{}
 	for _, d := range docs {
@@ -68,14 +69,14 @@ func (r *reviewer) ListFlagged(ctx context.Context, req *moderationv1.ListFlagge
 
 func (r *reviewer) Decide(ctx context.Context, req *moderationv1.DecideRequest) (*moderationv1.Flag, error) {
 	if req.ModeratorId == "" || req.MessageId == "" || (req.Decision != "restore" && req.Decision != "confirm") || len(req.Reason) > 500 {
-		return nil, status.Error(codes.InvalidArgument, "want moderator_id, message_id, decision restore or confirm, reason up to 500 bytes")
+		return nil, apiErrors.Invalid("want moderator_id, message_id, decision restore or confirm, reason up to 500 bytes")
 	}
 	d, err := r.store.get(ctx, req.MessageId)
 	if errors.Is(err, errNoFlag) {
-		return nil, status.Error(codes.NotFound, "no such flagged message")
+		return nil, apiErrors.NotFound("no such flagged message")
 	}
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "review queue unavailable: retry")
+		return nil, apiErrors.Unavailable("review queue unavailable: retry")
 	}
 	now := time.Now().UTC()
 	next := "confirmed"
@@ -83,12 +84,12 @@ func (r *reviewer) Decide(ctx context.Context, req *moderationv1.DecideRequest) 
 		next = "restored"
 		if err := r.restore(ctx, d, req.ModeratorId, now); err != nil {
 			r.log.WarnContext(ctx, "restore not sent", "message_id", d.MessageID, "error", err)
-			return nil, status.Error(codes.Unavailable, "could not restore now: retry")
+			return nil, apiErrors.Unavailable("could not restore now: retry")
 		}
 	}
 	d, err = r.store.decide(ctx, d, next, req.ModeratorId, req.Reason, now)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "review queue unavailable: retry")
+		return nil, apiErrors.Unavailable("review queue unavailable: retry")
 	}
 	r.log.InfoContext(ctx, "moderation decision", "message_id", d.MessageID, "decision", next, "moderator", req.ModeratorId)
 	return flagProto(d), nil

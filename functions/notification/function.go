@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // function turns events into notifications. From auth's events it keeps
@@ -41,23 +42,16 @@ func newCreatedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if err := eventsv1.CheckEmitter(e.Type(), e.Source()); err != nil {
-		return nil, ksvc.Permanent(fmt.Errorf("%s: refused: %w", "notification", err))
-	}
-	bad := func(err error) error {
-		return ksvc.Permanent(fmt.Errorf("notification: bad %s data: %v", e.Type(), err))
-	}
 	// Limits are enforced here too, whoever sent the event: an oversized
 	// one is refused for good (dead-lettered), never retried.
-	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
-		return nil, ksvc.Permanent(fmt.Errorf("notification: %s event %s: data of %d bytes is over the limit of %d",
-			e.Type(), e.ID(), n, eventsv1.MaxDataBytes))
+	if err := ksvc.CheckEvent("notification", e); err != nil {
+		return nil, err
 	}
 	switch e.Type() {
 	case eventsv1.TypeUserCreated:
-		var u eventsv1.UserCreated
-		if err := json.Unmarshal(e.Data(), &u); err != nil || u.UserID == "" || u.Username == "" {
-			return nil, bad(err)
+		u, err := ksvc.DecodeEvent("notification", e, func(u *eventsv1.UserCreated) bool { return u.UserID != "" && u.Username != "" })
+		if err != nil {
+			return nil, err
 		}
 		if err := f.store.putUser(ctx, u.UserID, u.Username); err != nil {
 			return nil, err
@@ -65,13 +59,13 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, f.notify(ctx, []notificationDoc{{ID: "welcome:" + u.UserID, UserID: u.UserID, Kind: "welcome",
 			Text: "Welcome to Parley, " + u.DisplayName + "!", CreatedAt: u.CreatedAt.UTC()}})
 	case eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft:
-		var m eventsv1.RoomMember
-		if err := json.Unmarshal(e.Data(), &m); err != nil || m.RoomID == "" || m.UserID == "" {
-			return nil, bad(err)
+		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.RoomMember) bool { return m.RoomID != "" && m.UserID != "" })
+		if err != nil {
+			return nil, err
 		}
-		state, err := eventsv1.MembershipJoined, error(nil)
+		state := livev1.MembershipJoined
 		if e.Type() == eventsv1.TypeRoomMemberLeft {
-			state, err = eventsv1.MembershipLeft, f.store.leave(ctx, m.RoomID, m.UserID)
+			state, err = livev1.MembershipLeft, f.store.leave(ctx, m.RoomID, m.UserID)
 		} else {
 			err = f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct")
 		}
@@ -80,9 +74,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		}
 		return nil, f.tellSockets(ctx, m, state)
 	case eventsv1.TypeMessageStored:
-		var m eventsv1.Message
-		if err := json.Unmarshal(e.Data(), &m); err != nil || m.ID == "" || m.RoomID == "" {
-			return nil, bad(err)
+		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.Message) bool { return m.ID != "" && m.RoomID != "" })
+		if err != nil {
+			return nil, err
 		}
 		if n := utf8.RuneCountInString(m.Text); n > eventsv1.MaxTextChars {
 			return nil, ksvc.Permanent(fmt.Errorf("notification: message %s in room %s: text of %d characters is over the limit of %d",
@@ -189,9 +183,9 @@ func (f *function) mentioned(ctx context.Context, m eventsv1.Message) (members m
 // redelivery publishes again (the projection update before it is
 // idempotent): a kick must reach the connectors.
 func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state string) error {
-	frame, _ := json.Marshal(eventsv1.MembershipFrame{Type: eventsv1.FrameMembership, RoomID: m.RoomID, UserID: m.UserID,
+	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: m.RoomID, UserID: m.UserID,
 		State: state, Reason: m.Reason, By: m.By})
-	if err := f.rdb.Publish(ctx, eventsv1.MembershipChannel, frame).Err(); err != nil {
+	if err := f.rdb.Publish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
 		return fmt.Errorf("notification: publish membership of %s in %s: %w", m.UserID, m.RoomID, err)
 	}
 	return nil
@@ -210,11 +204,11 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	}
 	for _, d := range fresh {
 		f.created.WithLabelValues(d.Kind).Inc()
-		frame, _ := json.Marshal(eventsv1.NotificationFrame{Type: eventsv1.FrameNotification, Notification: toJSON(d)})
+		frame, _ := json.Marshal(livev1.NotificationFrame{Type: livev1.TypeNotice, Notification: toJSON(d)})
 		// PUBLISH answers how many connectors hold a socket of this user
 		// (they subscribe to user channels of local users only): none means
 		// offline, and their subscribed browsers get a Web Push instead.
-		online, err := f.rdb.Publish(ctx, eventsv1.UserChannel(d.UserID), frame).Result()
+		online, err := f.rdb.Publish(ctx, livev1.UserChannel(d.UserID), frame).Result()
 		if err != nil {
 			f.log.WarnContext(ctx, "live notification push failed; it stays in the list", "error", err)
 			continue
@@ -226,8 +220,8 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	return nil
 }
 
-func toJSON(d notificationDoc) eventsv1.Notification {
-	return eventsv1.Notification{ID: d.ID, Kind: d.Kind, RoomID: d.RoomID, MessageID: d.MessageID, FromUserID: d.FromUserID,
+func toJSON(d notificationDoc) livev1.Notification {
+	return livev1.Notification{ID: d.ID, Kind: d.Kind, RoomID: d.RoomID, MessageID: d.MessageID, FromUserID: d.FromUserID,
 		FromUsername: d.FromUsername, Text: d.Text, CreatedAt: d.CreatedAt, Read: d.Read}
 }
 

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/parley-chat/parley/knative/ksvc"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
+
+// apiErrors are the errors its gRPC clients see, with their ErrorInfo.
+const apiErrors = ksvc.APIErrors("notification.parley")
 
 // listServer serves a user's notifications. The connector vouches for the
 // user id (it verified the caller's token); notification is cluster-local.
@@ -20,7 +22,7 @@ type listServer struct {
 
 func (l *listServer) List(ctx context.Context, req *notificationv1.ListRequest) (*notificationv1.ListResponse, error) {
 	if req.UserId == "" || req.Limit < 0 || req.Limit > 100 {
-		return nil, status.Error(codes.InvalidArgument, "want user_id and limit 0..100")
+		return nil, apiErrors.Invalid("want user_id and limit 0..100")
 	}
 	limit := int(req.Limit)
 	if limit == 0 {
@@ -28,7 +30,7 @@ func (l *listServer) List(ctx context.Context, req *notificationv1.ListRequest) 
 	}
 	docs, err := l.store.list(ctx, req.UserId, req.UnreadOnly, limit)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "notifications unavailable: retry")
+		return nil, apiErrors.Unavailable("notifications unavailable: retry")
 	}
 	out := &notificationv1.ListResponse{}
 	for _, d := range docs {
@@ -41,22 +43,22 @@ func (l *listServer) List(ctx context.Context, req *notificationv1.ListRequest) 
 
 func (l *listServer) MarkRead(ctx context.Context, req *notificationv1.MarkReadRequest) (*notificationv1.MarkReadResponse, error) {
 	if req.UserId == "" || (!req.All && (len(req.Ids) == 0 || len(req.Ids) > 500)) {
-		return nil, status.Error(codes.InvalidArgument, "want user_id and 1..500 ids, or all")
+		return nil, apiErrors.Invalid("want user_id and 1..500 ids, or all")
 	}
 	n, err := l.store.markRead(ctx, req.UserId, req.Ids, req.All)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "notifications unavailable: retry")
+		return nil, apiErrors.Unavailable("notifications unavailable: retry")
 	}
 	return &notificationv1.MarkReadResponse{Marked: int32(n)}, nil
 }
 
 func (l *listServer) UnreadCounts(ctx context.Context, req *notificationv1.UnreadCountsRequest) (*notificationv1.UnreadCountsResponse, error) {
 	if req.UserId == "" {
-		return nil, status.Error(codes.InvalidArgument, "want user_id")
+		return nil, apiErrors.Invalid("want user_id")
 	}
 	counts, err := l.store.unread(ctx, req.UserId)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "notifications unavailable: retry")
+		return nil, apiErrors.Unavailable("notifications unavailable: retry")
 	}
 	out := &notificationv1.UnreadCountsResponse{ByRoom: counts}
 	for _, n := range counts {

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,10 +37,11 @@ func main() {
 }
 
 func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
-	sender, err := newSender(getenv) // configuration first: nothing to close if it is wrong
+	cfg, err := configFromEnv(getenv) // configuration first: nothing to close if it is wrong
 	if err != nil {
 		return ksvc.Service{}, err
 	}
+	sender := newSender(cfg)
 	reg := prometheus.NewRegistry()
 	state, err := stores.New(reg).OpenState(getenv)
 	if err != nil {
@@ -65,30 +65,14 @@ func build(getenv func(string) string, log *slog.Logger) (ksvc.Service, error) {
 	}, nil
 }
 
-// newSender configures Web Push from the environment; nil when no key is set.
-func newSender(getenv func(string) string) (*webpush.Sender, error) {
-	key := getenv("VAPID_PRIVATE_KEY")
-	if key == "" {
-		return nil, nil
-	}
-	subject := getenv("VAPID_SUBJECT")
-	if subject == "" {
-		subject = "mailto:webpush@localhost"
-		if pub := getenv("PUBLIC_URL"); strings.HasPrefix(pub, "https://") {
-			subject = pub
-		}
-	}
-	v, err := webpush.ParseVAPID(key, subject)
-	if err != nil {
-		return nil, err
-	}
-	hosts := webpush.DefaultPushServices
-	if h := getenv("WEBPUSH_ALLOWED_HOSTS"); h != "" {
-		hosts = strings.Split(h, ",")
+// newSender makes the Web Push sender of cfg; nil without a VAPID key.
+func newSender(cfg config) *webpush.Sender {
+	if cfg.vapid == nil {
+		return nil
 	}
 	client := &http.Client{Timeout: pushTimeout,
 		// A push service answers; it does not redirect. Following one would
 		// let a subscription point the function anywhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &webpush.Sender{VAPID: v, Client: client, AllowedHosts: hosts}, nil
+	return &webpush.Sender{VAPID: cfg.vapid, Client: client, AllowedHosts: cfg.pushHosts}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
@@ -188,7 +189,7 @@ func TestDirectMessagesAndRedeliveryAndWelcome(t *testing.T) {
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
 	e.join(t, dm, ada, "direct")
 	e.join(t, dm, bob, "direct")
-	sub := e.listen(t, eventsv1.UserChannel(bob.id))
+	sub := e.listen(t, livev1.UserChannel(bob.id))
 	m := eventsv1.Message{ID: uuid.NewString(), RoomID: dm, Seq: 1, UserID: ada.id, Username: "ada", Text: "psst @bob", CreatedAt: time.Now()}
 	for range 3 { // redelivery
 		e.handle(t, eventsv1.TypeMessageStored, m)
@@ -240,7 +241,7 @@ func TestMembershipChangesReachTheUsersSockets(t *testing.T) {
 	e := newEnv(t)
 	room := uuid.NewString()
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
-	sub := e.listen(t, eventsv1.MembershipChannel)
+	sub := e.listen(t, livev1.MembershipChannel)
 	invited := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "invited"}
 	kicked := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "kicked"}
 	// Redis down: the event fails retryably, and its redelivery publishes.
@@ -250,7 +251,7 @@ func TestMembershipChangesReachTheUsersSockets(t *testing.T) {
 	e.f.rdb = live
 	e.handle(t, eventsv1.TypeRoomMemberJoined, invited)
 	e.handle(t, eventsv1.TypeRoomMemberLeft, kicked)
-	for _, want := range []eventsv1.MembershipFrame{
+	for _, want := range []livev1.MembershipFrame{
 		{Type: "membership", RoomID: room, UserID: bob.id, State: "joined", Reason: "invited", By: ada.id},
 		{Type: "membership", RoomID: room, UserID: bob.id, State: "left", Reason: "kicked", By: ada.id},
 	} {
@@ -258,7 +259,7 @@ func TestMembershipChangesReachTheUsersSockets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got eventsv1.MembershipFrame
+		var got livev1.MembershipFrame
 		if err := json.Unmarshal([]byte(msg.Payload), &got); err != nil || got != want {
 			t.Errorf("frame %s, want %+v", msg.Payload, want)
 		}
@@ -449,7 +450,7 @@ func TestEventsFromTheWrongEmitterAreRefused(t *testing.T) {
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
 	e.join(t, room, ada, "joined")
 	e.join(t, room, bob, "joined")
-	sub := e.listen(t, eventsv1.UserChannel(ada.id))
+	sub := e.listen(t, livev1.UserChannel(ada.id))
 	forged := message(room, bob, "@ada forged")
 	if err := e.deliverFrom(eventsv1.SourceConnector+"c1", eventsv1.TypeMessageStored, forged); !ksvc.IsPermanent(err) {
 		t.Errorf("message.stored from the connector: %v, want a permanent error", err)

@@ -8,9 +8,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
-// cache is the recent-history window in Redis (see eventsv1.HistoryKey):
+// cache is the recent-history window in Redis (see livev1.HistoryKey):
 // the connector adds messages as it publishes them; persist rewrites
 // entries that change and reads from it first.
 type cache struct {
@@ -18,21 +19,21 @@ type cache struct {
 }
 
 // replaceScript swaps the entry of a seq, if the window still holds it.
-var replaceScript = redis.NewScript(eventsv1.ReplaceInHistory)
+var replaceScript = redis.NewScript(livev1.ReplaceInHistory)
 
 func (c *cache) replace(ctx context.Context, m eventsv1.Message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return replaceScript.Run(ctx, c.rdb, []string{eventsv1.HistoryKey(m.RoomID)}, m.Seq, b).Err()
+	return replaceScript.Run(ctx, c.rdb, []string{livev1.HistoryKey(m.RoomID)}, m.Seq, b).Err()
 }
 
 // window returns the cached messages with seq in (after, before), ascending
 // when asc, newest first otherwise, at most limit, and the lowest seq the
 // window holds (0 when empty).
 func (c *cache) window(ctx context.Context, roomID string, after, before int64, asc bool, limit int) ([][]byte, int64, error) {
-	key := eventsv1.HistoryKey(roomID)
+	key := livev1.HistoryKey(roomID)
 	pipe := c.rdb.Pipeline()
 	lowest := pipe.ZRangeWithScores(ctx, key, 0, 0)
 	max := "+inf"

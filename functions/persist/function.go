@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // function applies message events to MongoDB and the Redis window. Every
@@ -29,23 +30,20 @@ type function struct {
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if err := eventsv1.CheckEmitter(e.Type(), e.Source()); err != nil {
-		return nil, ksvc.Permanent(fmt.Errorf("%s: refused: %w", "persist", err))
-	}
-	if n := len(e.Data()); n > eventsv1.MaxDataBytes {
-		return nil, ksvc.Permanent(fmt.Errorf("persist: %s data is %d bytes, over the limit of %d", e.Type(), n, eventsv1.MaxDataBytes))
+	if err := ksvc.CheckEvent("persist", e); err != nil {
+		return nil, err
 	}
 	switch e.Type() {
 	case eventsv1.TypeMessageSent:
-		var m eventsv1.Message
-		if err := decodeData(e, &m); err != nil || m.ID == "" || m.RoomID == "" || m.Seq <= 0 {
-			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		m, err := ksvc.DecodeEvent("persist", e, func(m *eventsv1.Message) bool { return m.ID != "" && m.RoomID != "" && m.Seq > 0 })
+		if err != nil {
+			return nil, err
 		}
 		if err := checkText(m.Text); err != nil {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: message %s: %w", m.ID, err))
 		}
 		ctx, span := ksvc.Tracer().Start(ctx, "mongo insert messages (batched)", trace.WithSpanKind(trace.SpanKindClient))
-		_, err := f.batcher.Do(ctx, docFrom(m))
+		_, err = f.batcher.Do(ctx, docFrom(m))
 		span.End()
 		if errors.Is(err, errSeqConflict) {
 			f.conflicts.Inc()
@@ -58,37 +56,37 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		}
 		return storedEvent(m)
 	case eventsv1.TypeMessageEdited:
-		var ed eventsv1.MessageEdited
-		if err := decodeData(e, &ed); err != nil || ed.MessageID == "" {
-			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		ed, err := ksvc.DecodeEvent("persist", e, func(ed *eventsv1.MessageEdited) bool { return ed.MessageID != "" })
+		if err != nil {
+			return nil, err
 		}
 		if err := checkText(ed.Text); err != nil {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: edit of %s: %w", ed.MessageID, err))
 		}
 		return nil, f.apply(ctx, ed.RoomID, ed.MessageID, bson.M{"text": ed.Text, "edited_at": ed.EditedAt.UTC()})
 	case eventsv1.TypeMessageDeleted:
-		var d eventsv1.MessageDeleted
-		if err := decodeData(e, &d); err != nil || d.MessageID == "" {
-			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		d, err := ksvc.DecodeEvent("persist", e, func(d *eventsv1.MessageDeleted) bool { return d.MessageID != "" })
+		if err != nil {
+			return nil, err
 		}
 		return nil, f.apply(ctx, d.RoomID, d.MessageID, bson.M{"deleted": true, "text": ""})
 	case eventsv1.TypeMessageFlagged:
-		var fl eventsv1.MessageFlagged
-		if err := decodeData(e, &fl); err != nil || fl.MessageID == "" {
-			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		fl, err := ksvc.DecodeEvent("persist", e, func(fl *eventsv1.MessageFlagged) bool { return fl.MessageID != "" })
+		if err != nil {
+			return nil, err
 		}
-		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, eventsv1.FrameRedacted, bson.M{"hidden": true,
+		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, livev1.TypeRedacted, bson.M{"hidden": true,
 			"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
 	case eventsv1.TypeMessageRestored:
-		var r eventsv1.MessageRestored
-		if err := decodeData(e, &r); err != nil || r.MessageID == "" {
-			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		r, err := ksvc.DecodeEvent("persist", e, func(r *eventsv1.MessageRestored) bool { return r.MessageID != "" })
+		if err != nil {
+			return nil, err
 		}
-		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, eventsv1.FrameRestored, bson.M{"hidden": false})
+		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, livev1.TypeRestored, bson.M{"hidden": false})
 	case eventsv1.TypeReceiptRead:
-		var r eventsv1.ReceiptRead
-		if err := decodeData(e, &r); err != nil || r.RoomID == "" || r.UserID == "" {
-			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
+		r, err := ksvc.DecodeEvent("persist", e, func(r *eventsv1.ReceiptRead) bool { return r.RoomID != "" && r.UserID != "" })
+		if err != nil {
+			return nil, err
 		}
 		return nil, f.store.markRead(ctx, r)
 	}
@@ -122,8 +120,12 @@ func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType strin
 	if err != nil {
 		return err
 	}
-	frame, _ := json.Marshal(eventsv1.MessageFrame{Type: frameType, RoomID: roomID, Message: doc.public()})
-	return f.cache.rdb.Publish(ctx, eventsv1.RoomChannel(roomID), eventsv1.RoomFrame(frame)).Err()
+	msg, err := json.Marshal(doc.public())
+	if err != nil {
+		return fmt.Errorf("persist: %s frame of %s: %w", frameType, id, err)
+	}
+	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: roomID, Message: msg})
+	return f.cache.rdb.Publish(ctx, livev1.RoomChannel(roomID), livev1.EphemeralEnvelope(frame)).Err()
 }
 
 // checkText enforces the connector's text limit again: an event over it
@@ -131,13 +133,6 @@ func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType strin
 func checkText(text string) error {
 	if n := utf8.RuneCountInString(text); n > eventsv1.MaxTextChars {
 		return fmt.Errorf("text of %d characters is over the limit of %d", n, eventsv1.MaxTextChars)
-	}
-	return nil
-}
-
-func decodeData(e event.Event, v any) error {
-	if err := json.Unmarshal(e.Data(), v); err != nil {
-		return fmt.Errorf("data is not the expected JSON: %w", err)
 	}
 	return nil
 }

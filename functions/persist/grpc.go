@@ -7,12 +7,14 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
+
+// apiErrors are the errors its gRPC clients see, with their ErrorInfo.
+const apiErrors = ksvc.APIErrors("persist.parley")
 
 const maxHistory = 100
 
@@ -32,10 +34,10 @@ type historyServer struct {
 
 func (h *historyServer) History(ctx context.Context, req *persistv1.HistoryRequest) (*persistv1.HistoryResponse, error) {
 	if _, err := uuid.Parse(req.RoomId); err != nil {
-		return nil, status.Error(codes.InvalidArgument, "room_id must be a UUID")
+		return nil, apiErrors.Invalid("room_id must be a UUID")
 	}
 	if req.Limit < 0 || req.Limit > maxHistory || req.AfterSeq < 0 || req.BeforeSeq < 0 || (req.AfterSeq > 0 && req.BeforeSeq > 0) {
-		return nil, status.Errorf(codes.InvalidArgument, "want limit 1..%d and either after_seq or before_seq", maxHistory)
+		return nil, apiErrors.Invalid("want limit 1..%d and either after_seq or before_seq", maxHistory)
 	}
 	limit := int(req.Limit)
 	if limit == 0 {
@@ -51,7 +53,7 @@ func (h *historyServer) History(ctx context.Context, req *persistv1.HistoryReque
 		msgs, err = h.before(ctx, req.RoomId, req.BeforeSeq, limit+1)
 	}
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "history is unavailable: retry")
+		return nil, apiErrors.Unavailable("history is unavailable: retry")
 	}
 	resp := &persistv1.HistoryResponse{Messages: msgs}
 	if len(msgs) > limit {
@@ -92,17 +94,17 @@ func fitPage(msgs [][]byte, forward, more bool) ([][]byte, bool) {
 // the connector's seqs package).
 func (h *historyServer) ReserveSeqs(ctx context.Context, req *persistv1.ReserveSeqsRequest) (*persistv1.ReserveSeqsResponse, error) {
 	if _, err := uuid.Parse(req.RoomId); err != nil {
-		return nil, status.Error(codes.InvalidArgument, "room_id must be a UUID")
+		return nil, apiErrors.Invalid("room_id must be a UUID")
 	}
 	if req.Floor < 0 || req.Floor > maxSeq-seqBlock {
-		return nil, status.Errorf(codes.InvalidArgument, "floor must be 0..%d", maxSeq-seqBlock)
+		return nil, apiErrors.Invalid("floor must be 0..%d", maxSeq-seqBlock)
 	}
 	first, last, err := h.store.reserveSeqs(ctx, req.RoomId, req.Floor)
 	if errors.Is(err, errBadFloor) {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, apiErrors.Invalid("%s", err)
 	}
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "storage unavailable: retry")
+		return nil, apiErrors.Unavailable("storage unavailable: retry")
 	}
 	return &persistv1.ReserveSeqsResponse{First: first, Last: last}, nil
 }
@@ -152,10 +154,10 @@ func (h *historyServer) before(ctx context.Context, room string, before int64, n
 func (h *historyServer) GetMessage(ctx context.Context, req *persistv1.GetMessageRequest) (*persistv1.GetMessageResponse, error) {
 	doc, err := h.store.get(ctx, req.RoomId, req.MessageId)
 	if errors.Is(err, errNotStored) {
-		return nil, status.Error(codes.NotFound, "no such message in this room")
+		return nil, apiErrors.NotFound("no such message in this room")
 	}
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, "storage unavailable: retry")
+		return nil, apiErrors.Unavailable("storage unavailable: retry")
 	}
 	b, _ := json.Marshal(doc.public())
 	return &persistv1.GetMessageResponse{Message: b}, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -90,7 +91,7 @@ func ce(t testing.TB, typ, key string, data any) event.Event {
 // publish does what the connector does at send: add to the Redis window.
 func (e *env) publish(t *testing.T, m eventsv1.Message) {
 	b, _ := json.Marshal(m)
-	if err := e.rdb.ZAdd(context.Background(), eventsv1.HistoryKey(m.RoomID), redis.Z{Score: float64(m.Seq), Member: b}).Err(); err != nil {
+	if err := e.rdb.ZAdd(context.Background(), livev1.HistoryKey(m.RoomID), redis.Z{Score: float64(m.Seq), Member: b}).Err(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,4 +10,12 @@
 // context is cancelled (SIGTERM or SIGINT in Main), then fails readiness so no
 // new traffic is routed here, waits DrainDelay, drains in-flight requests and
 // streams, and finally stops the Stopper, all under ShutdownTimeout.
+//
+// Every service is built the same way on top of it: configFromEnv(getenv)
+// reads its environment into a typed config through Env (every bad variable
+// named at once); Loops starts and stops its background loops; a function
+// refuses an event with CheckEvent and reads its data with DecodeEvent
+// (refusals are Permanent, so the Trigger dead-letters them); gRPC errors a
+// client may see are APIErrors, with an ErrorInfo reason the connector's
+// REST layer turns into its error code.
 package ksvc

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
@@ -21,9 +21,9 @@ func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request, c *a
 	if err != nil {
 		return fromGRPC(err)
 	}
-	out := make([]eventsv1.Notification, 0, len(resp.Notifications))
+	out := make([]livev1.Notification, 0, len(resp.Notifications))
 	for _, n := range resp.Notifications {
-		out = append(out, eventsv1.Notification{ID: n.Id, Kind: n.Kind, RoomID: n.RoomId, MessageID: n.MessageId,
+		out = append(out, livev1.Notification{ID: n.Id, Kind: n.Kind, RoomID: n.RoomId, MessageID: n.MessageId,
 			FromUserID: n.FromUserId, FromUsername: n.FromUsername, Text: n.Text, CreatedAt: n.CreatedAt.AsTime(), Read: n.Read})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"notifications": out})

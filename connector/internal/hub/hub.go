@@ -31,7 +31,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // Subscriber receives a room's frames. Deliver queues a frame and Flush
@@ -198,7 +198,7 @@ func (h *Hub) Rooms() int {
 
 // dispatch delivers one envelope, recording in touched who must be flushed.
 func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{}) {
-	roomID, ok := eventsv1.RoomOfChannel(channel)
+	roomID, ok := livev1.RoomOfChannel(channel)
 	if !ok {
 		return
 	}
@@ -206,7 +206,7 @@ func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{})
 	if r == nil {
 		return
 	}
-	kind, seq, frame, err := parseEnvelope(payload)
+	kind, seq, frame, err := livev1.ParseEnvelope(payload)
 	if err != nil {
 		h.log.Warn("dropping malformed envelope", "room", roomID, "error", err)
 		return
@@ -214,9 +214,9 @@ func (h *Hub) dispatch(channel, payload string, touched map[Subscriber]struct{})
 	start := time.Now()
 	r.mu.Lock()
 	switch kind {
-	case kindEphemeral:
+	case livev1.EnvelopeEphemeral:
 		r.deliver(0, frame, touched)
-	case kindMessage, kindGap:
+	case livev1.EnvelopeMessage, livev1.EnvelopeGap:
 		r.ordered(seq, frame, touched)
 	}
 	r.mu.Unlock()

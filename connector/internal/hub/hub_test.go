@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 var stack *devstack.Stack
@@ -106,7 +107,7 @@ func TestOrderAcrossConnectors(t *testing.T) {
 		if seq%2 == 0 {
 			pub = b
 		}
-		if err := pub.Publish(ctx, "r1", PublishMessage(seq, []byte(fmt.Sprintf(`{"seq":%d}`, seq)))); err != nil {
+		if err := pub.Publish(ctx, "r1", livev1.MessageEnvelope(seq, []byte(fmt.Sprintf(`{"seq":%d}`, seq)))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,11 +124,11 @@ func TestGapsAreSkipped(t *testing.T) {
 	r := &recorder{}
 	ctx := context.Background()
 	h.Join(ctx, "r2", r)
-	h.Publish(ctx, "r2", PublishMessage(1, []byte("a")))
-	h.Publish(ctx, "r2", PublishMessage(3, []byte("c"))) // 2 is lost (its sender crashed)
-	h.Publish(ctx, "r2", PublishMessage(5, []byte("e")))
-	h.Publish(ctx, "r2", GapEnvelope(4)) // 4 failed and says so
-	h.Publish(ctx, "r2", EphemeralEnvelope([]byte("typing")))
+	h.Publish(ctx, "r2", livev1.MessageEnvelope(1, []byte("a")))
+	h.Publish(ctx, "r2", livev1.MessageEnvelope(3, []byte("c"))) // 2 is lost (its sender crashed)
+	h.Publish(ctx, "r2", livev1.MessageEnvelope(5, []byte("e")))
+	h.Publish(ctx, "r2", livev1.GapEnvelope(4)) // 4 failed and says so
+	h.Publish(ctx, "r2", livev1.EphemeralEnvelope([]byte("typing")))
 	got := fmt.Sprint(waitFor(t, r, 4))
 	if got != "[1:a 0:typing 3:c 5:e]" {
 		t.Errorf("got %s", got)
@@ -144,7 +145,7 @@ func TestJoinReturnsTheCurrentSeqAndMissesNothingAfterIt(t *testing.T) {
 		t.Fatalf("Join = %d, %v; want 41", seq, err)
 	}
 	// Published right after Join returns: must arrive (no sleep needed).
-	h.Publish(ctx, "r4", PublishMessage(42, []byte("x")))
+	h.Publish(ctx, "r4", livev1.MessageEnvelope(42, []byte("x")))
 	if got := fmt.Sprint(waitFor(t, r, 1)); got != "[42:x]" {
 		t.Fatalf("got %s", got)
 	}
@@ -163,7 +164,7 @@ func TestLeaveUnsubscribes(t *testing.T) {
 		t.Fatal("empty room kept")
 	}
 	time.Sleep(50 * time.Millisecond)
-	h.Publish(ctx, "r3", PublishMessage(1, []byte("x")))
+	h.Publish(ctx, "r3", livev1.MessageEnvelope(1, []byte("x")))
 	time.Sleep(50 * time.Millisecond)
 	if len(r.list()) != 0 {
 		t.Fatal("delivered after leave")
@@ -193,7 +194,7 @@ func TestFramesThatPiledUpLeaveInOneFlush(t *testing.T) {
 	// The first frame stalls the hub (as a busy connector would be) while
 	// the rest arrive from Redis.
 	for seq := int64(1); seq <= 50; seq++ {
-		h.Publish(ctx, "r6", PublishMessage(seq, []byte("x")))
+		h.Publish(ctx, "r6", livev1.MessageEnvelope(seq, []byte("x")))
 	}
 	time.Sleep(200 * time.Millisecond)
 	close(gate)
@@ -210,7 +211,7 @@ func TestFramesThatPiledUpLeaveInOneFlush(t *testing.T) {
 
 func TestParseEnvelopeRejectsGarbage(t *testing.T) {
 	for _, p := range []string{"", "m", "m12", "mx {}", "g", "gx", "z {}"} {
-		if _, _, _, err := parseEnvelope(p); err == nil {
+		if _, _, _, err := livev1.ParseEnvelope(p); err == nil {
 			t.Errorf("accepted %q", p)
 		}
 	}
@@ -227,12 +228,12 @@ func TestFrontierIsWhereInOrderDeliveryStands(t *testing.T) {
 	if f := h.Frontier("r7"); f != 11 {
 		t.Fatalf("frontier after join = %d, want 11", f)
 	}
-	h.Publish(ctx, "r7", PublishMessage(12, []byte("b"))) // 11 still in flight
+	h.Publish(ctx, "r7", livev1.MessageEnvelope(12, []byte("b"))) // 11 still in flight
 	time.Sleep(100 * time.Millisecond)
 	if f := h.Frontier("r7"); f != 11 {
 		t.Fatalf("frontier with 11 in flight = %d, want 11", f)
 	}
-	h.Publish(ctx, "r7", PublishMessage(11, []byte("a")))
+	h.Publish(ctx, "r7", livev1.MessageEnvelope(11, []byte("a")))
 	if got := fmt.Sprint(waitFor(t, r, 2)); got != "[11:a 12:b]" {
 		t.Fatalf("got %s", got)
 	}
@@ -252,25 +253,25 @@ func TestMissingSeqIsWaitedForWhileInFlight(t *testing.T) {
 	r := &recorder{}
 	ctx := context.Background()
 	h.Join(ctx, "r9", r)
-	h.rdb.ZAdd(ctx, PendingKey("r9"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 1}) // as the claim does
+	h.rdb.ZAdd(ctx, livev1.SendingKey("r9"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 1}) // as the claim does
 	stop := h.Sending("r9", 1)
 	defer stop()
-	h.Publish(ctx, "r9", PublishMessage(2, []byte("b")))
+	h.Publish(ctx, "r9", livev1.MessageEnvelope(2, []byte("b")))
 	// Longer than GapWait and than SendingTTL: only the refreshes keep 1 alive.
 	time.Sleep(SendingTTL + 500*time.Millisecond)
 	if got := r.list(); len(got) != 0 {
 		t.Fatalf("delivered %v while seq 1 was in flight", got)
 	}
 	stop()
-	h.rdb.ZRem(ctx, PendingKey("r9"), 1) // published, as deliver does it
-	h.Publish(ctx, "r9", PublishMessage(1, []byte("a")))
+	h.rdb.ZRem(ctx, livev1.SendingKey("r9"), 1) // published, as deliver does it
+	h.Publish(ctx, "r9", livev1.MessageEnvelope(1, []byte("a")))
 	if got := fmt.Sprint(waitFor(t, r, 2)); got != "[1:a 2:b]" {
 		t.Fatalf("got %s", got)
 	}
 
 	// A lapsed entry (a crashed sender that refreshes no more) holds nothing up.
-	h.rdb.ZAdd(ctx, PendingKey("r9"), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: 3})
-	h.Publish(ctx, "r9", PublishMessage(4, []byte("d")))
+	h.rdb.ZAdd(ctx, livev1.SendingKey("r9"), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: 3})
+	h.Publish(ctx, "r9", livev1.MessageEnvelope(4, []byte("d")))
 	if got := fmt.Sprint(waitFor(t, r, 3)); got != "[1:a 2:b 4:d]" {
 		t.Fatalf("after a lapsed seq: got %s", got)
 	}
@@ -284,7 +285,7 @@ func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
 	h := newHub(t, time.Minute)
 	ctx := context.Background()
 	h.rdb.Set(ctx, "seq:{r11}", 5, 0)
-	h.rdb.ZAdd(ctx, PendingKey("r11"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 5})
+	h.rdb.ZAdd(ctx, livev1.SendingKey("r11"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 5})
 	r, second := &recorder{}, &recorder{}
 	joined := make(chan int64, 2)
 	join := func(sub *recorder) {
@@ -296,18 +297,18 @@ func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
 	}
 	go join(r)
 	for n := int64(0); n == 0; time.Sleep(5 * time.Millisecond) { // Join has subscribed
-		n = h.rdb.PubSubNumSub(ctx, Channel("r11")).Val()[Channel("r11")]
+		n = h.rdb.PubSubNumSub(ctx, livev1.RoomChannel("r11")).Val()[livev1.RoomChannel("r11")]
 	}
 	go join(second) // a second local member waits for the first to finish
 	h.rdb.Incr(ctx, "seq:{r11}")
-	h.Publish(ctx, "r11", PublishMessage(6, []byte("f"))) // a later seq is quicker
+	h.Publish(ctx, "r11", livev1.MessageEnvelope(6, []byte("f"))) // a later seq is quicker
 	select {
 	case seq := <-joined:
 		t.Fatalf("Join returned %d while seq 5 was in flight", seq)
 	case <-time.After(300 * time.Millisecond):
 	}
-	h.rdb.ZRem(ctx, PendingKey("r11"), 5) // published, as deliver does it
-	h.Publish(ctx, "r11", PublishMessage(5, []byte("e")))
+	h.rdb.ZRem(ctx, livev1.SendingKey("r11"), 5) // published, as deliver does it
+	h.Publish(ctx, "r11", livev1.MessageEnvelope(5, []byte("e")))
 	var seqs []int64
 	for range 2 {
 		select {

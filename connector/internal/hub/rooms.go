@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/connector/internal/hub/order"
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // room is a room with local members: its subscribers, and the ordering of
@@ -37,7 +37,7 @@ func (h *Hub) subscribed(channel string) {
 	if joining {
 		return
 	}
-	roomID, _ := eventsv1.RoomOfChannel(channel)
+	roomID, _ := livev1.RoomOfChannel(channel)
 	r := h.lookup(roomID)
 	if r == nil {
 		return
@@ -109,9 +109,9 @@ func (h *Hub) currentSeq(ctx context.Context, roomID string) (int64, error) {
 func (h *Hub) setUp(ctx context.Context, r *room) (int64, error) {
 	subscribed := make(chan struct{})
 	h.wmu.Lock()
-	h.waiters[Channel(r.id)] = append(h.waiters[Channel(r.id)], subscribed)
+	h.waiters[livev1.RoomChannel(r.id)] = append(h.waiters[livev1.RoomChannel(r.id)], subscribed)
 	h.wmu.Unlock()
-	if err := h.ps.Subscribe(ctx, Channel(r.id)); err != nil {
+	if err := h.ps.Subscribe(ctx, livev1.RoomChannel(r.id)); err != nil {
 		return 0, err
 	}
 	select {
@@ -160,7 +160,7 @@ func (h *Hub) Leave(roomID string, s Subscriber) {
 	}
 	sh.mu.Unlock()
 	if empty {
-		if err := h.ps.Unsubscribe(context.Background(), Channel(roomID)); err != nil {
+		if err := h.ps.Unsubscribe(context.Background(), livev1.RoomChannel(roomID)); err != nil {
 			h.log.Warn("unsubscribe", "room", roomID, "error", err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // awaitSent waits, at most SendingTTL, until no seq up to upTo is in flight
@@ -18,7 +20,7 @@ func (h *Hub) awaitSent(ctx context.Context, roomID string, upTo int64) {
 	pause := time.Millisecond
 	for {
 		now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		inFlight, err := h.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: PendingKey(roomID), Start: now, Stop: "+inf", ByScore: true}).Result()
+		inFlight, err := h.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: livev1.SendingKey(roomID), Start: now, Stop: "+inf", ByScore: true}).Result()
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("checking seqs in flight at join", "room", roomID, "error", err)
@@ -46,13 +48,6 @@ func (h *Hub) awaitSent(ctx context.Context, roomID string, upTo int64) {
 // sender refreshes it: a crashed sender holds its room up at most this long.
 const SendingTTL = 2 * time.Second
 
-// PendingKey names the sorted set of a room's seqs in flight: taken by a
-// sender and not yet published or given up, scored by when they lapse
-// (Unix ms). Senders add a seq when they take it (atomically with taking
-// it, see ws), keep it alive with Sending, and remove it in the same
-// transaction as they publish the message, or when they give up.
-func PendingKey(roomID string) string { return "sending:{" + roomID + "}" }
-
 // Sending keeps seq in flight while a slow send lasts: it refreshes the
 // seq's lapse time every SendingTTL/2 until the returned stop is called.
 // Only a send slower than that costs a Redis call.
@@ -66,7 +61,7 @@ func (h *Hub) Sending(roomID string, seq int64) (stop func()) {
 		ctx, cancel := context.WithTimeout(context.Background(), SendingTTL/2)
 		defer cancel()
 		lapse := float64(time.Now().Add(SendingTTL).UnixMilli())
-		if err := h.rdb.ZAddXX(ctx, PendingKey(roomID), redis.Z{Score: lapse, Member: seq}).Err(); err != nil {
+		if err := h.rdb.ZAddXX(ctx, livev1.SendingKey(roomID), redis.Z{Score: lapse, Member: seq}).Err(); err != nil {
 			h.log.Warn("keeping a slow send in flight", "room", roomID, "seq", seq, "error", err)
 		}
 		mu.Lock()
@@ -101,7 +96,7 @@ func (h *Hub) inFlight(roomID string, from, to int64) time.Duration {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.GapWait)
 	defer cancel()
-	lapses, err := h.rdb.ZMScore(ctx, PendingKey(roomID), members...).Result()
+	lapses, err := h.rdb.ZMScore(ctx, livev1.SendingKey(roomID), members...).Result()
 	if err != nil {
 		h.log.Warn("checking missing seqs; skipping them", "room", roomID, "error", err)
 		return 0

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parley-chat/parley/connector/internal/protocol"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // Sink is a socket that watches users' presence. Enqueue must not block.
@@ -73,7 +73,7 @@ func (f *Feed) unwatchLocked(s Sink) {
 // Run forwards changes until ctx ends, reading the watched users' statuses
 // again every sweep. Its Redis subscription is closed when it returns.
 func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
-	ps := f.tracker.rdb.Subscribe(ctx, Channel)
+	ps := f.tracker.rdb.Subscribe(ctx, livev1.PresenceChannel)
 	defer ps.Close()
 	ch := ps.Channel()
 	tick := time.NewTicker(sweep)
@@ -113,14 +113,14 @@ func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
 			}
 			f.mu.Unlock()
 			for u, st := range f.tracker.Statuses(ctx, users) {
-				frame, _ := json.Marshal(protocol.Presence(u, st))
+				frame, _ := json.Marshal(livev1.Presence(u, st))
 				push(u, st, frame)
 			}
 		}
 	}
 }
 
-// parseChange reads a frame published on Channel.
+// parseChange reads a frame published on livev1.PresenceChannel.
 func parseChange(payload string) (user, status string) {
 	var p struct {
 		UserID string `json:"user_id"`

@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 var stack *devstack.Stack
@@ -65,7 +66,7 @@ func TestFeedPushesWatchedUsersChanges(t *testing.T) {
 	sock := &recording{got: make(chan string, 16)}
 	feed.Watch(sock, []string{"ada"})
 	ctx := context.Background()
-	redistest.Subscribers(t, rdb, Channel, 1)
+	redistest.Subscribers(t, rdb, livev1.PresenceChannel, 1)
 	tracker.Set(ctx, "bob", "s0", Online)
 	tracker.Set(ctx, "ada", "s1", Online)
 	if got := sock.next(t); got != "ada online" {
@@ -91,7 +92,7 @@ func TestFeedSweepFindsSessionsThatVanished(t *testing.T) {
 	if got := sock.next(t); got != "cyd online" {
 		t.Fatalf("got %q, want cyd online", got)
 	}
-	if err := rdb.Del(ctx, setKey("cyd")).Err(); err != nil {
+	if err := rdb.Del(ctx, livev1.PresenceKey("cyd")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if got := sock.next(t); got != "cyd offline" {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/parley-chat/parley/connector/internal/protocol"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // Statuses.
@@ -27,9 +27,6 @@ const (
 	Away    = "away"
 	Offline = "offline"
 )
-
-// Channel carries status changes: {"type":"presence","user_id":…,"status":…}.
-const Channel = "presence"
 
 // Tracker is safe for concurrent use.
 type Tracker struct {
@@ -45,9 +42,6 @@ type Tracker struct {
 func New(rdb *redis.Client, ttl time.Duration, log *slog.Logger) *Tracker {
 	return &Tracker{rdb: rdb, ttl: ttl, log: log, local: map[string]map[string]string{}}
 }
-
-func setKey(user string) string    { return "presence:{" + user + "}" }
-func statusKey(user string) string { return "pstatus:{" + user + "}" }
 
 // Set records a session's status; Offline removes the session. When the
 // user's overall status changes, the change is published.
@@ -68,20 +62,20 @@ func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
 	t.mu.Unlock()
 	pipe := t.rdb.TxPipeline()
 	if status == Offline {
-		pipe.ZRem(ctx, setKey(user), session)
-		pipe.HDel(ctx, statusKey(user), session)
+		pipe.ZRem(ctx, livev1.PresenceKey(user), session)
+		pipe.HDel(ctx, livev1.PresenceStatusKey(user), session)
 	} else {
-		pipe.ZAdd(ctx, setKey(user), redis.Z{Score: float64(time.Now().Add(t.ttl).UnixMilli()), Member: session})
-		pipe.HSet(ctx, statusKey(user), session, status)
-		pipe.Expire(ctx, setKey(user), 2*t.ttl)
-		pipe.Expire(ctx, statusKey(user), 2*t.ttl)
+		pipe.ZAdd(ctx, livev1.PresenceKey(user), redis.Z{Score: float64(time.Now().Add(t.ttl).UnixMilli()), Member: session})
+		pipe.HSet(ctx, livev1.PresenceStatusKey(user), session, status)
+		pipe.Expire(ctx, livev1.PresenceKey(user), 2*t.ttl)
+		pipe.Expire(ctx, livev1.PresenceStatusKey(user), 2*t.ttl)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
 	if after := t.Status(ctx, user); after != before {
-		frame, _ := json.Marshal(protocol.Presence(user, after))
-		return t.rdb.Publish(ctx, Channel, frame).Err()
+		frame, _ := json.Marshal(livev1.Presence(user, after))
+		return t.rdb.Publish(ctx, livev1.PresenceChannel, frame).Err()
 	}
 	return nil
 }
@@ -98,8 +92,8 @@ func (t *Tracker) Statuses(ctx context.Context, users []string) map[string]strin
 	live := make([]*redis.StringSliceCmd, len(users))
 	statuses := make([]*redis.MapStringStringCmd, len(users))
 	for i, u := range users {
-		live[i] = pipe.ZRangeByScore(ctx, setKey(u), &redis.ZRangeBy{Min: now, Max: "+inf"})
-		statuses[i] = pipe.HGetAll(ctx, statusKey(u))
+		live[i] = pipe.ZRangeByScore(ctx, livev1.PresenceKey(u), &redis.ZRangeBy{Min: now, Max: "+inf"})
+		statuses[i] = pipe.HGetAll(ctx, livev1.PresenceStatusKey(u))
 	}
 	out := make(map[string]string, len(users))
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
@@ -143,11 +137,11 @@ func (t *Tracker) refresh(ctx context.Context) {
 	t.mu.Lock()
 	for user, sessions := range t.local {
 		for session := range sessions {
-			pipe.ZAdd(ctx, setKey(user), redis.Z{Score: expiry, Member: session})
+			pipe.ZAdd(ctx, livev1.PresenceKey(user), redis.Z{Score: expiry, Member: session})
 		}
-		pipe.ZRemRangeByScore(ctx, setKey(user), "-inf", "("+now)
-		pipe.Expire(ctx, setKey(user), 2*t.ttl)
-		pipe.Expire(ctx, statusKey(user), 2*t.ttl)
+		pipe.ZRemRangeByScore(ctx, livev1.PresenceKey(user), "-inf", "("+now)
+		pipe.Expire(ctx, livev1.PresenceKey(user), 2*t.ttl)
+		pipe.Expire(ctx, livev1.PresenceStatusKey(user), 2*t.ttl)
 	}
 	t.mu.Unlock()
 	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {

@@ -28,15 +28,9 @@ import (
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
-
-// CounterKey is the Redis counter of a room's seqs: the last seq taken.
-func CounterKey(roomID string) string { return "seq:{" + roomID + "}" }
-
-// LeaseKey is the hash holding a room's lease: the last seq of its
-// reserved block (ceil) and the run_id of the Redis server it is valid on.
-func LeaseKey(roomID string) string { return "seqlease:{" + roomID + "}" }
 
 // runLua defines run_id(): the run of the Redis server executing the
 // script. It is read there, not passed in, because a client's idea of the
@@ -108,7 +102,7 @@ func New(rdb *redis.Client, reserver Reserver, log *slog.Logger) *Authority {
 
 // Keys are the keys to pass take_seq (see TakeLua): counter, then lease.
 func (a *Authority) Keys(roomID string) (counter, lease string) {
-	return CounterKey(roomID), LeaseKey(roomID)
+	return livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)
 }
 
 // Head is the last seq taken in a room (0 before the first). A room
@@ -116,7 +110,7 @@ func (a *Authority) Keys(roomID string) (counter, lease string) {
 // stale counter is above every seq handed out before.
 func (a *Authority) Head(ctx context.Context, roomID string) (int64, error) {
 	for range 2 {
-		n, err := headScript.Run(ctx, a.rdb, []string{CounterKey(roomID), LeaseKey(roomID)}).Int64()
+		n, err := headScript.Run(ctx, a.rdb, []string{livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)}).Int64()
 		if err != nil {
 			return 0, fmt.Errorf("seqs: head of %s: %w", roomID, err)
 		}
@@ -135,7 +129,7 @@ func (a *Authority) Head(ctx context.Context, roomID string) (int64, error) {
 // lease allowed, so a seq at or below it is covered with one GET; only a
 // seq above it needs the lease-checked Head.
 func (a *Authority) Covers(ctx context.Context, roomID string, seq int64) (head int64, covered bool, err error) {
-	n, err := a.rdb.Get(ctx, CounterKey(roomID)).Int64()
+	n, err := a.rdb.Get(ctx, livev1.SeqCounterKey(roomID)).Int64()
 	if err == nil && seq <= n {
 		return n, true, nil
 	}
@@ -156,7 +150,7 @@ func (a *Authority) Renew(ctx context.Context, roomID string) error {
 	ch := a.renewing.DoChan(roomID, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
 		defer cancel()
-		floor, err := a.rdb.Get(ctx, CounterKey(roomID)).Int64()
+		floor, err := a.rdb.Get(ctx, livev1.SeqCounterKey(roomID)).Int64()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("seqs: renew %s: %w", roomID, err)
 		}
@@ -164,7 +158,7 @@ func (a *Authority) Renew(ctx context.Context, roomID string) error {
 		if err != nil {
 			return nil, fmt.Errorf("seqs: reserve a block for %s: %w", roomID, err)
 		}
-		restarted, err := installScript.Run(ctx, a.rdb, []string{CounterKey(roomID), LeaseKey(roomID)}, block.First, block.Last).Int()
+		restarted, err := installScript.Run(ctx, a.rdb, []string{livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)}, block.First, block.Last).Int()
 		if err != nil {
 			return nil, fmt.Errorf("seqs: install block %d..%d of %s: %w", block.First, block.Last, roomID, err)
 		}

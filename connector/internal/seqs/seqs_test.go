@@ -21,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 var stack *devstack.Stack
@@ -95,14 +96,14 @@ func TestSeqsAreNeverHandedOutTwiceWhateverRedisLoses(t *testing.T) {
 		t.Fatalf("%d reservations for 1201 seqs, want 2 and no gap at the boundary", b.Calls())
 	}
 	// Evicted.
-	rdb.Del(ctx, CounterKey(room), LeaseKey(room))
+	rdb.Del(ctx, livev1.SeqCounterKey(room), livev1.SeqLeaseKey(room))
 	takeSome(5)
 	// Rewound by a restart from an old snapshot: the lease names the old run.
-	rdb.Set(ctx, CounterKey(room), 3, 0)
-	rdb.HSet(ctx, LeaseKey(room), "run", "before-the-restart")
+	rdb.Set(ctx, livev1.SeqCounterKey(room), 3, 0)
+	rdb.HSet(ctx, livev1.SeqLeaseKey(room), "run", "before-the-restart")
 	takeSome(5)
 	// Only the lease lost: the counter is still a floor.
-	rdb.Del(ctx, LeaseKey(room))
+	rdb.Del(ctx, livev1.SeqLeaseKey(room))
 	takeSome(5)
 	head, err := a.Head(ctx, room)
 	if err != nil || !taken[head] {
@@ -118,7 +119,7 @@ func TestHeadOfARoomWithoutALeaseIsAboveEverySeqBefore(t *testing.T) {
 	for range 10 {
 		last = take(t, a, room)
 	}
-	rdb.Del(ctx, CounterKey(room), LeaseKey(room))
+	rdb.Del(ctx, livev1.SeqCounterKey(room), livev1.SeqLeaseKey(room))
 	head, err := a.Head(ctx, room)
 	if err != nil || head < last {
 		t.Fatalf("head after a loss %d (%v), below seq %d handed out before", head, err, last)
@@ -137,7 +138,7 @@ func TestCoversAnswersFromTheCounterFirst(t *testing.T) {
 	for range 3 {
 		take(t, a, room)
 	}
-	rdb.Del(ctx, LeaseKey(room))
+	rdb.Del(ctx, livev1.SeqLeaseKey(room))
 	calls := b.Calls()
 	if head, ok, err := a.Covers(ctx, room, 2); err != nil || !ok || head != 3 || b.Calls() != calls {
 		t.Fatalf("seq 2: head %d, covered %v, %v, %d reservations", head, ok, err, b.Calls()-calls)
@@ -159,7 +160,7 @@ func TestConcurrentTakesAreUnique(t *testing.T) {
 			defer wg.Done()
 			for i := range 300 {
 				if w == 0 && i == 150 {
-					rdb.Del(context.Background(), CounterKey(room), LeaseKey(room)) // a loss mid-traffic
+					rdb.Del(context.Background(), livev1.SeqCounterKey(room), livev1.SeqLeaseKey(room)) // a loss mid-traffic
 				}
 				seq, err := tryTake(a, room)
 				if err != nil {
@@ -287,7 +288,7 @@ func TestARestartFromAnOlderSnapshotHandsOutNoSeqTwice(t *testing.T) {
 	}
 	stop()
 	startRedis(t, dir, port)
-	if n, _ := rdb.Get(context.Background(), CounterKey(room)).Int64(); n >= last {
+	if n, _ := rdb.Get(context.Background(), livev1.SeqCounterKey(room)).Int64(); n >= last {
 		t.Fatalf("the restart did not rewind the counter (%d, last seq %d)", n, last)
 	}
 	next, err := tryTake(a, room)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // Sink is a user's socket. Neither method may block.
@@ -56,7 +56,7 @@ func (u *Feed) Add(ctx context.Context, user string, s Sink) error {
 	u.sinks[user][s] = struct{}{}
 	u.mu.Unlock()
 	if first {
-		return u.ps.Subscribe(ctx, eventsv1.UserChannel(user))
+		return u.ps.Subscribe(ctx, livev1.UserChannel(user))
 	}
 	return nil
 }
@@ -71,7 +71,7 @@ func (u *Feed) Remove(user string, s Sink) {
 	}
 	u.mu.Unlock()
 	if last {
-		u.ps.Unsubscribe(context.Background(), eventsv1.UserChannel(user))
+		u.ps.Unsubscribe(context.Background(), livev1.UserChannel(user))
 	}
 }
 
@@ -89,7 +89,7 @@ func (u *Feed) Run(ctx context.Context) {
 	defer context.AfterFunc(ctx, func() { u.Close() })()
 	// A failed subscribe is still recorded: go-redis subscribes again when
 	// it reconnects, as it does for the users' channels.
-	_ = u.ps.Subscribe(ctx, eventsv1.MembershipChannel)
+	_ = u.ps.Subscribe(ctx, livev1.MembershipChannel)
 	for msg := range u.ps.Channel() {
 		u.forward(msg)
 	}
@@ -97,11 +97,11 @@ func (u *Feed) Run(ctx context.Context) {
 
 // forward passes a frame from Redis to the sockets it is for.
 func (u *Feed) forward(msg *redis.Message) {
-	if msg.Channel == eventsv1.MembershipChannel {
+	if msg.Channel == livev1.MembershipChannel {
 		u.membershipChanged([]byte(msg.Payload))
 		return
 	}
-	user, ok := eventsv1.UserOfChannel(msg.Channel)
+	user, ok := livev1.UserOfChannel(msg.Channel)
 	if !ok {
 		return
 	}
@@ -118,7 +118,7 @@ func (u *Feed) forward(msg *redis.Message) {
 // then passes the frame to the user's sockets here; a room left is stopped
 // on each of them before the client hears of it.
 func (u *Feed) membershipChanged(frame []byte) {
-	var change eventsv1.MembershipFrame
+	var change livev1.MembershipFrame
 	if err := json.Unmarshal(frame, &change); err != nil || change.RoomID == "" || change.UserID == "" {
 		return
 	}
@@ -126,7 +126,7 @@ func (u *Feed) membershipChanged(frame []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for s := range u.sinks[change.UserID] {
-		if change.State == eventsv1.MembershipLeft {
+		if change.State == livev1.MembershipLeft {
 			s.RoomLeft(change.RoomID, frame)
 		} else {
 			s.Enqueue(frame)

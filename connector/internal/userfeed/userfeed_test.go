@@ -10,7 +10,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 var stack *devstack.Stack
@@ -56,35 +56,35 @@ func TestFramesReachTheirUsersSocketsAndMembershipChangesStopRooms(t *testing.T)
 	if err := feed.Add(ctx, "ada", ada); err != nil {
 		t.Fatal(err)
 	}
-	redistest.Subscribers(t, rdb, eventsv1.UserChannel("ada"), 1)
-	redistest.Subscribers(t, rdb, eventsv1.MembershipChannel, 1)
+	redistest.Subscribers(t, rdb, livev1.UserChannel("ada"), 1)
+	redistest.Subscribers(t, rdb, livev1.MembershipChannel, 1)
 
-	rdb.Publish(ctx, eventsv1.UserChannel("ada"), `{"type":"notification"}`)
+	rdb.Publish(ctx, livev1.UserChannel("ada"), `{"type":"notification"}`)
 	if got := next(t, ada.got); got != `frame {"type":"notification"}` {
 		t.Fatalf("ada got %q", got)
 	}
 	change := func(user, state string) string {
-		b, _ := json.Marshal(eventsv1.MembershipFrame{Type: eventsv1.FrameMembership, RoomID: "r1", UserID: user, State: state})
-		rdb.Publish(ctx, eventsv1.MembershipChannel, b)
+		b, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: "r1", UserID: user, State: state})
+		rdb.Publish(ctx, livev1.MembershipChannel, b)
 		return string(b)
 	}
-	change("bob", eventsv1.MembershipLeft)
+	change("bob", livev1.MembershipLeft)
 	if got := next(t, members.forgot); got != "r1/bob" {
 		t.Fatalf("forgot %q", got)
 	}
-	change("ada", eventsv1.MembershipLeft)
+	change("ada", livev1.MembershipLeft)
 	if got := next(t, members.forgot); got != "r1/ada" {
 		t.Fatalf("forgot %q", got)
 	}
 	if got := next(t, ada.got); got != "left r1" {
 		t.Fatalf("ada got %q, want the room stopped", got)
 	}
-	joined := change("ada", eventsv1.MembershipJoined)
+	joined := change("ada", livev1.MembershipJoined)
 	next(t, members.forgot)
 	if got := next(t, ada.got); got != "frame "+joined {
 		t.Fatalf("ada got %q", got)
 	}
 
 	feed.Remove("ada", ada)
-	redistest.Subscribers(t, rdb, eventsv1.UserChannel("ada"), 0)
+	redistest.Subscribers(t, rdb, livev1.UserChannel("ada"), 0)
 }

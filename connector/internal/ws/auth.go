@@ -6,7 +6,7 @@ import (
 
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/presence"
-	"github.com/parley-chat/parley/connector/internal/protocol"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 func (s *session) isAuthed() bool {
@@ -26,15 +26,15 @@ func (s *session) identity() authn.Identity {
 func (s *session) authenticate(ctx context.Context, frameID, token string) bool {
 	id, err := s.srv.verifier.Verify(ctx, token)
 	if err != nil {
-		s.sendError(frameID, protocol.CodeInvalidToken, "the access token is invalid or expired")
-		s.close(protocol.CloseAuthFailed, "invalid or expired token")
+		s.sendError(frameID, livev1.CodeInvalidToken, "the access token is invalid or expired")
+		s.close(livev1.CloseAuthFailed, "invalid or expired token")
 		return false
 	}
 	s.mu.Lock()
 	if s.authed && id.UserID != s.ident.UserID {
 		s.mu.Unlock()
-		s.sendError(frameID, protocol.CodeForbidden, "a session cannot change user")
-		s.close(protocol.CloseForbidden, "a session cannot change user")
+		s.sendError(frameID, livev1.CodeForbidden, "a session cannot change user")
+		s.close(livev1.CloseForbidden, "a session cannot change user")
 		return false
 	}
 	first := !s.authed
@@ -43,7 +43,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 		s.expires.Stop()
 	}
 	s.expires = time.AfterFunc(time.Until(id.Expires), func() {
-		s.close(protocol.CloseAuthFailed, "token expired: refresh it and reconnect")
+		s.close(livev1.CloseAuthFailed, "token expired: refresh it and reconnect")
 	})
 	s.mu.Unlock()
 	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
@@ -55,7 +55,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 			s.srv.logger.Warn("user feed", "error", err)
 		}
 	}
-	s.reply(protocol.ReadyFrame{Type: protocol.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
+	s.reply(livev1.ReadyFrame{Type: livev1.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
 		SessionID: s.id, ConnectorID: s.srv.cfg.ConnectorID, ExpiresAt: id.Expires})
 	return true
 }

@@ -11,15 +11,15 @@ import (
 
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // claim is a send waiting for its seq.
 type claim struct {
 	ctx      context.Context
-	f        protocol.Frame
+	f        livev1.Frame
 	msg      eventsv1.Message
 	keys     []string
 	args     []any
@@ -29,12 +29,12 @@ type claim struct {
 
 // newClaim builds the message a send would append and the claim script's
 // keys and arguments for it.
-func (s *session) newClaim(ctx context.Context, f protocol.Frame, id authn.Identity, begin time.Time) claim {
+func (s *session) newClaim(ctx context.Context, f livev1.Frame, id authn.Identity, begin time.Time) claim {
 	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
 		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
 	counter, lease := s.srv.seqs.Keys(f.RoomID)
 	c := claim{ctx: ctx, f: f, msg: msg, begin: begin,
-		keys: []string{dedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, hub.PendingKey(f.RoomID), lease}}
+		keys: []string{livev1.DedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, livev1.SendingKey(f.RoomID), lease}}
 	now := time.Now()
 	c.args = claimArgs(c.record(now), now)
 	return c
@@ -63,7 +63,7 @@ func claimArgs(record []byte, now time.Time) []any {
 // holding the message (ARGV[1]). The record keeps the seq beside the
 // message, as "<seq> <record JSON>", so the JSON is never edited. A new seq
 // is registered as in flight until ARGV[2] (Unix ms) in the room's pending
-// set (KEYS[3], see hub.PendingKey), which forgets what lapsed by ARGV[3].
+// set (KEYS[3], see livev1.SendingKey), which forgets what lapsed by ARGV[3].
 // It answers {seq, record, seqs left in the lease}, {0, record} for a known
 // client_msg_id, or {-1} when the room needs a new lease first.
 var claimScript = redis.NewScript(seqs.TakeLua + `
@@ -235,18 +235,18 @@ func (s *session) settle(ctx context.Context, c claim, res []any, err error) (ev
 	}
 	msg.Seq = seq
 	if rec.Done {
-		s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
+		s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: msg.ClientMsgID})
 		return msg, false
 	}
 	if time.Since(time.UnixMilli(rec.Started)) < staleAfter {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
 		return msg, false
 	}
 	rec.Started = time.Now().UnixMilli()
 	next := recordValue(seq, rec)
 	if won, err := takeOver.Run(ctx, s.srv.rdb, []string{dk}, prev, next).Int(); err != nil || won == 0 {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeInProgress,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeInProgress,
 			Message: "this client_msg_id is being sent: retry shortly", RetryAfterMS: 500})
 		return msg, false
 	}

@@ -12,22 +12,21 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/parley-chat/parley/connector/internal/hub"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
 // change edits or deletes a message: the author may, and for deletes so
 // may moderators and admins.
-func (s *session) change(ctx context.Context, f protocol.Frame) {
+func (s *session) change(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
 	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
 	if errors.Is(err, errNoMessage) {
-		s.sendError(f.ID, protocol.CodeNotFound, "no such message in this room")
+		s.sendError(f.ID, livev1.CodeNotFound, "no such message in this room")
 		return
 	}
 	if err != nil {
@@ -35,20 +34,20 @@ func (s *session) change(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	mine := msg.UserID == id.UserID
-	if msg.Deleted || msg.Hidden || !(mine || (f.Type == protocol.TypeDelete && id.IsModerator())) {
-		s.sendError(f.ID, protocol.CodeForbidden, "you can only change your own, visible messages")
+	if msg.Deleted || msg.Hidden || !(mine || (f.Type == livev1.TypeDelete && id.IsModerator())) {
+		s.sendError(f.ID, livev1.CodeForbidden, "you can only change your own, visible messages")
 		return
 	}
 	now := time.Now().UTC()
 	var ev event.Event
-	frameType := protocol.TypeEdited
-	if f.Type == protocol.TypeEdit {
+	frameType := livev1.TypeEdited
+	if f.Type == livev1.TypeEdit {
 		msg.Text, msg.EditedAt = f.Text, now
 		ev = s.event(ctx, eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
 			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
 	} else {
 		msg.Text, msg.Deleted = "", true
-		frameType = protocol.TypeDeleted
+		frameType = livev1.TypeDeleted
 		ev = s.event(ctx, eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
 			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})
 	}
@@ -57,13 +56,13 @@ func (s *session) change(ctx context.Context, f protocol.Frame) {
 		return
 	}
 	raw, _ := json.Marshal(msg)
-	frame, _ := json.Marshal(protocol.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
+	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
 	bg := context.WithoutCancel(ctx)
 	if err := replaceInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, raw); err != nil {
 		s.srv.logger.Warn("history window update", "error", err)
 	}
-	s.srv.hub.Publish(bg, f.RoomID, hub.EphemeralEnvelope(frame))
-	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
+	s.srv.hub.Publish(bg, f.RoomID, livev1.EphemeralEnvelope(frame))
+	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
 }
 
 var errNoMessage = errors.New("no such message")
@@ -71,7 +70,7 @@ var errNoMessage = errors.New("no such message")
 // lookup finds a message in the history window, else in persist.
 func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int64) (eventsv1.Message, error) {
 	var m eventsv1.Message
-	vals, err := s.srv.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: eventsv1.HistoryKey(roomID),
+	vals, err := s.srv.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: livev1.HistoryKey(roomID),
 		ByScore: true, Start: seq, Stop: seq}).Result()
 	if err == nil && len(vals) == 1 {
 		if json.Unmarshal([]byte(vals[0]), &m) == nil && m.ID == messageID {
@@ -88,8 +87,8 @@ func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int6
 	return m, json.Unmarshal(resp.Message, &m)
 }
 
-var replaceScript = redis.NewScript(eventsv1.ReplaceInHistory)
+var replaceScript = redis.NewScript(livev1.ReplaceInHistory)
 
 func replaceInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, raw []byte) error {
-	return replaceScript.Run(ctx, rdb, []string{eventsv1.HistoryKey(roomID)}, seq, raw).Err()
+	return replaceScript.Run(ctx, rdb, []string{livev1.HistoryKey(roomID)}, seq, raw).Err()
 }

@@ -7,56 +7,55 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/parley-chat/parley/connector/internal/hub"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // callTimeout bounds one dependency call made for a frame.
 const callTimeout = 5 * time.Second
 
-func (s *session) handle(ctx context.Context, f protocol.Frame) {
+func (s *session) handle(ctx context.Context, f livev1.Frame) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	switch f.Type {
-	case protocol.TypeAuth:
+	case livev1.TypeAuth:
 		s.authenticate(ctx, f.ID, f.Token)
-	case protocol.TypeSubscribe:
+	case livev1.TypeSubscribe:
 		s.subscribe(ctx, f)
-	case protocol.TypeUnsubscribe:
+	case livev1.TypeUnsubscribe:
 		s.leaveRoom(f.RoomID)
-	case protocol.TypeSend:
+	case livev1.TypeSend:
 		s.send(ctx, f)
-	case protocol.TypeEdit, protocol.TypeDelete:
+	case livev1.TypeEdit, livev1.TypeDelete:
 		s.change(ctx, f)
-	case protocol.TypeTyping:
+	case livev1.TypeTyping:
 		s.typing(ctx, f)
-	case protocol.TypePresence:
+	case livev1.TypePresence:
 		if err := s.srv.presence.Set(ctx, s.identity().UserID, s.id, f.Status); err != nil {
 			s.unavailable(f.ID, err)
 		}
-	case protocol.TypeWatch:
+	case livev1.TypeWatch:
 		s.srv.watchers.Watch(s, f.UserIDs)
 		for user, st := range s.srv.presence.Statuses(ctx, f.UserIDs) {
-			s.reply(protocol.Presence(user, st))
+			s.reply(livev1.Presence(user, st))
 		}
-	case protocol.TypeRead:
+	case livev1.TypeRead:
 		s.read(ctx, f)
-	case protocol.TypeHistory:
+	case livev1.TypeHistory:
 		s.historyPage(ctx, f)
 	}
 }
 
 // member checks membership and answers not_a_member itself.
-func (s *session) member(ctx context.Context, f protocol.Frame, roomID string) (string, bool) {
+func (s *session) member(ctx context.Context, f livev1.Frame, roomID string) (string, bool) {
 	role, err := s.srv.members.Role(ctx, roomID, s.identity().UserID)
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return "", false
 	}
 	if role == "" {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeNotMember,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeNotMember,
 			Message: "you are not a member of this room", RoomID: roomID})
 		return "", false
 	}
@@ -68,7 +67,7 @@ func (s *session) unavailable(id string, err error) { s.unavailableIn(id, "", er
 // unavailableIn names the room when a frame (subscribe) covers several.
 func (s *session) unavailableIn(id, roomID string, err error) {
 	s.srv.logger.Warn("frame failed on a dependency", "error", err)
-	s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
+	s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: id, Code: livev1.CodeUnavailable,
 		Message: "temporarily unavailable: retry", RoomID: roomID, RetryAfterMS: 1000})
 }
 
@@ -81,14 +80,14 @@ func (s *session) event(ctx context.Context, typ, id, roomID string, data any) e
 	return e
 }
 
-func (s *session) typing(ctx context.Context, f protocol.Frame) {
+func (s *session) typing(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
-	frame, _ := json.Marshal(protocol.TypingFrame{Type: protocol.TypeTyping, RoomID: f.RoomID,
+	frame, _ := json.Marshal(livev1.TypingFrame{Type: livev1.TypeTyping, RoomID: f.RoomID,
 		UserID: id.UserID, Username: id.Username, State: f.State})
-	if err := s.srv.hub.Publish(ctx, f.RoomID, hub.EphemeralEnvelope(frame)); err != nil {
+	if err := s.srv.hub.Publish(ctx, f.RoomID, livev1.EphemeralEnvelope(frame)); err != nil {
 		s.unavailable(f.ID, err)
 	}
 }

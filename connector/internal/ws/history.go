@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/parley-chat/parley/connector/internal/protocol"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
-func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
+func (s *session) historyPage(ctx context.Context, f livev1.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "before_seq", f.BeforeSeq) {
 		return
 	}
@@ -25,7 +25,7 @@ func (s *session) historyPage(ctx context.Context, f protocol.Frame) {
 	for i, m := range resp.Messages {
 		msgs[i] = m
 	}
-	receipts, _ := s.srv.rdb.HGetAll(ctx, receiptsKey(f.RoomID)).Result()
-	s.reply(protocol.HistoryFrame{Type: protocol.TypeHistory, ID: f.ID, RoomID: f.RoomID, Messages: msgs,
+	receipts, _ := s.srv.rdb.HGetAll(ctx, livev1.ReceiptsKey(f.RoomID)).Result()
+	s.reply(livev1.HistoryFrame{Type: livev1.TypeHistory, ID: f.ID, RoomID: f.RoomID, Messages: msgs,
 		More: resp.More, Receipts: receipts})
 }

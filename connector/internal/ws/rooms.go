@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/seqwindow"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -96,7 +96,7 @@ func (s *session) leaveRoom(roomID string) {
 // subscribe joins rooms; with last_seq > 0 it first replays what the
 // client missed (history), holding live frames back meanwhile, so the
 // client gets every message after last_seq exactly once, in order.
-func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
+func (s *session) subscribe(ctx context.Context, f livev1.Frame) {
 	for _, c := range f.Rooms {
 		if _, ok := s.member(ctx, f, c.RoomID); !ok || !s.inRange(ctx, f, c.RoomID, "last_seq", c.LastSeq) {
 			continue
@@ -115,7 +115,7 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 			s.unavailableIn(f.ID, c.RoomID, err)
 			continue
 		}
-		s.reply(protocol.SubscribedFrame{Type: protocol.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
+		s.reply(livev1.SubscribedFrame{Type: livev1.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
 		if c.LastSeq == 0 {
 			// A new subscription starts now: everything after seq is live.
 			s.mu.Lock()
@@ -138,7 +138,7 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 	after := rs.Last()
 	s.mu.Unlock()
 	for {
-		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: protocol.MaxHistory})
+		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: livev1.MaxHistory})
 		if err != nil {
 			// Release what was held; the client subscribes again from
 			// the same seq to get what it missed.
@@ -179,6 +179,6 @@ func (s *session) releaseHeld(rs *roomState) {
 }
 
 func messageFrame(roomID string, msg json.RawMessage) []byte {
-	b, _ := json.Marshal(protocol.MessageFrame{Type: protocol.TypeMessage, RoomID: roomID, Message: msg})
+	b, _ := json.Marshal(livev1.MessageFrame{Type: livev1.TypeMessage, RoomID: roomID, Message: msg})
 	return b
 }

@@ -11,18 +11,13 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/parley-chat/parley/connector/internal/hub"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // maxInflightSends bounds the sends of one socket waiting on Kafka at once.
 const maxInflightSends = 64
-
-func dedupKey(roomID, userID, clientMsgID string) string {
-	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
-}
 
 // sendRecord is what the de-duplication key of a client_msg_id holds: the
 // message as first built (so a retry re-sends the very same message) and
@@ -44,11 +39,11 @@ type sendRecord struct {
 // up meanwhile are claimed in one pipelined round trip); the Kafka wait
 // runs concurrently (up to maxInflightSends per socket), and the hub puts
 // publications back in seq order.
-func (s *session) send(ctx context.Context, f protocol.Frame) {
+func (s *session) send(ctx context.Context, f livev1.Frame) {
 	begin := time.Now()
 	id := s.identity()
 	if !s.srv.sendRate.Allow(id.UserID) {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeRateLimited,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeRateLimited,
 			Message: "sending too fast", RetryAfterMS: 200})
 		return
 	}
@@ -85,17 +80,17 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 	}
 	done := recordValue(msg.Seq, sendRecord{Done: true, Message: raw})
 	pipe := s.srv.rdb.TxPipeline()
-	hk := eventsv1.HistoryKey(f.RoomID)
+	hk := livev1.HistoryKey(f.RoomID)
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
-	pipe.ZRemRangeByRank(ctx, hk, 0, -eventsv1.HistoryWindow-1)
-	pipe.Publish(ctx, hub.Channel(f.RoomID), hub.PublishMessage(msg.Seq, messageFrame(f.RoomID, raw)))
+	pipe.ZRemRangeByRank(ctx, hk, 0, -livev1.HistoryWindow-1)
+	pipe.Publish(ctx, livev1.RoomChannel(f.RoomID), livev1.MessageEnvelope(msg.Seq, messageFrame(f.RoomID, raw)))
 	pipe.ZRem(ctx, c.pendingKey(), msg.Seq)
 	pipe.Set(ctx, c.dedupKey(), done, 24*time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The message is durable; members still get it from history.
 		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
 	}
-	s.reply(protocol.AckFrame{Type: protocol.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
+	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
 	s.srv.metrics.sendLatency.Observe(time.Since(c.begin).Seconds())
 }
 

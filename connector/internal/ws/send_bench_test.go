@@ -20,7 +20,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
-	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // BenchmarkSendPath is one message through a real session's send handling,
@@ -79,8 +79,8 @@ func BenchmarkSendPath(b *testing.B) {
 		sess.sends.Wait() // claimed, appended, published and acked
 	}
 	b.StopTimer()
-	if n, err := rdb.ZCard(ctx, eventsv1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, eventsv1.HistoryWindow)) {
-		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, eventsv1.HistoryWindow))
+	if n, err := rdb.ZCard(ctx, livev1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, livev1.HistoryWindow)) {
+		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, livev1.HistoryWindow))
 	}
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/parley-chat/parley/connector/internal/protocol"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // inRange checks a seq a client names for a room (a resume cursor, a read
@@ -12,7 +12,7 @@ import (
 // seq_out_of_range or unavailable itself. The head is read after the frame
 // arrived, and a seq is taken before its message reaches anyone, so a seq
 // the client has seen is never above it. 0 means "none" and always passes.
-func (s *session) inRange(ctx context.Context, f protocol.Frame, roomID, field string, seq int64) bool {
+func (s *session) inRange(ctx context.Context, f livev1.Frame, roomID, field string, seq int64) bool {
 	if seq == 0 {
 		return true
 	}
@@ -22,7 +22,7 @@ func (s *session) inRange(ctx context.Context, f protocol.Frame, roomID, field s
 		return false
 	}
 	if seq < 0 || !covered {
-		s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: f.ID, Code: protocol.CodeSeqOutOfRange, RoomID: roomID,
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeSeqOutOfRange, RoomID: roomID,
 			Message: fmt.Sprintf("%s %d is outside this room's seqs (0 to %d)", field, seq, head)})
 		return false
 	}

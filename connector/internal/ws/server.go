@@ -33,10 +33,10 @@ import (
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/userfeed"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -154,7 +154,7 @@ func New(cfg Config, d Deps) *Server {
 		// 7 KB of heap per idle socket (BenchmarkIdleConnections).
 		WriteBufferPool:   &sync.Pool{},
 		ReadBufferSize:    512,
-		Subprotocols:      []string{protocol.Subprotocol},
+		Subprotocols:      []string{livev1.Subprotocol},
 		CheckOrigin:       s.checkOrigin,
 		EnableCompression: false, // CPU per message matters more than bytes here
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -194,7 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// never echoed back.
 	var token string
 	for _, p := range websocket.Subprotocols(r) {
-		if t, ok := cutPrefix(p, protocol.AuthSubprotoPrefix); ok {
+		if t, ok := cutPrefix(p, livev1.AuthSubprotoPrefix); ok {
 			token = t
 		}
 	}
@@ -256,7 +256,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, sess := range all {
-		sess.close(protocol.CloseGoingAway, "server shutting down: reconnect")
+		sess.close(livev1.CloseGoingAway, "server shutting down: reconnect")
 	}
 	for _, sess := range all {
 		select {

@@ -16,10 +16,10 @@ import (
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
-	"github.com/parley-chat/parley/connector/internal/protocol"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/connector/internal/userfeed"
 	"github.com/parley-chat/parley/knative/ksvc"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // session is one socket. The reader goroutine (run) reads and rate-limits
@@ -38,7 +38,7 @@ type session struct {
 	queue       [][]byte
 	writing     bool
 	closing     bool
-	closeCode   int
+	closeCode   livev1.CloseCode
 	closeReason string
 	closed      chan struct{} // closed when close is requested
 	done        chan struct{} // closed once the close frame is out and the socket closed
@@ -106,7 +106,7 @@ const maxInbox = 32
 func (s *session) run(ctx context.Context, token string) {
 	defer s.cleanup()
 	conn := s.conn
-	conn.SetReadLimit(protocol.MaxFrameBytes)
+	conn.SetReadLimit(livev1.MaxFrameBytes)
 	conn.SetReadDeadline(time.Now().Add(s.srv.cfg.AuthTimeout))
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
@@ -122,18 +122,18 @@ func (s *session) run(ctx context.Context, token string) {
 		}
 		s.srv.metrics.framesIn.Inc()
 		if typ != websocket.TextMessage {
-			s.sendError(protocol.PeekID(data), protocol.CodeBadFrame, "frames are JSON text messages")
+			s.sendError(livev1.PeekID(data), livev1.CodeBadFrame, "frames are JSON text messages")
 			continue
 		}
 		if !s.frames.Allow(time.Now()) {
 			s.violations++
 			if s.violations > 200 {
-				s.close(protocol.ClosePolicyViolation, "flooding: too many frames")
+				s.close(livev1.ClosePolicyViolation, "flooding: too many frames")
 				return
 			}
 			// The id tells the client which frame was dropped, so it can
 			// send that one again after the wait.
-			s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: protocol.PeekID(data), Code: protocol.CodeRateLimited,
+			s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: livev1.PeekID(data), Code: livev1.CodeRateLimited,
 				Message: "too many frames: slow down", RetryAfterMS: retryAfterMS(s.frames.Wait())})
 			continue
 		}
@@ -211,15 +211,15 @@ func (s *session) handleInbound(ctx context.Context, in inbound) {
 		s.authenticate(ctx, "", in.token)
 		return
 	}
-	f, err := protocol.Decode(in.data)
+	f, err := livev1.Decode(in.data)
 	if err != nil {
-		pe, _ := protocol.IsError(err)
+		pe, _ := livev1.IsError(err)
 		s.sendError(f.ID, pe.Code, pe.Message)
 		return
 	}
 	if !s.isAuthed() {
-		if f.Type != protocol.TypeAuth {
-			s.sendError(f.ID, protocol.CodeNotAuthenticated, "send an auth frame first")
+		if f.Type != livev1.TypeAuth {
+			s.sendError(f.ID, livev1.CodeNotAuthenticated, "send an auth frame first")
 			return
 		}
 		s.authenticate(ctx, f.ID, f.Token)
@@ -235,11 +235,11 @@ func (s *session) readFailed(err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
-		s.close(ce.Code, "")
+		s.close(livev1.CloseCode(ce.Code), "")
 	case errors.Is(err, websocket.ErrReadLimit):
 		s.close(websocket.CloseMessageTooBig, "frame larger than 16 KiB")
 	case !s.isAuthed() && strings.Contains(err.Error(), "timeout"):
-		s.close(protocol.CloseAuthTimeout, "no auth frame in time")
+		s.close(livev1.CloseAuthTimeout, "no auth frame in time")
 	default:
 		s.close(websocket.CloseGoingAway, "")
 	}

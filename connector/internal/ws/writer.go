@@ -8,7 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/parley-chat/parley/connector/internal/protocol"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // Flush implements hub.Subscriber: it starts the writer on what Deliver queued.
@@ -32,7 +32,7 @@ func (s *session) queueFrame(frame []byte, write bool) {
 		s.srv.metrics.slowConsumers.Inc()
 		s.srv.logger.Warn("disconnecting a slow consumer", "session", s.id, "queued", len(s.queue))
 		s.queue = nil // what it could not take is dropped; it resumes from its last seq
-		s.closeLocked(protocol.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
+		s.closeLocked(livev1.CloseSlowConsumer, "too slow to keep up: reconnect and resume")
 		// The writer is likely blocked on the full socket: cut it loose.
 		s.conn.UnderlyingConn().SetWriteDeadline(time.Now())
 		return
@@ -66,17 +66,17 @@ func retryAfterMS(d time.Duration) int64 {
 }
 
 func (s *session) sendError(id, code, msg string) {
-	s.reply(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: code, Message: msg})
+	s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: id, Code: code, Message: msg})
 }
 
 // close ends the session with a close code; queued frames go first.
-func (s *session) close(code int, reason string) {
+func (s *session) close(code livev1.CloseCode, reason string) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	s.closeLocked(code, reason)
 }
 
-func (s *session) closeLocked(code int, reason string) {
+func (s *session) closeLocked(code livev1.CloseCode, reason string) {
 	if s.closing {
 		return
 	}
@@ -145,7 +145,7 @@ func (s *session) flush() {
 var writeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func putWriteBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxCoalescedBytes+protocol.MaxFrameBytes {
+	if b.Cap() <= maxCoalescedBytes+livev1.MaxFrameBytes {
 		b.Reset()
 		writeBuffers.Put(b)
 	}
@@ -160,7 +160,7 @@ const (
 
 // finish sends the close frame and closes the socket, once.
 func (s *session) finish() {
-	msg := websocket.FormatCloseMessage(s.closeCode, s.closeReason)
+	msg := websocket.FormatCloseMessage(int(s.closeCode), s.closeReason)
 	s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	s.conn.Close()
 	close(s.done)

@@ -30,17 +30,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -51,9 +48,8 @@ import (
 	"github.com/parley-chat/parley/knative/emulator"
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/manifests"
+	"github.com/parley-chat/parley/knative/platform"
 )
-
-const modulePath = "github.com/parley-chat/parley/"
 
 // connectorPodMetricsPort is the port of the connector's METRICS_ADDR in
 // knative/base/connector.yaml.
@@ -159,12 +155,17 @@ func run(ctx context.Context, log *slog.Logger) error {
 			return err
 		}
 	}
-	publicURL := "http://127.0.0.1:" + strconv.Itoa(s.httpPort)
 	jwtKeys, err := devstack.LoadOrCreateSecret(filepath.Join(s.stateDir, "secrets", "jwt-signing-keys"), newSigningKey)
 	if err != nil {
 		return err
 	}
-	env := stack.Env()
+	// The emulator gives each service only the variables its manifest names:
+	// this one reaches the notification function alone.
+	vapidKey, err := devstack.LoadOrCreateSecret(filepath.Join(s.stateDir, "secrets", "vapid-private-key"), newVAPIDKey)
+	if err != nil {
+		return err
+	}
+	env := map[string]string{}
 	queueProxy, err := filepath.Abs(filepath.Join(s.binDir, "queue"))
 	if err != nil {
 		return err
@@ -186,53 +187,28 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if queueProxy == "" || emulator.PodsSupported() != nil {
 		env["METRICS_ADDR"] = connectorMetrics
 	}
-	env["PUBLIC_URL"] = publicURL
-	env["JWT_ISSUER"] = publicURL
-	env["JWT_SIGNING_KEYS"] = jwtKeys
-	// The emulator gives each service only the variables its manifest names:
-	// this one reaches the notification function alone.
-	if env["VAPID_PRIVATE_KEY"], err = devstack.LoadOrCreateSecret(filepath.Join(s.stateDir, "secrets", "vapid-private-key"), newVAPIDKey); err != nil {
-		return err
-	}
-	// The moderation model and, when fetched, onnxruntime (make run does both).
-	if dir := os.Getenv("PARLEY_MODEL_DIR"); dir != "" {
-		env["MODEL_DIR"] = dir
-	}
-	env["ONNXRUNTIME_LIB"] = os.Getenv("ONNXRUNTIME_LIB")
-	// The connector's Kafka login: the base manifests leave it out, as
-	// Kafka there is the cluster's business (the minikube overlay adds it).
-	connectorEnv := stack.KafkaConnector.Env()
-	connectorEnv["ALLOWED_ORIGINS"] = "http://localhost:" + strconv.Itoa(s.httpPort) // either name of this machine
+	connectorEnv := map[string]string{"ALLOWED_ORIGINS": "http://localhost:" + strconv.Itoa(s.httpPort)} // either name of this machine
 	if web, err := filepath.Abs(filepath.Join("web", "dist")); err == nil {
 		if _, statErr := os.Stat(web); statErr == nil {
 			connectorEnv["WEB_DIR"] = web
 		}
 	}
 	reg := prometheus.NewRegistry()
-	cfg := emulator.Config{
-		Manifests: rendered, ResolveImage: binaryResolver(s.binDir),
-		KafkaBrokers: stack.KafkaBrokers, KafkaAuth: stack.KafkaDataPlane,
-		Env: env, Ports: map[string]int{"connector": s.httpPort}, IngressPort: s.ingressPort,
-		ExtraEnv:    map[string]map[string]string{"connector": connectorEnv},
-		IdleTimeout: s.idle, Logger: log, Registry: reg,
-		QueueProxy: queueProxy,
-		Publish:    map[string]map[int]int{"connector": {connectorPodMetricsPort: s.connMetricsPort}},
-	}
-	// Run with Knative's settings as make deploy sets them: OIDC sender
-	// authentication, deny-all, where new Triggers start.
-	knativeConfig, err := os.ReadFile(s.knativeConfig)
-	if err == nil {
-		err = cfg.ApplyKnativeConfig(knativeConfig)
-	}
-	if err != nil {
-		metricsLn.Close()
-		return fmt.Errorf("PARLEY_KNATIVE_CONFIG: %w", err)
-	}
-	em, err := emulator.New(cfg)
+	// The moderation model (make run passes the demo model) and onnxruntime
+	// (ONNXRUNTIME_LIB, make run fetches it) reach moderation through New.
+	p, err := platform.New(platform.Config{
+		Stack: stack, Manifests: rendered, KnativeConfig: s.knativeConfig, ResolveImage: platform.BinaryResolver(s.binDir),
+		HTTPPort: s.httpPort, SigningKeys: jwtKeys, VAPIDKey: vapidKey, ModelDir: os.Getenv("PARLEY_MODEL_DIR"),
+		Env: env, ServiceEnv: map[string]map[string]string{"connector": connectorEnv},
+		IngressPort: s.ingressPort, IdleTimeout: s.idle, QueueProxy: queueProxy,
+		Publish: map[string]map[int]int{"connector": {connectorPodMetricsPort: s.connMetricsPort}},
+		Logger:  log, Registry: reg,
+	})
 	if err != nil {
 		metricsLn.Close()
 		return err
 	}
+	em := p.Emulator
 	metricsSrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 	go metricsSrv.Serve(metricsLn)
 	defer metricsSrv.Close()
@@ -241,7 +217,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	go func() { emDone <- em.Run(ctx) }()
 
 	url, _ := em.URL("parley", "connector")
-	if err := waitReady(ctx, url+"/readyz", 2*time.Minute); err != nil {
+	if err := platform.WaitReady(ctx, url+"/readyz", 2*time.Minute); err != nil {
 		<-emDone
 		return fmt.Errorf("connector did not become ready: %w", err)
 	}
@@ -250,46 +226,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 		"  broker ingress: %s (OIDC: an EventPolicy must allow the sender)\n  data:          %s\n  stop:          Ctrl-C\n\n",
 		url, metricsLn.Addr(), connectorMetrics, em.IngressURL("parley", "default"), s.stateDir)
 	return <-emDone
-}
-
-// binaryResolver maps ko://<module>/<path> images to <binDir>/<last path element>,
-// where `make build` puts them.
-func binaryResolver(binDir string) func(string) (string, error) {
-	return func(image string) (string, error) {
-		pkg, ok := strings.CutPrefix(image, "ko://"+modulePath)
-		if !ok {
-			return "", fmt.Errorf("only ko://%s… images run locally", modulePath)
-		}
-		bin, err := filepath.Abs(filepath.Join(binDir, path.Base(pkg)))
-		if err != nil {
-			return "", err
-		}
-		if _, err := os.Stat(bin); err != nil {
-			return "", fmt.Errorf("%w (run make build)", err)
-		}
-		return bin, nil
-	}
-}
-
-func waitReady(ctx context.Context, url string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = errors.New(resp.Status)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func envOr(key, def string) string {

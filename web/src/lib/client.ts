@@ -4,20 +4,16 @@
 // and retries unacknowledged sends with the same client_msg_id (the server
 // makes that idempotent).
 
+import {
+  CodeInProgress, CodeRateLimited, CodeSeqOutOfRange, CodeUnavailable, MembershipLeft, reconnects, Subprotocol,
+  TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership, TypeMessage, TypeReady,
+  TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, type Message as WireMessage,
+} from "./contract.gen";
+
 export type ConnState = "connecting" | "open" | "reconnecting" | "closed";
 
-export interface Message {
-  id: string;
-  room_id: string;
-  seq: number;
-  user_id: string;
-  username: string;
-  text: string;
-  client_msg_id?: string;
-  created_at: string;
-  edited_at?: string;
-  deleted?: boolean;
-  hidden?: boolean;
+/** A message as the server sends it (contract.gen.ts), with what only this client knows. */
+export interface Message extends WireMessage {
   /** Local only: sent but not yet acknowledged. */
   pending?: boolean;
   /** Local only: refused for good (the server's error message); never retried. */
@@ -100,12 +96,10 @@ interface PendingSend {
 }
 
 /** Error codes after which a send is tried again (after retry_after_ms). */
-const retryable = new Set(["in_progress", "unavailable", "rate_limited"]);
+const retryable = new Set<string>([CodeInProgress, CodeUnavailable, CodeRateLimited]);
 
 /** Ids of subscribe frames start with this, so an error about one is recognised. */
 const subscribePrefix = "sub-";
-
-const reconnectCodes = new Set([1001, 1006, 1011, 1012, 1013, 4000, 4001, 4002, 4401, 4408, 4429]);
 
 export class ParleyClient {
   state: ConnState = "closed";
@@ -174,7 +168,7 @@ export class ParleyClient {
     if (!ids.length || !this.socket || this.state !== "open") return;
     const id = subscribePrefix + this.nextId();
     this.unanswered.set(id, new Set(ids));
-    this.write({ type: "subscribe", id, rooms: ids.map((r) => ({ room_id: r, last_seq: fresh ? 0 : this.room(r).lastSeq })) });
+    this.write({ type: TypeSubscribe, id, rooms: ids.map((r) => ({ room_id: r, last_seq: fresh ? 0 : this.room(r).lastSeq })) });
   }
 
   /** Asks again for rooms whose subscribe failed, as the error says. */
@@ -191,7 +185,7 @@ export class ParleyClient {
       this.answered(id, room);
       // A room that never reached the seq we hold starts again from now;
       // one whose subscribe or replay failed is asked again from our seq.
-      if (f.code === "seq_out_of_range") this.subscribeRooms([room], true);
+      if (f.code === CodeSeqOutOfRange) this.subscribeRooms([room], true);
       else if (retryable.has(f.code as string)) setTimeout(() => this.subscribeRooms([room]), wait);
       return;
     }
@@ -211,7 +205,7 @@ export class ParleyClient {
   /** Sends text; the message shows at once as pending and is retried until acked. */
   send(roomId: string, text: string, me: { user_id: string; username: string }): string {
     const cid = (this.opts.uuid ?? (() => crypto.randomUUID()))();
-    const frame = { type: "send", id: cid, room_id: roomId, client_msg_id: cid, text };
+    const frame = { type: TypeSend, id: cid, room_id: roomId, client_msg_id: cid, text };
     this.outbox.set(cid, { frame, roomId });
     this.room(roomId).addPending({
       id: "pending:" + cid, room_id: roomId, seq: Number.MAX_SAFE_INTEGER, user_id: me.user_id, username: me.username,
@@ -241,9 +235,9 @@ export class ParleyClient {
       return this.retry();
     }
     const make = this.opts.newSocket ?? ((u: string, p: string[]) => new WebSocket(u, p) as unknown as Socket);
-    const ws = make(this.opts.url, ["parley.v1"]);
+    const ws = make(this.opts.url, [Subprotocol]);
     this.socket = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", id: "auth", token }));
+    ws.onopen = () => ws.send(JSON.stringify({ type: TypeAuth, id: "auth", token }));
     ws.onmessage = (ev) => {
       for (const line of String(ev.data).split("\n")) {
         if (!line) continue;
@@ -258,7 +252,7 @@ export class ParleyClient {
       if (this.socket !== ws) return;
       this.socket = null;
       this.emit("closed", ev.code);
-      if (!this.stopped && (reconnectCodes.has(ev.code) || ev.code < 4000)) this.retry();
+      if (!this.stopped && reconnects(ev.code)) this.retry();
       else this.setState("closed");
     };
     ws.onerror = () => {};
@@ -282,7 +276,7 @@ export class ParleyClient {
 
   private handle(f: Frame) {
     switch (f.type) {
-      case "ready": {
+      case TypeReady: {
         this.attempt = 0;
         this.setState("open");
         this.unanswered.clear(); // what the old socket did not answer is asked again here
@@ -291,17 +285,17 @@ export class ParleyClient {
         this.emit("ready", f);
         break;
       }
-      case "message":
-      case "edited":
-      case "deleted":
-      case "redacted":
-      case "restored": {
+      case TypeMessage:
+      case TypeEdited:
+      case TypeDeleted:
+      case TypeRedacted:
+      case TypeRestored: {
         const m = f.message as Message;
         if (this.room(m.room_id).upsert(m)) this.emit("room", m.room_id);
-        if (f.type === "message") this.emit("message", m);
+        if (f.type === TypeMessage) this.emit("message", m);
         break;
       }
-      case "ack": {
+      case TypeAck: {
         const cid = f.client_msg_id as string | undefined;
         if (cid && this.outbox.has(cid)) {
           const p = this.outbox.get(cid)!;
@@ -317,22 +311,22 @@ export class ParleyClient {
         this.emit("ack", f);
         break;
       }
-      case "history": {
+      case TypeHistory: {
         for (const m of (f.messages as Message[]) ?? []) this.room(f.room_id as string).upsert(m);
         this.emit("room", f.room_id);
         this.emit("history", f);
         break;
       }
-      case "subscribed":
+      case TypeSubscribed:
         this.answered(f.id as string, f.room_id as string);
         this.emit(f.type, f);
         break;
-      case "membership":
+      case TypeMembership:
         // The server has already stopped a room we left: no resubscribing to it.
-        if (f.state === "left") this.subscribed.delete(f.room_id as string);
+        if (f.state === MembershipLeft) this.subscribed.delete(f.room_id as string);
         this.emit("membership", f);
         break;
-      case "error": {
+      case TypeErrorFrame: {
         this.subscribeFailed(f);
         const p = this.outbox.get(f.id as string);
         if (p && retryable.has(f.code as string)) {

@@ -28,26 +28,6 @@ func TestOnlyATypesEmitterMayEmitIt(t *testing.T) {
 	}
 }
 
-func TestRoomOfChannelReadsWhatRoomChannelWrites(t *testing.T) {
-	if room, ok := RoomOfChannel(RoomChannel("r-1")); !ok || room != "r-1" {
-		t.Errorf("RoomOfChannel(RoomChannel(r-1)) = %q, %v", room, ok)
-	}
-	for _, ch := range []string{UserChannel("u"), MembershipChannel, "room:{r", "room:r}", ""} {
-		if room, ok := RoomOfChannel(ch); ok {
-			t.Errorf("RoomOfChannel(%q) = %q, want no room", ch, room)
-		}
-	}
-}
-
-func TestUserOfChannelReadsWhatUserChannelWrites(t *testing.T) {
-	if user, ok := UserOfChannel(UserChannel("u-1")); !ok || user != "u-1" {
-		t.Errorf("UserOfChannel(UserChannel(u-1)) = %q, %v", user, ok)
-	}
-	if user, ok := UserOfChannel(RoomChannel("r")); ok {
-		t.Errorf("a room channel read as user %q", user)
-	}
-}
-
 func TestNewKeysTheEventByItsPartitionKey(t *testing.T) {
 	e, err := New("id-1", TypeMessageStored, SourcePersist, "room-1", time.Unix(0, 0).UTC(), Message{ID: "m"})
 	if err != nil {

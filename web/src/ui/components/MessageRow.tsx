@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { Message, ParleyClient } from "../../lib/client";
+import { MaxTextChars } from "../../lib/contract.gen";
 import { ConfirmDialog } from "./ConfirmDialog";
 import { avatarColour, initials } from "../../lib/timeline";
 import { Linkified } from "./Linkified";
@@ -74,7 +75,7 @@ export function MessageRow({ m, mine, startsGroup, client }: { m: Message; mine:
       {editing !== null ? (
         <form onSubmit={save} className="mt-1 space-y-1">
           <label htmlFor={"edit-" + m.id} className="sr-only">Edit message</label>
-          <textarea ref={editBox} id={"edit-" + m.id} value={editing} maxLength={4000} rows={Math.min(6, editing.split("\n").length)}
+          <textarea ref={editBox} id={"edit-" + m.id} value={editing} maxLength={MaxTextChars} rows={Math.min(6, editing.split("\n").length)}
             onChange={(e) => setEditing(e.target.value)}
             onKeyDown={(e) => {
               if (e.key === "Escape") { e.preventDefault(); stopEditing(); }

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { Room, User } from "../../lib/api";
 import type { ParleyClient } from "../../lib/client";
+import { MaxTextChars } from "../../lib/contract.gen";
 import { inviteByName } from "../../lib/invite";
 import { timeline } from "../../lib/timeline";
 import { api } from "../session";
@@ -169,7 +170,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
       <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
         <label htmlFor="composer" className="sr-only">{"Message " + title}</label>
-        <textarea id="composer" data-autofocus value={text} rows={1} maxLength={4000} onChange={(e) => onType(e.target.value)}
+        <textarea id="composer" data-autofocus value={text} rows={1} maxLength={MaxTextChars} onChange={(e) => onType(e.target.value)}
           onKeyDown={(e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } }}
           placeholder="Write a message" className="min-w-0 flex-1 resize-none rounded-lg border border-gray-300 bg-transparent px-3 py-2 dark:border-gray-700" />
         <button type="submit" className="rounded-lg bg-indigo-600 px-4 text-white hover:bg-indigo-500">Send</button>

@@ -1,8 +1,7 @@
 import { useEffect, useState } from "react";
 import { api } from "../session";
 import { DevicePush } from "../components/DevicePush";
-
-interface Notice { id: string; kind: string; room_id?: string; from_username?: string; text?: string; read: boolean; created_at: string }
+import type { Notification as Notice } from "../../lib/contract.gen";
 
 export function Notifications({ onOpen }: { onOpen: (roomId: string) => void }) {
   const [items, setItems] = useState<Notice[]>([]);

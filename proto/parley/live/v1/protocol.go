@@ -1,8 +1,11 @@
-// Package protocol defines Parley's WebSocket protocol v1: the frames, their
-// limits, error codes and close codes. PROTOCOL.md in the connector folder
-// documents it for client authors; this package is the single source of it
-// in Go.
-package protocol
+// Package livev1 is Parley's live contract: the WebSocket protocol v1 (the
+// frames both ways, their limits, error codes, close codes and the one
+// reconnect rule) and what carries it between services in Redis (every key
+// and channel, with the functions that parse them, the envelope on a room's
+// channel, the recent-history window). connector/PROTOCOL.md documents it
+// for client authors; the web client's types and codes are generated from
+// this package (web/src/lib/contract.gen.ts, `make generate`).
+package livev1
 
 import (
 	"bytes"
@@ -56,11 +59,12 @@ const (
 	TypeMessage    = "message"
 	TypeEdited     = "edited"
 	TypeDeleted    = "deleted"
-	TypeRedacted   = eventsv1.FrameRedacted
-	TypeRestored   = eventsv1.FrameRestored
+	TypeRedacted   = "redacted" // MessageFrame: moderation hid the message (persist publishes it)
+	TypeRestored   = "restored" // MessageFrame: a moderator made it visible again (persist)
 	TypeReceipt    = "receipt"
 	TypeError      = "error"
-	TypeNotice     = eventsv1.FrameNotification
+	TypeNotice     = "notification" // NotificationFrame (the notification function publishes it)
+	TypeMembership = "membership"   // MembershipFrame (the notification function publishes it)
 )
 
 // RoomCursor is a room to subscribe to and the last seq the client has.

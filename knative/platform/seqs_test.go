@@ -1,4 +1,4 @@
-package e2e
+package platform
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/parley-chat/parley/connector/internal/seqs"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // Redis can lose a room's seq counter (eviction) or bring back an older
@@ -47,16 +47,16 @@ func TestALostOrRewoundSeqCounterLosesNoAckedMessage(t *testing.T) {
 	}
 	before := send(5, "before")
 	// Evicted: the counter and its lease are gone.
-	if err := rdb.Del(ctx, seqs.CounterKey(room), seqs.LeaseKey(room)).Err(); err != nil {
+	if err := rdb.Del(ctx, livev1.SeqCounterKey(room), livev1.SeqLeaseKey(room)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	afterLoss := send(5, "after-loss")
 	// Rewound: the counter is back at an old value, its lease written by
 	// another server (as after a restart or a failover).
-	if err := rdb.Set(ctx, seqs.CounterKey(room), 2, 0).Err(); err != nil {
+	if err := rdb.Set(ctx, livev1.SeqCounterKey(room), 2, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.HSet(ctx, seqs.LeaseKey(room), "run", "a-server-before-the-failover").Err(); err != nil {
+	if err := rdb.HSet(ctx, livev1.SeqLeaseKey(room), "run", "a-server-before-the-failover").Err(); err != nil {
 		t.Fatal(err)
 	}
 	send(5, "after-rewind")

@@ -1,4 +1,4 @@
-package protocol
+package livev1
 
 import (
 	"encoding/json"

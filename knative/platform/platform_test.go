@@ -1,4 +1,4 @@
-package e2e
+package platform
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -32,13 +31,13 @@ import (
 
 var (
 	stack  *devstack.Stack
-	plat   *platform
+	plat   *running
 	traces *collector
 	pushes *pushService
 )
 
-// platform is Parley running in the emulator, as make run runs it.
-type platform struct {
+// running is the platform the tests share, with what they need to reach it.
+type running struct {
 	em        *emulator.Emulator
 	url       string   // connector through its activator
 	env       []string // the connector's environment, for extra replicas
@@ -62,7 +61,7 @@ func TestMain(m *testing.M) {
 
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 func freePort() int {
@@ -74,7 +73,7 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startPlatform() (*platform, func(), error) {
+func startPlatform() (*running, func(), error) {
 	binDir, err := os.MkdirTemp("", "parley-e2e-bin")
 	if err != nil {
 		return nil, nil, err
@@ -102,47 +101,31 @@ func startPlatform() (*platform, func(), error) {
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
 	port := freePort()
-	publicURL := "http://127.0.0.1:" + strconv.Itoa(port)
-	env := stack.Env()
-	for k, v := range map[string]string{
-		"PUBLIC_URL": publicURL, "JWT_ISSUER": publicURL, "METRICS_ADDR": "127.0.0.1:0",
-		"JWT_SIGNING_KEYS": "e2e:" + base64.RawURLEncoding.EncodeToString(seed),
-		"MODEL_DIR":        modelDir, "ONNXRUNTIME_LIB": os.Getenv("ONNXRUNTIME_LIB"), "VAPID_PRIVATE_KEY": vapidKey,
-	} {
-		env[k] = v
-	}
 	logOut := io.Discard
 	if os.Getenv("E2E_VERBOSE") != "" {
 		logOut = os.Stderr
 	}
-	connectorEnv := stack.KafkaConnector.Env() // the base manifests leave Kafka's login out
-	// Tests send faster than people do.
-	for k, v := range map[string]string{"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"} {
-		connectorEnv[k] = v
-	}
-	cfg := emulator.Config{
-		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, KafkaAuth: stack.KafkaDataPlane, Env: env,
-		ExtraEnv: map[string]map[string]string{"connector": connectorEnv,
-			"notification": {"WEBPUSH_ALLOWED_HOSTS": pushes.host()}},
-		Ports: map[string]int{"connector": port}, IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,
-		ResolveImage: func(image string) (string, error) { return filepath.Join(binDir, path.Base(image)), nil },
-		Logger:       slog.New(slog.NewJSONHandler(logOut, nil)), ProcessOutput: logOut,
-	}
-	knativeConfig, err := os.ReadFile(filepath.Join(repoRoot(), "knative", "deploy", "knative-config.yaml"))
+	pl, err := New(Config{
+		Stack: stack, Manifests: rendered, ResolveImage: BinaryResolver(binDir),
+		KnativeConfig: filepath.Join(repoRoot(), "knative", "deploy", "knative-config.yaml"),
+		HTTPPort:      port, SigningKeys: "e2e:" + base64.RawURLEncoding.EncodeToString(seed), VAPIDKey: vapidKey,
+		ModelDir: modelDir, Env: map[string]string{"METRICS_ADDR": "127.0.0.1:0"},
+		ServiceEnv: map[string]map[string]string{
+			// Tests send faster than people do.
+			"connector":    {"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"},
+			"notification": {"WEBPUSH_ALLOWED_HOSTS": pushes.host()},
+		},
+		IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewJSONHandler(logOut, nil)), ProcessOutput: logOut,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cfg.ApplyKnativeConfig(knativeConfig); err != nil {
-		return nil, nil, err
-	}
-	em, err := emulator.New(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
+	em := pl.Emulator
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { em.Run(ctx); close(done) }()
-	p := &platform{em: em, url: publicURL, binDir: binDir, publicURL: publicURL}
+	p := &running{em: em, url: pl.URL, binDir: binDir, publicURL: pl.URL}
 	p.env, _ = em.ServiceEnv("parley", "connector")
 	stop := func() {
 		cancel()
@@ -181,18 +164,7 @@ func post(url string, body, out any) error {
 }
 
 func waitReady(url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after %s", url, timeout)
+	return WaitReady(context.Background(), url+"/readyz", timeout)
 }
 
 // replica is an extra connector process, as a second Knative replica.

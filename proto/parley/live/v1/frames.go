@@ -1,4 +1,4 @@
-package protocol
+package livev1
 
 import (
 	"encoding/json"
@@ -49,12 +49,12 @@ type ErrorFrame struct {
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
 }
 
-// MessageFrame carries a message of a room: new (TypeMessage), edited,
-// deleted, redacted or restored.
+// MessageFrame carries a message of a room (an eventsv1.Message as JSON):
+// new (TypeMessage), edited, deleted, redacted or restored.
 type MessageFrame struct {
 	Type    string          `json:"type"`
 	RoomID  string          `json:"room_id"`
-	Message json.RawMessage `json:"message"`
+	Message json.RawMessage `json:"message" ts:"Message"`
 }
 
 // TypingFrame tells a room someone is typing.
@@ -86,7 +86,7 @@ type HistoryFrame struct {
 	Type     string            `json:"type"` // TypeHistory
 	ID       string            `json:"id,omitempty"`
 	RoomID   string            `json:"room_id"`
-	Messages []json.RawMessage `json:"messages"`
+	Messages []json.RawMessage `json:"messages" ts:"Message[]"`
 	More     bool              `json:"more"`
 	Receipts map[string]string `json:"receipts"`
 }
@@ -94,4 +94,42 @@ type HistoryFrame struct {
 // Presence returns the presence frame of user.
 func Presence(user, status string) PresenceFrame {
 	return PresenceFrame{Type: TypePresence, UserID: user, Status: status}
+}
+
+// MembershipFrame tells a user's sockets they joined or left a room; it is
+// published on MembershipChannel.
+type MembershipFrame struct {
+	Type   string `json:"type"` // TypeMembership
+	RoomID string `json:"room_id"`
+	UserID string `json:"user_id"`
+	State  string `json:"state"`  // MembershipJoined or MembershipLeft
+	Reason string `json:"reason"` // as in eventsv1.RoomMember: invited, kicked, …
+	By     string `json:"by,omitempty"`
+}
+
+// Membership states.
+const (
+	MembershipJoined = "joined"
+	MembershipLeft   = "left"
+)
+
+// NotificationFrame carries a new notification; it is published on the
+// user's UserChannel.
+type NotificationFrame struct {
+	Type         string       `json:"type"` // TypeNotice
+	Notification Notification `json:"notification"`
+}
+
+// Notification is a notification as clients see it: in NotificationFrame
+// and in the connector's REST list.
+type Notification struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"` // mention, direct or welcome
+	RoomID       string    `json:"room_id,omitempty"`
+	MessageID    string    `json:"message_id,omitempty"`
+	FromUserID   string    `json:"from_user_id,omitempty"`
+	FromUsername string    `json:"from_username,omitempty"`
+	Text         string    `json:"text,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	Read         bool      `json:"read"`
 }

@@ -1,4 +1,4 @@
-package e2e
+package platform
 
 import (
 	"bytes"
@@ -195,6 +195,27 @@ func (c *client) messages(room string) []frame {
 		}
 	}
 	return out
+}
+
+// settled returns c's messages of room once a message from sent after
+// them has reached c (without it): a room is delivered in seq order, so
+// whatever was still owed to c, a duplicate included, came before it.
+func (c *client) settled(from *client, room string) []frame {
+	c.t.Helper()
+	fence := from.sendText(room, "fence").str("message_id")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		msgs := c.messages(room)
+		for i, m := range msgs {
+			if m.str("id") == fence {
+				return append(msgs[:i:i], msgs[i+1:]...)
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the fence message never reached the client in %s", room)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (c *client) waitMessages(room string, n int) []frame {

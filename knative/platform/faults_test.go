@@ -1,4 +1,4 @@
-package e2e
+package platform
 
 import (
 	"bytes"
@@ -170,6 +170,16 @@ func (c *resilientClient) markRetried(cid string) {
 	c.mu.Unlock()
 }
 
+func ackedSoFar(clients []*resilientClient) int {
+	n := 0
+	for _, c := range clients {
+		c.mu.Lock()
+		n += len(c.acked)
+		c.mu.Unlock()
+	}
+	return n
+}
+
 func TestConnectorKilledWhileClientsSend(t *testing.T) {
 	victim := startConnector(t)
 	owner := newUser(t)
@@ -197,7 +207,12 @@ func TestConnectorKilledWhileClientsSend(t *testing.T) {
 	}
 	ready.Wait() // everyone is subscribed before anyone sends
 	close(start)
-	time.Sleep(500 * time.Millisecond)
+	// Kill it mid-traffic: once about a quarter of the sends are acked.
+	for deadline := time.Now().Add(30 * time.Second); ackedSoFar(clients) < len(clients)*perClient/4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d sends acked before the kill", ackedSoFar(clients))
+		}
+	}
 	victim.cmd.Process.Signal(syscall.SIGKILL)
 	wg.Wait()
 	close(errs)
@@ -410,7 +425,15 @@ func TestSlowConsumerIsDisconnectedAndTheRoomKeepsGoing(t *testing.T) {
 	a := dial(t, plat.url, ada)
 	b := dial(t, r.url, bob) // same connector as the slow one
 	b.subscribe(room, 0)
-	time.Sleep(200 * time.Millisecond)
+	// The slow socket reads up to its subscription, then no more.
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for subscribed := false; !subscribed; {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("slow socket before its subscription: %v", err)
+		}
+		subscribed = bytes.Contains(data, []byte(`"type":"subscribed"`))
+	}
 	text := strings.Repeat("€", 4000) // 12 KB: 2000 of them outgrow socket buffers and the queue
 	const n = 2000
 	start := time.Now()

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"time"
+
+	"github.com/parley-chat/parley/connector/internal/ws"
+	"github.com/parley-chat/parley/kafka"
+	"github.com/parley-chat/parley/knative/ksvc"
+)
+
+// config is the connector's environment, read once by configFromEnv.
+type config struct {
+	authURL, persistURL, notificationURL, moderationURL string
+	redisURL, publicURL, kafkaBrokers, kafkaTopic       string
+	kafkaAuth                                           kafka.Credentials
+	issuer, audience                                    string
+	allowedOrigins                                      []string
+	trustProxy                                          bool
+	presenceTTL                                         time.Duration
+	webDir                                              string
+	// ws holds the socket limits: WS_SEND_QUEUE (frames queued per socket,
+	// 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second per user,
+	// 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second per
+	// socket, 50 and 200), WS_AUTH_TIMEOUT (10s); zero means ws's default.
+	ws ws.Config
+}
+
+func configFromEnv(getenv func(string) string) (config, error) {
+	env := ksvc.NewEnv(getenv)
+	c := config{
+		authURL: env.Required("AUTH_URL"), persistURL: env.Required("PERSIST_URL"),
+		notificationURL: env.Required("NOTIFICATION_URL"), moderationURL: env.Required("MODERATION_URL"),
+		redisURL: env.Required("REDIS_URL"), publicURL: env.Required("PUBLIC_URL"),
+		kafkaBrokers: env.Required("KAFKA_BROKERS"), kafkaTopic: env.String("KAFKA_TOPIC", "parley-events"),
+		audience: env.String("JWT_AUDIENCE", "parley"), allowedOrigins: splitList(getenv("ALLOWED_ORIGINS")),
+		trustProxy:  getenv("TRUST_PROXY") != "false",
+		presenceTTL: env.Duration("PRESENCE_TTL", 45*time.Second, time.Second),
+		webDir:      getenv("WEB_DIR"),
+	}
+	c.issuer = env.String("JWT_ISSUER", c.publicURL)
+	c.ws = ws.Config{
+		SendQueue:   int(env.PositiveFloat("WS_SEND_QUEUE", 0)),
+		SendRate:    env.PositiveFloat("WS_SEND_RATE", 0),
+		SendBurst:   int(env.PositiveFloat("WS_SEND_BURST", 0)),
+		FrameRate:   env.PositiveFloat("WS_FRAME_RATE", 0),
+		FrameBurst:  int(env.PositiveFloat("WS_FRAME_BURST", 0)),
+		AuthTimeout: env.Duration("WS_AUTH_TIMEOUT", 0, time.Nanosecond),
+	}
+	if (getenv("WS_SEND_RATE") == "") != (getenv("WS_SEND_BURST") == "") {
+		env.Fail("WS_SEND_RATE", getenv("WS_SEND_RATE"), "to be set with WS_SEND_BURST")
+	}
+	if (getenv("WS_FRAME_RATE") == "") != (getenv("WS_FRAME_BURST") == "") {
+		env.Fail("WS_FRAME_RATE", getenv("WS_FRAME_RATE"), "to be set with WS_FRAME_BURST")
+	}
+	if err := env.Err(); err != nil {
+		return c, err
+	}
+	var err error
+	c.kafkaAuth, err = kafka.CredentialsFromEnv(getenv)
+	return c, err
+}

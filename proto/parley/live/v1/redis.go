@@ -1,0 +1,157 @@
+package livev1
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Redis keys and channels shared by the connectors and the functions. The
+// part in braces is the Redis Cluster hash tag: every key of one room (or
+// user) lands on one slot, so a script or transaction may touch them
+// together.
+
+// RoomChannel is the Redis channel of a room. Connectors subscribe to the
+// rooms their sockets are in; an envelope published there (MessageEnvelope,
+// EphemeralEnvelope, GapEnvelope) goes to every member online.
+func RoomChannel(roomID string) string { return "room:{" + roomID + "}" }
+
+// RoomOfChannel returns the room whose RoomChannel channel is.
+func RoomOfChannel(channel string) (string, bool) { return tagOf("room:{", channel) }
+
+// UserChannel is the Redis channel of one user's personal frames. A
+// connector subscribes to it exactly while it holds a socket of that user,
+// so the number of receivers of a PUBLISH there says whether the user is
+// online (the notification function relies on it for Web Push).
+func UserChannel(userID string) string { return "user:{" + userID + "}" }
+
+// UserOfChannel returns the user whose UserChannel channel is.
+func UserOfChannel(channel string) (string, bool) { return tagOf("user:{", channel) }
+
+func tagOf(prefix, channel string) (string, bool) {
+	rest, ok := strings.CutPrefix(channel, prefix)
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "}")
+}
+
+// MembershipChannel is the Redis channel every connector listens to for
+// membership changes: the notification function publishes a
+// MembershipFrame there when a user joins or leaves a room. Each connector
+// forgets its cached answer for that user and room, and, where it holds
+// sockets of the user, stops a room left on all of them before passing the
+// frame on (a kick takes effect on open sockets), so clients add or drop
+// the room without a reload.
+const MembershipChannel = "membership"
+
+// PresenceChannel carries changes of a user's overall status as
+// PresenceFrames, to every connector.
+const PresenceChannel = "presence"
+
+// PresenceKey is the sorted set of a user's sessions, each scored by when
+// it expires (Unix ms); PresenceStatusKey is the hash of their statuses.
+func PresenceKey(userID string) string { return "presence:{" + userID + "}" }
+
+// PresenceStatusKey is the hash of a user's sessions' statuses, session -> status.
+func PresenceStatusKey(userID string) string { return "pstatus:{" + userID + "}" }
+
+// The recent-history window in Redis, shared by the connector (which adds
+// every message as it publishes it, so the window is never behind Kafka) and
+// persist (which applies edits, deletes and moderation to it and serves
+// reads from it before falling back to MongoDB): a sorted set per room,
+// scored by seq, each member one Message as JSON.
+const HistoryWindow = 500
+
+// HistoryKey is the Redis key of a room's recent-history window.
+func HistoryKey(roomID string) string { return "hist:{" + roomID + "}" }
+
+// ReplaceInHistory is the Lua script (KEYS[1] = HistoryKey, ARGV[1] = seq,
+// ARGV[2] = message JSON) that swaps a message in the window for its new
+// version (edited, deleted, hidden), if the window still holds it.
+const ReplaceInHistory = `
+local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+if n > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
+return n`
+
+// SeqCounterKey is the Redis counter of a room's seqs: the last seq taken.
+func SeqCounterKey(roomID string) string { return "seq:{" + roomID + "}" }
+
+// SeqLeaseKey is the hash holding a room's lease: the last seq of its
+// reserved block (ceil) and the run_id of the Redis server it is valid on.
+func SeqLeaseKey(roomID string) string { return "seqlease:{" + roomID + "}" }
+
+// SendingKey names the sorted set of a room's seqs in flight: taken by a
+// sender and not yet published or given up, scored by when they lapse
+// (Unix ms). Senders add a seq when they take it (atomically with taking
+// it), keep it alive while the send lasts, and remove it in the same
+// transaction as they publish the message, or when they give up.
+func SendingKey(roomID string) string { return "sending:{" + roomID + "}" }
+
+// DedupKey holds what a user's send with clientMsgID in a room became, so
+// a retry of the same client_msg_id is answered, not sent twice.
+func DedupKey(roomID, userID, clientMsgID string) string {
+	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
+}
+
+// ReceiptsKey is the Redis hash of a room's read positions, user -> seq.
+func ReceiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
+
+// EnvelopeKind is the first byte of an envelope on a RoomChannel.
+type EnvelopeKind byte
+
+// Envelopes on a RoomChannel: "m<seq> <frame>" is an ordered message,
+// "e <frame>" an ephemeral frame (typing, receipts, edits, moderation),
+// and "g<seq>" a seq that will never come (its send failed).
+const (
+	EnvelopeMessage   EnvelopeKind = 'm'
+	EnvelopeEphemeral EnvelopeKind = 'e'
+	EnvelopeGap       EnvelopeKind = 'g'
+)
+
+// MessageEnvelope wraps the frame of the message with seq. Senders
+// publish it only once the message is durable in Kafka.
+func MessageEnvelope(seq int64, frame []byte) []byte {
+	return append(append(strconv.AppendInt([]byte{byte(EnvelopeMessage)}, seq, 10), ' '), frame...)
+}
+
+// EphemeralEnvelope wraps a frame to deliver as it comes, outside the
+// room's seq order.
+func EphemeralEnvelope(frame []byte) []byte {
+	return append([]byte{byte(EnvelopeEphemeral), ' '}, frame...)
+}
+
+// GapEnvelope says seq will never be published.
+func GapEnvelope(seq int64) []byte {
+	return strconv.AppendInt([]byte{byte(EnvelopeGap)}, seq, 10)
+}
+
+// ErrBadEnvelope is returned by ParseEnvelope for anything the envelope
+// functions above cannot have written.
+var ErrBadEnvelope = errors.New("livev1: bad envelope")
+
+// ParseEnvelope reads what MessageEnvelope, EphemeralEnvelope or
+// GapEnvelope wrote: the kind, the seq (messages and gaps) and the frame
+// (messages and ephemeral frames).
+func ParseEnvelope(p string) (kind EnvelopeKind, seq int64, frame []byte, err error) {
+	if len(p) < 2 {
+		return 0, 0, nil, ErrBadEnvelope
+	}
+	kind = EnvelopeKind(p[0])
+	rest := p[1:]
+	switch kind {
+	case EnvelopeEphemeral:
+		return kind, 0, []byte(rest[1:]), nil
+	case EnvelopeGap:
+		seq, err = strconv.ParseInt(rest, 10, 64)
+		return kind, seq, nil, err
+	case EnvelopeMessage:
+		seqText, frameText, ok := strings.Cut(rest, " ")
+		if !ok {
+			return 0, 0, nil, ErrBadEnvelope
+		}
+		seq, err = strconv.ParseInt(seqText, 10, 64)
+		return kind, seq, []byte(frameText), err
+	}
+	return 0, 0, nil, ErrBadEnvelope
+}
