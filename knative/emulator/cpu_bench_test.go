@@ -18,9 +18,9 @@ import (
 )
 
 // BenchmarkBrokerCPUPerMessage runs Parley's Trigger shape at issue 16's
-// rate: 500 messages/s produced to the Broker's topic; three Triggers take
+// rate: 500 messages/s produced to the Broker's topic; two Triggers take
 // them (one replies with a second event, as persist replies stored, which a
-// fourth Trigger takes) and eight more filter for other types, as each of
+// third Trigger takes) and eight more filter for other types, as each of
 // Parley's 11 Triggers fetches every event. It reports this process's CPU
 // per message (kfake, the emulated Broker, and the benchmark's producer and
 // subscriber, which are small beside them) and the Triggers' polls per
