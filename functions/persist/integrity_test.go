@@ -217,7 +217,7 @@ func TestAnEventFromTheWrongEmitterIsRefused(t *testing.T) {
 }
 
 // Only a room's first reservation looks at its messages (sorting them costs
-// FerretDB ~45 µs per stored message); the next ones read the room's head,
+// FerretDB 35–45 µs per stored message); the next ones read the room's head,
 // and a head that is stale or lost still never hands out a block twice.
 func TestReservationsAfterTheFirstReadTheRoomsHeadNotItsMessages(t *testing.T) {
 	var ops opcount.Counter

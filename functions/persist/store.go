@@ -168,7 +168,7 @@ const maxSeq = 1 << 53
 // room looks at its stored messages (a room from before seq blocks, or
 // whose blocks were lost) and its blocks. Every reservation then records
 // the block it took in the room's head, which the next one reads by _id:
-// sorting a room's messages cost FerretDB ~45 µs per stored message, a
+// sorting a room's messages cost FerretDB 35–45 µs per stored message, a
 // whole core per 10 rooms of 50,000 messages at 50 messages/s each
 // (functions/BENCHMARKS.md). Stored messages never lie above the last
 // block, since every seq a connector hands out comes from a block.
