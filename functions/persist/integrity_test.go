@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -268,6 +269,16 @@ func TestReservationsAfterTheFirstReadTheRoomsHeadNotItsMessages(t *testing.T) {
 	if _, err := st.heads.DeleteOne(ctx, bson.M{"_id": room}); err != nil {
 		t.Fatal(err)
 	}
+	reserve()
+	// Blocks taken whose head updates all failed: the head is far behind.
+	var blocks []any
+	for k := top / seqBlock; k < top/seqBlock+150; k++ { // block k holds k*seqBlock+1 .. (k+1)*seqBlock
+		blocks = append(blocks, bson.M{"_id": fmt.Sprintf("%s/%d", room, k), "room_id": room, "k": k})
+	}
+	if _, err := st.seqs.InsertMany(ctx, blocks); err != nil {
+		t.Fatal(err)
+	}
+	top += 150 * seqBlock
 	reserve()
 	reserve()
 }

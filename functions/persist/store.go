@@ -173,54 +173,59 @@ const maxSeq = 1 << 53
 // (functions/BENCHMARKS.md). Stored messages never lie above the last
 // block, since every seq a connector hands out comes from a block.
 func (s *store) reserveSeqs(ctx context.Context, roomID string, floor int64) (first, last int64, err error) {
-	known, next, err := s.seqsTaken(ctx, roomID)
-	if err != nil {
-		return 0, 0, err
-	}
-	if floor > known+maxFloorLead {
-		// A counter can run ahead of what is stored only by the sends in
-		// flight; one far beyond is not a counter, and taking it would
-		// burn the room's seqs.
-		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: floor %d is more than %d above the room's %d: %w",
-			roomID, floor, maxFloorLead, known, errBadFloor)
-	}
-	k := max(next, (floor+seqBlock-1)/seqBlock) // the first block wholly above both
-	for range 100 {
-		if (k+1)*seqBlock > maxSeq {
-			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: the room's seqs are used up", roomID)
+	for _, fromHead := range []bool{true, false} {
+		known, next, err := s.seqsTaken(ctx, roomID, fromHead)
+		if err != nil {
+			return 0, 0, err
 		}
-		_, err := s.seqs.InsertOne(ctx, bson.M{"_id": fmt.Sprintf("%s/%d", roomID, k), "room_id": roomID, "k": k})
-		if err == nil {
-			// The head only saves the next reservation a search: one that
-			// reads it stale (a concurrent or failed update) tries the
-			// blocks above it, whose inserts fail while they are taken.
-			if _, err := s.heads.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$max": bson.M{"k": k}},
-				options.UpdateOne().SetUpsert(true)); err != nil && !mongo.IsDuplicateKeyError(err) {
-				return 0, 0, fmt.Errorf("persist: reserve seqs of %s: record block %d: %w", roomID, k, err)
+		if floor > known+maxFloorLead {
+			// A counter can run ahead of what is stored only by the sends in
+			// flight; one far beyond is not a counter, and taking it would
+			// burn the room's seqs.
+			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: floor %d is more than %d above the room's %d: %w",
+				roomID, floor, maxFloorLead, known, errBadFloor)
+		}
+		k := max(next, (floor+seqBlock-1)/seqBlock) // the first block wholly above both
+		for range 100 {
+			if (k+1)*seqBlock > maxSeq {
+				return 0, 0, fmt.Errorf("persist: reserve seqs of %s: the room's seqs are used up", roomID)
 			}
-			return k*seqBlock + 1, (k + 1) * seqBlock, nil
+			_, err := s.seqs.InsertOne(ctx, bson.M{"_id": fmt.Sprintf("%s/%d", roomID, k), "room_id": roomID, "k": k})
+			if err == nil {
+				// The head only saves the next reservation a search: one that
+				// reads it stale (a concurrent or failed update) tries the
+				// blocks above it, whose inserts fail while they are taken.
+				if _, err := s.heads.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$max": bson.M{"k": k}},
+					options.UpdateOne().SetUpsert(true)); err != nil && !mongo.IsDuplicateKeyError(err) {
+					return 0, 0, fmt.Errorf("persist: reserve seqs of %s: record block %d: %w", roomID, k, err)
+				}
+				return k*seqBlock + 1, (k + 1) * seqBlock, nil
+			}
+			if !mongo.IsDuplicateKeyError(err) {
+				return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
+			}
+			k++ // another reservation took it meanwhile, or the head is stale
 		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
-		}
-		k++ // another reservation took it meanwhile
+		// A head far behind the blocks taken: search as for a new room.
 	}
 	return 0, 0, fmt.Errorf("persist: reserve seqs of %s: too many concurrent reservations", roomID)
 }
 
 // seqsTaken returns the highest seq known to be taken in a room and the
-// first block a reservation may try: from the room's head when it has one,
-// else from its stored messages and blocks.
-func (s *store) seqsTaken(ctx context.Context, roomID string) (known, next int64, err error) {
-	var head struct {
-		K int64 `bson:"k"`
-	}
-	err = s.heads.FindOne(ctx, bson.M{"_id": roomID}).Decode(&head)
-	if err == nil {
-		return (head.K + 1) * seqBlock, head.K + 1, nil
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: read the head: %w", roomID, err)
+// first block a reservation may try: from the room's head when fromHead
+// and it has one, else from its stored messages and blocks.
+func (s *store) seqsTaken(ctx context.Context, roomID string, fromHead bool) (known, next int64, err error) {
+	if fromHead {
+		var head struct {
+			K int64 `bson:"k"`
+		}
+		err = s.heads.FindOne(ctx, bson.M{"_id": roomID}).Decode(&head)
+		if err == nil {
+			return (head.K + 1) * seqBlock, head.K + 1, nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: read the head: %w", roomID, err)
+		}
 	}
 	top, err := s.topSeq(ctx, roomID)
 	if err != nil {
