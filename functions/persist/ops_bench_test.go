@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -59,6 +60,63 @@ func BenchmarkStoreOpsPerMessage(b *testing.B) {
 		}
 		run, err := opcount.Measure(&ops, messages, rate, func(i int) error {
 			_, err := f.Handle(ctx, ce(b, eventsv1.TypeMessageSent, events[i].RoomID, events[i]))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run.Report(b)
+	}
+}
+
+// BenchmarkReserveSeqs reserves seq blocks, one after another, in a room
+// that already holds many messages (an instance that has run a while: at
+// issue 16's load each of 10 rooms takes a block every 20 s) and reports
+// the store commands and the store servers' CPU per reservation.
+func BenchmarkReserveSeqs(b *testing.B) {
+	const stored, reservations = 5000, 20
+	var ops opcount.Counter
+	ctx := context.Background()
+	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI).SetMonitor(ops.MongoMonitor()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := mc.Database("b" + uuid.NewString()[:8])
+	defer func() { db.Drop(context.Background()); mc.Disconnect(context.Background()) }()
+	st := newStore(db)
+	if err := st.ensureIndexes(ctx); err != nil {
+		b.Fatal(err)
+	}
+	room := uuid.NewString()
+	// The room's history: its first block, then messages from it and the blocks after.
+	if _, _, err := st.reserveSeqs(ctx, room, 0); err != nil {
+		b.Fatal(err)
+	}
+	docs := make([]messageDoc, stored)
+	for i := range docs {
+		docs[i] = docFrom(newMessage(room, int64(i+1)))
+	}
+	for i := 0; i < stored; i += 500 {
+		for _, err := range st.insertMany(ctx, docs[i:i+500]) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, _, err := st.reserveSeqs(ctx, room, stored); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		var mu sync.Mutex // one reservation at a time, as one connector's authority makes them
+		last := int64(0)
+		run, err := opcount.Measure(&ops, reservations, 1000, func(int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			first, end, err := st.reserveSeqs(ctx, room, 0)
+			if err == nil && first <= max(last, stored) {
+				err = fmt.Errorf("block %d..%d is not above %d", first, end, max(last, stored))
+			}
+			last = end
 			return err
 		})
 		if err != nil {

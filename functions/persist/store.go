@@ -52,10 +52,12 @@ type store struct {
 	messages *mongo.Collection
 	receipts *mongo.Collection
 	seqs     *mongo.Collection // the seq blocks taken (see reserveSeqs)
+	heads    *mongo.Collection // each room's last block taken, by room id
 }
 
 func newStore(db *mongo.Database) *store {
-	return &store{messages: db.Collection("messages"), receipts: db.Collection("receipts"), seqs: db.Collection("seq_blocks")}
+	return &store{messages: db.Collection("messages"), receipts: db.Collection("receipts"), seqs: db.Collection("seq_blocks"),
+		heads: db.Collection("seq_heads")}
 }
 
 // ensureIndexes creates the indexes persist relies on; creating an existing
@@ -161,51 +163,91 @@ const maxSeq = 1 << 53
 // whose unique _id makes it taken once even where a read-modify-write (as
 // FerretDB's findAndModify) is not atomic. The block lies above floor,
 // above every stored message and above every block taken before.
+//
+// Where the room's blocks start is found once: the first reservation of a
+// room looks at its stored messages (a room from before seq blocks, or
+// whose blocks were lost) and its blocks. Every reservation then records
+// the block it took in the room's head, which the next one reads by _id:
+// sorting a room's messages cost FerretDB 35–45 µs per stored message, a
+// whole core per 10 rooms of 50,000 messages at 50 messages/s each
+// (functions/BENCHMARKS.md). Stored messages never lie above the last
+// block, since every seq a connector hands out comes from a block.
 func (s *store) reserveSeqs(ctx context.Context, roomID string, floor int64) (first, last int64, err error) {
-	top, err := s.topSeq(ctx, roomID)
-	if err != nil {
-		return 0, 0, err
-	}
-	var prev struct {
-		K int64 `bson:"k"`
-	}
-	err = s.seqs.FindOne(ctx, bson.M{"room_id": roomID}, options.FindOne().SetSort(bson.D{{Key: "k", Value: -1}})).Decode(&prev)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
-	}
-	known := top // the highest seq this store knows to be taken
-	if err == nil {
-		known = max(known, (prev.K+1)*seqBlock)
-	}
-	if floor > known+maxFloorLead {
-		// A counter can run ahead of what is stored only by the sends in
-		// flight; one far beyond is not a counter, and taking it would
-		// burn the room's seqs.
-		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: floor %d is more than %d above the room's %d: %w",
-			roomID, floor, maxFloorLead, known, errBadFloor)
-	}
-	k := (max(floor, top) + seqBlock - 1) / seqBlock // the first block wholly above both
-	if err == nil {
-		k = max(k, prev.K+1)
-	}
-	for range 100 {
-		if (k+1)*seqBlock > maxSeq {
-			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: the room's seqs are used up", roomID)
+	for _, fromHead := range []bool{true, false} {
+		known, next, err := s.seqsTaken(ctx, roomID, fromHead)
+		if err != nil {
+			return 0, 0, err
 		}
-		_, err := s.seqs.InsertOne(ctx, bson.M{"_id": fmt.Sprintf("%s/%d", roomID, k), "room_id": roomID, "k": k})
-		if err == nil {
-			return k*seqBlock + 1, (k + 1) * seqBlock, nil
+		if floor > known+maxFloorLead {
+			// A counter can run ahead of what is stored only by the sends in
+			// flight; one far beyond is not a counter, and taking it would
+			// burn the room's seqs.
+			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: floor %d is more than %d above the room's %d: %w",
+				roomID, floor, maxFloorLead, known, errBadFloor)
 		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
+		k := max(next, (floor+seqBlock-1)/seqBlock) // the first block wholly above both
+		for range 100 {
+			if (k+1)*seqBlock > maxSeq {
+				return 0, 0, fmt.Errorf("persist: reserve seqs of %s: the room's seqs are used up", roomID)
+			}
+			_, err := s.seqs.InsertOne(ctx, bson.M{"_id": fmt.Sprintf("%s/%d", roomID, k), "room_id": roomID, "k": k})
+			if err == nil {
+				// The head only saves the next reservation a search: one that
+				// reads it stale (a concurrent or failed update) tries the
+				// blocks above it, whose inserts fail while they are taken.
+				if _, err := s.heads.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$max": bson.M{"k": k}},
+					options.UpdateOne().SetUpsert(true)); err != nil && !mongo.IsDuplicateKeyError(err) {
+					return 0, 0, fmt.Errorf("persist: reserve seqs of %s: record block %d: %w", roomID, k, err)
+				}
+				return k*seqBlock + 1, (k + 1) * seqBlock, nil
+			}
+			if !mongo.IsDuplicateKeyError(err) {
+				return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
+			}
+			k++ // another reservation took it meanwhile, or the head is stale
 		}
-		k++ // another reservation took it meanwhile
+		// A head far behind the blocks taken: search as for a new room.
 	}
 	return 0, 0, fmt.Errorf("persist: reserve seqs of %s: too many concurrent reservations", roomID)
 }
 
-// topSeq is the highest stored seq of a room (0 if none). It runs once a
-// block, so its cost (FerretDB sorts without the index) stays off the send path.
+// seqsTaken returns the highest seq known to be taken in a room and the
+// first block a reservation may try: from the room's head when fromHead
+// and it has one, else from its stored messages and blocks.
+func (s *store) seqsTaken(ctx context.Context, roomID string, fromHead bool) (known, next int64, err error) {
+	if fromHead {
+		var head struct {
+			K int64 `bson:"k"`
+		}
+		err = s.heads.FindOne(ctx, bson.M{"_id": roomID}).Decode(&head)
+		if err == nil {
+			return (head.K + 1) * seqBlock, head.K + 1, nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return 0, 0, fmt.Errorf("persist: reserve seqs of %s: read the head: %w", roomID, err)
+		}
+	}
+	top, err := s.topSeq(ctx, roomID)
+	if err != nil {
+		return 0, 0, err
+	}
+	known, next = top, (top+seqBlock-1)/seqBlock
+	var prev struct {
+		K int64 `bson:"k"`
+	}
+	err = s.seqs.FindOne(ctx, bson.M{"room_id": roomID}, options.FindOne().SetSort(bson.D{{Key: "k", Value: -1}})).Decode(&prev)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return known, next, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("persist: reserve seqs of %s: %w", roomID, err)
+	}
+	return max(known, (prev.K+1)*seqBlock), max(next, prev.K+1), nil
+}
+
+// topSeq is the highest stored seq of a room (0 if none). FerretDB sorts
+// the room's messages without the index, so it runs once a room, not once
+// a block (see reserveSeqs).
 func (s *store) topSeq(ctx context.Context, roomID string) (int64, error) {
 	var doc messageDoc
 	err := s.messages.FindOne(ctx, bson.M{"room_id": roomID},

@@ -18,6 +18,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -198,9 +199,11 @@ const unorderedHold = 50 * time.Millisecond
 // fetches (every Trigger fetches every event of its Broker, and most are
 // for others), and fuller micro-batches in the functions. An event can wait
 // that much longer, under load only. A poll of lingerBelow events or more
-// is a backlog, and the Trigger polls again at once.
+// is a backlog, and the Trigger polls again at once. At 500 messages/s,
+// 10 ms made two polls per message over Parley's 11 Triggers; 25 ms makes
+// 0.85 and saves ~15% of the Broker's CPU per message (BENCHMARKS.md).
 const (
-	busyLinger  = 10 * time.Millisecond
+	busyLinger  = 25 * time.Millisecond
 	lingerBelow = 64
 	busyEvents  = 50
 	rateWindow  = 100 * time.Millisecond
@@ -492,12 +495,12 @@ func (d *dispatcher) authorizeAs(target string, e event.Event) error {
 // postEvent sends e in binary mode and returns the status, the body of a
 // failed response, and the reply event of a successful one, if any.
 func postEvent(ctx context.Context, client *http.Client, url string, e event.Event) (int, []byte, *event.Event, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(e.Data()))
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	req.Header.Set("Prefer", "reply")
-	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
+	if err := setBinaryHeaders(req.Header, e); err != nil {
 		return 0, nil, nil, fmt.Errorf("encode event: %w", err)
 	}
 	resp, err := client.Do(req)
@@ -522,6 +525,41 @@ func postEvent(ctx context.Context, client *http.Client, url string, e event.Eve
 		return http.StatusBadGateway, nil, nil, fmt.Errorf("subscriber replied with an invalid event: %w", err)
 	}
 	return resp.StatusCode, nil, reply, nil
+}
+
+// setBinaryHeaders puts e's attributes in h as the CloudEvents SDK's
+// binary-mode HTTP writer does (TestBinaryHeadersAreTheSDKs), without its
+// per-attribute validation by reflection: every delivery paid it again for
+// an event already validated when it was read from Kafka.
+func setBinaryHeaders(h http.Header, e event.Event) error {
+	set := func(key, v string) {
+		if v != "" {
+			h[key] = []string{v}
+		}
+	}
+	set("Ce-Specversion", e.SpecVersion())
+	set("Ce-Id", e.ID())
+	set("Ce-Source", e.Source())
+	set("Ce-Type", e.Type())
+	set("Ce-Subject", e.Subject())
+	set("Ce-Dataschema", e.DataSchema())
+	if t := e.Time(); !t.IsZero() {
+		set("Ce-Time", t.UTC().Format(time.RFC3339Nano))
+	}
+	set("Content-Type", e.DataContentType())
+	for name, v := range e.Extensions() {
+		s, ok := v.(string)
+		if !ok {
+			var err error
+			if s, err = types.Format(v); err != nil {
+				return fmt.Errorf("extension %s: %w", name, err)
+			}
+		}
+		if name != "" {
+			h["Ce-"+strings.ToUpper(name[:1])+name[1:]] = []string{s}
+		}
+	}
+	return nil
 }
 
 // deadLetter sends e to the Trigger's dead-letter sink with the extensions
