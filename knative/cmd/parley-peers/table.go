@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/parley-chat/parley/connector/loadgen"
@@ -55,7 +57,8 @@ func rejected(r loadgen.Result) (n int64) {
 // Parley column its ratio to Centrifugo's.
 func printTable(w io.Writer, res *results) {
 	fmt.Fprintf(w, "\n%s\n%d CPUs; load = the machine's 1-minute load average as each run began.\n\n", res.Description, res.CPUs)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario\tmeasure\t%s\t%s\t÷C\t%s\t÷C\t\n", servers[0], servers[1], servers[2])
 	section := func(label string, ms []measure, runs map[string]*loadRun) {
 		if len(runs) == 0 {
@@ -103,6 +106,9 @@ func printTable(w io.Writer, res *results) {
 	section("max", maxMeasures, best)
 	section("idle", idleMeasures, res.Idle)
 	tw.Flush()
+	for line := range strings.Lines(buf.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
 	if res.Floor != nil {
 		fmt.Fprintf(w, "\ngoal 2: the floor (Kafka + InsertMany, %d messages) costs %.3f ms of CPU per message", res.Floor.Messages, res.Floor.CPUMSPerMessage)
 		if res.PipelineMS > 0 {
