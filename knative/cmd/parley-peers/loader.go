@@ -32,7 +32,16 @@ type loader struct {
 }
 
 // scenarios runs the selected scenarios against t; idle only when asked.
+// A first, unrecorded run at s1's load primes the server: Parley's
+// functions start from zero and load their model on the first events, and
+// its accounts are registered, which a warm-up of seconds may not cover.
 func (l *loader) scenarios(ctx context.Context, res *results, t target, idle bool) error {
+	if l.s.only["s1"] || l.s.only["max"] {
+		say("%s: priming", t.name)
+		if _, err := l.load(ctx, t, loadgen.Config{Clients: l.s.clients, Rate: l.s.rate, Duration: l.s.warmup}); err != nil {
+			return fmt.Errorf("%s priming: %w", t.name, err)
+		}
+	}
 	if l.s.only["s1"] {
 		r, err := l.load(ctx, t, loadgen.Config{Clients: l.s.clients, Rate: l.s.rate, Duration: l.s.duration})
 		if err != nil {
