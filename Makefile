@@ -28,7 +28,7 @@ help:
 	@echo "make test      run every test (needs postgresql and redis-server: see .ci/run)"
 	@echo "make build     build the services, the launcher, FerretDB and queue-proxy into $(BIN)/"
 	@echo "make bench     run the benchmarks and print the numbers"
-	@echo "make bench-peers  Parley beside Centrifugo under the same load (issue 16; ~25 min)"
+	@echo "make bench-peers  Parley beside Centrifugo under the same load (issue 16; ~15-20 min)"
 	@echo "make lint      gofmt, go vet, staticcheck, shellcheck, actionlint"
 	@echo "make generate  regenerate generated code"
 	@echo "make model     download a trained toxic-comment classifier (pinned, checksummed; needs internet)"
