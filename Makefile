@@ -19,7 +19,7 @@ export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
 SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
-.PHONY: all run build test test-go test-web web lint generate bench clean deps help onnxruntime model deploy undeploy
+.PHONY: all run build test test-go test-web web lint generate bench bench-peers clean deps help onnxruntime model deploy undeploy
 
 all: build
 
@@ -28,6 +28,7 @@ help:
 	@echo "make test      run every test (needs postgresql and redis-server: see .ci/run)"
 	@echo "make build     build the services, the launcher, FerretDB and queue-proxy into $(BIN)/"
 	@echo "make bench     run the benchmarks and print the numbers"
+	@echo "make bench-peers  Parley beside Centrifugo under the same load (issue 16; ~15-20 min)"
 	@echo "make lint      gofmt, go vet, staticcheck, shellcheck, actionlint"
 	@echo "make generate  regenerate generated code"
 	@echo "make model     download a trained toxic-comment classifier (pinned, checksummed; needs internet)"
@@ -107,6 +108,24 @@ bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -count 1 ./functions/moderation/internal/wordpiece/
 	$(GO) test -run '^$$' -bench 'StoreOpsPerMessage|ReserveSeqs' -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./knative/platform/
+
+# Parley beside Centrifugo, the server people would pick instead (see
+# knative/BENCHMARKS.md). Centrifugo is built from the Go module proxy in
+# module mode, outside Parley's go.mod, with build and module caches of its
+# own under $(PEERS) (about 5 minutes cold); PEERS_* shorten the runs.
+PEERS := $(STATE)/peers
+CENTRIFUGO_VERSION := 6.9.1
+CENTRIFUGO := $(PEERS)/centrifugo-$(CENTRIFUGO_VERSION)/centrifugo
+
+bench-peers: $(ORT_LIB) $(DEMO_MODEL)/model.onnx $(CENTRIFUGO)
+	PEERS_CENTRIFUGO=$(abspath $(CENTRIFUGO)) PARLEY_MODEL_DIR=$(RUN_MODEL) $(GO) run ./knative/cmd/parley-peers
+
+$(CENTRIFUGO):
+	@mkdir -p $(@D)
+	GOBIN=$(abspath $(PEERS)/gobin) GOCACHE=$(abspath $(PEERS)/gocache) GOMODCACHE=$(abspath $(PEERS)/gomod) GOFLAGS=-modcacherw \
+		$(GO) install -ldflags "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=$(CENTRIFUGO_VERSION)" \
+		github.com/centrifugal/centrifugo/v6@v$(CENTRIFUGO_VERSION)
+	mv $(PEERS)/gobin/centrifugo $@
 
 # Knative on Minikube (needs minikube, kubectl, ko): see knative/deploy/.
 deploy:

@@ -1,13 +1,15 @@
-// Package loadgen drives a Parley connector with many real WebSocket
-// clients: N clients in R rooms, P of them publishing at a fixed rate, and
-// measures what a user would feel: send→receive latency, delivery ratio,
-// connect time. The parley-load command and the benchmarks use it.
+// Package loadgen drives a Parley connector, or a Centrifugo server for
+// comparison, with many real WebSocket clients: N clients in R rooms, P of
+// them publishing at a fixed rate, and measures what a user would feel:
+// send→receive latency, delivery ratio, connect time. Only the wire
+// protocol differs between the two servers (wire.go, centrifugo.go): the
+// schedule, the messages and the measurement are the same code. The
+// parley-load command and the benchmarks use it.
 package loadgen
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -28,12 +30,21 @@ import (
 
 // Config describes one run. Zero fields get the defaults in comments.
 type Config struct {
-	URL        string        // connector base URL, e.g. http://127.0.0.1:8080 (required)
+	URL        string        // server base URL, e.g. http://127.0.0.1:8080 (required)
 	Clients    int           // WebSocket clients (1000)
 	Rooms      int           // rooms; clients are spread evenly (10)
 	Publishers int           // clients that send (10)
 	Rate       float64       // messages per second per publisher (50)
 	Duration   time.Duration // measured publishing time (10s)
+	// Server is the protocol spoken at URL: ServerParley (default) or
+	// ServerCentrifugo.
+	Server string
+	// TokenKey signs the clients' connection tokens (HS256) for Centrifugo,
+	// which has no accounts to log in to; Parley's come from its auth API.
+	TokenKey []byte
+	// TextSize is the length of every message's text in characters (100):
+	// the send time and the send's id, padded.
+	TextSize int
 	// Warmup is publishing before the measured time, whose sends,
 	// deliveries and CPU are left out of the numbers: caches, connection
 	// pools and scale-from-zero settle first (2s; negative for none).
@@ -50,6 +61,10 @@ type Config struct {
 	// parley-dev process, or, without exactly one, every process named
 	// like a server of the stack.
 	StackPID int
+	// SocketProcess is the process name of the server holding the
+	// sockets, whose share of the stack's CPU is ConnectorCPUCores
+	// ("connector"; "centrifugo" for ServerCentrifugo).
+	SocketProcess string
 
 	dial func(ctx context.Context, network, addr string) (net.Conn, error) // tests: a slow network
 }
@@ -89,7 +104,7 @@ type Result struct {
 	// by process name (Linux, when found; see Config.StackPID), with
 	// ConnectorCPUCores its connector share and StackCPUCores the sum.
 	ProcessCPUCores          map[string]float64
-	ConnectorCPUCores        float64
+	ConnectorCPUCores        float64 // the socket server's (Config.SocketProcess)
 	StackCPUCores            float64
 	StackFoundBy             string  // how the server processes were found
 	ServerRSSBytes           float64 // connector resident memory after connecting (if MetricsURL)
@@ -136,6 +151,23 @@ func (c *Config) defaults() error {
 	if c.Prefix == "" {
 		c.Prefix = "load"
 	}
+	set(&c.TextSize, 100)
+	switch c.Server {
+	case "", ServerParley:
+		c.Server = ServerParley
+		if c.SocketProcess == "" {
+			c.SocketProcess = connectorName
+		}
+	case ServerCentrifugo:
+		if len(c.TokenKey) == 0 {
+			return errors.New("loadgen: Centrifugo needs the key that signs its connection tokens")
+		}
+		if c.SocketProcess == "" {
+			c.SocketProcess = "centrifugo"
+		}
+	default:
+		return fmt.Errorf("loadgen: unknown server %q (want %s or %s)", c.Server, ServerParley, ServerCentrifugo)
+	}
 	if c.Publishers > c.Clients {
 		return errors.New("loadgen: more publishers than clients")
 	}
@@ -144,6 +176,7 @@ func (c *Config) defaults() error {
 
 type client struct {
 	conn      *websocket.Conn
+	wire      wire
 	room      string
 	mu        sync.Mutex
 	latencies []time.Duration
@@ -165,19 +198,18 @@ type tally struct {
 	rejected        map[string]int64
 }
 
-func (t *tally) answer(line []byte, room string) {
-	var f struct{ Type, ID, Code string }
-	if json.Unmarshal(line, &f) != nil || f.ID == "" || f.ID[0] == warmupMark {
+func (t *tally) answer(a answer, room string) {
+	if a.warmup {
 		return
 	}
 	t.answered.Add(1)
-	if f.Type == "ack" {
+	if a.code == "" {
 		t.acked.Add(1)
 		t.expected.Add(t.members[room])
 		return
 	}
 	t.mu.Lock()
-	t.rejected[f.Code]++
+	t.rejected[a.code]++
 	t.mu.Unlock()
 }
 
@@ -187,7 +219,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Clients: cfg.Clients, Rooms: cfg.Rooms, Publishers: cfg.Publishers, Rate: cfg.Rate}
-	tokens, rooms, err := setup(ctx, cfg)
+	w := wires[cfg.Server]
+	tokens, rooms, err := w.setup(ctx, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -208,12 +241,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			begin := time.Now()
-			c, err := connect(ctx, cfg, tokens[i%cfg.Users], rooms[i%cfg.Rooms])
+			conn, err := w.join(ctx, cfg, tokens[i%cfg.Users], rooms[i%cfg.Rooms])
 			if err != nil {
 				connectErr.Store(err)
 				return
 			}
-			c.tally = t
+			c := &client{conn: conn, wire: w, room: rooms[i%cfg.Rooms], tally: t}
+			// Reading from the start answers the server's pings, which an
+			// idle client, or one waiting for the others to connect, owes
+			// too: Centrifugo drops a client that misses one.
+			go c.read()
 			connectTimes[i] = time.Since(begin)
 			clients[i] = c
 		}()
@@ -242,9 +279,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	begin := time.Now()
 	measureFrom := begin.Add(cfg.Warmup)
-	for _, c := range clients {
-		go c.read()
-	}
 
 	// Publish: each publisher sends at Rate, waiting for no ack (acks are
 	// counted as they come), like a busy person would.
@@ -257,7 +291,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		interval := time.Duration(float64(time.Second) / cfg.Rate)
 		// Publishers are independent people: their sends are spread over
 		// the interval instead of all landing in the same instant.
-		pubs[p] = publisher{c: c, name: strconv.Itoa(p), begin: begin, warmup: cfg.Warmup, end: cfg.Warmup + cfg.Duration,
+		pubs[p] = publisher{c: c, name: strconv.Itoa(p), textSize: cfg.TextSize, begin: begin, warmup: cfg.Warmup, end: cfg.Warmup + cfg.Duration,
 			offset: interval * time.Duration(p) / time.Duration(cfg.Publishers), interval: interval,
 			runID: strconv.FormatInt(begin.UnixNano(), 36)}
 		pwg.Add(1)
@@ -307,7 +341,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			res.ProcessCPUCores[name] = cores
 			res.StackCPUCores += cores
 		}
-		res.ConnectorCPUCores = res.ProcessCPUCores[connectorName]
+		res.ConnectorCPUCores = res.ProcessCPUCores[cfg.SocketProcess]
 	}
 	var all []time.Duration
 	for _, c := range clients {
@@ -344,6 +378,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 type publisher struct {
 	c                             *client
 	name, runID                   string
+	textSize                      int
 	begin                         time.Time
 	warmup, end, offset, interval time.Duration
 	asked, offered, failed        int64 // measured sends only
@@ -369,18 +404,27 @@ func (p *publisher) run(ctx context.Context) {
 			continue
 		}
 		if !measured {
-			p.send(string(warmupMark)+p.name+"-"+strconv.Itoa(k), nil)
+			p.send(k, true, nil)
 			continue
 		}
 		p.offered++
 		p.maxLag = max(p.maxLag, time.Since(p.begin.Add(due)))
-		p.send(p.name+"-"+strconv.Itoa(k), &p.failed)
+		p.send(k, false, &p.failed)
 	}
 }
 
-func (p *publisher) send(id string, failed *int64) {
-	text := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + id + " load message"
-	frame, _ := json.Marshal(map[string]string{"type": "send", "id": id, "room_id": p.c.room, "client_msg_id": id + "-" + p.runID, "text": text})
+// send writes send k. Its text starts with the send time and an id that
+// marks warm-up sends, so receivers can tell; the rest pads it to textSize.
+func (p *publisher) send(k int, warmup bool, failed *int64) {
+	id := p.name + "-" + strconv.Itoa(k)
+	if warmup {
+		id = string(warmupMark) + id
+	}
+	text := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + id + " load message "
+	if pad := p.textSize - len(text); pad > 0 {
+		text += strings.Repeat("x", pad)
+	}
+	frame := p.c.wire.sendFrame(p.c.room, k, warmup, id+"-"+p.runID, text)
 	p.c.mu.Lock()
 	err := p.c.conn.WriteMessage(websocket.TextMessage, frame)
 	p.c.mu.Unlock()
@@ -389,50 +433,14 @@ func (p *publisher) send(id string, failed *int64) {
 	}
 }
 
-func connect(ctx context.Context, cfg Config, token, room string) (*client, error) {
-	// A read buffer the size of a typical coalesced write (up to 128
-	// frames) keeps a busy client to one read call per message.
-	d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 20 * time.Second, ReadBufferSize: 16 << 10,
-		NetDialContext: cfg.dial}
-	conn, _, err := d.DialContext(ctx, strings.Replace(cfg.URL, "http", "ws", 1)+"/ws", nil)
-	if err != nil {
-		return nil, err
-	}
-	c := &client{conn: conn, room: room}
-	conn.WriteJSON(map[string]any{"type": "auth", "token": token})
-	conn.WriteJSON(map[string]any{"type": "subscribe", "id": "s", "rooms": []map[string]any{{"room_id": room, "last_seq": 0}}})
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for got := false; !got; {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			var f struct{ Type, Code, Message string }
-			json.Unmarshal(line, &f)
-			switch f.Type {
-			case "subscribed":
-				got = true
-			case "error":
-				conn.Close()
-				return nil, fmt.Errorf("%s: %s", f.Code, f.Message)
-			}
-		}
-	}
-	conn.SetReadDeadline(time.Time{})
-	return c, nil
-}
-
-// read counts message frames of measured sends and their latency from the
-// timestamp the publisher put first in the text, and hands the answers to
-// this client's own sends (ack, error) to the tally. It shares the machine
-// with the server, so it reuses one buffer and takes the lock once per
-// WebSocket message (the server coalesces many frames into one).
+// read counts deliveries of measured sends and their latency from the
+// timestamp the publisher put first in the text, hands the answers to this
+// client's own sends (acked or refused) to the tally, and answers pings.
+// It shares the machine with the server, so it reuses one buffer and takes
+// the lock once per WebSocket message (servers coalesce many frames into
+// one, a line each).
 func (c *client) read() {
 	marker := []byte(`"text":"`)
-	prefix := []byte(`{"type":"message"`) // the connector writes type first
-	ack, refused := []byte(`"type":"ack"`), []byte(`"type":"error"`)
 	var buf bytes.Buffer
 	var batch []time.Duration
 	for {
@@ -447,9 +455,18 @@ func (c *client) read() {
 		now := time.Now().UnixNano()
 		batch = batch[:0]
 		for line := range bytes.SplitSeq(buf.Bytes(), []byte("\n")) {
-			if !bytes.HasPrefix(line, prefix) {
-				if bytes.Contains(line, ack) || bytes.Contains(line, refused) {
-					c.tally.answer(line, c.room)
+			if !c.wire.delivery(line) {
+				a := c.wire.answer(line)
+				if a.send {
+					c.tally.answer(a, c.room)
+				}
+				if a.pong != nil {
+					c.mu.Lock()
+					err := c.conn.WriteMessage(websocket.TextMessage, a.pong)
+					c.mu.Unlock()
+					if err != nil {
+						return
+					}
 				}
 				continue
 			}

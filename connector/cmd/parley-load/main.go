@@ -5,6 +5,12 @@
 //
 // The connector limits sends to 10/s per user by default; raise
 // WS_SEND_RATE/WS_SEND_BURST on it for publishers faster than that.
+//
+// With -server centrifugo it drives a Centrifugo server the same way, for
+// comparison (make bench-peers): it signs the clients' connection tokens
+// with the HMAC key in CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY, the
+// variable Centrifugo reads it from (an environment variable, not a flag,
+// so ps does not show it).
 package main
 
 import (
@@ -27,7 +33,10 @@ import (
 func main() {
 	var cfg loadgen.Config
 	jsonOut := flag.String("json", "", "also write the result as JSON to this file")
-	flag.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "connector base URL")
+	flag.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "server base URL")
+	flag.StringVar(&cfg.Server, "server", loadgen.ServerParley, "the server's protocol: parley or centrifugo")
+	flag.IntVar(&cfg.TextSize, "text-size", 0, "characters per message (default 100)")
+	flag.StringVar(&cfg.SocketProcess, "socket-process", "", "process name of the socket server, for its CPU (default connector, or centrifugo)")
 	flag.IntVar(&cfg.Clients, "clients", 1000, "WebSocket clients")
 	flag.IntVar(&cfg.Rooms, "rooms", 10, "rooms")
 	flag.IntVar(&cfg.Publishers, "publishers", 10, "publishing clients")
@@ -41,6 +50,9 @@ func main() {
 	flag.StringVar(&cfg.MetricsURL, "metrics", "", "connector /metrics URL, to report its memory")
 	minRatio := flag.Float64("min-ratio", 0, "exit 3 when fewer than this share of expected deliveries arrive (smoke tests use 1)")
 	flag.Parse()
+	if k := os.Getenv("CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"); k != "" {
+		cfg.TokenKey = []byte(k)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := loadgen.Run(ctx, cfg)
@@ -81,7 +93,7 @@ func Print(w io.Writer, r loadgen.Result) {
 	fmt.Fprintf(tw, "load generator CPU\t%.2f cores\n", r.LoadgenCPUCores)
 	fmt.Fprintf(tw, "machine CPU busy\t%.2f cores\n", r.MachineBusyCores)
 	if r.ProcessCPUCores != nil {
-		fmt.Fprintf(tw, "server CPU\t%.2f cores, of which the connector %.2f (%s)\n", r.StackCPUCores, r.ConnectorCPUCores, r.StackFoundBy)
+		fmt.Fprintf(tw, "server CPU\t%.2f cores, of which the socket server %.2f (%s)\n", r.StackCPUCores, r.ConnectorCPUCores, r.StackFoundBy)
 		names := slices.Sorted(maps.Keys(r.ProcessCPUCores))
 		slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(r.ProcessCPUCores[b], r.ProcessCPUCores[a]) })
 		for _, n := range names {

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/emulator"
+	"github.com/parley-chat/parley/knative/manifests"
+)
+
+// parley is Parley in the emulator, as make run runs it but with Services
+// as bare processes (no pods: the tests' setting), plus one more connector
+// replica that the load reaches directly, without the activator's hop
+// (Centrifugo has none either), with its per-user limits lifted: the
+// publishers send faster than people.
+type parley struct {
+	url, metrics string
+	cancel       context.CancelFunc
+	done         chan struct{}
+	replica      *exec.Cmd
+}
+
+// startParley runs the manifests of knative/base on stack, without their
+// Triggers when triggers is false: then no function consumes the Broker's
+// events and what remains is the fan-out (connector, Kafka append, Redis).
+func startParley(ctx context.Context, stack *devstack.Stack, binDir, modelDir string, triggers bool) (_ *parley, err error) {
+	rendered, err := manifests.Render(manifests.Dir("base"))
+	if err != nil {
+		return nil, err
+	}
+	if !triggers {
+		if rendered, err = withoutTriggers(rendered); err != nil {
+			return nil, err
+		}
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	rand.Read(seed)
+	vapid := make([]byte, 32)
+	rand.Read(vapid)
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	publicURL := "http://127.0.0.1:" + strconv.Itoa(port)
+	env := stack.Env()
+	for k, v := range map[string]string{
+		"PUBLIC_URL": publicURL, "JWT_ISSUER": publicURL, "METRICS_ADDR": "127.0.0.1:0",
+		"JWT_SIGNING_KEYS":  "peers:" + base64.RawURLEncoding.EncodeToString(seed),
+		"VAPID_PRIVATE_KEY": base64.RawURLEncoding.EncodeToString(vapid),
+		"MODEL_DIR":         modelDir, "ONNXRUNTIME_LIB": os.Getenv("ONNXRUNTIME_LIB"), "LOG_LEVEL": "warn",
+	} {
+		env[k] = v
+	}
+	cfg := emulator.Config{
+		Manifests: rendered, KafkaBrokers: stack.KafkaBrokers, KafkaAuth: stack.KafkaDataPlane, Env: env,
+		ExtraEnv: map[string]map[string]string{"connector": stack.KafkaConnector.Env()},
+		Ports:    map[string]int{"connector": port}, IdleTimeout: time.Hour, StopTimeout: 5 * time.Second,
+		ResolveImage: func(image string) (string, error) { return filepath.Join(binDir, path.Base(image)), nil },
+		Logger:       quiet, ProcessOutput: io.Discard,
+	}
+	knativeConfig, err := os.ReadFile(filepath.Join(manifests.Dir("deploy"), "knative-config.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.ApplyKnativeConfig(knativeConfig); err != nil {
+		return nil, err
+	}
+	em, err := emulator.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p := &parley{cancel: cancel, done: make(chan struct{})}
+	go func() { em.Run(runCtx); close(p.done) }()
+	defer func() {
+		if err != nil {
+			p.stop()
+		}
+	}()
+	if err := waitReady(ctx, publicURL+"/readyz", 2*time.Minute); err != nil {
+		return nil, err
+	}
+	connEnv, ok := em.ServiceEnv("parley", "connector")
+	if !ok {
+		return nil, fmt.Errorf("no connector in %s", manifests.Dir("base"))
+	}
+	replicaPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p.replica = exec.Command(filepath.Join(binDir, "connector"))
+	p.replica.Env = append(connEnv, "PORT="+strconv.Itoa(replicaPort), "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(metricsPort),
+		"WS_SEND_RATE=100000", "WS_SEND_BURST=100000", "WS_FRAME_RATE=100000", "WS_FRAME_BURST=100000", "WS_SEND_QUEUE=4096",
+		"LOG_LEVEL=warn")
+	p.replica.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.replica.Start(); err != nil {
+		return nil, fmt.Errorf("start the bench connector: %w", err)
+	}
+	p.url = "http://127.0.0.1:" + strconv.Itoa(replicaPort)
+	p.metrics = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	if err := waitReady(ctx, p.url+"/readyz", time.Minute); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *parley) stop() {
+	if p.replica != nil && p.replica.Process != nil {
+		p.replica.Process.Signal(syscall.SIGTERM)
+		p.replica.Wait()
+	}
+	p.cancel()
+	<-p.done
+}
+
+// withoutTriggers drops the Trigger objects from a rendered stream.
+func withoutTriggers(rendered []byte) ([]byte, error) {
+	objs, err := manifests.Split(rendered)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	for _, o := range objs {
+		if o.Kind == "Trigger" {
+			continue
+		}
+		out.WriteString("---\n") // JSON is YAML
+		out.Write(o.Raw)
+		out.WriteString("\n")
+	}
+	return out.Bytes(), nil
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
