@@ -16,7 +16,7 @@ DEMO_MODEL := $(STATE)/models/demo
 TRAINED_MODEL := $(STATE)/models/toxic-minilm
 RUN_MODEL = $(abspath $(if $(wildcard $(TRAINED_MODEL)/model.onnx),$(TRAINED_MODEL),$(DEMO_MODEL)))
 export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
-SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
+SERVICES := functions/auth functions/persist functions/moderation functions/notification functions/search connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 .PHONY: all run build test test-go test-web web lint generate bench clean deps help onnxruntime model deploy undeploy

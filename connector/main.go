@@ -9,6 +9,7 @@
 //	PERSIST_URL     the persist function (required)
 //	NOTIFICATION_URL the notification function (required)
 //	MODERATION_URL  the moderation function (required)
+//	SEARCH_URL      the search function (required)
 //	REDIS_URL       Redis (required)
 //	KAFKA_BROKERS   Kafka bootstrap servers (required)
 //	KAFKA_TOPIC     the Broker's topic (parley-events)
@@ -59,6 +60,7 @@ import (
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
+	searchv1 "github.com/parley-chat/parley/proto/parley/search/v1"
 )
 
 func main() {
@@ -67,7 +69,7 @@ func main() {
 
 func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	env := os.Getenv
-	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "NOTIFICATION_URL", "MODERATION_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
+	for _, k := range []string{"AUTH_URL", "PERSIST_URL", "NOTIFICATION_URL", "MODERATION_URL", "SEARCH_URL", "REDIS_URL", "PUBLIC_URL", "KAFKA_BROKERS"} {
 		if env(k) == "" {
 			return ksvc.Service{}, fmt.Errorf("%s is required", k)
 		}
@@ -94,6 +96,10 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("MODERATION_URL: %w", err)
 	}
+	searchConn, err := dialFunction(env("SEARCH_URL"))
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("SEARCH_URL: %w", err)
+	}
 	kafkaAuth, err := kafka.CredentialsFromEnv(env)
 	if err != nil {
 		return ksvc.Service{}, err
@@ -116,7 +122,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		TrustProxy: env("TRUST_PROXY") != "false",
 	}, gateway.Clients{Auth: auth,
 		Notifications: notificationv1.NewNotificationServiceClient(notificationConn),
-		Moderation:    moderationv1.NewModerationServiceClient(moderationConn)}, verifier, log)
+		Moderation:    moderationv1.NewModerationServiceClient(moderationConn),
+		Search:        searchv1.NewSearchServiceClient(searchConn)}, verifier, log)
 
 	reg := prometheus.NewRegistry()
 	rdb.AddHook(stores.New(reg).RedisHook())
@@ -177,7 +184,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			stopBg()
 			h.Close()
 			bg.Wait()
-			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), rdb.Close())
+			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), searchConn.Close(), rdb.Close())
 		},
 	}, nil
 }
