@@ -104,7 +104,7 @@ bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -cpu 1 -count 1 ./connector/internal/authn/ ./connector/internal/seqs/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./functions/moderation/internal/classify/
 	$(GO) test -run '^$$' -bench . -count 1 ./functions/moderation/internal/wordpiece/
-	$(GO) test -run '^$$' -bench StoreOpsPerMessage -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/
+	$(GO) test -run '^$$' -bench StoreOpsPerMessage -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/ ./functions/search/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./connector/internal/e2e/
 
 # Knative on Minikube (needs minikube, kubectl, ko): see knative/deploy/.
