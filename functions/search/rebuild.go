@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +34,10 @@ var indexed = map[string]bool{
 	eventsv1.TypeMessageStored: true, eventsv1.TypeMessageEdited: true, eventsv1.TypeMessageDeleted: true,
 	eventsv1.TypeMessageFlagged: true, eventsv1.TypeMessageRestored: true,
 }
+
+// beforeSwap, when set (by tests), runs between the replay and the swap:
+// where events that the rebuild must catch up on arrive.
+var beforeSwap func()
 
 // replayStats counts what a replay did.
 type replayStats struct {
@@ -136,6 +141,9 @@ func rebuild(ctx context.Context, live *pgxpool.Pool, kafkaOpts []kgo.Opt, topic
 	if err != nil {
 		return stats, err
 	}
+	if beforeSwap != nil {
+		beforeSwap()
+	}
 
 	err = pgx.BeginFunc(ctx, live, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "DROP TABLE "+pgx.Identifier{schema, "messages"}.Sanitize()+
@@ -198,9 +206,17 @@ func replay(ctx context.Context, kafkaOpts []kgo.Opt, topic string, from, to map
 	}
 	defer cl.Close()
 	for len(assign) > 0 {
-		fetches := cl.PollFetches(ctx)
+		// A partition whose last offsets before the end hold no record (a
+		// transaction marker, compaction) would be waited on for ever:
+		// after a quiet stallTimeout it is an error naming the partitions.
+		pollCtx, cancel := context.WithTimeout(ctx, stallTimeout)
+		fetches := cl.PollFetches(pollCtx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return stats, err
+		}
+		if pollCtx.Err() != nil && fetches.NumRecords() == 0 {
+			return stats, fmt.Errorf("search: rebuild: no record for %s from partitions %v before their end offsets", stallTimeout, keys(assign))
 		}
 		var failed error
 		fetches.EachError(func(_ string, _ int32, err error) { failed = errors.Join(failed, err) })
@@ -222,6 +238,18 @@ func replay(ctx context.Context, kafkaOpts []kgo.Opt, topic string, from, to map
 		}
 	}
 	return stats, nil
+}
+
+// stallTimeout is how long a replay waits for the next record of a
+// partition that has not reached its end offset.
+const stallTimeout = 30 * time.Second
+
+func keys(m map[int32]kgo.Offset) []int32 {
+	out := make([]int32, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	return out
 }
 
 func apply(ctx context.Context, f *function, rec *kgo.Record, stats *replayStats, log *slog.Logger) error {

@@ -140,3 +140,27 @@ func TestAFailedRebuildLeavesTheLiveIndex(t *testing.T) {
 		t.Errorf("the live index lost its message: %d hits", len(hits))
 	}
 }
+
+// Events that arrive while the fresh index fills go to the live one, which
+// the swap drops: the rebuild applies them again afterwards.
+func TestRebuildCatchesUpOnEventsThatArriveMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	room := "r-meanwhile-" + time.Now().Format("150405.000000")
+	before := message(room, 1, "before the rebuild")
+	produce(t, []event.Event{newEvent(t, eventsv1.TypeMessageStored, t0, before)})
+	meanwhile := message(room, 2, "during the rebuild")
+	beforeSwap = func() {
+		ev := newEvent(t, eventsv1.TypeMessageStored, t0, meanwhile)
+		produce(t, []event.Event{ev})
+		if _, err := e.f.Handle(context.Background(), ev); err != nil { // its Trigger, into the old table
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { beforeSwap = nil })
+	if _, err := rebuild(context.Background(), e.pool, kafkaOpts(t, "parley-search-rebuild"), topic, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(e.search(t, "rebuild", room)); len(got) != 2 {
+		t.Errorf("after the rebuild found %v, want the message from before and the one from during it", got)
+	}
+}

@@ -74,8 +74,8 @@ const (
 // Stack is the running infrastructure and the URLs to reach it.
 type Stack struct {
 	DatabaseURL string
-	// SearchDatabaseURL is the search function's database, as its own role
-	// (SEARCH_DATABASE_URL, else provisioned on the server started here).
+	// SearchDatabaseURL is the search function's database, as its own role:
+	// SEARCH_DATABASE_URL, else one provisioned on the server started here.
 	SearchDatabaseURL string
 	RedisURL          string
 	MongoURI          string
@@ -171,15 +171,12 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	} else if s.DatabaseURL != "" {
 		s.log.Info("using PostgreSQL from DATABASE_URL")
 	}
-	// With a server of your own, search gets its own database there when
-	// SEARCH_DATABASE_URL does not name one, if DATABASE_URL's login may
-	// create it.
+	// A server of your own is not changed here: with DATABASE_URL, name
+	// search's database too (else the search function says it is missing).
 	if v := cfg.Getenv("SEARCH_DATABASE_URL"); v != "" {
 		s.SearchDatabaseURL = v
-	} else if s.SearchDatabaseURL == "" && s.DatabaseURL != "" {
-		if s.SearchDatabaseURL, err = s.provisionSearch(ctx, cfg.StateDir, s.DatabaseURL); err != nil {
-			return nil, fmt.Errorf("%w (or set SEARCH_DATABASE_URL)", err)
-		}
+	} else if s.DatabaseURL != "" && s.SearchDatabaseURL == "" {
+		s.log.Warn("DATABASE_URL is set but SEARCH_DATABASE_URL is not: the search function will not start")
 	}
 
 	s.RedisURL = cfg.Getenv("REDIS_URL")
