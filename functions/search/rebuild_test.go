@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +163,39 @@ func TestRebuildCatchesUpOnEventsThatArriveMeanwhile(t *testing.T) {
 	}
 	if got := ids(e.search(t, "rebuild", room)); len(got) != 2 {
 		t.Errorf("after the rebuild found %v, want the message from before and the one from during it", got)
+	}
+}
+
+// `search rebuild` as an operator runs it: everything from the environment.
+func TestRebuildCommandReadsItsSettingsFromTheEnvironment(t *testing.T) {
+	e := newEnv(t)
+	room := "r-env-" + time.Now().Format("150405.000000")
+	m := message(room, 1, "from the command")
+	produce(t, []event.Event{newEvent(t, eventsv1.TypeMessageStored, t0, m)})
+	var password string
+	for _, u := range stack.KafkaUsers() {
+		if u.Name == "parley-search-rebuild" {
+			password = u.Password
+		}
+	}
+	env := map[string]string{"SEARCH_DATABASE_URL": e.url, "KAFKA_BROKERS": strings.Join(stack.KafkaBrokers, ","),
+		"KAFKA_SASL_USERNAME": "parley-search-rebuild", "KAFKA_SASL_PASSWORD": password}
+	if err := rebuildFromEnv(context.Background(), func(k string) string { return env[k] }, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if hits := e.search(t, "command", room); len(hits) != 1 {
+		t.Errorf("%d hits after the command", len(hits))
+	}
+	for _, missing := range []string{"SEARCH_DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SASL_PASSWORD"} {
+		partial := map[string]string{}
+		for k, v := range env {
+			if k != missing {
+				partial[k] = v
+			}
+		}
+		err := rebuildFromEnv(context.Background(), func(k string) string { return partial[k] }, quiet)
+		if err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("without %s: %v, want an error naming it", missing, err)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -114,9 +113,6 @@ func textVersion(t time.Time) pgtype.Timestamptz {
 	}
 	return pgtype.Timestamptz{Time: t.UTC(), Valid: true}
 }
-
-// errEmptyQuery says a query has no word to look for.
-var errEmptyQuery = errors.New("search: the query has no word to look for")
 
 // queryHasWords reports whether q, parsed as a web search, looks for at
 // least one word: an empty query, or one that only excludes, would match
