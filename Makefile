@@ -16,7 +16,7 @@ DEMO_MODEL := $(STATE)/models/demo
 TRAINED_MODEL := $(STATE)/models/toxic-minilm
 RUN_MODEL = $(abspath $(if $(wildcard $(TRAINED_MODEL)/model.onnx),$(TRAINED_MODEL),$(DEMO_MODEL)))
 export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
-SERVICES := functions/auth functions/persist functions/moderation functions/notification connector
+SERVICES := functions/auth functions/persist functions/moderation functions/notification functions/search connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 .PHONY: all run build test test-go test-web web lint generate bench bench-peers clean deps help onnxruntime model deploy undeploy
@@ -106,7 +106,7 @@ bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench SendPath -benchtime 2000x -count 1 ./connector/internal/ws/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./functions/moderation/internal/classify/
 	$(GO) test -run '^$$' -bench . -count 1 ./functions/moderation/internal/wordpiece/
-	$(GO) test -run '^$$' -bench 'StoreOpsPerMessage|ReserveSeqs' -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/
+	$(GO) test -run '^$$' -bench 'StoreOpsPerMessage|ReserveSeqs' -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/ ./functions/search/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./knative/platform/
 
 # Parley beside Centrifugo, the server people would pick instead (see

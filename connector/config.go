@@ -10,14 +10,14 @@ import (
 
 // config is the connector's environment, read once by configFromEnv.
 type config struct {
-	authURL, persistURL, notificationURL, moderationURL string
-	redisURL, publicURL, kafkaBrokers, kafkaTopic       string
-	kafkaAuth                                           kafka.Credentials
-	issuer, audience                                    string
-	allowedOrigins                                      []string
-	trustProxy                                          bool
-	presenceTTL                                         time.Duration
-	webDir                                              string
+	authURL, persistURL, notificationURL, moderationURL, searchURL string
+	redisURL, publicURL, kafkaBrokers, kafkaTopic                  string
+	kafkaAuth                                                      kafka.Credentials
+	issuer, audience                                               string
+	allowedOrigins                                                 []string
+	trustProxy                                                     bool
+	presenceTTL                                                    time.Duration
+	webDir                                                         string
 	// ws holds the socket limits: WS_SEND_QUEUE (frames queued per socket,
 	// 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second per user,
 	// 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second per
@@ -30,7 +30,8 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	c := config{
 		authURL: env.Required("AUTH_URL"), persistURL: env.Required("PERSIST_URL"),
 		notificationURL: env.Required("NOTIFICATION_URL"), moderationURL: env.Required("MODERATION_URL"),
-		redisURL: env.Required("REDIS_URL"), publicURL: env.Required("PUBLIC_URL"),
+		searchURL: env.Required("SEARCH_URL"),
+		redisURL:  env.Required("REDIS_URL"), publicURL: env.Required("PUBLIC_URL"),
 		kafkaBrokers: env.Required("KAFKA_BROKERS"), kafkaTopic: env.String("KAFKA_TOPIC", "parley-events"),
 		audience: env.String("JWT_AUDIENCE", "parley"), allowedOrigins: splitList(getenv("ALLOWED_ORIGINS")),
 		trustProxy:  getenv("TRUST_PROXY") != "false",

@@ -13,7 +13,7 @@ func envOf(vars map[string]string) func(string) string {
 func required() map[string]string {
 	return map[string]string{
 		"AUTH_URL": "http://auth", "PERSIST_URL": "http://persist", "NOTIFICATION_URL": "http://notification",
-		"MODERATION_URL": "http://moderation", "REDIS_URL": "redis://127.0.0.1:6379", "PUBLIC_URL": "https://chat.example",
+		"MODERATION_URL": "http://moderation", "SEARCH_URL": "http://search", "REDIS_URL": "redis://127.0.0.1:6379", "PUBLIC_URL": "https://chat.example",
 		"KAFKA_BROKERS": "127.0.0.1:9092",
 	}
 }

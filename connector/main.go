@@ -9,6 +9,7 @@
 //	PERSIST_URL     the persist function (required)
 //	NOTIFICATION_URL the notification function (required)
 //	MODERATION_URL  the moderation function (required)
+//	SEARCH_URL      the search function (required)
 //	REDIS_URL       Redis (required)
 //	KAFKA_BROKERS   Kafka bootstrap servers (required)
 //	KAFKA_TOPIC     the Broker's topic (parley-events)
@@ -57,6 +58,7 @@ import (
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
+	searchv1 "github.com/parley-chat/parley/proto/parley/search/v1"
 )
 
 func main() {
@@ -90,6 +92,10 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("MODERATION_URL: %w", err)
 	}
+	searchConn, err := dialFunction(cfg.searchURL)
+	if err != nil {
+		return ksvc.Service{}, fmt.Errorf("SEARCH_URL: %w", err)
+	}
 	log.Info("kafka", "brokers", cfg.kafkaBrokers, "login", cfg.kafkaAuth) // without the password
 	events, err := eventlog.New(eventlog.Config{Brokers: cfg.kafkaBrokers, Topic: cfg.kafkaTopic, Auth: cfg.kafkaAuth})
 	if err != nil {
@@ -104,7 +110,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		PublicURL: cfg.publicURL, Issuer: cfg.issuer, AllowedOrigins: cfg.allowedOrigins, TrustProxy: cfg.trustProxy,
 	}, gateway.Clients{Auth: auth,
 		Notifications: notificationv1.NewNotificationServiceClient(notificationConn),
-		Moderation:    moderationv1.NewModerationServiceClient(moderationConn)}, verifier, log)
+		Moderation:    moderationv1.NewModerationServiceClient(moderationConn),
+		Search:        searchv1.NewSearchServiceClient(searchConn)}, verifier, log)
 
 	reg := prometheus.NewRegistry()
 	rdb.AddHook(stores.New(reg).RedisHook())
@@ -159,7 +166,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			stopBg()
 			h.Close()
 			bg.Wait()
-			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), rdb.Close())
+			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), searchConn.Close(), rdb.Close())
 		},
 	}, nil
 }

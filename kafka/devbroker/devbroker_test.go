@@ -74,7 +74,7 @@ func consume(cl *kgo.Client) error {
 }
 
 func TestOnlyTheClusterUsersGetInWithTheirACLs(t *testing.T) {
-	pw := map[string]string{"parley-connector": "connector-pw", "parley-knative": "knative-pw"}
+	pw := map[string]string{"parley-connector": "connector-pw", "parley-knative": "knative-pw", "parley-search-rebuild": "rebuild-pw"}
 	b, err := Start(context.Background(), Config{Users: clusterUsers(t, pw)})
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +113,18 @@ func TestOnlyTheClusterUsersGetInWithTheirACLs(t *testing.T) {
 	if err := produce(client(t, b, knative), deadLetter); err != nil {
 		t.Errorf("the data plane cannot write dead letters: %v", err)
 	}
+
+	// Search's rebuild reads the Broker's topic by partition, and writes nothing.
+	rebuild := login("parley-search-rebuild", pw["parley-search-rebuild"])
+	replay := client(t, b, rebuild, kgo.ConsumeTopics(brokerTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err := consume(replay); err != nil {
+		t.Errorf("search's rebuild cannot read the Broker's topic: %v", err)
+	}
+	// Its idempotent producer is refused at the cluster before the topic.
+	if err := produce(client(t, b, rebuild), brokerTopic); !errors.Is(err, kerr.TopicAuthorizationFailed) &&
+		!errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Errorf("search's rebuild writing the Broker's topic got %v, want an authorization failure", err)
+	}
 }
 
 // A data directory keeps the log, but logins and ACLs come from the
@@ -122,7 +134,8 @@ func TestARestartTakesTheConfiguredLogins(t *testing.T) {
 	start := func(connectorPW string) *Broker {
 		t.Helper()
 		b, err := Start(context.Background(), Config{DataDir: dir,
-			Users: clusterUsers(t, map[string]string{"parley-connector": connectorPW, "parley-knative": "knative-pw"})})
+			Users: clusterUsers(t, map[string]string{"parley-connector": connectorPW, "parley-knative": "knative-pw",
+				"parley-search-rebuild": "rebuild-pw"})})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -149,6 +149,12 @@ if ! has_secret parley parley-secrets; then
 		"JWT_SIGNING_KEYS=$(b64 "k$(date -u +%Y%m%d):$(openssl rand 32 | basenc --base64url | tr -d '=')")" \
 		"VAPID_PRIVATE_KEY=$(b64 "$(openssl rand 32 | basenc --base64url | tr -d '=')")"
 fi
+# Search's own database and role: its password only here and in the role.
+if ! has_secret parley parley-search-db; then
+	SP=$(rand)
+	secret parley parley-search-db "PASSWORD=$(b64 "$SP")" \
+		"SEARCH_DATABASE_URL=$(b64 "postgres://parley_search:$SP@postgres.parley.svc:5432/parley_search?sslmode=disable")"
+fi
 if ! has_secret observability grafana-admin; then
 	secret observability grafana-admin "password=$(b64 "$(rand)")"
 fi
@@ -217,6 +223,19 @@ step "Waiting for the stores, the services, the Broker, its sink and Triggers"
 for store in postgres redis mongodb; do
 	kubectl -n parley rollout status "statefulset/$store" --timeout=10m
 done
+# Search's role owns its database and nothing else (no superuser, no
+# CREATEDB, no CREATEROLE; PUBLIC may not connect to it), as make run's
+# devstack.ProvisionDatabase makes it. The SQL goes in on stdin, never as
+# an argument.
+search_pw=$(secret_value parley parley-search-db PASSWORD)
+kubectl -n parley exec -i postgres-0 -- psql -v ON_ERROR_STOP=1 -q -U parley -d parley <<SQL
+SELECT 'CREATE ROLE parley_search LOGIN'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'parley_search') \\gexec
+ALTER ROLE parley_search LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${search_pw//\'/\'\'}';
+SELECT 'CREATE DATABASE parley_search OWNER parley_search'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'parley_search') \\gexec
+REVOKE ALL ON DATABASE parley_search FROM PUBLIC;
+SQL
 wait_deployments observability
 kubectl -n parley wait ksvc --all --for=condition=Ready --timeout=10m
 kubectl -n parley wait broker/default kafkasink/parley-dead-letter --for=condition=Ready --timeout=5m

@@ -73,10 +73,13 @@ const (
 
 // Stack is the running infrastructure and the URLs to reach it.
 type Stack struct {
-	DatabaseURL  string
-	RedisURL     string
-	MongoURI     string
-	KafkaBrokers []string
+	DatabaseURL string
+	// SearchDatabaseURL is the search function's database, as its own role:
+	// SEARCH_DATABASE_URL, else one provisioned on the server started here.
+	SearchDatabaseURL string
+	RedisURL          string
+	MongoURI          string
+	KafkaBrokers      []string
 	// KafkaConnector is the connector's login to Kafka (the parley-connector
 	// user: it may only append to the Broker's topic), KafkaDataPlane the
 	// Broker data plane's, which the emulator uses (parley-knative). With
@@ -101,10 +104,11 @@ const (
 // give them to it as extra variables too (emulator.Config.ExtraEnv).
 func (s *Stack) Env() map[string]string {
 	env := map[string]string{
-		"DATABASE_URL":  s.DatabaseURL,
-		"REDIS_URL":     s.RedisURL,
-		"MONGO_URI":     s.MongoURI,
-		"KAFKA_BROKERS": strings.Join(s.KafkaBrokers, ","),
+		"DATABASE_URL":        s.DatabaseURL,
+		"SEARCH_DATABASE_URL": s.SearchDatabaseURL,
+		"REDIS_URL":           s.RedisURL,
+		"MONGO_URI":           s.MongoURI,
+		"KAFKA_BROKERS":       strings.Join(s.KafkaBrokers, ","),
 	}
 	for k, v := range s.KafkaConnector.Env() {
 		env[k] = v
@@ -161,8 +165,18 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		if s.DatabaseURL, err = s.startPostgres(ctx, cfg); err != nil {
 			return nil, err
 		}
+		if s.SearchDatabaseURL, err = s.provisionSearch(ctx, cfg.StateDir, s.DatabaseURL); err != nil {
+			return nil, err
+		}
 	} else if s.DatabaseURL != "" {
 		s.log.Info("using PostgreSQL from DATABASE_URL")
+	}
+	// A server of your own is not changed here: with DATABASE_URL, name
+	// search's database too (else the search function says it is missing).
+	if v := cfg.Getenv("SEARCH_DATABASE_URL"); v != "" {
+		s.SearchDatabaseURL = v
+	} else if s.DatabaseURL != "" && s.SearchDatabaseURL == "" {
+		s.log.Warn("DATABASE_URL is set but SEARCH_DATABASE_URL is not: the search function will not start")
 	}
 
 	s.RedisURL = cfg.Getenv("REDIS_URL")

@@ -79,7 +79,7 @@ func startPlatform() (*running, func(), error) {
 		return nil, nil, err
 	}
 	build := exec.Command("go", "build", "-o", binDir+"/", "./functions/auth", "./functions/persist",
-		"./functions/moderation", "./functions/notification", "./connector", "./functions/moderation/cmd/demomodel",
+		"./functions/moderation", "./functions/notification", "./functions/search", "./connector", "./functions/moderation/cmd/demomodel",
 		"./connector/cmd/parley-load")
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {

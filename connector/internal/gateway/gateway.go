@@ -17,6 +17,7 @@ import (
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
+	searchv1 "github.com/parley-chat/parley/proto/parley/search/v1"
 )
 
 // Config configures the gateway. Zero fields get the defaults in comments.
@@ -50,8 +51,10 @@ type Gateway struct {
 	auth          authv1.AuthServiceClient
 	notifications notificationv1.NotificationServiceClient
 	moderation    moderationv1.ModerationServiceClient
+	searcher      searchv1.SearchServiceClient
 	verifier      *authn.Verifier
 	limiter       *ratelimit.Limiter
+	searchLimiter *ratelimit.Limiter // per user: each search costs a call to auth and to search
 	log           *slog.Logger
 }
 
@@ -60,6 +63,7 @@ type Clients struct {
 	Auth          authv1.AuthServiceClient
 	Notifications notificationv1.NotificationServiceClient
 	Moderation    moderationv1.ModerationServiceClient
+	Search        searchv1.SearchServiceClient
 }
 
 // New returns a gateway calling the functions and verifying tokens with verifier.
@@ -77,8 +81,9 @@ func New(cfg Config, clients Clients, verifier *authn.Verifier, log *slog.Logger
 		cfg.AuthRate, cfg.AuthBurst = 10, 60
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Gateway{cfg: cfg, auth: clients.Auth, notifications: clients.Notifications, moderation: clients.Moderation, verifier: verifier,
-		limiter: ratelimit.New(cfg.AuthRate, cfg.AuthBurst), log: log}
+	return &Gateway{cfg: cfg, auth: clients.Auth, notifications: clients.Notifications, moderation: clients.Moderation,
+		searcher: clients.Search, verifier: verifier, limiter: ratelimit.New(cfg.AuthRate, cfg.AuthBurst),
+		searchLimiter: ratelimit.New(5, 20), log: log}
 }
 
 // Register adds the API's routes to mux.
@@ -111,6 +116,7 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/push/key", g.authed(g.pushKey))
 	mux.Handle("POST /api/v1/push/subscriptions", g.authed(g.subscribePush))
 	mux.Handle("DELETE /api/v1/push/subscriptions", g.authed(g.unsubscribePush))
+	mux.Handle("GET /api/v1/search", g.authed(g.search))
 	mux.Handle("GET /api/v1/moderation/flags", g.authed(g.moderatorsOnly(g.listFlags)))
 	mux.Handle("POST /api/v1/moderation/flags/{id}/decision", g.authed(g.moderatorsOnly(g.decide)))
 	mux.Handle("/api/", g.open(func(http.ResponseWriter, *http.Request) *apiError {

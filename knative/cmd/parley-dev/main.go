@@ -19,6 +19,7 @@
 //	PARLEY_MODEL_DIR      moderation model folder (make run: the demo model)
 //	ONNXRUNTIME_LIB       libonnxruntime for moderation (make run fetches it)
 //	DATABASE_URL, REDIS_URL, MONGO_URI, KAFKA_BROKERS: use these servers instead
+//	SEARCH_DATABASE_URL   the search function's database (needed with DATABASE_URL)
 //	KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM, KAFKA_SECURITY_PROTOCOL:
 //	                      the login to KAFKA_BROKERS, for the connector and the Broker (none)
 //

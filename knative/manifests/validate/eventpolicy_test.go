@@ -60,7 +60,7 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 	triggerGVK := eventingv1.SchemeGroupVersion.WithKind("Trigger")
 	subject := func(sa string) string { return "system:serviceaccount:" + ns + ":" + sa }
 	subjects := []string{subject("auth"), subject("moderation"), subject("persist"), subject("notification"),
-		subject("connector"), subject("default"), "system:serviceaccount:elsewhere:auth"}
+		subject("search"), subject("connector"), subject("default"), "system:serviceaccount:elsewhere:auth"}
 	for _, tr := range triggers {
 		subjects = append(subjects, subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: tr, Namespace: ns})))
 	}
@@ -83,6 +83,9 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 		{v1alpha1.SchemeGroupVersion.WithKind("KafkaSink"), "parley-dead-letter", []string{
 			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "persist-message-sent", Namespace: ns})) +
 				"|" + eventsv1.TypeMessageSent + "|" + eventsv1.SourceConnector + "connector-1",
+			// search's own policy, beside the one for the other Triggers
+			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "search-message-stored", Namespace: ns})) +
+				"|" + eventsv1.TypeMessageStored + "|" + eventsv1.SourcePersist,
 		}},
 	} {
 		kind := target.gvk.Kind

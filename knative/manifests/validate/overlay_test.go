@@ -47,9 +47,9 @@ func TestMinikubeOverlayIsValid(t *testing.T) {
 	for _, o := range objs {
 		counts[o.Kind]++
 	}
-	want := map[string]int{"Service": 5 + 3 + 3, "StatefulSet": 3, "Deployment": 3, "Kafka": 1, "KafkaNodePool": 1,
-		"KafkaTopic": 2, "KafkaUser": 2, "Trigger": 11, "Broker": 1, "KafkaSink": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
-		"NetworkPolicy": 4, "EventPolicy": 3, "ServiceAccount": 5 + 1}
+	want := map[string]int{"Service": 6 + 3 + 3, "StatefulSet": 3, "Deployment": 3, "Kafka": 1, "KafkaNodePool": 1,
+		"KafkaTopic": 2, "KafkaUser": 3, "Trigger": 16, "Broker": 1, "KafkaSink": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+		"NetworkPolicy": 4, "EventPolicy": 4, "ServiceAccount": 6 + 1}
 	for kind, n := range want {
 		if counts[kind] != n {
 			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)
@@ -93,8 +93,8 @@ func TestOverlayWiresTelemetry(t *testing.T) {
 			t.Errorf("%s: traces not sent to Jaeger: %q", o, env["OTEL_EXPORTER_OTLP_ENDPOINT"])
 		}
 	}
-	if checked != 5 {
-		t.Fatalf("checked %d Knative Services, want 5", checked)
+	if checked != 6 {
+		t.Fatalf("checked %d Knative Services, want 6", checked)
 	}
 }
 
@@ -103,8 +103,8 @@ func TestOverlayWiresTelemetry(t *testing.T) {
 func TestKoReferencesAreMainPackages(t *testing.T) {
 	stream, _ := renderMinikube(t)
 	refs := regexp.MustCompile(`ko://(\S+)`).FindAllStringSubmatch(string(stream), -1)
-	if len(refs) != 5 {
-		t.Fatalf("found %d ko:// references, want 5", len(refs))
+	if len(refs) != 6 {
+		t.Fatalf("found %d ko:// references, want 6", len(refs))
 	}
 	root := repoRoot(t)
 	for _, ref := range refs {
@@ -205,7 +205,8 @@ func repoRoot(t *testing.T) string {
 // uses fails here.
 func TestNetworkPoliciesAdmitExactlyTheClients(t *testing.T) {
 	_, objs := renderMinikube(t)
-	storeEnv := map[string]string{"postgres": "DATABASE_URL", "redis": "REDIS_URL", "mongodb": "MONGO_URI", "kafka": "KAFKA_BROKERS"}
+	storeEnv := map[string][]string{"postgres": {"DATABASE_URL", "SEARCH_DATABASE_URL"}, "redis": {"REDIS_URL"},
+		"mongodb": {"MONGO_URI"}, "kafka": {"KAFKA_BROKERS"}}
 	users := map[string][]string{} // store → services given its address
 	admitted := map[string][]string{}
 	services := func(sel *metav1.LabelSelector) []string {
@@ -231,12 +232,12 @@ func TestNetworkPoliciesAdmitExactlyTheClients(t *testing.T) {
 			}
 			for _, e := range svc.Spec.Template.Spec.Containers[0].Env {
 				for store, env := range storeEnv {
-					if e.Name == env {
+					if slices.Contains(env, e.Name) {
 						users[store] = append(users[store], o.Name)
 					}
 				}
 			}
-		case o.Kind == "NetworkPolicy" && storeEnv[o.Name] != "":
+		case o.Kind == "NetworkPolicy" && storeEnv[o.Name] != nil:
 			var p networkingv1.NetworkPolicy
 			if err := yaml.Unmarshal(o.Raw, &p); err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/event"
 )
@@ -84,6 +85,20 @@ func (h hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessP
 		return next(ctx, cmds)
 	}
 }
+
+// PgxTracer counts PostgreSQL statements by their first three words
+// ("postgresql insert into messages").
+func (c *Counter) PgxTracer() pgx.QueryTracer { return pgxTracer{c} }
+
+type pgxTracer struct{ c *Counter }
+
+func (t pgxTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	words := strings.Fields(strings.ToLower(data.SQL))
+	t.c.add("postgresql "+strings.Join(words[:min(len(words), 3)], " "), 1)
+	return ctx
+}
+
+func (pgxTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // Table formats counts per message, one operation a line, largest first.
 func Table(counts map[string]int64, messages int) string {

@@ -11,8 +11,9 @@ import { Directory } from "./Directory";
 import { ModerationQueue } from "./ModerationQueue";
 import { Notifications } from "./Notifications";
 import { Profile } from "./Profile";
+import { Search } from "./Search";
 
-type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "none"; notice?: string };
+type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "search" } | { kind: "none"; notice?: string };
 
 export function Shell({ me }: { me: User }) {
   const client = useMemo(() => new ParleyClient({
@@ -123,6 +124,7 @@ export function Shell({ me }: { me: User }) {
         <NewRoom onCreated={loadRooms} />
         <div className="flex flex-wrap gap-1 border-t border-gray-200 p-2 text-sm dark:border-gray-800">
           <button onClick={() => setPanel({ kind: "directory" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Find rooms &amp; people</button>
+          <button onClick={() => setPanel({ kind: "search" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Search messages</button>
           <button onClick={() => setPanel({ kind: "notifications" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Notifications</button>
           <button onClick={() => setPanel({ kind: "profile" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Profile</button>
           {isMod && <button onClick={() => setPanel({ kind: "moderation" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Review queue</button>}
@@ -135,6 +137,7 @@ export function Shell({ me }: { me: User }) {
         {panel.kind === "moderation" && <ModerationQueue />}
         {panel.kind === "directory" && <Directory onOpen={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />}
         {panel.kind === "profile" && <Profile me={me} />}
+        {panel.kind === "search" && <Search rooms={rooms} onOpen={(id) => setPanel({ kind: "room", id })} />}
         {panel.kind === "none" && <p role="status" className="m-auto text-gray-500">{panel.notice ?? "Pick a room, or create one."}</p>}
       </main>
     </div>
