@@ -23,6 +23,7 @@ type notificationDoc struct {
 	FromUserID   string    `bson:"from_user_id,omitempty"`
 	FromUsername string    `bson:"from_username,omitempty"`
 	Text         string    `bson:"text,omitempty"`
+	Seq          int64     `bson:"seq,omitempty"`
 	CreatedAt    time.Time `bson:"created_at"`
 	Read         bool      `bson:"read"`
 }

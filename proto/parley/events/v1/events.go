@@ -211,6 +211,18 @@ func SeqOf(raw []byte) int64 {
 	return m.Seq
 }
 
+// MentionsKey is the Redis sorted set of the seqs of the messages in a room
+// that notified a user (mentions of them; in a direct room, every message
+// of the other member), scored by seq. The notification function adds to
+// it; the connector counts the seqs above the user's read position as their
+// unread mentions and drops the rest when the position moves. It shares
+// the room's hash slot with HistoryKey, so one script reads both.
+func MentionsKey(roomID, userID string) string { return "mentions:{" + roomID + "}:" + userID }
+
+// MentionsKept is how many seqs a MentionsKey keeps (the newest): the
+// count of someone who never reads a room stops there.
+const MentionsKept = 1000
+
 // RoomChannel is the Redis channel of a room. Connectors subscribe to the
 // rooms their sockets are in; a frame published there with RoomFrame goes
 // to every member online.
@@ -303,6 +315,7 @@ type Notification struct {
 	FromUserID   string    `json:"from_user_id,omitempty"`
 	FromUsername string    `json:"from_username,omitempty"`
 	Text         string    `json:"text,omitempty"`
+	Seq          int64     `json:"seq,omitempty"` // the message's, so a client can tell whether it has read it
 	CreatedAt    time.Time `json:"created_at"`
 	Read         bool      `json:"read"`
 }
