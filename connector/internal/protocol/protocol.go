@@ -59,6 +59,7 @@ const (
 	TypeRedacted   = eventsv1.FrameRedacted
 	TypeRestored   = eventsv1.FrameRestored
 	TypeReceipt    = "receipt"
+	TypeUnread     = "unread"
 	TypeError      = "error"
 	TypeNotice     = eventsv1.FrameNotification
 )

@@ -118,7 +118,13 @@ func (s *session) subscribe(ctx context.Context, f protocol.Frame) {
 			s.unavailableIn(f.ID, c.RoomID, err)
 			continue
 		}
-		s.reply(protocol.SubscribedFrame{Type: protocol.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
+		sub := protocol.SubscribedFrame{Type: protocol.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq}
+		if counts, _, err := unread(ctx, s.srv.rdb, c.RoomID, s.identity().UserID, 0); err == nil {
+			sub.Unread = &counts
+		} else {
+			s.srv.logger.Warn("subscribed without unread counts", "error", err) // the room itself works
+		}
+		s.reply(sub)
 		if c.LastSeq == 0 {
 			// A new subscription starts now: everything after seq is live.
 			s.mu.Lock()
@@ -493,27 +499,21 @@ func (s *session) typing(ctx context.Context, f protocol.Frame) {
 	}
 }
 
-// receiptsKey is the Redis hash of a room's read positions, user -> seq.
-func receiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
-
-// raiseReceipt stores a read position only if it moves forward.
-var raiseReceipt = redis.NewScript(`
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
-return 0`)
-
 func (s *session) read(ctx context.Context, f protocol.Frame) {
 	id := s.identity()
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
-	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{receiptsKey(f.RoomID)}, id.UserID, f.Seq).Int()
+	counts, raised, err := unread(ctx, s.srv.rdb, f.RoomID, id.UserID, f.Seq)
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return
 	}
-	if raised == 0 {
+	if !raised {
 		return
+	}
+	if err := tellUnread(ctx, s.srv.rdb, f.RoomID, id.UserID, counts); err != nil {
+		s.srv.logger.Warn("other sockets keep their unread counts until they resubscribe", "error", err)
 	}
 	now := time.Now().UTC()
 	if err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeReceiptRead, uuid.NewString(), f.RoomID,

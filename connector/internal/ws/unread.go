@@ -1,0 +1,76 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+// receiptsKey is the Redis hash of a room's read positions, user -> seq.
+func receiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
+
+// unreadScript moves a user's read position forward (ARGV[3], when above
+// it; 0 moves nothing) and counts what they have not read, in one round
+// trip: KEYS are the room's receipts, history window and the user's
+// eventsv1.MentionsKey (one hash slot), ARGV[1] the user, ARGV[2] the
+// window's size. Mentions at or below the position are dropped as it moves.
+//
+// Messages are tested with plain substring searches instead of decoding
+// them: in the compact JSON persist and the connector write, a quote
+// inside a string value is escaped, so `"user_id":"<id>"` or
+// `"deleted":true` can only be the field itself, never text someone typed.
+//
+// Returns {raised, read position, messages, more, mentions, up to}.
+var unreadScript = redis.NewScript(`
+local read = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local raised = 0
+local to = tonumber(ARGV[3])
+if to > read then
+  redis.call('HSET', KEYS[1], ARGV[1], to)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', to)
+  read, raised = to, 1
+end
+local mine = '"user_id":"' .. ARGV[1] .. '"'
+local n = 0
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. read, '+inf')) do
+  if not (string.find(m, mine, 1, true) or string.find(m, '"deleted":true', 1, true) or string.find(m, '"hidden":true', 1, true)) then
+    n = n + 1
+  end
+end
+local upto, more = read, 0
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if top[2] and tonumber(top[2]) > upto then upto = tonumber(top[2]) end
+local low = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if low[2] and tonumber(low[2]) > read + 1 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then more = 1 end
+return {raised, read, n, more, redis.call('ZCOUNT', KEYS[3], '(' .. read, '+inf'), upto}`)
+
+// unread counts what user has not read in a room, first moving their read
+// position up to readTo if that is forward (0: only count). raised says it
+// moved.
+func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo int64) (u protocol.Unread, raised bool, err error) {
+	keys := []string{receiptsKey(roomID), eventsv1.HistoryKey(roomID), eventsv1.MentionsKey(roomID, user)}
+	v, err := unreadScript.Run(ctx, rdb, keys, user, eventsv1.HistoryWindow, readTo).Int64Slice()
+	if err != nil {
+		return u, false, fmt.Errorf("unread of %s in %s: %w", user, roomID, err)
+	}
+	if len(v) != 6 {
+		return u, false, fmt.Errorf("unread of %s in %s: script answered %d values", user, roomID, len(v))
+	}
+	return protocol.Unread{ReadSeq: v[1], Messages: v[2], More: v[3] == 1, Mentions: v[4], UpTo: v[5]}, v[0] == 1, nil
+}
+
+// tellUnread sends a user's new counts for a room to all their sockets,
+// on every connector (through their eventsv1.UserChannel), so a read in
+// one tab or device clears the badge in the others.
+func tellUnread(ctx context.Context, rdb *redis.Client, roomID, user string, u protocol.Unread) error {
+	frame, _ := json.Marshal(protocol.UnreadFrame{Type: protocol.TypeUnread, RoomID: roomID, Unread: u})
+	if err := rdb.Publish(ctx, eventsv1.UserChannel(user), frame).Err(); err != nil {
+		return fmt.Errorf("unread of %s in %s: publish: %w", user, roomID, err)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/protocol"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+// unreadOf decodes the counts a subscribed or unread frame carries.
+func unreadOf(t *testing.T, f frame) protocol.Unread {
+	t.Helper()
+	raw, _ := json.Marshal(f["unread"])
+	var u protocol.Unread
+	if f["unread"] == nil || json.Unmarshal(raw, &u) != nil {
+		t.Fatalf("%s frame without unread counts: %v", f.str("type"), f)
+	}
+	return u
+}
+
+// Unread counts come with subscribed and follow a read to every socket of
+// the reader, on every connector: others' messages only, mentions from
+// what the notification function indexed.
+func TestUnreadCountsFollowReadsOnEverySocket(t *testing.T) {
+	one := newTestServer(t, Config{})
+	other := newTestServer(t, Config{}) // a second connector on the same Redis
+	ada, bob := "ada-"+uuid.NewString(), "bob-"+uuid.NewString()
+	room := uuid.NewString()
+	a := one.dial(t, ada)
+	var seqs []int64
+	for _, text := range []string{"hi @bob", "how are you", "@bob?"} {
+		seqs = append(seqs, a.sendText(room, text).num("seq"))
+	}
+	b1 := one.dial(t, bob)
+	own := b1.sendText(room, "fine").num("seq")
+	// What the notification function does for the two mentions.
+	for _, seq := range []int64{seqs[0], seqs[2]} {
+		one.rdb.ZAdd(context.Background(), eventsv1.MentionsKey(room, bob), redis.Z{Score: float64(seq), Member: seq})
+	}
+	b2 := other.dial(t, bob)
+	for _, c := range []*testClient{b1, b2} {
+		c.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
+	}
+	for _, c := range []*testClient{b1, b2} {
+		got := unreadOf(t, c.expect("subscribed", nil))
+		want := protocol.Unread{Messages: 3, Mentions: 2, UpTo: own}
+		if got != want {
+			t.Fatalf("subscribed with %+v, want %+v", got, want)
+		}
+	}
+	a.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
+	if got := unreadOf(t, a.expect("subscribed", nil)); got.Messages != 1 || got.Mentions != 0 {
+		t.Errorf("ada has only bob's message unread, has %+v", got)
+	}
+
+	b1.write(frame{"type": "read", "room_id": room, "seq": seqs[1]})
+	want := protocol.Unread{ReadSeq: seqs[1], Messages: 1, Mentions: 1, UpTo: own}
+	for _, c := range []*testClient{b1, b2} {
+		if got := unreadOf(t, c.expect("unread", func(f frame) bool { return f.str("room_id") == room })); got != want {
+			t.Fatalf("after reading to %d: %+v, want %+v", seqs[1], got, want)
+		}
+	}
+	b2.write(frame{"type": "read", "room_id": room, "seq": own})
+	want = protocol.Unread{ReadSeq: own, UpTo: own}
+	for _, c := range []*testClient{b1, b2} {
+		if got := unreadOf(t, c.expect("unread", func(f frame) bool { return f.str("room_id") == room })); got != want {
+			t.Fatalf("after reading all: %+v, want %+v", got, want)
+		}
+	}
+	if n := one.rdb.ZCard(context.Background(), eventsv1.MentionsKey(room, bob)).Val(); n != 0 {
+		t.Errorf("%d read mentions kept", n)
+	}
+}
+
+// Counting reads the history window only: deleted and hidden messages are
+// not unread, and a reader behind a full window learns that there is more.
+func TestUnreadCountsSkipGoneMessagesAndSayWhenTheWindowIsShort(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ctx := context.Background()
+	room, bob := uuid.NewString(), "bob-"+uuid.NewString()
+	pipe := ts.rdb.Pipeline()
+	for i := range eventsv1.HistoryWindow {
+		seq := int64(1000 + i)
+		m := eventsv1.Message{ID: uuid.NewString(), RoomID: room, Seq: seq, UserID: "ada", Username: "ada",
+			Text: fmt.Sprintf(`"user_id":"%s" "deleted":true`, bob)} // text that looks like fields
+		switch i {
+		case 1:
+			m.Deleted, m.Text = true, ""
+		case 2:
+			m.Hidden, m.Text = true, ""
+		}
+		raw, _ := json.Marshal(m)
+		pipe.ZAdd(ctx, eventsv1.HistoryKey(room), redis.Z{Score: float64(seq), Member: raw})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := unread(ctx, ts.rdb, room, bob, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := protocol.Unread{Messages: eventsv1.HistoryWindow - 2, More: true, UpTo: 1000 + eventsv1.HistoryWindow - 1}
+	if got != want {
+		t.Fatalf("behind a full window: %+v, want %+v", got, want)
+	}
+	got, raised, err := unread(ctx, ts.rdb, room, bob, 999)
+	if err != nil || !raised || got.More || got.Messages != eventsv1.HistoryWindow-2 {
+		t.Fatalf("read up to the window's start: %+v raised %v (%v)", got, raised, err)
+	}
+	if _, raised, _ := unread(ctx, ts.rdb, room, bob, 998); raised {
+		t.Error("a read position moved backwards")
+	}
+}
