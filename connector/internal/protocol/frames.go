@@ -33,18 +33,21 @@ type SubscribedFrame struct {
 
 // Unread is how much of a room a user has not read: the messages of
 // others after their read position that are neither deleted nor hidden,
-// and the mentions of them (every message of the other member in a direct
-// room) among them.
+// and the seqs of those that mention them (every message of the other
+// member in a direct room). Mentions are seqs, not a count, so a client can
+// merge the live notifications that cross this frame without counting one
+// twice.
 type Unread struct {
 	ReadSeq  int64 `json:"read_seq"`
 	Messages int64 `json:"messages"`
 	// More says Messages is a floor: unread messages older than the
 	// recent-history window are not counted.
-	More     bool  `json:"more,omitempty"`
-	Mentions int64 `json:"mentions"`
-	// UpTo is the highest seq the counts cover: a client adds the messages
+	More bool `json:"more,omitempty"`
+	// UpTo is the highest seq Messages covers: a client adds the messages
 	// after it as they arrive.
-	UpTo int64 `json:"up_to"`
+	UpTo     int64   `json:"up_to"`
+	Mentions []int64 `json:"mentions"` // ascending
+
 }
 
 // UnreadFrame goes to every socket of a user whose read position in a

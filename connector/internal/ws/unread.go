@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,7 +26,7 @@ func receiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
 // inside a string value is escaped, so `"user_id":"<id>"` or
 // `"deleted":true` can only be the field itself, never text someone typed.
 //
-// Returns {raised, read position, messages, more, mentions, up to}.
+// Returns {raised, read position, messages, more, up to, {mention seqs}}.
 var unreadScript = redis.NewScript(`
 local read = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local raised = 0
@@ -47,21 +48,35 @@ local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] and tonumber(top[2]) > upto then upto = tonumber(top[2]) end
 local low = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if low[2] and tonumber(low[2]) > read + 1 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then more = 1 end
-return {raised, read, n, more, redis.call('ZCOUNT', KEYS[3], '(' .. read, '+inf'), upto}`)
+return {raised, read, n, more, upto, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. read, '+inf')}`)
 
 // unread counts what user has not read in a room, first moving their read
 // position up to readTo if that is forward (0: only count). raised says it
 // moved.
 func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo int64) (u protocol.Unread, raised bool, err error) {
 	keys := []string{receiptsKey(roomID), eventsv1.HistoryKey(roomID), eventsv1.MentionsKey(roomID, user)}
-	v, err := unreadScript.Run(ctx, rdb, keys, user, eventsv1.HistoryWindow, readTo).Int64Slice()
+	v, err := unreadScript.Run(ctx, rdb, keys, user, eventsv1.HistoryWindow, readTo).Slice()
 	if err != nil {
 		return u, false, fmt.Errorf("unread of %s in %s: %w", user, roomID, err)
 	}
-	if len(v) != 6 {
-		return u, false, fmt.Errorf("unread of %s in %s: script answered %d values", user, roomID, len(v))
+	var n [5]int64
+	var mentions []any
+	if len(v) == 6 {
+		mentions, _ = v[5].([]any)
+		for i := range n {
+			n[i], _ = v[i].(int64)
+		}
 	}
-	return protocol.Unread{ReadSeq: v[1], Messages: v[2], More: v[3] == 1, Mentions: v[4], UpTo: v[5]}, v[0] == 1, nil
+	u = protocol.Unread{ReadSeq: n[1], Messages: n[2], More: n[3] == 1, UpTo: n[4], Mentions: make([]int64, 0, len(mentions))}
+	for _, m := range mentions {
+		s, _ := m.(string)
+		seq, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return u, false, fmt.Errorf("unread of %s in %s: mention seq %q: %w", user, roomID, s, err)
+		}
+		u.Mentions = append(u.Mentions, seq)
+	}
+	return u, n[0] == 1, nil
 }
 
 // tellUnread sends a user's new counts for a room to all their sockets,

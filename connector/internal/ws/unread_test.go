@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/google/uuid"
@@ -49,27 +50,27 @@ func TestUnreadCountsFollowReadsOnEverySocket(t *testing.T) {
 	}
 	for _, c := range []*testClient{b1, b2} {
 		got := unreadOf(t, c.expect("subscribed", nil))
-		want := protocol.Unread{Messages: 3, Mentions: 2, UpTo: own}
-		if got != want {
+		want := protocol.Unread{Messages: 3, Mentions: []int64{seqs[0], seqs[2]}, UpTo: own}
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("subscribed with %+v, want %+v", got, want)
 		}
 	}
 	a.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
-	if got := unreadOf(t, a.expect("subscribed", nil)); got.Messages != 1 || got.Mentions != 0 {
+	if got := unreadOf(t, a.expect("subscribed", nil)); got.Messages != 1 || len(got.Mentions) != 0 {
 		t.Errorf("ada has only bob's message unread, has %+v", got)
 	}
 
 	b1.write(frame{"type": "read", "room_id": room, "seq": seqs[1]})
-	want := protocol.Unread{ReadSeq: seqs[1], Messages: 1, Mentions: 1, UpTo: own}
+	want := protocol.Unread{ReadSeq: seqs[1], Messages: 1, Mentions: []int64{seqs[2]}, UpTo: own}
 	for _, c := range []*testClient{b1, b2} {
-		if got := unreadOf(t, c.expect("unread", func(f frame) bool { return f.str("room_id") == room })); got != want {
+		if got := unreadOf(t, c.expect("unread", func(f frame) bool { return f.str("room_id") == room })); !reflect.DeepEqual(got, want) {
 			t.Fatalf("after reading to %d: %+v, want %+v", seqs[1], got, want)
 		}
 	}
 	b2.write(frame{"type": "read", "room_id": room, "seq": own})
-	want = protocol.Unread{ReadSeq: own, UpTo: own}
+	want = protocol.Unread{ReadSeq: own, UpTo: own, Mentions: []int64{}}
 	for _, c := range []*testClient{b1, b2} {
-		if got := unreadOf(t, c.expect("unread", func(f frame) bool { return f.str("room_id") == room })); got != want {
+		if got := unreadOf(t, c.expect("unread", func(f frame) bool { return f.str("room_id") == room })); !reflect.DeepEqual(got, want) {
 			t.Fatalf("after reading all: %+v, want %+v", got, want)
 		}
 	}
@@ -105,8 +106,8 @@ func TestUnreadCountsSkipGoneMessagesAndSayWhenTheWindowIsShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := protocol.Unread{Messages: eventsv1.HistoryWindow - 2, More: true, UpTo: 1000 + eventsv1.HistoryWindow - 1}
-	if got != want {
+	want := protocol.Unread{Messages: eventsv1.HistoryWindow - 2, More: true, UpTo: 1000 + eventsv1.HistoryWindow - 1, Mentions: []int64{}}
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("behind a full window: %+v, want %+v", got, want)
 	}
 	got, raised, err := unread(ctx, ts.rdb, room, bob, 999)
