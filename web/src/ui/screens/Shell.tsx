@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Room, User } from "../../lib/api";
 import { ParleyClient, type ConnState } from "../../lib/client";
 import { hashForRoom, roomFromHash } from "../../lib/route";
+import { badgeText, UnreadCounts, type Counts } from "../../lib/unread";
 import { api } from "../session";
 import { BackButton } from "../components/BackButton";
 import { PresenceDot } from "../components/PresenceDot";
@@ -9,7 +10,7 @@ import { NewRoom } from "../components/NewRoom";
 import { ChatView } from "./ChatView";
 import { Directory } from "./Directory";
 import { ModerationQueue } from "./ModerationQueue";
-import { Notifications } from "./Notifications";
+import { Notifications, type Notice } from "./Notifications";
 import { Profile } from "./Profile";
 
 type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "none"; notice?: string };
@@ -21,7 +22,9 @@ export function Shell({ me }: { me: User }) {
   }), []);
   const [state, setState] = useState<ConnState>("connecting");
   const [rooms, setRooms] = useState<Room[]>([]);
-  const [unread, setUnread] = useState<Record<string, number>>({});
+  const unread = useMemo(() => new UnreadCounts(me.id), [me.id]);
+  // Unread notifications by id, so one both fetched and pushed live counts once.
+  const [bell, setBell] = useState<ReadonlySet<string>>(new Set());
   const roomInHash = (): Panel => {
     const id = roomFromHash(location.hash);
     return id ? { kind: "room", id } : { kind: "none" };
@@ -64,19 +67,29 @@ export function Shell({ me }: { me: User }) {
     for (const room of r.rooms) client.subscribe(room.id);
     const peers = r.rooms.flatMap((room) => (room.peer ? [room.peer.id] : []));
     if (peers.length) client.write({ type: "watch", user_ids: peers });
-    const u = await api.call<{ by_room: Record<string, number> }>("GET", "/api/v1/notifications/unread");
-    setUnread(u.by_room ?? {});
   }, [client]);
+  const loadBell = useCallback(async () => {
+    const r = await api.call<{ notifications: Notice[] }>("GET", "/api/v1/notifications?unread=true");
+    setBell(new Set(r.notifications.map((n) => n.id)));
+  }, []);
 
   useEffect(() => {
     const offs = [
       client.on("state", setState),
       client.on("room", () => setTick((t) => t + 1)),
-      client.on("ready", () => loadRooms()),
-      client.on("notification", () => loadRooms()),
+      client.on("ready", () => { loadRooms(); loadBell(); }),
+      client.on("subscribed", (f) => { if (f.unread) { unread.set(f.room_id, f.unread as Counts); setTick((t) => t + 1); } }),
+      client.on("unread", (f) => { unread.set(f.room_id, f.unread as Counts); setTick((t) => t + 1); }),
+      client.on("message", (m) => { if (unread.message(m)) setTick((t) => t + 1); }),
+      client.on("notification", (f) => {
+        const n = f.notification as Notice;
+        if (!n.read) setBell((b) => new Set(b).add(n.id));
+        if (n.room_id && n.seq && unread.mention(n.room_id, n.seq)) setTick((t) => t + 1);
+      }),
       // Rooms joined or left anywhere (an invite, a kick, another tab) show at once.
       client.on("membership", (f) => {
         if (f.state === "left") {
+          unread.forget(f.room_id);
           const notice = f.reason === "kicked" ? "You were removed from that room." : "You left that room.";
           setPanel((p) => (p.kind === "room" && p.id === f.room_id ? { kind: "none", notice } : p));
         }
@@ -84,12 +97,16 @@ export function Shell({ me }: { me: User }) {
       }),
       client.on("presence", (f) => setPresence((p) => ({ ...p, [f.user_id]: f.status }))),
     ];
+    // Notifications seen in another tab: the bell catches up when this one is looked at again.
+    const onVisible = () => { if (document.visibilityState === "visible") loadBell(); };
+    document.addEventListener("visibilitychange", onVisible);
     client.connect();
     return () => {
       offs.forEach((off) => off());
+      document.removeEventListener("visibilitychange", onVisible);
       client.close();
     };
-  }, [client, loadRooms]);
+  }, [client, loadRooms, loadBell, unread]);
 
   const isMod = me.role === "moderator" || me.role === "admin";
   // Phone width shows one pane at a time: the room list until something
@@ -101,12 +118,24 @@ export function Shell({ me }: { me: User }) {
       <nav ref={navRef} aria-label="Rooms" className={"flex w-full shrink-0 flex-col border-gray-200 md:w-72 md:border-r dark:border-gray-800 " + (open ? "max-md:hidden" : "")}>
         <header className="flex items-center justify-between border-b border-gray-200 p-3 dark:border-gray-800">
           <span className="min-w-0 truncate font-semibold">{me.display_name || me.username}</span>
-          <button onClick={() => api.logout()} className="text-sm text-gray-600 hover:underline dark:text-gray-400">Log out</button>
+          <span className="flex shrink-0 items-center gap-2">
+            <button onClick={() => setPanel({ kind: "notifications" })} aria-current={panel.kind === "notifications"} data-testid="bell"
+              aria-label={bell.size ? `Notifications, ${bell.size} unread` : "Notifications"}
+              className="relative rounded p-1 text-gray-700 hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:text-gray-300 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
+              <svg aria-hidden="true" viewBox="0 0 24 24" className="h-5 w-5" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+                <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9M13.7 21a2 2 0 0 1-3.4 0" />
+              </svg>
+              {bell.size > 0 && <span aria-hidden="true" className="absolute -right-1 -top-1 min-w-4 rounded-full bg-red-600 px-1 text-center text-[0.65rem] leading-4 text-white">{bell.size > 50 ? "50+" : bell.size}</span>}
+            </button>
+            <button onClick={() => api.logout()} className="text-sm text-gray-600 hover:underline dark:text-gray-400">Log out</button>
+          </span>
         </header>
         {state !== "open" && <p role="status" className="bg-amber-100 px-3 py-1 text-sm text-amber-900">{state === "reconnecting" ? "Reconnecting…" : "Connecting…"}</p>}
         {panel.kind === "none" && panel.notice && <p role="status" className="bg-gray-100 px-3 py-1 text-sm md:hidden dark:bg-gray-900">{panel.notice}</p>}
         <ul className="flex-1 overflow-y-auto p-2">
-          {rooms.map((r) => (
+          {rooms.map((r) => {
+            const badge = badgeText(unread.badge(r.id));
+            return (
             <li key={r.id}>
               <button data-room={r.id} onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
                 className="flex w-full items-center justify-between rounded-lg px-3 py-2 text-left hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
@@ -114,16 +143,18 @@ export function Shell({ me }: { me: User }) {
                   {r.peer && <PresenceDot status={presence[r.peer.id]} />}
                   <span className="truncate">{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
                 </span>
-                {(unread[r.id] ?? 0) > 0 && <span aria-label={`${unread[r.id]} unread`} className="rounded-full bg-indigo-600 px-2 text-xs text-white">{unread[r.id]}</span>}
+                {badge.text && <span data-testid="unread" className={"shrink-0 rounded-full px-2 text-xs text-white " + (badge.text.startsWith("@") ? "bg-red-600" : "bg-indigo-600")}>
+                  <span aria-hidden="true">{badge.text}</span><span className="sr-only">{badge.label}</span>
+                </span>}
               </button>
             </li>
-          ))}
+            );
+          })}
           {rooms.length === 0 && <li className="p-3 text-sm text-gray-500">No rooms yet. Create one below, or find one to join.</li>}
         </ul>
         <NewRoom onCreated={loadRooms} />
         <div className="flex flex-wrap gap-1 border-t border-gray-200 p-2 text-sm dark:border-gray-800">
           <button onClick={() => setPanel({ kind: "directory" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Find rooms &amp; people</button>
-          <button onClick={() => setPanel({ kind: "notifications" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Notifications</button>
           <button onClick={() => setPanel({ kind: "profile" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Profile</button>
           {isMod && <button onClick={() => setPanel({ kind: "moderation" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Review queue</button>}
         </div>
@@ -131,7 +162,7 @@ export function Shell({ me }: { me: User }) {
       <main ref={mainRef} className={"flex min-w-0 flex-1 flex-col " + (open ? "" : "max-md:hidden")}>
         {open && panel.kind !== "room" && <div className="border-b border-gray-200 p-2 md:hidden dark:border-gray-800"><BackButton onBack={back} /></div>}
         {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} onBack={back} />}
-        {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} />}
+        {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} onSeen={() => setBell(new Set())} />}
         {panel.kind === "moderation" && <ModerationQueue />}
         {panel.kind === "directory" && <Directory onOpen={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />}
         {panel.kind === "profile" && <Profile me={me} />}
