@@ -20,6 +20,7 @@
 //	JWT_AUDIENCE    access tokens' audience (parley)
 //	ALLOWED_ORIGINS extra origins allowed to call the API (comma-separated; none)
 //	TRUST_PROXY     take client IPs from X-Forwarded-For (true: Knative's ingress sets it)
+//	REFRESH_TOKEN_TTL  how long the web client's refresh cookie lives (720h); set it as auth's is set
 //	WEB_DIR         the built web client to serve
 package main
 
@@ -111,9 +112,15 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, err
 	}
 	allowed := splitList(env("ALLOWED_ORIGINS"))
+	var refreshTTL time.Duration
+	if v := env("REFRESH_TOKEN_TTL"); v != "" {
+		if refreshTTL, err = time.ParseDuration(v); err != nil || refreshTTL < time.Minute {
+			return ksvc.Service{}, fmt.Errorf("REFRESH_TOKEN_TTL=%q: want a duration of at least 1m", v)
+		}
+	}
 	gw := gateway.New(gateway.Config{
 		PublicURL: env("PUBLIC_URL"), Issuer: issuer, AllowedOrigins: allowed,
-		TrustProxy: env("TRUST_PROXY") != "false",
+		TrustProxy: env("TRUST_PROXY") != "false", RefreshTTL: refreshTTL,
 	}, gateway.Clients{Auth: auth,
 		Notifications: notificationv1.NewNotificationServiceClient(notificationConn),
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn)}, verifier, log)
