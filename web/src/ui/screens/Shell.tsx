@@ -97,16 +97,18 @@ export function Shell({ me }: { me: User }) {
       }),
       client.on("presence", (f) => setPresence((p) => ({ ...p, [f.user_id]: f.status }))),
     ];
-    // Notifications seen in another tab: the bell catches up when this one is looked at again.
-    const onVisible = () => { if (document.visibilityState === "visible") loadBell(); };
-    document.addEventListener("visibilitychange", onVisible);
     client.connect();
     return () => {
       offs.forEach((off) => off());
-      document.removeEventListener("visibilitychange", onVisible);
       client.close();
     };
   }, [client, loadRooms, loadBell, unread]);
+  // Notifications seen in another tab: the bell catches up when this one is looked at again.
+  useEffect(() => {
+    const onVisible = () => { if (document.visibilityState === "visible") loadBell(); };
+    document.addEventListener("visibilitychange", onVisible);
+    return () => document.removeEventListener("visibilitychange", onVisible);
+  }, [loadBell]);
 
   const isMod = me.role === "moderator" || me.role === "admin";
   // Phone width shows one pane at a time: the room list until something
@@ -134,7 +136,8 @@ export function Shell({ me }: { me: User }) {
         {panel.kind === "none" && panel.notice && <p role="status" className="bg-gray-100 px-3 py-1 text-sm md:hidden dark:bg-gray-900">{panel.notice}</p>}
         <ul className="flex-1 overflow-y-auto p-2">
           {rooms.map((r) => {
-            const badge = badgeText(unread.badge(r.id));
+            // The open room is being read: its read frame clears the count a moment later.
+            const badge = panel.kind === "room" && panel.id === r.id ? { text: "", label: "" } : badgeText(unread.badge(r.id));
             return (
             <li key={r.id}>
               <button data-room={r.id} onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
@@ -155,6 +158,7 @@ export function Shell({ me }: { me: User }) {
         <NewRoom onCreated={loadRooms} />
         <div className="flex flex-wrap gap-1 border-t border-gray-200 p-2 text-sm dark:border-gray-800">
           <button onClick={() => setPanel({ kind: "directory" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Find rooms &amp; people</button>
+          <button onClick={() => setPanel({ kind: "notifications" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Notifications</button>
           <button onClick={() => setPanel({ kind: "profile" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Profile</button>
           {isMod && <button onClick={() => setPanel({ kind: "moderation" })} className="rounded px-2 py-1 hover:bg-gray-100 dark:hover:bg-gray-800">Review queue</button>}
         </div>
