@@ -35,12 +35,12 @@ func (s *runningStack) testBrowserUnread(t *testing.T) {
 			if w.phone {
 				viewport = chromedp.EmulateViewport(w.width, w.height, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
 			}
-			s.unreadAndSessions(t, browser(t), shots, w.name, viewport)
+			s.unreadAndSessions(t, browser(t), root, shots, w.name, viewport)
 		})
 	}
 }
 
-func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, shots, width string, viewport chromedp.Action[chromedp.Void]) {
+func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, root, shots, width string, viewport chromedp.Action[chromedp.Void]) {
 	suffix := strings.ReplaceAll(uuid.NewString()[:6], "-", "")
 	name := "dee" + suffix
 	shot := func(b *tab, n string) { b.shot("30-" + width + "-" + n) }
@@ -58,6 +58,7 @@ func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, sho
 	one.run("open the bell", chromedp.Click(`//button[@data-testid="bell"]`),
 		chromedp.WaitVisible(`//section[@aria-label="Notifications"]//li[contains(., "Welcome to Parley")]`))
 	shot(one, "02-welcome")
+	one.axe(root, width+" notifications")
 	// Present, not visible: on a phone the list hides the room list and its bell.
 	one.run("seen: the bell clears", chromedp.WaitReady(`//button[@data-testid="bell"][@aria-label="Notifications"]`))
 
@@ -78,6 +79,7 @@ func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, sho
 		t.Errorf("%d rooms have a badge, want 1 (the quiet room has nothing unread)", n)
 	}
 	shot(one, "03-unread-badge")
+	one.axe(root, width+" room list with unread badges")
 
 	// A new tab is signed in at once, and gets the same counts from the server.
 	two := newTab(t, bctx, shots)
