@@ -49,7 +49,9 @@ describe("unread counts", () => {
 
   it("says what the badge shows", () => {
     expect(badgeText({ messages: 0, more: false, mentions: 0 }).text).toBe("");
-    expect(badgeText({ messages: 1, more: false, mentions: 0 })).toEqual({ text: "1", label: "1 unread message" });
-    expect(badgeText({ messages: 500, more: true, mentions: 2 })).toEqual({ text: "@2 · 500+", label: "500+ unread messages, 2 mentions" });
+    expect(badgeText({ messages: 1, more: false, mentions: 0 })).toEqual({ text: "1", label: "1 unread message", urgent: false });
+    expect(badgeText({ messages: 500, more: true, mentions: 2 })).toEqual({ text: "@2 · 500+", label: "500+ unread messages, 2 mentions", urgent: true });
+    // In a direct room every message is a mention: the count alone, urgent.
+    expect(badgeText({ messages: 2, more: false, mentions: 2 }, true)).toEqual({ text: "2", label: "2 unread messages", urgent: true });
   });
 });

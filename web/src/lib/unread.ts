@@ -71,12 +71,15 @@ export class UnreadCounts {
   }
 }
 
-/** What a room's badge says ("" for none), and its accessible label. */
-export function badgeText(b: Badge): { text: string; label: string } {
-  if (b.messages === 0 && b.mentions === 0) return { text: "", label: "" };
+/** What a room's badge says ("" for none), its accessible label, and
+ * whether it asks for attention (mentions; any message in a direct room,
+ * where every message is addressed to you and counted as a mention). */
+export function badgeText(b: Badge, direct = false): { text: string; label: string; urgent: boolean } {
+  if (b.messages === 0 && b.mentions === 0) return { text: "", label: "", urgent: false };
   const n = b.messages + (b.more ? "+" : "");
+  if (direct) return { text: n, label: `${n} unread message${b.messages === 1 && !b.more ? "" : "s"}`, urgent: true };
   const text = b.mentions > 0 ? `@${b.mentions} · ${n}` : n;
   const label = `${n} unread message${b.messages === 1 && !b.more ? "" : "s"}` +
     (b.mentions > 0 ? `, ${b.mentions} mention${b.mentions === 1 ? "" : "s"}` : "");
-  return { text, label };
+  return { text, label, urgent: b.mentions > 0 };
 }

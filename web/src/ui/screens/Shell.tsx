@@ -137,7 +137,7 @@ export function Shell({ me }: { me: User }) {
         <ul className="flex-1 overflow-y-auto p-2">
           {rooms.map((r) => {
             // The open room is being read: its read frame clears the count a moment later.
-            const badge = panel.kind === "room" && panel.id === r.id ? { text: "", label: "" } : badgeText(unread.badge(r.id));
+            const badge = panel.kind === "room" && panel.id === r.id ? { text: "", label: "", urgent: false } : badgeText(unread.badge(r.id), r.kind === "direct");
             return (
             <li key={r.id}>
               <button data-room={r.id} onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
@@ -146,7 +146,7 @@ export function Shell({ me }: { me: User }) {
                   {r.peer && <PresenceDot status={presence[r.peer.id]} />}
                   <span className="truncate">{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
                 </span>
-                {badge.text && <span data-testid="unread" className={"shrink-0 rounded-full px-2 text-xs text-white " + (badge.text.startsWith("@") ? "bg-red-600" : "bg-indigo-600")}>
+                {badge.text && <span data-testid="unread" className={"shrink-0 rounded-full px-2 text-xs text-white " + (badge.urgent ? "bg-red-600" : "bg-indigo-600")}>
                   <span aria-hidden="true">{badge.text}</span><span className="sr-only">{badge.label}</span>
                 </span>}
               </button>
