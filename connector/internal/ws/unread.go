@@ -12,9 +12,6 @@ import (
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// receiptsKey is the Redis hash of a room's read positions, user -> seq.
-func receiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
-
 // unreadScript moves a user's read position forward (ARGV[3], when above
 // it; 0 moves nothing) and counts what they have not read, in one round
 // trip: KEYS are the room's receipts, history window and the user's
