@@ -25,6 +25,7 @@ func (s *runningStack) testBrowserUnread(t *testing.T) {
 	shots := filepath.Join(root, ".parley", "screenshots")
 	os.MkdirAll(shots, 0o755)
 	t.Logf("screenshots in %s", shots)
+	bctx := browser(t)
 	for _, w := range []struct {
 		name          string
 		width, height int64
@@ -35,7 +36,7 @@ func (s *runningStack) testBrowserUnread(t *testing.T) {
 			if w.phone {
 				viewport = chromedp.EmulateViewport(w.width, w.height, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
 			}
-			s.unreadAndSessions(t, browser(t), root, shots, w.name, viewport)
+			s.unreadAndSessions(t, bctx, root, shots, w.name, viewport)
 		})
 	}
 }
@@ -50,7 +51,7 @@ func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, roo
 	list := `//nav[@aria-label="Rooms"]`
 
 	// A new account finds its welcome behind the bell.
-	one := newTab(t, bctx, shots)
+	one := newPerson(t, bctx, shots)
 	one.run("viewport", viewport)
 	one.signUp(s.url, name)
 	one.waitText("the bell counts the welcome", `//button[@data-testid="bell"][contains(@aria-label, "1 unread")]`)
@@ -82,7 +83,7 @@ func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, roo
 	one.axe(root, width+" room list with unread badges")
 
 	// A new tab is signed in at once, and gets the same counts from the server.
-	two := newTab(t, bctx, shots)
+	two := newTab(t, one.ctx, shots) // the same person's browser: its cookies and storage
 	two.run("second tab", viewport, chromedp.Navigate(s.url), chromedp.WaitVisible(list))
 	two.waitText("the second tab shows the badge", badge("busy-"+suffix)+`[contains(., "2 unread messages, 1 mention")]`)
 	shot(two, "04-second-tab")
@@ -118,6 +119,18 @@ func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, roo
 	if n := two.count(`document.querySelectorAll('nav[aria-label="Rooms"]').length`); n != 0 {
 		t.Error("a reload after logout shows the rooms")
 	}
+}
+
+// newPerson opens a tab in a browser context of its own: a person's own
+// browser profile, with cookies and storage no one else's tab shares.
+// (Tabs of one context share the session, as a browser's do.)
+func newPerson(t *testing.T, browserCtx context.Context, shots string) *tab {
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a browser context: %v", err)
+	}
+	return &tab{t: t, ctx: ctx, dir: shots}
 }
 
 // wsUser is a second person, driven over the API and a WebSocket.
