@@ -513,4 +513,26 @@ func TestNotifyingMessagesAreIndexedBySeq(t *testing.T) {
 	if push.Notification.Seq != 5 || push.Notification.RoomID != room {
 		t.Errorf("the first push is %s, want the mention at seq 5", msg.Payload)
 	}
+
+	// Reading the room up to seq 6 marks the mention at 5 read, not the
+	// one at 7, nor anything of another room.
+	ctx := context.Background()
+	res, err := e.list.MarkRead(ctx, &notificationv1.MarkReadRequest{UserId: bob.id, RoomId: room, UpToSeq: 6})
+	if err != nil || res.Marked != 1 {
+		t.Fatalf("mark the room read to 6: %v %v, want 1 marked", res, err)
+	}
+	unread, _ := e.list.List(ctx, &notificationv1.ListRequest{UserId: bob.id, UnreadOnly: true})
+	var left []string
+	for _, n := range unread.Notifications {
+		left = append(left, n.Kind+":"+n.Text)
+	}
+	sort.Strings(left)
+	if strings.Join(left, ",") != "direct:psst,mention:@bob again,welcome:Welcome to Parley, bob!" {
+		t.Errorf("unread after reading the room to 6: %v", left)
+	}
+	for _, bad := range []*notificationv1.MarkReadRequest{{UserId: bob.id, RoomId: room}, {UserId: bob.id, RoomId: room, UpToSeq: 6, All: true}} {
+		if _, err := e.list.MarkRead(ctx, bad); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
 }

@@ -249,6 +249,17 @@ func (s *store) markRead(ctx context.Context, userID string, ids []string, all b
 	return res.ModifiedCount, nil
 }
 
+// markReadInRoom marks read a user's notifications about the messages of a
+// room up to a seq: they have read the room that far.
+func (s *store) markReadInRoom(ctx context.Context, userID, roomID string, upTo int64) (int64, error) {
+	res, err := s.notifications.UpdateMany(ctx, bson.M{"user_id": userID, "room_id": roomID, "read": false,
+		"seq": bson.M{"$gt": 0, "$lte": upTo}}, bson.M{"$set": bson.M{"read": true}})
+	if err != nil {
+		return 0, err
+	}
+	return res.ModifiedCount, nil
+}
+
 // unread counts a user's unread notifications per room ("" for welcome).
 func (s *store) unread(ctx context.Context, userID string) (map[string]int32, error) {
 	cur, err := s.notifications.Find(ctx, bson.M{"user_id": userID, "read": false},
