@@ -118,11 +118,12 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			return ksvc.Service{}, fmt.Errorf("REFRESH_TOKEN_TTL=%q: want a duration of at least 1m", v)
 		}
 	}
+	notifications := notificationv1.NewNotificationServiceClient(notificationConn)
 	gw := gateway.New(gateway.Config{
 		PublicURL: env("PUBLIC_URL"), Issuer: issuer, AllowedOrigins: allowed,
 		TrustProxy: env("TRUST_PROXY") != "false", RefreshTTL: refreshTTL,
 	}, gateway.Clients{Auth: auth,
-		Notifications: notificationv1.NewNotificationServiceClient(notificationConn),
+		Notifications: notifications,
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn)}, verifier, log)
 
 	reg := prometheus.NewRegistry()
@@ -153,7 +154,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	tracker := presence.New(rdb, presenceTTL, log)
 	sockets := ws.New(wsCfg,
 		ws.Deps{Hub: h, Redis: rdb, Verifier: verifier, Members: members.New(membership{auth}, 10*time.Second),
-			History: persist, Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg), Seqs: seqAuthority})
+			History: persist, Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg), Seqs: seqAuthority,
+			Notifications: notifications})
 
 	mux := http.NewServeMux()
 	gw.Register(mux)

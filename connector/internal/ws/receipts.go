@@ -10,6 +10,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
 // receiptsKey is the Redis hash of a room's read positions, user -> seq.
@@ -22,13 +23,21 @@ func (s *session) read(ctx context.Context, f protocol.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
-	counts, raised, err := unread(ctx, s.srv.rdb, f.RoomID, id.UserID, f.Seq)
+	counts, moved, err := unread(ctx, s.srv.rdb, f.RoomID, id.UserID, f.Seq)
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return
 	}
-	if !raised {
+	if !moved.raised {
 		return
+	}
+	// Before the counts go out, so a client that sees its mentions go and
+	// reloads its notifications finds them read. Only a read past mentions
+	// calls (and may wake) the notification function.
+	if moved.mentionsPassed > 0 && s.srv.notices != nil {
+		if _, err := s.srv.notices.MarkRead(ctx, &notificationv1.MarkReadRequest{UserId: id.UserID, RoomId: f.RoomID, UpToSeq: f.Seq}); err != nil {
+			s.srv.logger.Warn("mentions read in the room stay unread in the notification list", "error", err)
+		}
 	}
 	if err := tellUnread(ctx, s.srv.rdb, f.RoomID, id.UserID, counts); err != nil {
 		s.srv.logger.Warn("other sockets keep their unread counts until they resubscribe", "error", err)

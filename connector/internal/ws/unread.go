@@ -23,14 +23,15 @@ import (
 // inside a string value is escaped, so `"user_id":"<id>"` or
 // `"deleted":true` can only be the field itself, never text someone typed.
 //
-// Returns {raised, read position, messages, more, up to, {mention seqs}}.
+// Returns {raised, read position, messages, more, up to, {mention seqs},
+// mentions the move passed}.
 var unreadScript = redis.NewScript(`
 local read = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-local raised = 0
+local raised, passed = 0, 0
 local to = tonumber(ARGV[3])
 if to > read then
   redis.call('HSET', KEYS[1], ARGV[1], to)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', to)
+  passed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', to)
   read, raised = to, 1
 end
 local mine = '"user_id":"' .. ARGV[1] .. '"'
@@ -45,21 +46,27 @@ local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] and tonumber(top[2]) > upto then upto = tonumber(top[2]) end
 local low = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if low[2] and tonumber(low[2]) > read + 1 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then more = 1 end
-return {raised, read, n, more, upto, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. read, '+inf')}`)
+return {raised, read, n, more, upto, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. read, '+inf'), passed}`)
+
+// readMove is what moving a read position did.
+type readMove struct {
+	raised         bool  // it moved forward
+	mentionsPassed int64 // unread mentions it moved past
+}
 
 // unread counts what user has not read in a room, first moving their read
-// position up to readTo if that is forward (0: only count). raised says it
-// moved.
-func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo int64) (u protocol.Unread, raised bool, err error) {
+// position up to readTo if that is forward (0: only count).
+func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo int64) (u protocol.Unread, moved readMove, err error) {
 	keys := []string{receiptsKey(roomID), eventsv1.HistoryKey(roomID), eventsv1.MentionsKey(roomID, user)}
 	v, err := unreadScript.Run(ctx, rdb, keys, user, eventsv1.HistoryWindow, readTo).Slice()
 	if err != nil {
-		return u, false, fmt.Errorf("unread of %s in %s: %w", user, roomID, err)
+		return u, moved, fmt.Errorf("unread of %s in %s: %w", user, roomID, err)
 	}
 	var n [5]int64
 	var mentions []any
-	if len(v) == 6 {
+	if len(v) == 7 {
 		mentions, _ = v[5].([]any)
+		moved.mentionsPassed, _ = v[6].(int64)
 		for i := range n {
 			n[i], _ = v[i].(int64)
 		}
@@ -69,11 +76,12 @@ func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo 
 		s, _ := m.(string)
 		seq, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return u, false, fmt.Errorf("unread of %s in %s: mention seq %q: %w", user, roomID, s, err)
+			return u, moved, fmt.Errorf("unread of %s in %s: mention seq %q: %w", user, roomID, s, err)
 		}
 		u.Mentions = append(u.Mentions, seq)
 	}
-	return u, n[0] == 1, nil
+	moved.raised = n[0] == 1
+	return u, moved, nil
 }
 
 // tellUnread sends a user's new counts for a room to all their sockets,

@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 
 	"github.com/parley-chat/parley/connector/internal/protocol"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
 // unreadOf decodes the counts a subscribed or unread frame carries.
@@ -29,8 +33,9 @@ func unreadOf(t *testing.T, f frame) protocol.Unread {
 // the reader, on every connector: others' messages only, mentions from
 // what the notification function indexed.
 func TestUnreadCountsFollowReadsOnEverySocket(t *testing.T) {
-	one := newTestServer(t, Config{})
-	other := newTestServer(t, Config{}) // a second connector on the same Redis
+	marks := &markedRead{}
+	one := newTestServer(t, Config{}, func(d *Deps) { d.Notifications = marks })
+	other := newTestServer(t, Config{}, func(d *Deps) { d.Notifications = marks }) // a second connector on the same Redis
 	ada, bob := "ada-"+uuid.NewString(), "bob-"+uuid.NewString()
 	room := uuid.NewString()
 	a := one.dial(t, ada)
@@ -77,6 +82,33 @@ func TestUnreadCountsFollowReadsOnEverySocket(t *testing.T) {
 	if n := one.rdb.ZCard(context.Background(), eventsv1.MentionsKey(room, bob)).Val(); n != 0 {
 		t.Errorf("%d read mentions kept", n)
 	}
+	// Each read past a mention marked the room's notifications read that
+	// far; ada's read passed none of hers and asked nothing.
+	a.write(frame{"type": "read", "room_id": room, "seq": own})
+	a.expect("unread", func(f frame) bool { return f.str("room_id") == room })
+	wantMarks := []string{fmt.Sprintf("%s %s %d", bob, room, seqs[1]), fmt.Sprintf("%s %s %d", bob, room, own)}
+	if got := marks.calls(); !reflect.DeepEqual(got, wantMarks) {
+		t.Errorf("notifications marked read: %v, want %v", got, wantMarks)
+	}
+}
+
+// markedRead records what the notification function was asked to mark read.
+type markedRead struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (m *markedRead) MarkRead(_ context.Context, req *notificationv1.MarkReadRequest, _ ...grpc.CallOption) (*notificationv1.MarkReadResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reqs = append(m.reqs, fmt.Sprintf("%s %s %d", req.UserId, req.RoomId, req.UpToSeq))
+	return &notificationv1.MarkReadResponse{Marked: 1}, nil
+}
+
+func (m *markedRead) calls() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.reqs)
 }
 
 // Counting reads the history window only: deleted and hidden messages are
@@ -110,11 +142,11 @@ func TestUnreadCountsSkipGoneMessagesAndSayWhenTheWindowIsShort(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("behind a full window: %+v, want %+v", got, want)
 	}
-	got, raised, err := unread(ctx, ts.rdb, room, bob, 999)
-	if err != nil || !raised || got.More || got.Messages != eventsv1.HistoryWindow-2 {
-		t.Fatalf("read up to the window's start: %+v raised %v (%v)", got, raised, err)
+	got, moved, err := unread(ctx, ts.rdb, room, bob, 999)
+	if err != nil || !moved.raised || got.More || got.Messages != eventsv1.HistoryWindow-2 {
+		t.Fatalf("read up to the window's start: %+v moved %+v (%v)", got, moved, err)
 	}
-	if _, raised, _ := unread(ctx, ts.rdb, room, bob, 998); raised {
+	if _, moved, _ := unread(ctx, ts.rdb, room, bob, 998); moved.raised {
 		t.Error("a read position moved backwards")
 	}
 }

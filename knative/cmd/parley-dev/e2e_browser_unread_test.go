@@ -86,12 +86,15 @@ func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, roo
 	two := newTab(t, one.ctx, shots) // the same person's browser: its cookies and storage
 	two.run("second tab", viewport, chromedp.Navigate(s.url), chromedp.WaitVisible(list))
 	two.waitText("the second tab shows the badge", badge("busy-"+suffix)+`[contains(., "2 unread messages, 1 mention")]`)
+	two.run("the mention is behind its bell", chromedp.WaitReady(`//button[@data-testid="bell"][contains(@aria-label, "1 unread")]`))
 	shot(two, "04-second-tab")
 
 	// Reading the room in the first tab clears the badge in the second.
 	one.run("read the busy room", chromedp.Click(`//nav//button[contains(., "busy-`+suffix+`")]`),
 		chromedp.WaitVisible(`//li[@data-testid="message"]//p[contains(., "have a look")]`))
 	two.run("the badge clears in the other tab", chromedp.WaitNotPresent(badge("busy-"+suffix)))
+	// The mention was behind the bell too: read in the room, read there.
+	two.run("the bell clears with it", chromedp.WaitReady(`//button[@data-testid="bell"][@aria-label="Notifications"]`))
 	shot(two, "05-read-elsewhere")
 	// Once the room is left, what arrives counts again, in both tabs.
 	if width == "phone" {

@@ -79,7 +79,13 @@ export function Shell({ me }: { me: User }) {
       client.on("room", () => setTick((t) => t + 1)),
       client.on("ready", () => { loadRooms(); loadBell(); }),
       client.on("subscribed", (f) => { if (f.unread) { unread.set(f.room_id, f.unread as Counts); setTick((t) => t + 1); } }),
-      client.on("unread", (f) => { unread.set(f.room_id, f.unread as Counts); setTick((t) => t + 1); }),
+      client.on("unread", (f) => {
+        const mentions = unread.badge(f.room_id).mentions;
+        unread.set(f.room_id, f.unread as Counts);
+        // Mentions read in the room are read behind the bell too (the server marked them first).
+        if (unread.badge(f.room_id).mentions < mentions) loadBell();
+        setTick((t) => t + 1);
+      }),
       client.on("message", (m) => { if (unread.message(m)) setTick((t) => t + 1); }),
       client.on("notification", (f) => {
         const n = f.notification as Notice;
