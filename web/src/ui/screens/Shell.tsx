@@ -150,7 +150,7 @@ export function Shell({ me }: { me: User }) {
                 className="flex w-full items-center justify-between rounded-lg px-3 py-2 text-left hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
                 <span className="flex min-w-0 items-center gap-2">
                   {r.peer && <PresenceDot status={presence[r.peer.id]} />}
-                  <span className="truncate">{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
+                  <span className={"truncate " + (badge.text ? "font-semibold" : "")}>{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
                 </span>
                 {badge.text && <span data-testid="unread" className={"shrink-0 rounded-full px-2 text-xs text-white " + (badge.urgent ? "bg-red-600" : "bg-indigo-600")}>
                   <span aria-hidden="true">{badge.text}</span><span className="sr-only">{badge.label}</span>
