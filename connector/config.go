@@ -17,7 +17,10 @@ type config struct {
 	allowedOrigins                                                 []string
 	trustProxy                                                     bool
 	presenceTTL                                                    time.Duration
-	webDir                                                         string
+	// refreshTTL is the session cookie's lifetime (REFRESH_TOKEN_TTL, as
+	// auth's refresh tokens; zero means the gateway's default).
+	refreshTTL time.Duration
+	webDir     string
 	// ws holds the socket limits: WS_SEND_QUEUE (frames queued per socket,
 	// 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second per user,
 	// 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second per
@@ -36,6 +39,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		audience: env.String("JWT_AUDIENCE", "parley"), allowedOrigins: splitList(getenv("ALLOWED_ORIGINS")),
 		trustProxy:  getenv("TRUST_PROXY") != "false",
 		presenceTTL: env.Duration("PRESENCE_TTL", 45*time.Second, time.Second),
+		refreshTTL:  env.Duration("REFRESH_TOKEN_TTL", 0, time.Minute),
 		webDir:      getenv("WEB_DIR"),
 	}
 	c.issuer = env.String("JWT_ISSUER", c.publicURL)

@@ -21,6 +21,7 @@
 //	JWT_AUDIENCE    access tokens' audience (parley)
 //	ALLOWED_ORIGINS extra origins allowed to call the API (comma-separated; none)
 //	TRUST_PROXY     take client IPs from X-Forwarded-For (true: Knative's ingress sets it)
+//	REFRESH_TOKEN_TTL  how long the web client's refresh cookie lives (720h); set it as auth's is set
 //	WEB_DIR         the built web client to serve
 package main
 
@@ -106,10 +107,12 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, err
 	}
+	notifications := notificationv1.NewNotificationServiceClient(notificationConn)
 	gw := gateway.New(gateway.Config{
 		PublicURL: cfg.publicURL, Issuer: cfg.issuer, AllowedOrigins: cfg.allowedOrigins, TrustProxy: cfg.trustProxy,
+		RefreshTTL: cfg.refreshTTL,
 	}, gateway.Clients{Auth: auth,
-		Notifications: notificationv1.NewNotificationServiceClient(notificationConn),
+		Notifications: notifications,
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn),
 		Search:        searchv1.NewSearchServiceClient(searchConn)}, verifier, log)
 
@@ -135,7 +138,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	tracker := presence.New(rdb, presenceTTL, log)
 	sockets := ws.New(wsCfg,
 		ws.Deps{Hub: h, Redis: rdb, Verifier: verifier, Members: members.New(membership{auth}, 10*time.Second),
-			History: persist, Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg), Seqs: seqAuthority})
+			History: persist, Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg), Seqs: seqAuthority,
+			Notifications: notifications})
 
 	mux := http.NewServeMux()
 	gw.Register(mux)

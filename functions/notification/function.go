@@ -150,7 +150,7 @@ func (f *function) forMessage(ctx context.Context, m eventsv1.Message, mayWait b
 		}
 		docs = append(docs, notificationDoc{ID: kind + ":" + m.ID + ":" + id, UserID: id, Kind: kind, RoomID: m.RoomID,
 			MessageID: m.ID, FromUserID: m.UserID, FromUsername: m.Username, Text: snippet(m.Text, 200),
-			CreatedAt: m.CreatedAt.UTC()})
+			Seq: m.Seq, CreatedAt: m.CreatedAt.UTC()})
 	}
 	if behind && mayWait {
 		return docs, errProjectionBehind
@@ -202,6 +202,11 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	if err != nil {
 		return err
 	}
+	// Every doc, not only the fresh ones: a redelivery after a failed
+	// index write repairs it (adding a seq again changes nothing).
+	if err := f.indexMentions(ctx, docs); err != nil {
+		return err
+	}
 	for _, d := range fresh {
 		f.created.WithLabelValues(d.Kind).Inc()
 		frame, _ := json.Marshal(livev1.NotificationFrame{Type: livev1.TypeNotice, Notification: toJSON(d)})
@@ -220,9 +225,31 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 	return nil
 }
 
+// indexMentions adds the seqs of notifying messages to their recipients'
+// livev1.MentionsKey, from which the connector counts unread mentions per
+// room against read positions, so reading a room clears them everywhere.
+func (f *function) indexMentions(ctx context.Context, docs []notificationDoc) error {
+	pipe := f.rdb.Pipeline()
+	for _, d := range docs {
+		if d.RoomID == "" || d.Seq <= 0 {
+			continue
+		}
+		key := livev1.MentionsKey(d.RoomID, d.UserID)
+		pipe.ZAdd(ctx, key, redis.Z{Score: float64(d.Seq), Member: d.Seq})
+		pipe.ZRemRangeByRank(ctx, key, 0, -livev1.MentionsKept-1)
+	}
+	if pipe.Len() == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("notification: index mentions: %w", err)
+	}
+	return nil
+}
+
 func toJSON(d notificationDoc) livev1.Notification {
 	return livev1.Notification{ID: d.ID, Kind: d.Kind, RoomID: d.RoomID, MessageID: d.MessageID, FromUserID: d.FromUserID,
-		FromUsername: d.FromUsername, Text: d.Text, CreatedAt: d.CreatedAt, Read: d.Read}
+		FromUsername: d.FromUsername, Text: d.Text, Seq: d.Seq, CreatedAt: d.CreatedAt, Read: d.Read}
 }
 
 func snippet(s string, n int) string {

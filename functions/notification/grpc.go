@@ -42,8 +42,18 @@ func (l *listServer) List(ctx context.Context, req *notificationv1.ListRequest) 
 }
 
 func (l *listServer) MarkRead(ctx context.Context, req *notificationv1.MarkReadRequest) (*notificationv1.MarkReadResponse, error) {
+	if req.UserId != "" && req.RoomId != "" {
+		if req.UpToSeq <= 0 || req.All || len(req.Ids) > 0 {
+			return nil, apiErrors.Invalid("with room_id, want up_to_seq above 0 and neither ids nor all")
+		}
+		n, err := l.store.markReadInRoom(ctx, req.UserId, req.RoomId, req.UpToSeq)
+		if err != nil {
+			return nil, apiErrors.Unavailable("notifications unavailable: retry")
+		}
+		return &notificationv1.MarkReadResponse{Marked: int32(n)}, nil
+	}
 	if req.UserId == "" || (!req.All && (len(req.Ids) == 0 || len(req.Ids) > 500)) {
-		return nil, apiErrors.Invalid("want user_id and 1..500 ids, or all")
+		return nil, apiErrors.Invalid("want user_id and 1..500 ids, all, or room_id and up_to_seq")
 	}
 	n, err := l.store.markRead(ctx, req.UserId, req.Ids, req.All)
 	if err != nil {

@@ -467,3 +467,73 @@ func TestEventsFromTheWrongEmitterAreRefused(t *testing.T) {
 		t.Fatalf("ada's first notification is %s, want the real mention %s", msg.Payload, real.ID)
 	}
 }
+
+// The connector counts unread mentions from the seqs indexed here, so each
+// notifying message is indexed once per recipient, redelivered or not, and
+// its notification carries the seq.
+func TestNotifyingMessagesAreIndexedBySeq(t *testing.T) {
+	e := newEnv(t)
+	room, dm := uuid.NewString(), uuid.NewString()
+	ada, bob := e.user(t, "ada"), e.user(t, "bob")
+	for _, p := range []person{ada, bob} {
+		e.join(t, room, p, "joined")
+		e.join(t, dm, p, "direct")
+	}
+	sub := e.listen(t, livev1.UserChannel(bob.id))
+	at := func(seq int64, roomID, text string) eventsv1.Message {
+		m := message(roomID, ada, text)
+		m.Seq = seq
+		return m
+	}
+	first := at(5, room, "@bob look")
+	for _, m := range []eventsv1.Message{first, at(6, room, "no mention"), first, at(7, room, "@bob again"), at(3, dm, "psst")} {
+		e.handle(t, eventsv1.TypeMessageStored, m)
+	}
+	seqs := func(roomID string, p person) []string {
+		got, err := e.rdb.ZRange(context.Background(), livev1.MentionsKey(roomID, p.id), 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := seqs(room, bob); strings.Join(got, ",") != "5,7" {
+		t.Errorf("bob's mention seqs in the room: %v, want 5,7", got)
+	}
+	if got := seqs(dm, bob); strings.Join(got, ",") != "3" {
+		t.Errorf("bob's seqs in the direct room: %v, want 3", got)
+	}
+	if got := seqs(room, ada); len(got) != 0 {
+		t.Errorf("the sender's own mentions were indexed: %v", got)
+	}
+	msg, err := sub.ReceiveMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var push livev1.NotificationFrame
+	json.Unmarshal([]byte(msg.Payload), &push)
+	if push.Notification.Seq != 5 || push.Notification.RoomID != room {
+		t.Errorf("the first push is %s, want the mention at seq 5", msg.Payload)
+	}
+
+	// Reading the room up to seq 6 marks the mention at 5 read, not the
+	// one at 7, nor anything of another room.
+	ctx := context.Background()
+	res, err := e.list.MarkRead(ctx, &notificationv1.MarkReadRequest{UserId: bob.id, RoomId: room, UpToSeq: 6})
+	if err != nil || res.Marked != 1 {
+		t.Fatalf("mark the room read to 6: %v %v, want 1 marked", res, err)
+	}
+	unread, _ := e.list.List(ctx, &notificationv1.ListRequest{UserId: bob.id, UnreadOnly: true})
+	var left []string
+	for _, n := range unread.Notifications {
+		left = append(left, n.Kind+":"+n.Text)
+	}
+	sort.Strings(left)
+	if strings.Join(left, ",") != "direct:psst,mention:@bob again,welcome:Welcome to Parley, bob!" {
+		t.Errorf("unread after reading the room to 6: %v", left)
+	}
+	for _, bad := range []*notificationv1.MarkReadRequest{{UserId: bob.id, RoomId: room}, {UserId: bob.id, RoomId: room, UpToSeq: 6, All: true}} {
+		if _, err := e.list.MarkRead(ctx, bad); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+}

@@ -23,6 +23,7 @@ type notificationDoc struct {
 	FromUserID   string    `bson:"from_user_id,omitempty"`
 	FromUsername string    `bson:"from_username,omitempty"`
 	Text         string    `bson:"text,omitempty"`
+	Seq          int64     `bson:"seq,omitempty"`
 	CreatedAt    time.Time `bson:"created_at"`
 	Read         bool      `bson:"read"`
 }
@@ -242,6 +243,17 @@ func (s *store) markRead(ctx context.Context, userID string, ids []string, all b
 		filter["_id"] = bson.M{"$in": ids}
 	}
 	res, err := s.notifications.UpdateMany(ctx, filter, bson.M{"$set": bson.M{"read": true}})
+	if err != nil {
+		return 0, err
+	}
+	return res.ModifiedCount, nil
+}
+
+// markReadInRoom marks read a user's notifications about the messages of a
+// room up to a seq: they have read the room that far.
+func (s *store) markReadInRoom(ctx context.Context, userID, roomID string, upTo int64) (int64, error) {
+	res, err := s.notifications.UpdateMany(ctx, bson.M{"user_id": userID, "room_id": roomID, "read": false,
+		"seq": bson.M{"$gt": 0, "$lte": upTo}}, bson.M{"$set": bson.M{"read": true}})
 	if err != nil {
 		return 0, err
 	}

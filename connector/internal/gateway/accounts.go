@@ -17,6 +17,10 @@ func (g *Gateway) register(w http.ResponseWriter, r *http.Request) *apiError {
 	if e := decode(r, &in); e != nil {
 		return e
 	}
+	cookie, e := g.cookieSession(r)
+	if e != nil {
+		return e
+	}
 	ctx, cancel := g.callCtx(r)
 	defer cancel()
 	resp, err := g.auth.Register(ctx, &authv1.RegisterRequest{Username: in.Username, Email: in.Email,
@@ -24,7 +28,7 @@ func (g *Gateway) register(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return fromGRPC(err)
 	}
-	writeJSON(w, http.StatusCreated, tokenOut(resp))
+	g.writeTokens(w, http.StatusCreated, resp, cookie)
 	return nil
 }
 
@@ -36,13 +40,17 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) *apiError {
 	if e := decode(r, &in); e != nil {
 		return e
 	}
+	cookie, e := g.cookieSession(r)
+	if e != nil {
+		return e
+	}
 	ctx, cancel := g.callCtx(r)
 	defer cancel()
 	resp, err := g.auth.Login(ctx, &authv1.LoginRequest{Login: in.Login, Password: in.Password, ClientIp: g.ClientIP(r)})
 	if err != nil {
 		return fromGRPC(err)
 	}
-	writeJSON(w, http.StatusOK, tokenOut(resp))
+	g.writeTokens(w, http.StatusOK, resp, cookie)
 	return nil
 }
 
@@ -55,13 +63,21 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) *apiError {
 	if e := decode(r, &in); e != nil {
 		return e
 	}
+	token, cookie, e := g.refreshTokenOf(r, in.RefreshToken)
+	if e != nil {
+		return e
+	}
 	ctx, cancel := g.callCtx(r)
 	defer cancel()
-	resp, err := g.auth.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: in.RefreshToken})
+	resp, err := g.auth.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: token})
 	if err != nil {
-		return fromGRPC(err)
+		e := fromGRPC(err)
+		if cookie && e.status == http.StatusUnauthorized {
+			g.clearRefreshCookie(w) // revoked or reused: the session is over
+		}
+		return e
 	}
-	writeJSON(w, http.StatusOK, tokenOut(resp))
+	g.writeTokens(w, http.StatusOK, resp, cookie)
 	return nil
 }
 
@@ -70,9 +86,16 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) *apiError {
 	if e := decode(r, &in); e != nil {
 		return e
 	}
+	token, cookie, e := g.refreshTokenOf(r, in.RefreshToken)
+	if cookie {
+		g.clearRefreshCookie(w) // whatever auth answers, this browser is logged out
+	}
+	if e != nil {
+		return e
+	}
 	ctx, cancel := g.callCtx(r)
 	defer cancel()
-	if _, err := g.auth.Logout(ctx, &authv1.LogoutRequest{RefreshToken: in.RefreshToken}); err != nil {
+	if _, err := g.auth.Logout(ctx, &authv1.LogoutRequest{RefreshToken: token}); err != nil {
 		return fromGRPC(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -41,7 +41,7 @@ type tokenJSON struct {
 	AccessToken  string    `json:"access_token"`
 	TokenType    string    `json:"token_type"`
 	ExpiresIn    int64     `json:"expires_in"`
-	RefreshToken string    `json:"refresh_token"`
+	RefreshToken string    `json:"refresh_token,omitempty"` // in the cookie instead for the web client
 	User         *userJSON `json:"user,omitempty"`
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	// Default 10/s with bursts of 60: enough for people, not for scripts.
 	AuthRate  float64
 	AuthBurst int
+	// RefreshTTL is how long the web client's refresh cookie lives: the
+	// auth function's refresh token lifetime. Default 720h, auth's default.
+	RefreshTTL time.Duration
 }
 
 // Gateway serves the REST API.
@@ -56,6 +59,8 @@ type Gateway struct {
 	limiter       *ratelimit.Limiter
 	searchLimiter *ratelimit.Limiter // per user: each search costs a call to auth and to search
 	log           *slog.Logger
+	publicOrigin  string // scheme://host of PublicURL: the only Origin the session cookie serves
+	secureCookies bool   // PublicURL is https
 }
 
 // Clients are the functions the gateway calls.
@@ -80,10 +85,14 @@ func New(cfg Config, clients Clients, verifier *authn.Verifier, log *slog.Logger
 	if cfg.AuthRate == 0 {
 		cfg.AuthRate, cfg.AuthBurst = 10, 60
 	}
+	if cfg.RefreshTTL == 0 {
+		cfg.RefreshTTL = 720 * time.Hour
+	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	return &Gateway{cfg: cfg, auth: clients.Auth, notifications: clients.Notifications, moderation: clients.Moderation,
 		searcher: clients.Search, verifier: verifier, limiter: ratelimit.New(cfg.AuthRate, cfg.AuthBurst),
-		searchLimiter: ratelimit.New(5, 20), log: log}
+		searchLimiter: ratelimit.New(5, 20), log: log,
+		publicOrigin: originOf(cfg.PublicURL), secureCookies: strings.HasPrefix(cfg.PublicURL, "https://")}
 }
 
 // Register adds the API's routes to mux.

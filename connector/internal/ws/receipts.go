@@ -6,30 +6,37 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 )
 
-// raiseReceipt stores a read position only if it moves forward.
-var raiseReceipt = redis.NewScript(`
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
-return 0`)
-
+// read moves the reader's position forward, sends their sockets the new
+// unread counts, logs the receipt for persist and shows it to the room.
 func (s *session) read(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
-	raised, err := raiseReceipt.Run(ctx, s.srv.rdb, []string{livev1.ReceiptsKey(f.RoomID)}, id.UserID, f.Seq).Int()
+	counts, moved, err := unread(ctx, s.srv.rdb, f.RoomID, id.UserID, f.Seq)
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return
 	}
-	if raised == 0 {
+	if !moved.raised {
 		return
+	}
+	// Before the counts go out, so a client that sees its mentions go and
+	// reloads its notifications finds them read. Only a read past mentions
+	// calls (and may wake) the notification function.
+	if moved.mentionsPassed > 0 && s.srv.notices != nil {
+		if _, err := s.srv.notices.MarkRead(ctx, &notificationv1.MarkReadRequest{UserId: id.UserID, RoomId: f.RoomID, UpToSeq: f.Seq}); err != nil {
+			s.srv.logger.Warn("mentions read in the room stay unread in the notification list", "error", err)
+		}
+	}
+	if err := tellUnread(ctx, s.srv.rdb, f.RoomID, id.UserID, counts); err != nil {
+		s.srv.logger.Warn("other sockets keep their unread counts until they resubscribe", "error", err)
 	}
 	now := time.Now().UTC()
 	if err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeReceiptRead, uuid.NewString(), f.RoomID,

@@ -115,7 +115,13 @@ func (s *session) subscribe(ctx context.Context, f livev1.Frame) {
 			s.unavailableIn(f.ID, c.RoomID, err)
 			continue
 		}
-		s.reply(livev1.SubscribedFrame{Type: livev1.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq})
+		sub := livev1.SubscribedFrame{Type: livev1.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq}
+		if counts, _, err := unread(ctx, s.srv.rdb, c.RoomID, s.identity().UserID, 0); err == nil {
+			sub.Unread = &counts
+		} else {
+			s.srv.logger.Warn("subscribed without unread counts", "error", err) // the room itself works
+		}
+		s.reply(sub)
 		if c.LastSeq == 0 {
 			// A new subscription starts now: everything after seq is live.
 			s.mu.Lock()

@@ -37,6 +37,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/userfeed"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
+	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -57,6 +58,12 @@ type Members interface {
 type History interface {
 	History(ctx context.Context, req *persistv1.HistoryRequest, opts ...grpc.CallOption) (*persistv1.HistoryResponse, error)
 	GetMessage(ctx context.Context, req *persistv1.GetMessageRequest, opts ...grpc.CallOption) (*persistv1.GetMessageResponse, error)
+}
+
+// Notifications marks notifications read (the notification function's
+// gRPC client).
+type Notifications interface {
+	MarkRead(ctx context.Context, req *notificationv1.MarkReadRequest, opts ...grpc.CallOption) (*notificationv1.MarkReadResponse, error)
 }
 
 // EventLog makes events durable (Kafka).
@@ -100,6 +107,7 @@ type Server struct {
 	sendRate *ratelimit.Limiter
 	metrics  *Metrics
 	seqs     *seqs.Authority
+	notices  Notifications
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -117,6 +125,9 @@ type Deps struct {
 	Presence *presence.Tracker
 	Metrics  *Metrics
 	Seqs     *seqs.Authority
+	// Notifications, when set, is told when a read passes mentions, so
+	// they leave the notification list's unread count too.
+	Notifications Notifications
 }
 
 // New returns a server.
@@ -143,7 +154,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
-		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, users: userfeed.New(d.Redis, d.Members),
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, users: userfeed.New(d.Redis, d.Members),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
 		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}}
 	s.upgrader = websocket.Upgrader{

@@ -103,7 +103,7 @@ func (s *runningStack) testBrowser(t *testing.T) {
 	os.MkdirAll(shots, 0o755)
 	t.Logf("screenshots in %s", shots)
 	bctx := browser(t)
-	ada, bob := newTab(t, bctx, shots), newTab(t, bctx, shots)
+	ada, bob := newPerson(t, bctx, shots), newPerson(t, bctx, shots)
 
 	ada.run("open", chromedp.Navigate(s.url), chromedp.WaitVisible(`#login`))
 	ada.shot("01-login")
@@ -278,7 +278,7 @@ func (s *runningStack) testLayouts(t *testing.T, root string, bctx context.Conte
 		t.Errorf("date lines %v, want one: Today", days)
 	}
 
-	cy := newTab(t, bctx, shots)
+	cy := newPerson(t, bctx, shots)
 	cy.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
 	// A display name can be given at sign-up; the room list's header shows it.
 	cy.run("sign up with a display name",

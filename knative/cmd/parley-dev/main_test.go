@@ -94,6 +94,7 @@ func TestMakeRun(t *testing.T) {
 	t.Run("security headers and CORS", stack.testHeaders)
 	t.Run("browser", stack.testBrowser)
 	t.Run("search", stack.testSearch)
+	t.Run("browser: unread, sessions, notifications", stack.testBrowserUnread)
 	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)

@@ -52,6 +52,7 @@ export const TypeSend = "send";
 export const TypeSubscribe = "subscribe";
 export const TypeSubscribed = "subscribed";
 export const TypeTyping = "typing";
+export const TypeUnread = "unread";
 export const TypeUnsubscribe = "unsubscribe";
 export const TypeWatch = "watch";
 
@@ -107,8 +108,17 @@ export interface Notification {
   from_user_id?: string;
   from_username?: string;
   text?: string;
+  seq?: number;
   created_at: string;
   read: boolean;
+}
+
+export interface Unread {
+  read_seq: number;
+  messages: number;
+  more?: boolean;
+  up_to: number;
+  mentions: number[];
 }
 
 export interface AckFrame {
@@ -185,6 +195,7 @@ export interface SubscribedFrame {
   id?: string;
   room_id: string;
   seq: number;
+  unread?: Unread;
 }
 
 export interface TypingFrame {
@@ -193,4 +204,10 @@ export interface TypingFrame {
   user_id: string;
   username: string;
   state: string;
+}
+
+export interface UnreadFrame {
+  type: string;
+  room_id: string;
+  unread: Unread;
 }

@@ -9,6 +9,8 @@ export function App() {
   const [booting, setBooting] = useState(true);
   useEffect(() => {
     api.onLogout = () => setUser(null);
+    // Signed in in another tab: this one shares its cookie.
+    api.onLogin = () => api.resume().then((ok) => setUser(ok ? api.user : null));
     api.resume().then((ok) => {
       if (ok) setUser(api.user);
       setBooting(false);

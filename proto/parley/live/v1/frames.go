@@ -24,10 +24,38 @@ type ReadyFrame struct {
 // SubscribedFrame answers a room of a subscribe frame: live messages of
 // the room after Seq follow.
 type SubscribedFrame struct {
-	Type   string `json:"type"` // TypeSubscribed
-	ID     string `json:"id,omitempty"`
+	Type   string  `json:"type"` // TypeSubscribed
+	ID     string  `json:"id,omitempty"`
+	RoomID string  `json:"room_id"`
+	Seq    int64   `json:"seq"`
+	Unread *Unread `json:"unread,omitempty" ts:"Unread"` // absent when it could not be counted
+}
+
+// Unread is how much of a room a user has not read: the messages of
+// others after their read position that are neither deleted nor hidden,
+// and the seqs of those that mention them (every message of the other
+// member in a direct room). Mentions are seqs, not a count, so a client can
+// merge the live notifications that cross this frame without counting one
+// twice.
+type Unread struct {
+	ReadSeq  int64 `json:"read_seq"`
+	Messages int64 `json:"messages"`
+	// More says Messages is a floor: unread messages older than the
+	// recent-history window are not counted.
+	More bool `json:"more,omitempty"`
+	// UpTo is the highest seq Messages covers: a client adds the messages
+	// after it as they arrive.
+	UpTo     int64   `json:"up_to"`
+	Mentions []int64 `json:"mentions"` // ascending
+
+}
+
+// UnreadFrame goes to every socket of a user whose read position in a
+// room moved, on any connector.
+type UnreadFrame struct {
+	Type   string `json:"type"` // TypeUnread
 	RoomID string `json:"room_id"`
-	Seq    int64  `json:"seq"`
+	Unread Unread `json:"unread"`
 }
 
 // AckFrame answers a send, edit or delete that is durable.
@@ -130,6 +158,7 @@ type Notification struct {
 	FromUserID   string    `json:"from_user_id,omitempty"`
 	FromUsername string    `json:"from_username,omitempty"`
 	Text         string    `json:"text,omitempty"`
+	Seq          int64     `json:"seq,omitempty"` // the message's, so a client can tell whether it has read it
 	CreatedAt    time.Time `json:"created_at"`
 	Read         bool      `json:"read"`
 }

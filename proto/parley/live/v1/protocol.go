@@ -62,6 +62,7 @@ const (
 	TypeRedacted   = "redacted" // MessageFrame: moderation hid the message (persist publishes it)
 	TypeRestored   = "restored" // MessageFrame: a moderator made it visible again (persist)
 	TypeReceipt    = "receipt"
+	TypeUnread     = "unread"
 	TypeError      = "error"
 	TypeNotice     = "notification" // NotificationFrame (the notification function publishes it)
 	TypeMembership = "membership"   // MembershipFrame (the notification function publishes it)

@@ -155,3 +155,15 @@ func ParseEnvelope(p string) (kind EnvelopeKind, seq int64, frame []byte, err er
 	}
 	return 0, 0, nil, ErrBadEnvelope
 }
+
+// MentionsKey is the sorted set of the seqs of the messages in a room that
+// notified a user (mentions of them; in a direct room, every message of the
+// other member), scored by seq. The notification function adds to it; the
+// connector counts the seqs above the user's read position as their unread
+// mentions and drops the rest when the position moves. It shares the room's
+// hash slot with HistoryKey, so one script reads both.
+func MentionsKey(roomID, userID string) string { return "mentions:{" + roomID + "}:" + userID }
+
+// MentionsKept is how many seqs a MentionsKey keeps (the newest): the count
+// of someone who never reads a room stops there.
+const MentionsKept = 1000

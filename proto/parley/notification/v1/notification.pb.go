@@ -239,10 +239,14 @@ func (x *ListResponse) GetNotifications() []*Notification {
 }
 
 type MarkReadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Ids           []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
-	All           bool                   `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Ids    []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	All    bool                   `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
+	// With room_id, every notification of that room about a message up to
+	// up_to_seq: the user read the room that far (the connector asks).
+	RoomId        string `protobuf:"bytes,4,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	UpToSeq       int64  `protobuf:"varint,5,opt,name=up_to_seq,json=upToSeq,proto3" json:"up_to_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +300,20 @@ func (x *MarkReadRequest) GetAll() bool {
 		return x.All
 	}
 	return false
+}
+
+func (x *MarkReadRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *MarkReadRequest) GetUpToSeq() int64 {
+	if x != nil {
+		return x.UpToSeq
+	}
+	return 0
 }
 
 type MarkReadResponse struct {
@@ -743,11 +761,13 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"unreadOnly\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\"Z\n" +
 	"\fListResponse\x12J\n" +
-	"\rnotifications\x18\x01 \x03(\v2$.parley.notification.v1.NotificationR\rnotifications\"N\n" +
+	"\rnotifications\x18\x01 \x03(\v2$.parley.notification.v1.NotificationR\rnotifications\"\x83\x01\n" +
 	"\x0fMarkReadRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\x12\x10\n" +
-	"\x03all\x18\x03 \x01(\bR\x03all\"*\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all\x12\x17\n" +
+	"\aroom_id\x18\x04 \x01(\tR\x06roomId\x12\x1a\n" +
+	"\tup_to_seq\x18\x05 \x01(\x03R\aupToSeq\"*\n" +
 	"\x10MarkReadResponse\x12\x16\n" +
 	"\x06marked\x18\x01 \x01(\x05R\x06marked\".\n" +
 	"\x13UnreadCountsRequest\x12\x17\n" +

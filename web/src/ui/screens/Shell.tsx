@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Room, User } from "../../lib/api";
 import { ParleyClient, type ConnState } from "../../lib/client";
 import { hashForRoom, roomFromHash } from "../../lib/route";
+import { badgeText, UnreadCounts, type Counts } from "../../lib/unread";
 import { api } from "../session";
 import { BackButton } from "../components/BackButton";
 import { PresenceDot } from "../components/PresenceDot";
@@ -9,7 +10,7 @@ import { NewRoom } from "../components/NewRoom";
 import { ChatView } from "./ChatView";
 import { Directory } from "./Directory";
 import { ModerationQueue } from "./ModerationQueue";
-import { Notifications } from "./Notifications";
+import { Notifications, type Notice } from "./Notifications";
 import { Profile } from "./Profile";
 import { Search } from "./Search";
 
@@ -22,7 +23,9 @@ export function Shell({ me }: { me: User }) {
   }), []);
   const [state, setState] = useState<ConnState>("connecting");
   const [rooms, setRooms] = useState<Room[]>([]);
-  const [unread, setUnread] = useState<Record<string, number>>({});
+  const unread = useMemo(() => new UnreadCounts(me.id), [me.id]);
+  // Unread notifications by id, so one both fetched and pushed live counts once.
+  const [bell, setBell] = useState<ReadonlySet<string>>(new Set());
   const roomInHash = (): Panel => {
     const id = roomFromHash(location.hash);
     return id ? { kind: "room", id } : { kind: "none" };
@@ -65,19 +68,35 @@ export function Shell({ me }: { me: User }) {
     for (const room of r.rooms) client.subscribe(room.id);
     const peers = r.rooms.flatMap((room) => (room.peer ? [room.peer.id] : []));
     if (peers.length) client.write({ type: "watch", user_ids: peers });
-    const u = await api.call<{ by_room: Record<string, number> }>("GET", "/api/v1/notifications/unread");
-    setUnread(u.by_room ?? {});
   }, [client]);
+  const loadBell = useCallback(async () => {
+    const r = await api.call<{ notifications: Notice[] }>("GET", "/api/v1/notifications?unread=true");
+    setBell(new Set(r.notifications.map((n) => n.id)));
+  }, []);
 
   useEffect(() => {
     const offs = [
       client.on("state", setState),
       client.on("room", () => setTick((t) => t + 1)),
-      client.on("ready", () => loadRooms()),
-      client.on("notification", () => loadRooms()),
+      client.on("ready", () => { loadRooms(); loadBell(); }),
+      client.on("subscribed", (f) => { if (f.unread) { unread.set(f.room_id, f.unread as Counts); setTick((t) => t + 1); } }),
+      client.on("unread", (f) => {
+        const mentions = unread.badge(f.room_id).mentions;
+        unread.set(f.room_id, f.unread as Counts);
+        // Mentions read in the room are read behind the bell too (the server marked them first).
+        if (unread.badge(f.room_id).mentions < mentions) loadBell();
+        setTick((t) => t + 1);
+      }),
+      client.on("message", (m) => { if (unread.message(m)) setTick((t) => t + 1); }),
+      client.on("notification", (f) => {
+        const n = f.notification as Notice;
+        if (!n.read) setBell((b) => new Set(b).add(n.id));
+        if (n.room_id && n.seq && unread.mention(n.room_id, n.seq)) setTick((t) => t + 1);
+      }),
       // Rooms joined or left anywhere (an invite, a kick, another tab) show at once.
       client.on("membership", (f) => {
         if (f.state === "left") {
+          unread.forget(f.room_id);
           const notice = f.reason === "kicked" ? "You were removed from that room." : "You left that room.";
           setPanel((p) => (p.kind === "room" && p.id === f.room_id ? { kind: "none", notice } : p));
         }
@@ -90,7 +109,13 @@ export function Shell({ me }: { me: User }) {
       offs.forEach((off) => off());
       client.close();
     };
-  }, [client, loadRooms]);
+  }, [client, loadRooms, loadBell, unread]);
+  // Notifications seen in another tab: the bell catches up when this one is looked at again.
+  useEffect(() => {
+    const onVisible = () => { if (document.visibilityState === "visible") loadBell(); };
+    document.addEventListener("visibilitychange", onVisible);
+    return () => document.removeEventListener("visibilitychange", onVisible);
+  }, [loadBell]);
 
   const isMod = me.role === "moderator" || me.role === "admin";
   // Phone width shows one pane at a time: the room list until something
@@ -102,23 +127,39 @@ export function Shell({ me }: { me: User }) {
       <nav ref={navRef} aria-label="Rooms" className={"flex w-full shrink-0 flex-col border-gray-200 md:w-72 md:border-r dark:border-gray-800 " + (open ? "max-md:hidden" : "")}>
         <header className="flex items-center justify-between border-b border-gray-200 p-3 dark:border-gray-800">
           <span className="min-w-0 truncate font-semibold">{me.display_name || me.username}</span>
-          <button onClick={() => api.logout()} className="text-sm text-gray-600 hover:underline dark:text-gray-400">Log out</button>
+          <span className="flex shrink-0 items-center gap-2">
+            <button onClick={() => setPanel({ kind: "notifications" })} aria-current={panel.kind === "notifications"} data-testid="bell"
+              aria-label={bell.size ? `Notifications, ${bell.size} unread` : "Notifications"}
+              className="relative rounded p-1 text-gray-700 hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:text-gray-300 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
+              <svg aria-hidden="true" viewBox="0 0 24 24" className="h-5 w-5" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+                <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9M13.7 21a2 2 0 0 1-3.4 0" />
+              </svg>
+              {bell.size > 0 && <span aria-hidden="true" className="absolute -right-1 -top-1 min-w-4 rounded-full bg-red-600 px-1 text-center text-[0.65rem] leading-4 text-white">{bell.size > 50 ? "50+" : bell.size}</span>}
+            </button>
+            <button onClick={() => api.logout()} className="text-sm text-gray-600 hover:underline dark:text-gray-400">Log out</button>
+          </span>
         </header>
         {state !== "open" && <p role="status" className="bg-amber-100 px-3 py-1 text-sm text-amber-900">{state === "reconnecting" ? "Reconnecting…" : "Connecting…"}</p>}
         {panel.kind === "none" && panel.notice && <p role="status" className="bg-gray-100 px-3 py-1 text-sm md:hidden dark:bg-gray-900">{panel.notice}</p>}
         <ul className="flex-1 overflow-y-auto p-2">
-          {rooms.map((r) => (
+          {rooms.map((r) => {
+            // The open room is being read: its read frame clears the count a moment later.
+            const badge = panel.kind === "room" && panel.id === r.id ? { text: "", label: "", urgent: false } : badgeText(unread.badge(r.id), r.kind === "direct");
+            return (
             <li key={r.id}>
               <button data-room={r.id} onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
                 className="flex w-full items-center justify-between rounded-lg px-3 py-2 text-left hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
                 <span className="flex min-w-0 items-center gap-2">
                   {r.peer && <PresenceDot status={presence[r.peer.id]} />}
-                  <span className="truncate">{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
+                  <span className={"truncate " + (badge.text ? "font-semibold" : "")}>{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
                 </span>
-                {(unread[r.id] ?? 0) > 0 && <span aria-label={`${unread[r.id]} unread`} className="rounded-full bg-indigo-600 px-2 text-xs text-white">{unread[r.id]}</span>}
+                {badge.text && <span data-testid="unread" className={"shrink-0 rounded-full px-2 text-xs text-white " + (badge.urgent ? "bg-red-600" : "bg-indigo-600")}>
+                  <span aria-hidden="true">{badge.text}</span><span className="sr-only">{badge.label}</span>
+                </span>}
               </button>
             </li>
-          ))}
+            );
+          })}
           {rooms.length === 0 && <li className="p-3 text-sm text-gray-500">No rooms yet. Create one below, or find one to join.</li>}
         </ul>
         <NewRoom onCreated={loadRooms} />
@@ -133,7 +174,7 @@ export function Shell({ me }: { me: User }) {
       <main ref={mainRef} className={"flex min-w-0 flex-1 flex-col " + (open ? "" : "max-md:hidden")}>
         {open && panel.kind !== "room" && <div className="border-b border-gray-200 p-2 md:hidden dark:border-gray-800"><BackButton onBack={back} /></div>}
         {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} onBack={back} />}
-        {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} />}
+        {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} onSeen={() => setBell(new Set())} />}
         {panel.kind === "moderation" && <ModerationQueue />}
         {panel.kind === "directory" && <Directory onOpen={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />}
         {panel.kind === "profile" && <Profile me={me} />}

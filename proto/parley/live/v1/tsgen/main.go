@@ -100,7 +100,7 @@ func Render() ([]byte, error) {
 		pkg      *types.Package
 		name, as string
 	}{{events, "Message", "Message"}, {live, "Frame", "ClientFrame"}, {live, "RoomCursor", "RoomCursor"},
-		{live, "Notification", "Notification"}}
+		{live, "Notification", "Notification"}, {live, "Unread", "Unread"}}
 	for _, name := range live.Scope().Names() {
 		if strings.HasSuffix(name, "Frame") && name != "Frame" {
 			structs = append(structs, struct {
