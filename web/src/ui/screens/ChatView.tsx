@@ -153,7 +153,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
       <div className="relative flex min-h-0 flex-1 flex-col">
         <ol ref={listRef} tabIndex={0} onScroll={onScroll} aria-live="polite" aria-label="Messages" className="min-h-0 flex-1 overflow-y-auto p-3">
           {rows.map((r) => r.kind === "message"
-            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} startsGroup={r.startsGroup} client={client} />
+            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myName={me.username} startsGroup={r.startsGroup} client={client} />
             : r.kind === "day"
               ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
               : <li key={r.key} data-testid="new-messages" className="my-1 flex items-center gap-2 text-xs font-semibold text-red-700 after:h-px after:flex-1 after:bg-red-300 dark:text-red-400">New messages</li>)}
