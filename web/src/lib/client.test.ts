@@ -1,5 +1,5 @@
 import { describe, expect, it, vi, beforeEach, afterEach } from "vitest";
-import { ParleyClient, RoomLog, type Socket, type Message } from "./client";
+import { ParleyClient, RoomLog, reconnectDelay, defaultBackoff, type Socket, type Message } from "./client";
 
 // FakeSocket plays the server side of one connection.
 class FakeSocket implements Socket {
@@ -45,6 +45,7 @@ function setup() {
       return s;
     },
     random: () => 1,
+    firstRetryJitterMs: 50,
     initialBackoffMs: 100,
     maxBackoffMs: 1000,
     uuid: () => "cid" + ++n,
@@ -98,7 +99,7 @@ describe("ParleyClient", () => {
   it("authenticates first, then resumes every room from its last seq after a reconnect", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     expect(sockets[0].sent[0]).toMatchObject({ type: "auth", token: "token" });
     client.subscribe("r");
@@ -127,7 +128,7 @@ describe("ParleyClient", () => {
     const heard: unknown[] = [];
     client.on("membership", (f) => heard.push(f));
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     client.subscribe("r");
     client.subscribe("q");
@@ -141,12 +142,12 @@ describe("ParleyClient", () => {
     expect(sub.rooms).toEqual([{ room_id: "q", last_seq: 0 }]);
   });
 
-  it("backs off exponentially with jitter, up to the cap", async () => {
+  it("retries at once after a drop, then backs off exponentially with jitter, up to the cap", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     const delays: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 7; i++) {
       const before = sockets.length;
       sockets[sockets.length - 1].drop(1006);
       let waited = 0;
@@ -156,14 +157,87 @@ describe("ParleyClient", () => {
       }
       delays.push(waited);
     }
-    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
-    expect(client.backoff(2)).toBe(400);
+    expect(delays).toEqual([50, 100, 200, 400, 800, 1000, 1000]);
+    // A socket that gets as far as ready starts the count again.
+    await ready(sockets[sockets.length - 1]);
+    sockets[sockets.length - 1].drop(1006);
+    const before = sockets.length;
+    await vi.advanceTimersByTimeAsync(50);
+    expect(sockets.length).toBe(before + 1);
+  });
+
+  it("reconnects at once on Retry now, when the network returns and when the page shows again", async () => {
+    const { client, sockets } = setup();
+    const win = new EventTarget(), doc = Object.assign(new EventTarget(), { visibilityState: "hidden" as DocumentVisibilityState });
+    const stop = client.watchNetwork(win, doc);
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    await ready(sockets[0]);
+    win.dispatchEvent(new Event("online"));
+    expect(sockets).toHaveLength(1); // open: nothing to do
+    // Far into the backoff: the next try is seconds away.
+    for (let i = 0; i < 5; i++) {
+      sockets[sockets.length - 1].drop(1006);
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    const n = sockets.length;
+    sockets[n - 1].drop(1006);
+    expect(client.state).toBe("reconnecting");
+    expect(client.retryAt - Date.now()).toBe(1000);
+    client.retryNow();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 1);
+    sockets[n].drop(1006);
+    win.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 2);
+    sockets[n + 1].drop(1006);
+    doc.dispatchEvent(new Event("visibilitychange")); // still hidden
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 2);
+    doc.visibilityState = "visible";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 3);
+    await ready(sockets[n + 2]);
+    expect(client.state).toBe("open");
+    stop();
+    sockets[n + 2].drop(1006);
+    win.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 3); // unwatched: only the timer retries
+    client.close();
+  });
+
+  it("gives up a socket that never gets ready and tries again", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(1);
+    sockets[0].open(); // the TCP connection is up, the server never answers
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sockets[0].readyState).toBe(3);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(sockets).toHaveLength(2);
+    client.close();
+  });
+
+  it("computes the backoff: first at once with jitter, then doubling, capped", () => {
+    const b = { firstRetryJitterMs: 200, initialBackoffMs: 500, maxBackoffMs: 4000 };
+    expect(reconnectDelay(0, 0, b)).toBe(0);
+    expect(reconnectDelay(0, 0.999, b)).toBeLessThan(200);
+    expect([1, 2, 3, 4, 5, 30].map((n) => reconnectDelay(n, 1, b))).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
+    expect([1, 2, 3, 4].map((n) => reconnectDelay(n, 0, b))).toEqual([250, 500, 1000, 2000]);
+    // The defaults: back within a quarter second, never more than 10 s apart.
+    expect(reconnectDelay(0, 0.999)).toBeLessThan(250);
+    expect(reconnectDelay(100, 1)).toBe(defaultBackoff.maxBackoffMs);
+    expect(defaultBackoff.maxBackoffMs).toBeLessThanOrEqual(10_000);
   });
 
   it("retries an unacknowledged send with the same client_msg_id and shows it once", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     client.subscribe("r");
     const cid = client.send("r", "hello", { user_id: "u1", username: "ada" });
@@ -188,7 +262,7 @@ describe("ParleyClient", () => {
   it("retries a rate-limited send after the wait, and gives up on a refused one", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     const sends = () => sockets[sockets.length - 1].sent.filter((f) => f.type === "send").map((f) => f.client_msg_id);
     const limited = client.send("r", "fast", { user_id: "u1", username: "ada" });
@@ -213,7 +287,7 @@ describe("ParleyClient", () => {
   it("asks again for rooms whose subscribe was refused or failed, as the error says", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     const s = sockets[0];
     const subscribes = () => s.sent.filter((f) => f.type === "subscribe");
@@ -247,7 +321,7 @@ describe("ParleyClient", () => {
   it("does not reconnect after a terminal close", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     sockets[0].drop(4403);
     await vi.advanceTimersByTimeAsync(5000);

@@ -42,9 +42,35 @@ export interface ClientOptions {
   getToken: () => Promise<string>;
   newSocket?: (url: string, protocols: string[]) => Socket;
   random?: () => number;
+  /** The first retry after a drop waits up to this long (default 250 ms). */
+  firstRetryJitterMs?: number;
+  /** The second retry waits about this long, and each later one twice the one before (default 500 ms). */
   initialBackoffMs?: number;
+  /** No retry waits longer than this (default 10 s). */
   maxBackoffMs?: number;
+  /** A socket not ready by then is given up and tried again (default 10 s). */
+  connectTimeoutMs?: number;
   uuid?: () => string;
+}
+
+export interface Backoff {
+  firstRetryJitterMs: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export const defaultBackoff: Backoff = { firstRetryJitterMs: 250, initialBackoffMs: 500, maxBackoffMs: 10_000 };
+
+/**
+ * The wait before reconnect attempt n (0 is the first after a drop), given
+ * random() in [0, 1). The first is at once but for a little jitter, so a
+ * dropped socket comes back without a pause while a connector's thousands
+ * of sockets do not all return in the same millisecond; later ones back off
+ * exponentially, half of each wait jittered, up to the cap.
+ */
+export function reconnectDelay(n: number, random: number, b: Backoff = defaultBackoff): number {
+  if (n === 0) return random * b.firstRetryJitterMs;
+  return Math.min(b.maxBackoffMs, b.initialBackoffMs * 2 ** (n - 1)) * (0.5 + 0.5 * random);
 }
 
 type Listener = (payload: any) => void;
@@ -117,6 +143,9 @@ export class ParleyClient {
   private listeners = new Map<string, Set<Listener>>();
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the next reconnect attempt starts (ms since the epoch), while reconnecting. */
+  retryAt = 0;
   private stopped = true;
   private frameSeq = 0;
 
@@ -146,10 +175,43 @@ export class ParleyClient {
 
   close() {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.clearTimers();
     this.socket?.close(1000, "bye");
     this.socket = null;
     this.setState("closed");
+  }
+
+  /**
+   * Reconnects at once instead of waiting out the backoff: the "Retry now"
+   * button, and the browser saying the network is back or the page is
+   * visible again. A socket still trying to connect is given up first,
+   * since it may hang on a network that changed under it.
+   */
+  retryNow() {
+    if (this.stopped || this.state === "open") return;
+    this.clearTimers();
+    const old = this.socket;
+    this.socket = null;
+    old?.close(1000, "retry");
+    this.open();
+  }
+
+  /** Calls retryNow when the network comes back or the page becomes visible; returns the stop. */
+  watchNetwork(win: Pick<Window, "addEventListener" | "removeEventListener">, doc: Pick<Document, "addEventListener" | "removeEventListener" | "visibilityState">): () => void {
+    const online = () => this.retryNow();
+    const visible = () => { if (doc.visibilityState === "visible") this.retryNow(); };
+    win.addEventListener("online", online);
+    doc.addEventListener("visibilitychange", visible);
+    return () => {
+      win.removeEventListener("online", online);
+      doc.removeEventListener("visibilitychange", visible);
+    };
+  }
+
+  private clearTimers() {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.timer = this.connectTimer = null;
   }
 
   room(id: string): RoomLog {
@@ -240,9 +302,16 @@ export class ParleyClient {
     } catch {
       return this.retry();
     }
+    if (this.stopped || this.socket) return; // closed, or retried now, while the token came
     const make = this.opts.newSocket ?? ((u: string, p: string[]) => new WebSocket(u, p) as unknown as Socket);
     const ws = make(this.opts.url, ["parley.v1"]);
     this.socket = ws;
+    this.connectTimer = setTimeout(() => {
+      if (this.socket !== ws || this.state === "open") return;
+      this.socket = null;
+      ws.close(1000, "connect timeout");
+      this.retry();
+    }, this.opts.connectTimeoutMs ?? 10_000);
     ws.onopen = () => ws.send(JSON.stringify({ type: "auth", id: "auth", token }));
     ws.onmessage = (ev) => {
       for (const line of String(ev.data).split("\n")) {
@@ -264,26 +333,28 @@ export class ParleyClient {
     ws.onerror = () => {};
   }
 
-  /** Schedules a reconnect: exponential backoff with full jitter. */
+  /** Schedules a reconnect (see reconnectDelay). */
   private retry() {
     if (this.stopped) return;
-    this.setState("reconnecting");
-    const base = this.opts.initialBackoffMs ?? 500;
-    const cap = this.opts.maxBackoffMs ?? 30000;
-    const delay = Math.min(cap, base * 2 ** this.attempt) * (0.5 + 0.5 * (this.opts.random ?? Math.random)());
+    this.clearTimers();
+    const delay = reconnectDelay(this.attempt, (this.opts.random ?? Math.random)(), {
+      firstRetryJitterMs: this.opts.firstRetryJitterMs ?? defaultBackoff.firstRetryJitterMs,
+      initialBackoffMs: this.opts.initialBackoffMs ?? defaultBackoff.initialBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs ?? defaultBackoff.maxBackoffMs,
+    });
     this.attempt++;
+    this.retryAt = Date.now() + delay;
     this.timer = setTimeout(() => this.open(), delay);
-  }
-
-  /** The delay before reconnect attempt n, without jitter (for display and tests). */
-  backoff(n: number): number {
-    return Math.min(this.opts.maxBackoffMs ?? 30000, (this.opts.initialBackoffMs ?? 500) * 2 ** n);
+    // After retryAt is set: the state's listeners read it.
+    if (this.state === "reconnecting") this.emit("state", this.state);
+    this.setState("reconnecting");
   }
 
   private handle(f: Frame) {
     switch (f.type) {
       case "ready": {
         this.attempt = 0;
+        if (this.connectTimer) clearTimeout(this.connectTimer);
         this.setState("open");
         this.unanswered.clear(); // what the old socket did not answer is asked again here
         this.subscribeRooms([...this.subscribed]);
