@@ -78,6 +78,15 @@ describe("RoomLog", () => {
     expect(r.messages).toHaveLength(10000);
     expect(r.messages.every((m, i) => m.seq === i + 1)).toBe(true);
   });
+  it("puts a page of older history in front, and merges one that overlaps", () => {
+    const r = new RoomLog();
+    for (const s of [101, 102]) r.upsert(msg(s));
+    r.addPage([99, 100, 98].map((s) => msg(s)));
+    expect(r.messages.map((m) => m.seq)).toEqual([98, 99, 100, 101, 102]);
+    r.addPage([96, 97, 98, 103].map((s) => msg(s, { text: "again" })));
+    expect(r.messages.map((m) => m.seq)).toEqual([96, 97, 98, 99, 100, 101, 102, 103]);
+    expect(r.messages[2].text).toBe("again"); // a held message is replaced by the page's copy
+  });
   it("applies edits and redactions in place", () => {
     const r = new RoomLog();
     r.upsert(msg(1));
@@ -232,6 +241,52 @@ describe("ParleyClient", () => {
     expect(reconnectDelay(0, 0.999)).toBeLessThan(250);
     expect(reconnectDelay(100, 1)).toBe(defaultBackoff.maxBackoffMs);
     expect(defaultBackoff.maxBackoffMs).toBeLessThanOrEqual(10_000);
+  });
+
+  it("reads a room back page by page to its first message, one request at a time", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.loadOlder("r")).toBe(false); // not connected: the list asks again once ready
+    await ready(sockets[0]);
+    const hist = () => sockets[0].sent.filter((f) => f.type === "history");
+    expect(client.loadOlder("r")).toBe(true);
+    expect(client.loadOlder("r")).toBe(false); // one in flight
+    expect(hist()[0]).toMatchObject({ room_id: "r", before_seq: 0, limit: 100 });
+    const page = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => msg(from + i));
+    sockets[0].push({ type: "history", id: hist()[0].id, room_id: "r", messages: page(201, 300), more: true });
+    expect(client.loadOlder("r")).toBe(true);
+    expect(hist()[1]).toMatchObject({ before_seq: 201 });
+    // A failed request is asked again after the wait the error names.
+    sockets[0].push({ type: "error", id: hist()[1].id, code: "unavailable", retry_after_ms: 500 });
+    expect(client.loadOlder("r")).toBe(false);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(client.loadOlder("r")).toBe(true);
+    sockets[0].push({ type: "history", id: hist()[2].id, room_id: "r", messages: page(101, 200), more: true });
+    client.loadOlder("r");
+    sockets[0].push({ type: "history", id: hist()[3].id, room_id: "r", messages: page(1, 100), more: false });
+    const r = client.room("r");
+    expect(r.atStart).toBe(true);
+    expect(r.messages.map((m) => m.seq)).toEqual(page(1, 300).map((m) => m.seq));
+    expect(client.loadOlder("r")).toBe(false); // nothing older
+  });
+
+  it("keeps why a message of yours was hidden, until it is restored", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    await ready(sockets[0]);
+    sockets[0].push({ type: "message", room_id: "r", message: msg(1, { user_id: "u1" }) });
+    // The room's frame (no reason) and the author's own (with it) come in either order.
+    sockets[0].push({ type: "redacted", room_id: "r", message: msg(1, { user_id: "u1", hidden: true, text: "" }), reason: "flagged as toxic" });
+    sockets[0].push({ type: "redacted", room_id: "r", message: msg(1, { user_id: "u1", hidden: true, text: "" }) });
+    const r = client.room("r");
+    expect(r.messages[0].hidden).toBe(true);
+    expect(r.hiddenReasons.get("m1")).toBe("flagged as toxic");
+    sockets[0].push({ type: "restored", room_id: "r", message: msg(1, { user_id: "u1" }) });
+    expect(r.hiddenReasons.has("m1")).toBe(false);
+    sockets[0].push({ type: "history", id: "x", room_id: "r", messages: [msg(1, { user_id: "u1", hidden: true, text: "" })], hidden_reasons: { m1: "flagged as insult" } });
+    expect(r.hiddenReasons.get("m1")).toBe("flagged as insult");
   });
 
   it("retries an unacknowledged send with the same client_msg_id and shows it once", async () => {

@@ -79,6 +79,33 @@ type Listener = (payload: any) => void;
 export class RoomLog {
   readonly messages: Message[] = [];
   private byId = new Map<string, Message>();
+  /** History said nothing is older than what is held: the room's first message is here. */
+  atStart = false;
+  /** The id of the request for older messages in flight, if one is. */
+  loadingOlder: string | null = null;
+  /**
+   * Why moderation hid messages of the reader's own (by message id): the
+   * server tells only the author, apart from the message itself, which
+   * every member sees the same.
+   */
+  readonly hiddenReasons = new Map<string, string>();
+
+  /**
+   * Adds a page of history. A page older than everything held (scrolling
+   * back) goes in front at once rather than message by message, so reading
+   * back through a long room stays fast.
+   */
+  addPage(page: readonly Message[]) {
+    const fresh = page.filter((m) => !this.byId.has(m.id)).sort((a, b) => a.seq - b.seq);
+    for (const m of page) if (this.byId.has(m.id)) this.upsert(m);
+    const first = this.messages.find((m) => !m.pending);
+    if (fresh.length && (!first || fresh[fresh.length - 1].seq < first.seq)) {
+      for (const m of fresh) this.byId.set(m.id, m);
+      this.messages.unshift(...fresh);
+      return;
+    }
+    for (const m of fresh) this.upsert(m);
+  }
 
   /** Inserts or replaces m; returns true if the log changed. */
   upsert(m: Message): boolean {
@@ -130,6 +157,8 @@ const retryable = new Set(["in_progress", "unavailable", "rate_limited"]);
 
 /** Ids of subscribe frames start with this, so an error about one is recognised. */
 const subscribePrefix = "sub-";
+/** Ids of requests for older history start with this. */
+const historyPrefix = "hist-";
 
 const reconnectCodes = new Set([1001, 1006, 1011, 1012, 1013, 4000, 4001, 4002, 4401, 4408, 4429]);
 
@@ -263,11 +292,41 @@ export class ParleyClient {
     if (rooms && retryable.has(f.code as string)) setTimeout(() => this.subscribeRooms([...rooms]), wait);
   }
 
+  /** Lets the list ask again for older messages, after the wait the error names. */
+  private historyFailed(f: Frame) {
+    const id = f.id;
+    if (typeof id !== "string" || !id.startsWith(historyPrefix)) return;
+    for (const [roomId, r] of this.rooms) {
+      if (r.loadingOlder !== id) continue;
+      setTimeout(() => {
+        if (r.loadingOlder !== id) return;
+        r.loadingOlder = null;
+        this.emit("room", roomId);
+      }, Number(f.retry_after_ms ?? 1000));
+    }
+  }
+
   /** Marks a room of a subscribe frame as answered. */
   private answered(frameId: string, roomId: string) {
     const rooms = this.unanswered.get(frameId);
     rooms?.delete(roomId);
     if (rooms?.size === 0) this.unanswered.delete(frameId);
+  }
+
+  /**
+   * Asks for the page of messages before the oldest held (the latest page
+   * when none is), unless the room's start is held or a request is in
+   * flight; returns whether it asked. Pages are as large as the protocol
+   * allows, so a long room is read back in few round trips.
+   */
+  loadOlder(roomId: string, limit = 100): boolean {
+    const r = this.room(roomId);
+    if (r.atStart || r.loadingOlder || !this.socket || this.state !== "open") return false;
+    const first = r.messages.find((m) => !m.pending);
+    r.loadingOlder = historyPrefix + this.nextId();
+    this.write({ type: "history", id: r.loadingOlder, room_id: roomId, before_seq: first?.seq ?? 0, limit });
+    this.emit("room", roomId);
+    return true;
   }
 
   /** Sends text; the message shows at once as pending and is retried until acked. */
@@ -357,6 +416,12 @@ export class ParleyClient {
         if (this.connectTimer) clearTimeout(this.connectTimer);
         this.setState("open");
         this.unanswered.clear(); // what the old socket did not answer is asked again here
+        for (const [id, r] of this.rooms) {
+          if (r.loadingOlder) {
+            r.loadingOlder = null; // lost with the old socket: the list asks again
+            this.emit("room", id);
+          }
+        }
         this.subscribeRooms([...this.subscribed]);
         for (const p of this.outbox.values()) this.write(p.frame); // same client_msg_id: idempotent
         this.emit("ready", f);
@@ -368,7 +433,10 @@ export class ParleyClient {
       case "redacted":
       case "restored": {
         const m = f.message as Message;
-        if (this.room(m.room_id).upsert(m)) this.emit("room", m.room_id);
+        const r = this.room(m.room_id);
+        if (f.type === "redacted" && typeof f.reason === "string") r.hiddenReasons.set(m.id, f.reason);
+        if (f.type === "restored") r.hiddenReasons.delete(m.id);
+        if (r.upsert(m)) this.emit("room", m.room_id);
         if (f.type === "message") this.emit("message", m);
         break;
       }
@@ -389,7 +457,13 @@ export class ParleyClient {
         break;
       }
       case "history": {
-        for (const m of (f.messages as Message[]) ?? []) this.room(f.room_id as string).upsert(m);
+        const r = this.room(f.room_id as string);
+        r.addPage((f.messages as Message[]) ?? []);
+        for (const [id, why] of Object.entries((f.hidden_reasons as Record<string, string>) ?? {})) r.hiddenReasons.set(id, why);
+        if (f.id !== undefined && f.id === r.loadingOlder) {
+          r.loadingOlder = null;
+          if (!f.more) r.atStart = true;
+        }
         this.emit("room", f.room_id);
         this.emit("history", f);
         break;
@@ -405,6 +479,7 @@ export class ParleyClient {
         break;
       case "error": {
         this.subscribeFailed(f);
+        this.historyFailed(f);
         const p = this.outbox.get(f.id as string);
         if (p && retryable.has(f.code as string)) {
           setTimeout(() => this.write(p.frame), Number(f.retry_after_ms ?? 500));

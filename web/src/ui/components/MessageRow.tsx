@@ -6,7 +6,11 @@ import { mentions, parseMarkdown } from "../../lib/markdown";
 import { Markdown } from "./Markdown";
 
 /** One message. The first of an author's run shows an avatar, the name and the time; the rest only the text. */
-export function MessageRow({ m, mine, myName, startsGroup, client }: { m: Message; mine: boolean; myName: string; startsGroup: boolean; client: ParleyClient }) {
+export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason }: {
+  m: Message; mine: boolean; myName: string; startsGroup: boolean; client: ParleyClient;
+  /** Why moderation hid the message: known to its author only. */
+  hiddenReason?: string;
+}) {
   const [editing, setEditing] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
   const rowRef = useRef<HTMLLIElement>(null);
@@ -95,7 +99,9 @@ export function MessageRow({ m, mine, myName, startsGroup, client }: { m: Messag
       ) : (
         m.hidden || m.deleted ? (
           <p className="whitespace-pre-wrap break-words">
-            <em className="text-gray-500">{m.hidden ? "hidden by moderation" : "message deleted"}</em>
+            {m.hidden && mine && hiddenReason
+              ? <em data-testid="hidden-reason" className="text-gray-600 dark:text-gray-400">Hidden by moderation: {hiddenReason}. Only you see why.</em>
+              : <em className="text-gray-500">{m.hidden ? "hidden by moderation" : "message deleted"}</em>}
           </p>
         ) : <Markdown blocks={blocks} tail={m.edited_at && <span className="ml-1 text-xs text-gray-500">(edited)</span>} />
       )}
