@@ -77,14 +77,17 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := decodeData(e, &fl); err != nil || fl.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, eventsv1.FrameRedacted, bson.M{"hidden": true,
-			"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
+		return nil, f.hide(ctx, fl)
 	case eventsv1.TypeMessageRestored:
 		var r eventsv1.MessageRestored
 		if err := decodeData(e, &r); err != nil || r.MessageID == "" {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: bad %s data: %v", e.Type(), err))
 		}
-		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, eventsv1.FrameRestored, bson.M{"hidden": false})
+		if err := f.cache.rdb.HDel(ctx, eventsv1.HiddenReasonsKey(r.RoomID), r.MessageID).Err(); err != nil {
+			return nil, fmt.Errorf("persist: forget why %s was hidden: %w", r.MessageID, err)
+		}
+		_, err := f.applyAndTell(ctx, r.RoomID, r.MessageID, eventsv1.FrameRestored, bson.M{"hidden": false})
+		return nil, err
 	case eventsv1.TypeReceiptRead:
 		var r eventsv1.ReceiptRead
 		if err := decodeData(e, &r); err != nil || r.RoomID == "" || r.UserID == "" {
@@ -117,13 +120,41 @@ func (f *function) update(ctx context.Context, roomID, id string, set bson.M) (m
 // applyAndTell updates a message and then tells the room's members online
 // (frame type redacted or restored), after the stored copy changed, so a
 // client that reloads history sees what the frame said.
-func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType string, set bson.M) error {
+func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType string, set bson.M) (messageDoc, error) {
 	doc, err := f.update(ctx, roomID, id, set)
+	if err != nil {
+		return doc, err
+	}
+	frame, _ := json.Marshal(eventsv1.MessageFrame{Type: frameType, RoomID: roomID, Message: doc.public()})
+	if err := f.cache.rdb.Publish(ctx, eventsv1.RoomChannel(roomID), eventsv1.RoomFrame(frame)).Err(); err != nil {
+		return doc, fmt.Errorf("persist: tell room %s: %w", roomID, err)
+	}
+	return doc, nil
+}
+
+// hide applies moderation's flag and tells the author why, apart from the
+// room: the reason goes to the author's own channel and into the hash the
+// connector reads for the author's history pages, never into the message
+// every member sees. The author is the stored message's, not the event's
+// word for it.
+func (f *function) hide(ctx context.Context, fl eventsv1.MessageFlagged) error {
+	reason := eventsv1.FlagReason(fl.Labels)
+	// The reason is kept before anyone is told, so a client that reloads on
+	// the frame finds it; a flag that comes before its message keeps it
+	// early and is retried.
+	if err := f.cache.rdb.HSet(ctx, eventsv1.HiddenReasonsKey(fl.RoomID), fl.MessageID, reason).Err(); err != nil {
+		return fmt.Errorf("persist: keep why %s was hidden: %w", fl.MessageID, err)
+	}
+	doc, err := f.applyAndTell(ctx, fl.RoomID, fl.MessageID, eventsv1.FrameRedacted, bson.M{"hidden": true,
+		"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
 	if err != nil {
 		return err
 	}
-	frame, _ := json.Marshal(eventsv1.MessageFrame{Type: frameType, RoomID: roomID, Message: doc.public()})
-	return f.cache.rdb.Publish(ctx, eventsv1.RoomChannel(roomID), eventsv1.RoomFrame(frame)).Err()
+	frame, _ := json.Marshal(eventsv1.MessageFrame{Type: eventsv1.FrameRedacted, RoomID: fl.RoomID, Message: doc.public(), Reason: reason})
+	if err := f.cache.rdb.Publish(ctx, eventsv1.UserChannel(doc.UserID), frame).Err(); err != nil {
+		return fmt.Errorf("persist: tell the author of %s: %w", fl.MessageID, err)
+	}
+	return nil
 }
 
 // checkText enforces the connector's text limit again: an event over it

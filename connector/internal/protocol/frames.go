@@ -89,6 +89,9 @@ type HistoryFrame struct {
 	Messages []json.RawMessage `json:"messages"`
 	More     bool              `json:"more"`
 	Receipts map[string]string `json:"receipts"`
+	// HiddenReasons tells why moderation hid messages of the page that the
+	// reader wrote (message id -> reason); it never names others' messages.
+	HiddenReasons map[string]string `json:"hidden_reasons,omitempty"`
 }
 
 // Presence returns the presence frame of user.

@@ -284,7 +284,31 @@ type MessageFrame struct {
 	Type    string  `json:"type"`
 	RoomID  string  `json:"room_id"`
 	Message Message `json:"message"`
+	// Reason says why moderation hid the message (FlagReason). Only the
+	// redacted frame sent to the author on their UserChannel carries it;
+	// the room's members see the message hidden, not why.
+	Reason string `json:"reason,omitempty"`
 }
+
+// FlagReason is what the author of a hidden message is told: "flagged as
+// toxic", "flagged as toxic and insult".
+func FlagReason(labels []string) string {
+	switch len(labels) {
+	case 0:
+		return "flagged"
+	case 1:
+		return "flagged as " + labels[0]
+	}
+	return "flagged as " + strings.Join(labels[:len(labels)-1], ", ") + " and " + labels[len(labels)-1]
+}
+
+// HiddenReasonsKey is the Redis hash (message id -> FlagReason) of a
+// room's hidden messages: persist writes it when moderation hides one and
+// drops the entry on restore; the connector reads it to tell an author,
+// and only them, why their messages in a history page were hidden. It is a
+// convenience copy of the flags MongoDB keeps: if Redis loses it, authors
+// see "hidden" without the why, nothing more.
+func HiddenReasonsKey(roomID string) string { return "hidden-reasons:{" + roomID + "}" }
 
 // NotificationFrame is the "notification" frame published on UserChannel.
 type NotificationFrame struct {
