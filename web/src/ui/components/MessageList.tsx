@@ -12,7 +12,9 @@ const PAD = 12;
  * follows new rows. Near the top it asks for older rows.
  *
  * The list is a flex column so row margins never collapse: a row's height
- * plus its margins is exactly the room it takes.
+ * plus its margins is exactly the room it takes. The stand-in space is two
+ * empty items rather than the list's padding, since a scroll container
+ * cannot be shorter than its padding.
  */
 export function MessageList<R extends { key: string }>({ rows, render, estimate, listRef, stick, onScrolled, onNearTop }: {
   rows: readonly R[];
@@ -50,8 +52,8 @@ export function MessageList<R extends { key: string }>({ rows, render, estimate,
     if (!el) return;
     // Measure what was rendered; a changed height re-renders before paint.
     let changed = false;
-    for (let j = 0; j < el.children.length && start + j < end; j++) {
-      const li = el.children[j] as HTMLElement, key = keys[start + j];
+    for (let j = 0; j + 1 < el.children.length - 1 && start + j < end; j++) {
+      const li = el.children[j + 1] as HTMLElement, key = keys[start + j]; // after the space above
       const cs = getComputedStyle(li);
       const h = li.offsetHeight + parseFloat(cs.marginTop) + parseFloat(cs.marginBottom);
       if (Math.abs((heights.current.get(key) ?? -1) - h) > 0.5) {
@@ -73,9 +75,10 @@ export function MessageList<R extends { key: string }>({ rows, render, estimate,
 
   return (
     <ol ref={listRef} tabIndex={0} onScroll={(e) => { onScrolled(e.currentTarget); follow(e.currentTarget); }} aria-label="Messages"
-      className="flex min-h-0 flex-1 flex-col overflow-y-auto px-3 [&>li]:shrink-0"
-      style={{ paddingTop: PAD + offs[start], paddingBottom: PAD + offs[rows.length] - offs[end], overflowAnchor: "none" }}>
+      className="flex min-h-0 flex-1 flex-col overflow-y-auto p-3 [&>li]:shrink-0" style={{ overflowAnchor: "none" }}>
+      <li aria-hidden="true" style={{ height: offs[start] }} />
       {rows.slice(start, end).map(render)}
+      <li aria-hidden="true" style={{ height: offs[rows.length] - offs[end] }} />
     </ol>
   );
 }
