@@ -218,6 +218,24 @@ describe("ParleyClient", () => {
     client.close();
   });
 
+  it("tries again when the browser refuses to open a socket at all", async () => {
+    let refuse = 2, opened = 0;
+    const client = new ParleyClient({
+      url: "ws://x/ws", getToken: async () => "token", random: () => 1, firstRetryJitterMs: 50, initialBackoffMs: 100,
+      newSocket: (u) => {
+        if (refuse-- > 0) throw new DOMException("refused", "SecurityError");
+        opened++;
+        return new FakeSocket(u);
+      },
+    });
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.state).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(50 + 100);
+    expect(opened).toBe(1);
+    client.close();
+  });
+
   it("gives up a socket that never gets ready and tries again", async () => {
     const { client, sockets } = setup();
     client.connect();

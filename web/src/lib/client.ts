@@ -363,7 +363,12 @@ export class ParleyClient {
     }
     if (this.stopped || this.socket) return; // closed, or retried now, while the token came
     const make = this.opts.newSocket ?? ((u: string, p: string[]) => new WebSocket(u, p) as unknown as Socket);
-    const ws = make(this.opts.url, ["parley.v1"]);
+    let ws: Socket;
+    try {
+      ws = make(this.opts.url, ["parley.v1"]);
+    } catch {
+      return this.retry(); // e.g. a URL the browser refuses: try again like a failed connection
+    }
     this.socket = ws;
     this.connectTimer = setTimeout(() => {
       if (this.socket !== ws || this.state === "open") return;
