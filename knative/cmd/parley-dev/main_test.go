@@ -93,6 +93,7 @@ func TestMakeRun(t *testing.T) {
 	t.Run("bad input", stack.testBadInput)
 	t.Run("security headers and CORS", stack.testHeaders)
 	t.Run("browser", stack.testBrowser)
+	t.Run("browser history", stack.testBrowserHistory)
 	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)
