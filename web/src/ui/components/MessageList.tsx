@@ -32,9 +32,8 @@ export function MessageList<R extends { key: string }>({ rows, render, estimate,
   const anchor = useRef<{ key: string; delta: number } | null>(null);
   const keys = useMemo(() => rows.map((r) => r.key), [rows]);
   const index = useMemo(() => new Map(keys.map((k, i) => [k, i])), [keys]);
-  const offs = useMemo(() => offsets(rows.map((r) => heights.current.get(r.key) ?? estimate(r))),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-    [rows, measured]);
+  // heights is a ref; measured counts its changes.
+  const offs = useMemo(() => offsets(rows.map((r) => heights.current.get(r.key) ?? estimate(r))), [rows, measured, estimate]);
   const [start, end] = [Math.min(range[0], rows.length), Math.min(range[1], rows.length)];
 
   // The rows the viewport shows and where in them it stands.

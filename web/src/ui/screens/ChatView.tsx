@@ -122,8 +122,8 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   };
   const unseen = newFromSeq === undefined ? 0 : messages.filter((m) => !m.pending && m.seq >= newFromSeq).length;
   const rows = useMemo<ListRow[]>(() => [{ kind: "top", key: "top" }, ...timeline(messages, { now: new Date(), newFromSeq })],
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-    [messages, messages.length, version, newFromSeq]);
+    // The log changes in place: version counts its changes.
+    [messages, version, newFromSeq]);
   const typers = Object.entries(typing).filter(([, at]) => Date.now() - at < 6000).map(([n]) => n);
 
   return (
