@@ -157,6 +157,9 @@ func (s *runningStack) testBrowserHistory(t *testing.T) {
 	phone.jumpToLatest(t, "phone")
 
 	desk.retryNow(t, s, root)
+	// The list is not a live region (scrolling would read rows out): a new
+	// message from someone else is read out from a region of its own.
+	phone.until("a screen reader hears the new message", `[...document.querySelectorAll('p[aria-live="polite"]')].some((p) => p.textContent === "histada: back again")`)
 }
 
 // logErrors logs the page's uncaught exceptions and console errors, so a

@@ -33,6 +33,11 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const [atBottom, setAtBottom] = useState(true);
   const [newFromSeq, setNewFromSeq] = useState<number>();
   const seenSeq = useRef(0);
+  // The list renders only what is on screen, so it cannot be a live
+  // region (scrolling would read rows out); a new message from someone
+  // else is read out from here instead.
+  const [heard, setHeard] = useState("");
+  const heardSeq = useRef(0);
   const messages = log.messages;
 
   useEffect(() => {
@@ -66,6 +71,10 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   useEffect(() => {
     const last = messages.findLast((m) => !m.pending);
     if (last) client.write({ type: "read", room_id: roomId, seq: last.seq });
+    if (last && heardSeq.current && last.seq > heardSeq.current && last.user_id !== me.id) {
+      setHeard(`${last.username}: ${last.hidden ? "hidden by moderation" : last.text.slice(0, 300)}`);
+    }
+    if (last) heardSeq.current = Math.max(heardSeq.current, last.seq);
     if (stick.current) {
       if (last) seenSeq.current = Math.max(seenSeq.current, last.seq); // the list keeps to the bottom
     } else if (last && last.seq > seenSeq.current && last.user_id !== me.id) {
@@ -168,6 +177,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
         )}
       </div>
       {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
+      <p className="sr-only" aria-live="polite">{heard}</p>
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
       <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
         <label htmlFor="composer" className="sr-only">{"Message " + title}</label>
