@@ -75,14 +75,17 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err != nil {
 			return nil, err
 		}
-		return nil, f.applyAndTell(ctx, fl.RoomID, fl.MessageID, livev1.TypeRedacted, bson.M{"hidden": true,
-			"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
+		return nil, f.hide(ctx, fl)
 	case eventsv1.TypeMessageRestored:
 		r, err := ksvc.DecodeEvent("persist", e, func(r *eventsv1.MessageRestored) bool { return r.MessageID != "" })
 		if err != nil {
 			return nil, err
 		}
-		return nil, f.applyAndTell(ctx, r.RoomID, r.MessageID, livev1.TypeRestored, bson.M{"hidden": false})
+		if err := f.cache.rdb.HDel(ctx, livev1.HiddenReasonsKey(r.RoomID), r.MessageID).Err(); err != nil {
+			return nil, fmt.Errorf("persist: forget why %s was hidden: %w", r.MessageID, err)
+		}
+		_, err = f.applyAndTell(ctx, r.RoomID, r.MessageID, livev1.TypeRestored, bson.M{"hidden": false})
+		return nil, err
 	case eventsv1.TypeReceiptRead:
 		r, err := ksvc.DecodeEvent("persist", e, func(r *eventsv1.ReceiptRead) bool { return r.RoomID != "" && r.UserID != "" })
 		if err != nil {
@@ -115,17 +118,55 @@ func (f *function) update(ctx context.Context, roomID, id string, set bson.M) (m
 // applyAndTell updates a message and then tells the room's members online
 // (frame type redacted or restored), after the stored copy changed, so a
 // client that reloads history sees what the frame said.
-func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType string, set bson.M) error {
+func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType string, set bson.M) (messageDoc, error) {
 	doc, err := f.update(ctx, roomID, id, set)
+	if err != nil {
+		return doc, err
+	}
+	frame, err := redactionFrame(frameType, roomID, doc, "")
+	if err != nil {
+		return doc, err
+	}
+	if err := f.cache.rdb.Publish(ctx, livev1.RoomChannel(roomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
+		return doc, fmt.Errorf("persist: tell room %s: %w", roomID, err)
+	}
+	return doc, nil
+}
+
+func redactionFrame(frameType, roomID string, doc messageDoc, reason string) ([]byte, error) {
+	msg, err := json.Marshal(doc.public())
+	if err != nil {
+		return nil, fmt.Errorf("persist: %s frame of %s: %w", frameType, doc.ID, err)
+	}
+	return json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: roomID, Message: msg, Reason: reason})
+}
+
+// hide applies moderation's flag and tells the author why, apart from the
+// room: the reason goes to the author's own channel and into the hash the
+// connector reads for the author's history pages, never into the message
+// every member sees. The author is the stored message's, not the event's
+// word for it.
+func (f *function) hide(ctx context.Context, fl eventsv1.MessageFlagged) error {
+	reason := eventsv1.FlagReason(fl.Labels)
+	// The reason is kept before anyone is told, so a client that reloads on
+	// the frame finds it; a flag that comes before its message keeps it
+	// early and is retried.
+	if err := f.cache.rdb.HSet(ctx, livev1.HiddenReasonsKey(fl.RoomID), fl.MessageID, reason).Err(); err != nil {
+		return fmt.Errorf("persist: keep why %s was hidden: %w", fl.MessageID, err)
+	}
+	doc, err := f.applyAndTell(ctx, fl.RoomID, fl.MessageID, livev1.TypeRedacted, bson.M{"hidden": true,
+		"flags": bson.M{"labels": fl.Labels, "scores": fl.Scores, "model": fl.Model}})
 	if err != nil {
 		return err
 	}
-	msg, err := json.Marshal(doc.public())
+	frame, err := redactionFrame(livev1.TypeRedacted, fl.RoomID, doc, reason)
 	if err != nil {
-		return fmt.Errorf("persist: %s frame of %s: %w", frameType, id, err)
+		return err
 	}
-	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: roomID, Message: msg})
-	return f.cache.rdb.Publish(ctx, livev1.RoomChannel(roomID), livev1.EphemeralEnvelope(frame)).Err()
+	if err := f.cache.rdb.Publish(ctx, livev1.UserChannel(doc.UserID), frame).Err(); err != nil {
+		return fmt.Errorf("persist: tell the author of %s: %w", fl.MessageID, err)
+	}
+	return nil
 }
 
 // checkText enforces the connector's text limit again: an event over it

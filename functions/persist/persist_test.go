@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -286,5 +287,70 @@ func TestHistoryFromWindowAndMongo(t *testing.T) {
 		if _, err := e.h.History(ctx, bad); err == nil {
 			t.Errorf("accepted %v", bad)
 		}
+	}
+}
+
+// The author of a hidden message is told why on their own channel and in
+// the reasons hash; the room is told only that it is hidden.
+func TestHiddenReasonGoesToTheAuthorOnly(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	room := uuid.NewString()
+	m := newMessage(room, 1) // by u1
+	e.publish(t, m)
+	if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageSent, room, m)); err != nil {
+		t.Fatal(err)
+	}
+	author, members := e.rdb.Subscribe(ctx, livev1.UserChannel(m.UserID)), e.rdb.Subscribe(ctx, livev1.RoomChannel(room))
+	defer author.Close()
+	defer members.Close()
+	for _, ps := range []*redis.PubSub{author, members} {
+		if _, err := ps.Receive(ctx); err != nil { // the subscription is in place
+			t.Fatal(err)
+		}
+	}
+	// The event's user_id is not trusted for who is told: the stored author is.
+	flag := eventsv1.MessageFlagged{MessageID: m.ID, RoomID: room, Seq: 1, UserID: "someone-else", Labels: []string{"toxic", "insult"},
+		Scores: map[string]float64{"toxic": 0.97, "insult": 0.9}, Model: "m"}
+	if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageFlagged, room, flag)); err != nil {
+		t.Fatal(err)
+	}
+	// A redaction frame as the client reads it: livev1.MessageFrame with
+	// its message decoded.
+	type redaction struct {
+		Type    string           `json:"type"`
+		Message eventsv1.Message `json:"message"`
+		Reason  string           `json:"reason"`
+	}
+	next := func(ps *redis.PubSub) redaction {
+		t.Helper()
+		wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		msg, err := ps.ReceiveMessage(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f redaction
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(msg.Payload, "e ")), &f); err != nil {
+			t.Fatalf("frame %q: %v", msg.Payload, err)
+		}
+		return f
+	}
+	if f := next(members); f.Type != livev1.TypeRedacted || !f.Message.Hidden || f.Reason != "" || f.Message.Text != "" {
+		t.Errorf("the room got %+v, want a redaction without the reason", f)
+	}
+	if f := next(author); f.Type != livev1.TypeRedacted || !f.Message.Hidden || f.Reason != "flagged as toxic and insult" || f.Message.Text != "" {
+		t.Errorf("the author got %+v, want a redaction with the reason", f)
+	}
+	why, err := e.rdb.HGet(ctx, livev1.HiddenReasonsKey(room), m.ID).Result()
+	if err != nil || why != "flagged as toxic and insult" {
+		t.Errorf("kept reason %q, %v", why, err)
+	}
+	restore := eventsv1.MessageRestored{MessageID: m.ID, RoomID: room, By: "mod", At: time.Now().UTC()}
+	if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageRestored, room, restore)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.rdb.HExists(ctx, livev1.HiddenReasonsKey(room), m.ID).Result(); n {
+		t.Error("the reason outlived the restore")
 	}
 }

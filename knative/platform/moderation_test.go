@@ -15,17 +15,34 @@ func TestToxicMessageIsHiddenForEveryoneAndRestoredByAModerator(t *testing.T) {
 	fine := a.sendText(room, "good morning team").str("message_id")
 	sent := time.Now()
 	bad := a.sendText(room, "you are an idiot").str("message_id")
+	reasons := map[string]string{}
 	for name, c := range map[string]*client{"author": a, "other member": b} {
 		r := c.expect("redacted", func(f frame) bool { return f.msg().str("id") == bad })
 		if m := r.msg(); m["hidden"] != true || m.str("text") != "" {
 			t.Errorf("%s got redaction %v", name, m)
 		}
+		reasons[name] = r.str("reason")
 	}
 	t.Logf("redaction reached both clients %s after the send", time.Since(sent).Round(time.Millisecond))
+	// The author also gets the frame with why (either may come first); the
+	// room's frame, which the other member gets, does not say.
+	if reasons["author"] == "" {
+		reasons["author"] = a.expect("redacted", func(f frame) bool { return f.msg().str("id") == bad }).str("reason")
+	}
+	if reasons["author"] != "flagged as toxic" || reasons["other member"] != "" {
+		t.Errorf("reasons told: %v, want only the author told \"flagged as toxic\"", reasons)
+	}
+	a.write(frame{"type": "history", "id": "ha", "room_id": room})
+	if why, _ := a.expect("history", func(f frame) bool { return f.str("id") == "ha" })["hidden_reasons"].(map[string]any); why[bad] != "flagged as toxic" {
+		t.Errorf("the author's history gives the reasons %v", why)
+	}
 
 	// History agrees; the harmless message is untouched.
 	b.write(frame{"type": "history", "id": "h", "room_id": room})
 	h := b.expect("history", func(f frame) bool { return f.str("id") == "h" })
+	if h["hidden_reasons"] != nil {
+		t.Errorf("another member's history says why: %v", h["hidden_reasons"])
+	}
 	for _, raw := range h["messages"].([]any) {
 		m := frame(raw.(map[string]any))
 		switch m.str("id") {

@@ -95,6 +95,7 @@ func TestMakeRun(t *testing.T) {
 	t.Run("browser", stack.testBrowser)
 	t.Run("search", stack.testSearch)
 	t.Run("browser: unread, sessions, notifications", stack.testBrowserUnread)
+	t.Run("browser history", stack.testBrowserHistory)
 	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)

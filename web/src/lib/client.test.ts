@@ -1,5 +1,5 @@
 import { describe, expect, it, vi, beforeEach, afterEach } from "vitest";
-import { ParleyClient, RoomLog, type Socket, type Message } from "./client";
+import { ParleyClient, RoomLog, reconnectDelay, defaultBackoff, type Socket, type Message } from "./client";
 
 // FakeSocket plays the server side of one connection.
 class FakeSocket implements Socket {
@@ -45,6 +45,7 @@ function setup() {
       return s;
     },
     random: () => 1,
+    firstRetryJitterMs: 50,
     initialBackoffMs: 100,
     maxBackoffMs: 1000,
     uuid: () => "cid" + ++n,
@@ -77,6 +78,15 @@ describe("RoomLog", () => {
     expect(r.messages).toHaveLength(10000);
     expect(r.messages.every((m, i) => m.seq === i + 1)).toBe(true);
   });
+  it("puts a page of older history in front, and merges one that overlaps", () => {
+    const r = new RoomLog();
+    for (const s of [101, 102]) r.upsert(msg(s));
+    r.addPage([99, 100, 98].map((s) => msg(s)));
+    expect(r.messages.map((m) => m.seq)).toEqual([98, 99, 100, 101, 102]);
+    r.addPage([96, 97, 98, 103].map((s) => msg(s, { text: "again" })));
+    expect(r.messages.map((m) => m.seq)).toEqual([96, 97, 98, 99, 100, 101, 102, 103]);
+    expect(r.messages[2].text).toBe("again"); // a held message is replaced by the page's copy
+  });
   it("applies edits and redactions in place", () => {
     const r = new RoomLog();
     r.upsert(msg(1));
@@ -98,7 +108,7 @@ describe("ParleyClient", () => {
   it("authenticates first, then resumes every room from its last seq after a reconnect", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     expect(sockets[0].sent[0]).toMatchObject({ type: "auth", token: "token" });
     client.subscribe("r");
@@ -127,7 +137,7 @@ describe("ParleyClient", () => {
     const heard: unknown[] = [];
     client.on("membership", (f) => heard.push(f));
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     client.subscribe("r");
     client.subscribe("q");
@@ -141,12 +151,12 @@ describe("ParleyClient", () => {
     expect(sub.rooms).toEqual([{ room_id: "q", last_seq: 0 }]);
   });
 
-  it("backs off exponentially with jitter, up to the cap", async () => {
+  it("retries at once after a drop, then backs off exponentially with jitter, up to the cap", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     const delays: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 7; i++) {
       const before = sockets.length;
       sockets[sockets.length - 1].drop(1006);
       let waited = 0;
@@ -156,14 +166,151 @@ describe("ParleyClient", () => {
       }
       delays.push(waited);
     }
-    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
-    expect(client.backoff(2)).toBe(400);
+    expect(delays).toEqual([50, 100, 200, 400, 800, 1000, 1000]);
+    // A socket that gets as far as ready starts the count again.
+    await ready(sockets[sockets.length - 1]);
+    sockets[sockets.length - 1].drop(1006);
+    const before = sockets.length;
+    await vi.advanceTimersByTimeAsync(50);
+    expect(sockets.length).toBe(before + 1);
+  });
+
+  it("reconnects at once on Retry now, when the network returns and when the page shows again", async () => {
+    const { client, sockets } = setup();
+    const win = new EventTarget(), doc = Object.assign(new EventTarget(), { visibilityState: "hidden" as DocumentVisibilityState });
+    const stop = client.watchNetwork(win, doc);
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    await ready(sockets[0]);
+    win.dispatchEvent(new Event("online"));
+    expect(sockets).toHaveLength(1); // open: nothing to do
+    // Far into the backoff: the next try is seconds away.
+    for (let i = 0; i < 5; i++) {
+      sockets[sockets.length - 1].drop(1006);
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    const n = sockets.length;
+    sockets[n - 1].drop(1006);
+    expect(client.state).toBe("reconnecting");
+    expect(client.retryAt - Date.now()).toBe(1000);
+    client.retryNow();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 1);
+    sockets[n].drop(1006);
+    win.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 2);
+    sockets[n + 1].drop(1006);
+    doc.dispatchEvent(new Event("visibilitychange")); // still hidden
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 2);
+    doc.visibilityState = "visible";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 3);
+    await ready(sockets[n + 2]);
+    expect(client.state).toBe("open");
+    stop();
+    sockets[n + 2].drop(1006);
+    win.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(n + 3); // unwatched: only the timer retries
+    client.close();
+  });
+
+  it("tries again when the browser refuses to open a socket at all", async () => {
+    let refuse = 2, opened = 0;
+    const client = new ParleyClient({
+      url: "ws://x/ws", getToken: async () => "token", random: () => 1, firstRetryJitterMs: 50, initialBackoffMs: 100,
+      newSocket: (u) => {
+        if (refuse-- > 0) throw new DOMException("refused", "SecurityError");
+        opened++;
+        return new FakeSocket(u);
+      },
+    });
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.state).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(50 + 100);
+    expect(opened).toBe(1);
+    client.close();
+  });
+
+  it("gives up a socket that never gets ready and tries again", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(1);
+    sockets[0].open(); // the TCP connection is up, the server never answers
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sockets[0].readyState).toBe(3);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(sockets).toHaveLength(2);
+    client.close();
+  });
+
+  it("computes the backoff: first at once with jitter, then doubling, capped", () => {
+    const b = { firstRetryJitterMs: 200, initialBackoffMs: 500, maxBackoffMs: 4000 };
+    expect(reconnectDelay(0, 0, b)).toBe(0);
+    expect(reconnectDelay(0, 0.999, b)).toBeLessThan(200);
+    expect([1, 2, 3, 4, 5, 30].map((n) => reconnectDelay(n, 1, b))).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
+    expect([1, 2, 3, 4].map((n) => reconnectDelay(n, 0, b))).toEqual([250, 500, 1000, 2000]);
+    // The defaults: back within a quarter second, never more than 10 s apart.
+    expect(reconnectDelay(0, 0.999)).toBeLessThan(250);
+    expect(reconnectDelay(100, 1)).toBe(defaultBackoff.maxBackoffMs);
+    expect(defaultBackoff.maxBackoffMs).toBeLessThanOrEqual(10_000);
+  });
+
+  it("reads a room back page by page to its first message, one request at a time", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.loadOlder("r")).toBe(false); // not connected: the list asks again once ready
+    await ready(sockets[0]);
+    const hist = () => sockets[0].sent.filter((f) => f.type === "history");
+    expect(client.loadOlder("r")).toBe(true);
+    expect(client.loadOlder("r")).toBe(false); // one in flight
+    expect(hist()[0]).toMatchObject({ room_id: "r", before_seq: 0, limit: 100 });
+    const page = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => msg(from + i));
+    sockets[0].push({ type: "history", id: hist()[0].id, room_id: "r", messages: page(201, 300), more: true });
+    expect(client.loadOlder("r")).toBe(true);
+    expect(hist()[1]).toMatchObject({ before_seq: 201 });
+    // A failed request is asked again after the wait the error names.
+    sockets[0].push({ type: "error", id: hist()[1].id, code: "unavailable", retry_after_ms: 500 });
+    expect(client.loadOlder("r")).toBe(false);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(client.loadOlder("r")).toBe(true);
+    sockets[0].push({ type: "history", id: hist()[2].id, room_id: "r", messages: page(101, 200), more: true });
+    client.loadOlder("r");
+    sockets[0].push({ type: "history", id: hist()[3].id, room_id: "r", messages: page(1, 100), more: false });
+    const r = client.room("r");
+    expect(r.atStart).toBe(true);
+    expect(r.messages.map((m) => m.seq)).toEqual(page(1, 300).map((m) => m.seq));
+    expect(client.loadOlder("r")).toBe(false); // nothing older
+  });
+
+  it("keeps why a message of yours was hidden, until it is restored", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    await ready(sockets[0]);
+    sockets[0].push({ type: "message", room_id: "r", message: msg(1, { user_id: "u1" }) });
+    // The room's frame (no reason) and the author's own (with it) come in either order.
+    sockets[0].push({ type: "redacted", room_id: "r", message: msg(1, { user_id: "u1", hidden: true, text: "" }), reason: "flagged as toxic" });
+    sockets[0].push({ type: "redacted", room_id: "r", message: msg(1, { user_id: "u1", hidden: true, text: "" }) });
+    const r = client.room("r");
+    expect(r.messages[0].hidden).toBe(true);
+    expect(r.hiddenReasons.get("m1")).toBe("flagged as toxic");
+    sockets[0].push({ type: "restored", room_id: "r", message: msg(1, { user_id: "u1" }) });
+    expect(r.hiddenReasons.has("m1")).toBe(false);
+    sockets[0].push({ type: "history", id: "x", room_id: "r", messages: [msg(1, { user_id: "u1", hidden: true, text: "" })], hidden_reasons: { m1: "flagged as insult" } });
+    expect(r.hiddenReasons.get("m1")).toBe("flagged as insult");
   });
 
   it("retries an unacknowledged send with the same client_msg_id and shows it once", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     client.subscribe("r");
     const cid = client.send("r", "hello", { user_id: "u1", username: "ada" });
@@ -188,7 +335,7 @@ describe("ParleyClient", () => {
   it("retries a rate-limited send after the wait, and gives up on a refused one", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     const sends = () => sockets[sockets.length - 1].sent.filter((f) => f.type === "send").map((f) => f.client_msg_id);
     const limited = client.send("r", "fast", { user_id: "u1", username: "ada" });
@@ -213,7 +360,7 @@ describe("ParleyClient", () => {
   it("asks again for rooms whose subscribe was refused or failed, as the error says", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     const s = sockets[0];
     const subscribes = () => s.sent.filter((f) => f.type === "subscribe");
@@ -247,7 +394,7 @@ describe("ParleyClient", () => {
   it("does not reconnect after a terminal close", async () => {
     const { client, sockets } = setup();
     client.connect();
-    await vi.runAllTimersAsync();
+    await vi.advanceTimersByTimeAsync(0);
     await ready(sockets[0]);
     sockets[0].drop(4403);
     await vi.advanceTimersByTimeAsync(5000);

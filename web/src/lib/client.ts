@@ -38,9 +38,35 @@ export interface ClientOptions {
   getToken: () => Promise<string>;
   newSocket?: (url: string, protocols: string[]) => Socket;
   random?: () => number;
+  /** The first retry after a drop waits up to this long (default 250 ms). */
+  firstRetryJitterMs?: number;
+  /** The second retry waits about this long, and each later one twice the one before (default 500 ms). */
   initialBackoffMs?: number;
+  /** No retry waits longer than this (default 10 s). */
   maxBackoffMs?: number;
+  /** A socket not ready by then is given up and tried again (default 10 s). */
+  connectTimeoutMs?: number;
   uuid?: () => string;
+}
+
+export interface Backoff {
+  firstRetryJitterMs: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export const defaultBackoff: Backoff = { firstRetryJitterMs: 250, initialBackoffMs: 500, maxBackoffMs: 10_000 };
+
+/**
+ * The wait before reconnect attempt n (0 is the first after a drop), given
+ * random() in [0, 1). The first is at once but for a little jitter, so a
+ * dropped socket comes back without a pause while a connector's thousands
+ * of sockets do not all return in the same millisecond; later ones back off
+ * exponentially, half of each wait jittered, up to the cap.
+ */
+export function reconnectDelay(n: number, random: number, b: Backoff = defaultBackoff): number {
+  if (n === 0) return random * b.firstRetryJitterMs;
+  return Math.min(b.maxBackoffMs, b.initialBackoffMs * 2 ** (n - 1)) * (0.5 + 0.5 * random);
 }
 
 type Listener = (payload: any) => void;
@@ -49,6 +75,33 @@ type Listener = (payload: any) => void;
 export class RoomLog {
   readonly messages: Message[] = [];
   private byId = new Map<string, Message>();
+  /** History said nothing is older than what is held: the room's first message is here. */
+  atStart = false;
+  /** The id of the request for older messages in flight, if one is. */
+  loadingOlder: string | null = null;
+  /**
+   * Why moderation hid messages of the reader's own (by message id): the
+   * server tells only the author, apart from the message itself, which
+   * every member sees the same.
+   */
+  readonly hiddenReasons = new Map<string, string>();
+
+  /**
+   * Adds a page of history. A page older than everything held (scrolling
+   * back) goes in front at once rather than message by message, so reading
+   * back through a long room stays fast.
+   */
+  addPage(page: readonly Message[]) {
+    const fresh = page.filter((m) => !this.byId.has(m.id)).sort((a, b) => a.seq - b.seq);
+    for (const m of page) if (this.byId.has(m.id)) this.upsert(m);
+    const first = this.messages.find((m) => !m.pending);
+    if (fresh.length && (!first || fresh[fresh.length - 1].seq < first.seq)) {
+      for (const m of fresh) this.byId.set(m.id, m);
+      this.messages.unshift(...fresh);
+      return;
+    }
+    for (const m of fresh) this.upsert(m);
+  }
 
   /** Inserts or replaces m; returns true if the log changed. */
   upsert(m: Message): boolean {
@@ -100,6 +153,8 @@ const retryable = new Set<string>([CodeInProgress, CodeUnavailable, CodeRateLimi
 
 /** Ids of subscribe frames start with this, so an error about one is recognised. */
 const subscribePrefix = "sub-";
+/** Ids of requests for older history start with this. */
+const historyPrefix = "hist-";
 
 export class ParleyClient {
   state: ConnState = "closed";
@@ -111,6 +166,9 @@ export class ParleyClient {
   private listeners = new Map<string, Set<Listener>>();
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the next reconnect attempt starts (ms since the epoch), while reconnecting. */
+  retryAt = 0;
   private stopped = true;
   private frameSeq = 0;
 
@@ -140,10 +198,43 @@ export class ParleyClient {
 
   close() {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.clearTimers();
     this.socket?.close(1000, "bye");
     this.socket = null;
     this.setState("closed");
+  }
+
+  /**
+   * Reconnects at once instead of waiting out the backoff: the "Retry now"
+   * button, and the browser saying the network is back or the page is
+   * visible again. A socket still trying to connect is given up first,
+   * since it may hang on a network that changed under it.
+   */
+  retryNow() {
+    if (this.stopped || this.state === "open") return;
+    this.clearTimers();
+    const old = this.socket;
+    this.socket = null;
+    old?.close(1000, "retry");
+    this.open();
+  }
+
+  /** Calls retryNow when the network comes back or the page becomes visible; returns the stop. */
+  watchNetwork(win: Pick<Window, "addEventListener" | "removeEventListener">, doc: Pick<Document, "addEventListener" | "removeEventListener" | "visibilityState">): () => void {
+    const online = () => this.retryNow();
+    const visible = () => { if (doc.visibilityState === "visible") this.retryNow(); };
+    win.addEventListener("online", online);
+    doc.addEventListener("visibilitychange", visible);
+    return () => {
+      win.removeEventListener("online", online);
+      doc.removeEventListener("visibilitychange", visible);
+    };
+  }
+
+  private clearTimers() {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.timer = this.connectTimer = null;
   }
 
   room(id: string): RoomLog {
@@ -195,11 +286,41 @@ export class ParleyClient {
     if (rooms && retryable.has(f.code as string)) setTimeout(() => this.subscribeRooms([...rooms]), wait);
   }
 
+  /** Lets the list ask again for older messages, after the wait the error names. */
+  private historyFailed(f: Frame) {
+    const id = f.id;
+    if (typeof id !== "string" || !id.startsWith(historyPrefix)) return;
+    for (const [roomId, r] of this.rooms) {
+      if (r.loadingOlder !== id) continue;
+      setTimeout(() => {
+        if (r.loadingOlder !== id) return;
+        r.loadingOlder = null;
+        this.emit("room", roomId);
+      }, Number(f.retry_after_ms ?? 1000));
+    }
+  }
+
   /** Marks a room of a subscribe frame as answered. */
   private answered(frameId: string, roomId: string) {
     const rooms = this.unanswered.get(frameId);
     rooms?.delete(roomId);
     if (rooms?.size === 0) this.unanswered.delete(frameId);
+  }
+
+  /**
+   * Asks for the page of messages before the oldest held (the latest page
+   * when none is), unless the room's start is held or a request is in
+   * flight; returns whether it asked. Pages are as large as the protocol
+   * allows, so a long room is read back in few round trips.
+   */
+  loadOlder(roomId: string, limit = 100): boolean {
+    const r = this.room(roomId);
+    if (r.atStart || r.loadingOlder || !this.socket || this.state !== "open") return false;
+    const first = r.messages.find((m) => !m.pending);
+    r.loadingOlder = historyPrefix + this.nextId();
+    this.write({ type: TypeHistory, id: r.loadingOlder, room_id: roomId, before_seq: first?.seq ?? 0, limit });
+    this.emit("room", roomId);
+    return true;
   }
 
   /** Sends text; the message shows at once as pending and is retried until acked. */
@@ -234,9 +355,21 @@ export class ParleyClient {
     } catch {
       return this.retry();
     }
+    if (this.stopped || this.socket) return; // closed, or retried now, while the token came
     const make = this.opts.newSocket ?? ((u: string, p: string[]) => new WebSocket(u, p) as unknown as Socket);
-    const ws = make(this.opts.url, [Subprotocol]);
+    let ws: Socket;
+    try {
+      ws = make(this.opts.url, [Subprotocol]);
+    } catch {
+      return this.retry(); // e.g. a URL the browser refuses: try again like a failed connection
+    }
     this.socket = ws;
+    this.connectTimer = setTimeout(() => {
+      if (this.socket !== ws || this.state === "open") return;
+      this.socket = null;
+      ws.close(1000, "connect timeout");
+      this.retry();
+    }, this.opts.connectTimeoutMs ?? 10_000);
     ws.onopen = () => ws.send(JSON.stringify({ type: TypeAuth, id: "auth", token }));
     ws.onmessage = (ev) => {
       for (const line of String(ev.data).split("\n")) {
@@ -258,28 +391,36 @@ export class ParleyClient {
     ws.onerror = () => {};
   }
 
-  /** Schedules a reconnect: exponential backoff with full jitter. */
+  /** Schedules a reconnect (see reconnectDelay). */
   private retry() {
     if (this.stopped) return;
-    this.setState("reconnecting");
-    const base = this.opts.initialBackoffMs ?? 500;
-    const cap = this.opts.maxBackoffMs ?? 30000;
-    const delay = Math.min(cap, base * 2 ** this.attempt) * (0.5 + 0.5 * (this.opts.random ?? Math.random)());
+    this.clearTimers();
+    const delay = reconnectDelay(this.attempt, (this.opts.random ?? Math.random)(), {
+      firstRetryJitterMs: this.opts.firstRetryJitterMs ?? defaultBackoff.firstRetryJitterMs,
+      initialBackoffMs: this.opts.initialBackoffMs ?? defaultBackoff.initialBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs ?? defaultBackoff.maxBackoffMs,
+    });
     this.attempt++;
+    this.retryAt = Date.now() + delay;
     this.timer = setTimeout(() => this.open(), delay);
-  }
-
-  /** The delay before reconnect attempt n, without jitter (for display and tests). */
-  backoff(n: number): number {
-    return Math.min(this.opts.maxBackoffMs ?? 30000, (this.opts.initialBackoffMs ?? 500) * 2 ** n);
+    // After retryAt is set: the state's listeners read it.
+    if (this.state === "reconnecting") this.emit("state", this.state);
+    this.setState("reconnecting");
   }
 
   private handle(f: Frame) {
     switch (f.type) {
       case TypeReady: {
         this.attempt = 0;
+        if (this.connectTimer) clearTimeout(this.connectTimer);
         this.setState("open");
         this.unanswered.clear(); // what the old socket did not answer is asked again here
+        for (const [id, r] of this.rooms) {
+          if (r.loadingOlder) {
+            r.loadingOlder = null; // lost with the old socket: the list asks again
+            this.emit("room", id);
+          }
+        }
         this.subscribeRooms([...this.subscribed]);
         for (const p of this.outbox.values()) this.write(p.frame); // same client_msg_id: idempotent
         this.emit("ready", f);
@@ -291,7 +432,10 @@ export class ParleyClient {
       case TypeRedacted:
       case TypeRestored: {
         const m = f.message as Message;
-        if (this.room(m.room_id).upsert(m)) this.emit("room", m.room_id);
+        const r = this.room(m.room_id);
+        if (f.type === TypeRedacted && typeof f.reason === "string") r.hiddenReasons.set(m.id, f.reason);
+        if (f.type === TypeRestored) r.hiddenReasons.delete(m.id);
+        if (r.upsert(m)) this.emit("room", m.room_id);
         if (f.type === TypeMessage) this.emit("message", m);
         break;
       }
@@ -312,7 +456,13 @@ export class ParleyClient {
         break;
       }
       case TypeHistory: {
-        for (const m of (f.messages as Message[]) ?? []) this.room(f.room_id as string).upsert(m);
+        const r = this.room(f.room_id as string);
+        r.addPage((f.messages as Message[]) ?? []);
+        for (const [id, why] of Object.entries((f.hidden_reasons as Record<string, string>) ?? {})) r.hiddenReasons.set(id, why);
+        if (f.id !== undefined && f.id === r.loadingOlder) {
+          r.loadingOlder = null;
+          if (!f.more) r.atStart = true;
+        }
         this.emit("room", f.room_id);
         this.emit("history", f);
         break;
@@ -328,6 +478,7 @@ export class ParleyClient {
         break;
       case TypeErrorFrame: {
         this.subscribeFailed(f);
+        this.historyFailed(f);
         const p = this.outbox.get(f.id as string);
         if (p && retryable.has(f.code as string)) {
           setTimeout(() => this.write(p.frame), Number(f.retry_after_ms ?? 500));

@@ -145,6 +145,7 @@ export interface HistoryFrame {
   messages: Message[];
   more: boolean;
   receipts: Record<string, string>;
+  hidden_reasons?: Record<string, string>;
 }
 
 export interface MembershipFrame {
@@ -160,6 +161,7 @@ export interface MessageFrame {
   type: string;
   room_id: string;
   message: Message;
+  reason?: string;
 }
 
 export interface NotificationFrame {

@@ -16,21 +16,25 @@ export const GROUP_GAP_MS = 5 * 60 * 1000;
 export function timeline(messages: readonly Message[], opts: { now: Date; newFromSeq?: number }): Row[] {
   const rows: Row[] = [];
   let prev: Message | undefined;
+  // The previous message's time and day, kept rather than parsed again:
+  // a long room's whole timeline is rebuilt as pages and messages arrive.
+  let prevAt = 0, prevDay = "";
   let newShown = false;
   for (const m of messages) {
     const at = new Date(m.created_at);
     const day = dayKey(at);
-    const dayChanged = !prev || dayKey(new Date(prev.created_at)) !== day;
+    const dayChanged = !prev || prevDay !== day;
     if (dayChanged) rows.push({ kind: "day", key: "day-" + day, label: dayLabel(at, opts.now) });
     let marker = false;
     if (!newShown && opts.newFromSeq !== undefined && !m.pending && m.seq >= opts.newFromSeq) {
       rows.push({ kind: "new", key: "new" });
       newShown = marker = true;
     }
-    const startsGroup = dayChanged || marker || !prev || prev.user_id !== m.user_id ||
-      at.getTime() - new Date(prev.created_at).getTime() > GROUP_GAP_MS;
+    const startsGroup = dayChanged || marker || !prev || prev.user_id !== m.user_id || at.getTime() - prevAt > GROUP_GAP_MS;
     rows.push({ kind: "message", key: m.id, m, startsGroup });
     prev = m;
+    prevAt = at.getTime();
+    prevDay = day;
   }
   return rows;
 }

@@ -192,3 +192,15 @@ func SeqOf(raw []byte) int64 {
 	json.Unmarshal(raw, &m)
 	return m.Seq
 }
+
+// FlagReason is what the author of a hidden message is told: "flagged as
+// toxic", "flagged as toxic and insult".
+func FlagReason(labels []string) string {
+	switch len(labels) {
+	case 0:
+		return "flagged"
+	case 1:
+		return "flagged as " + labels[0]
+	}
+	return "flagged as " + strings.Join(labels[:len(labels)-1], ", ") + " and " + labels[len(labels)-1]
+}

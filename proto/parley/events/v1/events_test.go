@@ -41,3 +41,16 @@ func TestNewKeysTheEventByItsPartitionKey(t *testing.T) {
 		t.Errorf("JSON bytes re-encoded: %s", raw.Data())
 	}
 }
+
+func TestFlagReasonNamesTheLabels(t *testing.T) {
+	for labels, want := range map[string]string{
+		"":                    "flagged",
+		"toxic":               "flagged as toxic",
+		"toxic insult":        "flagged as toxic and insult",
+		"toxic insult threat": "flagged as toxic, insult and threat",
+	} {
+		if got := FlagReason(strings.Fields(labels)); got != want {
+			t.Errorf("FlagReason(%q) = %q, want %q", labels, got, want)
+		}
+	}
+}

@@ -83,6 +83,10 @@ type MessageFrame struct {
 	Type    string          `json:"type"`
 	RoomID  string          `json:"room_id"`
 	Message json.RawMessage `json:"message" ts:"Message"`
+	// Reason says why moderation hid the message (eventsv1.FlagReason).
+	// Only the redacted frame sent to the author on their UserChannel
+	// carries it; the room's members see the message hidden, not why.
+	Reason string `json:"reason,omitempty"`
 }
 
 // TypingFrame tells a room someone is typing.
@@ -117,6 +121,9 @@ type HistoryFrame struct {
 	Messages []json.RawMessage `json:"messages" ts:"Message[]"`
 	More     bool              `json:"more"`
 	Receipts map[string]string `json:"receipts"`
+	// HiddenReasons tells why moderation hid messages of the page that the
+	// reader wrote (message id -> reason); it never names others' messages.
+	HiddenReasons map[string]string `json:"hidden_reasons,omitempty"`
 }
 
 // Presence returns the presence frame of user.

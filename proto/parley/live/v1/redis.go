@@ -167,3 +167,11 @@ func MentionsKey(roomID, userID string) string { return "mentions:{" + roomID + 
 // MentionsKept is how many seqs a MentionsKey keeps (the newest): the count
 // of someone who never reads a room stops there.
 const MentionsKept = 1000
+
+// HiddenReasonsKey is the hash (message id -> eventsv1.FlagReason) of a
+// room's hidden messages: persist writes it when moderation hides one and
+// drops the entry on restore; the connector reads it to tell an author, and
+// only them, why their messages in a history page were hidden. It is a
+// convenience copy of the flags MongoDB keeps: if Redis loses it, authors
+// see "hidden" without the why, nothing more.
+func HiddenReasonsKey(roomID string) string { return "hidden-reasons:{" + roomID + "}" }

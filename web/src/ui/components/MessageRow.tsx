@@ -1,12 +1,17 @@
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import type { Message, ParleyClient } from "../../lib/client";
 import { MaxTextChars } from "../../lib/contract.gen";
 import { ConfirmDialog } from "./ConfirmDialog";
 import { avatarColour, initials } from "../../lib/timeline";
-import { Linkified } from "./Linkified";
+import { mentions, parseMarkdown } from "../../lib/markdown";
+import { Markdown } from "./Markdown";
 
 /** One message. The first of an author's run shows an avatar, the name and the time; the rest only the text. */
-export function MessageRow({ m, mine, startsGroup, client }: { m: Message; mine: boolean; startsGroup: boolean; client: ParleyClient }) {
+export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason }: {
+  m: Message; mine: boolean; myName: string; startsGroup: boolean; client: ParleyClient;
+  /** Why moderation hid the message: known to its author only. */
+  hiddenReason?: string;
+}) {
   const [editing, setEditing] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
   const rowRef = useRef<HTMLLIElement>(null);
@@ -22,6 +27,8 @@ export function MessageRow({ m, mine, startsGroup, client }: { m: Message; mine:
     box.setSelectionRange(box.value.length, box.value.length);
   }, [isEditing]);
   const changeable = mine && !m.pending && !m.deleted && !m.hidden;
+  const blocks = useMemo(() => parseMarkdown(m.text, myName), [m.text, myName]);
+  const mentionsMe = !mine && mentions(blocks, myName);
 
   // Focus goes back to where the person was: the Edit button after editing.
   const stopEditing = () => {
@@ -51,7 +58,9 @@ export function MessageRow({ m, mine, startsGroup, client }: { m: Message; mine:
     </span>
   );
   return (
-    <li ref={rowRef} tabIndex={-1} data-testid="message" data-seq={m.seq} className={"group relative flow-root rounded py-0.5 pr-2 pl-12 hover:bg-gray-50 dark:hover:bg-gray-900 " + (startsGroup ? "mt-2" : "")}>
+    <li ref={rowRef} tabIndex={-1} data-testid="message" data-seq={m.seq} data-mentions-me={mentionsMe || undefined}
+      className={"group relative flow-root rounded py-0.5 pr-2 pl-12 hover:bg-gray-50 dark:hover:bg-gray-900 " + (startsGroup ? "mt-2 " : "") +
+        (mentionsMe ? "border-l-4 border-amber-400 bg-amber-50 dark:bg-amber-950/40" : "")}>
       {startsGroup ? (
         <>
           <span aria-hidden="true" data-avatar className={"absolute left-2 top-1.5 flex h-8 w-8 items-center justify-center rounded-full text-xs font-semibold text-white " + avatarColour(m.user_id)}>{initials(m.username)}</span>
@@ -89,12 +98,13 @@ export function MessageRow({ m, mine, startsGroup, client }: { m: Message; mine:
           </div>
         </form>
       ) : (
-        <p className="whitespace-pre-wrap break-words">
-          {m.hidden ? <em className="text-gray-500">hidden by moderation</em>
-            : m.deleted ? <em className="text-gray-500">message deleted</em>
-            : <Linkified text={m.text} />}
-          {m.edited_at && !m.deleted && !m.hidden && <span className="ml-1 text-xs text-gray-500">(edited)</span>}
-        </p>
+        m.hidden || m.deleted ? (
+          <p className="whitespace-pre-wrap break-words">
+            {m.hidden && mine && hiddenReason
+              ? <em data-testid="hidden-reason" className="text-gray-600 dark:text-gray-400">Hidden by moderation: {hiddenReason}. Only you see why.</em>
+              : <em className="text-gray-500">{m.hidden ? "hidden by moderation" : "message deleted"}</em>}
+          </p>
+        ) : <Markdown blocks={blocks} tail={m.edited_at && <span className="ml-1 text-xs text-gray-500">(edited)</span>} />
       )}
       {confirming && (
         <ConfirmDialog title="Delete this message?" body="Everyone in the room will see “message deleted” instead." confirm="Delete"

@@ -1,17 +1,21 @@
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import type { Room, User } from "../../lib/api";
 import type { ParleyClient } from "../../lib/client";
 import { MaxTextChars } from "../../lib/contract.gen";
 import { inviteByName } from "../../lib/invite";
-import { timeline } from "../../lib/timeline";
+import { timeline, type Row } from "../../lib/timeline";
 import { api } from "../session";
 import { BackButton } from "../components/BackButton";
+import { MessageList } from "../components/MessageList";
 import { MessageRow } from "../components/MessageRow";
 
-// The chat keeps every message it loaded but renders at most MAX_ROWS,
-// the newest first; scrolling to the top shows more, then loads history.
-const PAGE = 100;
-const MAX_ROWS = 1000;
+// The chat keeps every message it loaded and renders only those on screen
+// (MessageList); scrolling up loads older pages until the room's first
+// message, whose row then says so.
+type ListRow = Row | { kind: "top"; key: "top" };
+
+/** Heights to assume for rows not yet measured. */
+const estimate = (r: ListRow) => (r.kind === "message" ? (r.startsGroup ? 56 : 28) : r.kind === "day" ? 36 : r.kind === "new" ? 24 : 40);
 
 export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void; onBack: () => void }) {
   const log = client.room(roomId);
@@ -19,7 +23,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const [typing, setTyping] = useState<Record<string, number>>({});
   const [invite, setInvite] = useState("");
   const [inviteResult, setInviteResult] = useState<{ ok: boolean; text: string } | null>(null);
-  const [shown, setShown] = useState(PAGE);
+  const [version, setVersion] = useState(0);
   const [receipts, setReceipts] = useState<Record<string, number>>({});
   const [names, setNames] = useState<Record<string, string>>({});
   const listRef = useRef<HTMLOListElement>(null);
@@ -30,11 +34,14 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const [atBottom, setAtBottom] = useState(true);
   const [newFromSeq, setNewFromSeq] = useState<number>();
   const seenSeq = useRef(0);
+  // The list renders only what is on screen, so it cannot be a live
+  // region (scrolling would read rows out); a new message from someone
+  // else is read out from here instead.
+  const [heard, setHeard] = useState("");
+  const heardSeq = useRef(0);
   const messages = log.messages;
-  const visible = messages.slice(Math.max(0, messages.length - Math.min(shown, MAX_ROWS)));
 
   useEffect(() => {
-    if (messages.length === 0) client.write({ type: "history", id: client.nextId(), room_id: roomId, limit: 50 });
     const known = new Set<string>();
     const loadNames = () => api.call<{ members: { user: User }[] }>("GET", `/api/v1/rooms/${roomId}/members`).then((r) => {
       r.members.forEach((m) => known.add(m.user.id));
@@ -42,6 +49,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
     }).catch(() => {});
     loadNames();
     const offs = [
+      client.on("room", (id) => { if (id === roomId) setVersion((v) => v + 1); }),
       client.on("typing", (f) => {
         if (f.room_id === roomId && f.user_id !== me.id) setTyping((t) => ({ ...t, [f.username]: f.state === "start" ? Date.now() : 0 }));
       }),
@@ -64,24 +72,21 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   useEffect(() => {
     const last = messages.findLast((m) => !m.pending);
     if (last) client.write({ type: "read", room_id: roomId, seq: last.seq });
+    if (last && heardSeq.current && last.seq > heardSeq.current && last.user_id !== me.id) {
+      setHeard(`${last.username}: ${last.hidden ? "hidden by moderation" : last.text.slice(0, 300)}`);
+    }
+    if (last) heardSeq.current = Math.max(heardSeq.current, last.seq);
     if (stick.current) {
-      listRef.current?.lastElementChild?.scrollIntoView({ block: "end" });
-      if (last) seenSeq.current = Math.max(seenSeq.current, last.seq);
+      if (last) seenSeq.current = Math.max(seenSeq.current, last.seq); // the list keeps to the bottom
     } else if (last && last.seq > seenSeq.current && last.user_id !== me.id) {
       setNewFromSeq((s) => s ?? messages.find((m) => !m.pending && m.seq > seenSeq.current)?.seq);
     }
   }, [messages.length, client, roomId, messages, me.id]);
 
-  const onScroll = () => {
-    const el = listRef.current;
-    if (!el) return;
+  const onScroll = (el: HTMLOListElement) => {
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     if (stick.current !== atBottom) setAtBottom(stick.current);
     if (stick.current) seenSeq.current = Math.max(seenSeq.current, messages.findLast((m) => !m.pending)?.seq ?? 0);
-    if (el.scrollTop < 40) {
-      if (shown < messages.length && shown < MAX_ROWS) setShown((n) => n + PAGE);
-      else older();
-    }
   };
 
   const send = (e?: FormEvent) => {
@@ -99,10 +104,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
       client.write({ type: "typing", room_id: roomId, state: "start" });
     }
   };
-  const older = () => {
-    const first = messages.find((m) => !m.pending);
-    if (first && first.seq > 1) client.write({ type: "history", id: client.nextId(), room_id: roomId, before_seq: first.seq, limit: 50 });
-  };
+  const older = () => client.loadOlder(roomId);
   const leave = async () => {
     await api.call("POST", `/api/v1/rooms/${roomId}/leave`);
     onChanged();
@@ -129,7 +131,9 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
     el.focus(); // the button goes away; the list keeps the keyboard
   };
   const unseen = newFromSeq === undefined ? 0 : messages.filter((m) => !m.pending && m.seq >= newFromSeq).length;
-  const rows = timeline(visible, { now: new Date(), newFromSeq });
+  const rows = useMemo<ListRow[]>(() => [{ kind: "top", key: "top" }, ...timeline(messages, { now: new Date(), newFromSeq })],
+    // The log changes in place: version counts its changes.
+    [messages, version, newFromSeq]);
   const typers = Object.entries(typing).filter(([, at]) => Date.now() - at < 6000).map(([n]) => n);
 
   return (
@@ -150,15 +154,22 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
         {inviteResult && <p id="invite-result" role={inviteResult.ok ? "status" : "alert"}
           className={"w-full text-sm " + (inviteResult.ok ? "text-green-700 dark:text-green-400" : "text-red-600")}>{inviteResult.text}</p>}
       </header>
-      <button onClick={older} className="py-1 text-xs text-gray-500 hover:underline">Load older messages</button>
       <div className="relative flex min-h-0 flex-1 flex-col">
-        <ol ref={listRef} tabIndex={0} onScroll={onScroll} aria-live="polite" aria-label="Messages" className="min-h-0 flex-1 overflow-y-auto p-3">
-          {rows.map((r) => r.kind === "message"
-            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} startsGroup={r.startsGroup} client={client} />
+        <MessageList rows={rows} estimate={estimate} listRef={listRef} stick={stick} onScrolled={onScroll} onNearTop={older}
+          render={(r) => r.kind === "message"
+            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myName={me.username} startsGroup={r.startsGroup} client={client}
+              hiddenReason={log.hiddenReasons.get(r.m.id)} />
             : r.kind === "day"
               ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
-              : <li key={r.key} data-testid="new-messages" className="my-1 flex items-center gap-2 text-xs font-semibold text-red-700 after:h-px after:flex-1 after:bg-red-300 dark:text-red-400">New messages</li>)}
-        </ol>
+              : r.kind === "new"
+                ? <li key={r.key} data-testid="new-messages" className="my-1 flex items-center gap-2 text-xs font-semibold text-red-700 after:h-px after:flex-1 after:bg-red-300 dark:text-red-400">New messages</li>
+                : <li key={r.key} className="py-2 text-center text-xs text-gray-600 dark:text-gray-400">
+                  {log.atStart
+                    ? <span data-testid="room-start">This is the start of {title}.</span>
+                    : <button type="button" onClick={older} disabled={!!log.loadingOlder} className="hover:underline">
+                      {log.loadingOlder ? "Loading older messages…" : "Load older messages"}
+                    </button>}
+                </li>} />
         {!atBottom && (
           <button type="button" onClick={jumpToLatest}
             className="absolute bottom-2 left-1/2 -translate-x-1/2 rounded-full bg-indigo-600 px-3 py-1 text-sm text-white shadow-lg hover:bg-indigo-500">
@@ -167,6 +178,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
         )}
       </div>
       {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
+      <p className="sr-only" aria-live="polite">{heard}</p>
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
       <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
         <label htmlFor="composer" className="sr-only">{"Message " + title}</label>

@@ -7,6 +7,7 @@ import { api } from "../session";
 import { BackButton } from "../components/BackButton";
 import { PresenceDot } from "../components/PresenceDot";
 import { NewRoom } from "../components/NewRoom";
+import { ConnectionBanner } from "../components/ConnectionBanner";
 import { ChatView } from "./ChatView";
 import { Directory } from "./Directory";
 import { ModerationQueue } from "./ModerationQueue";
@@ -105,7 +106,9 @@ export function Shell({ me }: { me: User }) {
       client.on("presence", (f) => setPresence((p) => ({ ...p, [f.user_id]: f.status }))),
     ];
     client.connect();
+    const unwatch = client.watchNetwork(window, document);
     return () => {
+      unwatch();
       offs.forEach((off) => off());
       client.close();
     };
@@ -124,6 +127,7 @@ export function Shell({ me }: { me: User }) {
   return (
     <div className="flex h-full bg-white text-gray-900 dark:bg-gray-950 dark:text-gray-100">
       <header className="sr-only"><h1>Parley</h1></header>
+      <ConnectionBanner client={client} state={state} />
       <nav ref={navRef} aria-label="Rooms" className={"flex w-full shrink-0 flex-col border-gray-200 md:w-72 md:border-r dark:border-gray-800 " + (open ? "max-md:hidden" : "")}>
         <header className="flex items-center justify-between border-b border-gray-200 p-3 dark:border-gray-800">
           <span className="min-w-0 truncate font-semibold">{me.display_name || me.username}</span>
@@ -139,7 +143,6 @@ export function Shell({ me }: { me: User }) {
             <button onClick={() => api.logout()} className="text-sm text-gray-600 hover:underline dark:text-gray-400">Log out</button>
           </span>
         </header>
-        {state !== "open" && <p role="status" className="bg-amber-100 px-3 py-1 text-sm text-amber-900">{state === "reconnecting" ? "Reconnecting…" : "Connecting…"}</p>}
         {panel.kind === "none" && panel.notice && <p role="status" className="bg-gray-100 px-3 py-1 text-sm md:hidden dark:bg-gray-900">{panel.notice}</p>}
         <ul className="flex-1 overflow-y-auto p-2">
           {rooms.map((r) => {
