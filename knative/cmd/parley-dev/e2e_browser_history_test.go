@@ -98,7 +98,7 @@ func (s *runningStack) testBrowserHistory(t *testing.T) {
 	t.Logf("seeded %d messages in %s", historySize+4, time.Since(start).Round(time.Millisecond))
 
 	bctx := browser(t)
-	desk := newTab(t, bctx, shots)
+	desk := newPerson(t, bctx, shots)
 	desk.logErrors()
 	desk.run("desktop width", chromedp.EmulateViewport(1280, 800))
 	desk.logIn(s.url, "histada")
@@ -136,7 +136,7 @@ func (s *runningStack) testBrowserHistory(t *testing.T) {
 	desk.axe(root, "desktop long room at its first message")
 	desk.jumpToLatest(t, "desktop")
 
-	phone := newTab(t, bctx, shots)
+	phone := newPerson(t, bctx, shots)
 	phone.logErrors()
 	phone.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
 	phone.logIn(s.url, "histbob")

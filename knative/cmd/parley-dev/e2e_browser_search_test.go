@@ -35,7 +35,7 @@ func (s *runningStack) testSearch(t *testing.T) {
 	shots := filepath.Join(root, ".parley", "screenshots")
 	os.MkdirAll(shots, 0o755)
 	bctx := browser(t)
-	cy, dan := newTab(t, bctx, shots), newTab(t, bctx, shots)
+	cy, dan := newPerson(t, bctx, shots), newPerson(t, bctx, shots)
 	cy.signUp(s.url, "cysearch")
 	dan.signUp(s.url, "dansearch")
 	cy.run("create a room",
@@ -45,7 +45,7 @@ func (s *runningStack) testSearch(t *testing.T) {
 	for _, text := range []string{"the quarterly zebra report", "<b>zebra</b> in bold", "zebra idiot"} {
 		cy.run("send "+text, chromedp.SendKeys(`#composer`, text), chromedp.Click(`//button[.="Send"]`))
 	}
-	cy.waitText("moderation hides one", `//li[@data-testid="message"]//em[.="hidden by moderation"]`)
+	cy.waitText("moderation hides one", `//li[@data-testid="message"]//em[@data-testid="hidden-reason"]`)
 	roomID := strings.TrimPrefix(evalJS[string](cy, `location.hash`), "#room=")
 
 	dan.run("open search", chromedp.Click(`//nav//button[contains(., "search-room")]`), chromedp.WaitVisible(`#composer`),

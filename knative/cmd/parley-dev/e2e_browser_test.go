@@ -51,6 +51,18 @@ func newTab(t *testing.T, browserCtx context.Context, shots string) *tab {
 	return &tab{t: t, ctx: ctx, dir: shots}
 }
 
+// newPerson opens a tab in a browser context of its own: a person's own
+// browser profile, with cookies and storage no one else's tab shares.
+// (Tabs of one context share the session, as a browser's do.)
+func newPerson(t *testing.T, browserCtx context.Context, shots string) *tab {
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a browser context: %v", err)
+	}
+	return &tab{t: t, ctx: ctx, dir: shots}
+}
+
 func (b *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)

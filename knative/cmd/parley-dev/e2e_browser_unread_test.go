@@ -124,18 +124,6 @@ func (s *runningStack) unreadAndSessions(t *testing.T, bctx context.Context, roo
 	}
 }
 
-// newPerson opens a tab in a browser context of its own: a person's own
-// browser profile, with cookies and storage no one else's tab shares.
-// (Tabs of one context share the session, as a browser's do.)
-func newPerson(t *testing.T, browserCtx context.Context, shots string) *tab {
-	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open a browser context: %v", err)
-	}
-	return &tab{t: t, ctx: ctx, dir: shots}
-}
-
 // wsUser is a second person, driven over the API and a WebSocket.
 type wsUser struct {
 	s     *runningStack
