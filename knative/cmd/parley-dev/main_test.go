@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -39,7 +40,15 @@ func TestMakeRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = testWriter{t}
+	// The stack's own logs go to a file: a failing assertion stays readable in
+	// CI's shortened output, and the warnings and errors are shown when it fails.
+	stackLog, err := os.Create(filepath.Join(state, "stack.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stackLog.Close()
+	t.Cleanup(func() { showStackProblems(t, stackLog.Name()) })
+	cmd.Stderr = stackLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +66,7 @@ func TestMakeRun(t *testing.T) {
 		metricsRe := regexp.MustCompile(`metrics: +(\S+) \(emulator\)`)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			t.Log(sc.Text())
+			fmt.Fprintln(stackLog, sc.Text())
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				urlCh <- m[1]
 			}
@@ -169,9 +178,26 @@ func alive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z"
 }
 
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+// showStackProblems prints, when the test failed, the stack's log lines at
+// warning level or above (the last 40) and where the whole log is kept.
+func showStackProblems(t *testing.T, path string) {
+	if !t.Failed() {
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("the stack's log: %v", err)
+		return
+	}
+	var problems []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) ||
+			strings.Contains(line, `"severity":"ERROR"`) || strings.Contains(line, "panic:") {
+			problems = append(problems, line)
+		}
+	}
+	if len(problems) > 40 {
+		problems = problems[len(problems)-40:]
+	}
+	t.Logf("the stack's warnings and errors (the last %d):\n%s", len(problems), strings.Join(problems, "\n"))
 }
