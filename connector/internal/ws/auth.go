@@ -46,7 +46,9 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 		s.close(livev1.CloseAuthFailed, "token expired: refresh it and reconnect")
 	})
 	s.mu.Unlock()
-	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongWait))
+	// The first-frame deadline ends here; from now on RunPings checks that
+	// the client answers pings.
+	s.conn.SetReadDeadline(time.Time{})
 	if first {
 		if err := s.srv.presence.Set(ctx, id.UserID, s.id, presence.Online); err != nil {
 			s.srv.logger.Warn("presence", "error", err)

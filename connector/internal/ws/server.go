@@ -80,7 +80,7 @@ type Config struct {
 	AllowedOrigins []string
 	AuthTimeout    time.Duration // first frame deadline; default 10s
 	PingInterval   time.Duration // default 25s
-	PongWait       time.Duration // read deadline, extended by pongs; default 60s
+	PongWait       time.Duration // a socket that answers no ping this long is closed; default 60s
 	WriteWait      time.Duration // per write; default 10s
 	SendQueue      int           // frames queued per socket; default 1024
 	SendRate       float64       // messages per second per user; default 10
@@ -215,16 +215,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session runs on its own goroutine so the HTTP server's request,
 	// response buffers and deep handler stack are released at once: an
-	// idle socket then costs a small stack and a read buffer.
-	sess := newSession(s, conn)
-	s.track(sess, true)
-	// Not r.Context(): it would keep the finished request's contexts (and
+	// idle socket then costs a small stack and a read buffer. Not
+	// r.Context(): it would keep the finished request's contexts (and
 	// their done channels) alive for the socket's whole life.
 	ctx := context.Background()
-	go func() {
-		defer s.track(sess, false)
-		sess.run(ctx, token)
-	}()
+	sess := newSession(s, conn)
+	sess.prepareRead()
+	s.track(sess, true)
+	if token != "" {
+		sess.accept(ctx, inbound{token: token})
+	}
+	go sess.run(ctx)
 }
 
 func cutPrefix(s, prefix string) (string, bool) {
@@ -297,7 +298,8 @@ func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
 }
 
 // RunPings pings every socket each PingInterval, from one goroutine rather
-// than a timer per socket; a socket whose ping cannot be written is closed.
+// than a timer per socket; a socket whose ping cannot be written, or that
+// has answered none for PongWait, is closed.
 func (s *Server) RunPings(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.PingInterval)
 	defer tick.Stop()
@@ -313,7 +315,12 @@ func (s *Server) RunPings(ctx context.Context) {
 			all = append(all, sess)
 		}
 		s.mu.Unlock()
+		now := time.Now()
 		for _, sess := range all {
+			if sess.silentFor(now) > s.cfg.PongWait {
+				sess.close(websocket.CloseGoingAway, "no answer to pings")
+				continue
+			}
 			go sess.ping() // a stuck socket blocks only its own ping
 		}
 	}

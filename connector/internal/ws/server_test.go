@@ -78,6 +78,7 @@ func (acceptingLog) Append(context.Context, event.Event) error { return nil }
 type testServer struct {
 	url string
 	rdb *redis.Client
+	srv *Server
 }
 
 // failingHistory is a persist that cannot be reached.
@@ -122,7 +123,7 @@ func newTestServer(t *testing.T, cfg Config, deps ...func(*Deps)) *testServer {
 		h.Close()
 		rdb.Close()
 	})
-	return &testServer{url: hs.URL, rdb: rdb}
+	return &testServer{url: hs.URL, rdb: rdb, srv: srv}
 }
 
 type frame map[string]any
@@ -141,11 +142,18 @@ type testClient struct {
 // dial connects and authenticates as user.
 func (ts *testServer) dial(t *testing.T, user string) *testClient {
 	t.Helper()
+	return ts.dialWith(t, user, func(*websocket.Conn) {})
+}
+
+// dialWith is dial with the socket set up by prepare before it is read.
+func (ts *testServer) dialWith(t *testing.T, user string, prepare func(*websocket.Conn)) *testClient {
+	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 5 * time.Second}
 	conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	prepare(conn)
 	c := &testClient{t: t, conn: conn, frames: make(chan frame, 4096), closed: make(chan int, 1)}
 	go c.read()
 	t.Cleanup(func() { conn.Close() })
