@@ -51,9 +51,9 @@ func (centrifugoWire) setup(_ context.Context, cfg Config) ([]string, []string, 
 	return tokens, rooms, nil
 }
 
-func (centrifugoWire) join(ctx context.Context, cfg Config, token, room string) (*websocket.Conn, error) {
+func (centrifugoWire) join(ctx context.Context, cfg Config, url, token, room string) (*websocket.Conn, error) {
 	d := websocket.Dialer{HandshakeTimeout: 20 * time.Second, ReadBufferSize: 16 << 10, NetDialContext: cfg.dial}
-	conn, _, err := d.DialContext(ctx, strings.Replace(cfg.URL, "http", "ws", 1)+"/connection/websocket", nil)
+	conn, _, err := d.DialContext(ctx, strings.Replace(url, "http", "ws", 1)+"/connection/websocket", nil)
 	if err != nil {
 		return nil, err
 	}

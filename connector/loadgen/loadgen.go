@@ -65,6 +65,13 @@ type Config struct {
 	// sockets, whose share of the stack's CPU is ConnectorCPUCores
 	// ("connector"; "centrifugo" for ServerCentrifugo).
 	SocketProcess string
+	// SocketURLs are the servers the clients' sockets are spread over
+	// (see Spread), all behind the same Redis; empty: URL alone. Accounts
+	// and rooms are made at URL.
+	SocketURLs []string
+	// SocketPIDs are the processes of the socket servers, whose CPU each
+	// is reported in Result.SocketCPUCores; optional.
+	SocketPIDs []int
 
 	dial func(ctx context.Context, network, addr string) (net.Conn, error) // tests: a slow network
 }
@@ -113,6 +120,11 @@ type Result struct {
 	// Where the connector's memory is, after connecting (if MetricsURL).
 	ServerHeapInuseBytes  float64
 	ServerStackInuseBytes float64
+	// SocketCPUCores is the CPU of each process of Config.SocketPIDs, in
+	// its order (0 for one not found), and Sockets how many clients each
+	// of Config.SocketURLs held.
+	SocketCPUCores []float64 `json:",omitempty"`
+	Sockets        []int     `json:",omitempty"`
 }
 
 // Percentiles of a distribution, in milliseconds.
@@ -152,6 +164,9 @@ func (c *Config) defaults() error {
 		c.Prefix = "load"
 	}
 	set(&c.TextSize, 100)
+	if len(c.SocketURLs) == 0 {
+		c.SocketURLs = []string{c.URL}
+	}
 	switch c.Server {
 	case "", ServerParley:
 		c.Server = ServerParley
@@ -229,8 +244,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	clients := make([]*client, cfg.Clients)
 	connectTimes := make([]time.Duration, cfg.Clients)
 	t := &tally{members: map[string]int64{}, rejected: map[string]int64{}}
+	res.Sockets = make([]int, len(cfg.SocketURLs))
 	for i := range cfg.Clients {
 		t.members[rooms[i%cfg.Rooms]]++
+		res.Sockets[Spread(i, cfg.Rooms, len(cfg.SocketURLs))]++
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -241,7 +258,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			begin := time.Now()
-			conn, err := w.join(ctx, cfg, tokens[i%cfg.Users], rooms[i%cfg.Rooms])
+			url := cfg.SocketURLs[Spread(i, cfg.Rooms, len(cfg.SocketURLs))]
+			conn, err := w.join(ctx, cfg, url, tokens[i%cfg.Users], rooms[i%cfg.Rooms])
 			if err != nil {
 				connectErr.Store(err)
 				return
@@ -303,6 +321,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	cpuStart, machineStart := cpuTime(), procstat.MachineBusy()
 	stackStart, foundBy := stackProcs(cfg.StackPID)
+	socketsStart := pidsCPU(cfg.SocketPIDs)
 	pwg.Wait()
 	for _, p := range pubs {
 		res.Asked += p.asked
@@ -333,6 +352,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.LoadgenCPUCores = (cpuTime() - cpuStart).Seconds() / measured
 	res.MachineBusyCores = (procstat.MachineBusy() - machineStart).Seconds() / measured
 	res.StackFoundBy = foundBy
+	if len(cfg.SocketPIDs) > 0 {
+		for i, used := range pidsCPU(cfg.SocketPIDs) {
+			res.SocketCPUCores = append(res.SocketCPUCores, (used-socketsStart[i]).Seconds()/measured)
+		}
+	}
 	if stackStart != nil {
 		stackEnd, _ := stackProcs(cfg.StackPID)
 		res.ProcessCPUCores = map[string]float64{}
@@ -504,6 +528,30 @@ func percentiles(d []time.Duration) Percentiles {
 	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
 	at := func(p float64) float64 { return ms(s[min(len(s)-1, int(p*float64(len(s))))]) }
 	return Percentiles{P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: ms(s[len(s)-1])}
+}
+
+// Spread is the server (an index into Config.SocketURLs, of n) of client
+// i. Client i is in room i mod rooms, as its k = i div rooms member; that
+// member goes to server (room + k) mod n, so the members of every room
+// are dealt round the servers (a room's envelope reaches each of them
+// through Redis), the servers hold equal shares, and the publishers, the
+// first member of rooms 0, 1, 2 …, are spread too.
+func Spread(i, rooms, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	return (i%rooms + i/rooms) % n
+}
+
+// pidsCPU is the CPU each process has used so far (0 for one not found).
+func pidsCPU(pids []int) []time.Duration {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		if p, err := procstat.Read(pid); err == nil {
+			out[i] = p.CPU
+		}
+	}
+	return out
 }
 
 func cpuTime() time.Duration {

@@ -186,3 +186,80 @@ func TestSlowPublisherCatchesUp(t *testing.T) {
 		t.Fatalf("max lag %.1f ms after a %v stall", res.MaxLagMS, stall)
 	}
 }
+
+// Spread deals every room's members round the servers, in equal shares,
+// and the publishers (the first clients) over them too.
+func TestSpread(t *testing.T) {
+	for _, tc := range []struct{ clients, rooms, n int }{
+		{1000, 10, 3}, {200, 10, 3}, {90, 9, 3}, {12, 3, 3}, {100, 50, 3}, {1000, 10, 1}, {40, 10, 4},
+	} {
+		perServer := make([]int, tc.n)
+		servers := map[int]map[int]bool{} // room → servers holding a member
+		for i := range tc.clients {
+			s := Spread(i, tc.rooms, tc.n)
+			if s < 0 || s >= tc.n {
+				t.Fatalf("%+v: client %d on server %d", tc, i, s)
+			}
+			perServer[s]++
+			room := i % tc.rooms
+			if servers[room] == nil {
+				servers[room] = map[int]bool{}
+			}
+			servers[room][s] = true
+		}
+		members := tc.clients / tc.rooms
+		for room, on := range servers {
+			if len(on) != min(tc.n, members) {
+				t.Errorf("%+v: room %d on %d servers, want %d", tc, room, len(on), min(tc.n, members))
+			}
+		}
+		for s, got := range perServer {
+			if d := got - tc.clients/tc.n; d < -tc.rooms || d > tc.rooms {
+				t.Errorf("%+v: server %d holds %d clients of %d", tc, s, got, tc.clients)
+			}
+		}
+		for p := range min(tc.rooms, tc.n) { // publishers 0, 1, … each on its own server
+			if got := Spread(p, tc.rooms, tc.n); got != p {
+				t.Errorf("%+v: publisher %d on server %d", tc, p, got)
+			}
+		}
+	}
+}
+
+// With several socket servers, the clients connect to each as Spread
+// says, and every delivery still counts (here the servers share one fake,
+// as connectors share Redis).
+func TestRunSpreadsSocketsOverServers(t *testing.T) {
+	f := &fakeConnector{refuse: func(int) string { return "" }, refused: map[string]int{}, rooms: map[string][]*fakeConn{}}
+	var mu sync.Mutex
+	sockets := map[string]int{}
+	var urls []string
+	for range 3 {
+		var srv *httptest.Server
+		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/ws" {
+				mu.Lock()
+				sockets[srv.URL]++
+				mu.Unlock()
+			}
+			f.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	res, err := Run(context.Background(), Config{URL: urls[0], SocketURLs: urls, Clients: 12, Rooms: 2, Publishers: 2, Rate: 20,
+		Duration: 300 * time.Millisecond, Warmup: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, u := range urls {
+		if sockets[u] != 4 || res.Sockets[i] != 4 {
+			t.Errorf("server %d: %d sockets (result says %d), want 4 of 12", i, sockets[u], res.Sockets[i])
+		}
+	}
+	if res.Published == 0 || res.Delivered != res.Expected {
+		t.Errorf("published %d, delivered %d of %d", res.Published, res.Delivered, res.Expected)
+	}
+}

@@ -24,9 +24,10 @@ type wire interface {
 	// setup returns one connection token per account (Config.Users) and
 	// the rooms' names.
 	setup(ctx context.Context, cfg Config) (tokens, rooms []string, err error)
-	// join dials one client, authenticates it with token and subscribes
-	// it to room, returning once the server says it is subscribed.
-	join(ctx context.Context, cfg Config, token, room string) (*websocket.Conn, error)
+	// join dials one client to the server at url, authenticates it with
+	// token and subscribes it to room, returning once the server says it
+	// is subscribed.
+	join(ctx context.Context, cfg Config, url, token, room string) (*websocket.Conn, error)
 	// sendFrame is a publisher's send k into room: key is unique in the
 	// run (an idempotency key), text the message.
 	sendFrame(room string, k int, warmup bool, key, text string) []byte
@@ -54,12 +55,12 @@ func (parleyWire) setup(ctx context.Context, cfg Config) ([]string, []string, er
 	return setup(ctx, cfg)
 }
 
-func (parleyWire) join(ctx context.Context, cfg Config, token, room string) (*websocket.Conn, error) {
+func (parleyWire) join(ctx context.Context, cfg Config, url, token, room string) (*websocket.Conn, error) {
 	// A read buffer the size of a typical coalesced write (up to 128
 	// frames) keeps a busy client to one read call per message.
 	d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 20 * time.Second, ReadBufferSize: 16 << 10,
 		NetDialContext: cfg.dial}
-	conn, _, err := d.DialContext(ctx, strings.Replace(cfg.URL, "http", "ws", 1)+"/ws", nil)
+	conn, _, err := d.DialContext(ctx, strings.Replace(url, "http", "ws", 1)+"/ws", nil)
 	if err != nil {
 		return nil, err
 	}

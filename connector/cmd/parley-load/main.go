@@ -6,6 +6,11 @@
 // The connector limits sends to 10/s per user by default; raise
 // WS_SEND_RATE/WS_SEND_BURST on it for publishers faster than that.
 //
+// With -socket-urls it spreads the sockets over several connectors behind
+// one Redis, each room's members dealt round them (loadgen.Spread), so
+// every message crosses Redis pub/sub to each (make bench-peers' scale
+// scenario); -socket-pids reports each one's CPU.
+//
 // With -server centrifugo it drives a Centrifugo server the same way, for
 // comparison (make bench-peers): it signs the clients' connection tokens
 // with the HMAC key in CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY, the
@@ -24,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -48,8 +54,23 @@ func main() {
 	flag.StringVar(&cfg.Prefix, "prefix", "load", "account name prefix")
 	flag.BoolVar(&cfg.Idle, "idle", false, "connect and stay idle (memory per connection)")
 	flag.StringVar(&cfg.MetricsURL, "metrics", "", "connector /metrics URL, to report its memory")
+	socketURLs := flag.String("socket-urls", "", "comma-separated servers to spread the sockets over, each room's members dealt round them (default: -url)")
+	socketPIDs := flag.String("socket-pids", "", "comma-separated pids of the socket servers, to report each one's CPU")
 	minRatio := flag.Float64("min-ratio", 0, "exit 3 when fewer than this share of expected deliveries arrive (smoke tests use 1)")
 	flag.Parse()
+	if *socketURLs != "" {
+		cfg.SocketURLs = strings.Split(*socketURLs, ",")
+	}
+	if *socketPIDs != "" {
+		for _, f := range strings.Split(*socketPIDs, ",") {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "parley-load: -socket-pids:", err)
+				os.Exit(2)
+			}
+			cfg.SocketPIDs = append(cfg.SocketPIDs, pid)
+		}
+	}
 	if k := os.Getenv("CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"); k != "" {
 		cfg.TokenKey = []byte(k)
 	}
@@ -101,6 +122,12 @@ func Print(w io.Writer, r loadgen.Result) {
 		}
 	} else {
 		fmt.Fprintf(tw, "server CPU\tunknown (%s)\n", r.StackFoundBy)
+	}
+	for i, cores := range r.SocketCPUCores {
+		fmt.Fprintf(tw, "socket server %d\t%.3f cores\n", i+1, cores)
+	}
+	if len(r.Sockets) > 1 {
+		fmt.Fprintf(tw, "sockets per server\t%v\n", r.Sockets)
 	}
 	if r.ServerBytesPerConnection > 0 {
 		fmt.Fprintf(tw, "server memory\t%.1f KB per connection\n", r.ServerBytesPerConnection/1024)
