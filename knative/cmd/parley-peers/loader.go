@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,11 @@ type target struct {
 	name, url, metrics, server string
 	process                    string // the socket server's process name
 	tokenKey                   string // Centrifugo's
+	// urls, when set, are the socket servers the clients are spread over
+	// (url still takes the accounts and rooms), and pids the processes
+	// whose CPU each is reported.
+	urls []string
+	pids []int
 }
 
 // loader runs parley-load, a process of its own, so that the CPU of the
@@ -75,10 +81,21 @@ func (l *loader) load(ctx context.Context, t target, c loadgen.Config) (*loadRun
 	args := []string{"-url", t.url, "-server", t.server, "-socket-process", t.process, "-clients", strconv.Itoa(c.Clients), "-json", out,
 		"-text-size", strconv.Itoa(l.s.textSz), "-warmup", l.s.warmup.String(), "-prefix", "peers",
 		"-stack-pid", strconv.Itoa(os.Getpid()), "-metrics", t.metrics}
+	if len(t.urls) > 0 {
+		args = append(args, "-socket-urls", strings.Join(t.urls, ","))
+	}
+	if len(t.pids) > 0 {
+		var pids []string
+		for _, pid := range t.pids {
+			pids = append(pids, strconv.Itoa(pid))
+		}
+		args = append(args, "-socket-pids", strings.Join(pids, ","))
+	}
 	if c.Idle {
 		args = append(args, "-idle", "-rooms", strconv.Itoa(c.Rooms), "-users", strconv.Itoa(c.Users))
 	} else {
-		args = append(args, "-rooms", "10", "-publishers", "10", "-rate", fmt.Sprint(c.Rate), "-duration", c.Duration.String())
+		args = append(args, "-rooms", strconv.Itoa(cmp.Or(c.Rooms, 10)), "-publishers", "10", "-rate", fmt.Sprint(c.Rate),
+			"-duration", c.Duration.String())
 	}
 	cmd := exec.CommandContext(ctx, l.bin, args...)
 	cmd.Env = os.Environ()
@@ -105,6 +122,9 @@ func (l *loader) load(ctx context.Context, t target, c loadgen.Config) (*loadRun
 		say("%s, %d sockets × %.0f msg/s: %.0f deliveries/s, ratio %.4f, p50 %.1f ms, p99 %.1f ms, rejected %v, unanswered %d; CPU: socket server %.2f, servers %.2f, machine %.2f cores (load %.1f)",
 			t.name, g.Clients, g.Rate, g.DeliveredPerSecond, g.DeliveryRatio, g.LatencyMS.P50, g.LatencyMS.P99, g.Rejected,
 			g.Unanswered, g.ConnectorCPUCores, g.StackCPUCores, g.MachineBusyCores, r.Load1)
+		if len(g.SocketCPUCores) > 0 {
+			say("%s: each connector's CPU %.3f cores, sockets %v", t.name, g.SocketCPUCores, g.Sockets)
+		}
 	}
 	return r, nil
 }

@@ -8,6 +8,9 @@
 //	max    the most deliveries/s with p99 < 100 ms in that shape (rate per publisher searched)
 //	idle   memory per idle socket at 10,000 sockets
 //	floor  goal 2: CPU per message of Kafka + InsertMany alone, beside the pipeline's in s1
+//	scale  goal 5, only when asked: s1's shape without Triggers on 1 connector, then on
+//	       PEERS_CONNECTORS behind the same Redis (each room's members dealt round them),
+//	       then rooms of 2 on 1 connector; deliveries per connector-CPU-second, N ÷ 1
 //
 // Settings (environment, all optional but the first):
 //
@@ -20,6 +23,7 @@
 //	PEERS_SEARCH_DURATION  measured time of each step of max       (10s)
 //	PEERS_SEARCH_STEPS     halvings after the doubling in max      (3)
 //	PEERS_IDLE_CLIENTS     sockets in idle                         (10000)
+//	PEERS_CONNECTORS       connectors in scale                     (3)
 //	PEERS_OUT              the results as JSON                     (.parley/peers/results.json)
 //	PARLEY_MODEL_DIR       moderation's model (make: make run's); else the demo model is built
 //	ONNXRUNTIME_LIB        libonnxruntime for moderation (make fetches it)
@@ -59,6 +63,7 @@ type settings struct {
 	only                                      map[string]bool
 	duration, warmup, searchDuration          time.Duration
 	clients, idleClients, searchSteps, textSz int
+	connectors                                int
 	rate                                      float64
 }
 
@@ -67,10 +72,10 @@ func readSettings() (settings, error) {
 		out: envOr("PEERS_OUT", filepath.Join(".parley", "peers", "results.json")), only: map[string]bool{}, textSz: 100}
 	for _, part := range strings.Split(envOr("PEERS_ONLY", "s1,max,idle,floor"), ",") {
 		switch part = strings.TrimSpace(part); part {
-		case "s1", "max", "idle", "floor":
+		case "s1", "max", "idle", "floor", "scale":
 			s.only[part] = true
 		default:
-			return s, fmt.Errorf("PEERS_ONLY: unknown scenario %q (s1, max, idle, floor)", part)
+			return s, fmt.Errorf("PEERS_ONLY: unknown scenario %q (s1, max, idle, floor, scale)", part)
 		}
 	}
 	if s.centrifugo == "" && (s.only["s1"] || s.only["max"] || s.only["idle"]) {
@@ -95,6 +100,9 @@ func readSettings() (settings, error) {
 		dur("PEERS_SEARCH_DURATION", 10*time.Second)
 	s.clients, s.idleClients, s.searchSteps = num("PEERS_CLIENTS", 1000), num("PEERS_IDLE_CLIENTS", 10000), num("PEERS_SEARCH_STEPS", 3)
 	s.rate = float64(num("PEERS_RATE", 50))
+	if s.connectors = num("PEERS_CONNECTORS", 3); s.connectors < 2 {
+		errs = append(errs, "PEERS_CONNECTORS must be at least 2")
+	}
 	if len(errs) > 0 {
 		return s, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
@@ -118,6 +126,7 @@ type results struct {
 	Max         map[string]*search
 	Idle        map[string]*loadRun
 	Floor       *floorResult `json:",omitempty"`
+	Scale       *scaleResult `json:",omitempty"`
 	PipelineMS  float64      `json:",omitempty"` // s1, every Trigger: (all servers − connector) CPU per acked message
 	Settings    map[string]string
 	Description string
@@ -211,11 +220,31 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.only["scale"] {
+		say("starting %s with %d bench connectors", parleyFanout, s.connectors)
+		p, err := startParley(ctx, stack, binDir, s.modelDir, false)
+		if err != nil {
+			return err
+		}
+		for len(p.urls) < s.connectors && err == nil {
+			_, err = p.addConnector(ctx)
+		}
+		if err == nil {
+			res.Scale, err = l.scale(ctx, p)
+		}
+		p.stop()
+		if err != nil {
+			return err
+		}
+	}
 	if r := res.S1[parleyTriggers]; r != nil && r.Result.PublishedPerSecond > 0 && r.Result.ProcessCPUCores != nil {
 		res.PipelineMS = (r.Result.StackCPUCores - r.Result.ConnectorCPUCores) / r.Result.PublishedPerSecond * 1000
 	}
 	res.Description = describe(s)
 	printTable(os.Stdout, res)
+	if res.Scale != nil {
+		printScale(os.Stdout, res.Scale)
+	}
 	if err := os.MkdirAll(filepath.Dir(s.out), 0o755); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -26,12 +27,17 @@ import (
 // as bare processes (no pods: the tests' setting), plus one more connector
 // replica that the load reaches directly, without the activator's hop
 // (Centrifugo has none either), with its per-user limits lifted: the
-// publishers send faster than people.
+// publishers send faster than people. The scale scenario adds more such
+// replicas (addConnector), on the same Redis, Kafka and functions.
 type parley struct {
-	url, metrics string
+	url, metrics string // the first bench connector's
+	urls         []string
+	pids         []int
 	cancel       context.CancelFunc
 	done         chan struct{}
-	replica      *exec.Cmd
+	replicas     []*exec.Cmd
+	bin          string
+	env          []string // a bench connector's, without its ports
 }
 
 // startParley runs the manifests of knative/base on stack, without their
@@ -98,34 +104,47 @@ func startParley(ctx context.Context, stack *devstack.Stack, binDir, modelDir st
 	if !ok {
 		return nil, fmt.Errorf("no connector in %s", manifests.Dir("base"))
 	}
-	replicaPort, err := freePort()
+	p.bin = filepath.Join(binDir, "connector")
+	p.env = append(connEnv, "WS_SEND_RATE=100000", "WS_SEND_BURST=100000", "WS_FRAME_RATE=100000", "WS_FRAME_BURST=100000",
+		"WS_SEND_QUEUE=4096", "LOG_LEVEL=warn")
+	metrics, err := p.addConnector(ctx)
 	if err != nil {
 		return nil, err
 	}
-	metricsPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	p.replica = exec.Command(filepath.Join(binDir, "connector"))
-	p.replica.Env = append(connEnv, "PORT="+strconv.Itoa(replicaPort), "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(metricsPort),
-		"WS_SEND_RATE=100000", "WS_SEND_BURST=100000", "WS_FRAME_RATE=100000", "WS_FRAME_BURST=100000", "WS_SEND_QUEUE=4096",
-		"LOG_LEVEL=warn")
-	p.replica.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.replica.Start(); err != nil {
-		return nil, fmt.Errorf("start the bench connector: %w", err)
-	}
-	p.url = "http://127.0.0.1:" + strconv.Itoa(replicaPort)
-	p.metrics = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
-	if err := waitReady(ctx, p.url+"/readyz", time.Minute); err != nil {
-		return nil, err
-	}
+	p.url, p.metrics = p.urls[0], metrics
 	return p, nil
 }
 
+// addConnector starts one more bench connector and waits until it is
+// ready, returning its /metrics URL.
+func (p *parley) addConnector(ctx context.Context) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(p.bin)
+	cmd.Env = append(slices.Clip(p.env), "PORT="+strconv.Itoa(port), "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(metricsPort))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start a bench connector: %w", err)
+	}
+	p.replicas = append(p.replicas, cmd)
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	if err := waitReady(ctx, url+"/readyz", time.Minute); err != nil {
+		return "", err
+	}
+	p.urls, p.pids = append(p.urls, url), append(p.pids, cmd.Process.Pid)
+	return "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics", nil
+}
+
 func (p *parley) stop() {
-	if p.replica != nil && p.replica.Process != nil {
-		p.replica.Process.Signal(syscall.SIGTERM)
-		p.replica.Wait()
+	for _, r := range p.replicas {
+		r.Process.Signal(syscall.SIGTERM)
+		r.Wait()
 	}
 	p.cancel()
 	<-p.done

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/parley-chat/parley/connector/loadgen"
@@ -86,6 +88,75 @@ func TestFailure(t *testing.T) {
 		change(&r)
 		if failure(r) == "" {
 			t.Errorf("%s: passed", name)
+		}
+	}
+}
+
+// The scale scenario's numbers, worked by hand: 1,000 sockets in 10 rooms
+// of 100, 500 messages/s, 50,000 deliveries/s in every run but Pair.
+func TestScaleSummary(t *testing.T) {
+	run := func(pubs, delivered float64, redis float64, connectors ...float64) loadgen.Result {
+		return loadgen.Result{Clients: 1000, Rooms: 10, Publishers: 10, Rate: 50, PublishedPerSecond: pubs, DeliveredPerSecond: delivered,
+			SocketCPUCores: connectors, ProcessCPUCores: map[string]float64{"redis-server": redis}}
+	}
+	one := run(500, 50_000, 0.05, 0.5)
+	spread := run(500, 50_000, 0.06, 0.2, 0.2, 0.2)
+	pair := run(500, 1000, 0.05, 0.1)
+	pair.Rooms = 500
+	s := summarize(one, spread, pair, 3)
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-6*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	near("Members", s.Members, 100)
+	near("Further", s.Further, 2)
+	near("OnePerCoreSecond", s.OnePerCoreSecond, 100_000)
+	near("SpreadPerCoreSecond", s.SpreadPerCoreSecond, 50_000/0.6)
+	near("Ratio", s.Ratio, 0.5/0.6)
+	near("ReceiveUS", s.ReceiveUS, 0.1/(500*2)*1e6)   // 0.1 cores more for 500 × 2 envelopes/s
+	near("PubSubUS", s.PubSubUS, 0.01/(500*2)*1e6)    // 0.01 cores more of Redis
+	near("RedisUS", s.RedisUS, 100)                   // 0.05 / 500
+	near("PairUS", s.PairUS, 200)                     // 0.1 / 500
+	near("DeliveryUS", s.DeliveryUS, (1000-200)/98.0) // (s + 100d) − (s + 2d) = 98d
+	near("SendUS", s.SendUS, 200-2*(1000-200)/98.0)
+
+	// A run that delivered more is not charged for it: twice the
+	// deliveries at twice the CPU on three connectors cost the same per
+	// delivery, so nothing is left for the envelopes.
+	spread = run(1000, 100_000, 0.10, 0.4, 0.3, 0.3)
+	if s := summarize(one, spread, pair, 3); math.Abs(s.ReceiveUS) > 1e-9 || math.Abs(s.PubSubUS) > 1e-9 || math.Abs(s.Ratio-1) > 1e-9 {
+		t.Errorf("scaled: receive %v µs, pub/sub %v µs, ratio %v; want 0, 0, 1", s.ReceiveUS, s.PubSubUS, s.Ratio)
+	}
+
+	// Rooms smaller than the connectors reach only as many as members.
+	small := one
+	small.Rooms = 500 // rooms of 2
+	if s := summarize(small, small, pair, 3); s.Further != 1 {
+		t.Errorf("rooms of 2 on 3 connectors: %v further connectors, want 1", s.Further)
+	}
+}
+
+// The table says whether goal 5 is met.
+func TestPrintScale(t *testing.T) {
+	run := func(connectors ...float64) *loadRun {
+		return &loadRun{Load1: 1.5, Result: loadgen.Result{Clients: 200, Rooms: 10, Publishers: 10, Rate: 50, PublishedPerSecond: 500,
+			DeliveredPerSecond: 10_000, DeliveryRatio: 1, SocketCPUCores: connectors, Sockets: make([]int, len(connectors))}}
+	}
+	for _, tc := range []struct {
+		spread        []float64
+		want, perCore string
+	}{
+		{[]float64{0.04, 0.04, 0.03}, "= 0.91 (at least 0.85: met)", "90909"},
+		{[]float64{0.04, 0.04, 0.04}, "= 0.83 (at least 0.85: NOT met)", "83333"},
+	} {
+		r := &scaleResult{Connectors: 3, One: run(0.1), Spread: run(tc.spread...), Pair: run(0.02)}
+		r.Summary = summarize(r.One.Result, r.Spread.Result, r.Pair.Result, 3)
+		var b strings.Builder
+		printScale(&b, r)
+		if !strings.Contains(b.String(), tc.want) || !strings.Contains(b.String(), tc.perCore) {
+			t.Errorf("spread %v:\n%s\nwant %q", tc.spread, b.String(), tc.want)
 		}
 	}
 }

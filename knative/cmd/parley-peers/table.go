@@ -56,6 +56,9 @@ func rejected(r loadgen.Result) (n int64) {
 // printTable writes one table: a column per server, and beside each
 // Parley column its ratio to Centrifugo's.
 func printTable(w io.Writer, res *results) {
+	if len(res.S1)+len(res.Max)+len(res.Idle) == 0 && res.Floor == nil {
+		return
+	}
 	fmt.Fprintf(w, "\n%s\n%d CPUs; load = the machine's 1-minute load average as each run began.\n\n", res.Description, res.CPUs)
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
