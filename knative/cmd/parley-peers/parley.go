@@ -33,6 +33,7 @@ type parley struct {
 	url, metrics string // the first bench connector's
 	urls         []string
 	pids         []int
+	metricsURLs  []string // each bench connector's /metrics
 	cancel       context.CancelFunc
 	done         chan struct{}
 	replicas     []*exec.Cmd
@@ -137,8 +138,9 @@ func (p *parley) addConnector(ctx context.Context) (string, error) {
 	if err := waitReady(ctx, url+"/readyz", time.Minute); err != nil {
 		return "", err
 	}
-	p.urls, p.pids = append(p.urls, url), append(p.pids, cmd.Process.Pid)
-	return "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics", nil
+	metrics := "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	p.urls, p.pids, p.metricsURLs = append(p.urls, url), append(p.pids, cmd.Process.Pid), append(p.metricsURLs, metrics)
+	return metrics, nil
 }
 
 func (p *parley) stop() {

@@ -160,3 +160,22 @@ func TestPrintScale(t *testing.T) {
 		}
 	}
 }
+
+// sample reads an unlabelled sample, not one whose name merely starts the
+// same, and 0 when the name is absent.
+func TestSample(t *testing.T) {
+	body := "# HELP parley_connector_frames_out_total Frames sent to clients.\n" +
+		"# TYPE parley_connector_frames_out_total counter\n" +
+		"parley_connector_frames_out_total_created 1.7e9\n" +
+		"parley_connector_frames_out_total 123456\n" +
+		"parley_connector_socket_writes_total 2.5e+04\n"
+	for name, want := range map[string]float64{
+		"parley_connector_frames_out_total":    123456,
+		"parley_connector_socket_writes_total": 25000,
+		"parley_connector_sockets":             0,
+	} {
+		if got := sample(body, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/parley-chat/parley/connector/loadgen"
 )
@@ -18,7 +21,11 @@ import (
 type scaleResult struct {
 	Connectors        int
 	One, Spread, Pair *loadRun
-	Summary           scaleSummary
+	// FramesPerWrite is, per run, the frames the connectors sent ÷ the
+	// WebSocket messages they wrote (the hub coalesces what piled up),
+	// over the whole run, connecting and warm-up included.
+	FramesPerWrite [3]float64
+	Summary        scaleSummary
 }
 
 // scaleSummary is what the capacity model (knative/capacity) takes from
@@ -57,21 +64,62 @@ func (l *loader) scale(ctx context.Context, p *parley) (*scaleResult, error) {
 		return nil, fmt.Errorf("scale priming: %w", err)
 	}
 	res := &scaleResult{Connectors: n}
-	var err error
-	if res.One, err = l.load(ctx, one, loadgen.Config{Clients: l.s.clients, Rate: l.s.rate, Duration: l.s.duration}); err != nil {
-		return nil, fmt.Errorf("scale, 1 connector: %w", err)
-	}
-	if res.Spread, err = l.load(ctx, spread, loadgen.Config{Clients: l.s.clients, Rate: l.s.rate, Duration: l.s.duration}); err != nil {
-		return nil, fmt.Errorf("scale, %d connectors: %w", n, err)
-	}
 	pair := one
 	pair.name = "Parley, 1 connector, rooms of 2"
-	if res.Pair, err = l.load(ctx, pair, loadgen.Config{Clients: l.s.clients, Rooms: l.s.clients / 2, Rate: l.s.rate,
-		Duration: l.s.duration}); err != nil {
-		return nil, fmt.Errorf("scale, rooms of 2: %w", err)
+	for i, step := range []struct {
+		t     target
+		rooms int
+		run   **loadRun
+	}{{one, 0, &res.One}, {spread, 0, &res.Spread}, {pair, l.s.clients / 2, &res.Pair}} {
+		frames, writes := p.counters()
+		r, err := l.load(ctx, step.t, loadgen.Config{Clients: l.s.clients, Rooms: step.rooms, Rate: l.s.rate, Duration: l.s.duration})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", step.t.name, err)
+		}
+		*step.run = r
+		framesAfter, writesAfter := p.counters()
+		res.FramesPerWrite[i] = per(framesAfter-frames, writesAfter-writes)
+		say("%s: %.2f frames per socket write", step.t.name, res.FramesPerWrite[i])
 	}
 	res.Summary = summarize(res.One.Result, res.Spread.Result, res.Pair.Result, n)
 	return res, nil
+}
+
+// counters sums the frames sent and the WebSocket messages written over
+// the bench connectors, from their /metrics.
+func (p *parley) counters() (frames, writes float64) {
+	for _, u := range p.metricsURLs {
+		body, err := get(u)
+		if err != nil {
+			continue
+		}
+		frames += sample(body, "parley_connector_frames_out_total")
+		writes += sample(body, "parley_connector_socket_writes_total")
+	}
+	return frames, writes
+}
+
+func get(url string) (string, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// sample is the value of an unlabelled sample in a Prometheus text
+// exposition, 0 when it is not there.
+func sample(body, name string) float64 {
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }
 
 // summarize works out goal 5's ratio and the model's costs from the runs.
@@ -139,6 +187,7 @@ func printScale(w io.Writer, r *scaleResult) {
 	row("deliveries per connector-CPU-second", s.OnePerCoreSecond, s.SpreadPerCoreSecond, "")
 	row("Redis CPU µs per message", s.RedisUS, per(spread.ProcessCPUCores["redis-server"], spread.PublishedPerSecond)*1e6,
 		num(per(pair.ProcessCPUCores["redis-server"], pair.PublishedPerSecond)*1e6))
+	row("frames per socket write", r.FramesPerWrite[0], r.FramesPerWrite[1], num(r.FramesPerWrite[2]))
 	row("machine CPU busy, cores", one.MachineBusyCores, spread.MachineBusyCores, num(pair.MachineBusyCores))
 	fmt.Fprintf(tw, "load\t%.1f\t%.1f\t\t%.1f\t\n", r.One.Load1, r.Spread.Load1, r.Pair.Load1)
 	tw.Flush()
