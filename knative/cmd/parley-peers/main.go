@@ -24,6 +24,7 @@
 //	PEERS_SEARCH_STEPS     halvings after the doubling in max      (3)
 //	PEERS_IDLE_CLIENTS     sockets in idle                         (10000)
 //	PEERS_CONNECTORS       connectors in scale                     (3)
+//	PEERS_CONNECTOR_GOMAXPROCS  GOMAXPROCS of the bench connectors  (the Go default: every CPU)
 //	PEERS_OUT              the results as JSON                     (.parley/peers/results.json)
 //	PARLEY_MODEL_DIR       moderation's model (make: make run's); else the demo model is built
 //	ONNXRUNTIME_LIB        libonnxruntime for moderation (make fetches it)

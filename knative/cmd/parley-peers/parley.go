@@ -108,6 +108,9 @@ func startParley(ctx context.Context, stack *devstack.Stack, binDir, modelDir st
 	p.bin = filepath.Join(binDir, "connector")
 	p.env = append(connEnv, "WS_SEND_RATE=100000", "WS_SEND_BURST=100000", "WS_FRAME_RATE=100000", "WS_FRAME_BURST=100000",
 		"WS_SEND_QUEUE=4096", "LOG_LEVEL=warn")
+	if n := os.Getenv("PEERS_CONNECTOR_GOMAXPROCS"); n != "" {
+		p.env = append(p.env, "GOMAXPROCS="+n) // the Go scheduler's share in the scale scenario's costs
+	}
 	metrics, err := p.addConnector(ctx)
 	if err != nil {
 		return nil, err
