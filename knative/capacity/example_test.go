@@ -20,13 +20,13 @@ func ExampleWriteTable() {
 	// | online recipients per message (fan-out) | 2 | 20 | 100 |
 	// |---|---|---|---|
 	// | deliveries/s | 100,000 | 1,000,000 | 5,000,000 |
-	// | connector CPU, cores (deliveries + sends + further connectors) | 32.4 (0.81 + 30.9 + 0.67) | 49.6 (8.12 + 30.9 + 10.5) | 114.4 (40.6 + 30.9 + 42.9) |
-	// | connectors for memory / for CPU | 20 / 27 | 20 / 42 | 20 / 96 |
-	// | **connectors** (replicas) | **27** × 2 cores, 1 GiB | **42** × 2 cores, 1 GiB | **96** × 2 cores, 1 GiB |
-	// |   CPU / memory used per connector | 60% / 43% | 59% / 28% | 60% / 12% |
-	// | connectors one message reaches | 2.0 | 16.1 | 62.3 |
-	// | Redis CPU, cores (of which pub/sub to further connectors) | 9.94 (0.14) | 12.1 (2.26) | 19.0 (9.20) |
-	// | **Redis** | **Redis Cluster, 20 shards** | **Redis Cluster, 25 shards** | **Redis Cluster, 38 shards** |
+	// | connector CPU, cores (deliveries + sends + further connectors) | 43.4 (0.93 + 30.9 + 11.6) | 256.1 (9.33 + 30.9 + 215.8) | 1198.6 (46.7 + 30.9 + 1121.0) |
+	// | connectors for memory / for CPU | 20 / 37 | 20 / 214 | 20 / 999 |
+	// | **connectors** (replicas) | **37** × 2 cores, 1 GiB | **214** × 2 cores, 1 GiB | **999** × 2 cores, 1 GiB |
+	// |   CPU / memory used per connector | 59% / 32% | 60% / 5% | 60% / 1% |
+	// | connectors one message reaches | 2.0 | 19.1 | 95.2 |
+	// | Redis CPU, cores (of which pub/sub to further connectors) | 10.9 (1.15) | 31.2 (21.4) | 121.0 (111.2) |
+	// | **Redis** | **Redis Cluster, 22 shards** | **Redis Cluster, 63 shards** | **Redis Cluster, 242 shards** |
 	// | **Kafka partitions** (ordered consumers / throughput / floor) | **20** (10 / 20 / 12) | **20** (10 / 20 / 12) | **20** (10 / 20 / 12) |
 	// | **persist** replicas (cores) | **10** (5.55) | **10** (5.55) | **10** (5.55) |
 	// | **moderation (demo model)** replicas (cores) | **9** (4.95) | **9** (4.95) | **9** (4.95) |

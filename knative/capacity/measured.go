@@ -18,8 +18,8 @@ var FanOuts = []float64{2, 20, 100}
 // and the planning policy of CAPACITY.md. Every Cost says where it comes
 // from; those whose Source starts with "assumed" are not measurements.
 func Measured(fanOut float64) Model {
-	const scale = "make bench-peers PEERS_ONLY=scale (knative/BENCHMARKS.md), 2026-12-06, a smoke run (200 sockets, 5 s) " +
-		"and one of 1,000 sockets (10 s), both on the shared 2-core machine"
+	const scale = "make bench-peers PEERS_ONLY=scale (knative/BENCHMARKS.md, \"Goal 5\"), 2026-12-06: a smoke run " +
+		"(200 sockets, 5 s) and three of 1,000 sockets (10 s), on the shared 2-core machine"
 	const pipeline = "functions/BENCHMARKS.md, \"The whole pipeline at 500 messages/s\", after column, highest of 3 runs " +
 		"(BenchmarkFanout/10pub_50ps, knative/platform, 2026-12-06)"
 	return Model{
@@ -29,11 +29,11 @@ func Measured(fanOut float64) Model {
 			"commit 1eb48cd (2026-12-06, load 2.9–3.1)"},
 		// The line through rooms of 2 and rooms of 20 or 100 on one
 		// connector: see CAPACITY.md, "Which CPU per delivery".
-		DeliveryCPU: Cost{8.12 * µs, scale + "; connector CPU per message = send + members × delivery through rooms of 2 and " +
-			"rooms of 20 (smoke: 618 µs + 8.12 µs) and of 100 (1,000 sockets: 578 µs + 5.88 µs); the higher of each"},
-		SendCPU: Cost{618 * µs, scale + "; see DeliveryCPU"},
-		ReceiveCPU: Cost{14.0 * µs, scale + ", 1,000 sockets: connector CPU with 3 connectors minus 1's, per message per further " +
-			"connector (the smoke, 200 sockets, gave 133 µs: see CAPACITY.md)"},
+		DeliveryCPU: Cost{9.33 * µs, scale + "; connector CPU per message = send + members × delivery through rooms of 2 and " +
+			"rooms of 20 or 100: 8.12, 5.88, 7.58 and 9.33 µs per delivery in the four runs; the highest"},
+		SendCPU: Cost{618 * µs, scale + "; the same lines: 618, 578, 607 and 536 µs per send; the highest"},
+		ReceiveCPU: Cost{238 * µs, scale + ": connector CPU with 3 connectors minus 1's, per message per further connector: " +
+			"133, 14, 238 and 221 µs; the highest (14 came from a saturated run: see CAPACITY.md)"},
 		ConnectorCores: 2, ConnectorBytes: 1 << 30, MaxSocketsPerConnector: 50_000,
 
 		Functions: []Process{
@@ -51,10 +51,10 @@ func Measured(fanOut float64) Model {
 			{Name: "Broker, emulated (kfake + dispatch)", CPU: Cost{495 * µs, pipeline + "; a real Kafka broker and Knative's dispatcher differ: unmeasured"}},
 		},
 
-		RedisCPU: Cost{196 * µs, scale + ": redis-server CPU per message with one connector, rooms of 2 (smoke: 196 µs; " +
-			"1,000 sockets: 190 µs, and 141 µs in rooms of 100); with every Trigger 141–157 µs (" + pipeline + "); the highest"},
-		PubSubCPU: Cost{3.0 * µs, scale + ", 1,000 sockets: redis-server CPU with 3 connectors minus 1's, per message per further " +
-			"connector (the smoke gave 15.4 µs: see CAPACITY.md)"},
+		RedisCPU: Cost{196 * µs, scale + ": redis-server CPU per message with one connector, rooms of 2: 196, 190, 192 and " +
+			"175 µs (141–181 µs in rooms of 20 or 100); with every Trigger 141–157 µs (" + pipeline + "); the highest"},
+		PubSubCPU: Cost{23.6 * µs, scale + ": redis-server CPU with 3 connectors minus 1's, per message per further connector: " +
+			"15.4, 3.0, 23.5 and 23.6 µs; the highest"},
 
 		MinPartitions:      12, // kafka/topics/broker.yaml
 		EventsPerMessage:   2,  // parley.message.sent and parley.message.stored
