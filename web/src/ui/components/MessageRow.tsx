@@ -5,10 +5,13 @@ import { ConfirmDialog } from "./ConfirmDialog";
 import { avatarColour, initials } from "../../lib/timeline";
 import { mentions, parseMarkdown } from "../../lib/markdown";
 import { Markdown } from "./Markdown";
+import { Reactions } from "./Reactions";
 
 /** One message. The first of an author's run shows an avatar, the name and the time; the rest only the text. */
-export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason }: {
-  m: Message; mine: boolean; myName: string; startsGroup: boolean; client: ParleyClient;
+export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, hiddenReason }: {
+  m: Message; mine: boolean; myId: string; myName: string; startsGroup: boolean; client: ParleyClient;
+  /** Members' names by user id, for who reacted. */
+  names: Record<string, string>;
   /** Why moderation hid the message: known to its author only. */
   hiddenReason?: string;
 }) {
@@ -106,6 +109,7 @@ export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason 
           </p>
         ) : <Markdown blocks={blocks} tail={m.edited_at && <span className="ml-1 text-xs text-gray-500">(edited)</span>} />
       )}
+      {!m.pending && !m.deleted && !m.hidden && editing === null && <Reactions m={m} myId={myId} names={names} client={client} />}
       {confirming && (
         <ConfirmDialog title="Delete this message?" body="Everyone in the room will see “message deleted” instead." confirm="Delete"
           onConfirm={() => { remove(); requestAnimationFrame(() => rowRef.current?.focus()); }}

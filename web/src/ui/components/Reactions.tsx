@@ -1,0 +1,62 @@
+import { useEffect, useRef, useState } from "react";
+import type { Message, ParleyClient } from "../../lib/client";
+import { PICKER, whoReacted } from "../../lib/reactions";
+
+/**
+ * The reactions under a message: one button per emoji with its count
+ * (pressed when you reacted; clicking toggles yours), who reacted in its
+ * tooltip and accessible name, and "Add reaction", which opens a small
+ * picker. Escape closes the picker and gives focus back to its button.
+ */
+export function Reactions({ m, myId, names, client }: { m: Message; myId: string; names: Record<string, string>; client: ParleyClient }) {
+  const [picking, setPicking] = useState(false);
+  const addRef = useRef<HTMLButtonElement>(null);
+  const pickerRef = useRef<HTMLDivElement>(null);
+  const reactions = m.reactions ?? [];
+  useEffect(() => {
+    if (picking) pickerRef.current?.querySelector("button")?.focus();
+  }, [picking]);
+  const close = () => {
+    setPicking(false);
+    requestAnimationFrame(() => addRef.current?.focus());
+  };
+  const toggle = (emoji: string) => client.toggleReaction(m.room_id, m.id, emoji);
+  const chip = "inline-flex items-center gap-1 rounded-full border px-2 py-0.5 text-xs pointer-coarse:py-1.5 ";
+  return (
+    <div data-testid="reactions" className="mt-1 flex flex-wrap items-center gap-1">
+      {reactions.map((r) => {
+        const mine = r.user_ids.includes(myId);
+        const who = whoReacted(r.user_ids, myId, names);
+        return (
+          <button key={r.emoji} type="button" data-testid="reaction" data-emoji={r.emoji} aria-pressed={mine} title={`${who} reacted with ${r.emoji}`}
+            aria-label={`${r.emoji} ${r.user_ids.length}: ${who}`} onClick={() => toggle(r.emoji)}
+            className={chip + (mine
+              ? "border-indigo-500 bg-indigo-50 text-indigo-900 dark:border-indigo-400 dark:bg-indigo-950 dark:text-indigo-100"
+              : "border-gray-300 text-gray-700 hover:bg-gray-100 dark:border-gray-700 dark:text-gray-300 dark:hover:bg-gray-800")}>
+            <span aria-hidden="true">{r.emoji}</span><span data-testid="reaction-count">{r.user_ids.length}</span>
+          </button>
+        );
+      })}
+      <span className="relative">
+        <button ref={addRef} type="button" aria-label="Add reaction" aria-expanded={picking} onClick={() => setPicking((p) => !p)}
+          className={chip + "border-gray-300 text-gray-600 hover:bg-gray-100 dark:border-gray-700 dark:text-gray-400 dark:hover:bg-gray-800 " +
+            (reactions.length || picking ? "" : "opacity-0 group-focus-within:opacity-100 group-hover:opacity-100 pointer-coarse:opacity-100")}>
+          <span aria-hidden="true">☺+</span>
+        </button>
+        {picking && (
+          <div ref={pickerRef} role="group" aria-label="Pick a reaction"
+            onKeyDown={(e) => { if (e.key === "Escape") { e.preventDefault(); close(); } }}
+            className="absolute bottom-full left-0 z-10 mb-1 flex gap-0.5 rounded-lg border border-gray-300 bg-white p-1 shadow-lg dark:border-gray-700 dark:bg-gray-900">
+            {PICKER.map((p) => (
+              <button key={p.emoji} type="button" aria-label={`React with ${p.name}`} title={p.name}
+                onClick={() => { toggle(p.emoji); close(); }}
+                className="rounded px-1.5 py-0.5 text-lg hover:bg-gray-100 focus:bg-gray-100 dark:hover:bg-gray-800 dark:focus:bg-gray-800">
+                <span aria-hidden="true">{p.emoji}</span>
+              </button>
+            ))}
+          </div>
+        )}
+      </span>
+    </div>
+  );
+}
