@@ -82,7 +82,7 @@ func reactInWindow(ctx context.Context, rdb *redis.Client, r eventsv1.MessageRea
 	score := fmt.Sprint(r.Seq)
 	for range windowRetries {
 		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
-			vals, err := tx.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: score, Max: score}).Result()
+			vals, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: r.Seq, Stop: r.Seq}).Result()
 			if err != nil || len(vals) != 1 {
 				return err // not in the window: history reads persist's store
 			}

@@ -43,8 +43,7 @@ func (l *recordingLog) count() int {
 // windowMessage reads a message from the room's history window.
 func windowMessage(t *testing.T, rdb *redis.Client, room string, seq int64) eventsv1.Message {
 	t.Helper()
-	vals, err := rdb.ZRangeByScore(context.Background(), livev1.HistoryKey(room),
-		&redis.ZRangeBy{Min: fmt.Sprint(seq), Max: fmt.Sprint(seq)}).Result()
+	vals, err := rdb.ZRangeArgs(context.Background(), redis.ZRangeArgs{Key: livev1.HistoryKey(room), ByScore: true, Start: seq, Stop: seq}).Result()
 	if err != nil || len(vals) != 1 {
 		t.Fatalf("window at seq %d: %v %v", seq, vals, err)
 	}

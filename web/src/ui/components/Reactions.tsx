@@ -6,15 +6,21 @@ import { PICKER, whoReacted } from "../../lib/reactions";
  * The reactions under a message: one button per emoji with its count
  * (pressed when you reacted; clicking toggles yours), who reacted in its
  * tooltip and accessible name, and "Add reaction", which opens a small
- * picker. Escape closes the picker and gives focus back to its button.
+ * picker. Escape closes the picker and gives focus back to its button; a
+ * click elsewhere or the focus moving on closes it too.
  */
 export function Reactions({ m, myId, names, client }: { m: Message; myId: string; names: Record<string, string>; client: ParleyClient }) {
   const [picking, setPicking] = useState(false);
   const addRef = useRef<HTMLButtonElement>(null);
   const pickerRef = useRef<HTMLDivElement>(null);
+  const wrapRef = useRef<HTMLSpanElement>(null);
   const reactions = m.reactions ?? [];
   useEffect(() => {
-    if (picking) pickerRef.current?.querySelector("button")?.focus();
+    if (!picking) return;
+    pickerRef.current?.querySelector("button")?.focus();
+    const outside = (e: PointerEvent) => { if (!wrapRef.current?.contains(e.target as Node)) setPicking(false); };
+    document.addEventListener("pointerdown", outside);
+    return () => document.removeEventListener("pointerdown", outside);
   }, [picking]);
   const close = () => {
     setPicking(false);
@@ -37,7 +43,10 @@ export function Reactions({ m, myId, names, client }: { m: Message; myId: string
           </button>
         );
       })}
-      <span className="relative">
+      <span ref={wrapRef} className="relative"
+        // Only a focus that moved somewhere (Tab): a click on a button that
+        // does not take focus (Safari) leaves none, and must still land.
+        onBlur={(e) => { if (picking && e.relatedTarget && !e.currentTarget.contains(e.relatedTarget as Node)) setPicking(false); }}>
         <button ref={addRef} type="button" aria-label="Add reaction" aria-expanded={picking} onClick={() => setPicking((p) => !p)}
           className={chip + "border-gray-300 text-gray-600 hover:bg-gray-100 dark:border-gray-700 dark:text-gray-400 dark:hover:bg-gray-800 " +
             (reactions.length || picking ? "" : "opacity-0 group-focus-within:opacity-100 group-hover:opacity-100 pointer-coarse:opacity-100")}>
