@@ -69,7 +69,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err != nil {
 			return nil, err
 		}
-		return nil, f.apply(ctx, d.RoomID, d.MessageID, bson.M{"deleted": true, "text": ""})
+		// Its reactions go with its text (one that arrives later, on its own
+		// Trigger, is kept but never shown: see messageDoc.public).
+		return nil, f.apply(ctx, d.RoomID, d.MessageID, bson.M{"deleted": true, "text": "", "reactions": bson.A{}, "reaction_emojis": bson.A{}})
 	case eventsv1.TypeMessageFlagged:
 		fl, err := ksvc.DecodeEvent("persist", e, func(fl *eventsv1.MessageFlagged) bool { return fl.MessageID != "" })
 		if err != nil {

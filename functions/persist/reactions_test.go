@@ -131,4 +131,12 @@ func TestReactionsAreStoredIdempotentlyAndLimited(t *testing.T) {
 	if window, stored := e.reactionsOf(t, m); window != after || stored != after {
 		t.Errorf("restored: %q, %q; want %q", window, stored, after)
 	}
+
+	// Deleting the message drops its reactions from the store too.
+	if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageDeleted, room, eventsv1.MessageDeleted{MessageID: m.ID, RoomID: room, UserID: "u1"})); err != nil {
+		t.Fatal(err)
+	}
+	if doc, err := e.f.store.get(ctx, room, m.ID); err != nil || len(doc.Reactions) != 0 || len(doc.ReactionEmojis) != 0 {
+		t.Errorf("a deleted message keeps %d reactions (%v)", len(doc.Reactions), err)
+	}
 }
