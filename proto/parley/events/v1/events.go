@@ -27,6 +27,7 @@ const (
 	TypeMessageStored    = "parley.message.stored"     // partitionkey: room id
 	TypeReceiptRead      = "parley.receipt.read"       // partitionkey: room id
 	TypeMessageRestored  = "parley.message.restored"   // partitionkey: room id
+	TypeMessageReacted   = "parley.message.reacted"    // partitionkey: room id
 )
 
 // Emitters: the CloudEvent source each Parley service stamps on what it
@@ -47,6 +48,7 @@ var emitters = map[string]string{
 	TypeMessageEdited:    SourceConnector,
 	TypeMessageDeleted:   SourceConnector,
 	TypeReceiptRead:      SourceConnector,
+	TypeMessageReacted:   SourceConnector,
 	TypeMessageFlagged:   SourceModeration,
 	TypeMessageRestored:  SourceModeration,
 	TypeMessageStored:    SourcePersist,
@@ -137,6 +139,17 @@ type Message struct {
 	// Hidden is set when moderation flagged the message; Text is then empty
 	// for everyone.
 	Hidden bool `json:"hidden,omitempty"`
+	// Reactions are the emoji members reacted with, in the order each emoji
+	// was first used; absent when there are none, and on a message that is
+	// deleted or hidden.
+	Reactions []Reaction `json:"reactions,omitempty"`
+}
+
+// Reaction is one emoji on a message and who reacted with it, in the order
+// they did.
+type Reaction struct {
+	Emoji   string   `json:"emoji"`
+	UserIDs []string `json:"user_ids"`
 }
 
 // MessageEdited is the data of parley.message.edited.
@@ -173,6 +186,19 @@ type MessageRestored struct {
 	MessageID string    `json:"message_id"`
 	RoomID    string    `json:"room_id"`
 	By        string    `json:"by"`
+	At        time.Time `json:"at"`
+}
+
+// MessageReacted is the data of parley.message.reacted: a member added or
+// removed one reaction of theirs. Op is explicit, so applying the event
+// twice (redelivery) has the effect of applying it once.
+type MessageReacted struct {
+	MessageID string    `json:"message_id"`
+	RoomID    string    `json:"room_id"`
+	Seq       int64     `json:"seq"`
+	UserID    string    `json:"user_id"` // who reacted
+	Emoji     string    `json:"emoji"`
+	Op        string    `json:"op"` // ReactionAdd or ReactionRemove
 	At        time.Time `json:"at"`
 }
 

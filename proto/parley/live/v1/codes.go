@@ -15,6 +15,7 @@ const (
 	CodeUnavailable      = "unavailable"       // a dependency is down; retry the same frame (same client_msg_id)
 	CodeInProgress       = "in_progress"       // the same client_msg_id is being sent right now; retry
 	CodeSeqOutOfRange    = "seq_out_of_range"  // a seq the room has not reached (or below 0); room_id says which room
+	CodeReactionLimit    = "reaction_limit"    // the message carries MaxReactionEmojis different emoji (or MaxReactions); react with one of them
 )
 
 // CloseCode is the code of a close frame: WebSocket's own (RFC 6455) below

@@ -89,6 +89,20 @@ type MessageFrame struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// ReactedFrame tells a room a member added or removed a reaction. It is a
+// change, not the message's whole list: a client applies it to what it
+// holds (adding a reaction it has, or removing one it has not, changes
+// nothing), and history pages carry the lists.
+type ReactedFrame struct {
+	Type      string `json:"type"` // TypeReacted
+	RoomID    string `json:"room_id"`
+	MessageID string `json:"message_id"`
+	Seq       int64  `json:"seq"`
+	Emoji     string `json:"emoji"`
+	UserID    string `json:"user_id"`
+	Op        string `json:"op"` // ReactionAdd or ReactionRemove
+}
+
 // TypingFrame tells a room someone is typing.
 type TypingFrame struct {
 	Type     string `json:"type"` // TypeTyping

@@ -26,6 +26,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const [version, setVersion] = useState(0);
   const [receipts, setReceipts] = useState<Record<string, number>>({});
   const [names, setNames] = useState<Record<string, string>>({});
+  const [reactionError, setReactionError] = useState("");
   const listRef = useRef<HTMLOListElement>(null);
   const lastTyping = useRef(0);
   const stick = useRef(true);
@@ -57,6 +58,12 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
         if (f.room_id !== roomId) return;
         if (!known.has(f.user_id)) loadNames(); // someone who joined since
         setReceipts((r) => ({ ...r, [f.user_id]: Math.max(r[f.user_id] ?? 0, f.seq) }));
+      }),
+      client.on("reacted", (f) => {
+        if (f.room_id === roomId && !known.has(f.user_id)) loadNames(); // someone who joined since
+      }),
+      client.on("reactionFailed", (p) => {
+        if (p.roomId === roomId) setReactionError(`Could not react with ${p.emoji}: ${p.message ?? p.code}`);
       }),
       client.on("history", (f) => {
         if (f.room_id === roomId && f.receipts) setReceipts((r) => {
@@ -157,7 +164,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
       <div className="relative flex min-h-0 flex-1 flex-col">
         <MessageList rows={rows} estimate={estimate} listRef={listRef} stick={stick} onScrolled={onScroll} onNearTop={older}
           render={(r) => r.kind === "message"
-            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myName={me.username} startsGroup={r.startsGroup} client={client}
+            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myId={me.id} myName={me.username} names={names} startsGroup={r.startsGroup} client={client}
               hiddenReason={log.hiddenReasons.get(r.m.id)} />
             : r.kind === "day"
               ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
@@ -177,6 +184,8 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
           </button>
         )}
       </div>
+      {reactionError && <p role="alert" className="px-3 text-xs text-red-600">{reactionError}
+        <button type="button" onClick={() => setReactionError("")} className="ml-2 underline">Dismiss</button></p>}
       {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
       <p className="sr-only" aria-live="polite">{heard}</p>
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
