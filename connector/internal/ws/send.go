@@ -56,7 +56,7 @@ func (s *session) send(ctx context.Context, f livev1.Frame) {
 		return
 	} else if blocked {
 		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeBlocked,
-			Message: "this person has blocked you: your message was not sent", RoomID: f.RoomID})
+			Message: "the other person has blocked you", RoomID: f.RoomID})
 		return
 	}
 	s.inflight <- struct{}{} // released when the send is answered
