@@ -45,7 +45,7 @@ type store struct {
 func newStore(db *mongo.Database) *store {
 	return &store{notifications: db.Collection("notifications"), users: db.Collection("notification_users"),
 		members: db.Collection("notification_members"), rooms: db.Collection("notification_rooms"),
-		blocks: db.Collection("notification_blocks"),
+		blocks:        db.Collection("notification_blocks"),
 		subscriptions: db.Collection("push_subscriptions")}
 }
 
