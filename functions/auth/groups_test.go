@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -93,7 +94,8 @@ func TestGroupDirectRooms(t *testing.T) {
 		t.Errorf("cy in the group: %v %v", m, err)
 	}
 
-	// Every member's joining is an event, reason "direct", keyed by room.
+	// Every member's joining is an event, reason "direct", keyed by room;
+	// those of the opening list all three people, cy's return only cy.
 	eventually(t, "member events", func() bool {
 		n := 0
 		for _, ev := range e.broker.events(eventsv1.TypeRoomMemberJoined) {
@@ -103,6 +105,16 @@ func TestGroupDirectRooms(t *testing.T) {
 		}
 		return n == 4 // three, and cy again
 	})
+	var everyone []int
+	for _, ev := range e.broker.events(eventsv1.TypeRoomMemberJoined) {
+		if ev["room_id"] == g.Id {
+			members, _ := ev["members"].([]any)
+			everyone = append(everyone, len(members))
+		}
+	}
+	if fmt.Sprint(everyone) != "[3 3 3 0]" {
+		t.Errorf("people listed by the group's joins: %v, want [3 3 3 0]", everyone)
+	}
 }
 
 func TestGroupDirectRoomRefusals(t *testing.T) {

@@ -231,7 +231,7 @@ func (s *store) listMembers(ctx context.Context, roomID uuid.UUID) ([]member, er
 }
 
 // maxGroupPeople bounds a group direct conversation, its opener included.
-const maxGroupPeople = 8
+const maxGroupPeople = eventsv1.MaxConversationPeople
 
 // directKey names a set of people's direct room: their ids, sorted, joined
 // by ':'. It is unique, so concurrent openings of the same set agree, and a
@@ -277,11 +277,19 @@ func (s *store) openDirect(ctx context.Context, opener uuid.UUID, others []uuid.
 			return addOutbox(ctx, tx, memberEvent(eventsv1.TypeRoomMemberJoined, id, opener, authv1.RoomRoleMember, opener.String(), "direct"))
 		}
 		var events []outboxEvent
+		everyone := make([]string, len(people))
+		for i, u := range people {
+			everyone[i] = u.String()
+		}
 		for _, u := range people {
 			if _, err := tx.Exec(ctx, `INSERT INTO memberships (room_id, user_id, role) VALUES ($1, $2, 'member')`, id, u); err != nil {
 				return err
 			}
-			events = append(events, memberEvent(eventsv1.TypeRoomMemberJoined, id, u, authv1.RoomRoleMember, opener.String(), "direct"))
+			ev := memberEvent(eventsv1.TypeRoomMemberJoined, id, u, authv1.RoomRoleMember, opener.String(), "direct")
+			data := ev.Data.(eventsv1.RoomMember)
+			data.Members = everyone
+			ev.Data = data
+			events = append(events, ev)
 		}
 		return addOutbox(ctx, tx, events...)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/parley-chat/parley/knative/ksvc"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
@@ -93,5 +94,31 @@ func TestTheLatestBlockChangeHolds(t *testing.T) {
 	}
 	if err := e.deliver(eventsv1.TypeUserBlocked, eventsv1.UserBlock{BlockerID: ann.id}); err == nil {
 		t.Error("a block naming no one was accepted")
+	}
+}
+
+// A message handled after the first of a conversation's "direct" joins and
+// before the others still notifies everyone: each of those joins lists all
+// of the conversation's people.
+func TestAMessageBetweenAConversationsJoinsNotifiesEveryone(t *testing.T) {
+	e := newEnv(t)
+	group := uuid.NewString()
+	ann, bob, cyd := e.user(t, "ann"), e.user(t, "bob"), e.user(t, "cyd")
+	everyone := []string{ann.id, bob.id, cyd.id}
+	e.handle(t, eventsv1.TypeRoomMemberJoined, eventsv1.RoomMember{RoomID: group, UserID: ann.id, Role: "member",
+		Reason: "direct", Members: everyone})
+	e.say(t, group, ann, "hello both")
+	for _, p := range []person{bob, cyd} {
+		if got := e.inbox(t, p, "direct"); len(got) != 1 {
+			t.Errorf("%s: %v", p.name, got)
+		}
+	}
+	too := make([]string, eventsv1.MaxConversationPeople+1)
+	for i := range too {
+		too[i] = uuid.NewString()
+	}
+	err := e.deliver(eventsv1.TypeRoomMemberJoined, eventsv1.RoomMember{RoomID: uuid.NewString(), UserID: ann.id, Reason: "direct", Members: too})
+	if !ksvc.IsPermanent(err) {
+		t.Errorf("a conversation of %d people: %v, want a permanent refusal", len(too), err)
 	}
 }

@@ -59,7 +59,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, f.notify(ctx, []notificationDoc{{ID: "welcome:" + u.UserID, UserID: u.UserID, Kind: "welcome",
 			Text: "Welcome to Parley, " + u.DisplayName + "!", CreatedAt: u.CreatedAt.UTC()}})
 	case eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft:
-		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.RoomMember) bool { return m.RoomID != "" && m.UserID != "" })
+		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.RoomMember) bool {
+			return m.RoomID != "" && m.UserID != "" && len(m.Members) <= eventsv1.MaxConversationPeople
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -67,7 +69,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if e.Type() == eventsv1.TypeRoomMemberLeft {
 			state, err = livev1.MembershipLeft, f.store.leave(ctx, m.RoomID, m.UserID)
 		} else {
-			err = f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct")
+			err = f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct", m.Members)
 		}
 		if err != nil {
 			return nil, err

@@ -100,9 +100,12 @@ func (s *store) userIDs(ctx context.Context, names []string) (map[string]string,
 	return out, nil
 }
 
-// join records a membership. A direct room is marked before its member,
-// so that isDirect, once it sees the member, also sees the mark.
-func (s *store) join(ctx context.Context, roomID, userID string, direct bool) error {
+// join records a membership. A direct room is marked before its members,
+// so that isDirect, once it sees the sender, also sees the mark; and all
+// the people of a conversation's opening (everyone) are recorded with the
+// first of its joins handled, so that a message handled between those
+// joins notifies every one of them, not only those whose join came first.
+func (s *store) join(ctx context.Context, roomID, userID string, direct bool, everyone []string) error {
 	if direct {
 		if _, err := s.rooms.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$set": bson.M{"direct": true}},
 			options.UpdateOne().SetUpsert(true)); err != nil {
@@ -110,9 +113,17 @@ func (s *store) join(ctx context.Context, roomID, userID string, direct bool) er
 		}
 		s.kinds.put(roomID, true, time.Now())
 	}
-	_, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + userID},
-		bson.M{"$set": bson.M{"room_id": roomID, "user_id": userID, "left": false}}, options.UpdateOne().SetUpsert(true))
-	return err
+	ids := []string{userID}
+	if direct {
+		ids = append(ids, everyone...)
+	}
+	for _, id := range ids {
+		if _, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + id},
+			bson.M{"$set": bson.M{"room_id": roomID, "user_id": id, "left": false}}, options.UpdateOne().SetUpsert(true)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setBlock records (on) or ends (off) a block as of at. Blocks and

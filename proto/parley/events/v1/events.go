@@ -125,7 +125,16 @@ type RoomMember struct {
 	// message in it notifies its other members.
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	// Members, on the "direct" joins of a conversation's opening, lists all
+	// its people (at most MaxConversationPeople), so a consumer knows them
+	// all from whichever of those events it handles first: a message can be
+	// handled between them.
+	Members []string `json:"members,omitempty"`
 }
+
+// MaxConversationPeople bounds a direct conversation (1:1 or group), its
+// opener included.
+const MaxConversationPeople = 8
 
 // UserBlock is the data of parley.user.blocked and parley.user.unblocked.
 // Both of one blocker share a partition, so they apply in order.
