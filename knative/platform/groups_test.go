@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,12 @@ func noticeOf(kind, room, from string) func(frame) bool {
 		return frame(n).str("kind") == kind && frame(n).str("room_id") == room && frame(n).str("from_user_id") == from
 	}
 }
+
+// noticeWait bounds the wait for a notification about a room just opened:
+// its message can reach notification before the room's member.joined
+// events, and is then redelivered on notification-message-stored's backoff
+// (7 retries from 0.2 s, the last at 25.4 s).
+const noticeWait = 40 * time.Second
 
 // notices counts the user's notifications of kind in room from a user.
 func notices(t *testing.T, u user, kind, room, from string) int {
@@ -71,8 +78,8 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 	for _, x := range []*client{a, b, c} {
 		x.waitMessages(group.ID, 2)
 	}
-	c.expect("notification", noticeOf("direct", group.ID, ann.id))
-	c.expect("notification", noticeOf("direct", group.ID, bob.id))
+	c.expectWithin(noticeWait, "notification", noticeOf("direct", group.ID, ann.id))
+	c.expectWithin(noticeWait, "notification", noticeOf("direct", group.ID, bob.id))
 
 	// Bob's 1:1 room with ann, and his cached membership of it.
 	var dm struct{ ID string }
@@ -80,7 +87,7 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 	a.subscribe(dm.ID, 0)
 	b.subscribe(dm.ID, 0)
 	before := b.sendText(dm.ID, "before the block")
-	a.expect("notification", noticeOf("direct", dm.ID, bob.id))
+	a.expectWithin(noticeWait, "notification", noticeOf("direct", dm.ID, bob.id))
 	room := newRoom(t, ann, bob, cy)
 
 	// The block reaches the connectors' caches through notification.
@@ -97,8 +104,10 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 	}
 	waitChange := func() {
 		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		for {
-			msg, err := changes.ReceiveMessage(context.Background())
+			msg, err := changes.ReceiveMessage(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,9 +151,9 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 	// the same message is the fence: ann's would have been made with it.
 	b.sendText(group.ID, "still here")
 	a.waitMessages(group.ID, 3)
-	c.expect("notification", noticeOf("direct", group.ID, bob.id))
+	c.expectWithin(noticeWait, "notification", noticeOf("direct", group.ID, bob.id))
 	b.sendText(room, "@"+ann.name+" @"+cy.name+" look")
-	c.expect("notification", noticeOf("mention", room, bob.id))
+	c.expectWithin(noticeWait, "notification", noticeOf("mention", room, bob.id))
 	for _, r := range []string{group.ID, dm.ID} {
 		if n := notices(t, ann, "direct", r, bob.id); n != 1 { // "hi ann", "before the block"
 			t.Errorf("ann has %d direct notifications from bob in %s, want 1 (from before the block)", n, r)
