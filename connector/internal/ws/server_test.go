@@ -56,8 +56,9 @@ func (tokenIsUser) Verify(_ context.Context, token string) (authn.Identity, erro
 // everyoneIsMember makes every user a member of every room.
 type everyoneIsMember struct{}
 
-func (everyoneIsMember) Role(context.Context, string, string) (string, error) { return "member", nil }
-func (everyoneIsMember) Forget(string, string)                                {}
+func (everyoneIsMember) Role(context.Context, string, string) (string, error)  { return "member", nil }
+func (everyoneIsMember) Blocked(context.Context, string, string) (bool, error) { return false, nil }
+func (everyoneIsMember) Forget(string, string)                                 {}
 
 // noHistory is a persist with nothing stored.
 type noHistory struct{}

@@ -10,6 +10,7 @@ export const CloseInternal = 4002;
 export const ClosePolicyViolation = 4429;
 export const CloseSlowConsumer = 4001;
 export const CodeBadFrame = "bad_frame";
+export const CodeBlocked = "blocked";
 export const CodeForbidden = "forbidden";
 export const CodeFrameTooLarge = "frame_too_large";
 export const CodeInProgress = "in_progress";

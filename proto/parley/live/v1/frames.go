@@ -151,7 +151,7 @@ type MembershipFrame struct {
 	Type   string `json:"type"` // TypeMembership
 	RoomID string `json:"room_id"`
 	UserID string `json:"user_id"`
-	State  string `json:"state"`  // MembershipJoined or MembershipLeft
+	State  string `json:"state"`  // MembershipJoined, MembershipLeft or MembershipChanged
 	Reason string `json:"reason"` // as in eventsv1.RoomMember: invited, kicked, …
 	By     string `json:"by,omitempty"`
 }
@@ -160,6 +160,10 @@ type MembershipFrame struct {
 const (
 	MembershipJoined = "joined"
 	MembershipLeft   = "left"
+	// MembershipChanged: what the user may do in the room changed (the
+	// other person of a 1:1 room blocked or unblocked them). Connectors
+	// forget their cached answer and do not pass the frame on.
+	MembershipChanged = "changed"
 )
 
 // NotificationFrame carries a new notification; it is published on the
