@@ -7,38 +7,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
-
-// recordingLog acknowledges every event and keeps the reactions.
-type recordingLog struct {
-	mu        sync.Mutex
-	reactions []eventsv1.MessageReacted
-}
-
-func (l *recordingLog) Append(_ context.Context, e event.Event) error {
-	if e.Type() == eventsv1.TypeMessageReacted {
-		var r eventsv1.MessageReacted
-		if err := json.Unmarshal(e.Data(), &r); err != nil {
-			return err
-		}
-		l.mu.Lock()
-		l.reactions = append(l.reactions, r)
-		l.mu.Unlock()
-	}
-	return nil
-}
-
-func (l *recordingLog) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.reactions)
-}
 
 // windowMessage reads a message from the room's history window.
 func windowMessage(t *testing.T, rdb *redis.Client, room string, seq int64) eventsv1.Message {
@@ -100,8 +74,8 @@ func TestConcurrentReactionsAllReachTheWindowAndTheRoom(t *testing.T) {
 	if len(m.Reactions) != 2 || len(m.Reactions[0].UserIDs) != n || len(m.Reactions[1].UserIDs) != n || m.Text != "react to this" {
 		t.Fatalf("the window holds %+v, want %d members on each of 2 emoji", m, n)
 	}
-	if log.count() != 2*n {
-		t.Errorf("%d reaction events, want %d", log.count(), 2*n)
+	if log.reactions() != 2*n {
+		t.Errorf("%d reaction events, want %d", log.reactions(), 2*n)
 	}
 
 	// Removing goes the same way; the emoji goes with its last member.
@@ -144,7 +118,7 @@ func TestReactionsAreRefusedWithAReasonAndNothingLogged(t *testing.T) {
 		livev1.CodeNotFound)
 	refused("deleted", frame{"type": "react", "room_id": room, "message_id": gone.str("message_id"), "seq": gone.num("seq"), "emoji": "👍", "op": "add"},
 		livev1.CodeForbidden)
-	if n := log.count(); n != 0 {
+	if n := log.reactions(); n != 0 {
 		t.Fatalf("%d reactions logged for refused frames", n)
 	}
 	for i := range eventsv1.MaxReactionEmojis {
@@ -159,7 +133,7 @@ func TestReactionsAreRefusedWithAReasonAndNothingLogged(t *testing.T) {
 		a.write(react(string(rune(0x1F600))))
 	}
 	refused("too fast", react("😀"), livev1.CodeRateLimited)
-	if n := log.count(); n != eventsv1.MaxReactionEmojis+3 {
+	if n := log.reactions(); n != eventsv1.MaxReactionEmojis+3 {
 		t.Errorf("%d reactions logged, want %d", n, eventsv1.MaxReactionEmojis+3)
 	}
 }

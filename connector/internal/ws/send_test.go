@@ -2,10 +2,8 @@ package ws
 
 import (
 	"context"
-	"sync"
 	"testing"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
@@ -42,19 +40,6 @@ func (b blockedBy) Blocked(_ context.Context, roomID, _ string) (bool, error) {
 	return roomID == b.blockedRoom, nil
 }
 
-// recordingLog acknowledges every event and keeps the rooms they were for.
-type recordingLog struct {
-	mu    sync.Mutex
-	rooms []string
-}
-
-func (l *recordingLog) Append(_ context.Context, e event.Event) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.rooms = append(l.rooms, e.Extensions()["partitionkey"].(string))
-	return nil
-}
-
 // A send into a 1:1 room whose other member blocked the sender is refused
 // with a "blocked" error frame, and nothing reaches the log; other rooms
 // are unaffected.
@@ -70,9 +55,7 @@ func TestABlockedSenderIsRefused(t *testing.T) {
 		t.Fatalf("refusal %v", refusal)
 	}
 	c.sendText(other, "elsewhere") // acked: the block is about one room
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if len(log.rooms) != 1 || log.rooms[0] != other {
-		t.Fatalf("events appended for rooms %v, want only %s", log.rooms, other)
+	if rooms := log.rooms(); len(rooms) != 1 || rooms[0] != other {
+		t.Fatalf("events appended for rooms %v, want only %s", rooms, other)
 	}
 }
