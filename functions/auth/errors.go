@@ -23,6 +23,7 @@ var (
 	errNotMember          = apiErrors.New(codes.PermissionDenied, "NOT_A_MEMBER", "you are not a member of this room")
 	errForbidden          = apiErrors.New(codes.PermissionDenied, "FORBIDDEN", "your role does not allow this")
 	errUnauthenticated    = apiErrors.New(codes.Unauthenticated, "UNAUTHENTICATED", "caller is missing or unknown")
+	errBlocked            = apiErrors.New(codes.PermissionDenied, "BLOCKED", "this person does not accept direct messages from you")
 	// wrongPassword refuses a password change: it names the field, unlike
 	// errInvalidCredentials at login, which must not say which part was wrong.
 	wrongPassword = &ksvc.APIError{Code: codes.Unauthenticated, Domain: string(apiErrors), Reason: "WRONG_PASSWORD",

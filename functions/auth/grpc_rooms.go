@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/parley-chat/parley/knative/ksvc"
 
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 )
@@ -61,11 +67,19 @@ func (s *service) roomAs(ctx context.Context, c *authv1.Caller, roomID string, o
 }
 
 func (s *service) GetRoom(ctx context.Context, req *authv1.GetRoomRequest) (*authv1.Room, error) {
-	_, r, role, err := s.roomAs(ctx, req.Caller, req.RoomId, opView)
+	me, r, role, err := s.roomAs(ctx, req.Caller, req.RoomId, opView)
 	if err != nil {
 		return nil, err
 	}
-	return roomProto(r, role, nil), nil
+	var others []user
+	if role != "" && (r.Kind == kindDirect || r.Kind == kindGroup) {
+		byRoom, err := s.store.otherMembers(ctx, me.ID, &r.ID)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		others = byRoom[r.ID]
+	}
+	return roomProto(r, role, others), nil
 }
 
 func (s *service) ListMyRooms(ctx context.Context, req *authv1.ListMyRoomsRequest) (*authv1.ListRoomsResponse, error) {
@@ -79,7 +93,7 @@ func (s *service) ListMyRooms(ctx context.Context, req *authv1.ListMyRoomsReques
 	}
 	out := &authv1.ListRoomsResponse{}
 	for _, r := range rooms {
-		out.Rooms = append(out.Rooms, roomProto(r.room, r.Role, r.Peer))
+		out.Rooms = append(out.Rooms, roomProto(r.room, r.Role, r.Others))
 	}
 	return out, nil
 }
@@ -151,7 +165,7 @@ func (s *service) LeaveRoom(ctx context.Context, req *authv1.LeaveRoomRequest) (
 		return nil, errNotMember
 	}
 	if r.Kind == kindDirect {
-		return nil, failedPrecondition("DIRECT_ROOM", "direct conversations cannot be left")
+		return nil, failedPrecondition("DIRECT_ROOM", "1:1 direct conversations cannot be left")
 	}
 	if err := s.store.removeMember(ctx, r.ID, me.ID, me.ID.String(), "left"); err != nil {
 		return nil, toStatus(err)
@@ -249,23 +263,86 @@ func (s *service) OpenDirect(ctx context.Context, req *authv1.OpenDirectRequest)
 	if err != nil {
 		return nil, err
 	}
-	peerID, err := parseID("user_id", req.UserId)
-	if err != nil {
+	var others []user
+	if req.UserId != "" || len(req.Usernames) == 0 {
+		if len(req.Usernames) > 0 {
+			return nil, invalidArgument("usernames", "name the people by user_id (one) or by usernames, not both")
+		}
+		peerID, err := parseID("user_id", req.UserId)
+		if err != nil {
+			return nil, err
+		}
+		if peerID == me.ID {
+			return nil, failedPrecondition("DIRECT_SELF", "a direct conversation needs another person")
+		}
+		peer, err := s.store.userByID(ctx, peerID)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		others = []user{peer}
+	} else if others, err = s.peopleNamed(ctx, me, req.Usernames); err != nil {
 		return nil, err
 	}
-	if peerID == me.ID {
-		return nil, failedPrecondition("DIRECT_SELF", "a direct conversation needs another person")
+	if len(others) == 1 {
+		// Only a 1:1 room is refused: a group's other members still
+		// decide for themselves (their messages reach a blocker there).
+		blocked, err := s.store.hasBlocked(ctx, others[0].ID, me.ID)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if blocked {
+			return nil, errBlocked
+		}
 	}
-	peer, err := s.store.userByID(ctx, peerID)
-	if err != nil {
-		return nil, toStatus(err)
+	ids := make([]uuid.UUID, len(others))
+	for i, u := range others {
+		ids[i] = u.ID
 	}
-	r, err := s.store.openDirect(ctx, me.ID, peer.ID)
+	r, err := s.store.openDirect(ctx, me.ID, ids)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	s.publisher.notify()
-	return roomProto(r, authv1.RoomRoleMember, &peer), nil
+	slices.SortFunc(others, func(a, b user) int { return strings.Compare(strings.ToLower(a.Username), strings.ToLower(b.Username)) })
+	return roomProto(r, authv1.RoomRoleMember, others), nil
+}
+
+// peopleNamed resolves the other people of a direct conversation by
+// username: 1 to maxGroupPeople-1 distinct names, none the caller's, all
+// known; anything else is refused before anything is stored.
+func (s *service) peopleNamed(ctx context.Context, me user, names []string) ([]user, error) {
+	if len(names) > maxGroupPeople-1 {
+		return nil, invalidArgument("usernames", "a conversation has at most %d people: name at most %d others, not %d",
+			maxGroupPeople, maxGroupPeople-1, len(names))
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if err := validUsername(n); err != nil {
+			return nil, invalidArgument("usernames", "%q is not a username", n)
+		}
+		key := strings.ToLower(n)
+		if seen[key] {
+			return nil, invalidArgument("usernames", "%q is named twice", n)
+		}
+		if key == strings.ToLower(me.Username) {
+			return nil, invalidArgument("usernames", "name the other people, not yourself")
+		}
+		seen[key] = true
+	}
+	found, err := s.store.usersByName(ctx, names)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	others := make([]user, 0, len(names))
+	for _, n := range names {
+		u, ok := found[strings.ToLower(n)]
+		if !ok {
+			return nil, &ksvc.APIError{Code: codes.NotFound, Domain: string(apiErrors), Reason: errUserNotFound.Reason,
+				Field: "usernames", Message: fmt.Sprintf("no user is named %q", n)}
+		}
+		others = append(others, u)
+	}
+	return others, nil
 }
 
 func (s *service) CheckMembership(ctx context.Context, req *authv1.CheckMembershipRequest) (*authv1.CheckMembershipResponse, error) {
@@ -277,19 +354,25 @@ func (s *service) CheckMembership(ctx context.Context, req *authv1.CheckMembersh
 	if err != nil {
 		return nil, err
 	}
-	role, kind, err := s.store.membership(ctx, roomID, userID)
+	role, kind, blocked, err := s.store.check(ctx, roomID, userID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &authv1.CheckMembershipResponse{Member: role != "", Role: roomRoleProto(role), Kind: roomKindProto(kind)}, nil
+	return &authv1.CheckMembershipResponse{Member: role != "", Role: roomRoleProto(role), Kind: roomKindProto(kind),
+		Blocked: blocked}, nil
 }
 
-func roomProto(r room, myRole string, peer *user) *authv1.Room {
+// roomProto answers with a room; others are the other members of a direct
+// or group room (the first is a 1:1 room's peer).
+func roomProto(r room, myRole string, others []user) *authv1.Room {
 	p := &authv1.Room{Id: r.ID.String(), Name: r.Name, Topic: r.Topic, Kind: roomKindProto(r.Kind),
 		CreatedBy: r.CreatedBy.String(), CreatedAt: timestamppb.New(r.CreatedAt), MemberCount: r.Members,
 		MyRole: roomRoleProto(myRole)}
-	if peer != nil {
-		p.Peer = userProto(*peer, false)
+	for _, u := range others {
+		p.Members = append(p.Members, userProto(u, false))
+	}
+	if r.Kind == kindDirect && len(others) > 0 {
+		p.Peer = p.Members[0]
 	}
 	return p
 }
@@ -311,6 +394,69 @@ func roomKindProto(k string) authv1.RoomKind {
 		return authv1.RoomKind_ROOM_KIND_PRIVATE
 	case kindDirect:
 		return authv1.RoomKind_ROOM_KIND_DIRECT
+	case kindGroup:
+		return authv1.RoomKind_ROOM_KIND_GROUP
 	}
 	return authv1.RoomKind_ROOM_KIND_UNSPECIFIED
+}
+
+// Blocks.
+
+func (s *service) BlockUser(ctx context.Context, req *authv1.BlockUserRequest) (*authv1.BlockedUser, error) {
+	me, err := s.caller(ctx, req.Caller)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID("user_id", req.UserId)
+	if err != nil {
+		return nil, err
+	}
+	if id == me.ID {
+		return nil, invalidArgument("user_id", "you cannot block yourself")
+	}
+	if _, err := s.store.userByID(ctx, id); err != nil {
+		return nil, toStatus(err)
+	}
+	b, err := s.store.block(ctx, me.ID, id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	return blockProto(b), nil
+}
+
+func (s *service) UnblockUser(ctx context.Context, req *authv1.UnblockUserRequest) (*authv1.UnblockUserResponse, error) {
+	me, err := s.caller(ctx, req.Caller)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID("user_id", req.UserId)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.unblock(ctx, me.ID, id); err != nil {
+		return nil, toStatus(err)
+	}
+	s.publisher.notify()
+	return &authv1.UnblockUserResponse{}, nil
+}
+
+func (s *service) ListBlocks(ctx context.Context, req *authv1.ListBlocksRequest) (*authv1.ListBlocksResponse, error) {
+	me, err := s.caller(ctx, req.Caller)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := s.store.blocks(ctx, me.ID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &authv1.ListBlocksResponse{}
+	for _, b := range blocks {
+		out.Blocked = append(out.Blocked, blockProto(b))
+	}
+	return out, nil
+}
+
+func blockProto(b block) *authv1.BlockedUser {
+	return &authv1.BlockedUser{User: userProto(b.User, false), CreatedAt: timestamppb.New(b.CreatedAt)}
 }

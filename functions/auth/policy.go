@@ -2,7 +2,9 @@ package main
 
 // Who may do what to a room. Global roles: admin may do anything; moderator
 // may see and kick in any room but not change roles. Room roles: owner >
-// admin > member. Direct rooms have exactly their two members, forever.
+// admin > member. Direct rooms have exactly their two members, forever;
+// group direct rooms keep the people they were opened with, less those who
+// leave (no one joins, is invited or kicked, and nothing is renamed).
 
 import authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 
@@ -32,7 +34,7 @@ func rank(role string) int {
 // authorize decides op for a caller with globalRole and callerRole in a room
 // of kind ("" when not a member), acting on a member holding targetRole.
 func authorize(op roomOp, globalRole, kind, callerRole, targetRole string) error {
-	if kind == kindDirect && op != opView {
+	if (kind == kindDirect || kind == kindGroup) && op != opView {
 		return errForbidden
 	}
 	isAdmin := globalRole == authv1.RoleAdmin

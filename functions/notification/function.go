@@ -59,7 +59,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, f.notify(ctx, []notificationDoc{{ID: "welcome:" + u.UserID, UserID: u.UserID, Kind: "welcome",
 			Text: "Welcome to Parley, " + u.DisplayName + "!", CreatedAt: u.CreatedAt.UTC()}})
 	case eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft:
-		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.RoomMember) bool { return m.RoomID != "" && m.UserID != "" })
+		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.RoomMember) bool {
+			return m.RoomID != "" && m.UserID != "" && len(m.Members) <= eventsv1.MaxConversationPeople
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -67,12 +69,23 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if e.Type() == eventsv1.TypeRoomMemberLeft {
 			state, err = livev1.MembershipLeft, f.store.leave(ctx, m.RoomID, m.UserID)
 		} else {
-			err = f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct")
+			err = f.store.join(ctx, m.RoomID, m.UserID, m.Reason == "direct", m.Members)
 		}
 		if err != nil {
 			return nil, err
 		}
 		return nil, f.tellSockets(ctx, m, state)
+	case eventsv1.TypeUserBlocked, eventsv1.TypeUserUnblocked:
+		b, err := ksvc.DecodeEvent("notification", e, func(b *eventsv1.UserBlock) bool {
+			return b.BlockerID != "" && b.BlockedID != "" && !b.At.IsZero()
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := f.store.setBlock(ctx, b.BlockerID, b.BlockedID, e.Type() == eventsv1.TypeUserBlocked, b.At.UTC()); err != nil {
+			return nil, err
+		}
+		return nil, f.tellBlock(ctx, b)
 	case eventsv1.TypeMessageStored:
 		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.Message) bool { return m.ID != "" && m.RoomID != "" })
 		if err != nil {
@@ -112,9 +125,10 @@ const projectionWait = 20 * time.Second
 // the message implies or mentions.
 var errProjectionBehind = errors.New("membership projection is behind the message; retry")
 
-// forMessage decides who is notified of a message: in a direct room the
-// other member; elsewhere every member mentioned by @username. Never the
-// sender, never someone who is not a member.
+// forMessage decides who is notified of a message: in a direct room (1:1
+// or group) the other members; elsewhere every member mentioned by
+// @username. Never the sender, never someone who is not a member, never
+// someone who blocked the sender.
 //
 // While mayWait, a mention that names no known member, or a sender who is
 // not yet a member, is taken for a projection that lags: forMessage returns
@@ -143,6 +157,18 @@ func (f *function) forMessage(ctx context.Context, m eventsv1.Message, mayWait b
 		return nil, err
 	}
 	delete(recipients, m.UserID)
+	for id, member := range recipients {
+		if !member {
+			continue
+		}
+		blocked, err := f.store.blocked(ctx, id, m.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if blocked {
+			delete(recipients, id)
+		}
+	}
 	docs := make([]notificationDoc, 0, len(recipients))
 	for id, member := range recipients {
 		if !member {
@@ -187,6 +213,22 @@ func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state
 		State: state, Reason: m.Reason, By: m.By})
 	if err := f.rdb.Publish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
 		return fmt.Errorf("notification: publish membership of %s in %s: %w", m.UserID, m.RoomID, err)
+	}
+	return nil
+}
+
+// tellBlock has the connectors forget their cached membership of the one
+// blocked in the pair's 1:1 room, so a block stops their sends at once
+// (not a cache TTL later) and an unblock lets them send again. The frame
+// is for the caches only: connectors do not pass it on to the one blocked.
+func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock) error {
+	if b.DirectRoomID == "" {
+		return nil // no 1:1 room: nothing cached to forget
+	}
+	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: b.DirectRoomID, UserID: b.BlockedID,
+		State: livev1.MembershipChanged, Reason: "block"})
+	if err := f.rdb.Publish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
+		return fmt.Errorf("notification: publish the block of %s by %s: %w", b.BlockedID, b.BlockerID, err)
 	}
 	return nil
 }

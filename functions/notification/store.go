@@ -29,12 +29,14 @@ type notificationDoc struct {
 }
 
 // store holds the notifications and the projections this function keeps
-// from auth's events: usernames, room memberships and which rooms are direct.
+// from auth's events: usernames, room memberships, which rooms are direct
+// and who blocked whom.
 type store struct {
 	notifications *mongo.Collection
 	users         *mongo.Collection
 	members       *mongo.Collection
 	rooms         *mongo.Collection
+	blocks        *mongo.Collection // _id "blocker:blocked"
 	subscriptions *mongo.Collection // browsers' Web Push subscriptions
 	kinds         roomKinds
 	names         usernames
@@ -43,6 +45,7 @@ type store struct {
 func newStore(db *mongo.Database) *store {
 	return &store{notifications: db.Collection("notifications"), users: db.Collection("notification_users"),
 		members: db.Collection("notification_members"), rooms: db.Collection("notification_rooms"),
+		blocks:        db.Collection("notification_blocks"),
 		subscriptions: db.Collection("push_subscriptions")}
 }
 
@@ -97,9 +100,12 @@ func (s *store) userIDs(ctx context.Context, names []string) (map[string]string,
 	return out, nil
 }
 
-// join records a membership. A direct room is marked before its member,
-// so that isDirect, once it sees the member, also sees the mark.
-func (s *store) join(ctx context.Context, roomID, userID string, direct bool) error {
+// join records a membership. A direct room is marked before its members,
+// so that isDirect, once it sees the sender, also sees the mark; and all
+// the people of a conversation's opening (everyone) are recorded with the
+// first of its joins handled, so that a message handled between those
+// joins notifies every one of them, not only those whose join came first.
+func (s *store) join(ctx context.Context, roomID, userID string, direct bool, everyone []string) error {
 	if direct {
 		if _, err := s.rooms.UpdateOne(ctx, bson.M{"_id": roomID}, bson.M{"$set": bson.M{"direct": true}},
 			options.UpdateOne().SetUpsert(true)); err != nil {
@@ -107,9 +113,50 @@ func (s *store) join(ctx context.Context, roomID, userID string, direct bool) er
 		}
 		s.kinds.put(roomID, true, time.Now())
 	}
-	_, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + userID},
-		bson.M{"$set": bson.M{"room_id": roomID, "user_id": userID, "left": false}}, options.UpdateOne().SetUpsert(true))
-	return err
+	ids := []string{userID}
+	if direct {
+		ids = append(ids, everyone...)
+	}
+	for _, id := range ids {
+		if _, err := s.members.UpdateOne(ctx, bson.M{"_id": roomID + ":" + id},
+			bson.M{"$set": bson.M{"room_id": roomID, "user_id": id, "left": false}}, options.UpdateOne().SetUpsert(true)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setBlock records (on) or ends (off) a block as of at. Blocks and
+// unblocks come through two Triggers, so they may arrive in either order:
+// the one with the latest time wins, an end is kept as a tombstone, and a
+// redelivery changes nothing.
+func (s *store) setBlock(ctx context.Context, blocker, blocked string, on bool, at time.Time) error {
+	id := blocker + ":" + blocked
+	_, err := s.blocks.UpdateOne(ctx, bson.M{"_id": id, "at": bson.M{"$lte": at}},
+		bson.M{"$set": bson.M{"blocker": blocker, "blocked": blocked, "on": on, "at": at}}, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		return nil // a later change is stored already
+	}
+	if err != nil {
+		return fmt.Errorf("notification: block of %s by %s: %w", blocked, blocker, err)
+	}
+	return nil
+}
+
+// blocked reports whether blocker blocked sender: one lookup by primary
+// key, made only for the few recipients of a notifying message.
+func (s *store) blocked(ctx context.Context, blocker, sender string) (bool, error) {
+	var d struct {
+		On bool `bson:"on"`
+	}
+	err := s.blocks.FindOne(ctx, bson.M{"_id": blocker + ":" + sender}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("notification: block of %s by %s: %w", sender, blocker, err)
+	}
+	return d.On, nil
 }
 
 // leave keeps a tombstone instead of deleting the membership, so that a

@@ -69,7 +69,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err != nil {
 			return nil, err
 		}
-		return nil, f.apply(ctx, d.RoomID, d.MessageID, bson.M{"deleted": true, "text": ""})
+		// Its reactions go with its text (one that arrives later, on its own
+		// Trigger, is kept but never shown: see messageDoc.public).
+		return nil, f.apply(ctx, d.RoomID, d.MessageID, bson.M{"deleted": true, "text": "", "reactions": bson.A{}, "reaction_emojis": bson.A{}})
 	case eventsv1.TypeMessageFlagged:
 		fl, err := ksvc.DecodeEvent("persist", e, func(fl *eventsv1.MessageFlagged) bool { return fl.MessageID != "" })
 		if err != nil {
@@ -86,6 +88,14 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		}
 		_, err = f.applyAndTell(ctx, r.RoomID, r.MessageID, livev1.TypeRestored, bson.M{"hidden": false})
 		return nil, err
+	case eventsv1.TypeMessageReacted:
+		r, err := ksvc.DecodeEvent("persist", e, func(r *eventsv1.MessageReacted) bool {
+			return r.MessageID != "" && r.RoomID != "" && r.UserID != "" && (r.Op == eventsv1.ReactionAdd || r.Op == eventsv1.ReactionRemove)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.react(ctx, r)
 	case eventsv1.TypeReceiptRead:
 		r, err := ksvc.DecodeEvent("persist", e, func(r *eventsv1.ReceiptRead) bool { return r.RoomID != "" && r.UserID != "" })
 		if err != nil {
@@ -113,6 +123,29 @@ func (f *function) update(ctx context.Context, roomID, id string, set bson.M) (m
 		return doc, err
 	}
 	return doc, f.cache.replace(ctx, doc.public())
+}
+
+// react applies a reaction to the stored message, then rewrites its
+// cached copy from the store. The connector has already told the room and
+// updated the window; the rewrite puts back what an edit's or a flag's
+// rewrite from an older copy of the store may have dropped meanwhile.
+func (f *function) react(ctx context.Context, r eventsv1.MessageReacted) error {
+	// The connector checks these before it emits the event; one that fails
+	// them did not come through its checks, and never will pass them.
+	if err := eventsv1.ValidEmoji(r.Emoji); err != nil {
+		return ksvc.Permanent(fmt.Errorf("persist: reaction to %s: %w", r.MessageID, err))
+	}
+	doc, err := f.store.react(ctx, r)
+	switch {
+	case errors.Is(err, eventsv1.ErrReactionLimit):
+		f.log.Warn("reaction refused", "room", r.RoomID, "message_id", r.MessageID, "error", err)
+		return ksvc.Permanent(fmt.Errorf("persist: reaction to %s: %w", r.MessageID, err))
+	case errors.Is(err, errNotStored):
+		return fmt.Errorf("persist: reaction to %s: %w; retry", r.MessageID, err)
+	case err != nil:
+		return fmt.Errorf("persist: reaction to %s: %w", r.MessageID, err)
+	}
+	return f.cache.replace(ctx, doc.public())
 }
 
 // applyAndTell updates a message and then tells the room's members online

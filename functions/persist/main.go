@@ -1,8 +1,8 @@
 // Command persist is the message-persist function. From the Broker it takes
-// parley.message.sent/edited/deleted/flagged and parley.receipt.read and
-// applies them, idempotently, to MongoDB (micro-batched inserts) and to the
-// Redis recent-history window; it replies parley.message.stored. Over gRPC
-// it serves History and GetMessage.
+// parley.message.sent/edited/deleted/flagged/restored/reacted and
+// parley.receipt.read and applies them, idempotently, to MongoDB
+// (micro-batched inserts) and to the Redis recent-history window; it replies
+// parley.message.stored. Over gRPC it serves History and GetMessage.
 //
 // Environment: MONGO_URI (required), MONGO_DB (parley), REDIS_URL (required).
 package main

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -28,6 +29,43 @@ type messageDoc struct {
 	Deleted     bool      `bson:"deleted,omitempty"`
 	Hidden      bool      `bson:"hidden,omitempty"`
 	Flags       bson.M    `bson:"flags,omitempty"`
+	// Reactions are (emoji, user) pairs, and ReactionEmojis their emoji in
+	// the order each was first used: flat arrays, so that $addToSet and
+	// $pull add and remove one reaction atomically and idempotently, in
+	// FerretDB as in MongoDB.
+	Reactions      []reactionDoc `bson:"reactions,omitempty"`
+	ReactionEmojis []string      `bson:"reaction_emojis,omitempty"`
+}
+
+type reactionDoc struct {
+	Emoji string `bson:"e"`
+	User  string `bson:"u"`
+}
+
+// reactions groups the pairs by emoji, in ReactionEmojis' order, as
+// eventsv1.ApplyReaction keeps them.
+func (d messageDoc) reactions() []eventsv1.Reaction {
+	var out []eventsv1.Reaction
+	at := map[string]int{}
+	add := func(emoji string) int {
+		i, ok := at[emoji]
+		if !ok {
+			i = len(out)
+			at[emoji] = i
+			out = append(out, eventsv1.Reaction{Emoji: emoji})
+		}
+		return i
+	}
+	for _, e := range d.ReactionEmojis {
+		add(e)
+	}
+	for _, r := range d.Reactions {
+		i := add(r.Emoji)
+		out[i].UserIDs = append(out[i].UserIDs, r.User)
+	}
+	// An emoji whose last pair went, if the update that drops it from
+	// ReactionEmojis did not follow (it is retried with the event).
+	return slices.DeleteFunc(out, func(r eventsv1.Reaction) bool { return len(r.UserIDs) == 0 })
 }
 
 func docFrom(m eventsv1.Message) messageDoc {
@@ -44,6 +82,8 @@ func (d messageDoc) public() eventsv1.Message {
 	}
 	if m.Deleted || m.Hidden {
 		m.Text = ""
+	} else {
+		m.Reactions = d.reactions() // kept while hidden, shown again on restore
 	}
 	return m
 }
@@ -265,8 +305,39 @@ var errNotStored = errors.New("message not stored yet")
 
 // update applies set to a stored message and returns it as updated.
 func (s *store) update(ctx context.Context, roomID, id string, set bson.M) (messageDoc, error) {
+	return s.updateWith(ctx, roomID, id, bson.M{"$set": set})
+}
+
+// react adds or removes one reaction (r.Op) and returns the message as
+// updated. An add beyond the limits (eventsv1.ApplyReaction) is refused
+// with eventsv1.ErrReactionLimit. The check reads before it writes, which
+// is safe because the Trigger of reactions delivers a room's events one at
+// a time (ordered); the writes themselves are idempotent.
+func (s *store) react(ctx context.Context, r eventsv1.MessageReacted) (messageDoc, error) {
+	pair := reactionDoc{Emoji: r.Emoji, User: r.UserID}
+	if r.Op == eventsv1.ReactionAdd {
+		doc, err := s.get(ctx, r.RoomID, r.MessageID)
+		if err != nil {
+			return doc, err
+		}
+		if _, changed, err := eventsv1.ApplyReaction(doc.reactions(), r.Emoji, r.UserID, r.Op); err != nil || !changed {
+			return doc, err
+		}
+		return s.updateWith(ctx, r.RoomID, r.MessageID, bson.M{"$addToSet": bson.M{"reactions": pair, "reaction_emojis": r.Emoji}})
+	}
+	doc, err := s.updateWith(ctx, r.RoomID, r.MessageID, bson.M{"$pull": bson.M{"reactions": pair}})
+	if err != nil || slices.ContainsFunc(doc.Reactions, func(p reactionDoc) bool { return p.Emoji == r.Emoji }) {
+		return doc, err
+	}
+	// The emoji's last reaction went: so does the emoji, and if it is used
+	// again it comes last.
+	return s.updateWith(ctx, r.RoomID, r.MessageID, bson.M{"$pull": bson.M{"reaction_emojis": r.Emoji}})
+}
+
+// updateWith applies an update to a stored message and returns it as updated.
+func (s *store) updateWith(ctx context.Context, roomID, id string, update bson.M) (messageDoc, error) {
 	var doc messageDoc
-	err := s.messages.FindOneAndUpdate(ctx, bson.M{"_id": id, "room_id": roomID}, bson.M{"$set": set},
+	err := s.messages.FindOneAndUpdate(ctx, bson.M{"_id": id, "room_id": roomID}, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return doc, errNotStored

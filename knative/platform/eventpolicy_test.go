@@ -51,7 +51,7 @@ func TestForgedEventsAreRefusedAtTheIngress(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	for _, typ := range []string{eventsv1.TypeMessageSent, eventsv1.TypeMessageEdited, eventsv1.TypeMessageDeleted,
+	for _, typ := range []string{eventsv1.TypeMessageSent, eventsv1.TypeMessageEdited, eventsv1.TypeMessageDeleted, eventsv1.TypeMessageReacted,
 		eventsv1.TypeReceiptRead, eventsv1.TypeMessageFlagged, eventsv1.TypeMessageRestored, eventsv1.TypeMessageStored,
 		eventsv1.TypeUserCreated, eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft} {
 		source := eventsv1.EmitterOf(typ)

@@ -29,6 +29,13 @@ type roomJSON struct {
 	MemberCount int32     `json:"member_count"`
 	MyRole      string    `json:"my_role,omitempty"`
 	Peer        *userJSON `json:"peer,omitempty"`
+	// Members are a direct or group room's other members, by username.
+	Members []*userJSON `json:"members,omitempty"`
+}
+
+type blockJSON struct {
+	User      *userJSON `json:"user"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 type memberJSON struct {
@@ -58,9 +65,17 @@ func userOut(u *authv1.User) *userJSON {
 }
 
 func roomOut(r *authv1.Room) roomJSON {
-	return roomJSON{ID: r.Id, Name: r.Name, Topic: r.Topic, Kind: enumWord(r.Kind.String(), "ROOM_KIND_"),
+	j := roomJSON{ID: r.Id, Name: r.Name, Topic: r.Topic, Kind: enumWord(r.Kind.String(), "ROOM_KIND_"),
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.AsTime(), MemberCount: r.MemberCount,
 		MyRole: authv1.RoomRoleName(r.MyRole), Peer: userOut(r.Peer)}
+	for _, u := range r.Members {
+		j.Members = append(j.Members, userOut(u))
+	}
+	return j
+}
+
+func blockOut(b *authv1.BlockedUser) blockJSON {
+	return blockJSON{User: userOut(b.User), CreatedAt: b.CreatedAt.AsTime()}
 }
 
 func roomsOut(rs []*authv1.Room) []roomJSON {

@@ -152,17 +152,59 @@ func (g *Gateway) setMemberRole(w http.ResponseWriter, r *http.Request, c *authv
 	return nil
 }
 
+// openDirect opens a 1:1 conversation ({"user_id": …}) or a group one
+// ({"usernames": ["ann", "bob"]}, up to 7 others).
 func (g *Gateway) openDirect(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
-	var in userIDIn
+	var in struct {
+		UserID    string   `json:"user_id"`
+		Usernames []string `json:"usernames"`
+	}
 	if e := decode(r, &in); e != nil {
 		return e
 	}
 	ctx, cancel := g.callCtx(r)
 	defer cancel()
-	room, err := g.auth.OpenDirect(ctx, &authv1.OpenDirectRequest{Caller: c, UserId: in.UserID})
+	room, err := g.auth.OpenDirect(ctx, &authv1.OpenDirectRequest{Caller: c, UserId: in.UserID, Usernames: in.Usernames})
 	if err != nil {
 		return fromGRPC(err)
 	}
 	writeJSON(w, http.StatusOK, roomOut(room))
+	return nil
+}
+
+func (g *Gateway) listBlocks(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
+	ctx, cancel := g.callCtx(r)
+	defer cancel()
+	resp, err := g.auth.ListBlocks(ctx, &authv1.ListBlocksRequest{Caller: c})
+	if err != nil {
+		return fromGRPC(err)
+	}
+	blocked := make([]blockJSON, 0, len(resp.Blocked))
+	for _, b := range resp.Blocked {
+		blocked = append(blocked, blockOut(b))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blocked": blocked})
+	return nil
+}
+
+// blockUser is a PUT: blocking someone already blocked changes nothing.
+func (g *Gateway) blockUser(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
+	ctx, cancel := g.callCtx(r)
+	defer cancel()
+	b, err := g.auth.BlockUser(ctx, &authv1.BlockUserRequest{Caller: c, UserId: r.PathValue("user")})
+	if err != nil {
+		return fromGRPC(err)
+	}
+	writeJSON(w, http.StatusOK, blockOut(b))
+	return nil
+}
+
+func (g *Gateway) unblockUser(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
+	ctx, cancel := g.callCtx(r)
+	defer cancel()
+	if _, err := g.auth.UnblockUser(ctx, &authv1.UnblockUserRequest{Caller: c, UserId: r.PathValue("user")}); err != nil {
+		return fromGRPC(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -34,6 +34,7 @@ type Cache struct {
 
 type entry struct {
 	role    string
+	blocked bool // a 1:1 room whose other member blocked the user
 	expires time.Time
 }
 
@@ -45,6 +46,19 @@ func New(check Checker, ttl time.Duration) *Cache {
 
 // Role returns the user's room role, or "" when not a member.
 func (c *Cache) Role(ctx context.Context, roomID, userID string) (string, error) {
+	e, err := c.lookup(ctx, roomID, userID)
+	return e.role, err
+}
+
+// Blocked reports whether the room is a 1:1 direct room whose other
+// member blocked the user. It shares Role's cached answer (one call to
+// auth for both), and like it is forgotten when a block is heard of.
+func (c *Cache) Blocked(ctx context.Context, roomID, userID string) (bool, error) {
+	e, err := c.lookup(ctx, roomID, userID)
+	return e.blocked, err
+}
+
+func (c *Cache) lookup(ctx context.Context, roomID, userID string) (entry, error) {
 	key := [2]string{roomID, userID}
 	now := c.now()
 	c.mu.Lock()
@@ -52,36 +66,37 @@ func (c *Cache) Role(ctx context.Context, roomID, userID string) (string, error)
 	forgets := c.forgets
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.role, nil
+		return e, nil
 	}
 	resp, err := c.check.CheckMembership(ctx, roomID, userID)
 	if err != nil {
-		return "", err
+		return entry{}, err
 	}
-	role := ""
+	e = entry{blocked: resp.Member && resp.Blocked}
 	if resp.Member {
-		if role = authv1.RoomRoleName(resp.Role); role == "" {
-			role = authv1.RoomRoleMember
+		if e.role = authv1.RoomRoleName(resp.Role); e.role == "" {
+			e.role = authv1.RoomRoleMember
 		}
 	}
 	ttl := c.ttl
-	if role == "" {
+	if e.role == "" {
 		ttl = c.negTTL
 	}
+	e.expires = now.Add(ttl)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.forgets != forgets {
-		return role, nil
+		return e, nil
 	}
 	if len(c.entries) >= c.maxSize {
 		c.entries = map[[2]string]entry{} // bounded: start over
 	}
-	c.entries[key] = entry{role: role, expires: now.Add(ttl)}
-	return role, nil
+	c.entries[key] = e
+	return e, nil
 }
 
 // Forget drops what is cached about a user in a room, when a membership
-// change is heard of: the next check asks auth instead of waiting out the TTL.
+// change (or a block) is heard of: the next check asks auth instead of waiting out the TTL.
 func (c *Cache) Forget(roomID, userID string) {
 	c.mu.Lock()
 	delete(c.entries, [2]string{roomID, userID})

@@ -83,3 +83,32 @@ func TestAnAnswerOlderThanAForgetIsNotCached(t *testing.T) {
 		t.Fatalf("role %q after the kick: an answer from before it was cached", role)
 	}
 }
+
+type blockingAuth struct {
+	blocked bool
+	calls   int
+}
+
+func (f *blockingAuth) CheckMembership(context.Context, string, string) (*authv1.CheckMembershipResponse, error) {
+	f.calls++
+	return &authv1.CheckMembershipResponse{Member: true, Kind: authv1.RoomKind_ROOM_KIND_DIRECT, Blocked: f.blocked}, nil
+}
+
+// Blocked shares Role's cached answer, and a block heard of (Forget)
+// applies at once.
+func TestBlockedSharesTheAnswerAndIsForgotten(t *testing.T) {
+	auth := &blockingAuth{}
+	c := New(auth, time.Hour)
+	ctx := context.Background()
+	if role, _ := c.Role(ctx, "dm", "bob"); role != "member" {
+		t.Fatalf("role %q", role)
+	}
+	if blocked, _ := c.Blocked(ctx, "dm", "bob"); blocked || auth.calls != 1 {
+		t.Fatalf("blocked %v after %d calls", blocked, auth.calls)
+	}
+	auth.blocked = true
+	c.Forget("dm", "bob")
+	if blocked, _ := c.Blocked(ctx, "dm", "bob"); !blocked {
+		t.Fatal("block not seen after Forget")
+	}
+}

@@ -123,6 +123,9 @@ func (u *Feed) membershipChanged(frame []byte) {
 		return
 	}
 	u.members.Forget(change.RoomID, change.UserID)
+	if change.State == livev1.MembershipChanged {
+		return // for the caches only: a block is not told to the one blocked
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for s := range u.sinks[change.UserID] {

@@ -46,7 +46,8 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 		ev = s.event(ctx, eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
 			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
 	} else {
-		msg.Text, msg.Deleted = "", true
+		// Nothing of a deleted message is shown, its reactions neither.
+		msg.Text, msg.Deleted, msg.Reactions = "", true, nil
 		frameType = livev1.TypeDeleted
 		ev = s.event(ctx, eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
 			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})

@@ -29,6 +29,8 @@ func (s *session) handle(ctx context.Context, f livev1.Frame) {
 		s.send(ctx, f)
 	case livev1.TypeEdit, livev1.TypeDelete:
 		s.change(ctx, f)
+	case livev1.TypeReact:
+		s.react(ctx, f)
 	case livev1.TypeTyping:
 		s.typing(ctx, f)
 	case livev1.TypePresence:

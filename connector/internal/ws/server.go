@@ -47,10 +47,13 @@ type Verifier interface {
 }
 
 // Members answers membership questions; "" means not a member. Forget is
-// called when a membership change is heard of, so a cached answer does not
+// called when a membership change (or a block) is heard of, so a cached answer does not
 // outlive it.
 type Members interface {
 	Role(ctx context.Context, roomID, userID string) (string, error)
+	// Blocked reports whether the room is a 1:1 direct room whose other
+	// member blocked the user (whose sends are then refused).
+	Blocked(ctx context.Context, roomID, userID string) (bool, error)
 	Forget(roomID, userID string)
 }
 

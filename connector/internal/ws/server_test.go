@@ -30,6 +30,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
@@ -56,8 +57,9 @@ func (tokenIsUser) Verify(_ context.Context, token string) (authn.Identity, erro
 // everyoneIsMember makes every user a member of every room.
 type everyoneIsMember struct{}
 
-func (everyoneIsMember) Role(context.Context, string, string) (string, error) { return "member", nil }
-func (everyoneIsMember) Forget(string, string)                                {}
+func (everyoneIsMember) Role(context.Context, string, string) (string, error)  { return "member", nil }
+func (everyoneIsMember) Blocked(context.Context, string, string) (bool, error) { return false, nil }
+func (everyoneIsMember) Forget(string, string)                                 {}
 
 // noHistory is a persist with nothing stored.
 type noHistory struct{}
@@ -79,6 +81,43 @@ type testServer struct {
 	url string
 	rdb *redis.Client
 	srv *Server
+}
+
+// recordingLog acknowledges every event and keeps the rooms they were for
+// and the reactions among them.
+type recordingLog struct {
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func (l *recordingLog) Append(_ context.Context, e event.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+	return nil
+}
+
+func (l *recordingLog) rooms() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.events {
+		out = append(out, e.Extensions()["partitionkey"].(string))
+	}
+	return out
+}
+
+// reactions is the number of reaction events appended.
+func (l *recordingLog) reactions() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.events {
+		if e.Type() == eventsv1.TypeMessageReacted {
+			n++
+		}
+	}
+	return n
 }
 
 // failingHistory is a persist that cannot be reached.

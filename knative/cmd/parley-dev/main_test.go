@@ -105,6 +105,8 @@ func TestMakeRun(t *testing.T) {
 	t.Run("search", stack.testSearch)
 	t.Run("browser: unread, sessions, notifications", stack.testBrowserUnread)
 	t.Run("browser history", stack.testBrowserHistory)
+	t.Run("browser reactions", stack.testBrowserReactions)
+	t.Run("browser group DMs and blocking", stack.testBrowserGroups)
 	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)

@@ -65,7 +65,7 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 		subjects = append(subjects, subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: tr, Namespace: ns})))
 	}
 	types := []string{eventsv1.TypeUserCreated, eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft,
-		eventsv1.TypeMessageSent, eventsv1.TypeMessageEdited, eventsv1.TypeMessageDeleted, eventsv1.TypeReceiptRead,
+		eventsv1.TypeMessageSent, eventsv1.TypeMessageEdited, eventsv1.TypeMessageDeleted, eventsv1.TypeMessageReacted, eventsv1.TypeReceiptRead,
 		eventsv1.TypeMessageFlagged, eventsv1.TypeMessageRestored, eventsv1.TypeMessageStored, "parley.other"}
 	sources := []string{eventsv1.SourceAuth, eventsv1.SourceModeration, eventsv1.SourcePersist,
 		eventsv1.SourceConnector + "connector-1", "evil"}

@@ -22,10 +22,12 @@ export interface Room {
   id: string;
   name: string;
   topic: string;
-  kind: "public" | "private" | "direct";
+  kind: "public" | "private" | "direct" | "group";
   member_count: number;
   my_role?: string;
   peer?: User;
+  /** Direct and group rooms: the other members, by username. */
+  members?: User[];
 }
 
 export class ApiError extends Error {

@@ -391,6 +391,45 @@ describe("ParleyClient", () => {
     expect(subscribes()).toHaveLength(5);
   });
 
+  it("applies reactions live, shows its own at once and takes back one the server refuses", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await Promise.resolve();
+    await ready(sockets[0]);
+    client.subscribe("r");
+    sockets[0].push({ type: "history", room_id: "r", messages: [msg(1, { reactions: [{ emoji: "👍", user_ids: ["u2"] }] })], more: false });
+    const m = () => client.room("r").get("m1")!;
+    sockets[0].push({ type: "reacted", room_id: "r", message_id: "m1", seq: 1, emoji: "🎉", user_id: "u3", op: "add" });
+    expect(m().reactions).toEqual([{ emoji: "👍", user_ids: ["u2"] }, { emoji: "🎉", user_ids: ["u3"] }]);
+
+    // Ours shows before the server answers, and its echo counts once.
+    expect(client.toggleReaction("r", "m1", "👍")).toBe(true);
+    const sent = sockets[0].sent.at(-1);
+    expect(sent).toMatchObject({ type: "react", room_id: "r", message_id: "m1", seq: 1, emoji: "👍", op: "add" });
+    expect(m().reactions![0].user_ids).toEqual(["u2", "u1"]);
+    sockets[0].push({ type: "reacted", room_id: "r", message_id: "m1", seq: 1, emoji: "👍", user_id: "u1", op: "add" },
+      { type: "ack", id: sent.id, message_id: "m1", seq: 1 });
+    expect(m().reactions![0].user_ids).toEqual(["u2", "u1"]);
+
+    // Clicking it again takes it back.
+    client.toggleReaction("r", "m1", "👍");
+    expect(sockets[0].sent.at(-1)).toMatchObject({ op: "remove", emoji: "👍" });
+    expect(m().reactions![0].user_ids).toEqual(["u2"]);
+
+    // Refused: shown as it was, with why.
+    const failed: unknown[] = [];
+    client.on("reactionFailed", (p) => failed.push(p));
+    client.toggleReaction("r", "m1", "😮");
+    expect(m().reactions!.map((r) => r.emoji)).toEqual(["👍", "🎉", "😮"]);
+    sockets[0].push({ type: "error", id: sockets[0].sent.at(-1).id, code: "reaction_limit", message: "too many" });
+    expect(m().reactions!.map((r) => r.emoji)).toEqual(["👍", "🎉"]);
+    expect(failed).toEqual([expect.objectContaining({ emoji: "😮", code: "reaction_limit", message: "too many" })]);
+
+    // A whole message in a frame replaces the list: none left means none.
+    sockets[0].push({ type: "edited", room_id: "r", message: msg(1, { text: "edited" }) });
+    expect(m().reactions).toBeUndefined();
+  });
+
   it("does not reconnect after a terminal close", async () => {
     const { client, sockets } = setup();
     client.connect();

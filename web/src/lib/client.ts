@@ -6,9 +6,11 @@
 
 import {
   CodeInProgress, CodeRateLimited, CodeSeqOutOfRange, CodeUnavailable, MembershipLeft, reconnects, Subprotocol,
-  TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership, TypeMessage, TypeReady,
-  TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, type Message as WireMessage,
+  ReactionAdd, ReactionRemove, TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership,
+  TypeMessage, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed,
+  type Message as WireMessage,
 } from "./contract.gen";
+import { applyReaction, reacted } from "./reactions";
 
 export type ConnState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -112,6 +114,7 @@ export class RoomLog {
       delete prev.hidden;
       delete prev.deleted;
       delete prev.edited_at;
+      delete prev.reactions;
       Object.assign(prev, m, { pending: false });
       return true;
     }
@@ -132,6 +135,11 @@ export class RoomLog {
     return true;
   }
 
+  /** The message with id, if held. */
+  get(id: string): Message | undefined {
+    return this.byId.get(id);
+  }
+
   addPending(m: Message) {
     this.messages.push(m);
   }
@@ -148,6 +156,14 @@ interface PendingSend {
   roomId: string;
 }
 
+/** A reaction shown before the server answered: taken back if refused. */
+interface PendingReaction {
+  roomId: string;
+  messageId: string;
+  emoji: string;
+  op: string;
+}
+
 /** Error codes after which a send is tried again (after retry_after_ms). */
 const retryable = new Set<string>([CodeInProgress, CodeUnavailable, CodeRateLimited]);
 
@@ -162,6 +178,9 @@ export class ParleyClient {
   private subscribed = new Set<string>();
   private unanswered = new Map<string, Set<string>>(); // subscribe frame id -> rooms not yet subscribed
   private outbox = new Map<string, PendingSend>(); // client_msg_id -> send
+  private reacting = new Map<string, PendingReaction>(); // react frame id -> reaction
+  /** The signed-in user, from the ready frame. */
+  userId = "";
   private socket: Socket | null = null;
   private listeners = new Map<string, Set<Listener>>();
   private attempt = 0;
@@ -300,6 +319,16 @@ export class ParleyClient {
     }
   }
 
+  /** Takes back a reaction the server refused, and says why. */
+  private reactionFailed(f: Frame) {
+    const p = this.reacting.get(f.id as string);
+    if (!p) return;
+    this.reacting.delete(f.id as string);
+    const m = this.room(p.roomId).get(p.messageId);
+    if (m && applyReaction(m, p.emoji, this.userId, p.op === ReactionAdd ? ReactionRemove : ReactionAdd)) this.emit("room", p.roomId);
+    this.emit("reactionFailed", { ...p, code: f.code, message: f.message });
+  }
+
   /** Marks a room of a subscribe frame as answered. */
   private answered(frameId: string, roomId: string) {
     const rooms = this.unanswered.get(frameId);
@@ -335,6 +364,24 @@ export class ParleyClient {
     this.emit("room", roomId);
     this.write(frame);
     return cid;
+  }
+
+  /**
+   * Adds the user's reaction emoji to a message, or takes it back if they
+   * reacted with it already. It shows at once, and goes again if the
+   * server refuses it (the "reactionFailed" event says why). Returns false
+   * when it could not be sent (not connected, or the message is not held).
+   */
+  toggleReaction(roomId: string, messageId: string, emoji: string): boolean {
+    const m = this.room(roomId).get(messageId);
+    if (!m || m.pending || !this.userId || !this.socket || this.state !== "open") return false;
+    const op = reacted(m, emoji, this.userId) ? ReactionRemove : ReactionAdd;
+    const id = "react-" + this.nextId();
+    this.reacting.set(id, { roomId, messageId, emoji, op });
+    applyReaction(m, emoji, this.userId, op);
+    this.emit("room", roomId);
+    this.write({ type: TypeReact, id, room_id: roomId, message_id: messageId, seq: m.seq, emoji, op });
+    return true;
   }
 
   /** Sends a frame if connected (frames are not queued: state is resynced on reconnect). */
@@ -412,6 +459,8 @@ export class ParleyClient {
     switch (f.type) {
       case TypeReady: {
         this.attempt = 0;
+        this.userId = String(f.user_id ?? "");
+        this.reacting.clear(); // their answers went with the old socket; history pages say what was kept
         if (this.connectTimer) clearTimeout(this.connectTimer);
         this.setState("open");
         this.unanswered.clear(); // what the old socket did not answer is asked again here
@@ -439,7 +488,14 @@ export class ParleyClient {
         if (f.type === TypeMessage) this.emit("message", m);
         break;
       }
+      case TypeReacted: {
+        const m = this.room(f.room_id as string).get(f.message_id as string);
+        if (m && applyReaction(m, f.emoji as string, f.user_id as string, f.op as string)) this.emit("room", f.room_id);
+        this.emit("reacted", f);
+        break;
+      }
       case TypeAck: {
+        this.reacting.delete(f.id as string);
         const cid = f.client_msg_id as string | undefined;
         if (cid && this.outbox.has(cid)) {
           const p = this.outbox.get(cid)!;
@@ -479,6 +535,7 @@ export class ParleyClient {
       case TypeErrorFrame: {
         this.subscribeFailed(f);
         this.historyFailed(f);
+        this.reactionFailed(f);
         const p = this.outbox.get(f.id as string);
         if (p && retryable.has(f.code as string)) {
           setTimeout(() => this.write(p.frame), Number(f.retry_after_ms ?? 500));

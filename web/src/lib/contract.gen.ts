@@ -10,6 +10,7 @@ export const CloseInternal = 4002;
 export const ClosePolicyViolation = 4429;
 export const CloseSlowConsumer = 4001;
 export const CodeBadFrame = "bad_frame";
+export const CodeBlocked = "blocked";
 export const CodeForbidden = "forbidden";
 export const CodeFrameTooLarge = "frame_too_large";
 export const CodeInProgress = "in_progress";
@@ -18,18 +19,24 @@ export const CodeNotAuthenticated = "not_authenticated";
 export const CodeNotFound = "not_found";
 export const CodeNotMember = "not_a_member";
 export const CodeRateLimited = "rate_limited";
+export const CodeReactionLimit = "reaction_limit";
 export const CodeSeqOutOfRange = "seq_out_of_range";
 export const CodeTextTooLong = "text_too_long";
 export const CodeUnavailable = "unavailable";
 export const CodeUnknownType = "unknown_type";
 export const FirstCloseCode = 4000;
+export const MaxEmojiBytes = 32;
 export const MaxFrameBytes = 16384;
 export const MaxHistory = 100;
 export const MaxIDLen = 64;
+export const MaxReactionEmojis = 20;
+export const MaxReactions = 1000;
 export const MaxRooms = 200;
 export const MaxTextChars = 4000;
 export const MembershipJoined = "joined";
 export const MembershipLeft = "left";
+export const ReactionAdd = "add";
+export const ReactionRemove = "remove";
 export const Subprotocol = "parley.v1";
 export const TypeAck = "ack";
 export const TypeAuth = "auth";
@@ -43,6 +50,8 @@ export const TypeMembership = "membership";
 export const TypeMessage = "message";
 export const TypeNotice = "notification";
 export const TypePresence = "presence";
+export const TypeReact = "react";
+export const TypeReacted = "reacted";
 export const TypeRead = "read";
 export const TypeReady = "ready";
 export const TypeReceipt = "receipt";
@@ -76,6 +85,12 @@ export interface Message {
   edited_at?: string;
   deleted?: boolean;
   hidden?: boolean;
+  reactions?: Reaction[];
+}
+
+export interface Reaction {
+  emoji: string;
+  user_ids: string[];
 }
 
 export interface ClientFrame {
@@ -93,6 +108,8 @@ export interface ClientFrame {
   state?: string;
   status?: string;
   user_ids?: string[];
+  emoji?: string;
+  op?: string;
 }
 
 export interface RoomCursor {
@@ -173,6 +190,16 @@ export interface PresenceFrame {
   type: string;
   user_id: string;
   status: string;
+}
+
+export interface ReactedFrame {
+  type: string;
+  room_id: string;
+  message_id: string;
+  seq: number;
+  emoji: string;
+  user_id: string;
+  op: string;
 }
 
 export interface ReadyFrame {

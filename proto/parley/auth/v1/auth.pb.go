@@ -86,6 +86,9 @@ const (
 	RoomKind_ROOM_KIND_PUBLIC      RoomKind = 1
 	RoomKind_ROOM_KIND_PRIVATE     RoomKind = 2
 	RoomKind_ROOM_KIND_DIRECT      RoomKind = 3
+	// A group direct conversation: 3 to 8 people, fixed at its opening (no
+	// invitations, no renaming); a member may leave.
+	RoomKind_ROOM_KIND_GROUP RoomKind = 4
 )
 
 // Enum value maps for RoomKind.
@@ -95,12 +98,14 @@ var (
 		1: "ROOM_KIND_PUBLIC",
 		2: "ROOM_KIND_PRIVATE",
 		3: "ROOM_KIND_DIRECT",
+		4: "ROOM_KIND_GROUP",
 	}
 	RoomKind_value = map[string]int32{
 		"ROOM_KIND_UNSPECIFIED": 0,
 		"ROOM_KIND_PUBLIC":      1,
 		"ROOM_KIND_PRIVATE":     2,
 		"ROOM_KIND_DIRECT":      3,
+		"ROOM_KIND_GROUP":       4,
 	}
 )
 
@@ -1124,7 +1129,10 @@ type Room struct {
 	// The caller's role, when the caller is a member.
 	MyRole RoomRole `protobuf:"varint,8,opt,name=my_role,json=myRole,proto3,enum=parley.auth.v1.RoomRole" json:"my_role,omitempty"`
 	// For direct rooms: the other person.
-	Peer          *User `protobuf:"bytes,9,opt,name=peer,proto3" json:"peer,omitempty"`
+	Peer *User `protobuf:"bytes,9,opt,name=peer,proto3" json:"peer,omitempty"`
+	// For direct and group rooms, in answers to their members: the other
+	// members, by username, so a client can title the room "ann, bob, cy".
+	Members       []*User `protobuf:"bytes,10,rep,name=members,proto3" json:"members,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1218,6 +1226,13 @@ func (x *Room) GetMyRole() RoomRole {
 func (x *Room) GetPeer() *User {
 	if x != nil {
 		return x.Peer
+	}
+	return nil
+}
+
+func (x *Room) GetMembers() []*User {
+	if x != nil {
+		return x.Members
 	}
 	return nil
 }
@@ -2011,9 +2026,13 @@ func (x *ListMembersResponse) GetMembers() []*Member {
 }
 
 type OpenDirectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
-	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Caller *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	// The other person of a 1:1 conversation, by id; or else usernames.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The other people by username: 1 (a 1:1 conversation) to 7 (a group of
+	// 8 with the caller).
+	Usernames     []string `protobuf:"bytes,3,rep,name=usernames,proto3" json:"usernames,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2062,6 +2081,293 @@ func (x *OpenDirectRequest) GetUserId() string {
 	return ""
 }
 
+func (x *OpenDirectRequest) GetUsernames() []string {
+	if x != nil {
+		return x.Usernames
+	}
+	return nil
+}
+
+type BlockUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockUserRequest) Reset() {
+	*x = BlockUserRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockUserRequest) ProtoMessage() {}
+
+func (x *BlockUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockUserRequest.ProtoReflect.Descriptor instead.
+func (*BlockUserRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *BlockUserRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *BlockUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type BlockedUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockedUser) Reset() {
+	*x = BlockedUser{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockedUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockedUser) ProtoMessage() {}
+
+func (x *BlockedUser) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockedUser.ProtoReflect.Descriptor instead.
+func (*BlockedUser) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *BlockedUser) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *BlockedUser) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type UnblockUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockUserRequest) Reset() {
+	*x = UnblockUserRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockUserRequest) ProtoMessage() {}
+
+func (x *UnblockUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockUserRequest.ProtoReflect.Descriptor instead.
+func (*UnblockUserRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UnblockUserRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *UnblockUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type UnblockUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockUserResponse) Reset() {
+	*x = UnblockUserResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockUserResponse) ProtoMessage() {}
+
+func (x *UnblockUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockUserResponse.ProtoReflect.Descriptor instead.
+func (*UnblockUserResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{37}
+}
+
+type ListBlocksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBlocksRequest) Reset() {
+	*x = ListBlocksRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBlocksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBlocksRequest) ProtoMessage() {}
+
+func (x *ListBlocksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBlocksRequest.ProtoReflect.Descriptor instead.
+func (*ListBlocksRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListBlocksRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+type ListBlocksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Blocked       []*BlockedUser         `protobuf:"bytes,1,rep,name=blocked,proto3" json:"blocked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBlocksResponse) Reset() {
+	*x = ListBlocksResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBlocksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBlocksResponse) ProtoMessage() {}
+
+func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBlocksResponse.ProtoReflect.Descriptor instead.
+func (*ListBlocksResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListBlocksResponse) GetBlocked() []*BlockedUser {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
+}
+
 type CheckMembershipRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
@@ -2072,7 +2378,7 @@ type CheckMembershipRequest struct {
 
 func (x *CheckMembershipRequest) Reset() {
 	*x = CheckMembershipRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2390,7 @@ func (x *CheckMembershipRequest) String() string {
 func (*CheckMembershipRequest) ProtoMessage() {}
 
 func (x *CheckMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2403,7 @@ func (x *CheckMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMembershipRequest.ProtoReflect.Descriptor instead.
 func (*CheckMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CheckMembershipRequest) GetRoomId() string {
@@ -2115,17 +2421,20 @@ func (x *CheckMembershipRequest) GetUserId() string {
 }
 
 type CheckMembershipResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        bool                   `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
-	Role          RoomRole               `protobuf:"varint,2,opt,name=role,proto3,enum=parley.auth.v1.RoomRole" json:"role,omitempty"`
-	Kind          RoomKind               `protobuf:"varint,3,opt,name=kind,proto3,enum=parley.auth.v1.RoomKind" json:"kind,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member bool                   `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
+	Role   RoomRole               `protobuf:"varint,2,opt,name=role,proto3,enum=parley.auth.v1.RoomRole" json:"role,omitempty"`
+	Kind   RoomKind               `protobuf:"varint,3,opt,name=kind,proto3,enum=parley.auth.v1.RoomKind" json:"kind,omitempty"`
+	// For a 1:1 direct room: its other member has blocked this user, whose
+	// sends into it are refused.
+	Blocked       bool `protobuf:"varint,4,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckMembershipResponse) Reset() {
 	*x = CheckMembershipResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2446,7 @@ func (x *CheckMembershipResponse) String() string {
 func (*CheckMembershipResponse) ProtoMessage() {}
 
 func (x *CheckMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2459,7 @@ func (x *CheckMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMembershipResponse.ProtoReflect.Descriptor instead.
 func (*CheckMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CheckMembershipResponse) GetMember() bool {
@@ -2172,6 +2481,13 @@ func (x *CheckMembershipResponse) GetKind() RoomKind {
 		return x.Kind
 	}
 	return RoomKind_ROOM_KIND_UNSPECIFIED
+}
+
+func (x *CheckMembershipResponse) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
 }
 
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
@@ -2241,7 +2557,7 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x04role\x18\x03 \x01(\x0e2\x1a.parley.auth.v1.GlobalRoleR\x04role\"\x10\n" +
 	"\x0eGetJWKSRequest\"\x1a\n" +
 	"\x04JWKS\x12\x12\n" +
-	"\x04json\x18\x01 \x01(\fR\x04json\"\xc8\x02\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"\xf8\x02\n" +
 	"\x04Room\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -2253,7 +2569,9 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12!\n" +
 	"\fmember_count\x18\a \x01(\x05R\vmemberCount\x121\n" +
 	"\amy_role\x18\b \x01(\x0e2\x18.parley.auth.v1.RoomRoleR\x06myRole\x12(\n" +
-	"\x04peer\x18\t \x01(\v2\x14.parley.auth.v1.UserR\x04peer\"\x99\x01\n" +
+	"\x04peer\x18\t \x01(\v2\x14.parley.auth.v1.UserR\x04peer\x12.\n" +
+	"\amembers\x18\n" +
+	" \x03(\v2\x14.parley.auth.v1.UserR\amembers\"\x99\x01\n" +
 	"\x06Member\x12(\n" +
 	"\x04user\x18\x01 \x01(\v2\x14.parley.auth.v1.UserR\x04user\x12,\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x18.parley.auth.v1.RoomRoleR\x04role\x127\n" +
@@ -2300,33 +2618,51 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"G\n" +
 	"\x13ListMembersResponse\x120\n" +
-	"\amembers\x18\x01 \x03(\v2\x16.parley.auth.v1.MemberR\amembers\"\\\n" +
+	"\amembers\x18\x01 \x03(\v2\x16.parley.auth.v1.MemberR\amembers\"z\n" +
 	"\x11OpenDirectRequest\x12.\n" +
 	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\"J\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1c\n" +
+	"\tusernames\x18\x03 \x03(\tR\tusernames\"[\n" +
+	"\x10BlockUserRequest\x12.\n" +
+	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"r\n" +
+	"\vBlockedUser\x12(\n" +
+	"\x04user\x18\x01 \x01(\v2\x14.parley.auth.v1.UserR\x04user\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"]\n" +
+	"\x12UnblockUserRequest\x12.\n" +
+	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\x15\n" +
+	"\x13UnblockUserResponse\"C\n" +
+	"\x11ListBlocksRequest\x12.\n" +
+	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\"K\n" +
+	"\x12ListBlocksResponse\x125\n" +
+	"\ablocked\x18\x01 \x03(\v2\x1b.parley.auth.v1.BlockedUserR\ablocked\"J\n" +
 	"\x16CheckMembershipRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\"\x8d\x01\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\xa7\x01\n" +
 	"\x17CheckMembershipResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12,\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x18.parley.auth.v1.RoomRoleR\x04role\x12,\n" +
-	"\x04kind\x18\x03 \x01(\x0e2\x18.parley.auth.v1.RoomKindR\x04kind*q\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.parley.auth.v1.RoomKindR\x04kind\x12\x18\n" +
+	"\ablocked\x18\x04 \x01(\bR\ablocked*q\n" +
 	"\n" +
 	"GlobalRole\x12\x1b\n" +
 	"\x17GLOBAL_ROLE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10GLOBAL_ROLE_USER\x10\x01\x12\x19\n" +
 	"\x15GLOBAL_ROLE_MODERATOR\x10\x02\x12\x15\n" +
-	"\x11GLOBAL_ROLE_ADMIN\x10\x03*h\n" +
+	"\x11GLOBAL_ROLE_ADMIN\x10\x03*}\n" +
 	"\bRoomKind\x12\x19\n" +
 	"\x15ROOM_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ROOM_KIND_PUBLIC\x10\x01\x12\x15\n" +
 	"\x11ROOM_KIND_PRIVATE\x10\x02\x12\x14\n" +
-	"\x10ROOM_KIND_DIRECT\x10\x03*e\n" +
+	"\x10ROOM_KIND_DIRECT\x10\x03\x12\x13\n" +
+	"\x0fROOM_KIND_GROUP\x10\x04*e\n" +
 	"\bRoomRole\x12\x19\n" +
 	"\x15ROOM_ROLE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ROOM_ROLE_MEMBER\x10\x01\x12\x13\n" +
 	"\x0fROOM_ROLE_ADMIN\x10\x02\x12\x13\n" +
-	"\x0fROOM_ROLE_OWNER\x10\x032\xcc\r\n" +
+	"\x0fROOM_ROLE_OWNER\x10\x032\xc5\x0f\n" +
 	"\vAuthService\x12J\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a\x1d.parley.auth.v1.TokenResponse\x12D\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.TokenResponse\x12H\n" +
@@ -2351,7 +2687,11 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\rSetMemberRole\x12$.parley.auth.v1.SetMemberRoleRequest\x1a\x16.parley.auth.v1.Member\x12V\n" +
 	"\vListMembers\x12\".parley.auth.v1.ListMembersRequest\x1a#.parley.auth.v1.ListMembersResponse\x12E\n" +
 	"\n" +
-	"OpenDirect\x12!.parley.auth.v1.OpenDirectRequest\x1a\x14.parley.auth.v1.Room\x12b\n" +
+	"OpenDirect\x12!.parley.auth.v1.OpenDirectRequest\x1a\x14.parley.auth.v1.Room\x12J\n" +
+	"\tBlockUser\x12 .parley.auth.v1.BlockUserRequest\x1a\x1b.parley.auth.v1.BlockedUser\x12V\n" +
+	"\vUnblockUser\x12\".parley.auth.v1.UnblockUserRequest\x1a#.parley.auth.v1.UnblockUserResponse\x12S\n" +
+	"\n" +
+	"ListBlocks\x12!.parley.auth.v1.ListBlocksRequest\x1a\".parley.auth.v1.ListBlocksResponse\x12b\n" +
 	"\x0fCheckMembership\x12&.parley.auth.v1.CheckMembershipRequest\x1a'.parley.auth.v1.CheckMembershipResponseB;Z9github.com/parley-chat/parley/proto/parley/auth/v1;authv1b\x06proto3"
 
 var (
@@ -2367,7 +2707,7 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_auth_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(GlobalRole)(0),                 // 0: parley.auth.v1.GlobalRole
 	(RoomKind)(0),                   // 1: parley.auth.v1.RoomKind
@@ -2406,15 +2746,21 @@ var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(*ListMembersRequest)(nil),      // 34: parley.auth.v1.ListMembersRequest
 	(*ListMembersResponse)(nil),     // 35: parley.auth.v1.ListMembersResponse
 	(*OpenDirectRequest)(nil),       // 36: parley.auth.v1.OpenDirectRequest
-	(*CheckMembershipRequest)(nil),  // 37: parley.auth.v1.CheckMembershipRequest
-	(*CheckMembershipResponse)(nil), // 38: parley.auth.v1.CheckMembershipResponse
-	(*timestamppb.Timestamp)(nil),   // 39: google.protobuf.Timestamp
+	(*BlockUserRequest)(nil),        // 37: parley.auth.v1.BlockUserRequest
+	(*BlockedUser)(nil),             // 38: parley.auth.v1.BlockedUser
+	(*UnblockUserRequest)(nil),      // 39: parley.auth.v1.UnblockUserRequest
+	(*UnblockUserResponse)(nil),     // 40: parley.auth.v1.UnblockUserResponse
+	(*ListBlocksRequest)(nil),       // 41: parley.auth.v1.ListBlocksRequest
+	(*ListBlocksResponse)(nil),      // 42: parley.auth.v1.ListBlocksResponse
+	(*CheckMembershipRequest)(nil),  // 43: parley.auth.v1.CheckMembershipRequest
+	(*CheckMembershipResponse)(nil), // 44: parley.auth.v1.CheckMembershipResponse
+	(*timestamppb.Timestamp)(nil),   // 45: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	12, // 0: parley.auth.v1.TokenResponse.user:type_name -> parley.auth.v1.User
 	3,  // 1: parley.auth.v1.ChangePasswordRequest.caller:type_name -> parley.auth.v1.Caller
 	0,  // 2: parley.auth.v1.User.role:type_name -> parley.auth.v1.GlobalRole
-	39, // 3: parley.auth.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	45, // 3: parley.auth.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: parley.auth.v1.GetUserRequest.caller:type_name -> parley.auth.v1.Caller
 	3,  // 5: parley.auth.v1.UpdateProfileRequest.caller:type_name -> parley.auth.v1.Caller
 	3,  // 6: parley.auth.v1.SearchUsersRequest.caller:type_name -> parley.auth.v1.Caller
@@ -2422,78 +2768,91 @@ var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	3,  // 8: parley.auth.v1.SetGlobalRoleRequest.caller:type_name -> parley.auth.v1.Caller
 	0,  // 9: parley.auth.v1.SetGlobalRoleRequest.role:type_name -> parley.auth.v1.GlobalRole
 	1,  // 10: parley.auth.v1.Room.kind:type_name -> parley.auth.v1.RoomKind
-	39, // 11: parley.auth.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	45, // 11: parley.auth.v1.Room.created_at:type_name -> google.protobuf.Timestamp
 	2,  // 12: parley.auth.v1.Room.my_role:type_name -> parley.auth.v1.RoomRole
 	12, // 13: parley.auth.v1.Room.peer:type_name -> parley.auth.v1.User
-	12, // 14: parley.auth.v1.Member.user:type_name -> parley.auth.v1.User
-	2,  // 15: parley.auth.v1.Member.role:type_name -> parley.auth.v1.RoomRole
-	39, // 16: parley.auth.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
-	3,  // 17: parley.auth.v1.CreateRoomRequest.caller:type_name -> parley.auth.v1.Caller
-	1,  // 18: parley.auth.v1.CreateRoomRequest.kind:type_name -> parley.auth.v1.RoomKind
-	3,  // 19: parley.auth.v1.GetRoomRequest.caller:type_name -> parley.auth.v1.Caller
-	3,  // 20: parley.auth.v1.ListMyRoomsRequest.caller:type_name -> parley.auth.v1.Caller
-	3,  // 21: parley.auth.v1.ListPublicRoomsRequest.caller:type_name -> parley.auth.v1.Caller
-	20, // 22: parley.auth.v1.ListRoomsResponse.rooms:type_name -> parley.auth.v1.Room
-	3,  // 23: parley.auth.v1.JoinRoomRequest.caller:type_name -> parley.auth.v1.Caller
-	3,  // 24: parley.auth.v1.InviteToRoomRequest.caller:type_name -> parley.auth.v1.Caller
-	3,  // 25: parley.auth.v1.LeaveRoomRequest.caller:type_name -> parley.auth.v1.Caller
-	3,  // 26: parley.auth.v1.KickMemberRequest.caller:type_name -> parley.auth.v1.Caller
-	3,  // 27: parley.auth.v1.SetMemberRoleRequest.caller:type_name -> parley.auth.v1.Caller
-	2,  // 28: parley.auth.v1.SetMemberRoleRequest.role:type_name -> parley.auth.v1.RoomRole
-	3,  // 29: parley.auth.v1.ListMembersRequest.caller:type_name -> parley.auth.v1.Caller
-	21, // 30: parley.auth.v1.ListMembersResponse.members:type_name -> parley.auth.v1.Member
-	3,  // 31: parley.auth.v1.OpenDirectRequest.caller:type_name -> parley.auth.v1.Caller
-	2,  // 32: parley.auth.v1.CheckMembershipResponse.role:type_name -> parley.auth.v1.RoomRole
-	1,  // 33: parley.auth.v1.CheckMembershipResponse.kind:type_name -> parley.auth.v1.RoomKind
-	4,  // 34: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
-	5,  // 35: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
-	6,  // 36: parley.auth.v1.AuthService.Refresh:input_type -> parley.auth.v1.RefreshRequest
-	8,  // 37: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
-	10, // 38: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	13, // 39: parley.auth.v1.AuthService.GetUser:input_type -> parley.auth.v1.GetUserRequest
-	14, // 40: parley.auth.v1.AuthService.UpdateProfile:input_type -> parley.auth.v1.UpdateProfileRequest
-	15, // 41: parley.auth.v1.AuthService.SearchUsers:input_type -> parley.auth.v1.SearchUsersRequest
-	17, // 42: parley.auth.v1.AuthService.SetGlobalRole:input_type -> parley.auth.v1.SetGlobalRoleRequest
-	18, // 43: parley.auth.v1.AuthService.GetJWKS:input_type -> parley.auth.v1.GetJWKSRequest
-	22, // 44: parley.auth.v1.AuthService.CreateRoom:input_type -> parley.auth.v1.CreateRoomRequest
-	23, // 45: parley.auth.v1.AuthService.GetRoom:input_type -> parley.auth.v1.GetRoomRequest
-	24, // 46: parley.auth.v1.AuthService.ListMyRooms:input_type -> parley.auth.v1.ListMyRoomsRequest
-	25, // 47: parley.auth.v1.AuthService.ListPublicRooms:input_type -> parley.auth.v1.ListPublicRoomsRequest
-	27, // 48: parley.auth.v1.AuthService.JoinRoom:input_type -> parley.auth.v1.JoinRoomRequest
-	28, // 49: parley.auth.v1.AuthService.InviteToRoom:input_type -> parley.auth.v1.InviteToRoomRequest
-	29, // 50: parley.auth.v1.AuthService.LeaveRoom:input_type -> parley.auth.v1.LeaveRoomRequest
-	31, // 51: parley.auth.v1.AuthService.KickMember:input_type -> parley.auth.v1.KickMemberRequest
-	33, // 52: parley.auth.v1.AuthService.SetMemberRole:input_type -> parley.auth.v1.SetMemberRoleRequest
-	34, // 53: parley.auth.v1.AuthService.ListMembers:input_type -> parley.auth.v1.ListMembersRequest
-	36, // 54: parley.auth.v1.AuthService.OpenDirect:input_type -> parley.auth.v1.OpenDirectRequest
-	37, // 55: parley.auth.v1.AuthService.CheckMembership:input_type -> parley.auth.v1.CheckMembershipRequest
-	7,  // 56: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.TokenResponse
-	7,  // 57: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.TokenResponse
-	7,  // 58: parley.auth.v1.AuthService.Refresh:output_type -> parley.auth.v1.TokenResponse
-	9,  // 59: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 60: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	12, // 61: parley.auth.v1.AuthService.GetUser:output_type -> parley.auth.v1.User
-	12, // 62: parley.auth.v1.AuthService.UpdateProfile:output_type -> parley.auth.v1.User
-	16, // 63: parley.auth.v1.AuthService.SearchUsers:output_type -> parley.auth.v1.SearchUsersResponse
-	12, // 64: parley.auth.v1.AuthService.SetGlobalRole:output_type -> parley.auth.v1.User
-	19, // 65: parley.auth.v1.AuthService.GetJWKS:output_type -> parley.auth.v1.JWKS
-	20, // 66: parley.auth.v1.AuthService.CreateRoom:output_type -> parley.auth.v1.Room
-	20, // 67: parley.auth.v1.AuthService.GetRoom:output_type -> parley.auth.v1.Room
-	26, // 68: parley.auth.v1.AuthService.ListMyRooms:output_type -> parley.auth.v1.ListRoomsResponse
-	26, // 69: parley.auth.v1.AuthService.ListPublicRooms:output_type -> parley.auth.v1.ListRoomsResponse
-	20, // 70: parley.auth.v1.AuthService.JoinRoom:output_type -> parley.auth.v1.Room
-	21, // 71: parley.auth.v1.AuthService.InviteToRoom:output_type -> parley.auth.v1.Member
-	30, // 72: parley.auth.v1.AuthService.LeaveRoom:output_type -> parley.auth.v1.LeaveRoomResponse
-	32, // 73: parley.auth.v1.AuthService.KickMember:output_type -> parley.auth.v1.KickMemberResponse
-	21, // 74: parley.auth.v1.AuthService.SetMemberRole:output_type -> parley.auth.v1.Member
-	35, // 75: parley.auth.v1.AuthService.ListMembers:output_type -> parley.auth.v1.ListMembersResponse
-	20, // 76: parley.auth.v1.AuthService.OpenDirect:output_type -> parley.auth.v1.Room
-	38, // 77: parley.auth.v1.AuthService.CheckMembership:output_type -> parley.auth.v1.CheckMembershipResponse
-	56, // [56:78] is the sub-list for method output_type
-	34, // [34:56] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	12, // 14: parley.auth.v1.Room.members:type_name -> parley.auth.v1.User
+	12, // 15: parley.auth.v1.Member.user:type_name -> parley.auth.v1.User
+	2,  // 16: parley.auth.v1.Member.role:type_name -> parley.auth.v1.RoomRole
+	45, // 17: parley.auth.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	3,  // 18: parley.auth.v1.CreateRoomRequest.caller:type_name -> parley.auth.v1.Caller
+	1,  // 19: parley.auth.v1.CreateRoomRequest.kind:type_name -> parley.auth.v1.RoomKind
+	3,  // 20: parley.auth.v1.GetRoomRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 21: parley.auth.v1.ListMyRoomsRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 22: parley.auth.v1.ListPublicRoomsRequest.caller:type_name -> parley.auth.v1.Caller
+	20, // 23: parley.auth.v1.ListRoomsResponse.rooms:type_name -> parley.auth.v1.Room
+	3,  // 24: parley.auth.v1.JoinRoomRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 25: parley.auth.v1.InviteToRoomRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 26: parley.auth.v1.LeaveRoomRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 27: parley.auth.v1.KickMemberRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 28: parley.auth.v1.SetMemberRoleRequest.caller:type_name -> parley.auth.v1.Caller
+	2,  // 29: parley.auth.v1.SetMemberRoleRequest.role:type_name -> parley.auth.v1.RoomRole
+	3,  // 30: parley.auth.v1.ListMembersRequest.caller:type_name -> parley.auth.v1.Caller
+	21, // 31: parley.auth.v1.ListMembersResponse.members:type_name -> parley.auth.v1.Member
+	3,  // 32: parley.auth.v1.OpenDirectRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 33: parley.auth.v1.BlockUserRequest.caller:type_name -> parley.auth.v1.Caller
+	12, // 34: parley.auth.v1.BlockedUser.user:type_name -> parley.auth.v1.User
+	45, // 35: parley.auth.v1.BlockedUser.created_at:type_name -> google.protobuf.Timestamp
+	3,  // 36: parley.auth.v1.UnblockUserRequest.caller:type_name -> parley.auth.v1.Caller
+	3,  // 37: parley.auth.v1.ListBlocksRequest.caller:type_name -> parley.auth.v1.Caller
+	38, // 38: parley.auth.v1.ListBlocksResponse.blocked:type_name -> parley.auth.v1.BlockedUser
+	2,  // 39: parley.auth.v1.CheckMembershipResponse.role:type_name -> parley.auth.v1.RoomRole
+	1,  // 40: parley.auth.v1.CheckMembershipResponse.kind:type_name -> parley.auth.v1.RoomKind
+	4,  // 41: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
+	5,  // 42: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
+	6,  // 43: parley.auth.v1.AuthService.Refresh:input_type -> parley.auth.v1.RefreshRequest
+	8,  // 44: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
+	10, // 45: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
+	13, // 46: parley.auth.v1.AuthService.GetUser:input_type -> parley.auth.v1.GetUserRequest
+	14, // 47: parley.auth.v1.AuthService.UpdateProfile:input_type -> parley.auth.v1.UpdateProfileRequest
+	15, // 48: parley.auth.v1.AuthService.SearchUsers:input_type -> parley.auth.v1.SearchUsersRequest
+	17, // 49: parley.auth.v1.AuthService.SetGlobalRole:input_type -> parley.auth.v1.SetGlobalRoleRequest
+	18, // 50: parley.auth.v1.AuthService.GetJWKS:input_type -> parley.auth.v1.GetJWKSRequest
+	22, // 51: parley.auth.v1.AuthService.CreateRoom:input_type -> parley.auth.v1.CreateRoomRequest
+	23, // 52: parley.auth.v1.AuthService.GetRoom:input_type -> parley.auth.v1.GetRoomRequest
+	24, // 53: parley.auth.v1.AuthService.ListMyRooms:input_type -> parley.auth.v1.ListMyRoomsRequest
+	25, // 54: parley.auth.v1.AuthService.ListPublicRooms:input_type -> parley.auth.v1.ListPublicRoomsRequest
+	27, // 55: parley.auth.v1.AuthService.JoinRoom:input_type -> parley.auth.v1.JoinRoomRequest
+	28, // 56: parley.auth.v1.AuthService.InviteToRoom:input_type -> parley.auth.v1.InviteToRoomRequest
+	29, // 57: parley.auth.v1.AuthService.LeaveRoom:input_type -> parley.auth.v1.LeaveRoomRequest
+	31, // 58: parley.auth.v1.AuthService.KickMember:input_type -> parley.auth.v1.KickMemberRequest
+	33, // 59: parley.auth.v1.AuthService.SetMemberRole:input_type -> parley.auth.v1.SetMemberRoleRequest
+	34, // 60: parley.auth.v1.AuthService.ListMembers:input_type -> parley.auth.v1.ListMembersRequest
+	36, // 61: parley.auth.v1.AuthService.OpenDirect:input_type -> parley.auth.v1.OpenDirectRequest
+	37, // 62: parley.auth.v1.AuthService.BlockUser:input_type -> parley.auth.v1.BlockUserRequest
+	39, // 63: parley.auth.v1.AuthService.UnblockUser:input_type -> parley.auth.v1.UnblockUserRequest
+	41, // 64: parley.auth.v1.AuthService.ListBlocks:input_type -> parley.auth.v1.ListBlocksRequest
+	43, // 65: parley.auth.v1.AuthService.CheckMembership:input_type -> parley.auth.v1.CheckMembershipRequest
+	7,  // 66: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.TokenResponse
+	7,  // 67: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.TokenResponse
+	7,  // 68: parley.auth.v1.AuthService.Refresh:output_type -> parley.auth.v1.TokenResponse
+	9,  // 69: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 70: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	12, // 71: parley.auth.v1.AuthService.GetUser:output_type -> parley.auth.v1.User
+	12, // 72: parley.auth.v1.AuthService.UpdateProfile:output_type -> parley.auth.v1.User
+	16, // 73: parley.auth.v1.AuthService.SearchUsers:output_type -> parley.auth.v1.SearchUsersResponse
+	12, // 74: parley.auth.v1.AuthService.SetGlobalRole:output_type -> parley.auth.v1.User
+	19, // 75: parley.auth.v1.AuthService.GetJWKS:output_type -> parley.auth.v1.JWKS
+	20, // 76: parley.auth.v1.AuthService.CreateRoom:output_type -> parley.auth.v1.Room
+	20, // 77: parley.auth.v1.AuthService.GetRoom:output_type -> parley.auth.v1.Room
+	26, // 78: parley.auth.v1.AuthService.ListMyRooms:output_type -> parley.auth.v1.ListRoomsResponse
+	26, // 79: parley.auth.v1.AuthService.ListPublicRooms:output_type -> parley.auth.v1.ListRoomsResponse
+	20, // 80: parley.auth.v1.AuthService.JoinRoom:output_type -> parley.auth.v1.Room
+	21, // 81: parley.auth.v1.AuthService.InviteToRoom:output_type -> parley.auth.v1.Member
+	30, // 82: parley.auth.v1.AuthService.LeaveRoom:output_type -> parley.auth.v1.LeaveRoomResponse
+	32, // 83: parley.auth.v1.AuthService.KickMember:output_type -> parley.auth.v1.KickMemberResponse
+	21, // 84: parley.auth.v1.AuthService.SetMemberRole:output_type -> parley.auth.v1.Member
+	35, // 85: parley.auth.v1.AuthService.ListMembers:output_type -> parley.auth.v1.ListMembersResponse
+	20, // 86: parley.auth.v1.AuthService.OpenDirect:output_type -> parley.auth.v1.Room
+	38, // 87: parley.auth.v1.AuthService.BlockUser:output_type -> parley.auth.v1.BlockedUser
+	40, // 88: parley.auth.v1.AuthService.UnblockUser:output_type -> parley.auth.v1.UnblockUserResponse
+	42, // 89: parley.auth.v1.AuthService.ListBlocks:output_type -> parley.auth.v1.ListBlocksResponse
+	44, // 90: parley.auth.v1.AuthService.CheckMembership:output_type -> parley.auth.v1.CheckMembershipResponse
+	66, // [66:91] is the sub-list for method output_type
+	41, // [41:66] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_parley_auth_v1_auth_proto_init() }
@@ -2508,7 +2867,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   36,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -45,6 +45,9 @@ const (
 	AuthService_SetMemberRole_FullMethodName   = "/parley.auth.v1.AuthService/SetMemberRole"
 	AuthService_ListMembers_FullMethodName     = "/parley.auth.v1.AuthService/ListMembers"
 	AuthService_OpenDirect_FullMethodName      = "/parley.auth.v1.AuthService/OpenDirect"
+	AuthService_BlockUser_FullMethodName       = "/parley.auth.v1.AuthService/BlockUser"
+	AuthService_UnblockUser_FullMethodName     = "/parley.auth.v1.AuthService/UnblockUser"
+	AuthService_ListBlocks_FullMethodName      = "/parley.auth.v1.AuthService/ListBlocks"
 	AuthService_CheckMembership_FullMethodName = "/parley.auth.v1.AuthService/CheckMembership"
 )
 
@@ -75,7 +78,16 @@ type AuthServiceClient interface {
 	KickMember(ctx context.Context, in *KickMemberRequest, opts ...grpc.CallOption) (*KickMemberResponse, error)
 	SetMemberRole(ctx context.Context, in *SetMemberRoleRequest, opts ...grpc.CallOption) (*Member, error)
 	ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error)
+	// OpenDirect opens (or returns) the direct conversation of the caller and
+	// one other person, or the group conversation of the caller and 2 to 7
+	// others: fixed membership, one room per set of people.
 	OpenDirect(ctx context.Context, in *OpenDirectRequest, opts ...grpc.CallOption) (*Room, error)
+	// Blocking: a blocked user cannot open a direct conversation with the
+	// blocker or send into their 1:1 one, and the blocker is not notified of
+	// their mentions and direct messages. Group rooms still show their messages.
+	BlockUser(ctx context.Context, in *BlockUserRequest, opts ...grpc.CallOption) (*BlockedUser, error)
+	UnblockUser(ctx context.Context, in *UnblockUserRequest, opts ...grpc.CallOption) (*UnblockUserResponse, error)
+	ListBlocks(ctx context.Context, in *ListBlocksRequest, opts ...grpc.CallOption) (*ListBlocksResponse, error)
 	// CheckMembership is the connector's per-send check; it is cheap and cacheable.
 	CheckMembership(ctx context.Context, in *CheckMembershipRequest, opts ...grpc.CallOption) (*CheckMembershipResponse, error)
 }
@@ -298,6 +310,36 @@ func (c *authServiceClient) OpenDirect(ctx context.Context, in *OpenDirectReques
 	return out, nil
 }
 
+func (c *authServiceClient) BlockUser(ctx context.Context, in *BlockUserRequest, opts ...grpc.CallOption) (*BlockedUser, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlockedUser)
+	err := c.cc.Invoke(ctx, AuthService_BlockUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) UnblockUser(ctx context.Context, in *UnblockUserRequest, opts ...grpc.CallOption) (*UnblockUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnblockUserResponse)
+	err := c.cc.Invoke(ctx, AuthService_UnblockUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ListBlocks(ctx context.Context, in *ListBlocksRequest, opts ...grpc.CallOption) (*ListBlocksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBlocksResponse)
+	err := c.cc.Invoke(ctx, AuthService_ListBlocks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *authServiceClient) CheckMembership(ctx context.Context, in *CheckMembershipRequest, opts ...grpc.CallOption) (*CheckMembershipResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckMembershipResponse)
@@ -335,7 +377,16 @@ type AuthServiceServer interface {
 	KickMember(context.Context, *KickMemberRequest) (*KickMemberResponse, error)
 	SetMemberRole(context.Context, *SetMemberRoleRequest) (*Member, error)
 	ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error)
+	// OpenDirect opens (or returns) the direct conversation of the caller and
+	// one other person, or the group conversation of the caller and 2 to 7
+	// others: fixed membership, one room per set of people.
 	OpenDirect(context.Context, *OpenDirectRequest) (*Room, error)
+	// Blocking: a blocked user cannot open a direct conversation with the
+	// blocker or send into their 1:1 one, and the blocker is not notified of
+	// their mentions and direct messages. Group rooms still show their messages.
+	BlockUser(context.Context, *BlockUserRequest) (*BlockedUser, error)
+	UnblockUser(context.Context, *UnblockUserRequest) (*UnblockUserResponse, error)
+	ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error)
 	// CheckMembership is the connector's per-send check; it is cheap and cacheable.
 	CheckMembership(context.Context, *CheckMembershipRequest) (*CheckMembershipResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
@@ -410,6 +461,15 @@ func (UnimplementedAuthServiceServer) ListMembers(context.Context, *ListMembersR
 }
 func (UnimplementedAuthServiceServer) OpenDirect(context.Context, *OpenDirectRequest) (*Room, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method OpenDirect not implemented")
+}
+func (UnimplementedAuthServiceServer) BlockUser(context.Context, *BlockUserRequest) (*BlockedUser, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BlockUser not implemented")
+}
+func (UnimplementedAuthServiceServer) UnblockUser(context.Context, *UnblockUserRequest) (*UnblockUserResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UnblockUser not implemented")
+}
+func (UnimplementedAuthServiceServer) ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListBlocks not implemented")
 }
 func (UnimplementedAuthServiceServer) CheckMembership(context.Context, *CheckMembershipRequest) (*CheckMembershipResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CheckMembership not implemented")
@@ -813,6 +873,60 @@ func _AuthService_OpenDirect_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_BlockUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlockUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).BlockUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_BlockUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).BlockUser(ctx, req.(*BlockUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_UnblockUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnblockUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).UnblockUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_UnblockUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).UnblockUser(ctx, req.(*UnblockUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ListBlocks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBlocksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ListBlocks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_ListBlocks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ListBlocks(ctx, req.(*ListBlocksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AuthService_CheckMembership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CheckMembershipRequest)
 	if err := dec(in); err != nil {
@@ -921,6 +1035,18 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "OpenDirect",
 			Handler:    _AuthService_OpenDirect_Handler,
+		},
+		{
+			MethodName: "BlockUser",
+			Handler:    _AuthService_BlockUser_Handler,
+		},
+		{
+			MethodName: "UnblockUser",
+			Handler:    _AuthService_UnblockUser_Handler,
+		},
+		{
+			MethodName: "ListBlocks",
+			Handler:    _AuthService_ListBlocks_Handler,
 		},
 		{
 			MethodName: "CheckMembership",

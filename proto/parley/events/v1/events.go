@@ -27,6 +27,9 @@ const (
 	TypeMessageStored    = "parley.message.stored"     // partitionkey: room id
 	TypeReceiptRead      = "parley.receipt.read"       // partitionkey: room id
 	TypeMessageRestored  = "parley.message.restored"   // partitionkey: room id
+	TypeMessageReacted   = "parley.message.reacted"    // partitionkey: room id
+	TypeUserBlocked      = "parley.user.blocked"       // partitionkey: blocker's user id
+	TypeUserUnblocked    = "parley.user.unblocked"     // partitionkey: blocker's user id
 )
 
 // Emitters: the CloudEvent source each Parley service stamps on what it
@@ -43,10 +46,13 @@ var emitters = map[string]string{
 	TypeUserCreated:      SourceAuth,
 	TypeRoomMemberJoined: SourceAuth,
 	TypeRoomMemberLeft:   SourceAuth,
+	TypeUserBlocked:      SourceAuth,
+	TypeUserUnblocked:    SourceAuth,
 	TypeMessageSent:      SourceConnector,
 	TypeMessageEdited:    SourceConnector,
 	TypeMessageDeleted:   SourceConnector,
 	TypeReceiptRead:      SourceConnector,
+	TypeMessageReacted:   SourceConnector,
 	TypeMessageFlagged:   SourceModeration,
 	TypeMessageRestored:  SourceModeration,
 	TypeMessageStored:    SourcePersist,
@@ -117,8 +123,30 @@ type RoomMember struct {
 	// By is who caused it: the user themself, an inviter or a kicker.
 	By string `json:"by"`
 	// Reason is "joined", "invited", "created", "direct", "left" or "kicked".
+	// "direct" is the opening of a direct conversation, 1:1 or group: every
+	// message in it notifies its other members.
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	// Members, on the "direct" joins of a conversation's opening, lists all
+	// its people (at most MaxConversationPeople), so a consumer knows them
+	// all from whichever of those events it handles first: a message can be
+	// handled between them.
+	Members []string `json:"members,omitempty"`
+}
+
+// MaxConversationPeople bounds a direct conversation (1:1 or group), its
+// opener included.
+const MaxConversationPeople = 8
+
+// UserBlock is the data of parley.user.blocked and parley.user.unblocked.
+// Both of one blocker share a partition, so they apply in order.
+type UserBlock struct {
+	BlockerID string `json:"blocker_id"`
+	BlockedID string `json:"blocked_id"`
+	// DirectRoomID is the pair's 1:1 direct room, when there is one, whose
+	// cached memberships (and so whether the blocked one may send) change.
+	DirectRoomID string    `json:"direct_room_id,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // Message is a chat message as clients see it, in history and live. It is
@@ -137,6 +165,17 @@ type Message struct {
 	// Hidden is set when moderation flagged the message; Text is then empty
 	// for everyone.
 	Hidden bool `json:"hidden,omitempty"`
+	// Reactions are the emoji members reacted with, in the order each emoji
+	// was first used; absent when there are none, and on a message that is
+	// deleted or hidden.
+	Reactions []Reaction `json:"reactions,omitempty"`
+}
+
+// Reaction is one emoji on a message and who reacted with it, in the order
+// they did.
+type Reaction struct {
+	Emoji   string   `json:"emoji"`
+	UserIDs []string `json:"user_ids"`
 }
 
 // MessageEdited is the data of parley.message.edited.
@@ -173,6 +212,19 @@ type MessageRestored struct {
 	MessageID string    `json:"message_id"`
 	RoomID    string    `json:"room_id"`
 	By        string    `json:"by"`
+	At        time.Time `json:"at"`
+}
+
+// MessageReacted is the data of parley.message.reacted: a member added or
+// removed one reaction of theirs. Op is explicit, so applying the event
+// twice (redelivery) has the effect of applying it once.
+type MessageReacted struct {
+	MessageID string    `json:"message_id"`
+	RoomID    string    `json:"room_id"`
+	Seq       int64     `json:"seq"`
+	UserID    string    `json:"user_id"` // who reacted
+	Emoji     string    `json:"emoji"`
+	Op        string    `json:"op"` // ReactionAdd or ReactionRemove
 	At        time.Time `json:"at"`
 }
 

@@ -18,6 +18,8 @@ func TestOnlyATypesEmitterMayEmitIt(t *testing.T) {
 		{TypeMessageFlagged, SourceConnector + "connector-1", false},
 		{TypeMessageRestored, SourceModeration + "/evil", false},
 		{TypeMessageStored, SourcePersist, true},
+		{TypeMessageReacted, SourceConnector + "connector-1", true},
+		{TypeMessageReacted, SourcePersist, false},
 		{TypeUserCreated, SourceAuth, true},
 		{TypeRoomMemberLeft, "anyone", false},
 		{"parley.unknown", SourceAuth, false},

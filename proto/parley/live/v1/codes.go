@@ -15,6 +15,8 @@ const (
 	CodeUnavailable      = "unavailable"       // a dependency is down; retry the same frame (same client_msg_id)
 	CodeInProgress       = "in_progress"       // the same client_msg_id is being sent right now; retry
 	CodeSeqOutOfRange    = "seq_out_of_range"  // a seq the room has not reached (or below 0); room_id says which room
+	CodeReactionLimit    = "reaction_limit"    // the message carries MaxReactionEmojis different emoji (or MaxReactions); react with one of them
+	CodeBlocked          = "blocked"           // the other person of this 1:1 conversation blocked you; nothing was stored
 )
 
 // CloseCode is the code of a close frame: WebSocket's own (RFC 6455) below

@@ -89,6 +89,20 @@ type MessageFrame struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// ReactedFrame tells a room a member added or removed a reaction. It is a
+// change, not the message's whole list: a client applies it to what it
+// holds (adding a reaction it has, or removing one it has not, changes
+// nothing), and history pages carry the lists.
+type ReactedFrame struct {
+	Type      string `json:"type"` // TypeReacted
+	RoomID    string `json:"room_id"`
+	MessageID string `json:"message_id"`
+	Seq       int64  `json:"seq"`
+	Emoji     string `json:"emoji"`
+	UserID    string `json:"user_id"`
+	Op        string `json:"op"` // ReactionAdd or ReactionRemove
+}
+
 // TypingFrame tells a room someone is typing.
 type TypingFrame struct {
 	Type     string `json:"type"` // TypeTyping
@@ -137,7 +151,7 @@ type MembershipFrame struct {
 	Type   string `json:"type"` // TypeMembership
 	RoomID string `json:"room_id"`
 	UserID string `json:"user_id"`
-	State  string `json:"state"`  // MembershipJoined or MembershipLeft
+	State  string `json:"state"`  // MembershipJoined, MembershipLeft or MembershipChanged
 	Reason string `json:"reason"` // as in eventsv1.RoomMember: invited, kicked, …
 	By     string `json:"by,omitempty"`
 }
@@ -146,6 +160,10 @@ type MembershipFrame struct {
 const (
 	MembershipJoined = "joined"
 	MembershipLeft   = "left"
+	// MembershipChanged: what the user may do in the room changed (the
+	// other person of a 1:1 room blocked or unblocked them). Connectors
+	// forget their cached answer and do not pass the frame on.
+	MembershipChanged = "changed"
 )
 
 // NotificationFrame carries a new notification; it is published on the

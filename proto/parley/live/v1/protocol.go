@@ -34,6 +34,17 @@ const (
 	MaxRooms      = 200                   // rooms in one subscribe frame
 	MaxHistory    = 100                   // messages in one history page
 	MaxIDLen      = 64                    // client-chosen ids (frame id, client_msg_id)
+	// Reactions: one emoji of at most MaxEmojiBytes; a message carries at
+	// most MaxReactionEmojis different emoji and MaxReactions in all.
+	MaxEmojiBytes     = eventsv1.MaxEmojiBytes
+	MaxReactionEmojis = eventsv1.MaxReactionEmojis
+	MaxReactions      = eventsv1.MaxReactions
+)
+
+// Ops of a react frame (and of the reacted frame that tells the room).
+const (
+	ReactionAdd    = eventsv1.ReactionAdd
+	ReactionRemove = eventsv1.ReactionRemove
 )
 
 // Client frame types.
@@ -44,6 +55,7 @@ const (
 	TypeSend        = "send"
 	TypeEdit        = "edit"
 	TypeDelete      = "delete"
+	TypeReact       = "react"
 	TypeTyping      = "typing"
 	TypePresence    = "presence"
 	TypeWatch       = "watch"
@@ -59,6 +71,7 @@ const (
 	TypeMessage    = "message"
 	TypeEdited     = "edited"
 	TypeDeleted    = "deleted"
+	TypeReacted    = "reacted"  // ReactedFrame: a member added or removed a reaction
 	TypeRedacted   = "redacted" // MessageFrame: moderation hid the message (persist publishes it)
 	TypeRestored   = "restored" // MessageFrame: a moderator made it visible again (persist)
 	TypeReceipt    = "receipt"
@@ -90,6 +103,8 @@ type Frame struct {
 	State       string       `json:"state,omitempty"`  // typing: start, stop
 	Status      string       `json:"status,omitempty"` // presence: online, away
 	UserIDs     []string     `json:"user_ids,omitempty"`
+	Emoji       string       `json:"emoji,omitempty"` // react
+	Op          string       `json:"op,omitempty"`    // react: ReactionAdd or ReactionRemove
 }
 
 // Error is a protocol error: a stable code for programs, a message for people.
@@ -196,6 +211,15 @@ func (f *Frame) validate() error {
 		return ValidText(f.Text)
 	case TypeDelete:
 		return need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0, "delete needs room_id, message_id and seq")
+	case TypeReact:
+		if err := need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0 && (f.Op == ReactionAdd || f.Op == ReactionRemove),
+			"react needs room_id, message_id, seq and op %q or %q", ReactionAdd, ReactionRemove); err != nil {
+			return err
+		}
+		if err := eventsv1.ValidEmoji(f.Emoji); err != nil {
+			return errf(CodeBadFrame, "%s", err)
+		}
+		return nil
 	case TypeTyping:
 		return need(validID(f.RoomID) && (f.State == "start" || f.State == "stop"), "typing needs room_id and state start or stop")
 	case TypePresence:

@@ -5,10 +5,13 @@ import { ConfirmDialog } from "./ConfirmDialog";
 import { avatarColour, initials } from "../../lib/timeline";
 import { mentions, parseMarkdown } from "../../lib/markdown";
 import { Markdown } from "./Markdown";
+import { ReactionBar, ReactionPicker } from "./Reactions";
 
 /** One message. The first of an author's run shows an avatar, the name and the time; the rest only the text. */
-export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason }: {
-  m: Message; mine: boolean; myName: string; startsGroup: boolean; client: ParleyClient;
+export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, hiddenReason }: {
+  m: Message; mine: boolean; myId: string; myName: string; startsGroup: boolean; client: ParleyClient;
+  /** Members' names by user id, for who reacted. */
+  names: Record<string, string>;
   /** Why moderation hid the message: known to its author only. */
   hiddenReason?: string;
 }) {
@@ -26,7 +29,8 @@ export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason 
     box.focus();
     box.setSelectionRange(box.value.length, box.value.length);
   }, [isEditing]);
-  const changeable = mine && !m.pending && !m.deleted && !m.hidden;
+  const visible = !m.pending && !m.deleted && !m.hidden;
+  const changeable = mine && visible;
   const blocks = useMemo(() => parseMarkdown(m.text, myName), [m.text, myName]);
   const mentionsMe = !mine && mentions(blocks, myName);
 
@@ -49,12 +53,15 @@ export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason 
     : <span className="text-xs text-gray-500">sending…</span>);
   // Beside the name or floated right: they take no line of their own. Shown
   // on hover or keyboard focus with a mouse; always on touch screens.
-  const actions = changeable && editing === null && (
+  const actions = visible && editing === null && (
     <span className="ml-auto flex gap-1 text-xs opacity-0 group-focus-within:opacity-100 group-hover:opacity-100 pointer-coarse:opacity-100">
-      <button ref={editRef} type="button" onClick={() => setEditing(m.text)} aria-label={`Edit message: ${m.text.slice(0, 40)}`}
-        className="rounded px-2 text-gray-600 hover:underline pointer-coarse:py-1.5 dark:text-gray-400">Edit</button>
-      <button ref={deleteRef} type="button" onClick={() => setConfirming(true)} aria-label={`Delete message: ${m.text.slice(0, 40)}`}
-        className="rounded px-2 text-gray-600 hover:underline pointer-coarse:py-1.5 dark:text-gray-400">Delete</button>
+      <ReactionPicker m={m} client={client} />
+      {changeable && <>
+        <button ref={editRef} type="button" onClick={() => setEditing(m.text)} aria-label={`Edit message: ${m.text.slice(0, 40)}`}
+          className="rounded px-2 text-gray-600 hover:underline pointer-coarse:py-1.5 dark:text-gray-400">Edit</button>
+        <button ref={deleteRef} type="button" onClick={() => setConfirming(true)} aria-label={`Delete message: ${m.text.slice(0, 40)}`}
+          className="rounded px-2 text-gray-600 hover:underline pointer-coarse:py-1.5 dark:text-gray-400">Delete</button>
+      </>}
     </span>
   );
   return (
@@ -106,6 +113,7 @@ export function MessageRow({ m, mine, myName, startsGroup, client, hiddenReason 
           </p>
         ) : <Markdown blocks={blocks} tail={m.edited_at && <span className="ml-1 text-xs text-gray-500">(edited)</span>} />
       )}
+      {visible && editing === null && <ReactionBar m={m} myId={myId} names={names} client={client} />}
       {confirming && (
         <ConfirmDialog title="Delete this message?" body="Everyone in the room will see “message deleted” instead." confirm="Delete"
           onConfirm={() => { remove(); requestAnimationFrame(() => rowRef.current?.focus()); }}

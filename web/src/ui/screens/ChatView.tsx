@@ -3,9 +3,11 @@ import type { Room, User } from "../../lib/api";
 import type { ParleyClient } from "../../lib/client";
 import { MaxTextChars } from "../../lib/contract.gen";
 import { inviteByName } from "../../lib/invite";
+import { block, listBlocks, roomTitle, unblock } from "../../lib/dms";
 import { timeline, type Row } from "../../lib/timeline";
 import { api } from "../session";
 import { BackButton } from "../components/BackButton";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 import { MessageList } from "../components/MessageList";
 import { MessageRow } from "../components/MessageRow";
 
@@ -26,6 +28,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const [version, setVersion] = useState(0);
   const [receipts, setReceipts] = useState<Record<string, number>>({});
   const [names, setNames] = useState<Record<string, string>>({});
+  const [reactionError, setReactionError] = useState("");
   const listRef = useRef<HTMLOListElement>(null);
   const lastTyping = useRef(0);
   const stick = useRef(true);
@@ -57,6 +60,12 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
         if (f.room_id !== roomId) return;
         if (!known.has(f.user_id)) loadNames(); // someone who joined since
         setReceipts((r) => ({ ...r, [f.user_id]: Math.max(r[f.user_id] ?? 0, f.seq) }));
+      }),
+      client.on("reacted", (f) => {
+        if (f.room_id === roomId && !known.has(f.user_id)) loadNames(); // someone who joined since
+      }),
+      client.on("reactionFailed", (p) => {
+        if (p.roomId === roomId) setReactionError(`Could not react with ${p.emoji}: ${p.message ?? p.code}`);
       }),
       client.on("history", (f) => {
         if (f.room_id === roomId && f.receipts) setReceipts((r) => {
@@ -121,7 +130,27 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
       setInviteResult({ ok: false, text: err instanceof Error ? err.message : "could not invite" });
     }
   };
-  const title = room?.kind === "direct" ? "@" + room.peer?.username : "# " + (room?.name ?? "");
+  const title = room ? roomTitle(room) : "";
+  // A 1:1 room offers to block (or unblock) its other person.
+  const peer = room?.kind === "direct" ? room.peer : undefined;
+  const [blocked, setBlocked] = useState<boolean>();
+  const [asking, setAsking] = useState(false);
+  const [blockNote, setBlockNote] = useState("");
+  useEffect(() => {
+    if (!peer) return;
+    listBlocks(api).then((b) => setBlocked(b.some((x) => x.user.id === peer.id))).catch(() => {});
+  }, [peer?.id]);
+  const toggleBlock = async () => {
+    if (!peer) return;
+    try {
+      if (blocked) await unblock(api, peer.id);
+      else await block(api, peer.id);
+      setBlockNote(blocked ? `You unblocked @${peer.username}.` : `You blocked @${peer.username}: they can no longer message you here, and you are not notified of their mentions.`);
+      setBlocked(!blocked);
+    } catch (err) {
+      setBlockNote(err instanceof Error ? err.message : "could not change the block");
+    }
+  };
   const jumpToLatest = () => {
     const el = listRef.current;
     if (!el) return;
@@ -137,11 +166,11 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const typers = Object.entries(typing).filter(([, at]) => Date.now() - at < 6000).map(([n]) => n);
 
   return (
-    <section aria-label={room ? room.name : "room"} className="flex h-full min-h-0 flex-col">
+    <section aria-label={room ? title : "room"} className="flex h-full min-h-0 flex-col">
       <header className="flex flex-wrap items-center gap-2 border-b border-gray-200 p-3 max-md:p-2 dark:border-gray-800">
         <BackButton onBack={onBack} />
         <h2 tabIndex={-1} className="min-w-0 flex-1 truncate font-semibold outline-none">{title}</h2>
-        {room && room.kind !== "direct" && (
+        {room && room.kind !== "direct" && room.kind !== "group" && (
           <form onSubmit={doInvite} className="flex min-w-0 gap-1 max-md:w-full">
             <label htmlFor="invite" className="sr-only">Invite by username</label>
             <input id="invite" value={invite} onChange={(e) => { setInvite(e.target.value); setInviteResult(null); }} placeholder="Invite username"
@@ -151,13 +180,24 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
             <button type="button" onClick={leave} className="rounded px-2 text-sm text-gray-600 hover:underline dark:text-gray-400">Leave</button>
           </form>
         )}
+        {room?.kind === "group" && (
+          <button type="button" onClick={leave} className="rounded px-2 text-sm text-gray-600 hover:underline dark:text-gray-400">Leave</button>
+        )}
+        {peer && blocked !== undefined && (
+          <button type="button" onClick={() => (blocked ? toggleBlock() : setAsking(true))} data-testid="block"
+            className="rounded px-2 text-sm text-red-700 hover:underline dark:text-red-400">{blocked ? "Unblock" : "Block"}</button>
+        )}
+        {asking && peer && <ConfirmDialog title={`Block @${peer.username}?`}
+          body="They will no longer be able to message you here, and you will not be notified of their mentions. Their messages in group rooms still show. You can unblock them later."
+          confirm="Block" onConfirm={toggleBlock} onClose={() => setAsking(false)} />}
+        {blockNote && <p role="status" className="w-full text-sm text-gray-700 dark:text-gray-300">{blockNote}</p>}
         {inviteResult && <p id="invite-result" role={inviteResult.ok ? "status" : "alert"}
           className={"w-full text-sm " + (inviteResult.ok ? "text-green-700 dark:text-green-400" : "text-red-600")}>{inviteResult.text}</p>}
       </header>
       <div className="relative flex min-h-0 flex-1 flex-col">
         <MessageList rows={rows} estimate={estimate} listRef={listRef} stick={stick} onScrolled={onScroll} onNearTop={older}
           render={(r) => r.kind === "message"
-            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myName={me.username} startsGroup={r.startsGroup} client={client}
+            ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myId={me.id} myName={me.username} names={names} startsGroup={r.startsGroup} client={client}
               hiddenReason={log.hiddenReasons.get(r.m.id)} />
             : r.kind === "day"
               ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
@@ -177,6 +217,8 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
           </button>
         )}
       </div>
+      {reactionError && <p role="alert" className="px-3 text-xs text-red-600">{reactionError}
+        <button type="button" onClick={() => setReactionError("")} className="ml-2 underline">Dismiss</button></p>}
       {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
       <p className="sr-only" aria-live="polite">{heard}</p>
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>

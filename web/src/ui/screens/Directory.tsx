@@ -22,7 +22,13 @@ export function Directory({ onOpen }: { onOpen: (roomId: string) => void }) {
       setError(err instanceof ApiError ? err.message : "search failed");
     }
   };
-  const dm = async (u: User) => onOpen((await api.call<Room>("POST", "/api/v1/dms", { user_id: u.id })).id);
+  const dm = async (u: User) => {
+    try {
+      onOpen((await api.call<Room>("POST", "/api/v1/dms", { user_id: u.id })).id);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "could not open the conversation"); // e.g. they blocked you
+    }
+  };
   const join = async (r: Room) => onOpen((await api.call<Room>("POST", `/api/v1/rooms/${r.id}/join`)).id);
   return (
     <section aria-label="Find rooms and people" className="space-y-4 p-4">

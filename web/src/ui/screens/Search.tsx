@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { ApiError, type Room } from "../../lib/api";
 import { MAX_QUERY_CHARS, searchPath, type SearchHit, type SearchPage } from "../../lib/search";
 import { api } from "../session";
+import { listTitle } from "../../lib/dms";
 
 /** Searches the messages of the caller's rooms; a result opens its room. */
 export function Search({ rooms, onOpen }: { rooms: Room[]; onOpen: (roomId: string) => void }) {
@@ -37,7 +38,7 @@ export function Search({ rooms, onOpen }: { rooms: Room[]; onOpen: (roomId: stri
   const roomName = (id: string) => {
     const r = rooms.find((room) => room.id === id);
     if (!r) return "a room you left";
-    return r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name;
+    return listTitle(r);
   };
   return (
     <section aria-label="Search messages" className="flex min-h-0 flex-1 flex-col gap-3 p-4">

@@ -7,6 +7,8 @@ import { api } from "../session";
 import { BackButton } from "../components/BackButton";
 import { PresenceDot } from "../components/PresenceDot";
 import { NewRoom } from "../components/NewRoom";
+import { NewMessage } from "../components/NewMessage";
+import { isConversation, listTitle } from "../../lib/dms";
 import { ConnectionBanner } from "../components/ConnectionBanner";
 import { ChatView } from "./ChatView";
 import { Directory } from "./Directory";
@@ -144,17 +146,18 @@ export function Shell({ me }: { me: User }) {
           </span>
         </header>
         {panel.kind === "none" && panel.notice && <p role="status" className="bg-gray-100 px-3 py-1 text-sm md:hidden dark:bg-gray-900">{panel.notice}</p>}
+        <NewMessage me={me.username} onOpened={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />
         <ul className="flex-1 overflow-y-auto p-2">
           {rooms.map((r) => {
             // The open room is being read: its read frame clears the count a moment later.
-            const badge = panel.kind === "room" && panel.id === r.id ? { text: "", label: "", urgent: false } : badgeText(unread.badge(r.id), r.kind === "direct");
+            const badge = panel.kind === "room" && panel.id === r.id ? { text: "", label: "", urgent: false } : badgeText(unread.badge(r.id), isConversation(r));
             return (
             <li key={r.id}>
               <button data-room={r.id} onClick={() => setPanel({ kind: "room", id: r.id })} aria-current={panel.kind === "room" && panel.id === r.id}
                 className="flex w-full items-center justify-between rounded-lg px-3 py-2 text-left hover:bg-gray-100 aria-[current=true]:bg-indigo-50 dark:hover:bg-gray-800 dark:aria-[current=true]:bg-indigo-950">
                 <span className="flex min-w-0 items-center gap-2">
                   {r.peer && <PresenceDot status={presence[r.peer.id]} />}
-                  <span className={"truncate " + (badge.text ? "font-semibold" : "")}>{r.kind === "direct" ? "@ " + (r.peer?.username ?? "direct") : "# " + r.name}</span>
+                  <span className={"truncate " + (badge.text ? "font-semibold" : "")}>{listTitle(r)}</span>
                 </span>
                 {badge.text && <span data-testid="unread" className={"shrink-0 rounded-full px-2 text-xs text-white " + (badge.urgent ? "bg-red-600" : "bg-indigo-600")}>
                   <span aria-hidden="true">{badge.text}</span><span className="sr-only">{badge.label}</span>

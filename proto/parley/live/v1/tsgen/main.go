@@ -43,7 +43,7 @@ func main() {
 
 // exported names the constants clients need; the rest of livev1 (Redis
 // keys, envelopes) is between services.
-var exported = regexp.MustCompile(`^(Type|Code|Close|Max)|^(FirstCloseCode|MembershipJoined|MembershipLeft|Subprotocol|AuthSubprotoPrefix)$`)
+var exported = regexp.MustCompile(`^(Type|Code|Close|Max)|^(FirstCloseCode|MembershipJoined|MembershipLeft|ReactionAdd|ReactionRemove|Subprotocol|AuthSubprotoPrefix)$`)
 
 // Render returns the TypeScript source of the contract.
 func Render() ([]byte, error) {
@@ -99,7 +99,7 @@ func Render() ([]byte, error) {
 	structs := []struct {
 		pkg      *types.Package
 		name, as string
-	}{{events, "Message", "Message"}, {live, "Frame", "ClientFrame"}, {live, "RoomCursor", "RoomCursor"},
+	}{{events, "Message", "Message"}, {events, "Reaction", "Reaction"}, {live, "Frame", "ClientFrame"}, {live, "RoomCursor", "RoomCursor"},
 		{live, "Notification", "Notification"}, {live, "Unread", "Unread"}}
 	for _, name := range live.Scope().Names() {
 		if strings.HasSuffix(name, "Frame") && name != "Frame" {

@@ -1,0 +1,114 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
+)
+
+// react adds or removes the sender's reaction to a visible message of a
+// room they are in. It costs a send of the user's send rate, since it is
+// an event in the room's log like a send. Only what the connector must
+// check is here: the reaction is kept by persist, from the event
+// (parley.message.reacted), which comes first; the room is told next, then
+// the sender.
+func (s *session) react(ctx context.Context, f livev1.Frame) {
+	id := s.identity()
+	if !s.srv.sendRate.Allow(id.UserID) {
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeRateLimited,
+			Message: "reacting too fast", RetryAfterMS: 200})
+		return
+	}
+	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+		return
+	}
+	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
+	if errors.Is(err, errNoMessage) {
+		s.sendError(f.ID, livev1.CodeNotFound, "no such message in this room")
+		return
+	}
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	if msg.Deleted || msg.Hidden {
+		s.sendError(f.ID, livev1.CodeForbidden, "you can only react to visible messages")
+		return
+	}
+	if _, _, err := eventsv1.ApplyReaction(msg.Reactions, f.Emoji, id.UserID, f.Op); err != nil {
+		s.sendError(f.ID, livev1.CodeReactionLimit, err.Error())
+		return
+	}
+	// The event goes even when the message seems to hold the reaction
+	// already (or not to hold one being removed): the window is a copy,
+	// persist's store is what counts, and applying the event there twice
+	// changes nothing.
+	r := eventsv1.MessageReacted{MessageID: msg.ID, RoomID: f.RoomID, Seq: msg.Seq, UserID: id.UserID,
+		Emoji: f.Emoji, Op: f.Op, At: time.Now().UTC()}
+	if err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageReacted, uuid.NewString(), f.RoomID, r)); err != nil {
+		s.unavailable(f.ID, err)
+		return
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := reactInWindow(bg, s.srv.rdb, r); err != nil {
+		// persist rewrites the entry once it has stored the reaction.
+		s.srv.logger.Warn("history window update", "room", f.RoomID, "error", err)
+	}
+	frame, _ := json.Marshal(livev1.ReactedFrame{Type: livev1.TypeReacted, RoomID: f.RoomID, MessageID: msg.ID, Seq: msg.Seq,
+		Emoji: f.Emoji, UserID: id.UserID, Op: f.Op})
+	s.srv.hub.Publish(bg, f.RoomID, livev1.EphemeralEnvelope(frame))
+	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
+}
+
+// windowRetries bounds the attempts of reactInWindow; each fails only when
+// the room's window changed in between (a send, another reaction).
+const windowRetries = 10
+
+// reactInWindow applies a reaction to the message's entry in the room's
+// history window, if the window holds it. Members react at the same time
+// (that is what reactions are for), so the entry is read and rewritten in
+// one optimistic transaction: a blind replace, as an edit does, would drop
+// a reaction written in between.
+func reactInWindow(ctx context.Context, rdb *redis.Client, r eventsv1.MessageReacted) error {
+	key := livev1.HistoryKey(r.RoomID)
+	score := fmt.Sprint(r.Seq)
+	for range windowRetries {
+		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
+			vals, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: r.Seq, Stop: r.Seq}).Result()
+			if err != nil || len(vals) != 1 {
+				return err // not in the window: history reads persist's store
+			}
+			var m eventsv1.Message
+			if err := json.Unmarshal([]byte(vals[0]), &m); err != nil || m.ID != r.MessageID {
+				return nil
+			}
+			rs, changed, err := eventsv1.ApplyReaction(m.Reactions, r.Emoji, r.UserID, r.Op)
+			if err != nil || !changed {
+				return nil // a limit reached meanwhile: persist's store decides
+			}
+			m.Reactions = rs
+			raw, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.ZRemRangeByScore(ctx, key, score, score)
+				p.ZAdd(ctx, key, redis.Z{Score: float64(r.Seq), Member: raw})
+				return nil
+			})
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return fmt.Errorf("reaction to %s: the room's window kept changing", r.MessageID)
+}
