@@ -25,8 +25,8 @@ func Measured(fanOut float64) Model {
 	return Model{
 		Sockets: GoalSockets, MessagesPerSecond: GoalMessages, FanOut: fanOut,
 
-		SocketBytes: Cost{12.3 * 1024, "BenchmarkIdleConnections (knative/platform), 10,000 sockets, RSS per socket, " +
-			"commit 1eb48cd (2026-12-06, load 2.9–3.1)"},
+		SocketBytes: Cost{12.8 * 1024, "knative/platform/BENCHMARKS.md: BenchmarkIdleConnections, 10,000 sockets, RSS per " +
+			"socket, 12.3–12.8 KB after commit 1eb48cd (2026-12-06); the highest"},
 		// The line through rooms of 2 and rooms of 20 or 100 on one
 		// connector: see CAPACITY.md, "Which CPU per delivery".
 		DeliveryCPU: Cost{9.33 * µs, scale + "; connector CPU per message = send + members × delivery through rooms of 2 and " +
