@@ -263,14 +263,17 @@ func describe(s settings) string {
 		s.searchDuration, s.idleClients)
 }
 
+// buildPackages are what build compiles.
+var buildPackages = []string{"./functions/auth", "./functions/persist", "./functions/moderation", "./functions/notification",
+	"./functions/search", "./connector", "./functions/moderation/cmd/demomodel", "./connector/cmd/parley-load"}
+
 // build compiles the services (every Service of knative/base: one missing
 // would fail its Triggers' deliveries, which the Broker then retries), the
 // demo model's generator and the load generator, and FerretDB's wrapper in
 // its own module.
 func build(binDir string) error {
 	root := filepath.Join(manifests.Dir(""), "..")
-	cmd := exec.Command("go", "build", "-o", binDir+"/", "./functions/auth", "./functions/persist", "./functions/moderation",
-		"./functions/notification", "./functions/search", "./connector", "./functions/moderation/cmd/demomodel", "./connector/cmd/parley-load")
+	cmd := exec.Command("go", append([]string{"build", "-o", binDir + "/"}, buildPackages...)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %w\n%s", err, out)

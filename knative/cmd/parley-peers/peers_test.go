@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -176,6 +177,24 @@ func TestSample(t *testing.T) {
 	} {
 		if got := sample(body, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// Every Service of knative/base is built: a missing binary would leave its
+// Triggers failing and retried in the every-Trigger runs.
+func TestEveryServiceIsBuilt(t *testing.T) {
+	rendered, err := manifests.Render(manifests.Dir("base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := regexp.MustCompile(`image: ko://github\.com/parley-chat/parley/(\S+)`).FindAllSubmatch(rendered, -1)
+	if len(images) < 6 {
+		t.Fatalf("found %d ko:// images in knative/base, want every Service's", len(images))
+	}
+	for _, m := range images {
+		if pkg := "./" + string(m[1]); !slices.Contains(buildPackages, pkg) {
+			t.Errorf("knative/base runs %s, which parley-peers does not build", pkg)
 		}
 	}
 }
