@@ -142,8 +142,11 @@ func TestRejectedSendsAreNotPublished(t *testing.T) {
 	if res.Expected != int64(acked)*4 || res.Delivered != res.Expected || res.Unanswered != 0 {
 		t.Fatalf("expected %d deliveries (%d acked × 4 members), delivered %d, unanswered %d", res.Expected, acked, res.Delivered, res.Unanswered)
 	}
-	if res.Asked != 100 || res.Offered != res.Asked {
-		t.Fatalf("asked %d, offered %d: want 2 publishers × 100/s × 0.5 s = 100", res.Asked, res.Offered)
+	// Asked follows the schedule alone. Offered may fall short of it on a
+	// busy machine, where a publisher stalled near the end has no time left
+	// to catch up (TestSlowPublisherCatchesUp is about catching up).
+	if res.Asked != 100 || res.Offered == 0 || res.Offered > res.Asked {
+		t.Fatalf("asked %d, offered %d: want 2 publishers × 100/s × 0.5 s = 100 asked, and at most that offered", res.Asked, res.Offered)
 	}
 }
 
