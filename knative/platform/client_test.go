@@ -148,6 +148,21 @@ func (c *client) expect(typ string, ok func(frame) bool) frame {
 	return c.expectWithin(15*time.Second, typ, ok)
 }
 
+// expectOrSeen is expect for a frame that may already have come and been
+// passed over while the test waited for another.
+func (c *client) expectOrSeen(typ string, ok func(frame) bool) frame {
+	c.t.Helper()
+	c.mu.Lock()
+	for _, f := range c.all {
+		if f.str("type") == typ && ok(f) {
+			c.mu.Unlock()
+			return f
+		}
+	}
+	c.mu.Unlock()
+	return c.expect(typ, ok)
+}
+
 func (c *client) expectWithin(d time.Duration, typ string, ok func(frame) bool) frame {
 	c.t.Helper()
 	timeout := time.After(d)
