@@ -27,6 +27,7 @@ type function struct {
 	batcher   *insertBatcher
 	log       *slog.Logger
 	conflicts prometheus.Counter
+	threads   threadFlights
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
@@ -140,7 +141,7 @@ func (f *function) threadRoot(ctx context.Context, m eventsv1.Message) (messageD
 // summary for the stored event, which carries the participants that
 // notification tells of the reply.
 func (f *function) countReply(ctx context.Context, root messageDoc, m eventsv1.Message) (*eventsv1.Thread, error) {
-	doc, err := f.store.addReply(ctx, root, m)
+	doc, err := f.threads.do(root.ID, func() (messageDoc, error) { return f.store.addReply(ctx, root, m) })
 	if err != nil {
 		return nil, err
 	}
