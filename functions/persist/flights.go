@@ -61,3 +61,13 @@ func (t *threadFlights) do(root string, compute func() (messageDoc, error)) (mes
 	fl.covered, fl.hasResult = upTo, true
 	return fl.doc, fl.docErr
 }
+
+// waiting is how many callers hold or wait for root's flight (for tests).
+func (t *threadFlights) waiting(root string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fl := t.flights[root]; fl != nil {
+		return fl.refs
+	}
+	return 0
+}
