@@ -85,4 +85,9 @@ func (s *runningStack) testBrowserThreads(t *testing.T) {
 	if n := gus.count(`document.querySelectorAll('[data-testid="thread"]').length`); n != 0 {
 		t.Error("the thread stayed open after Close")
 	}
+
+	// Hal's reply notified gus, the root's author; the notification opens the thread.
+	notice := `//section[@aria-label="Notifications"]//li[contains(., "thread")][contains(., "friday works")]//button`
+	gus.run("open the thread from its notification", chromedp.Click(`//button[@data-testid="bell"]`), chromedp.WaitVisible(notice),
+		chromedp.Click(notice), chromedp.WaitVisible(reply("friday works")))
 }

@@ -21,7 +21,11 @@ type ListRow = Row | { kind: "top"; key: "top" };
 /** Heights to assume for rows not yet measured. */
 const estimate = (r: ListRow) => (r.kind === "message" ? (r.startsGroup ? 56 : 28) : r.kind === "day" ? 36 : r.kind === "new" ? 24 : 40);
 
-export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void; onBack: () => void }) {
+export function ChatView({ room, roomId, client, me, onChanged, onBack, thread }: {
+  room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void; onBack: () => void;
+  /** A thread to open with the room (from a notification): it shows once its root is loaded. */
+  thread?: string;
+}) {
   const log = client.room(roomId);
   const [text, setText] = useState("");
   const [typing, setTyping] = useState<Record<string, number>>({});
@@ -46,7 +50,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const heardSeq = useRef(0);
   const messages = log.messages;
   // The open thread, by its root's id: beside the room, or on a phone instead of it.
-  const [threadId, setThreadId] = useState<string>();
+  const [threadId, setThreadId] = useState<string | undefined>(thread);
   const threadRoot = threadId ? log.get(threadId) : undefined;
   const threadOpener = useRef<HTMLElement | null>(null);
   const openThread = (m: { id: string }) => {
