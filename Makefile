@@ -106,7 +106,7 @@ bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench SendPath -benchtime 2000x -count 1 ./connector/internal/ws/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./functions/moderation/internal/classify/
 	$(GO) test -run '^$$' -bench . -count 1 ./functions/moderation/internal/wordpiece/
-	$(GO) test -run '^$$' -bench 'StoreOpsPerMessage|ReserveSeqs' -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/ ./functions/search/
+	$(GO) test -run '^$$' -bench 'StoreOpsPer(Message|Reply)|ReserveSeqs' -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/ ./functions/search/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./knative/platform/
 
 # Parley beside Centrifugo, the server people would pick instead (see

@@ -169,19 +169,66 @@ func (f *function) forMessage(ctx context.Context, m eventsv1.Message, mayWait b
 			delete(recipients, id)
 		}
 	}
-	docs := make([]notificationDoc, 0, len(recipients))
+	kinds := make(map[string]string, len(recipients))
 	for id, member := range recipients {
-		if !member {
-			continue
+		if member {
+			kinds[id] = kind
 		}
+	}
+	if err := f.threadParticipants(ctx, m, kinds); err != nil {
+		return nil, err
+	}
+	delete(kinds, m.UserID)
+	docs := make([]notificationDoc, 0, len(kinds))
+	for id, kind := range kinds {
 		docs = append(docs, notificationDoc{ID: kind + ":" + m.ID + ":" + id, UserID: id, Kind: kind, RoomID: m.RoomID,
 			MessageID: m.ID, FromUserID: m.UserID, FromUsername: m.Username, Text: snippet(m.Text, 200),
-			Seq: m.Seq, CreatedAt: m.CreatedAt.UTC()})
+			Seq: m.Seq, CreatedAt: m.CreatedAt.UTC(), ThreadID: m.ThreadID})
 	}
 	if behind && mayWait {
 		return docs, errProjectionBehind
 	}
 	return docs, nil
+}
+
+// threadParticipants adds, as kind "thread", the participants of the
+// thread m replies in (its root's author and earlier repliers, carried by
+// persist's stored event) who are still members and are not told of m
+// already (a mention or a direct message says more), nor blocked the
+// replier. Only persist emits
+// the stored event, so the list is persist's; membership is checked here
+// all the same, one equality read per participant.
+func (f *function) threadParticipants(ctx context.Context, m eventsv1.Message, kinds map[string]string) error {
+	if m.ThreadID == "" || m.Thread == nil {
+		return nil
+	}
+	var ids []string
+	for _, id := range m.Thread.Participants {
+		if _, told := kinds[id]; !told && id != m.UserID && len(ids) < eventsv1.MaxThreadParticipants {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	members, err := f.store.roomMembers(ctx, m.RoomID, ids)
+	if err != nil {
+		return err
+	}
+	for id, member := range members {
+		if !member {
+			continue
+		}
+		// Someone who blocked the replier hears nothing of them here either.
+		blocked, err := f.store.blocked(ctx, id, m.UserID)
+		if err != nil {
+			return err
+		}
+		if !blocked {
+			kinds[id] = "thread"
+		}
+	}
+	return nil
 }
 
 // mentioned returns the room's members that m mentions (mapped to true;
@@ -273,7 +320,8 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 func (f *function) indexMentions(ctx context.Context, docs []notificationDoc) error {
 	pipe := f.rdb.Pipeline()
 	for _, d := range docs {
-		if d.RoomID == "" || d.Seq <= 0 {
+		// A thread's replies count in the thread, not as the room's mentions.
+		if d.RoomID == "" || d.Seq <= 0 || d.Kind == "thread" {
 			continue
 		}
 		key := livev1.MentionsKey(d.RoomID, d.UserID)
@@ -291,7 +339,7 @@ func (f *function) indexMentions(ctx context.Context, docs []notificationDoc) er
 
 func toJSON(d notificationDoc) livev1.Notification {
 	return livev1.Notification{ID: d.ID, Kind: d.Kind, RoomID: d.RoomID, MessageID: d.MessageID, FromUserID: d.FromUserID,
-		FromUsername: d.FromUsername, Text: d.Text, Seq: d.Seq, CreatedAt: d.CreatedAt, Read: d.Read}
+		FromUsername: d.FromUsername, Text: d.Text, Seq: d.Seq, CreatedAt: d.CreatedAt, Read: d.Read, ThreadID: d.ThreadID}
 }
 
 func snippet(s string, n int) string {

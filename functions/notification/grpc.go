@@ -36,7 +36,7 @@ func (l *listServer) List(ctx context.Context, req *notificationv1.ListRequest) 
 	for _, d := range docs {
 		out.Notifications = append(out.Notifications, &notificationv1.Notification{Id: d.ID, Kind: d.Kind, RoomId: d.RoomID,
 			MessageId: d.MessageID, FromUserId: d.FromUserID, FromUsername: d.FromUsername, Text: d.Text,
-			CreatedAt: timestamppb.New(d.CreatedAt), Read: d.Read})
+			CreatedAt: timestamppb.New(d.CreatedAt), Read: d.Read, ThreadId: d.ThreadID})
 	}
 	return out, nil
 }

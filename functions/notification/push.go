@@ -95,6 +95,8 @@ func pushPayload(d notificationDoc) []byte {
 		title = "@" + d.FromUsername + " mentioned you"
 	case "direct":
 		title = "Message from @" + d.FromUsername
+	case "thread":
+		title = "@" + d.FromUsername + " replied in a thread"
 	}
 	url := "/"
 	if d.RoomID != "" {

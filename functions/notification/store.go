@@ -26,6 +26,7 @@ type notificationDoc struct {
 	Seq          int64     `bson:"seq,omitempty"`
 	CreatedAt    time.Time `bson:"created_at"`
 	Read         bool      `bson:"read"`
+	ThreadID     string    `bson:"thread_id,omitempty"`
 }
 
 // store holds the notifications and the projections this function keeps

@@ -27,6 +27,7 @@ type function struct {
 	batcher   *insertBatcher
 	log       *slog.Logger
 	conflicts prometheus.Counter
+	threads   threadFlights
 }
 
 func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
@@ -42,6 +43,12 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := checkText(m.Text); err != nil {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: message %s: %w", m.ID, err))
 		}
+		var root messageDoc
+		if m.ThreadID != "" {
+			if root, err = f.threadRoot(ctx, m); err != nil {
+				return nil, err
+			}
+		}
 		ctx, span := ksvc.Tracer().Start(ctx, "mongo insert messages (batched)", trace.WithSpanKind(trace.SpanKindClient))
 		_, err = f.batcher.Do(ctx, docFrom(m))
 		span.End()
@@ -53,6 +60,11 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		}
 		if err != nil {
 			return nil, err
+		}
+		if m.ThreadID != "" {
+			if m.Thread, err = f.countReply(ctx, root, m); err != nil {
+				return nil, err
+			}
 		}
 		return storedEvent(m)
 	case eventsv1.TypeMessageEdited:
@@ -104,6 +116,47 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, f.store.markRead(ctx, r)
 	}
 	return nil, ksvc.Permanent(fmt.Errorf("persist: unexpected event type %q", e.Type()))
+}
+
+// threadRoot returns the stored root of a reply's thread. The connector
+// checked it; a root not stored yet is retried (messages are stored
+// unordered), one that is itself a reply or lies in another room never
+// passes the connector's check, and nothing of such a reply is stored.
+func (f *function) threadRoot(ctx context.Context, m eventsv1.Message) (messageDoc, error) {
+	root, err := f.store.get(ctx, m.RoomID, m.ThreadID)
+	if errors.Is(err, errNotStored) {
+		return root, fmt.Errorf("persist: reply %s: root %s in room %s: %w; retry", m.ID, m.ThreadID, m.RoomID, err)
+	}
+	if err != nil {
+		return root, fmt.Errorf("persist: reply %s: root %s: %w", m.ID, m.ThreadID, err)
+	}
+	if root.ThreadID != "" || root.Seq >= m.Seq {
+		return root, ksvc.Permanent(fmt.Errorf("persist: reply %s: %s is not a thread's root before it", m.ID, m.ThreadID))
+	}
+	return root, nil
+}
+
+// countReply counts a stored reply in its root's summary, rewrites the
+// root's cached copy and tells the room (a thread frame), and returns the
+// summary for the stored event, which carries the participants that
+// notification tells of the reply.
+func (f *function) countReply(ctx context.Context, root messageDoc, m eventsv1.Message) (*eventsv1.Thread, error) {
+	doc, err := f.threads.do(root.ID, func() (messageDoc, error) { return f.store.addReply(ctx, root, m) })
+	if err != nil {
+		return nil, err
+	}
+	pub := doc.public()
+	if err := f.cache.replace(ctx, pub); err != nil {
+		return nil, fmt.Errorf("persist: cached root %s: %w", root.ID, err)
+	}
+	frame, err := redactionFrame(livev1.TypeThread, m.RoomID, doc, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := f.cache.rdb.Publish(ctx, livev1.RoomChannel(m.RoomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
+		return nil, fmt.Errorf("persist: tell room %s of thread %s: %w", m.RoomID, root.ID, err)
+	}
+	return pub.Thread, nil
 }
 
 // apply updates a stored message and its cached copy. An update that

@@ -43,6 +43,9 @@ func (h *historyServer) History(ctx context.Context, req *persistv1.HistoryReque
 	if limit == 0 {
 		limit = 50
 	}
+	if req.ThreadId != "" {
+		return h.thread(ctx, req, limit)
+	}
 	var (
 		msgs [][]byte
 		err  error
@@ -66,6 +69,30 @@ func (h *historyServer) History(ctx context.Context, req *persistv1.HistoryReque
 	}
 	resp.Messages, resp.More = fitPage(resp.Messages, req.AfterSeq > 0, resp.More)
 	return resp, nil
+}
+
+// thread pages a thread's replies back from before_seq, from MongoDB: the
+// window holds the room's latest messages, replies and others mixed. A
+// reply just sent may not be stored yet; clients get it live.
+func (h *historyServer) thread(ctx context.Context, req *persistv1.HistoryRequest, limit int) (*persistv1.HistoryResponse, error) {
+	if _, err := uuid.Parse(req.ThreadId); err != nil {
+		return nil, apiErrors.Invalid("thread_id must be a message id (a UUID)")
+	}
+	if req.AfterSeq > 0 {
+		return nil, apiErrors.Invalid("a thread is paged back with before_seq, not after_seq")
+	}
+	docs, err := h.store.threadPage(ctx, req.RoomId, req.ThreadId, req.BeforeSeq, limit+1)
+	if err != nil {
+		return nil, apiErrors.Unavailable("history is unavailable: retry")
+	}
+	more := len(docs) > limit
+	if more {
+		docs = docs[:limit]
+	}
+	msgs := encodeDocs(docs)
+	slices.Reverse(msgs)
+	msgs, more = fitPage(msgs, false, more)
+	return &persistv1.HistoryResponse{Messages: msgs, More: more}, nil
 }
 
 // fitPage trims an ascending page to maxPageBytes, keeping the messages

@@ -23,7 +23,15 @@ import (
 // rooms, the load of issue 16's scenario) and reports the store commands
 // persist sends per message and the CPU the store servers spend on them.
 // Numbers and the command that produced them: BENCHMARKS.md.
-func BenchmarkStoreOpsPerMessage(b *testing.B) {
+func BenchmarkStoreOpsPerMessage(b *testing.B) { benchStoreOps(b, false) }
+
+// BenchmarkStoreOpsPerReply is BenchmarkStoreOpsPerMessage with every
+// message after a room's first a reply in the thread of that first one:
+// each reply also reads its root and recomputes the root's summary, and
+// its threads grow to 200 replies.
+func BenchmarkStoreOpsPerReply(b *testing.B) { benchStoreOps(b, true) }
+
+func benchStoreOps(b *testing.B, replies bool) {
 	const messages, rate, rooms = 2000, 500, 10
 	var ops opcount.Counter
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,6 +65,16 @@ func BenchmarkStoreOpsPerMessage(b *testing.B) {
 			r := i % rooms
 			seq[r]++
 			events[i] = newMessage(fmt.Sprintf("%s-%d", room, r), seq[r])
+			if replies && i >= rooms {
+				events[i].ThreadID = events[r].ID
+			}
+		}
+		if replies {
+			for _, root := range events[:rooms] { // stored before their replies, as the connector makes sure
+				if _, err := f.Handle(ctx, ce(b, eventsv1.TypeMessageSent, root.RoomID, root)); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
 		run, err := opcount.Measure(&ops, messages, rate, func(i int) error {
 			_, err := f.Handle(ctx, ce(b, eventsv1.TypeMessageSent, events[i].RoomID, events[i]))

@@ -17,18 +17,20 @@ import (
 // messageDoc is a message in MongoDB. Text is kept when moderation hides a
 // message, so a moderator can review and restore it; it is emptied on delete.
 type messageDoc struct {
-	ID          string    `bson:"_id"`
-	RoomID      string    `bson:"room_id"`
-	Seq         int64     `bson:"seq"`
-	UserID      string    `bson:"user_id"`
-	Username    string    `bson:"username"`
-	Text        string    `bson:"text"`
-	ClientMsgID string    `bson:"client_msg_id,omitempty"`
-	CreatedAt   time.Time `bson:"created_at"`
-	EditedAt    time.Time `bson:"edited_at,omitempty"`
-	Deleted     bool      `bson:"deleted,omitempty"`
-	Hidden      bool      `bson:"hidden,omitempty"`
-	Flags       bson.M    `bson:"flags,omitempty"`
+	ID          string     `bson:"_id"`
+	RoomID      string     `bson:"room_id"`
+	Seq         int64      `bson:"seq"`
+	UserID      string     `bson:"user_id"`
+	Username    string     `bson:"username"`
+	Text        string     `bson:"text"`
+	ClientMsgID string     `bson:"client_msg_id,omitempty"`
+	CreatedAt   time.Time  `bson:"created_at"`
+	EditedAt    time.Time  `bson:"edited_at,omitempty"`
+	Deleted     bool       `bson:"deleted,omitempty"`
+	Hidden      bool       `bson:"hidden,omitempty"`
+	Flags       bson.M     `bson:"flags,omitempty"`
+	ThreadID    string     `bson:"thread_id,omitempty"`
+	Thread      *threadDoc `bson:"thread,omitempty"`
 	// Reactions are (emoji, user) pairs, and ReactionEmojis their emoji in
 	// the order each was first used: flat arrays, so that $addToSet and
 	// $pull add and remove one reaction atomically and idempotently, in
@@ -68,15 +70,40 @@ func (d messageDoc) reactions() []eventsv1.Reaction {
 	return slices.DeleteFunc(out, func(r eventsv1.Reaction) bool { return len(r.UserIDs) == 0 })
 }
 
+// threadDoc is a root's summary of its thread (eventsv1.Thread), written
+// whole by addReply.
+type threadDoc struct {
+	ReplyCount        int64     `bson:"reply_count"`
+	LastReplySeq      int64     `bson:"last_reply_seq"`
+	LastReplyAt       time.Time `bson:"last_reply_at,omitempty"`
+	LastReplyUserID   string    `bson:"last_reply_user_id,omitempty"`
+	LastReplyUsername string    `bson:"last_reply_username,omitempty"`
+	Participants      []string  `bson:"participants,omitempty"`
+}
+
+func (t *threadDoc) public() *eventsv1.Thread {
+	if t == nil || t.ReplyCount == 0 {
+		return nil
+	}
+	th := &eventsv1.Thread{ReplyCount: t.ReplyCount, LastReplySeq: t.LastReplySeq, LastReplyUserID: t.LastReplyUserID,
+		LastReplyUsername: t.LastReplyUsername, Participants: t.Participants}
+	if !t.LastReplyAt.IsZero() {
+		th.LastReplyAt = t.LastReplyAt.UTC()
+	}
+	return th
+}
+
 func docFrom(m eventsv1.Message) messageDoc {
 	return messageDoc{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, UserID: m.UserID, Username: m.Username, Text: m.Text,
-		ClientMsgID: m.ClientMsgID, CreatedAt: m.CreatedAt.UTC(), EditedAt: m.EditedAt, Deleted: m.Deleted, Hidden: m.Hidden}
+		ClientMsgID: m.ClientMsgID, CreatedAt: m.CreatedAt.UTC(), EditedAt: m.EditedAt, Deleted: m.Deleted, Hidden: m.Hidden,
+		ThreadID: m.ThreadID}
 }
 
 // public is the message as members see it: no text once deleted or hidden.
 func (d messageDoc) public() eventsv1.Message {
 	m := eventsv1.Message{ID: d.ID, RoomID: d.RoomID, Seq: d.Seq, UserID: d.UserID, Username: d.Username, Text: d.Text,
-		ClientMsgID: d.ClientMsgID, CreatedAt: d.CreatedAt.UTC(), Deleted: d.Deleted, Hidden: d.Hidden}
+		ClientMsgID: d.ClientMsgID, CreatedAt: d.CreatedAt.UTC(), Deleted: d.Deleted, Hidden: d.Hidden,
+		ThreadID: d.ThreadID, Thread: d.Thread.public()}
 	if !d.EditedAt.IsZero() {
 		m.EditedAt = d.EditedAt.UTC()
 	}
@@ -103,14 +130,22 @@ func newStore(db *mongo.Database) *store {
 // ensureIndexes creates the indexes persist relies on; creating an existing
 // index is a no-op, so every start may call it.
 func (s *store) ensureIndexes(ctx context.Context) error {
-	_, err := s.messages.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetUnique(true).SetName("room_seq")},
-	})
-	if err == nil {
-		_, err = s.seqs.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "k", Value: 1}}})
-	}
-	if err != nil {
-		return fmt.Errorf("persist: create indexes: %w", err)
+	// One call per index: FerretDB drops the connection on a createIndexes
+	// of several indexes that all exist already (every restart).
+	for _, ix := range []struct {
+		coll  *mongo.Collection
+		model mongo.IndexModel
+	}{
+		{s.messages, mongo.IndexModel{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "seq", Value: 1}},
+			Options: options.Index().SetUnique(true).SetName("room_seq")}},
+		// A thread's replies, counted and paged by equality on both ids.
+		{s.messages, mongo.IndexModel{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "thread_id", Value: 1}, {Key: "seq", Value: 1}},
+			Options: options.Index().SetName("room_thread_seq")}},
+		{s.seqs, mongo.IndexModel{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "k", Value: 1}}}},
+	} {
+		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
+			return fmt.Errorf("persist: create indexes: %w", err)
+		}
 	}
 	return nil
 }
@@ -384,4 +419,82 @@ func (s *store) markRead(ctx context.Context, r eventsv1.ReceiptRead) error {
 		return nil // the stored position is already at or past r.Seq
 	}
 	return err
+}
+
+// addReply counts a stored reply in its root's summary and returns the
+// root as updated. The summary is recomputed from the stored replies
+// (equality reads on the room_thread_seq index), never accumulated:
+// replies are stored concurrently (their Trigger is unordered) and
+// redelivered, and FerretDB applies $max or $addToSet as a read and a
+// write that concurrent updates interleave. A writer whose count is stale
+// once it has written (a reply was stored meanwhile) computes again, so
+// the last write is always from a count that held after it.
+func (s *store) addReply(ctx context.Context, root messageDoc, reply eventsv1.Message) (messageDoc, error) {
+	filter := bson.M{"room_id": reply.RoomID, "thread_id": root.ID}
+	for range 10 {
+		th, err := s.threadSummary(ctx, root, filter)
+		if err != nil {
+			return root, err
+		}
+		doc, err := s.update(ctx, root.RoomID, root.ID, bson.M{"thread": th})
+		if err != nil {
+			return root, fmt.Errorf("persist: summary of thread %s: %w", root.ID, err)
+		}
+		n, err := s.messages.CountDocuments(ctx, filter)
+		if err != nil {
+			return root, fmt.Errorf("persist: count the replies to %s: %w", root.ID, err)
+		}
+		if n == th.ReplyCount {
+			return doc, nil
+		}
+	}
+	return root, fmt.Errorf("persist: summary of thread %s: replies kept coming; retry", root.ID)
+}
+
+// threadSummary computes a thread's summary from its stored replies, in
+// one equality read of their small fields: FerretDB answers a count, a
+// sorted read and a distinct each with a pass of its own.
+func (s *store) threadSummary(ctx context.Context, root messageDoc, filter bson.M) (threadDoc, error) {
+	var th threadDoc
+	cur, err := s.messages.Find(ctx, filter, options.Find().SetProjection(bson.M{"seq": 1, "user_id": 1, "username": 1, "created_at": 1}))
+	if err != nil {
+		return th, fmt.Errorf("persist: replies to %s: %w", root.ID, err)
+	}
+	var replies []messageDoc
+	if err := cur.All(ctx, &replies); err != nil {
+		return th, fmt.Errorf("persist: replies to %s: %w", root.ID, err)
+	}
+	var last messageDoc
+	users := map[string]bool{}
+	for _, r := range replies {
+		if r.Seq > last.Seq {
+			last = r
+		}
+		users[r.UserID] = true
+	}
+	sorted := make([]string, 0, len(users))
+	for u := range users {
+		if u != root.UserID {
+			sorted = append(sorted, u)
+		}
+	}
+	slices.Sort(sorted)
+	participants := append([]string{root.UserID}, sorted[:min(len(sorted), eventsv1.MaxThreadParticipants-1)]...)
+	return threadDoc{ReplyCount: int64(len(replies)), LastReplySeq: last.Seq, LastReplyAt: last.CreatedAt.UTC(), LastReplyUserID: last.UserID,
+		LastReplyUsername: last.Username, Participants: participants}, nil
+}
+
+// threadPage returns the newest replies of a thread with seq < before (0:
+// the latest), newest first, at most limit.
+func (s *store) threadPage(ctx context.Context, roomID, threadID string, before int64, limit int) ([]messageDoc, error) {
+	filter := bson.M{"room_id": roomID, "thread_id": threadID}
+	if before > 0 {
+		filter["seq"] = bson.M{"$lt": before}
+	}
+	cur, err := s.messages.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "seq", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, err
+	}
+	var docs []messageDoc
+	return docs, cur.All(ctx, &docs)
 }

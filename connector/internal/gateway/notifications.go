@@ -24,7 +24,8 @@ func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request, c *a
 	out := make([]livev1.Notification, 0, len(resp.Notifications))
 	for _, n := range resp.Notifications {
 		out = append(out, livev1.Notification{ID: n.Id, Kind: n.Kind, RoomID: n.RoomId, MessageID: n.MessageId,
-			FromUserID: n.FromUserId, FromUsername: n.FromUsername, Text: n.Text, CreatedAt: n.CreatedAt.AsTime(), Read: n.Read})
+			FromUserID: n.FromUserId, FromUsername: n.FromUsername, Text: n.Text, CreatedAt: n.CreatedAt.AsTime(), Read: n.Read,
+			ThreadID: n.ThreadId})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"notifications": out})
 	return nil

@@ -31,7 +31,7 @@ type claim struct {
 // keys and arguments for it.
 func (s *session) newClaim(ctx context.Context, f livev1.Frame, id authn.Identity, begin time.Time) claim {
 	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
-		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC()}
+		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC(), ThreadID: f.ThreadID}
 	counter, lease := s.srv.seqs.Keys(f.RoomID)
 	c := claim{ctx: ctx, f: f, msg: msg, begin: begin,
 		keys: []string{livev1.DedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, livev1.SendingKey(f.RoomID), lease}}

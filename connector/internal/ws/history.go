@@ -17,7 +17,8 @@ func (s *session) historyPage(ctx context.Context, f livev1.Frame) {
 	if limit == 0 {
 		limit = 50
 	}
-	resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: f.RoomID, BeforeSeq: f.BeforeSeq, Limit: int32(limit)})
+	resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: f.RoomID, BeforeSeq: f.BeforeSeq, Limit: int32(limit),
+		ThreadId: f.ThreadID})
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return
@@ -27,7 +28,7 @@ func (s *session) historyPage(ctx context.Context, f livev1.Frame) {
 		msgs[i] = m
 	}
 	receipts, _ := s.srv.rdb.HGetAll(ctx, livev1.ReceiptsKey(f.RoomID)).Result()
-	s.reply(livev1.HistoryFrame{Type: livev1.TypeHistory, ID: f.ID, RoomID: f.RoomID, Messages: msgs,
+	s.reply(livev1.HistoryFrame{Type: livev1.TypeHistory, ID: f.ID, RoomID: f.RoomID, ThreadID: f.ThreadID, Messages: msgs,
 		More: resp.More, Receipts: receipts, HiddenReasons: s.hiddenReasons(ctx, f.RoomID, msgs)})
 }
 

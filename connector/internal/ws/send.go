@@ -59,6 +59,9 @@ func (s *session) send(ctx context.Context, f livev1.Frame) {
 			Message: "the other person has blocked you", RoomID: f.RoomID})
 		return
 	}
+	if f.ThreadID != "" && !s.threadRoot(ctx, f) {
+		return
+	}
 	s.inflight <- struct{}{} // released when the send is answered
 	s.queueClaim(s.newClaim(ctx, f, id, begin))
 }

@@ -441,3 +441,74 @@ describe("ParleyClient", () => {
     expect(client.state).toBe("closed");
   });
 });
+
+describe("threads", () => {
+  it("files replies under their thread, pages a thread, and shows a reply pending until acked", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await Promise.resolve();
+    await ready(sockets[0]);
+    client.subscribe("r");
+    sockets[0].push({ type: "history", room_id: "r", messages: [msg(1), msg(2, { thread_id: "m1" })], more: false });
+    expect(client.thread("m1").messages.map((m) => m.seq)).toEqual([]); // room pages are the room's
+    sockets[0].push({ type: "message", room_id: "r", message: msg(3, { thread_id: "m1" }) });
+    expect(client.thread("m1").messages.map((m) => m.id)).toEqual(["m3"]);
+    expect(client.room("r").get("m3")?.thread_id).toBe("m1");
+
+    // The thread's history: asked with thread_id, answered into the thread's log only.
+    const events: unknown[] = [];
+    client.on("thread", (id) => events.push(id));
+    expect(client.loadThread("r", "m1", 20)).toBe(true);
+    const ask = sockets[0].sent.at(-1);
+    expect(ask).toMatchObject({ type: "history", room_id: "r", thread_id: "m1", before_seq: 3, limit: 20 });
+    expect(client.loadThread("r", "m1")).toBe(false); // one request at a time
+    sockets[0].push({ type: "history", id: ask.id, room_id: "r", thread_id: "m1", messages: [msg(2, { thread_id: "m1" })], more: false });
+    expect(client.thread("m1").messages.map((m) => m.seq)).toEqual([2, 3]);
+    expect(client.thread("m1").atStart).toBe(true);
+    expect(client.room("r").messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(events).toContain("m1");
+
+    // A reply names the root's id and seq, shows pending in the thread, and the echo replaces it.
+    client.reply(client.room("r").get("m1")!, "agreed", { user_id: "u1", username: "ada" });
+    const sent = sockets[0].sent.at(-1);
+    expect(sent).toMatchObject({ type: "send", room_id: "r", thread_id: "m1", seq: 1, text: "agreed" });
+    expect(client.thread("m1").messages.at(-1)).toMatchObject({ pending: true, text: "agreed" });
+    expect(client.room("r").messages.some((m) => m.pending)).toBe(false);
+    sockets[0].push({ type: "ack", id: sent.id, client_msg_id: sent.client_msg_id, message_id: "m4", seq: 4 },
+      { type: "message", room_id: "r", message: msg(4, { thread_id: "m1", user_id: "u1", text: "agreed", client_msg_id: sent.client_msg_id }) });
+    expect(client.thread("m1").messages.map((m) => [m.id, !!m.pending])).toEqual([["m2", false], ["m3", false], ["m4", false]]);
+
+    // The root's new summary replaces the root the room holds.
+    const thread = { reply_count: 3, last_reply_seq: 4, last_reply_at: "2026-01-01T00:00:00Z", last_reply_user_id: "u1", last_reply_username: "ada", participants: ["u2", "u1"] };
+    sockets[0].push({ type: "thread", room_id: "r", message: msg(1, { thread }) });
+    expect(client.room("r").get("m1")?.thread).toEqual(thread);
+  });
+
+  it("shows a reaction to a reply in its thread at once, and takes it back if refused", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await Promise.resolve();
+    await ready(sockets[0]);
+    client.subscribe("r");
+    sockets[0].push({ type: "message", room_id: "r", message: msg(2, { thread_id: "m1" }) });
+    const inThread = () => client.thread("m1").get("m2")!;
+    expect(client.toggleReaction("r", "m2", "👍")).toBe(true);
+    expect(inThread().reactions).toEqual([{ emoji: "👍", user_ids: ["u1"] }]);
+    const sent = sockets[0].sent.at(-1);
+    sockets[0].push({ type: "reacted", room_id: "r", message_id: "m2", seq: 2, emoji: "👍", user_id: "u1", op: "add" });
+    expect(inThread().reactions).toEqual([{ emoji: "👍", user_ids: ["u1"] }]); // the echo counts once
+    sockets[0].push({ type: "error", id: sent.id, code: "forbidden", message: "no" });
+    expect(inThread().reactions).toBeUndefined();
+  });
+
+  it("shows a refused reply as not sent, in its thread", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await Promise.resolve();
+    await ready(sockets[0]);
+    client.reply({ id: "m1", room_id: "r", seq: 1 }, "hi", { user_id: "u1", username: "ada" });
+    const sent = sockets[0].sent.at(-1);
+    sockets[0].push({ type: "error", id: sent.id, code: "no_thread", message: "no such message in this room to reply to" });
+    expect(client.thread("m1").messages[0].failed).toBe("no such message in this room to reply to");
+  });
+});

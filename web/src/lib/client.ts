@@ -7,7 +7,7 @@
 import {
   CodeInProgress, CodeRateLimited, CodeSeqOutOfRange, CodeUnavailable, MembershipLeft, reconnects, Subprotocol,
   ReactionAdd, ReactionRemove, TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership,
-  TypeMessage, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed,
+  TypeMessage, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
   type Message as WireMessage,
 } from "./contract.gen";
 import { applyReaction, reacted } from "./reactions";
@@ -154,6 +154,8 @@ export class RoomLog {
 interface PendingSend {
   frame: Frame;
   roomId: string;
+  /** A reply's thread (its root's id): the pending message shows in that thread's log. */
+  threadId?: string;
 }
 
 /** A reaction shown before the server answered: taken back if refused. */
@@ -175,6 +177,8 @@ const historyPrefix = "hist-";
 export class ParleyClient {
   state: ConnState = "closed";
   readonly rooms = new Map<string, RoomLog>();
+  /** Each thread's replies, by the root's id (see thread()). */
+  readonly threads = new Map<string, RoomLog>();
   private subscribed = new Set<string>();
   private unanswered = new Map<string, Set<string>>(); // subscribe frame id -> rooms not yet subscribed
   private outbox = new Map<string, PendingSend>(); // client_msg_id -> send
@@ -265,6 +269,50 @@ export class ParleyClient {
     return r;
   }
 
+  /** A thread's replies (its root's id), as they arrive live and from its history pages. */
+  thread(rootId: string): RoomLog {
+    let t = this.threads.get(rootId);
+    if (!t) {
+      t = new RoomLog();
+      this.threads.set(rootId, t);
+    }
+    return t;
+  }
+
+  /** The log a message belongs in besides its room's: its thread's, for a reply. */
+  private logOf(p: { roomId: string; threadId?: string }): RoomLog {
+    return p.threadId ? this.thread(p.threadId) : this.room(p.roomId);
+  }
+
+  /**
+   * Asks for the page of a thread's replies before the oldest held (the
+   * latest when none is), as loadOlder does for a room; the "thread" event
+   * names the root when the log changes.
+   */
+  loadThread(roomId: string, rootId: string, limit = 100): boolean {
+    const t = this.thread(rootId);
+    if (t.atStart || t.loadingOlder || !this.socket || this.state !== "open") return false;
+    const first = t.messages.find((m) => !m.pending);
+    t.loadingOlder = historyPrefix + this.nextId();
+    this.write({ type: TypeHistory, id: t.loadingOlder, room_id: roomId, thread_id: rootId, before_seq: first?.seq ?? 0, limit });
+    this.emit("thread", rootId);
+    return true;
+  }
+
+  /** Replies in root's thread: like send, shown at once as pending in the thread and retried until acked. */
+  reply(root: { id: string; room_id: string; seq: number }, text: string, me: { user_id: string; username: string }): string {
+    const cid = (this.opts.uuid ?? (() => crypto.randomUUID()))();
+    const frame = { type: TypeSend, id: cid, room_id: root.room_id, client_msg_id: cid, text, thread_id: root.id, seq: root.seq };
+    this.outbox.set(cid, { frame, roomId: root.room_id, threadId: root.id });
+    this.thread(root.id).addPending({
+      id: "pending:" + cid, room_id: root.room_id, seq: Number.MAX_SAFE_INTEGER, user_id: me.user_id, username: me.username,
+      text, client_msg_id: cid, created_at: new Date().toISOString(), pending: true, thread_id: root.id,
+    });
+    this.emit("thread", root.id);
+    this.write(frame);
+    return cid;
+  }
+
   /** Subscribes to a room now and after every reconnect, from its last seq. */
   subscribe(roomId: string) {
     this.subscribed.add(roomId);
@@ -309,13 +357,15 @@ export class ParleyClient {
   private historyFailed(f: Frame) {
     const id = f.id;
     if (typeof id !== "string" || !id.startsWith(historyPrefix)) return;
-    for (const [roomId, r] of this.rooms) {
-      if (r.loadingOlder !== id) continue;
-      setTimeout(() => {
-        if (r.loadingOlder !== id) return;
-        r.loadingOlder = null;
-        this.emit("room", roomId);
-      }, Number(f.retry_after_ms ?? 1000));
+    for (const [event, logs] of [["room", this.rooms], ["thread", this.threads]] as const) {
+      for (const [key, r] of logs) {
+        if (r.loadingOlder !== id) continue;
+        setTimeout(() => {
+          if (r.loadingOlder !== id) return;
+          r.loadingOlder = null;
+          this.emit(event, key);
+        }, Number(f.retry_after_ms ?? 1000));
+      }
     }
   }
 
@@ -325,7 +375,10 @@ export class ParleyClient {
     if (!p) return;
     this.reacting.delete(f.id as string);
     const m = this.room(p.roomId).get(p.messageId);
-    if (m && applyReaction(m, p.emoji, this.userId, p.op === ReactionAdd ? ReactionRemove : ReactionAdd)) this.emit("room", p.roomId);
+    const undo = p.op === ReactionAdd ? ReactionRemove : ReactionAdd;
+    if (m && applyReaction(m, p.emoji, this.userId, undo)) this.emit("room", p.roomId);
+    const reply = m?.thread_id ? this.thread(m.thread_id).get(m.id) : undefined;
+    if (reply && applyReaction(reply, p.emoji, this.userId, undo)) this.emit("thread", m!.thread_id);
     this.emit("reactionFailed", { ...p, code: f.code, message: f.message });
   }
 
@@ -380,6 +433,9 @@ export class ParleyClient {
     this.reacting.set(id, { roomId, messageId, emoji, op });
     applyReaction(m, emoji, this.userId, op);
     this.emit("room", roomId);
+    // A reply shows in its thread from the thread's own copy.
+    const reply = m.thread_id ? this.thread(m.thread_id).get(m.id) : undefined;
+    if (reply && applyReaction(reply, emoji, this.userId, op)) this.emit("thread", m.thread_id);
     this.write({ type: TypeReact, id, room_id: roomId, message_id: messageId, seq: m.seq, emoji, op });
     return true;
   }
@@ -470,6 +526,12 @@ export class ParleyClient {
             this.emit("room", id);
           }
         }
+        for (const [id, t] of this.threads) {
+          if (t.loadingOlder) {
+            t.loadingOlder = null;
+            this.emit("thread", id);
+          }
+        }
         this.subscribeRooms([...this.subscribed]);
         for (const p of this.outbox.values()) this.write(p.frame); // same client_msg_id: idempotent
         this.emit("ready", f);
@@ -479,11 +541,18 @@ export class ParleyClient {
       case TypeEdited:
       case TypeDeleted:
       case TypeRedacted:
-      case TypeRestored: {
+      case TypeRestored:
+      case TypeThread: {
         const m = f.message as Message;
         const r = this.room(m.room_id);
         if (f.type === TypeRedacted && typeof f.reason === "string") r.hiddenReasons.set(m.id, f.reason);
         if (f.type === TypeRestored) r.hiddenReasons.delete(m.id);
+        if (m.thread_id) {
+          // A reply goes in its thread too: a copy, since each log updates its own.
+          const t = this.thread(m.thread_id);
+          if (f.type === TypeRedacted && typeof f.reason === "string") t.hiddenReasons.set(m.id, f.reason);
+          if (t.upsert({ ...m })) this.emit("thread", m.thread_id);
+        }
         if (r.upsert(m)) this.emit("room", m.room_id);
         if (f.type === TypeMessage) this.emit("message", m);
         break;
@@ -491,6 +560,8 @@ export class ParleyClient {
       case TypeReacted: {
         const m = this.room(f.room_id as string).get(f.message_id as string);
         if (m && applyReaction(m, f.emoji as string, f.user_id as string, f.op as string)) this.emit("room", f.room_id);
+        const reply = m?.thread_id ? this.thread(m.thread_id).get(m.id) : undefined;
+        if (reply && applyReaction(reply, f.emoji as string, f.user_id as string, f.op as string)) this.emit("thread", m!.thread_id);
         this.emit("reacted", f);
         break;
       }
@@ -500,18 +571,31 @@ export class ParleyClient {
         if (cid && this.outbox.has(cid)) {
           const p = this.outbox.get(cid)!;
           this.outbox.delete(cid);
-          const r = this.room(p.roomId);
+          const r = this.logOf(p);
           const pending = r.messages.find((m) => m.pending && m.client_msg_id === cid);
           if (pending && !r.messages.some((m) => m.id === f.message_id)) {
             r.messages.splice(r.messages.indexOf(pending), 1);
             r.upsert({ ...pending, id: f.message_id as string, seq: f.seq as number, pending: false });
           }
-          this.emit("room", p.roomId);
+          if (p.threadId) this.emit("thread", p.threadId);
+          else this.emit("room", p.roomId);
         }
         this.emit("ack", f);
         break;
       }
       case TypeHistory: {
+        if (f.thread_id) {
+          const t = this.thread(f.thread_id as string);
+          t.addPage((f.messages as Message[]) ?? []);
+          for (const [id, why] of Object.entries((f.hidden_reasons as Record<string, string>) ?? {})) t.hiddenReasons.set(id, why);
+          if (f.id !== undefined && f.id === t.loadingOlder) {
+            t.loadingOlder = null;
+            if (!f.more) t.atStart = true;
+          }
+          this.emit("thread", f.thread_id);
+          this.emit("history", f);
+          break;
+        }
         const r = this.room(f.room_id as string);
         r.addPage((f.messages as Message[]) ?? []);
         for (const [id, why] of Object.entries((f.hidden_reasons as Record<string, string>) ?? {})) r.hiddenReasons.set(id, why);
@@ -542,9 +626,10 @@ export class ParleyClient {
         } else if (p) {
           // Refused for good (e.g. no longer a member): shown as not sent, not retried.
           this.outbox.delete(f.id as string);
-          const m = this.room(p.roomId).messages.find((x) => x.pending && x.client_msg_id === f.id);
+          const m = this.logOf(p).messages.find((x) => x.pending && x.client_msg_id === f.id);
           if (m) m.failed = String(f.message ?? f.code);
-          this.emit("room", p.roomId);
+          if (p.threadId) this.emit("thread", p.threadId);
+          else this.emit("room", p.roomId);
         }
         this.emit("error", f);
         break;

@@ -15,6 +15,7 @@ export const CodeForbidden = "forbidden";
 export const CodeFrameTooLarge = "frame_too_large";
 export const CodeInProgress = "in_progress";
 export const CodeInvalidToken = "invalid_token";
+export const CodeNoThread = "no_thread";
 export const CodeNotAuthenticated = "not_authenticated";
 export const CodeNotFound = "not_found";
 export const CodeNotMember = "not_a_member";
@@ -60,6 +61,7 @@ export const TypeRestored = "restored";
 export const TypeSend = "send";
 export const TypeSubscribe = "subscribe";
 export const TypeSubscribed = "subscribed";
+export const TypeThread = "thread";
 export const TypeTyping = "typing";
 export const TypeUnread = "unread";
 export const TypeUnsubscribe = "unsubscribe";
@@ -86,11 +88,22 @@ export interface Message {
   deleted?: boolean;
   hidden?: boolean;
   reactions?: Reaction[];
+  thread_id?: string;
+  thread?: Thread;
 }
 
 export interface Reaction {
   emoji: string;
   user_ids: string[];
+}
+
+export interface Thread {
+  reply_count: number;
+  last_reply_seq: number;
+  last_reply_at: string;
+  last_reply_user_id: string;
+  last_reply_username: string;
+  participants: string[];
 }
 
 export interface ClientFrame {
@@ -110,6 +123,7 @@ export interface ClientFrame {
   user_ids?: string[];
   emoji?: string;
   op?: string;
+  thread_id?: string;
 }
 
 export interface RoomCursor {
@@ -128,6 +142,7 @@ export interface Notification {
   seq?: number;
   created_at: string;
   read: boolean;
+  thread_id?: string;
 }
 
 export interface Unread {
@@ -159,6 +174,7 @@ export interface HistoryFrame {
   type: string;
   id?: string;
   room_id: string;
+  thread_id?: string;
   messages: Message[];
   more: boolean;
   receipts: Record<string, string>;

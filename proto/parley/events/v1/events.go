@@ -169,6 +169,13 @@ type Message struct {
 	// was first used; absent when there are none, and on a message that is
 	// deleted or hidden.
 	Reactions []Reaction `json:"reactions,omitempty"`
+	// ThreadID is the id of the thread's root when the message is a reply
+	// in a thread: a visible top-level message of the same room.
+	ThreadID string `json:"thread_id,omitempty"`
+	// Thread summarises a root's replies; it is absent until the first one.
+	// On parley.message.stored of a reply it is the root's summary with that
+	// reply counted, so consumers need not read the root.
+	Thread *Thread `json:"thread,omitempty" ts:"Thread"`
 }
 
 // Reaction is one emoji on a message and who reacted with it, in the order
@@ -177,6 +184,23 @@ type Reaction struct {
 	Emoji   string   `json:"emoji"`
 	UserIDs []string `json:"user_ids"`
 }
+
+// Thread is the summary of a thread's replies, kept on its root by persist.
+type Thread struct {
+	ReplyCount int64 `json:"reply_count"`
+	// LastReplySeq and the fields after it describe the newest reply.
+	LastReplySeq      int64     `json:"last_reply_seq"`
+	LastReplyAt       time.Time `json:"last_reply_at"`
+	LastReplyUserID   string    `json:"last_reply_user_id"`
+	LastReplyUsername string    `json:"last_reply_username"`
+	// Participants are the root's author and everyone who replied, at most
+	// MaxThreadParticipants of them: the thread's notifications go to them.
+	Participants []string `json:"participants"`
+}
+
+// MaxThreadParticipants bounds a thread's participant list (and so the
+// notifications of one reply); repliers beyond it are not added.
+const MaxThreadParticipants = 100
 
 // MessageEdited is the data of parley.message.edited.
 type MessageEdited struct {

@@ -17,6 +17,7 @@ const (
 	CodeSeqOutOfRange    = "seq_out_of_range"  // a seq the room has not reached (or below 0); room_id says which room
 	CodeReactionLimit    = "reaction_limit"    // the message carries MaxReactionEmojis different emoji (or MaxReactions); react with one of them
 	CodeBlocked          = "blocked"           // the other person of this 1:1 conversation blocked you; nothing was stored
+	CodeNoThread         = "no_thread"         // thread_id is not a visible top-level message of the room
 )
 
 // CloseCode is the code of a close frame: WebSocket's own (RFC 6455) below

@@ -129,9 +129,11 @@ type PresenceFrame struct {
 
 // HistoryFrame answers a history frame.
 type HistoryFrame struct {
-	Type     string            `json:"type"` // TypeHistory
-	ID       string            `json:"id,omitempty"`
-	RoomID   string            `json:"room_id"`
+	Type   string `json:"type"` // TypeHistory
+	ID     string `json:"id,omitempty"`
+	RoomID string `json:"room_id"`
+	// ThreadID names the thread whose replies the page holds ("" for the room).
+	ThreadID string            `json:"thread_id,omitempty"`
 	Messages []json.RawMessage `json:"messages" ts:"Message[]"`
 	More     bool              `json:"more"`
 	Receipts map[string]string `json:"receipts"`
@@ -177,7 +179,7 @@ type NotificationFrame struct {
 // and in the connector's REST list.
 type Notification struct {
 	ID           string    `json:"id"`
-	Kind         string    `json:"kind"` // mention, direct or welcome
+	Kind         string    `json:"kind"` // mention, direct, thread or welcome
 	RoomID       string    `json:"room_id,omitempty"`
 	MessageID    string    `json:"message_id,omitempty"`
 	FromUserID   string    `json:"from_user_id,omitempty"`
@@ -186,4 +188,6 @@ type Notification struct {
 	Seq          int64     `json:"seq,omitempty"` // the message's, so a client can tell whether it has read it
 	CreatedAt    time.Time `json:"created_at"`
 	Read         bool      `json:"read"`
+	// ThreadID is the thread a reply was made in (kind thread).
+	ThreadID string `json:"thread_id,omitempty"`
 }

@@ -74,6 +74,7 @@ const (
 	TypeReacted    = "reacted"  // ReactedFrame: a member added or removed a reaction
 	TypeRedacted   = "redacted" // MessageFrame: moderation hid the message (persist publishes it)
 	TypeRestored   = "restored" // MessageFrame: a moderator made it visible again (persist)
+	TypeThread     = "thread"   // MessageFrame: a thread's root with its new reply summary (persist)
 	TypeReceipt    = "receipt"
 	TypeUnread     = "unread"
 	TypeError      = "error"
@@ -105,6 +106,9 @@ type Frame struct {
 	UserIDs     []string     `json:"user_ids,omitempty"`
 	Emoji       string       `json:"emoji,omitempty"` // react
 	Op          string       `json:"op,omitempty"`    // react: ReactionAdd or ReactionRemove
+	// ThreadID: send replies in the thread of this root (seq is then the
+	// root's seq); history pages that thread's replies.
+	ThreadID string `json:"thread_id,omitempty"`
 }
 
 // Error is a protocol error: a stable code for programs, a message for people.
@@ -203,6 +207,10 @@ func (f *Frame) validate() error {
 			"send needs room_id and client_msg_id"); err != nil {
 			return err
 		}
+		if err := need(f.ThreadID == "" || (validID(f.ThreadID) && f.Seq > 0),
+			"a reply in a thread needs thread_id and seq, the root's id and seq"); err != nil {
+			return err
+		}
 		return ValidText(f.Text)
 	case TypeEdit:
 		if err := need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0, "edit needs room_id, message_id and seq"); err != nil {
@@ -237,8 +245,9 @@ func (f *Frame) validate() error {
 	case TypeRead:
 		return need(validID(f.RoomID) && f.Seq > 0, "read needs room_id and seq > 0")
 	case TypeHistory:
-		return need(validID(f.RoomID) && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory,
-			"history needs room_id, before_seq >= 0 and limit 0..%d", MaxHistory)
+		return need(validID(f.RoomID) && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory &&
+			(f.ThreadID == "" || validID(f.ThreadID)),
+			"history needs room_id, before_seq >= 0, limit 0..%d and, for a thread, its root's thread_id", MaxHistory)
 	case "":
 		return errf(CodeBadFrame, "frame has no type")
 	}

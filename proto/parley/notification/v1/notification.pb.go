@@ -29,7 +29,7 @@ const (
 type Notification struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // mention, direct or welcome
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // mention, direct, thread or welcome
 	RoomId        string                 `protobuf:"bytes,3,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	MessageId     string                 `protobuf:"bytes,4,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	FromUserId    string                 `protobuf:"bytes,5,opt,name=from_user_id,json=fromUserId,proto3" json:"from_user_id,omitempty"`
@@ -37,6 +37,7 @@ type Notification struct {
 	Text          string                 `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"` // the start of the message, at most 200 characters
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	Read          bool                   `protobuf:"varint,9,opt,name=read,proto3" json:"read,omitempty"`
+	ThreadId      string                 `protobuf:"bytes,10,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"` // kind thread: the thread replied in
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,6 +133,13 @@ func (x *Notification) GetRead() bool {
 		return x.Read
 	}
 	return false
+}
+
+func (x *Notification) GetThreadId() string {
+	if x != nil {
+		return x.ThreadId
+	}
+	return ""
 }
 
 type ListRequest struct {
@@ -741,7 +749,7 @@ var File_parley_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	")parley/notification/v1/notification.proto\x12\x16parley.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n" +
+	")parley/notification/v1/notification.proto\x12\x16parley.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x02\n" +
 	"\fNotification\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x17\n" +
@@ -754,7 +762,9 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\x04text\x18\a \x01(\tR\x04text\x129\n" +
 	"\n" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x12\n" +
-	"\x04read\x18\t \x01(\bR\x04read\"]\n" +
+	"\x04read\x18\t \x01(\bR\x04read\x12\x1b\n" +
+	"\tthread_id\x18\n" +
+	" \x01(\tR\bthreadId\"]\n" +
 	"\vListRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1f\n" +
 	"\vunread_only\x18\x02 \x01(\bR\n" +

@@ -6,14 +6,19 @@ import { avatarColour, initials } from "../../lib/timeline";
 import { mentions, parseMarkdown } from "../../lib/markdown";
 import { Markdown } from "./Markdown";
 import { ReactionBar, ReactionPicker } from "./Reactions";
+import { replySummary } from "../../lib/threads";
 
 /** One message. The first of an author's run shows an avatar, the name and the time; the rest only the text. */
-export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, hiddenReason }: {
+export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, hiddenReason, onThread, newReplies }: {
   m: Message; mine: boolean; myId: string; myName: string; startsGroup: boolean; client: ParleyClient;
   /** Members' names by user id, for who reacted. */
   names: Record<string, string>;
   /** Why moderation hid the message: known to its author only. */
   hiddenReason?: string;
+  /** Opens the message's thread (a top-level message in the room); absent in a thread itself. */
+  onThread?: (m: Message) => void;
+  /** The thread has replies this client has not shown yet. */
+  newReplies?: boolean;
 }) {
   const [editing, setEditing] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
@@ -56,6 +61,10 @@ export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, 
   const actions = visible && editing === null && (
     <span className="ml-auto flex gap-1 text-xs opacity-0 group-focus-within:opacity-100 group-hover:opacity-100 pointer-coarse:opacity-100">
       <ReactionPicker m={m} client={client} />
+      {onThread && !m.thread_id && (
+        <button type="button" onClick={() => onThread(m)} data-testid="reply-in-thread" aria-label={`Reply in thread: ${m.text.slice(0, 40)}`}
+          className="rounded px-2 text-gray-600 hover:underline pointer-coarse:py-1.5 dark:text-gray-400">Reply</button>
+      )}
       {changeable && <>
         <button ref={editRef} type="button" onClick={() => setEditing(m.text)} aria-label={`Edit message: ${m.text.slice(0, 40)}`}
           className="rounded px-2 text-gray-600 hover:underline pointer-coarse:py-1.5 dark:text-gray-400">Edit</button>
@@ -114,6 +123,13 @@ export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, 
         ) : <Markdown blocks={blocks} tail={m.edited_at && <span className="ml-1 text-xs text-gray-500">(edited)</span>} />
       )}
       {visible && editing === null && <ReactionBar m={m} myId={myId} names={names} client={client} />}
+      {onThread && m.thread && m.thread.reply_count > 0 && (
+        <button type="button" onClick={() => onThread(m)} data-testid="thread-summary"
+          className="mt-1 flex items-center gap-2 rounded text-xs font-semibold text-indigo-700 hover:underline dark:text-indigo-300">
+          {replySummary(m.thread)}
+          {newReplies && <span data-testid="new-replies" className="rounded-full bg-indigo-600 px-1.5 text-[10px] text-white">new</span>}
+        </button>
+      )}
       {confirming && (
         <ConfirmDialog title="Delete this message?" body="Everyone in the room will see “message deleted” instead." confirm="Delete"
           onConfirm={() => { remove(); requestAnimationFrame(() => rowRef.current?.focus()); }}

@@ -10,6 +10,8 @@ import { BackButton } from "../components/BackButton";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { MessageList } from "../components/MessageList";
 import { MessageRow } from "../components/MessageRow";
+import { seenStore, ThreadPane } from "../components/ThreadPane";
+import { hasNewReplies, topLevel } from "../../lib/threads";
 
 // The chat keeps every message it loaded and renders only those on screen
 // (MessageList); scrolling up loads older pages until the room's first
@@ -19,7 +21,11 @@ type ListRow = Row | { kind: "top"; key: "top" };
 /** Heights to assume for rows not yet measured. */
 const estimate = (r: ListRow) => (r.kind === "message" ? (r.startsGroup ? 56 : 28) : r.kind === "day" ? 36 : r.kind === "new" ? 24 : 40);
 
-export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void; onBack: () => void }) {
+export function ChatView({ room, roomId, client, me, onChanged, onBack, thread }: {
+  room?: Room; roomId: string; client: ParleyClient; me: User; onChanged: () => void; onBack: () => void;
+  /** A thread to open with the room (from a notification): it shows once its root is loaded. */
+  thread?: string;
+}) {
   const log = client.room(roomId);
   const [text, setText] = useState("");
   const [typing, setTyping] = useState<Record<string, number>>({});
@@ -43,6 +49,18 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
   const [heard, setHeard] = useState("");
   const heardSeq = useRef(0);
   const messages = log.messages;
+  // The open thread, by its root's id: beside the room, or on a phone instead of it.
+  const [threadId, setThreadId] = useState<string | undefined>(thread);
+  const threadRoot = threadId ? log.get(threadId) : undefined;
+  const threadOpener = useRef<HTMLElement | null>(null);
+  const openThread = (m: { id: string }) => {
+    threadOpener.current = document.activeElement as HTMLElement | null;
+    setThreadId(m.id);
+  };
+  const closeThread = () => {
+    setThreadId(undefined);
+    requestAnimationFrame(() => threadOpener.current?.isConnected && threadOpener.current.focus());
+  };
 
   useEffect(() => {
     const known = new Set<string>();
@@ -160,13 +178,14 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
     el.focus(); // the button goes away; the list keeps the keyboard
   };
   const unseen = newFromSeq === undefined ? 0 : messages.filter((m) => !m.pending && m.seq >= newFromSeq).length;
-  const rows = useMemo<ListRow[]>(() => [{ kind: "top", key: "top" }, ...timeline(messages, { now: new Date(), newFromSeq })],
+  const rows = useMemo<ListRow[]>(() => [{ kind: "top", key: "top" }, ...timeline(topLevel(messages), { now: new Date(), newFromSeq })],
     // The log changes in place: version counts its changes.
     [messages, version, newFromSeq]);
   const typers = Object.entries(typing).filter(([, at]) => Date.now() - at < 6000).map(([n]) => n);
 
   return (
-    <section aria-label={room ? title : "room"} className="flex h-full min-h-0 flex-col">
+    <div className="flex h-full min-h-0">
+    <section aria-label={room ? title : "room"} className={"flex h-full min-h-0 min-w-0 flex-1 flex-col " + (threadRoot ? "max-md:hidden" : "")}>
       <header className="flex flex-wrap items-center gap-2 border-b border-gray-200 p-3 max-md:p-2 dark:border-gray-800">
         <BackButton onBack={onBack} />
         <h2 tabIndex={-1} className="min-w-0 flex-1 truncate font-semibold outline-none">{title}</h2>
@@ -198,7 +217,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
         <MessageList rows={rows} estimate={estimate} listRef={listRef} stick={stick} onScrolled={onScroll} onNearTop={older}
           render={(r) => r.kind === "message"
             ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myId={me.id} myName={me.username} names={names} startsGroup={r.startsGroup} client={client}
-              hiddenReason={log.hiddenReasons.get(r.m.id)} />
+              hiddenReason={log.hiddenReasons.get(r.m.id)} onThread={openThread} newReplies={hasNewReplies(r.m, me.id, seenStore())} />
             : r.kind === "day"
               ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
               : r.kind === "new"
@@ -230,5 +249,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack }: { room
         <button type="submit" className="rounded-lg bg-indigo-600 px-4 text-white hover:bg-indigo-500">Send</button>
       </form>
     </section>
+    {threadRoot && <ThreadPane key={threadRoot.id} root={threadRoot} client={client} me={me} names={names} onClose={closeThread} />}
+    </div>
   );
 }

@@ -6,7 +6,7 @@ export type { Notice };
 
 /** The list behind the bell. Opening it marks everything seen (the bell
  * clears); what was new stays marked as such until the list is left. */
-export function Notifications({ onOpen, onSeen }: { onOpen: (roomId: string) => void; onSeen: () => void }) {
+export function Notifications({ onOpen, onSeen }: { onOpen: (roomId: string, threadId?: string) => void; onSeen: () => void }) {
   const [items, setItems] = useState<Notice[] | null>(null);
   useEffect(() => {
     let live = true;
@@ -27,7 +27,7 @@ export function Notifications({ onOpen, onSeen }: { onOpen: (roomId: string) => 
       <ul className="space-y-2">
         {items?.map((n) => (
           <li key={n.id}>
-            <button onClick={() => n.room_id && onOpen(n.room_id)} disabled={!n.room_id}
+            <button onClick={() => n.room_id && onOpen(n.room_id, n.thread_id)} disabled={!n.room_id}
               className={"w-full rounded-lg border p-2 text-left dark:border-gray-800 " + (n.read ? "" : "border-indigo-400 bg-indigo-50 dark:bg-indigo-950")}>
               <span className="text-xs uppercase text-gray-600 dark:text-gray-400">{n.kind}{n.read ? "" : " · new"}</span>{" "}
               {n.from_username && <strong>{n.from_username}: </strong>}{n.text}

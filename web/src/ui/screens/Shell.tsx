@@ -17,7 +17,7 @@ import { Notifications, type Notice } from "./Notifications";
 import { Profile } from "./Profile";
 import { Search } from "./Search";
 
-type Panel = { kind: "room"; id: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "search" } | { kind: "none"; notice?: string };
+type Panel = { kind: "room"; id: string; thread?: string } | { kind: "notifications" } | { kind: "moderation" } | { kind: "directory" } | { kind: "profile" } | { kind: "search" } | { kind: "none"; notice?: string };
 
 export function Shell({ me }: { me: User }) {
   const client = useMemo(() => new ParleyClient({
@@ -179,8 +179,8 @@ export function Shell({ me }: { me: User }) {
       </nav>
       <main ref={mainRef} className={"flex min-w-0 flex-1 flex-col " + (open ? "" : "max-md:hidden")}>
         {open && panel.kind !== "room" && <div className="border-b border-gray-200 p-2 md:hidden dark:border-gray-800"><BackButton onBack={back} /></div>}
-        {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} onBack={back} />}
-        {panel.kind === "notifications" && <Notifications onOpen={(id) => setPanel({ kind: "room", id })} onSeen={() => setBell(new Set())} />}
+        {panel.kind === "room" && <ChatView key={panel.id} room={rooms.find((r) => r.id === panel.id)} roomId={panel.id} client={client} me={me} onChanged={loadRooms} onBack={back} thread={panel.thread} />}
+        {panel.kind === "notifications" && <Notifications onOpen={(id, thread) => setPanel({ kind: "room", id, thread })} onSeen={() => setBell(new Set())} />}
         {panel.kind === "moderation" && <ModerationQueue />}
         {panel.kind === "directory" && <Directory onOpen={async (id) => { await loadRooms(); setPanel({ kind: "room", id }); }} />}
         {panel.kind === "profile" && <Profile me={me} />}
