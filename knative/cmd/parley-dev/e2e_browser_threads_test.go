@@ -68,6 +68,13 @@ func (s *runningStack) testBrowserThreads(t *testing.T) {
 	if n := gus.count(`document.querySelectorAll('[data-testid="new-replies"]').length`); n != 0 {
 		t.Error("an open thread is still marked new")
 	}
+	// The pane is narrow: gus's own reply, with Edit and Delete beside React,
+	// still takes one line under its name, as hal's does.
+	heights := evalJS[[]int](gus, `["great, shipping", "friday works"].map((t) =>
+		[...document.querySelectorAll('aside[data-testid="thread"] li[data-testid="message"]')].find((li) => li.textContent.includes(t)).offsetHeight)`)
+	if heights[0] > heights[1]+2 {
+		t.Errorf("own reply is %d px high, another's %d px: its actions took a line of their own", heights[0], heights[1])
+	}
 	gus.shot("50-thread-desktop")
 	gus.axe(root, "room with a thread open (desktop)")
 

@@ -56,10 +56,12 @@ export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, 
   const status = m.pending && (m.failed
     ? <span role="alert" className="text-xs text-red-600">not sent: {m.failed}</span>
     : <span className="text-xs text-gray-500">sending…</span>);
-  // Beside the name or floated right: they take no line of their own. Shown
-  // on hover or keyboard focus with a mouse; always on touch screens.
+  // They float over the row's top right corner, shown on hover or keyboard
+  // focus, and take no room while hidden (in a narrow thread pane they
+  // would otherwise wrap onto a blank line of their own); on touch screens
+  // they are always shown, beside the name or on the line below.
   const actions = visible && editing === null && (
-    <span className="ml-auto flex gap-1 text-xs opacity-0 group-focus-within:opacity-100 group-hover:opacity-100 pointer-coarse:opacity-100">
+    <span className="absolute top-0 right-2 flex shrink-0 gap-1 rounded bg-white text-xs opacity-0 shadow-sm dark:bg-gray-900 pointer-coarse:static pointer-coarse:ml-auto pointer-coarse:bg-transparent pointer-coarse:shadow-none group-focus-within:opacity-100 group-hover:opacity-100 pointer-coarse:opacity-100">
       <ReactionPicker m={m} client={client} />
       {onThread && !m.thread_id && (
         <button type="button" onClick={() => onThread(m)} data-testid="reply-in-thread" aria-label={`Reply in thread: ${m.text.slice(0, 40)}`}
