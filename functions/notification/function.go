@@ -157,28 +157,13 @@ func (f *function) forMessage(ctx context.Context, m eventsv1.Message, mayWait b
 		return nil, err
 	}
 	delete(recipients, m.UserID)
-	for id, member := range recipients {
-		if !member {
-			continue
-		}
-		blocked, err := f.store.blocked(ctx, id, m.UserID)
-		if err != nil {
-			return nil, err
-		}
-		if blocked {
-			delete(recipients, id)
-		}
-	}
 	kinds := make(map[string]string, len(recipients))
-	for id, member := range recipients {
-		if member {
-			kinds[id] = kind
-		}
+	if err := f.tellMembers(ctx, kinds, recipients, m.UserID, kind); err != nil {
+		return nil, err
 	}
 	if err := f.threadParticipants(ctx, m, kinds); err != nil {
 		return nil, err
 	}
-	delete(kinds, m.UserID)
 	docs := make([]notificationDoc, 0, len(kinds))
 	for id, kind := range kinds {
 		docs = append(docs, notificationDoc{ID: kind + ":" + m.ID + ":" + id, UserID: id, Kind: kind, RoomID: m.RoomID,
@@ -195,9 +180,8 @@ func (f *function) forMessage(ctx context.Context, m eventsv1.Message, mayWait b
 // thread m replies in (its root's author and earlier repliers, carried by
 // persist's stored event) who are still members and are not told of m
 // already (a mention or a direct message says more), nor blocked the
-// replier. Only persist emits
-// the stored event, so the list is persist's; membership is checked here
-// all the same, one equality read per participant.
+// replier. Only persist emits the stored event, so the list is persist's;
+// membership is checked here all the same.
 func (f *function) threadParticipants(ctx context.Context, m eventsv1.Message, kinds map[string]string) error {
 	if m.ThreadID == "" || m.Thread == nil {
 		return nil
@@ -215,17 +199,22 @@ func (f *function) threadParticipants(ctx context.Context, m eventsv1.Message, k
 	if err != nil {
 		return err
 	}
+	return f.tellMembers(ctx, kinds, members, m.UserID, "thread")
+}
+
+// tellMembers sets kinds[id] = kind for each of members that is still a
+// member (true) and has not blocked the sender: one equality read each.
+func (f *function) tellMembers(ctx context.Context, kinds map[string]string, members map[string]bool, sender, kind string) error {
 	for id, member := range members {
 		if !member {
 			continue
 		}
-		// Someone who blocked the replier hears nothing of them here either.
-		blocked, err := f.store.blocked(ctx, id, m.UserID)
+		blocked, err := f.store.blocked(ctx, id, sender)
 		if err != nil {
 			return err
 		}
 		if !blocked {
-			kinds[id] = "thread"
+			kinds[id] = kind
 		}
 	}
 	return nil
