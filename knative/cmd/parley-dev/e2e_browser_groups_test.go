@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -16,9 +14,7 @@ import (
 // refused and shown as not sent, and the blocker finds them in Profile and
 // unblocks them there. axe-core checks the dialog, the group and the list.
 func (s *runningStack) testBrowserGroups(t *testing.T) {
-	root, _ := filepath.Abs("../../..")
-	shots := filepath.Join(root, ".parley", "screenshots")
-	os.MkdirAll(shots, 0o755)
+	root, shots := screenshotDir(t)
 	bctx := browser(t)
 	ann, bob, cy := newPerson(t, bctx, shots), newPerson(t, bctx, shots), newPerson(t, bctx, shots)
 	ann.signUp(s.url, "anngroup")

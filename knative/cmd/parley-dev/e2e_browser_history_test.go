@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,10 +30,7 @@ const historySize = 3000
 // latest, checks Markdown and an XSS attempt, the reason a hidden message's
 // author is shown, and Retry now after the connector's connection drops.
 func (s *runningStack) testBrowserHistory(t *testing.T) {
-	root, _ := filepath.Abs("../../..")
-	shots := filepath.Join(root, ".parley", "screenshots")
-	os.MkdirAll(shots, 0o755)
-	t.Logf("screenshots in %s", shots)
+	root, shots := screenshotDir(t)
 
 	ada, _, _ := s.register(t, "histada")
 	room := s.json(t, "POST", "/api/v1/rooms", ada, map[string]string{"name": "long-history"})

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,9 +15,7 @@ import (
 // other by clicking; counts, who reacted, toggling off, and what a reload
 // shows (history from the server).
 func (s *runningStack) testBrowserReactions(t *testing.T) {
-	root, _ := filepath.Abs("../../..")
-	shots := filepath.Join(root, ".parley", "screenshots")
-	os.MkdirAll(shots, 0o755)
+	root, shots := screenshotDir(t)
 	bctx := browser(t)
 	suffix := strings.ReplaceAll(uuid.NewString()[:6], "-", "")
 	eliName, fayName, room := "eli"+suffix, "fay"+suffix, "react-"+suffix

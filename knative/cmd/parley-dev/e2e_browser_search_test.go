@@ -3,8 +3,6 @@ package main
 import (
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +29,7 @@ func (b *tab) searchUntil(what, query, done string) {
 // text, hidden text never found, a result opening its room, and a room the
 // caller left refused by name and no longer searched.
 func (s *runningStack) testSearch(t *testing.T) {
-	root, _ := filepath.Abs("../../..")
-	shots := filepath.Join(root, ".parley", "screenshots")
-	os.MkdirAll(shots, 0o755)
+	_, shots := screenshotDir(t)
 	bctx := browser(t)
 	cy, dan := newPerson(t, bctx, shots), newPerson(t, bctx, shots)
 	cy.signUp(s.url, "cysearch")

@@ -54,6 +54,22 @@ func newTab(t *testing.T, browserCtx context.Context, shots string) *tab {
 // newPerson opens a tab in a browser context of its own: a person's own
 // browser profile, with cookies and storage no one else's tab shares.
 // (Tabs of one context share the session, as a browser's do.)
+// screenshotDir is the repository's root (for axe-core's script) and the
+// folder the browser tests save their screenshots in.
+func screenshotDir(t *testing.T) (root, shots string) {
+	t.Helper()
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shots = filepath.Join(root, ".parley", "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", shots)
+	return root, shots
+}
+
 func newPerson(t *testing.T, browserCtx context.Context, shots string) *tab {
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
@@ -110,10 +126,7 @@ func (b *tab) waitText(what, xpath string) {
 
 // testBrowser drives the web client in Chromium against the running stack.
 func (s *runningStack) testBrowser(t *testing.T) {
-	root, _ := filepath.Abs("../../..")
-	shots := filepath.Join(root, ".parley", "screenshots")
-	os.MkdirAll(shots, 0o755)
-	t.Logf("screenshots in %s", shots)
+	root, shots := screenshotDir(t)
 	bctx := browser(t)
 	ada, bob := newPerson(t, bctx, shots), newPerson(t, bctx, shots)
 

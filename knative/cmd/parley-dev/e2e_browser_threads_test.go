@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,9 +15,7 @@ import (
 // the thread beside the room; replies go both ways live, and a reload shows
 // the count and the thread's history from the server. axe-clean on both.
 func (s *runningStack) testBrowserThreads(t *testing.T) {
-	root, _ := filepath.Abs("../../..")
-	shots := filepath.Join(root, ".parley", "screenshots")
-	os.MkdirAll(shots, 0o755)
+	root, shots := screenshotDir(t)
 	bctx := browser(t)
 	suffix := strings.ReplaceAll(uuid.NewString()[:6], "-", "")
 	gusName, halName, room := "gus"+suffix, "hal"+suffix, "thread-"+suffix

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +19,7 @@ import (
 // new tab and ends in all tabs at one logout, and the welcome notification
 // behind the bell.
 func (s *runningStack) testBrowserUnread(t *testing.T) {
-	root, _ := filepath.Abs("../../..")
-	shots := filepath.Join(root, ".parley", "screenshots")
-	os.MkdirAll(shots, 0o755)
-	t.Logf("screenshots in %s", shots)
+	root, shots := screenshotDir(t)
 	bctx := browser(t)
 	for _, w := range []struct {
 		name          string
