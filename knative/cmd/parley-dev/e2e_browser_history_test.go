@@ -84,7 +84,9 @@ func (s *runningStack) testBrowserHistory(t *testing.T) {
 		}
 	}
 	markdown := "**bold words** and _leaning words_ with `inline code`, a [link](https://example.org/docs) for @histbob"
-	block := "```\nfunc main() {}\n```\n> a quoted line"
+	// The code line is wider than a phone, so its block scrolls sideways and must be reachable by keyboard.
+	code := `func main() { fmt.Println("a line of code that is wider than a phone screen") }`
+	block := "```\n" + code + "\n```\n> a quoted line"
 	xss := `<img src=x onerror=alert(1)> [click me](javascript:alert(1)) <script>alert(2)</script>`
 	if err := adaWS.sendAll(roomID, []string{markdown, block, xss}); err != nil {
 		t.Fatal(err)
@@ -109,7 +111,7 @@ func (s *runningStack) testBrowserHistory(t *testing.T) {
 			ol.querySelector("blockquote")?.textContent, ol.querySelector("[data-mention]")?.textContent.trim() + " " + ol.querySelector("[data-mention]")?.dataset.mention,
 			String(ol.querySelectorAll("img, script, a[href^='javascript'], a[href^='JavaScript']").length)];
 	})()`)
-	want := []string{"bold words", "leaning words", "inline code", "link _blank noopener noreferrer", "func main() {}", "a quoted line", "@histbob other", "0"}
+	want := []string{"bold words", "leaning words", "inline code", "link _blank noopener noreferrer", code, "a quoted line", "@histbob other", "0"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("rendered Markdown %q, want %q", got, want)
 	}

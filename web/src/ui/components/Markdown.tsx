@@ -30,7 +30,8 @@ export function Markdown({ blocks, tail }: { blocks: Block[]; tail?: ReactNode }
     const end = top && i === last ? tail : null;
     switch (b.t) {
       case "p": return <p key={i} className="whitespace-pre-wrap break-words">{inlines(b.c)}{end}</p>;
-      case "pre": return <div key={i}><pre className="my-1 overflow-x-auto rounded bg-gray-100 p-2 font-mono text-sm dark:bg-gray-900"><code>{b.v}</code></pre>{end}</div>;
+      // A code block may scroll sideways; tabIndex lets a keyboard reach and scroll it.
+      case "pre": return <div key={i}><pre tabIndex={0} className="my-1 overflow-x-auto rounded bg-gray-100 p-2 font-mono text-sm dark:bg-gray-900"><code>{b.v}</code></pre>{end}</div>;
       case "quote": return <div key={i}><blockquote className="my-1 border-l-4 border-gray-300 pl-2 text-gray-700 dark:border-gray-700 dark:text-gray-300">{render(b.c, false)}</blockquote>{end}</div>;
     }
   });
