@@ -116,7 +116,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 // by auth's events through their own Trigger, so a join (or a new user)
 // can reach this function after a message that depends on it: a mention of
 // someone who just joined, or the first message of a new direct room.
-// notification-message-stored's retries (7, from 0.2 s doubling: the last
+// notification-feed's retries (7, from 0.2 s doubling: the last
 // at 25.4 s) outlast it, so a mention of someone who is really not a member
 // is dropped quietly after it instead of dead-lettered.
 const projectionWait = 20 * time.Second

@@ -23,7 +23,7 @@ func noticeOf(kind, room, from string) func(frame) bool {
 
 // noticeWait bounds the wait for a notification about a room just opened:
 // its message can reach notification before the room's member.joined
-// events, and is then redelivered on notification-message-stored's backoff
+// events, and is then redelivered on notification-feed's backoff
 // (7 retries from 0.2 s, the last at 25.4 s).
 const noticeWait = 40 * time.Second
 

@@ -48,7 +48,7 @@ func TestMinikubeOverlayIsValid(t *testing.T) {
 		counts[o.Kind]++
 	}
 	want := map[string]int{"Service": 6 + 3 + 3, "StatefulSet": 3, "Deployment": 3, "Kafka": 1, "KafkaNodePool": 1,
-		"KafkaTopic": 2, "KafkaUser": 3, "Trigger": 19, "Broker": 1, "KafkaSink": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+		"KafkaTopic": 2, "KafkaUser": 3, "Trigger": 6, "Broker": 1, "KafkaSink": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
 		"NetworkPolicy": 4, "EventPolicy": 4, "ServiceAccount": 6 + 1}
 	for kind, n := range want {
 		if counts[kind] != n {

@@ -22,7 +22,7 @@ func TestBaseIsValid(t *testing.T) {
 		}
 	}
 	// Guard against a render that silently drops resources.
-	want := map[string]int{"Service": 6, "Broker": 1, "Trigger": 19, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2,
+	want := map[string]int{"Service": 6, "Broker": 1, "Trigger": 6, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2,
 		"EventPolicy": 4, "ServiceAccount": 6}
 	for kind, n := range want {
 		if counts[kind] != n {
