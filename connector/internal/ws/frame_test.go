@@ -74,9 +74,12 @@ func TestABusySocketsWriterParksAndLeavesWithItsTraffic(t *testing.T) {
 			}
 		}
 	}
+	// probe writes a frame and waits until the writer is done with it
+	// (gone or parked), so every probe is a drain of its own.
 	probe := func(i int) {
 		sess.Enqueue([]byte(fmt.Sprintf(`{"type":"probe","n":%d}`, i)))
 		c.expect("probe", func(f frame) bool { return f.num("n") == int64(i) })
+		waitFor("finished a batch", func(w, p bool) bool { return !w || p })
 	}
 	// A new socket's first frames leave no writer behind.
 	waitFor("left after the first frames", func(w, p bool) bool { return !w && !p })

@@ -111,11 +111,16 @@ func (s *session) closeLocked(code livev1.CloseCode, reason string) {
 // socket in a busy room gets a batch every few milliseconds, and a fresh
 // goroutine for each costs its creation and, as idle sockets keep the
 // runtime's starting stack small, a stack copy when the write grows it
-// (together 8–10% of the connector's CPU in S1). A quiet socket's writer
+// (with gorilla's deadline timers, a fifth of the connector's CPU in S1:
+// BENCHMARKS.md). A quiet socket's writer
 // still exits at once, so idle sockets keep no goroutine.
 func (s *session) flush() {
-	buf := writeBuffers.Get().(*bytes.Buffer)
-	defer putWriteBuffer(buf)
+	var buf *bytes.Buffer // from the pool while writing, given back before parking
+	defer func() {
+		if buf != nil {
+			putWriteBuffer(buf)
+		}
+	}()
 	for {
 		s.qmu.Lock()
 		batch := s.queue
@@ -125,6 +130,10 @@ func (s *session) flush() {
 				s.qmu.Unlock()
 				s.finish()
 				return
+			}
+			if buf != nil {
+				putWriteBuffer(buf)
+				buf = nil
 			}
 			more := s.park()
 			if !more {
@@ -137,6 +146,9 @@ func (s *session) flush() {
 			continue
 		}
 		s.qmu.Unlock()
+		if buf == nil {
+			buf = writeBuffers.Get().(*bytes.Buffer)
+		}
 		for len(batch) > 0 {
 			buf.Reset()
 			buf.Write(headerRoom[:])
