@@ -24,6 +24,10 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
+	// A blocked user may still delete what they wrote, not change it.
+	if f.Type == livev1.TypeEdit && s.refuseBlocked(ctx, f) {
+		return
+	}
 	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
 	if errors.Is(err, errNoMessage) {
 		s.sendError(f.ID, livev1.CodeNotFound, "no such message in this room")

@@ -27,7 +27,7 @@ func (s *session) react(ctx context.Context, f livev1.Frame) {
 			Message: "reacting too fast", RetryAfterMS: 200})
 		return
 	}
-	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok || s.refuseBlocked(ctx, f) {
 		return
 	}
 	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
