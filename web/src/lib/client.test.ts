@@ -132,6 +132,23 @@ describe("ParleyClient", () => {
     expect(client.room("r").messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
   });
 
+  it("applies changed frames of a resume to the messages it holds, and only those", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    await ready(sockets[0]);
+    client.subscribe("r");
+    sockets[0].push({ type: "message", room_id: "r", message: msg(5) }, { type: "message", room_id: "r", message: msg(6, { thread_id: "m5" }) });
+    sockets[0].push(
+      { type: "changed", room_id: "r", message: msg(5, { text: "edited", edited_at: "2026-01-01T00:00:00Z" }) },
+      { type: "changed", room_id: "r", message: msg(6, { thread_id: "m5", deleted: true, text: "" }) },
+      { type: "changed", room_id: "r", message: msg(2, { text: "older than anything held" }) },
+    );
+    expect(client.room("r").get("m5")).toMatchObject({ text: "edited", edited_at: "2026-01-01T00:00:00Z" });
+    expect(client.thread("m5").get("m6")).toMatchObject({ deleted: true, text: "" });
+    expect(client.room("r").messages.map((m) => m.seq)).toEqual([5, 6]);
+  });
+
   it("stops resubscribing a room it was removed from", async () => {
     const { client, sockets } = setup();
     const heard: unknown[] = [];

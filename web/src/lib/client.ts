@@ -7,7 +7,7 @@
 import {
   CodeInProgress, CodeRateLimited, CodeSeqOutOfRange, CodeUnavailable, MembershipLeft, reconnects, Subprotocol,
   ReactionAdd, ReactionRemove, TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership,
-  TypeMessage, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
+  TypeChanged, TypeMessage, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
   type Message as WireMessage,
 } from "./contract.gen";
 import { applyReaction, reacted } from "./reactions";
@@ -555,6 +555,19 @@ export class ParleyClient {
         }
         if (r.upsert(m)) this.emit("room", m.room_id);
         if (f.type === TypeMessage) this.emit("message", m);
+        break;
+      }
+      case TypeChanged: {
+        // A message that changed while this client was away, replayed on
+        // resume: it replaces the copy held, and only that, since one not
+        // held is older than what is shown (inserting it would leave a
+        // hole before it that scrolling back never fills).
+        const m = f.message as Message;
+        const r = this.room(m.room_id);
+        if (!m.hidden) r.hiddenReasons.delete(m.id);
+        if (r.get(m.id) && r.upsert(m)) this.emit("room", m.room_id);
+        const t = m.thread_id ? this.threads.get(m.thread_id) : undefined;
+        if (t?.get(m.id) && t.upsert({ ...m })) this.emit("thread", m.thread_id);
         break;
       }
       case TypeReacted: {

@@ -41,6 +41,7 @@ export const ReactionRemove = "remove";
 export const Subprotocol = "parley.v1";
 export const TypeAck = "ack";
 export const TypeAuth = "auth";
+export const TypeChanged = "changed";
 export const TypeDelete = "delete";
 export const TypeDeleted = "deleted";
 export const TypeEdit = "edit";

@@ -75,6 +75,7 @@ const (
 	TypeRedacted   = "redacted" // MessageFrame: moderation hid the message (persist publishes it)
 	TypeRestored   = "restored" // MessageFrame: a moderator made it visible again (persist)
 	TypeThread     = "thread"   // MessageFrame: a thread's root with its new reply summary (persist)
+	TypeChanged    = "changed"  // MessageFrame: a message that changed while the client was away (replayed on resume)
 	TypeReceipt    = "receipt"
 	TypeUnread     = "unread"
 	TypeError      = "error"
