@@ -119,7 +119,7 @@ func (s *session) subscribe(ctx context.Context, f livev1.Frame) {
 			continue
 		}
 		sub := livev1.SubscribedFrame{Type: livev1.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq}
-		if counts, _, err := unread(ctx, s.srv.rdb, c.RoomID, s.identity().UserID, 0); err == nil {
+		if counts, _, err := unread(ctx, s.srv.rdb, c.RoomID, s.identity().UserID, 0, true); err == nil {
 			sub.Unread = &counts
 		} else {
 			s.srv.logger.Warn("subscribed without unread counts", "error", err) // the room itself works

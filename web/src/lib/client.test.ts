@@ -518,6 +518,32 @@ describe("threads", () => {
     expect(inThread().reactions).toBeUndefined();
   });
 
+  it("keeps thread read positions from the server, shares its own reads, and never moves them back", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await Promise.resolve();
+    await ready(sockets[0]);
+    client.subscribe("r");
+    const rooms: unknown[] = [];
+    client.on("room", (id) => rooms.push(id));
+    sockets[0].push({ type: "subscribed", id: sockets[0].sent.at(-1).id, room_id: "r", seq: 9,
+      unread: { read_seq: 0, messages: 0, up_to: 9, mentions: [], threads: { m1: 4, m2: 7 } } });
+    expect(client.threadReads.get("m1")).toBe(4);
+    expect(rooms).toContain("r"); // the room's markers are drawn again
+    sockets[0].push({ type: "thread_read", room_id: "r", thread_id: "m1", read_seq: 6 }); // another tab read it
+    expect(client.threadReads.get("m1")).toBe(6);
+    sockets[0].push({ type: "thread_read", room_id: "r", thread_id: "m2", read_seq: 5 }); // crossed a newer read
+    expect(client.threadReads.get("m2")).toBe(7);
+
+    client.readThread({ id: "m1", room_id: "r" }, 8);
+    expect(sockets[0].sent.at(-1)).toEqual({ type: "read", room_id: "r", thread_id: "m1", seq: 8 });
+    const sent = sockets[0].sent.length;
+    client.readThread({ id: "m1", room_id: "r" }, 8);
+    client.readThread({ id: "m2", room_id: "r" }, 3);
+    expect(sockets[0].sent).toHaveLength(sent); // nothing new to tell
+    expect(client.threadReads.get("m2")).toBe(7);
+  });
+
   it("shows a refused reply as not sent, in its thread", async () => {
     const { client, sockets } = setup();
     client.connect();

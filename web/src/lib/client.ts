@@ -7,7 +7,8 @@
 import {
   CodeInProgress, CodeRateLimited, CodeSeqOutOfRange, CodeUnavailable, MembershipLeft, reconnects, Subprotocol,
   ReactionAdd, ReactionRemove, TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership,
-  TypeChanged, TypeMessage, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
+  TypeChanged, TypeMessage, TypeRead, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
+  TypeThreadRead, type Unread,
   type Message as WireMessage,
 } from "./contract.gen";
 import { applyReaction, reacted } from "./reactions";
@@ -179,6 +180,12 @@ export class ParleyClient {
   readonly rooms = new Map<string, RoomLog>();
   /** Each thread's replies, by the root's id (see thread()). */
   readonly threads = new Map<string, RoomLog>();
+  /**
+   * The user's read position in each thread (the last reply seq read), by
+   * the root's id: the server's, from subscribed frames and thread_read
+   * frames of every tab and device of theirs (see readThread).
+   */
+  readonly threadReads = new Map<string, number>();
   private subscribed = new Set<string>();
   private unanswered = new Map<string, Set<string>>(); // subscribe frame id -> rooms not yet subscribed
   private outbox = new Map<string, PendingSend>(); // client_msg_id -> send
@@ -297,6 +304,29 @@ export class ParleyClient {
     this.write({ type: TypeHistory, id: t.loadingOlder, room_id: roomId, thread_id: rootId, before_seq: first?.seq ?? 0, limit });
     this.emit("thread", rootId);
     return true;
+  }
+
+  /**
+   * Records that the user read root's thread up to reply seq, here and on
+   * the server, which tells their other tabs and devices; never backwards.
+   */
+  readThread(root: { id: string; room_id: string }, seq: number) {
+    if (seq <= 0 || seq <= (this.threadReads.get(root.id) ?? 0)) return;
+    this.threadReads.set(root.id, seq);
+    this.write({ type: TypeRead, room_id: root.room_id, thread_id: root.id, seq });
+    this.emit("room", root.room_id);
+  }
+
+  /** Takes read positions the server holds, which only move forward. */
+  private mergeThreadReads(roomId: string, reads: Record<string, number>) {
+    let changed = false;
+    for (const [root, seq] of Object.entries(reads)) {
+      if (seq > (this.threadReads.get(root) ?? 0)) {
+        this.threadReads.set(root, seq);
+        changed = true;
+      }
+    }
+    if (changed) this.emit("room", roomId);
   }
 
   /** Replies in root's thread: like send, shown at once as pending in the thread and retried until acked. */
@@ -620,9 +650,15 @@ export class ParleyClient {
         this.emit("history", f);
         break;
       }
-      case TypeSubscribed:
+      case TypeSubscribed: {
         this.answered(f.id as string, f.room_id as string);
+        const threads = (f.unread as Unread | undefined)?.threads;
+        if (threads) this.mergeThreadReads(f.room_id as string, threads);
         this.emit(f.type, f);
+        break;
+      }
+      case TypeThreadRead:
+        this.mergeThreadReads(f.room_id as string, { [f.thread_id as string]: Number(f.read_seq) });
         break;
       case TypeMembership:
         // The server has already stopped a room we left: no resubscribing to it.

@@ -63,6 +63,7 @@ export const TypeSend = "send";
 export const TypeSubscribe = "subscribe";
 export const TypeSubscribed = "subscribed";
 export const TypeThread = "thread";
+export const TypeThreadRead = "thread_read";
 export const TypeTyping = "typing";
 export const TypeUnread = "unread";
 export const TypeUnsubscribe = "unsubscribe";
@@ -152,6 +153,7 @@ export interface Unread {
   more?: boolean;
   up_to: number;
   mentions: number[];
+  threads?: Record<string, number>;
 }
 
 export interface AckFrame {
@@ -242,6 +244,13 @@ export interface SubscribedFrame {
   room_id: string;
   seq: number;
   unread?: Unread;
+}
+
+export interface ThreadReadFrame {
+  type: string;
+  room_id: string;
+  thread_id: string;
+  read_seq: number;
 }
 
 export interface TypingFrame {

@@ -198,6 +198,16 @@ func ParseEnvelope(p string) (kind EnvelopeKind, seq int64, frame []byte, err er
 // hash slot with HistoryKey, so one script reads both.
 func MentionsKey(roomID, userID string) string { return "mentions:{" + roomID + "}:" + userID }
 
+// ThreadReadsKey is the sorted set of a user's read positions in a room's
+// threads: each member a thread's root id, scored by the seq of the last
+// reply they read there. Positions only move forward; the connector keeps
+// the ThreadReadsKept highest (the threads read most recently) and hands
+// them to the user's sockets in subscribed frames.
+func ThreadReadsKey(roomID, userID string) string { return "threadreads:{" + roomID + "}:" + userID }
+
+// ThreadReadsKept is how many thread read positions a ThreadReadsKey keeps.
+const ThreadReadsKept = 200
+
 // MentionsKept is how many seqs a MentionsKey keeps (the newest): the count
 // of someone who never reads a room stops there.
 const MentionsKept = 1000
