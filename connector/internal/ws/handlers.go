@@ -75,10 +75,18 @@ func (s *session) refuseBlocked(ctx context.Context, f livev1.Frame) bool {
 		return true
 	}
 	if blocked {
-		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeBlocked,
-			Message: "the other person has blocked you", RoomID: f.RoomID})
+		s.tellBlocked(f)
 	}
 	return blocked
+}
+
+// blockedSender is the claim script's answer for a sender the room's
+// livev1.BlockedKey holds.
+const blockedSender = -2
+
+func (s *session) tellBlocked(f livev1.Frame) {
+	s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeBlocked,
+		Message: "the other person has blocked you", RoomID: f.RoomID})
 }
 
 func (s *session) unavailable(id string, err error) { s.unavailableIn(id, "", err) }

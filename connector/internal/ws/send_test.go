@@ -114,3 +114,37 @@ func TestABlockedUserCannotEditReactOrType(t *testing.T) {
 		t.Errorf("deleted frame %v", f)
 	}
 }
+
+// A block that the connector's cached answer from auth does not know yet
+// (its event is still on the way) refuses the send all the same, from the
+// room's livev1.BlockedKey, which the connector that answered the block
+// wrote before answering: no seq is taken, nothing reaches the log. The
+// one who blocked is not refused, and lifting it lets the sender in.
+func TestASendRightAfterABlockIsRefused(t *testing.T) {
+	dm := uuid.NewString()
+	log := &recordingLog{}
+	ts := newTestServer(t, Config{}, func(d *Deps) { d.Log = log }) // auth's answer: nobody blocked
+	ctx := context.Background()
+	ann, bob := ts.dial(t, "ann"), ts.dial(t, "bob")
+	first := ann.sendText(dm, "before")
+	if err := ts.rdb.SAdd(ctx, livev1.BlockedKey(dm), "bob").Err(); err != nil {
+		t.Fatal(err)
+	}
+	events := len(log.rooms())
+	id := uuid.NewString()
+	bob.write(frame{"type": "send", "id": id, "room_id": dm, "client_msg_id": id, "text": "right after"})
+	if f := bob.expect("error", func(f frame) bool { return f.str("id") == id }); f.str("code") != livev1.CodeBlocked || f.str("room_id") != dm {
+		t.Fatalf("bob's send right after the block: %v", f)
+	}
+	if n := len(log.rooms()); n != events {
+		t.Fatalf("%d events appended for a refused send", n-events)
+	}
+	second := ann.sendText(dm, "ann may still write")
+	if err := ts.rdb.SRem(ctx, livev1.BlockedKey(dm), "bob").Err(); err != nil {
+		t.Fatal(err)
+	}
+	third := bob.sendText(dm, "after the unblock")
+	if second.num("seq") != first.num("seq")+1 || third.num("seq") != second.num("seq")+1 {
+		t.Errorf("seqs %d, %d, %d: the refused send took one", first.num("seq"), second.num("seq"), third.num("seq"))
+	}
+}

@@ -198,6 +198,18 @@ func ParseEnvelope(p string) (kind EnvelopeKind, seq int64, frame []byte, err er
 // hash slot with HistoryKey, so one script reads both.
 func MentionsKey(roomID, userID string) string { return "mentions:{" + roomID + "}:" + userID }
 
+// BlockedKey is the set of the users whose sends a 1:1 room refuses: the
+// other member blocked them. The connector that answers a block (REST)
+// adds to it before it answers, and one that answers an unblock removes
+// from it, so a send right after either sees it: the send path checks it
+// in its claim script, with no extra round trip. It is a fast copy of
+// auth's blocks, not the record: sends are also refused on auth's answer
+// (cached by each connector until the block's event reaches it), so a
+// block made before the set existed, or one Redis lost, still holds; the
+// notification function removes entries on unblock events too, so one
+// whose removal failed does not outlive its block.
+func BlockedKey(roomID string) string { return "blocked:{" + roomID + "}" }
+
 // ThreadReadsKey is the sorted set of a user's read positions in a room's
 // threads: each member a thread's root id, scored by the seq of the last
 // reply they read there. Positions only move forward; the connector keeps
