@@ -542,6 +542,13 @@ describe("threads", () => {
     client.readThread({ id: "m2", room_id: "r" }, 3);
     expect(sockets[0].sent).toHaveLength(sent); // nothing new to tell
     expect(client.threadReads.get("m2")).toBe(7);
+
+    // Read while the socket is down: told once it is back.
+    sockets[0].drop(4000);
+    client.readThread({ id: "m2", room_id: "r" }, 9);
+    await vi.advanceTimersByTimeAsync(300);
+    await ready(sockets[1]);
+    expect(sockets[1].sent).toContainEqual({ type: "read", room_id: "r", thread_id: "m2", seq: 9 });
   });
 
   it("shows a refused reply as not sent, in its thread", async () => {

@@ -186,6 +186,8 @@ export class ParleyClient {
    * frames of every tab and device of theirs (see readThread).
    */
   readonly threadReads = new Map<string, number>();
+  /** Threads read while disconnected (root id -> room id), told the server on ready. */
+  private unsentThreadReads = new Map<string, string>();
   private subscribed = new Set<string>();
   private unanswered = new Map<string, Set<string>>(); // subscribe frame id -> rooms not yet subscribed
   private outbox = new Map<string, PendingSend>(); // client_msg_id -> send
@@ -313,7 +315,9 @@ export class ParleyClient {
   readThread(root: { id: string; room_id: string }, seq: number) {
     if (seq <= 0 || seq <= (this.threadReads.get(root.id) ?? 0)) return;
     this.threadReads.set(root.id, seq);
-    this.write({ type: TypeRead, room_id: root.room_id, thread_id: root.id, seq });
+    // Read while offline: told once the socket is back (see TypeReady).
+    if (this.socket && this.state === "open") this.write({ type: TypeRead, room_id: root.room_id, thread_id: root.id, seq });
+    else this.unsentThreadReads.set(root.id, root.room_id);
     this.emit("room", root.room_id);
   }
 
@@ -564,6 +568,10 @@ export class ParleyClient {
         }
         this.subscribeRooms([...this.subscribed]);
         for (const p of this.outbox.values()) this.write(p.frame); // same client_msg_id: idempotent
+        for (const [root, room] of this.unsentThreadReads) {
+          this.write({ type: TypeRead, room_id: room, thread_id: root, seq: this.threadReads.get(root) });
+        }
+        this.unsentThreadReads.clear();
         this.emit("ready", f);
         break;
       }
