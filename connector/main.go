@@ -115,6 +115,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Notifications: notifications,
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn),
 		Search:        searchv1.NewSearchServiceClient(searchConn)}, verifier, log)
+	gw.MirrorBlocks(rdb) // a send right after a block is refused (livev1.BlockedKey)
 
 	reg := prometheus.NewRegistry()
 	rdb.AddHook(stores.New(reg).RedisHook())

@@ -129,6 +129,13 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 		b.expect("test_fence", func(f frame) bool { return f.str("id") == fence })
 	}
 	rest(t, "PUT", "/api/v1/blocks/"+bob.id, ann.token, nil, 200, nil)
+	// At once, before the block's event can have reached any connector:
+	// the connector that answered the block had the send path refuse him.
+	quick := uuid.NewString()
+	b.write(frame{"type": "send", "id": quick, "room_id": dm.ID, "client_msg_id": quick, "text": "refused"})
+	if f := b.expect("error", func(f frame) bool { return f.str("id") == quick }); f.str("code") != livev1.CodeBlocked {
+		t.Fatalf("bob's send right after the block: %v", f)
+	}
 	var blocks struct {
 		Blocked []struct{ User struct{ ID string } }
 	}
