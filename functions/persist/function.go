@@ -178,17 +178,18 @@ func (f *function) update(ctx context.Context, roomID, id string, set bson.M) (m
 	return doc, f.cache.replace(ctx, doc.public())
 }
 
-// react applies a reaction to the stored message, then rewrites its
-// cached copy from the store. The connector has already told the room and
-// updated the window; the rewrite puts back what an edit's or a flag's
-// rewrite from an older copy of the store may have dropped meanwhile.
+// react applies a reaction to the stored message. The connector has
+// already told the room and updated the window, which keeps its reactions
+// through persist's own rewrites (cache.replace); rewriting it here from
+// the store, which may lag the window by reactions still on their way,
+// would take back ones the room has seen.
 func (f *function) react(ctx context.Context, r eventsv1.MessageReacted) error {
 	// The connector checks these before it emits the event; one that fails
 	// them did not come through its checks, and never will pass them.
 	if err := eventsv1.ValidEmoji(r.Emoji); err != nil {
 		return ksvc.Permanent(fmt.Errorf("persist: reaction to %s: %w", r.MessageID, err))
 	}
-	doc, err := f.store.react(ctx, r)
+	_, err := f.store.react(ctx, r)
 	switch {
 	case errors.Is(err, eventsv1.ErrReactionLimit):
 		f.log.Warn("reaction refused", "room", r.RoomID, "message_id", r.MessageID, "error", err)
@@ -198,7 +199,7 @@ func (f *function) react(ctx context.Context, r eventsv1.MessageReacted) error {
 	case err != nil:
 		return fmt.Errorf("persist: reaction to %s: %w", r.MessageID, err)
 	}
-	return f.cache.replace(ctx, doc.public())
+	return nil
 }
 
 // applyAndTell updates a message and then tells the room's members online
