@@ -11,6 +11,7 @@ export const ClosePolicyViolation = 4429;
 export const CloseSlowConsumer = 4001;
 export const CodeBadFrame = "bad_frame";
 export const CodeBlocked = "blocked";
+export const CodeFileRefused = "file_refused";
 export const CodeForbidden = "forbidden";
 export const CodeFrameTooLarge = "frame_too_large";
 export const CodeInProgress = "in_progress";
@@ -62,6 +63,7 @@ export const TypeSend = "send";
 export const TypeSubscribe = "subscribe";
 export const TypeSubscribed = "subscribed";
 export const TypeThread = "thread";
+export const TypeThumbnail = "thumbnail";
 export const TypeTyping = "typing";
 export const TypeUnread = "unread";
 export const TypeUnsubscribe = "unsubscribe";
@@ -90,6 +92,7 @@ export interface Message {
   reactions?: Reaction[];
   thread_id?: string;
   thread?: Thread;
+  attachments?: Attachment[];
 }
 
 export interface Reaction {
@@ -104,6 +107,19 @@ export interface Thread {
   last_reply_user_id: string;
   last_reply_username: string;
   participants: string[];
+}
+
+export interface Attachment {
+  id: string;
+  name: string;
+  size: number;
+  content_type: string;
+  thumbnail?: Thumbnail;
+}
+
+export interface Thumbnail {
+  width: number;
+  height: number;
 }
 
 export interface ClientFrame {
@@ -124,6 +140,7 @@ export interface ClientFrame {
   emoji?: string;
   op?: string;
   thread_id?: string;
+  attachments?: string[];
 }
 
 export interface RoomCursor {
