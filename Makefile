@@ -22,7 +22,7 @@ export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
 # $(STATE) (a cold build takes minutes), as the tests do (devstacktest).
 WEED_VERSION := $(shell cd knative/devstack/seaweedfs && $(GO) list -m -f '{{.Version}}' github.com/seaweedfs/seaweedfs)
 WEED := $(STATE)/seaweedfs/weed-$(WEED_VERSION)
-SERVICES := functions/auth functions/persist functions/moderation functions/notification functions/search connector
+SERVICES := functions/auth functions/persist functions/moderation functions/notification functions/search functions/thumbnail connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 .PHONY: all run build test test-go test-web web lint generate bench bench-peers clean deps help onnxruntime model deploy undeploy
