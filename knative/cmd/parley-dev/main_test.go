@@ -108,6 +108,7 @@ func TestMakeRun(t *testing.T) {
 	t.Run("browser reactions", stack.testBrowserReactions)
 	t.Run("browser group DMs and blocking", stack.testBrowserGroups)
 	t.Run("browser threads", stack.testBrowserThreads)
+	t.Run("browser files", stack.testBrowserFiles)
 	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)
