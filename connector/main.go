@@ -172,7 +172,11 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Registry: reg,
 		Start: func(context.Context) error {
 			sweep := func(ctx context.Context) { sockets.RunPresence(ctx, presenceTTL/3) }
-			for _, run := range []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings, sockets.RunUserFeed} {
+			loops := []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings, sockets.RunUserFeed}
+			if fileStore != nil {
+				loops = append(loops, func(ctx context.Context) { ensureBucket(ctx, fileStore, log) })
+			}
+			for _, run := range loops {
 				bg.Add(1)
 				go func() { defer bg.Done(); run(bgCtx) }()
 			}
@@ -191,6 +195,24 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), searchConn.Close(), rdb.Close())
 		},
 	}, nil
+}
+
+// ensureBucket makes the file store's bucket if it is missing (a new
+// cluster's SeaweedFS starts empty), retrying while the store is away; until
+// then uploads fail with 503.
+func ensureBucket(ctx context.Context, s *files.Store, log *slog.Logger) {
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		err := s.EnsureBucket(ctx)
+		if err == nil {
+			return
+		}
+		log.Warn("file store not ready", "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // wsFiles is the store as ws.Deps wants it: a nil interface when files are off.

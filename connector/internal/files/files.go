@@ -207,3 +207,19 @@ func (s *Store) PresignDownload(ctx context.Context, roomID, fileID string, thum
 	}
 	return Download{URL: u.String(), ExpiresAt: time.Now().Add(s.cfg.DownloadTTL).UTC()}, nil
 }
+
+// EnsureBucket makes the bucket when it is missing (a new cluster's store);
+// the login needs the right to create it, as Parley's has on its own store.
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	ok, err := s.internal.BucketExists(ctx, s.cfg.Bucket)
+	if err != nil {
+		return fmt.Errorf("files: bucket %s: %w", s.cfg.Bucket, err)
+	}
+	if ok {
+		return nil
+	}
+	if err := s.internal.MakeBucket(ctx, s.cfg.Bucket, minio.MakeBucketOptions{Region: s.cfg.Region}); err != nil {
+		return fmt.Errorf("files: make bucket %s: %w", s.cfg.Bucket, err)
+	}
+	return nil
+}

@@ -118,3 +118,22 @@ func TestPresignUploadRefusesWhatBreaksTheLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestEnsureBucketIsIdempotentAndChecksTheLogin(t *testing.T) {
+	s, err := New(Config{Endpoint: stack.S3.Endpoint, Bucket: stack.S3.Bucket, Region: stack.S3.Region,
+		AccessKey: stack.S3.AccessKey, SecretKey: stack.S3.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // there already, then again: no error
+		if err := s.EnsureBucket(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrong := s.cfg
+	wrong.SecretKey = "wrong"
+	w, _ := New(wrong)
+	if err := w.EnsureBucket(context.Background()); err == nil {
+		t.Error("a wrong login made no error")
+	}
+}
