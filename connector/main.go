@@ -133,6 +133,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn),
 		Search:        searchv1.NewSearchServiceClient(searchConn),
 		Files:         fileStore}, verifier, log)
+	gw.MirrorBlocks(rdb) // a send right after a block is refused (livev1.BlockedKey)
 
 	reg := prometheus.NewRegistry()
 	rdb.AddHook(stores.New(reg).RedisHook())

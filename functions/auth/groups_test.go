@@ -184,11 +184,12 @@ func TestBlocking(t *testing.T) {
 	}
 
 	b, err := e.client.BlockUser(ctx, &authv1.BlockUserRequest{Caller: caller(ann), UserId: bob.User.Id})
-	if err != nil || b.User.GetUsername() != "bob" || b.CreatedAt == nil {
+	// The answer names their 1:1 room, where the connector refuses bob at once.
+	if err != nil || b.User.GetUsername() != "bob" || b.CreatedAt == nil || b.DirectRoomId != dm.Id {
 		t.Fatalf("block: %v %v", b, err)
 	}
-	if _, err := e.client.BlockUser(ctx, &authv1.BlockUserRequest{Caller: caller(ann), UserId: bob.User.Id}); err != nil {
-		t.Errorf("blocking again: %v", err)
+	if again, err := e.client.BlockUser(ctx, &authv1.BlockUserRequest{Caller: caller(ann), UserId: bob.User.Id}); err != nil || again.DirectRoomId != dm.Id {
+		t.Errorf("blocking again: %v %v", again, err)
 	}
 	// Bob may no longer send into the 1:1 room or open one with ann; ann
 	// may still send to bob, and the group is unaffected.
@@ -229,8 +230,8 @@ func TestBlocking(t *testing.T) {
 		t.Errorf("%d blocks stored from refused requests", n)
 	}
 
-	if _, err := e.client.UnblockUser(ctx, &authv1.UnblockUserRequest{Caller: caller(ann), UserId: bob.User.Id}); err != nil {
-		t.Fatal(err)
+	if u, err := e.client.UnblockUser(ctx, &authv1.UnblockUserRequest{Caller: caller(ann), UserId: bob.User.Id}); err != nil || u.DirectRoomId != dm.Id {
+		t.Fatalf("unblock: %v %v", u, err)
 	}
 	if _, err := e.client.UnblockUser(ctx, &authv1.UnblockUserRequest{Caller: caller(ann), UserId: bob.User.Id}); err != nil {
 		t.Errorf("unblocking again: %v", err)

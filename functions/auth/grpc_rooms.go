@@ -422,7 +422,13 @@ func (s *service) BlockUser(ctx context.Context, req *authv1.BlockUserRequest) (
 		return nil, toStatus(err)
 	}
 	s.publisher.notify()
-	return blockProto(b), nil
+	out := blockProto(b)
+	// The connector refuses the blocked one's sends in this room from
+	// the moment it has the answer (livev1.BlockedKey).
+	if out.DirectRoomId, err = s.store.directRoom(ctx, me.ID, id); err != nil {
+		return nil, toStatus(err)
+	}
+	return out, nil
 }
 
 func (s *service) UnblockUser(ctx context.Context, req *authv1.UnblockUserRequest) (*authv1.UnblockUserResponse, error) {
@@ -438,7 +444,11 @@ func (s *service) UnblockUser(ctx context.Context, req *authv1.UnblockUserReques
 		return nil, toStatus(err)
 	}
 	s.publisher.notify()
-	return &authv1.UnblockUserResponse{}, nil
+	room, err := s.store.directRoom(ctx, me.ID, id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &authv1.UnblockUserResponse{DirectRoomId: room}, nil
 }
 
 func (s *service) ListBlocks(ctx context.Context, req *authv1.ListBlocksRequest) (*authv1.ListBlocksResponse, error) {

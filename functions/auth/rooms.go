@@ -384,6 +384,20 @@ func blockEvent(ctx context.Context, tx pgx.Tx, typ string, blocker, blocked uui
 	return outboxEvent{Type: typ, PartitionKey: blocker.String(), Data: ev}, nil
 }
 
+// directRoom returns the id of the 1:1 room of a and b, or "" when they
+// have none.
+func (s *store) directRoom(ctx context.Context, a, b uuid.UUID) (string, error) {
+	var roomID uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT id FROM rooms WHERE direct_key = $1`, directKey([]uuid.UUID{a, b})).Scan(&roomID)
+	if errors.Is(err, errNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return roomID.String(), nil
+}
+
 // block records that blocker blocked blocked; blocking again changes
 // nothing and emits nothing.
 func (s *store) block(ctx context.Context, blocker, blocked uuid.UUID) (block, error) {

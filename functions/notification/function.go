@@ -85,7 +85,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := f.store.setBlock(ctx, b.BlockerID, b.BlockedID, e.Type() == eventsv1.TypeUserBlocked, b.At.UTC()); err != nil {
 			return nil, err
 		}
-		return nil, f.tellBlock(ctx, b)
+		return nil, f.tellBlock(ctx, b, e.Type() == eventsv1.TypeUserBlocked)
 	case eventsv1.TypeMessageStored:
 		m, err := ksvc.DecodeEvent("notification", e, func(m *eventsv1.Message) bool { return m.ID != "" && m.RoomID != "" })
 		if err != nil {
@@ -116,7 +116,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 // by auth's events through their own Trigger, so a join (or a new user)
 // can reach this function after a message that depends on it: a mention of
 // someone who just joined, or the first message of a new direct room.
-// notification-message-stored's retries (7, from 0.2 s doubling: the last
+// notification-feed's retries (7, from 0.2 s doubling: the last
 // at 25.4 s) outlast it, so a mention of someone who is really not a member
 // is dropped quietly after it instead of dead-lettered.
 const projectionWait = 20 * time.Second
@@ -257,9 +257,19 @@ func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state
 // blocked in the pair's 1:1 room, so a block stops their sends at once
 // (not a cache TTL later) and an unblock lets them send again. The frame
 // is for the caches only: connectors do not pass it on to the one blocked.
-func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock) error {
+func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock, blocked bool) error {
 	if b.DirectRoomID == "" {
 		return nil // no 1:1 room: nothing cached to forget
+	}
+	if !blocked {
+		// The connector that answered the unblock removed the sender from
+		// the room's refused set already; this repairs a removal that
+		// failed. Blocks are not added here: a late block event must not
+		// bring back one lifted since, and the connectors' auth answers
+		// refuse the sender regardless.
+		if err := f.rdb.SRem(ctx, livev1.BlockedKey(b.DirectRoomID), b.BlockedID).Err(); err != nil {
+			return fmt.Errorf("notification: lift the block of %s by %s: %w", b.BlockedID, b.BlockerID, err)
+		}
 	}
 	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: b.DirectRoomID, UserID: b.BlockedID,
 		State: livev1.MembershipChanged, Reason: "block"})

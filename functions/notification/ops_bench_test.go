@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkStoreOpsPerMessage delivers parley.message.stored events as the
-// notification-message-stored Trigger does (unordered, 500 messages/s)
+// notification-feed Trigger does (unordered, 500 messages/s)
 // and reports the store commands notification sends per message and the
 // CPU the store servers spend on them. The mix: 10 group rooms of 20
 // members and 10 direct rooms; of every 10 messages one is in a direct

@@ -26,7 +26,7 @@ func (c *cache) replace(ctx context.Context, m eventsv1.Message) error {
 	if err != nil {
 		return err
 	}
-	return replaceScript.Run(ctx, c.rdb, []string{livev1.HistoryKey(m.RoomID)}, m.Seq, b).Err()
+	return replaceScript.Run(ctx, c.rdb, []string{livev1.HistoryKey(m.RoomID), livev1.ChangesKey(m.RoomID)}, m.Seq, b).Err()
 }
 
 // window returns the cached messages with seq in (after, before), ascending

@@ -145,7 +145,7 @@ func (h *historyServer) after(ctx context.Context, room string, after int64, n i
 	if low != 0 && low <= after+1 {
 		return cached, nil // the window covers the whole range
 	}
-	docs, err := h.store.page(ctx, room, after, low, true, n)
+	docs, err := h.store.page(ctx, room, after, low, true, false, n)
 	if err != nil {
 		return nil, err
 	}
@@ -154,21 +154,38 @@ func (h *historyServer) after(ctx context.Context, room string, after int64, n i
 	return out[:min(len(out), n)], nil
 }
 
-// before returns the newest n messages with seq < before (0: the latest), ascending.
+// before returns the newest n top-level messages with seq < before (0: the
+// latest), ascending. Thread replies are left out: the client shows them
+// in their thread, whose history pages them (thread), so a room's page
+// holds n messages it shows however busy its threads. Catch-up (after)
+// keeps them: they are the room's seqs a client missed.
 func (h *historyServer) before(ctx context.Context, room string, before int64, n int) ([][]byte, error) {
-	cached, low, err := h.cache.window(ctx, room, 0, before, false, n)
-	if err != nil {
-		return nil, err
-	}
-	out := cached // newest first
-	if len(out) < n && low != 1 {
-		older := before
-		if len(cached) > 0 {
-			older = eventsv1.SeqOf(cached[len(cached)-1])
-		} else if low > 0 && (before == 0 || low < before) {
-			older = low
+	var out [][]byte // newest first
+	cursor, low := before, int64(0)
+	for len(out) < n {
+		cached, l, err := h.cache.window(ctx, room, 0, cursor, false, n)
+		if err != nil {
+			return nil, err
 		}
-		docs, err := h.store.page(ctx, room, 0, older, false, n-len(out))
+		low = l
+		for _, m := range cached {
+			if !isReply(m) && len(out) < n {
+				out = append(out, m)
+			}
+		}
+		if len(cached) > 0 {
+			cursor = eventsv1.SeqOf(cached[len(cached)-1])
+		}
+		if len(cached) < n {
+			break // the window holds nothing older below cursor
+		}
+	}
+	if len(out) < n && low != 1 {
+		older := cursor
+		if cursor == before && low > 0 && (before == 0 || low < before) {
+			older = low // nothing read: the window lies wholly at or above before
+		}
+		docs, err := h.store.page(ctx, room, 0, older, false, true, n-len(out))
 		if err != nil {
 			return nil, err
 		}

@@ -214,6 +214,17 @@ func TestEditDeleteFlagAndReceipts(t *testing.T) {
 	if len(got) != 2 || !got[0].Deleted || got[0].Text != "" || !got[1].Hidden || got[1].Text != "" {
 		t.Fatalf("after delete and flag: %+v", got)
 	}
+	// The changes persist made are logged for clients that resume the room
+	// (livev1.ChangesKey), each scored by the window's top seq, 2, when made.
+	changed, err := e.rdb.ZRangeWithScores(ctx, livev1.ChangesKey(room), 0, -1).Result()
+	if err != nil || len(changed) != 2 {
+		t.Fatalf("changes logged: %v %v", changed, err)
+	}
+	for _, z := range changed {
+		if z.Score != 2 || (z.Member != "1" && z.Member != "2") {
+			t.Errorf("change logged %v, want seqs 1 and 2 at 2", z)
+		}
+	}
 	// Moderators can still review the hidden text in MongoDB.
 	doc, _ := e.f.store.get(ctx, room, m2.ID)
 	if doc.Text != m2.Text || !doc.Hidden {

@@ -29,7 +29,7 @@ type messageDoc struct {
 	Deleted     bool       `bson:"deleted,omitempty"`
 	Hidden      bool       `bson:"hidden,omitempty"`
 	Flags       bson.M     `bson:"flags,omitempty"`
-	ThreadID    string     `bson:"thread_id,omitempty"`
+	ThreadID    string     `bson:"thread_id"` // "" on top-level messages, kept: room history pages by it (backfillThreadIDs)
 	Thread      *threadDoc `bson:"thread,omitempty"`
 	// Reactions are (emoji, user) pairs, and ReactionEmojis their emoji in
 	// the order each was first used: flat arrays, so that $addToSet and
@@ -153,14 +153,15 @@ func (d messageDoc) public() eventsv1.Message {
 }
 
 type store struct {
-	messages *mongo.Collection
-	receipts *mongo.Collection
-	seqs     *mongo.Collection // the seq blocks taken (see reserveSeqs)
-	heads    *mongo.Collection // each room's last block taken, by room id
+	messages   *mongo.Collection
+	migrations *mongo.Collection // one document per data migration done (see backfillThreadIDs)
+	receipts   *mongo.Collection
+	seqs       *mongo.Collection // the seq blocks taken (see reserveSeqs)
+	heads      *mongo.Collection // each room's last block taken, by room id
 }
 
 func newStore(db *mongo.Database) *store {
-	return &store{messages: db.Collection("messages"), receipts: db.Collection("receipts"), seqs: db.Collection("seq_blocks"),
+	return &store{messages: db.Collection("messages"), migrations: db.Collection("migrations"), receipts: db.Collection("receipts"), seqs: db.Collection("seq_blocks"),
 		heads: db.Collection("seq_heads")}
 }
 
@@ -184,7 +185,7 @@ func (s *store) ensureIndexes(ctx context.Context) error {
 			return fmt.Errorf("persist: create indexes: %w", err)
 		}
 	}
-	return nil
+	return s.backfillThreadIDs(ctx)
 }
 
 // errSeqConflict marks a message whose (room_id, seq) or id is already taken
@@ -450,8 +451,9 @@ func (s *store) get(ctx context.Context, roomID, id string) (messageDoc, error) 
 }
 
 // page returns messages of a room with seq in (after, before), ascending
-// when asc, newest first otherwise, at most limit.
-func (s *store) page(ctx context.Context, roomID string, after, before int64, asc bool, limit int) ([]messageDoc, error) {
+// when asc, newest first otherwise, at most limit; with topLevel, no
+// thread replies.
+func (s *store) page(ctx context.Context, roomID string, after, before int64, asc, topLevel bool, limit int) ([]messageDoc, error) {
 	rng := bson.M{"$gt": after}
 	if before > 0 {
 		rng["$lt"] = before
@@ -460,7 +462,13 @@ func (s *store) page(ctx context.Context, roomID string, after, before int64, as
 	if !asc {
 		dir = -1
 	}
-	cur, err := s.messages.Find(ctx, bson.M{"room_id": roomID, "seq": rng},
+	filter := bson.M{"room_id": roomID, "seq": rng}
+	if topLevel {
+		// An equality, not $exists: FerretDB pushes equalities down to
+		// PostgreSQL; MongoDB serves it from room_thread_seq.
+		filter["thread_id"] = ""
+	}
+	cur, err := s.messages.Find(ctx, filter,
 		options.Find().SetSort(bson.D{{Key: "seq", Value: dir}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, err

@@ -187,3 +187,61 @@ func TestAReplyToNoRootOrToAReplyIsNotStored(t *testing.T) {
 		}
 	}
 }
+
+// Room history pages hold top-level messages only, from the window and
+// from MongoDB alike, so a page is full however busy the room's threads
+// are; messages stored before thread_id was kept on top-level ones are
+// found once the backfill ran. Catch-up (after a seq) keeps the replies:
+// they are the room's seqs a client missed.
+func TestRoomHistoryLeavesThreadRepliesOut(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	room := uuid.NewString()
+	root := newMessage(room, 1)
+	// 1..30 stored, every third a reply to 1; 16..30 still in the window.
+	for seq := int64(1); seq <= 30; seq++ {
+		m := newMessage(room, seq)
+		if seq == 1 {
+			m = root
+		} else if seq%3 == 0 {
+			m = reply(room, seq, root, "u2")
+		}
+		if seq >= 16 {
+			e.publish(t, m)
+		}
+		if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageSent, room, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 2 and 4 as stored before thread_id was kept on top-level messages.
+	if _, err := e.f.store.messages.UpdateMany(ctx, bson.M{"room_id": room, "seq": bson.M{"$in": bson.A{2, 4}}},
+		bson.M{"$unset": bson.M{"thread_id": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.f.store.migrations.DeleteOne(ctx, bson.M{"_id": threadIDsMigration}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.f.store.ensureIndexes(ctx); err != nil { // the next start
+		t.Fatal(err)
+	}
+	cases := []struct {
+		req      *persistv1.HistoryRequest
+		want     string
+		wantMore bool
+	}{
+		{&persistv1.HistoryRequest{RoomId: room, Limit: 5}, "23 25 26 28 29 ", true},
+		{&persistv1.HistoryRequest{RoomId: room, BeforeSeq: 16, Limit: 4}, "10 11 13 14 ", true},
+		{&persistv1.HistoryRequest{RoomId: room, BeforeSeq: 20, Limit: 6}, "11 13 14 16 17 19 ", true},
+		{&persistv1.HistoryRequest{RoomId: room, BeforeSeq: 6, Limit: 10}, "1 2 4 5 ", false},
+		{&persistv1.HistoryRequest{RoomId: room, Limit: 100}, "1 2 4 5 7 8 10 11 13 14 16 17 19 20 22 23 25 26 28 29 ", false},
+		{&persistv1.HistoryRequest{RoomId: room, AfterSeq: 25, Limit: 10}, "26 27 28 29 30 ", false},
+		{&persistv1.HistoryRequest{RoomId: room, AfterSeq: 10, Limit: 4}, "11 12 13 14 ", true},
+	}
+	for _, c := range cases {
+		got, more := history(t, e, c.req)
+		if seqs(got) != c.want || more != c.wantMore {
+			t.Errorf("after=%d before=%d limit=%d: got %q more=%v, want %q more=%v",
+				c.req.AfterSeq, c.req.BeforeSeq, c.req.Limit, seqs(got), more, c.want, c.wantMore)
+		}
+	}
+}

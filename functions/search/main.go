@@ -71,10 +71,10 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (k
 // newService wires the function on pool; tests call it with their own.
 func newService(pool *pgxpool.Pool, log *slog.Logger) ksvc.Service {
 	st := &store{pool: pool}
-	f := &function{store: st}
+	f := &function{store: st, puts: newPutBatcher(st)}
 	g := ksvc.NewGRPCServer()
 	searchv1.RegisterSearchServiceServer(g, &searchServer{store: st, log: log})
-	start, stop := ksvc.Loops(st.migrate, func(context.Context) error { pool.Close(); return nil })
+	start, stop := ksvc.Loops(st.migrate, func(context.Context) error { pool.Close(); return nil }, f.puts.Run)
 	return ksvc.Service{
 		Events: f.Handle,
 		GRPC:   g,

@@ -39,7 +39,10 @@ func BenchmarkStoreOpsPerMessage(b *testing.B) {
 	if err := st.migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	f := &function{store: st}
+	f := &function{store: st, puts: newPutBatcher(st)}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go f.puts.Run(runCtx)
 	srv := &searchServer{store: st, log: quiet}
 	words := []string{"deploy", "budget", "lunch", "review", "release", "incident", "design", "standup"}
 	var seq [rooms]int64

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -92,12 +93,20 @@ func newEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Events go through the batcher, as in the service.
+	st := &store{pool: pool}
+	f := &function{store: st, puts: newPutBatcher(st)}
+	runCtx, stopPuts := context.WithCancel(ctx)
+	puts := make(chan struct{})
+	go func() { defer close(puts); f.puts.Run(runCtx) }()
 	t.Cleanup(func() {
+		stopPuts()
+		<-puts
 		conn.Close()
 		svc.GRPC.Stop()
 		svc.Stop(context.Background())
 	})
-	return &testEnv{url: url, pool: pool, f: &function{store: &store{pool: pool}}, client: searchv1.NewSearchServiceClient(conn)}
+	return &testEnv{url: url, pool: pool, f: f, client: searchv1.NewSearchServiceClient(conn)}
 }
 
 // newEvent builds an event as its emitter would.
@@ -183,6 +192,42 @@ func TestAStoredMessageIsFoundWithItsMatchesMarkedAsText(t *testing.T) {
 }
 
 // The markers that split the excerpt cannot be forged by typing them.
+// Messages stored at the same time are indexed in one statement; a
+// redelivery in the same batch and an edit that came first change nothing.
+func TestMessagesStoredTogetherAreIndexedTogether(t *testing.T) {
+	e := newEnv(t)
+	var ms []eventsv1.Message
+	for i := range 40 {
+		ms = append(ms, message("r-batch", int64(i+1), fmt.Sprintf("batched note %d", i)))
+	}
+	e.deliver(t, eventsv1.TypeMessageEdited, t0, eventsv1.MessageEdited{MessageID: ms[0].ID, RoomID: "r-batch", UserID: "u-1",
+		Text: "edited before it was stored", EditedAt: t0.Add(time.Hour)})
+	ms = append(ms, ms[1]) // redelivered
+	errs := make(chan error, len(ms))
+	for _, m := range ms {
+		go func() {
+			_, err := e.f.Handle(context.Background(), newEvent(t, eventsv1.TypeMessageStored, m.CreatedAt, m))
+			errs <- err
+		}()
+	}
+	for range ms {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows, batched int
+	if err := e.pool.QueryRow(context.Background(),
+		`SELECT count(*), count(*) FILTER (WHERE text LIKE 'batched note%') FROM messages WHERE room_id = 'r-batch' AND stored`).Scan(&rows, &batched); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 40 || batched != 39 {
+		t.Errorf("%d rows stored, %d with their sent text; want 40 and 39 (the first keeps its edit)", rows, batched)
+	}
+	if hits := e.search(t, "edited", "r-batch"); len(hits) != 1 || hits[0].MessageId != ms[0].ID {
+		t.Errorf("the edit that came first: hits %v", hits)
+	}
+}
+
 func TestTypedMarkerCharactersDoNotForgeMatches(t *testing.T) {
 	e := newEnv(t)
 	e.deliver(t, eventsv1.TypeMessageStored, t0, message("r1", 1, "fake "+matchStart+"mark"+matchStop+" here x\x00y"))

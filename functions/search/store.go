@@ -39,13 +39,35 @@ func (s *store) migrate(ctx context.Context) error {
 // Each upsert below matches a row of the same room only: an event naming a
 // message of another room changes nothing.
 
-// putMessage indexes a stored message. An edit, delete or moderation that
-// came first stays.
-func (s *store) putMessage(ctx context.Context, m eventsv1.Message) error {
-	textAt := textVersion(m.EditedAt)
+// putMessages indexes stored messages, in one statement: a busy Trigger
+// delivers many at once, and one upsert of many rows costs PostgreSQL one
+// parse, plan and commit instead of one each. An edit, delete or
+// moderation that came first stays.
+func (s *store) putMessages(ctx context.Context, ms []eventsv1.Message) error {
+	// ON CONFLICT may update a row once per statement; a message twice in
+	// a batch is a redelivery of the same event.
+	seen := make(map[string]bool, len(ms))
+	var (
+		ids, rooms, users, names, texts []string
+		seqs                            []int64
+		created, textAt                 []pgtype.Timestamptz
+		deleted, hidden                 []bool
+	)
+	for _, m := range ms {
+		if seen[m.ID] {
+			continue
+		}
+		seen[m.ID] = true
+		ids, rooms, seqs, users, names = append(ids, m.ID), append(rooms, m.RoomID), append(seqs, m.Seq), append(users, m.UserID), append(names, m.Username)
+		created = append(created, pgtype.Timestamptz{Time: m.CreatedAt.UTC(), Valid: true})
+		texts, textAt = append(texts, storable(m.Text)), append(textAt, textVersion(m.EditedAt))
+		deleted, hidden = append(deleted, m.Deleted), append(hidden, m.Hidden)
+	}
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO messages AS o (message_id, room_id, seq, user_id, username, created_at, stored, text, text_at, deleted, hidden)
-		VALUES ($1, $2, $3, $4, $5, $6, true, CASE WHEN $9 THEN '' ELSE $7 END, $8, $9, $10)
+		SELECT id, room, seq, uid, uname, created, true, CASE WHEN del THEN '' ELSE txt END, txt_at, del, hid
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
+			$8::timestamptz[], $9::boolean[], $10::boolean[]) AS m(id, room, seq, uid, uname, created, txt, txt_at, del, hid)
 		ON CONFLICT (message_id) DO UPDATE SET
 			seq = EXCLUDED.seq, user_id = EXCLUDED.user_id, username = EXCLUDED.username,
 			created_at = EXCLUDED.created_at, stored = true,
@@ -55,9 +77,9 @@ func (s *store) putMessage(ctx context.Context, m eventsv1.Message) error {
 			deleted = o.deleted OR EXCLUDED.deleted,
 			hidden = CASE WHEN o.moderated_at IS NULL THEN EXCLUDED.hidden ELSE o.hidden END
 		WHERE o.room_id = EXCLUDED.room_id`,
-		m.ID, m.RoomID, m.Seq, m.UserID, m.Username, m.CreatedAt.UTC(), storable(m.Text), textAt, m.Deleted, m.Hidden)
+		ids, rooms, seqs, users, names, created, texts, textAt, deleted, hidden)
 	if err != nil {
-		return fmt.Errorf("search: index message %s: %w", m.ID, err)
+		return fmt.Errorf("search: index %d messages: %w", len(ids), err)
 	}
 	return nil
 }

@@ -35,11 +35,10 @@ type S3 struct {
 	Bucket, Region       string
 }
 
-// Env are the S3_* variables of s; none when there is no store.
+// Env are the S3_* variables of s, empty when there is no store: the
+// manifests name them (from a Secret), so they are always given, and an
+// empty S3_ENDPOINT turns files off.
 func (s S3) Env() map[string]string {
-	if s.Endpoint == "" {
-		return map[string]string{}
-	}
 	return map[string]string{
 		"S3_ENDPOINT": s.Endpoint, "S3_PUBLIC_URL": s.PublicURL, "S3_BUCKET": s.Bucket, "S3_REGION": s.Region,
 		"S3_ACCESS_KEY_ID": s.AccessKey, "S3_SECRET_ACCESS_KEY": s.SecretKey,

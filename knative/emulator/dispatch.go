@@ -358,16 +358,9 @@ func (f *inFlight) committable() map[string]map[int32]kgo.EpochOffset {
 }
 
 // matches applies the Trigger's filter. Every Trigger sees every record of
-// its Broker and most fail it, so it is checked on the record as is,
-// before anything is copied.
-func (d *dispatcher) matches(rec *kgo.Record) bool {
-	for attr, want := range d.spec.Filter {
-		if got, ok := recordAttribute(rec, attr); !ok || got != want {
-			return false
-		}
-	}
-	return true
-}
+// its Broker and most fail it, so it is checked on the record's headers as
+// they are, before anything is copied or decoded.
+func (d *dispatcher) matches(rec *kgo.Record) bool { return d.spec.PassesRecord(rec) }
 
 // handle delivers a record that passed the filter.
 func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
@@ -390,6 +383,13 @@ func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
 		return
 	}
 	d.deadLetter(ctx, e, status, body, err)
+}
+
+// PassesRecord is Passes on a Kafka record in the Broker's topic, by its
+// CloudEvent headers (binary mode), as the Kafka Broker's dispatcher
+// filters before it decodes.
+func (t TriggerSpec) PassesRecord(rec *kgo.Record) bool {
+	return t.Passes(func(name string) (string, bool) { return recordAttribute(rec, name) })
 }
 
 // recordAttribute is cekafka.Attribute on a record's headers.

@@ -233,9 +233,15 @@ func attribute(e event.Event, name string) (string, bool) {
 // Pass reports whether e passes the filter. Within exact, prefix and suffix
 // every attribute must match; an empty filter passes everything.
 func (f Filter) Pass(e event.Event) bool {
+	return f.pass(func(name string) (string, bool) { return attribute(e, name) })
+}
+
+// pass applies the filter to the attributes lookup finds, so a Trigger can
+// filter a Kafka record by its headers before decoding it.
+func (f Filter) pass(lookup func(name string) (string, bool)) bool {
 	match := func(m map[string]string, ok func(v, want string) bool) bool {
 		for name, want := range m {
-			v, found := attribute(e, name)
+			v, found := lookup(name)
 			if !found || !ok(v, want) {
 				return false
 			}
@@ -247,14 +253,14 @@ func (f Filter) Pass(e event.Event) bool {
 		return false
 	}
 	for _, g := range f.All {
-		if !g.Pass(e) {
+		if !g.pass(lookup) {
 			return false
 		}
 	}
 	if len(f.Any) > 0 {
 		any := false
 		for _, g := range f.Any {
-			if g.Pass(e) {
+			if g.pass(lookup) {
 				any = true
 				break
 			}
@@ -263,7 +269,7 @@ func (f Filter) Pass(e event.Event) bool {
 			return false
 		}
 	}
-	return f.Not == nil || !f.Not.Pass(e)
+	return f.Not == nil || !f.Not.pass(lookup)
 }
 
 // subjectMatches is EventPolicy's sub matching: equal, or a "*" suffix glob.

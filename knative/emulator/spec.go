@@ -69,10 +69,14 @@ type DeliverySpec struct {
 // TriggerSpec is a Trigger.
 type TriggerSpec struct {
 	Name, Namespace, Broker string
-	Filter                  map[string]string
-	Subscriber              Destination
-	Delivery                DeliverySpec
-	Ordered                 bool
+	// Filter is spec.filter's attributes, exact matches; Knative ignores
+	// it when spec.filters (the SubscriptionsAPI filters, all of which
+	// must pass) is set, and so does the emulator.
+	Filter     map[string]string
+	Filters    []Filter
+	Subscriber Destination
+	Delivery   DeliverySpec
+	Ordered    bool
 }
 
 // BrokerSpec is a Kafka-class Broker.
@@ -303,6 +307,7 @@ func (s *Spec) addTrigger(o manifests.Object) error {
 			Filter *struct {
 				Attributes map[string]string `json:"attributes"`
 			} `json:"filter"`
+			Filters    []filterYAML    `json:"filters"`
 			Subscriber destinationYAML `json:"subscriber"`
 			Delivery   *deliveryYAML   `json:"delivery"`
 		} `json:"spec"`
@@ -331,6 +336,13 @@ func (s *Spec) addTrigger(o manifests.Object) error {
 			}
 		}
 	}
+	for i, f := range t.Spec.Filters {
+		pf, err := f.parse()
+		if err != nil {
+			return fmt.Errorf("spec.filters[%d]: %w", i, err)
+		}
+		ts.Filters = append(ts.Filters, pf)
+	}
 	switch order := t.Metadata.Annotations[annotationDelivery]; order {
 	case "", "unordered":
 	case "ordered":
@@ -340,6 +352,26 @@ func (s *Spec) addTrigger(o manifests.Object) error {
 	}
 	s.Triggers = append(s.Triggers, ts)
 	return nil
+}
+
+// Passes reports whether an event whose attributes lookup finds passes the
+// Trigger: every one of spec.filters when there are any (Knative's Kafka
+// Broker then ignores spec.filter), else every attribute of spec.filter.
+func (t TriggerSpec) Passes(lookup func(name string) (string, bool)) bool {
+	if len(t.Filters) > 0 {
+		for _, f := range t.Filters {
+			if !f.pass(lookup) {
+				return false
+			}
+		}
+		return true
+	}
+	for attr, want := range t.Filter {
+		if got, ok := lookup(attr); !ok || got != want {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Spec) addSink(o manifests.Object) error {

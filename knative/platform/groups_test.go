@@ -23,7 +23,7 @@ func noticeOf(kind, room, from string) func(frame) bool {
 
 // noticeWait bounds the wait for a notification about a room just opened:
 // its message can reach notification before the room's member.joined
-// events, and is then redelivered on notification-message-stored's backoff
+// events, and is then redelivered on notification-feed's backoff
 // (7 retries from 0.2 s, the last at 25.4 s).
 const noticeWait = 40 * time.Second
 
@@ -129,6 +129,13 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 		b.expect("test_fence", func(f frame) bool { return f.str("id") == fence })
 	}
 	rest(t, "PUT", "/api/v1/blocks/"+bob.id, ann.token, nil, 200, nil)
+	// At once, before the block's event can have reached any connector:
+	// the connector that answered the block had the send path refuse him.
+	quick := uuid.NewString()
+	b.write(frame{"type": "send", "id": quick, "room_id": dm.ID, "client_msg_id": quick, "text": "refused"})
+	if f := b.expect("error", func(f frame) bool { return f.str("id") == quick }); f.str("code") != livev1.CodeBlocked {
+		t.Fatalf("bob's send right after the block: %v", f)
+	}
 	var blocks struct {
 		Blocked []struct{ User struct{ ID string } }
 	}

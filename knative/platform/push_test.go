@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/parley-chat/parley/functions/notification/webpush"
 )
@@ -81,13 +85,41 @@ type pushBrowser struct {
 }
 
 func subscribeBrowser(t *testing.T, u user) pushBrowser {
+	return subscribeBrowserAt(t, u, "/push/"+u.id)
+}
+
+// subscribeBrowserAt subscribes one more browser of u, pushed to at path.
+func subscribeBrowserAt(t *testing.T, u user, path string) pushBrowser {
 	key, _ := ecdh.P256().GenerateKey(rand.Reader)
-	b := pushBrowser{key: key, auth: make([]byte, 16), path: "/push/" + u.id}
+	b := pushBrowser{key: key, auth: make([]byte, 16), path: path}
 	rand.Read(b.auth)
 	enc := base64.RawURLEncoding.EncodeToString
 	rest(t, "POST", "/api/v1/push/subscriptions", u.token, map[string]any{"endpoint": pushes.srv.URL + b.path,
 		"keys": map[string]string{"p256dh": enc(key.PublicKey().Bytes()), "auth": enc(b.auth)}}, 201, nil)
 	return b
+}
+
+// waitForSubscriptions waits until u has n Web Push subscriptions stored
+// (the notification function's own collection: no API lists them).
+func waitForSubscriptions(t *testing.T, u user, n int64) {
+	t.Helper()
+	mc, err := mongo.Connect(options.Client().ApplyURI(stack.MongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Disconnect(context.Background())
+	subs := mc.Database("parley").Collection("push_subscriptions")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := subs.CountDocuments(context.Background(), bson.M{"user_id": u.id})
+		if err == nil && got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d push subscriptions (%v), want %d", u.name, got, err, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitForWelcome waits until u's welcome notification is stored: its
@@ -154,23 +186,25 @@ func TestOfflineUsersGetWebPushOnTheirSubscribedBrowsers(t *testing.T) {
 	// Online, Bob gets the notification on his socket and no push.
 	b := dial(t, plat.url, bob)
 	a.sendText(room, "still hungry, @"+bob.name+"?")
+	// The function publishes to the socket or pushes, never both: a push it
+	// made here would be counted in the checks below.
 	b.expect("notification", nil)
-	time.Sleep(500 * time.Millisecond)
-	if n := pushes.count(browser.path); n != 1 {
-		t.Errorf("%d pushes while bob was online", n-1)
-	}
 	b.conn.Close()
 	a.expect("presence", func(f frame) bool { return f.str("user_id") == bob.id && f.str("status") == "offline" })
 
 	// The push service says the subscription is gone: it is forgotten, so
-	// the next mention is not sent there.
+	// the next mention goes only to bob's other browser. The two mentions
+	// are sent one after the other: handled at once, both would find the
+	// subscription before the 410 removed it.
+	other := subscribeBrowserAt(t, bob, browser.path+"/other")
 	pushes.mu.Lock()
 	pushes.status[browser.path] = http.StatusGone
 	pushes.mu.Unlock()
 	a.sendText(room, "@"+bob.name+" gone?")
 	pushes.wait(t, browser.path, 2)
+	waitForSubscriptions(t, bob, 1)
 	a.sendText(room, "@"+bob.name+" really gone?")
-	time.Sleep(time.Second)
+	pushes.wait(t, other.path, 2) // the subscriptions this mention was pushed to were read after the removal
 	if n := pushes.count(browser.path); n != 2 {
 		t.Errorf("pushed %d times; the gone subscription should have been dropped after the 410", n)
 	}

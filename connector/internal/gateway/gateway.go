@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/files"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
@@ -64,6 +66,10 @@ type Gateway struct {
 	log           *slog.Logger
 	publicOrigin  string // scheme://host of PublicURL: the only Origin the session cookie serves
 	secureCookies bool   // PublicURL is https
+
+	// blocks is where blocks are mirrored for the send path (MirrorBlocks);
+	// nil: they reach sends through the event pipeline only.
+	blocks *redis.Client
 }
 
 // Clients are the functions the gateway calls.

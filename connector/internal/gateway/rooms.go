@@ -195,6 +195,9 @@ func (g *Gateway) blockUser(w http.ResponseWriter, r *http.Request, c *authv1.Ca
 	if err != nil {
 		return fromGRPC(err)
 	}
+	if apiErr := g.mirrorBlock(ctx, b.DirectRoomId, r.PathValue("user"), true); apiErr != nil {
+		return apiErr
+	}
 	writeJSON(w, http.StatusOK, blockOut(b))
 	return nil
 }
@@ -202,8 +205,12 @@ func (g *Gateway) blockUser(w http.ResponseWriter, r *http.Request, c *authv1.Ca
 func (g *Gateway) unblockUser(w http.ResponseWriter, r *http.Request, c *authv1.Caller) *apiError {
 	ctx, cancel := g.callCtx(r)
 	defer cancel()
-	if _, err := g.auth.UnblockUser(ctx, &authv1.UnblockUserRequest{Caller: c, UserId: r.PathValue("user")}); err != nil {
+	resp, err := g.auth.UnblockUser(ctx, &authv1.UnblockUserRequest{Caller: c, UserId: r.PathValue("user")})
+	if err != nil {
 		return fromGRPC(err)
+	}
+	if apiErr := g.mirrorBlock(ctx, resp.DirectRoomId, r.PathValue("user"), false); apiErr != nil {
+		return apiErr
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -24,6 +24,10 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
+	// A blocked user may still delete what they wrote, not change it.
+	if f.Type == livev1.TypeEdit && s.refuseBlocked(ctx, f) {
+		return
+	}
 	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
 	if errors.Is(err, errNoMessage) {
 		s.sendError(f.ID, livev1.CodeNotFound, "no such message in this room")
@@ -91,5 +95,5 @@ func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int6
 var replaceScript = redis.NewScript(livev1.ReplaceInHistory)
 
 func replaceInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, raw []byte) error {
-	return replaceScript.Run(ctx, rdb, []string{livev1.HistoryKey(roomID)}, seq, raw).Err()
+	return replaceScript.Run(ctx, rdb, []string{livev1.HistoryKey(roomID), livev1.ChangesKey(roomID)}, seq, raw).Err()
 }

@@ -64,6 +64,31 @@ func (s *session) member(ctx context.Context, f livev1.Frame, roomID string) (st
 	return role, true
 }
 
+// refuseBlocked answers blocked, and reports true, when the room is a 1:1
+// room whose other member blocked the user: nothing they send, edit, react
+// or type there reaches the one who blocked them. It reads the same cached
+// answer as the membership check before it: no second call to auth.
+func (s *session) refuseBlocked(ctx context.Context, f livev1.Frame) bool {
+	blocked, err := s.srv.members.Blocked(ctx, f.RoomID, s.identity().UserID)
+	if err != nil {
+		s.unavailable(f.ID, err)
+		return true
+	}
+	if blocked {
+		s.tellBlocked(f)
+	}
+	return blocked
+}
+
+// blockedSender is the claim script's answer for a sender the room's
+// livev1.BlockedKey holds.
+const blockedSender = -2
+
+func (s *session) tellBlocked(f livev1.Frame) {
+	s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeBlocked,
+		Message: "the other person has blocked you", RoomID: f.RoomID})
+}
+
 func (s *session) unavailable(id string, err error) { s.unavailableIn(id, "", err) }
 
 // unavailableIn names the room when a frame (subscribe) covers several.
@@ -84,7 +109,7 @@ func (s *session) event(ctx context.Context, typ, id, roomID string, data any) e
 
 func (s *session) typing(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
-	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok || s.refuseBlocked(ctx, f) {
 		return
 	}
 	frame, _ := json.Marshal(livev1.TypingFrame{Type: livev1.TypeTyping, RoomID: f.RoomID,

@@ -27,7 +27,7 @@ func (s *session) react(ctx context.Context, f livev1.Frame) {
 			Message: "reacting too fast", RetryAfterMS: 200})
 		return
 	}
-	if _, ok := s.member(ctx, f, f.RoomID); !ok {
+	if _, ok := s.member(ctx, f, f.RoomID); !ok || s.refuseBlocked(ctx, f) {
 		return
 	}
 	msg, err := s.lookup(ctx, f.RoomID, f.MessageID, f.Seq)
@@ -79,7 +79,6 @@ const windowRetries = 10
 // a reaction written in between.
 func reactInWindow(ctx context.Context, rdb *redis.Client, r eventsv1.MessageReacted) error {
 	key := livev1.HistoryKey(r.RoomID)
-	score := fmt.Sprint(r.Seq)
 	for range windowRetries {
 		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
 			vals, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: r.Seq, Stop: r.Seq}).Result()
@@ -100,8 +99,8 @@ func reactInWindow(ctx context.Context, rdb *redis.Client, r eventsv1.MessageRea
 				return err
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.ZRemRangeByScore(ctx, key, score, score)
-				p.ZAdd(ctx, key, redis.Z{Score: float64(r.Seq), Member: raw})
+				// The script logs the change too, for clients that resume.
+				p.Eval(ctx, livev1.ReplaceInHistory, []string{key, livev1.ChangesKey(r.RoomID)}, r.Seq, raw)
 				return nil
 			})
 			return err

@@ -19,7 +19,11 @@ func (s *session) read(ctx context.Context, f livev1.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || !s.inRange(ctx, f, f.RoomID, "seq", f.Seq) {
 		return
 	}
-	counts, moved, err := unread(ctx, s.srv.rdb, f.RoomID, id.UserID, f.Seq)
+	if f.ThreadID != "" {
+		s.readThread(ctx, f)
+		return
+	}
+	counts, moved, err := unread(ctx, s.srv.rdb, f.RoomID, id.UserID, f.Seq, false)
 	if err != nil {
 		s.unavailable(f.ID, err)
 		return

@@ -3,6 +3,9 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/connector/internal/seqwindow"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
@@ -12,7 +15,9 @@ import (
 
 // roomState is a subscribed room: the seqs delivered recently (so a late
 // message is delivered once, and a replayed one not again), and live frames
-// held while history is replayed.
+// held while history is replayed. Frames without a seq (edits, reactions,
+// moderation, typing) are held too: one that changes a message must come
+// after the replay's copy of it, which may be older.
 type roomState struct {
 	seqwindow.Window
 	catchingUp bool
@@ -47,16 +52,14 @@ func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 		s.mu.Unlock()
 		return
 	}
-	if seq > 0 {
-		if rs.catchingUp {
-			rs.held = append(rs.held, heldFrame{seq, frame})
-			s.mu.Unlock()
-			return
-		}
-		if !rs.Fresh(seq) {
-			s.mu.Unlock()
-			return // already delivered (history replay overlap, re-publish)
-		}
+	if rs.catchingUp {
+		rs.held = append(rs.held, heldFrame{seq, frame})
+		s.mu.Unlock()
+		return
+	}
+	if seq > 0 && !rs.Fresh(seq) {
+		s.mu.Unlock()
+		return // already delivered (history replay overlap, re-publish)
 	}
 	s.mu.Unlock()
 	s.queueFrame(frame, false)
@@ -116,7 +119,7 @@ func (s *session) subscribe(ctx context.Context, f livev1.Frame) {
 			continue
 		}
 		sub := livev1.SubscribedFrame{Type: livev1.TypeSubscribed, ID: f.ID, RoomID: c.RoomID, Seq: seq}
-		if counts, _, err := unread(ctx, s.srv.rdb, c.RoomID, s.identity().UserID, 0); err == nil {
+		if counts, _, err := unread(ctx, s.srv.rdb, c.RoomID, s.identity().UserID, 0, true); err == nil {
 			sub.Unread = &counts
 		} else {
 			s.srv.logger.Warn("subscribed without unread counts", "error", err) // the room itself works
@@ -137,12 +140,16 @@ func (s *session) subscribe(ctx context.Context, f livev1.Frame) {
 	}
 }
 
-// catchUp replays history after rs.Last() (below until, when not zero), then
+// catchUp replays history after rs.Last() (below until, when not zero) and
+// the messages up to it that changed since (see replayChanges), then
 // releases the live frames held meanwhile.
 func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomState, until int64) {
 	s.mu.Lock()
 	after := rs.Last()
 	s.mu.Unlock()
+	if err := s.replayChanges(ctx, roomID, after); err != nil {
+		s.unavailableIn(frameID, roomID, err) // the client subscribes again from the same seq
+	}
 	for {
 		resp, err := s.srv.history.History(ctx, &persistv1.HistoryRequest{RoomId: roomID, AfterSeq: after, Limit: livev1.MaxHistory})
 		if err != nil {
@@ -174,10 +181,33 @@ func (s *session) catchUp(ctx context.Context, frameID, roomID string, rs *roomS
 	s.mu.Unlock()
 }
 
+var changedSince = redis.NewScript(livev1.ChangedSince)
+
+// replayChanges sends, as changed frames, the messages at or below the
+// client's last seq that changed (edited, deleted, hidden, restored,
+// reacted to, replied to) since it had that seq: their live frames went
+// while it was away. Messages after it come whole from the history
+// replay. Only changes to messages the room's window holds are logged
+// (livev1.ChangesKey).
+func (s *session) replayChanges(ctx context.Context, roomID string, last int64) error {
+	if last == 0 {
+		return nil
+	}
+	msgs, err := changedSince.Run(ctx, s.srv.rdb, []string{livev1.ChangesKey(roomID), livev1.HistoryKey(roomID)}, last).StringSlice()
+	if err != nil {
+		return fmt.Errorf("changes in %s since %d: %w", roomID, last, err)
+	}
+	for _, m := range msgs {
+		b, _ := json.Marshal(livev1.MessageFrame{Type: livev1.TypeChanged, RoomID: roomID, Message: json.RawMessage(m)})
+		s.Enqueue(b)
+	}
+	return nil
+}
+
 // releaseHeld delivers the live frames held during catch-up. Called with s.mu held.
 func (s *session) releaseHeld(rs *roomState) {
 	for _, h := range rs.held {
-		if rs.Fresh(h.seq) {
+		if h.seq == 0 || rs.Fresh(h.seq) {
 			s.Enqueue(h.frame)
 		}
 	}

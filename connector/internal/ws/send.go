@@ -50,13 +50,7 @@ func (s *session) send(ctx context.Context, f livev1.Frame) {
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}
-	// The same cached answer as the membership: no second call to auth.
-	if blocked, err := s.srv.members.Blocked(ctx, f.RoomID, id.UserID); err != nil {
-		s.unavailable(f.ID, err)
-		return
-	} else if blocked {
-		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeBlocked,
-			Message: "the other person has blocked you", RoomID: f.RoomID})
+	if s.refuseBlocked(ctx, f) {
 		return
 	}
 	if f.ThreadID != "" && !s.threadRoot(ctx, f) {

@@ -2,10 +2,14 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -29,15 +33,17 @@ func TestARetriedSendGetsTheOriginalAck(t *testing.T) {
 	}
 }
 
-// blockedBy makes every user a member of every room, blocked in blockedRoom
-// (a 1:1 room whose other member blocked them).
+// blockedBy makes every user a member of every room, and user (anyone
+// when empty) blocked in blockedRoom (a 1:1 room whose other member blocked
+// them).
 type blockedBy struct {
 	everyoneIsMember
 	blockedRoom string
+	user        string
 }
 
-func (b blockedBy) Blocked(_ context.Context, roomID, _ string) (bool, error) {
-	return roomID == b.blockedRoom, nil
+func (b blockedBy) Blocked(_ context.Context, roomID, user string) (bool, error) {
+	return roomID == b.blockedRoom && (b.user == "" || b.user == user), nil
 }
 
 // A send into a 1:1 room whose other member blocked the sender is refused
@@ -57,5 +63,88 @@ func TestABlockedSenderIsRefused(t *testing.T) {
 	c.sendText(other, "elsewhere") // acked: the block is about one room
 	if rooms := log.rooms(); len(rooms) != 1 || rooms[0] != other {
 		t.Fatalf("events appended for rooms %v, want only %s", rooms, other)
+	}
+}
+
+// A blocked user's edits, reactions and typing in the 1:1 room are refused
+// like their sends, and the one who blocked them sees none of it; they may
+// still delete what they wrote before the block.
+func TestABlockedUserCannotEditReactOrType(t *testing.T) {
+	dm := uuid.NewString()
+	log := &recordingLog{}
+	ts := newTestServer(t, Config{}, func(d *Deps) { d.Members = blockedBy{blockedRoom: dm, user: "bob"}; d.Log = log })
+	ann, bob := ts.dial(t, "ann"), ts.dial(t, "bob")
+	ann.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": dm, "last_seq": 0}}})
+	ann.expect("subscribed", nil)
+	// bob wrote this before ann blocked him; ann wrote the other.
+	mine := ann.sendText(dm, "from ann")
+	before := eventsv1.Message{ID: uuid.NewString(), RoomID: dm, Seq: mine.num("seq") + 1000, UserID: "bob", Username: "bob",
+		Text: "from before the block", CreatedAt: time.Now().UTC()}
+	raw, _ := json.Marshal(before)
+	if err := ts.rdb.ZAdd(context.Background(), livev1.HistoryKey(dm), redis.Z{Score: float64(before.Seq), Member: raw}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	events := len(log.rooms())
+
+	for _, f := range []frame{
+		{"type": "edit", "id": "e", "room_id": dm, "message_id": before.ID, "seq": before.Seq, "text": "changed"},
+		{"type": "react", "id": "r", "room_id": dm, "message_id": mine.str("message_id"), "seq": mine.num("seq"), "emoji": "👍", "op": "add"},
+		{"type": "typing", "id": "t", "room_id": dm, "state": "start"},
+	} {
+		bob.write(f)
+		refusal := bob.expect("error", func(e frame) bool { return e.str("id") == f.str("id") })
+		if refusal.str("code") != livev1.CodeBlocked || refusal.str("room_id") != dm {
+			t.Errorf("%s refused with %v, want code blocked", f.str("type"), refusal)
+		}
+	}
+	if n := len(log.rooms()); n != events {
+		t.Errorf("%d events appended for refused frames", n-events)
+	}
+	if m := windowMessage(t, ts.rdb, dm, before.Seq); m.Text != before.Text || m.EditedAt != (time.Time{}) {
+		t.Errorf("the window holds %+v after a refused edit", m)
+	}
+	// Someone else's typing is the first ann hears: bob's never reached the room.
+	ts.dial(t, "cy").write(frame{"type": "typing", "room_id": dm, "state": "start"})
+	if f := ann.expect("typing", nil); f.str("user_id") != "cy" {
+		t.Errorf("ann heard %v", f)
+	}
+	bob.write(frame{"type": "delete", "id": "d", "room_id": dm, "message_id": before.ID, "seq": before.Seq})
+	bob.expect("ack", func(f frame) bool { return f.str("id") == "d" })
+	if f := ann.expect("deleted", nil); f["message"].(map[string]any)["id"] != before.ID {
+		t.Errorf("deleted frame %v", f)
+	}
+}
+
+// A block that the connector's cached answer from auth does not know yet
+// (its event is still on the way) refuses the send all the same, from the
+// room's livev1.BlockedKey, which the connector that answered the block
+// wrote before answering: no seq is taken, nothing reaches the log. The
+// one who blocked is not refused, and lifting it lets the sender in.
+func TestASendRightAfterABlockIsRefused(t *testing.T) {
+	dm := uuid.NewString()
+	log := &recordingLog{}
+	ts := newTestServer(t, Config{}, func(d *Deps) { d.Log = log }) // auth's answer: nobody blocked
+	ctx := context.Background()
+	ann, bob := ts.dial(t, "ann"), ts.dial(t, "bob")
+	first := ann.sendText(dm, "before")
+	if err := ts.rdb.SAdd(ctx, livev1.BlockedKey(dm), "bob").Err(); err != nil {
+		t.Fatal(err)
+	}
+	events := len(log.rooms())
+	id := uuid.NewString()
+	bob.write(frame{"type": "send", "id": id, "room_id": dm, "client_msg_id": id, "text": "right after"})
+	if f := bob.expect("error", func(f frame) bool { return f.str("id") == id }); f.str("code") != livev1.CodeBlocked || f.str("room_id") != dm {
+		t.Fatalf("bob's send right after the block: %v", f)
+	}
+	if n := len(log.rooms()); n != events {
+		t.Fatalf("%d events appended for a refused send", n-events)
+	}
+	second := ann.sendText(dm, "ann may still write")
+	if err := ts.rdb.SRem(ctx, livev1.BlockedKey(dm), "bob").Err(); err != nil {
+		t.Fatal(err)
+	}
+	third := bob.sendText(dm, "after the unblock")
+	if second.num("seq") != first.num("seq")+1 || third.num("seq") != second.num("seq")+1 {
+		t.Errorf("seqs %d, %d, %d: the refused send took one", first.num("seq"), second.num("seq"), third.num("seq"))
 	}
 }

@@ -120,6 +120,8 @@ type Server struct {
 	notices  Notifications
 	files    Files
 
+	epochs *writerEpochs
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	draining bool
@@ -170,7 +172,7 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
 		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, files: d.Files, users: userfeed.New(d.Redis, d.Members),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
-		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}}
+		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}, epochs: newWriterEpochs()}
 	s.upgrader = websocket.Upgrader{
 		// Write buffers come from a pool and are held only while writing.
 		// The read buffer is small because idle sockets dominate and client
@@ -313,14 +315,21 @@ func (s *Server) RunPresence(ctx context.Context, sweep time.Duration) {
 
 // RunPings pings every socket each PingInterval, from one goroutine rather
 // than a timer per socket; a socket whose ping cannot be written, or that
-// has answered none for PongWait, is closed.
+// has answered none for PongWait, is closed. It also ends a writer epoch
+// every writerLinger, on which parked writers exit; without it they stay
+// parked until their session ends.
 func (s *Server) RunPings(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.PingInterval)
 	defer tick.Stop()
+	epochs := time.NewTicker(writerLinger)
+	defer epochs.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-epochs.C:
+			s.epochs.advance()
+			continue
 		case <-tick.C:
 		}
 		s.mu.Lock()

@@ -35,10 +35,16 @@ type session struct {
 
 	// The write side: a bounded queue drained by a writer goroutine that
 	// runs only while there is something to write, so an idle socket costs
-	// no goroutine and no write buffer.
+	// no goroutine and no write buffer. A busy socket's writer parks
+	// instead of exiting (see flush), until its traffic stops.
 	qmu         sync.Mutex
 	queue       [][]byte
-	writing     bool
+	writing     bool // a writer goroutine exists, running or parked
+	parked      bool // the writer waits on wake for the rest of the epoch
+	wake        chan struct{}
+	drains      int   // times the writer emptied the queue in drainEpoch
+	drainEpoch  int64 // the writer epoch drains counts in
+	deadlineAt  time.Time
 	closing     bool
 	closeCode   livev1.CloseCode
 	closeReason string

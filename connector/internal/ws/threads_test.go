@@ -81,3 +81,51 @@ func TestThreadHistoryAsksPersistForTheThread(t *testing.T) {
 		t.Fatalf("persist asked %v, page %v", req, page)
 	}
 }
+
+// A user's read position in a thread is the server's: a read frame with
+// thread_id moves it forward only, every other socket of theirs is told
+// at once (another tab, another device), and a socket that subscribes
+// later gets the positions with the room's unread counts.
+func TestThreadReadPositionsAreKeptAndSharedAcrossSockets(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	room := uuid.NewString()
+	tab, other := ts.dial(t, "ann"), ts.dial(t, "ann")
+	for range 5 {
+		tab.sendText(room, "hello")
+	}
+	rootA, rootB := uuid.NewString(), uuid.NewString()
+	tab.write(frame{"type": "read", "id": "r1", "room_id": room, "thread_id": rootA, "seq": 5})
+	if f := other.expect("thread_read", nil); f.str("room_id") != room || f.str("thread_id") != rootA || f.num("read_seq") != 5 {
+		t.Fatalf("the other socket was told %v", f)
+	}
+	// Backwards moves nothing: the next frame the other socket hears is about B.
+	tab.write(frame{"type": "read", "id": "r2", "room_id": room, "thread_id": rootA, "seq": 3})
+	tab.write(frame{"type": "read", "id": "r3", "room_id": room, "thread_id": rootB, "seq": 4})
+	if f := other.expect("thread_read", nil); f.str("thread_id") != rootB || f.num("read_seq") != 4 {
+		t.Fatalf("after a read backwards the other socket was told %v", f)
+	}
+	// A read of a thread leaves the room's read position alone.
+	later := ts.dial(t, "ann")
+	later.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
+	sub := later.expect("subscribed", nil)
+	u, _ := sub["unread"].(map[string]any)
+	threads, _ := u["threads"].(map[string]any)
+	if u["read_seq"] != float64(0) || len(threads) != 2 || threads[rootA] != float64(5) || threads[rootB] != float64(4) {
+		t.Fatalf("subscribed with unread %v, want thread positions %s:5 and %s:4 and the room unread", u, rootA, rootB)
+	}
+	// Someone else's positions are theirs.
+	bob := ts.dial(t, "bob")
+	bob.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
+	if u, _ := bob.expect("subscribed", nil)["unread"].(map[string]any); u["threads"] != nil {
+		t.Fatalf("bob subscribed with ann's thread positions: %v", u)
+	}
+	for _, bad := range []frame{
+		{"type": "read", "id": "b1", "room_id": room, "thread_id": "not an id", "seq": 1},
+		{"type": "read", "id": "b2", "room_id": room, "thread_id": rootA, "seq": 99},
+	} {
+		tab.write(bad)
+		if e := tab.expect("error", func(f frame) bool { return f.str("id") == bad.str("id") }); e.str("code") != "bad_frame" && e.str("code") != "seq_out_of_range" {
+			t.Errorf("%v answered %v", bad, e)
+		}
+	}
+}

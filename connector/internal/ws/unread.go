@@ -13,9 +13,11 @@ import (
 
 // unreadScript moves a user's read position forward (ARGV[3], when above
 // it; 0 moves nothing) and counts what they have not read, in one round
-// trip: KEYS are the room's receipts, history window and the user's
-// livev1.MentionsKey (one hash slot), ARGV[1] the user, ARGV[2] the
-// window's size. Mentions at or below the position are dropped as it moves.
+// trip: KEYS are the room's receipts, history window, the user's
+// livev1.MentionsKey and livev1.ThreadReadsKey (one hash slot), ARGV[1]
+// the user, ARGV[2] the window's size, ARGV[4] "1" to return the user's
+// thread read positions too. Mentions at or below the position are
+// dropped as it moves.
 //
 // Messages are tested with plain substring searches instead of decoding
 // them: in the compact JSON persist and the connector write, a quote
@@ -23,7 +25,7 @@ import (
 // `"deleted":true` can only be the field itself, never text someone typed.
 //
 // Returns {raised, read position, messages, more, up to, {mention seqs},
-// mentions the move passed}.
+// mentions the move passed, {thread, position, …}}.
 var unreadScript = redis.NewScript(`
 local read = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local raised, passed = 0, 0
@@ -45,7 +47,9 @@ local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] and tonumber(top[2]) > upto then upto = tonumber(top[2]) end
 local low = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if low[2] and tonumber(low[2]) > read + 1 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then more = 1 end
-return {raised, read, n, more, upto, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. read, '+inf'), passed}`)
+local threads = {}
+if ARGV[4] == '1' then threads = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES') end
+return {raised, read, n, more, upto, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. read, '+inf'), passed, threads}`)
 
 // readMove is what moving a read position did.
 type readMove struct {
@@ -54,16 +58,24 @@ type readMove struct {
 }
 
 // unread counts what user has not read in a room, first moving their read
-// position up to readTo if that is forward (0: only count).
-func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo int64) (u livev1.Unread, moved readMove, err error) {
-	keys := []string{livev1.ReceiptsKey(roomID), livev1.HistoryKey(roomID), livev1.MentionsKey(roomID, user)}
-	v, err := unreadScript.Run(ctx, rdb, keys, user, livev1.HistoryWindow, readTo).Slice()
+// position up to readTo if that is forward (0: only count); withThreads
+// adds their read positions in the room's threads.
+func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo int64, withThreads bool) (u livev1.Unread, moved readMove, err error) {
+	keys := []string{livev1.ReceiptsKey(roomID), livev1.HistoryKey(roomID), livev1.MentionsKey(roomID, user), livev1.ThreadReadsKey(roomID, user)}
+	flag := "0"
+	if withThreads {
+		flag = "1"
+	}
+	v, err := unreadScript.Run(ctx, rdb, keys, user, livev1.HistoryWindow, readTo, flag).Slice()
 	if err != nil {
 		return u, moved, fmt.Errorf("unread of %s in %s: %w", user, roomID, err)
 	}
 	var n [5]int64
-	var mentions []any
-	if len(v) == 7 {
+	var mentions, threads []any
+	if len(v) == 8 {
+		threads, _ = v[7].([]any)
+	}
+	if len(v) >= 7 {
 		mentions, _ = v[5].([]any)
 		moved.mentionsPassed, _ = v[6].(int64)
 		for i := range n {
@@ -78,6 +90,18 @@ func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo 
 			return u, moved, fmt.Errorf("unread of %s in %s: mention seq %q: %w", user, roomID, s, err)
 		}
 		u.Mentions = append(u.Mentions, seq)
+	}
+	for i := 0; i+1 < len(threads); i += 2 {
+		root, _ := threads[i].(string)
+		pos, _ := threads[i+1].(string)
+		seq, err := strconv.ParseInt(pos, 10, 64)
+		if err != nil {
+			return u, moved, fmt.Errorf("unread of %s in %s: thread %s position %q: %w", user, roomID, root, pos, err)
+		}
+		if u.Threads == nil {
+			u.Threads = make(map[string]int64, len(threads)/2)
+		}
+		u.Threads[root] = seq
 	}
 	moved.raised = n[0] == 1
 	return u, moved, nil

@@ -134,7 +134,7 @@ func TestUnreadCountsSkipGoneMessagesAndSayWhenTheWindowIsShort(t *testing.T) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := unread(ctx, ts.rdb, room, bob, 0)
+	got, _, err := unread(ctx, ts.rdb, room, bob, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +142,11 @@ func TestUnreadCountsSkipGoneMessagesAndSayWhenTheWindowIsShort(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("behind a full window: %+v, want %+v", got, want)
 	}
-	got, moved, err := unread(ctx, ts.rdb, room, bob, 999)
+	got, moved, err := unread(ctx, ts.rdb, room, bob, 999, false)
 	if err != nil || !moved.raised || got.More || got.Messages != livev1.HistoryWindow-2 {
 		t.Fatalf("read up to the window's start: %+v moved %+v (%v)", got, moved, err)
 	}
-	if _, moved, _ := unread(ctx, ts.rdb, room, bob, 998); moved.raised {
+	if _, moved, _ := unread(ctx, ts.rdb, room, bob, 998, false); moved.raised {
 		t.Error("a read position moved backwards")
 	}
 }

@@ -2,8 +2,10 @@ package ws
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -44,7 +46,18 @@ func (s *session) queueFrame(frame []byte, write bool) {
 }
 
 func (s *session) startWriterLocked() {
-	if !s.writing && len(s.queue) > 0 {
+	if len(s.queue) > 0 {
+		s.runWriterLocked()
+	}
+}
+
+// runWriterLocked wakes the parked writer or starts one.
+func (s *session) runWriterLocked() {
+	switch {
+	case s.parked:
+		s.parked = false
+		s.wake <- struct{}{} // cannot block: one wake per park, and the writer took the last
+	case !s.writing:
 		s.writing = true
 		go s.flush()
 	}
@@ -86,18 +99,28 @@ func (s *session) closeLocked(code livev1.CloseCode, reason string) {
 	s.imu.Lock()
 	s.space.Broadcast()
 	s.imu.Unlock()
-	if !s.writing {
-		s.writing = true
-		go s.flush()
-	}
+	s.runWriterLocked()
 }
 
 // flush is the writer: it runs while frames are queued, coalescing them
 // into WebSocket messages (newline-separated), and writes the close frame
 // last once the session is closing.
+//
+// A writer that has emptied the queue busyDrains times in one writer
+// epoch parks until more comes or the epoch ends, rather than exiting: a
+// socket in a busy room gets a batch every few milliseconds, and a fresh
+// goroutine for each costs its creation and, as idle sockets keep the
+// runtime's starting stack small, a stack copy when the write grows it
+// (with gorilla's deadline timers, a fifth of the connector's CPU in S1:
+// BENCHMARKS.md). A quiet socket's writer
+// still exits at once, so idle sockets keep no goroutine.
 func (s *session) flush() {
-	buf := writeBuffers.Get().(*bytes.Buffer)
-	defer putWriteBuffer(buf)
+	var buf *bytes.Buffer // from the pool while writing, given back before parking
+	defer func() {
+		if buf != nil {
+			putWriteBuffer(buf)
+		}
+	}()
 	for {
 		s.qmu.Lock()
 		batch := s.queue
@@ -108,13 +131,27 @@ func (s *session) flush() {
 				s.finish()
 				return
 			}
-			s.writing = false
+			if buf != nil {
+				putWriteBuffer(buf)
+				buf = nil
+			}
+			more := s.park()
+			if !more {
+				s.writing = false
+			}
 			s.qmu.Unlock()
-			return
+			if !more {
+				return
+			}
+			continue
 		}
 		s.qmu.Unlock()
+		if buf == nil {
+			buf = writeBuffers.Get().(*bytes.Buffer)
+		}
 		for len(batch) > 0 {
 			buf.Reset()
+			buf.Write(headerRoom[:])
 			n := 0
 			for n < len(batch) && n < maxCoalescedFrames && buf.Len() < maxCoalescedBytes {
 				if n > 0 {
@@ -124,8 +161,13 @@ func (s *session) flush() {
 				n++
 			}
 			batch = batch[n:]
-			s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteWait))
-			if err := s.conn.WriteMessage(websocket.TextMessage, buf.Bytes()); err != nil {
+			// Renewing the deadline is a timer update; a quarter of
+			// WriteWait old is fresh enough.
+			if now := time.Now(); now.Sub(s.deadlineAt) > s.srv.cfg.WriteWait/4 {
+				s.conn.UnderlyingConn().SetWriteDeadline(now.Add(s.srv.cfg.WriteWait))
+				s.deadlineAt = now
+			}
+			if _, err := s.conn.UnderlyingConn().Write(textFrame(buf.Bytes())); err != nil {
 				s.srv.logger.Debug("socket write failed", "session", s.id, "error", err)
 				s.qmu.Lock()
 				s.queue = nil
@@ -138,6 +180,108 @@ func (s *session) flush() {
 			s.srv.metrics.writes.Inc()
 		}
 	}
+}
+
+// The writer frames its messages itself rather than through gorilla's
+// WriteMessage, which renews the socket's write deadline (a timer update)
+// on every frame and, with its deeper stack, made most fresh writers grow
+// theirs. A frame goes out in one Write, which the connection serialises
+// with gorilla's own writes (pings, pongs, close), so frames never
+// interleave.
+
+// headerRoom is the space kept at the front of a write buffer for the
+// frame's header, which is only known once the payload is in.
+var headerRoom [10]byte
+
+// textFrame turns b, headerRoom's bytes followed by the payload, into one
+// final, unmasked text frame (RFC 6455 section 5.2: servers do not mask),
+// reusing b's front for the header.
+func textFrame(b []byte) []byte {
+	payload := len(b) - len(headerRoom)
+	var h []byte
+	switch {
+	case payload <= 125:
+		h = b[len(headerRoom)-2 : len(headerRoom)]
+		h[1] = byte(payload)
+	case payload <= 0xffff:
+		h = b[len(headerRoom)-4 : len(headerRoom)]
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(payload))
+	default:
+		h = b[:len(headerRoom)]
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(payload))
+	}
+	h[0] = 0x80 | websocket.TextMessage // FIN, text
+	return b[len(b)-payload-len(h):]
+}
+
+// busyDrains is how often a writer must empty its queue in one epoch
+// before it parks instead of exiting: more than a new socket's first
+// frames (ready, subscribed, presence), so only sockets with traffic park.
+const busyDrains = 4
+
+// park, called with qmu held and the queue empty, counts a drain and, for a
+// busy socket, waits (qmu released) for more frames, the session's close
+// or the epoch's end. It reports whether the writer should look at the
+// queue again; false means exit, with qmu still held.
+func (s *session) park() bool {
+	epoch, n := s.srv.epochs.current()
+	if s.drainEpoch != n {
+		s.drainEpoch, s.drains = n, 0
+	}
+	if s.drains++; s.drains < busyDrains {
+		return false
+	}
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+	}
+	s.parked = true
+	s.qmu.Unlock()
+	select {
+	case <-s.wake:
+		s.qmu.Lock()
+		return true
+	case <-epoch:
+	}
+	s.qmu.Lock()
+	if !s.parked { // woken meanwhile: take the wake and carry on
+		<-s.wake
+		return true
+	}
+	s.parked = false
+	return len(s.queue) > 0 || s.closing
+}
+
+// writerEpochs ends an epoch every writerLinger (RunPings advances it): a
+// parked writer exits at the end of the epoch it parked in, so a socket's
+// writer outlives its traffic by at most writerLinger.
+type writerEpochs struct {
+	ch atomic.Pointer[chan struct{}]
+	n  atomic.Int64
+}
+
+const writerLinger = time.Second
+
+func newWriterEpochs() *writerEpochs {
+	e := &writerEpochs{}
+	ch := make(chan struct{})
+	e.ch.Store(&ch)
+	return e
+}
+
+// current returns the channel closed when this epoch ends, and its number.
+func (e *writerEpochs) current() (<-chan struct{}, int64) {
+	n := e.n.Load()
+	return *e.ch.Load(), n
+}
+
+// advance ends the epoch: every writer parked in it exits.
+func (e *writerEpochs) advance() {
+	next := make(chan struct{})
+	old := e.ch.Swap(&next)
+	e.n.Add(1)
+	close(*old)
 }
 
 // writeBuffers hold coalesced frames while a writer runs; sockets share

@@ -13,7 +13,9 @@ import (
 // talk in a thread: the phone opens it with the keyboard as its own screen
 // with Back, the desktop sees the root's reply count arrive live and opens
 // the thread beside the room; replies go both ways live, and a reload shows
-// the count and the thread's history from the server. axe-clean on both.
+// the count and the thread's history from the server. A thread's "new
+// replies" marker is the server's: reading the thread on one device clears
+// it on another, live and after a reload. axe-clean on both.
 func (s *runningStack) testBrowserThreads(t *testing.T) {
 	root, shots := screenshotDir(t)
 	bctx := browser(t)
@@ -56,7 +58,21 @@ func (s *runningStack) testBrowserThreads(t *testing.T) {
 	if n := gus.count(`[...document.querySelectorAll("section li[data-testid=message]")].filter((li) => li.textContent.includes("friday works")).length`); n != 0 {
 		t.Error("the reply shows in the room itself")
 	}
+	// Gus on another device: the marker comes from the server, and goes
+	// there once gus reads the thread on the first, without a reload.
+	other := newPerson(t, bctx, shots)
+	other.run("another device of gus's", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(s.url), chromedp.WaitVisible(`#login`),
+		chromedp.SendKeys(`#login`, gusName), chromedp.SendKeys(`#password`, "password "+gusName),
+		chromedp.Click(`//button[@type="submit"]`), chromedp.WaitVisible(`//nav[@aria-label="Rooms"]`),
+		chromedp.Click(`//nav//button[contains(., "`+room+`")]`), chromedp.WaitVisible(summary("1 reply")))
+	other.waitText("marked new on the other device", summary("1 reply")+`//span[@data-testid="new-replies"]`)
 	gus.run("open the thread", chromedp.Click(summary("1 reply")), chromedp.WaitVisible(reply("friday works")))
+	other.until("the other device's marker goes once the thread is read", `document.querySelectorAll('[data-testid="new-replies"]').length === 0`)
+	other.run("reload the other device", chromedp.Reload(), chromedp.Click(`//nav//button[contains(., "`+room+`")]`),
+		chromedp.WaitVisible(summary("1 reply")))
+	if n := other.count(`document.querySelectorAll('[data-testid="new-replies"]').length`); n != 0 {
+		t.Error("a thread read on one device is marked new again after a reload on another")
+	}
 	gus.waitText("the room stays beside it", `#composer`)
 	gus.run("reply", chromedp.SendKeys(`#thread-composer`, "great, shipping"), chromedp.Click(pane+`//button[.="Reply"]`),
 		chromedp.WaitVisible(reply("great, shipping")))

@@ -64,10 +64,7 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 	for _, tr := range triggers {
 		subjects = append(subjects, subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: tr, Namespace: ns})))
 	}
-	types := []string{eventsv1.TypeUserCreated, eventsv1.TypeRoomMemberJoined, eventsv1.TypeRoomMemberLeft,
-		eventsv1.TypeMessageSent, eventsv1.TypeMessageEdited, eventsv1.TypeMessageDeleted, eventsv1.TypeMessageReacted, eventsv1.TypeReceiptRead,
-		eventsv1.TypeMessageFlagged, eventsv1.TypeMessageRestored, eventsv1.TypeMessageStored,
-		eventsv1.TypeFileUploaded, eventsv1.TypeFileThumbnailed, "parley.other"}
+	types := append(eventsv1.Types(), "parley.other")
 	sources := []string{eventsv1.SourceAuth, eventsv1.SourceModeration, eventsv1.SourcePersist, eventsv1.SourceThumbnail,
 		eventsv1.SourceConnector + "connector-1", "evil"}
 	logger := zap.NewNop().Sugar()
@@ -85,12 +82,12 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "persist-message-sent", Namespace: ns})) +
 				"|" + eventsv1.TypeMessageSent + "|" + eventsv1.SourceConnector + "connector-1",
 			// search's own policy, beside the one for the other Triggers
-			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "search-message-stored", Namespace: ns})) +
+			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "search-messages", Namespace: ns})) +
 				"|" + eventsv1.TypeMessageStored + "|" + eventsv1.SourcePersist,
 			// thumbnail's own policy
 			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "thumbnail-file-uploaded", Namespace: ns})) +
 				"|" + eventsv1.TypeFileUploaded + "|" + eventsv1.SourceConnector + "connector-1",
-			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "persist-file-thumbnailed", Namespace: ns})) +
+			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "persist-message-changes", Namespace: ns})) +
 				"|" + eventsv1.TypeFileThumbnailed + "|" + eventsv1.SourceThumbnail,
 		}},
 	} {

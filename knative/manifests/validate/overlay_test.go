@@ -48,7 +48,7 @@ func TestMinikubeOverlayIsValid(t *testing.T) {
 		counts[o.Kind]++
 	}
 	want := map[string]int{"Service": 7 + 4 + 3, "StatefulSet": 4, "Deployment": 3, "Kafka": 1, "KafkaNodePool": 1,
-		"KafkaTopic": 2, "KafkaUser": 3, "Trigger": 21, "Broker": 1, "KafkaSink": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+		"KafkaTopic": 2, "KafkaUser": 3, "Trigger": 7, "Broker": 1, "KafkaSink": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
 		"NetworkPolicy": 5, "EventPolicy": 5, "ServiceAccount": 7 + 1}
 	for kind, n := range want {
 		if counts[kind] != n {

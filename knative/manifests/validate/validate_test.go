@@ -22,7 +22,7 @@ func TestBaseIsValid(t *testing.T) {
 		}
 	}
 	// Guard against a render that silently drops resources.
-	want := map[string]int{"Service": 7, "Broker": 1, "Trigger": 21, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2,
+	want := map[string]int{"Service": 7, "Broker": 1, "Trigger": 7, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2,
 		"EventPolicy": 5, "ServiceAccount": 7}
 	for kind, n := range want {
 		if counts[kind] != n {

@@ -132,6 +132,23 @@ describe("ParleyClient", () => {
     expect(client.room("r").messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
   });
 
+  it("applies changed frames of a resume to the messages it holds, and only those", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    await ready(sockets[0]);
+    client.subscribe("r");
+    sockets[0].push({ type: "message", room_id: "r", message: msg(5) }, { type: "message", room_id: "r", message: msg(6, { thread_id: "m5" }) });
+    sockets[0].push(
+      { type: "changed", room_id: "r", message: msg(5, { text: "edited", edited_at: "2026-01-01T00:00:00Z" }) },
+      { type: "changed", room_id: "r", message: msg(6, { thread_id: "m5", deleted: true, text: "" }) },
+      { type: "changed", room_id: "r", message: msg(2, { text: "older than anything held" }) },
+    );
+    expect(client.room("r").get("m5")).toMatchObject({ text: "edited", edited_at: "2026-01-01T00:00:00Z" });
+    expect(client.thread("m5").get("m6")).toMatchObject({ deleted: true, text: "" });
+    expect(client.room("r").messages.map((m) => m.seq)).toEqual([5, 6]);
+  });
+
   it("stops resubscribing a room it was removed from", async () => {
     const { client, sockets } = setup();
     const heard: unknown[] = [];
@@ -518,6 +535,39 @@ describe("threads", () => {
     expect(inThread().reactions).toEqual([{ emoji: "👍", user_ids: ["u1"] }]); // the echo counts once
     sockets[0].push({ type: "error", id: sent.id, code: "forbidden", message: "no" });
     expect(inThread().reactions).toBeUndefined();
+  });
+
+  it("keeps thread read positions from the server, shares its own reads, and never moves them back", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await Promise.resolve();
+    await ready(sockets[0]);
+    client.subscribe("r");
+    const rooms: unknown[] = [];
+    client.on("room", (id) => rooms.push(id));
+    sockets[0].push({ type: "subscribed", id: sockets[0].sent.at(-1).id, room_id: "r", seq: 9,
+      unread: { read_seq: 0, messages: 0, up_to: 9, mentions: [], threads: { m1: 4, m2: 7 } } });
+    expect(client.threadReads.get("m1")).toBe(4);
+    expect(rooms).toContain("r"); // the room's markers are drawn again
+    sockets[0].push({ type: "thread_read", room_id: "r", thread_id: "m1", read_seq: 6 }); // another tab read it
+    expect(client.threadReads.get("m1")).toBe(6);
+    sockets[0].push({ type: "thread_read", room_id: "r", thread_id: "m2", read_seq: 5 }); // crossed a newer read
+    expect(client.threadReads.get("m2")).toBe(7);
+
+    client.readThread({ id: "m1", room_id: "r" }, 8);
+    expect(sockets[0].sent.at(-1)).toEqual({ type: "read", room_id: "r", thread_id: "m1", seq: 8 });
+    const sent = sockets[0].sent.length;
+    client.readThread({ id: "m1", room_id: "r" }, 8);
+    client.readThread({ id: "m2", room_id: "r" }, 3);
+    expect(sockets[0].sent).toHaveLength(sent); // nothing new to tell
+    expect(client.threadReads.get("m2")).toBe(7);
+
+    // Read while the socket is down: told once it is back.
+    sockets[0].drop(4000);
+    client.readThread({ id: "m2", room_id: "r" }, 9);
+    await vi.advanceTimersByTimeAsync(300);
+    await ready(sockets[1]);
+    expect(sockets[1].sent).toContainEqual({ type: "read", room_id: "r", thread_id: "m2", seq: 9 });
   });
 
   it("shows a refused reply as not sent, in its thread", async () => {

@@ -7,8 +7,9 @@
 import {
   CodeInProgress, CodeRateLimited, CodeSeqOutOfRange, CodeUnavailable, MembershipLeft, reconnects, Subprotocol,
   ReactionAdd, ReactionRemove, TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership,
-  TypeMessage, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
-  TypeThumbnail, type Attachment, type Message as WireMessage,
+  TypeChanged, TypeMessage, TypeRead, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
+  TypeThreadRead, TypeThumbnail, type Attachment, type Unread,
+  type Message as WireMessage,
 } from "./contract.gen";
 import { applyReaction, reacted } from "./reactions";
 
@@ -180,6 +181,14 @@ export class ParleyClient {
   readonly rooms = new Map<string, RoomLog>();
   /** Each thread's replies, by the root's id (see thread()). */
   readonly threads = new Map<string, RoomLog>();
+  /**
+   * The user's read position in each thread (the last reply seq read), by
+   * the root's id: the server's, from subscribed frames and thread_read
+   * frames of every tab and device of theirs (see readThread).
+   */
+  readonly threadReads = new Map<string, number>();
+  /** Threads read while disconnected (root id -> room id), told the server on ready. */
+  private unsentThreadReads = new Map<string, string>();
   private subscribed = new Set<string>();
   private unanswered = new Map<string, Set<string>>(); // subscribe frame id -> rooms not yet subscribed
   private outbox = new Map<string, PendingSend>(); // client_msg_id -> send
@@ -298,6 +307,31 @@ export class ParleyClient {
     this.write({ type: TypeHistory, id: t.loadingOlder, room_id: roomId, thread_id: rootId, before_seq: first?.seq ?? 0, limit });
     this.emit("thread", rootId);
     return true;
+  }
+
+  /**
+   * Records that the user read root's thread up to reply seq, here and on
+   * the server, which tells their other tabs and devices; never backwards.
+   */
+  readThread(root: { id: string; room_id: string }, seq: number) {
+    if (seq <= 0 || seq <= (this.threadReads.get(root.id) ?? 0)) return;
+    this.threadReads.set(root.id, seq);
+    // Read while offline: told once the socket is back (see TypeReady).
+    if (this.socket && this.state === "open") this.write({ type: TypeRead, room_id: root.room_id, thread_id: root.id, seq });
+    else this.unsentThreadReads.set(root.id, root.room_id);
+    this.emit("room", root.room_id);
+  }
+
+  /** Takes read positions the server holds, which only move forward. */
+  private mergeThreadReads(roomId: string, reads: Record<string, number>) {
+    let changed = false;
+    for (const [root, seq] of Object.entries(reads)) {
+      if (seq > (this.threadReads.get(root) ?? 0)) {
+        this.threadReads.set(root, seq);
+        changed = true;
+      }
+    }
+    if (changed) this.emit("room", roomId);
   }
 
   /** Replies in root's thread: like send, shown at once as pending in the thread and retried until acked. */
@@ -540,6 +574,10 @@ export class ParleyClient {
         }
         this.subscribeRooms([...this.subscribed]);
         for (const p of this.outbox.values()) this.write(p.frame); // same client_msg_id: idempotent
+        for (const [root, room] of this.unsentThreadReads) {
+          this.write({ type: TypeRead, room_id: room, thread_id: root, seq: this.threadReads.get(root) });
+        }
+        this.unsentThreadReads.clear();
         this.emit("ready", f);
         break;
       }
@@ -562,6 +600,19 @@ export class ParleyClient {
         }
         if (r.upsert(m)) this.emit("room", m.room_id);
         if (f.type === TypeMessage) this.emit("message", m);
+        break;
+      }
+      case TypeChanged: {
+        // A message that changed while this client was away, replayed on
+        // resume: it replaces the copy held, and only that, since one not
+        // held is older than what is shown (inserting it would leave a
+        // hole before it that scrolling back never fills).
+        const m = f.message as Message;
+        const r = this.room(m.room_id);
+        if (!m.hidden) r.hiddenReasons.delete(m.id);
+        if (r.get(m.id) && r.upsert(m)) this.emit("room", m.room_id);
+        const t = m.thread_id ? this.threads.get(m.thread_id) : undefined;
+        if (t?.get(m.id) && t.upsert({ ...m })) this.emit("thread", m.thread_id);
         break;
       }
       case TypeReacted: {
@@ -614,9 +665,15 @@ export class ParleyClient {
         this.emit("history", f);
         break;
       }
-      case TypeSubscribed:
+      case TypeSubscribed: {
         this.answered(f.id as string, f.room_id as string);
+        const threads = (f.unread as Unread | undefined)?.threads;
+        if (threads) this.mergeThreadReads(f.room_id as string, threads);
         this.emit(f.type, f);
+        break;
+      }
+      case TypeThreadRead:
+        this.mergeThreadReads(f.room_id as string, { [f.thread_id as string]: Number(f.read_seq) });
         break;
       case TypeMembership:
         // The server has already stopped a room we left: no resubscribing to it.

@@ -42,6 +42,7 @@ export const ReactionRemove = "remove";
 export const Subprotocol = "parley.v1";
 export const TypeAck = "ack";
 export const TypeAuth = "auth";
+export const TypeChanged = "changed";
 export const TypeDelete = "delete";
 export const TypeDeleted = "deleted";
 export const TypeEdit = "edit";
@@ -63,6 +64,7 @@ export const TypeSend = "send";
 export const TypeSubscribe = "subscribe";
 export const TypeSubscribed = "subscribed";
 export const TypeThread = "thread";
+export const TypeThreadRead = "thread_read";
 export const TypeThumbnail = "thumbnail";
 export const TypeTyping = "typing";
 export const TypeUnread = "unread";
@@ -168,6 +170,7 @@ export interface Unread {
   more?: boolean;
   up_to: number;
   mentions: number[];
+  threads?: Record<string, number>;
 }
 
 export interface AckFrame {
@@ -258,6 +261,13 @@ export interface SubscribedFrame {
   room_id: string;
   seq: number;
   unread?: Unread;
+}
+
+export interface ThreadReadFrame {
+  type: string;
+  room_id: string;
+  thread_id: string;
+  read_seq: number;
 }
 
 export interface TypingFrame {

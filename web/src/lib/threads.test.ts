@@ -1,11 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { hasNewReplies, markThreadSeen, replyCount, replySummary, seenReply, topLevel, type SeenStore } from "./threads";
+import { hasNewReplies, replyCount, replySummary, topLevel } from "./threads";
 import type { Thread } from "./contract.gen";
 
-const store = (): SeenStore & { m: Map<string, string> } => {
-  const m = new Map<string, string>();
-  return { m, getItem: (k) => m.get(k) ?? null, setItem: (k, v) => void m.set(k, v) };
-};
 const thread = (n: number, lastSeq: number, by = "u2"): Thread => ({
   reply_count: n, last_reply_seq: lastSeq, last_reply_at: "2026-03-04T10:42:00Z", last_reply_user_id: by, last_reply_username: "bob", participants: ["u1", by],
 });
@@ -22,17 +18,13 @@ describe("threads", () => {
     expect(replySummary({ ...thread(2, 9), last_reply_at: "" })).toBe("2 replies");
   });
 
-  it("marks a thread with others' replies newer than the last one shown", () => {
-    const s = store();
+  it("marks a thread the user takes part in with others' replies newer than their read position", () => {
     const root = { id: "r1", thread: thread(2, 5) };
-    expect(hasNewReplies(root, "u1", s)).toBe(true);
-    markThreadSeen(s, "r1", 5);
-    expect(hasNewReplies(root, "u1", s)).toBe(false);
-    markThreadSeen(s, "r1", 3); // never back
-    expect(seenReply(s, "r1")).toBe(5);
-    expect(hasNewReplies({ id: "r1", thread: thread(3, 7) }, "u1", s)).toBe(true);
-    expect(hasNewReplies({ id: "r1", thread: thread(3, 7, "u1") }, "u1", s)).toBe(false); // my own reply
-    expect(hasNewReplies({ id: "r2" }, "u1", s)).toBe(false);
-    expect(hasNewReplies({ id: "r3", thread: thread(1, 2) }, "u1", undefined)).toBe(true);
+    expect(hasNewReplies(root, "u1", undefined)).toBe(true); // never read
+    expect(hasNewReplies(root, "u1", 5)).toBe(false);
+    expect(hasNewReplies({ id: "r1", thread: thread(3, 7) }, "u1", 5)).toBe(true);
+    expect(hasNewReplies({ id: "r1", thread: thread(3, 7, "u1") }, "u1", 5)).toBe(false); // my own reply
+    expect(hasNewReplies({ id: "r1", thread: thread(3, 7) }, "u9", undefined)).toBe(false); // not a participant
+    expect(hasNewReplies({ id: "r2" }, "u1", undefined)).toBe(false);
   });
 });

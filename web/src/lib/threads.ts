@@ -1,8 +1,8 @@
 // Threads (connector/PROTOCOL.md, "Threads"): replies are messages of the
 // room with thread_id set; the room shows only top-level messages, each
 // root with its summary, and a thread shows its replies. The server keeps
-// no read position per thread: this client remembers, per thread, the last
-// reply it showed, and marks a root with newer replies.
+// the user's read position per thread (ParleyClient.threadReads); a root
+// whose last reply is newer is marked.
 
 import type { Thread } from "./contract.gen";
 
@@ -25,32 +25,14 @@ export function replySummary(t: Thread, now: Date = new Date()): string {
   return `${replyCount(t)} · last reply ${when}`;
 }
 
-/** The subset of Storage the read positions use (tests pass a Map-backed one). */
-export interface SeenStore {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-}
-
-const seenKey = (rootId: string) => "parley.thread.seen." + rootId;
-
-/** The last reply seq of the thread this client showed (0: none). */
-export function seenReply(store: SeenStore | undefined, rootId: string): number {
-  return Number(store?.getItem(seenKey(rootId)) ?? 0) || 0;
-}
-
-/** Records that the thread was shown up to seq; it never moves back. */
-export function markThreadSeen(store: SeenStore | undefined, rootId: string, seq: number) {
-  if (!store || seq <= seenReply(store, rootId)) return;
-  try {
-    store.setItem(seenKey(rootId), String(seq));
-  } catch {
-    /* storage full or refused: the marker shows again */
-  }
-}
-
-/** Whether a root has replies from others newer than what this client showed of its thread. */
-export function hasNewReplies(root: { id: string; thread?: Thread }, me: string, store: SeenStore | undefined): boolean {
+/**
+ * Whether a root has replies from others newer than the user read of its
+ * thread (readSeq: their read position, kept by the server and shared by
+ * their tabs and devices; absent when never read). Only threads the user
+ * takes part in (the root's author and those who replied) are marked.
+ */
+export function hasNewReplies(root: { id: string; thread?: Thread }, me: string, readSeq: number | undefined): boolean {
   const t = root.thread;
-  if (!t || t.reply_count === 0 || t.last_reply_user_id === me) return false;
-  return t.last_reply_seq > seenReply(store, root.id);
+  if (!t || t.reply_count === 0 || t.last_reply_user_id === me || !t.participants?.includes(me)) return false;
+  return t.last_reply_seq > (readSeq ?? 0);
 }

@@ -2141,9 +2141,12 @@ func (x *BlockUserRequest) GetUserId() string {
 }
 
 type BlockedUser struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	User      *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The 1:1 room of the two, if they have one (in answers to BlockUser
+	// only): the connector refuses the blocked one's sends there at once.
+	DirectRoomId  string `protobuf:"bytes,3,opt,name=direct_room_id,json=directRoomId,proto3" json:"direct_room_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2190,6 +2193,13 @@ func (x *BlockedUser) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *BlockedUser) GetDirectRoomId() string {
+	if x != nil {
+		return x.DirectRoomId
+	}
+	return ""
 }
 
 type UnblockUserRequest struct {
@@ -2245,7 +2255,10 @@ func (x *UnblockUserRequest) GetUserId() string {
 }
 
 type UnblockUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The 1:1 room of the two, if they have one: the connector lifts its
+	// refusal of sends there at once.
+	DirectRoomId  string `protobuf:"bytes,1,opt,name=direct_room_id,json=directRoomId,proto3" json:"direct_room_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2278,6 +2291,13 @@ func (x *UnblockUserResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use UnblockUserResponse.ProtoReflect.Descriptor instead.
 func (*UnblockUserResponse) Descriptor() ([]byte, []int) {
 	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UnblockUserResponse) GetDirectRoomId() string {
+	if x != nil {
+		return x.DirectRoomId
+	}
+	return ""
 }
 
 type ListBlocksRequest struct {
@@ -2625,15 +2645,17 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\tusernames\x18\x03 \x03(\tR\tusernames\"[\n" +
 	"\x10BlockUserRequest\x12.\n" +
 	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\"r\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\x98\x01\n" +
 	"\vBlockedUser\x12(\n" +
 	"\x04user\x18\x01 \x01(\v2\x14.parley.auth.v1.UserR\x04user\x129\n" +
 	"\n" +
-	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"]\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12$\n" +
+	"\x0edirect_room_id\x18\x03 \x01(\tR\fdirectRoomId\"]\n" +
 	"\x12UnblockUserRequest\x12.\n" +
 	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\"\x15\n" +
-	"\x13UnblockUserResponse\"C\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\";\n" +
+	"\x13UnblockUserResponse\x12$\n" +
+	"\x0edirect_room_id\x18\x01 \x01(\tR\fdirectRoomId\"C\n" +
 	"\x11ListBlocksRequest\x12.\n" +
 	"\x06caller\x18\x01 \x01(\v2\x16.parley.auth.v1.CallerR\x06caller\"K\n" +
 	"\x12ListBlocksResponse\x125\n" +

@@ -7,6 +7,8 @@ package eventsv1
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +58,11 @@ var emitters = map[string]string{
 	TypeMessageFlagged:   SourceModeration,
 	TypeMessageRestored:  SourceModeration,
 	TypeMessageStored:    SourcePersist,
+}
+
+// Types lists every event type Parley defines, sorted.
+func Types() []string {
+	return slices.Sorted(maps.Keys(emitters))
 }
 
 // EmitterOf is the source (or, for the connector, the source prefix) of

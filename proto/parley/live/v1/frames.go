@@ -47,7 +47,11 @@ type Unread struct {
 	// after it as they arrive.
 	UpTo     int64   `json:"up_to"`
 	Mentions []int64 `json:"mentions"` // ascending
-
+	// Threads are the user's read positions in the room's threads (root
+	// id -> the last reply seq read; see ThreadReadsKey), in subscribed
+	// frames only: a thread whose root's thread.last_reply_seq is above
+	// its position (or that has none) has replies the user has not read.
+	Threads map[string]int64 `json:"threads,omitempty"`
 }
 
 // UnreadFrame goes to every socket of a user whose read position in a
@@ -56,6 +60,15 @@ type UnreadFrame struct {
 	Type   string `json:"type"` // TypeUnread
 	RoomID string `json:"room_id"`
 	Unread Unread `json:"unread"`
+}
+
+// ThreadReadFrame goes to every socket of a user whose read position in
+// a thread moved (a read frame with thread_id), on any connector.
+type ThreadReadFrame struct {
+	Type     string `json:"type"` // TypeThreadRead
+	RoomID   string `json:"room_id"`
+	ThreadID string `json:"thread_id"`
+	ReadSeq  int64  `json:"read_seq"`
 }
 
 // AckFrame answers a send, edit or delete that is durable.

@@ -76,9 +76,11 @@ const (
 	TypeRedacted   = "redacted"  // MessageFrame: moderation hid the message (persist publishes it)
 	TypeRestored   = "restored"  // MessageFrame: a moderator made it visible again (persist)
 	TypeThread     = "thread"    // MessageFrame: a thread's root with its new reply summary (persist)
+	TypeChanged    = "changed"   // MessageFrame: a message that changed while the client was away (replayed on resume)
 	TypeThumbnail  = "thumbnail" // MessageFrame: a message whose image attachment now has its thumbnail (persist)
 	TypeReceipt    = "receipt"
 	TypeUnread     = "unread"
+	TypeThreadRead = "thread_read" // ThreadReadFrame: your read position in a thread moved
 	TypeError      = "error"
 	TypeNotice     = "notification" // NotificationFrame (the notification function publishes it)
 	TypeMembership = "membership"   // MembershipFrame (the notification function publishes it)
@@ -109,7 +111,8 @@ type Frame struct {
 	Emoji       string       `json:"emoji,omitempty"` // react
 	Op          string       `json:"op,omitempty"`    // react: ReactionAdd or ReactionRemove
 	// ThreadID: send replies in the thread of this root (seq is then the
-	// root's seq); history pages that thread's replies.
+	// root's seq); history pages that thread's replies; read moves the
+	// read position in that thread (seq: the last reply read).
 	ThreadID string `json:"thread_id,omitempty"`
 	// Attachments: send these uploads with the message (ids from POST
 	// /api/v1/rooms/{room}/uploads, uploaded by the sender to this room);
@@ -260,7 +263,8 @@ func (f *Frame) validate() error {
 		}
 		return nil
 	case TypeRead:
-		return need(validID(f.RoomID) && f.Seq > 0, "read needs room_id and seq > 0")
+		return need(validID(f.RoomID) && f.Seq > 0 && (f.ThreadID == "" || validID(f.ThreadID)),
+			"read needs room_id, seq > 0 and, for a thread, its root's thread_id")
 	case TypeHistory:
 		return need(validID(f.RoomID) && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory &&
 			(f.ThreadID == "" || validID(f.ThreadID)),

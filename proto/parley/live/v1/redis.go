@@ -66,13 +66,47 @@ const HistoryWindow = 500
 // HistoryKey is the Redis key of a room's recent-history window.
 func HistoryKey(roomID string) string { return "hist:{" + roomID + "}" }
 
-// ReplaceInHistory is the Lua script (KEYS[1] = HistoryKey, ARGV[1] = seq,
-// ARGV[2] = message JSON) that swaps a message in the window for its new
-// version (edited, deleted, hidden), if the window still holds it.
+// ReplaceInHistory is the Lua script (KEYS[1] = HistoryKey, KEYS[2] =
+// ChangesKey, ARGV[1] = seq, ARGV[2] = message JSON) that swaps a message
+// in the window for its new version (edited, deleted, hidden, restored,
+// reacted to, replied to), if the window still holds it, and logs the
+// change in ChangesKey so a client that resumes the room gets it.
 const ReplaceInHistory = `
 local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-if n > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
+if n > 0 then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local low = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  redis.call('ZADD', KEYS[2], top[2], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. low[2])
+end
 return n`
+
+// ChangesKey is the sorted set of a room's changed messages: each member
+// the seq of a message the window holds that changed (ReplaceInHistory),
+// scored by the window's highest seq at the time of its latest change. A
+// client that saw up to seq N left when the window's highest seq was N or
+// more, so every change it missed has a score of N or more: resuming from
+// N, the connector replays those messages as they are now (a changed
+// frame). Entries scored below the window's lowest seq are dropped, so it
+// holds about as many seqs as the window.
+func ChangesKey(roomID string) string { return "changes:{" + roomID + "}" }
+
+// ChangedSince is the Lua script (KEYS[1] = ChangesKey, KEYS[2] =
+// HistoryKey, ARGV[1] = a client's last seq N) that returns the window's
+// copies of the messages at or below N changed since the window reached N,
+// in the order of their latest change. Those above N the client gets
+// whole, with their changes, from the replay of history.
+const ChangedSince = `
+local out = {}
+local last = tonumber(ARGV[1])
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], last, '+inf')) do
+  if tonumber(s) <= last then
+    local m = redis.call('ZRANGEBYSCORE', KEYS[2], s, s)
+    if m[1] then out[#out + 1] = m[1] end
+  end
+end
+return out`
 
 // SeqCounterKey is the Redis counter of a room's seqs: the last seq taken.
 func SeqCounterKey(roomID string) string { return "seq:{" + roomID + "}" }
@@ -163,6 +197,28 @@ func ParseEnvelope(p string) (kind EnvelopeKind, seq int64, frame []byte, err er
 // mentions and drops the rest when the position moves. It shares the room's
 // hash slot with HistoryKey, so one script reads both.
 func MentionsKey(roomID, userID string) string { return "mentions:{" + roomID + "}:" + userID }
+
+// BlockedKey is the set of the users whose sends a 1:1 room refuses: the
+// other member blocked them. The connector that answers a block (REST)
+// adds to it before it answers, and one that answers an unblock removes
+// from it, so a send right after either sees it: the send path checks it
+// in its claim script, with no extra round trip. It is a fast copy of
+// auth's blocks, not the record: sends are also refused on auth's answer
+// (cached by each connector until the block's event reaches it), so a
+// block made before the set existed, or one Redis lost, still holds; the
+// notification function removes entries on unblock events too, so one
+// whose removal failed does not outlive its block.
+func BlockedKey(roomID string) string { return "blocked:{" + roomID + "}" }
+
+// ThreadReadsKey is the sorted set of a user's read positions in a room's
+// threads: each member a thread's root id, scored by the seq of the last
+// reply they read there. Positions only move forward; the connector keeps
+// the ThreadReadsKept highest (the threads read most recently) and hands
+// them to the user's sockets in subscribed frames.
+func ThreadReadsKey(roomID, userID string) string { return "threadreads:{" + roomID + "}:" + userID }
+
+// ThreadReadsKept is how many thread read positions a ThreadReadsKey keeps.
+const ThreadReadsKept = 200
 
 // MentionsKept is how many seqs a MentionsKey keeps (the newest): the count
 // of someone who never reads a room stops there.

@@ -2,22 +2,14 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { Message, ParleyClient } from "../../lib/client";
 import type { User } from "../../lib/api";
 import { MaxTextChars } from "../../lib/contract.gen";
-import { markThreadSeen, replyCount } from "../../lib/threads";
+import { replyCount } from "../../lib/threads";
 import { MessageRow } from "./MessageRow";
-
-/** Where this browser keeps the last reply it showed of each thread (none when storage is refused). */
-export const seenStore = (): Storage | undefined => {
-  try {
-    return window.localStorage;
-  } catch {
-    return undefined;
-  }
-};
 
 /**
  * A thread beside its room (its own screen on a phone): the root, its
  * replies with their own history, and a composer that replies in the
- * thread. Showing the thread records its last reply as seen.
+ * thread. Showing the thread records its last reply as read, on the server
+ * (ParleyClient.readThread), so its marker goes on every tab and device.
  */
 export function ThreadPane({ root, client, me, names, onClose }: {
   root: Message; client: ParleyClient; me: User; names: Record<string, string>; onClose: () => void;
@@ -42,7 +34,7 @@ export function ThreadPane({ root, client, me, names, onClose }: {
   const replies = log.messages;
   const lastSeq = Math.max(root.thread?.last_reply_seq ?? 0, replies.findLast((m) => !m.pending)?.seq ?? 0);
   useEffect(() => {
-    markThreadSeen(seenStore(), root.id, lastSeq);
+    client.readThread(root, lastSeq);
     const el = listRef.current;
     if (el) el.scrollTop = el.scrollHeight;
   }, [root.id, lastSeq, replies.length]);

@@ -11,7 +11,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { MessageList } from "../components/MessageList";
 import { MessageRow } from "../components/MessageRow";
 import { ClipIcon } from "../components/Attachments";
-import { seenStore, ThreadPane } from "../components/ThreadPane";
+import { ThreadPane } from "../components/ThreadPane";
 import { hasNewReplies, topLevel } from "../../lib/threads";
 import type { Attachment } from "../../lib/contract.gen";
 import { browserPut, checkFile, MaxAttachments, mb, uploadFile } from "../../lib/files";
@@ -252,7 +252,7 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack, thread }
         <MessageList rows={rows} estimate={estimate} listRef={listRef} stick={stick} onScrolled={onScroll} onNearTop={older}
           render={(r) => r.kind === "message"
             ? <MessageRow key={r.key} m={r.m} mine={r.m.user_id === me.id} myId={me.id} myName={me.username} names={names} startsGroup={r.startsGroup} client={client}
-              hiddenReason={log.hiddenReasons.get(r.m.id)} onThread={openThread} newReplies={hasNewReplies(r.m, me.id, seenStore())} />
+              hiddenReason={log.hiddenReasons.get(r.m.id)} onThread={openThread} newReplies={hasNewReplies(r.m, me.id, client.threadReads.get(r.m.id))} />
             : r.kind === "day"
               ? <li key={r.key} data-testid="day" className="my-2 flex items-center gap-2 text-xs font-semibold text-gray-600 before:h-px before:flex-1 before:bg-gray-200 after:h-px after:flex-1 after:bg-gray-200 dark:text-gray-400 dark:before:bg-gray-800 dark:after:bg-gray-800">{r.label}</li>
               : r.kind === "new"
