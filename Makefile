@@ -16,7 +16,13 @@ DEMO_MODEL := $(STATE)/models/demo
 TRAINED_MODEL := $(STATE)/models/toxic-minilm
 RUN_MODEL = $(abspath $(if $(wildcard $(TRAINED_MODEL)/model.onnx),$(TRAINED_MODEL),$(DEMO_MODEL)))
 export ONNXRUNTIME_LIB ?= $(abspath $(ORT_LIB))
-SERVICES := functions/auth functions/persist functions/moderation functions/notification functions/search connector
+# SeaweedFS (the local S3 store for files) is built from its module at the
+# version knative/devstack/seaweedfs pins, in that nested module so its large
+# dependency graph stays out of Parley's; once per version, kept under
+# $(STATE) (a cold build takes minutes), as the tests do (devstacktest).
+WEED_VERSION := $(shell cd knative/devstack/seaweedfs && $(GO) list -m -f '{{.Version}}' github.com/seaweedfs/seaweedfs)
+WEED := $(STATE)/seaweedfs/weed-$(WEED_VERSION)
+SERVICES := functions/auth functions/persist functions/moderation functions/notification functions/search functions/thumbnail connector
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 .PHONY: all run build test test-go test-web web lint generate bench bench-peers clean deps help onnxruntime model deploy undeploy
@@ -26,7 +32,7 @@ all: build
 help:
 	@echo "make run       start Parley locally and print its URL (Ctrl-C stops it)"
 	@echo "make test      run every test (needs postgresql and redis-server: see .ci/run)"
-	@echo "make build     build the services, the launcher, FerretDB and queue-proxy into $(BIN)/"
+	@echo "make build     build the services, the launcher, FerretDB, SeaweedFS and queue-proxy into $(BIN)/"
 	@echo "make bench     run the benchmarks and print the numbers"
 	@echo "make bench-peers  Parley beside Centrifugo under the same load (issue 16; ~15-20 min)"
 	@echo "make lint      gofmt, go vet, staticcheck, shellcheck, actionlint"
@@ -40,11 +46,17 @@ help:
 # built in serving's own module (go install pkg@version) at the version
 # go.mod pins: built inside Parley's module, newer OpenTelemetry versions
 # make it exit at start.
-build:
+build: $(WEED)
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(SERVICES)) ./knative/cmd/parley-dev
 	cd knative/devstack/ferretdb && $(GO) build -o ../../../$(BIN)/ferretdb .
+	ln -sf $(abspath $(WEED)) $(BIN)/weed
 	GOBIN=$(abspath $(BIN)) $(GO) install knative.dev/serving/cmd/queue@$$($(GO) list -m -f '{{.Version}}' knative.dev/serving)
+
+$(STATE)/seaweedfs/weed-%:
+	@mkdir -p $(@D)
+	cd knative/devstack/seaweedfs && $(GO) build -o $(abspath $@).tmp github.com/seaweedfs/seaweedfs/weed
+	mv $@.tmp $@
 
 run: build web $(ORT_LIB) $(DEMO_MODEL)/model.onnx
 	PARLEY_MODEL_DIR=$(RUN_MODEL) ./$(BIN)/parley-dev
@@ -78,7 +90,7 @@ test: lint test-go test-web
 test-web: web/node_modules
 	cd web && npx vitest run
 
-test-go: $(ORT_LIB)
+test-go: $(ORT_LIB) $(WEED)
 	$(GO) test $(GOTEST_FLAGS) ./...
 
 # staticcheck and actionlint are pinned as tools in go.mod; shellcheck is

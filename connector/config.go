@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"github.com/parley-chat/parley/connector/internal/files"
 	"github.com/parley-chat/parley/connector/internal/ws"
 	"github.com/parley-chat/parley/kafka"
 	"github.com/parley-chat/parley/knative/ksvc"
@@ -21,6 +22,9 @@ type config struct {
 	// auth's refresh tokens; zero means the gateway's default).
 	refreshTTL time.Duration
 	webDir     string
+	// files is the S3 store of shared files (S3_*); files are off without
+	// S3_ENDPOINT.
+	files files.Config
 	// ws holds the socket limits: WS_SEND_QUEUE (frames queued per socket,
 	// 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second per user,
 	// 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second per
@@ -43,6 +47,14 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		webDir:      getenv("WEB_DIR"),
 	}
 	c.issuer = env.String("JWT_ISSUER", c.publicURL)
+	c.files = files.Config{Endpoint: getenv("S3_ENDPOINT"), PublicURL: getenv("S3_PUBLIC_URL"),
+		Bucket: env.String("S3_BUCKET", "parley-files"), Region: getenv("S3_REGION"),
+		AccessKey: getenv("S3_ACCESS_KEY_ID"), SecretKey: getenv("S3_SECRET_ACCESS_KEY"),
+		UploadTTL:   env.Duration("FILES_UPLOAD_TTL", 0, time.Second),
+		DownloadTTL: env.Duration("FILES_DOWNLOAD_TTL", 0, time.Second)}
+	if c.files.Endpoint != "" && (c.files.AccessKey == "" || c.files.SecretKey == "") {
+		env.Fail("S3_ENDPOINT", c.files.Endpoint, "to come with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY")
+	}
 	c.ws = ws.Config{
 		SendQueue:   int(env.PositiveFloat("WS_SEND_QUEUE", 0)),
 		SendRate:    env.PositiveFloat("WS_SEND_RATE", 0),

@@ -23,6 +23,11 @@
 //	TRUST_PROXY     take client IPs from X-Forwarded-For (true: Knative's ingress sets it)
 //	REFRESH_TOKEN_TTL  how long the web client's refresh cookie lives (720h); set it as auth's is set
 //	WEB_DIR         the built web client to serve
+//	S3_ENDPOINT     the S3 store of shared files, as the connector reaches it (none: files are off)
+//	S3_PUBLIC_URL   the same store as browsers reach it (S3_ENDPOINT)
+//	S3_BUCKET, S3_REGION  (parley-files, us-east-1)
+//	S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY  the store's login (required with S3_ENDPOINT)
+//	FILES_UPLOAD_TTL, FILES_DOWNLOAD_TTL  how long presigned URLs work (5m each)
 package main
 
 import (
@@ -47,6 +52,7 @@ import (
 
 	"github.com/parley-chat/parley/connector/internal/authn"
 	"github.com/parley-chat/parley/connector/internal/eventlog"
+	"github.com/parley-chat/parley/connector/internal/files"
 	"github.com/parley-chat/parley/connector/internal/gateway"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/members"
@@ -108,13 +114,25 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 		return ksvc.Service{}, err
 	}
 	notifications := notificationv1.NewNotificationServiceClient(notificationConn)
+	var fileStore *files.Store
+	var fileOrigin string
+	if cfg.files.Endpoint != "" {
+		if fileStore, err = files.New(cfg.files); err != nil {
+			return ksvc.Service{}, err
+		}
+		fileOrigin = fileStore.Origin()
+		log.Info("files", "store", fileOrigin, "bucket", cfg.files.Bucket) // without the login
+	} else {
+		log.Warn("S3_ENDPOINT is not set: file sharing is off")
+	}
 	gw := gateway.New(gateway.Config{
 		PublicURL: cfg.publicURL, Issuer: cfg.issuer, AllowedOrigins: cfg.allowedOrigins, TrustProxy: cfg.trustProxy,
 		RefreshTTL: cfg.refreshTTL,
 	}, gateway.Clients{Auth: auth,
 		Notifications: notifications,
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn),
-		Search:        searchv1.NewSearchServiceClient(searchConn)}, verifier, log)
+		Search:        searchv1.NewSearchServiceClient(searchConn),
+		Files:         fileStore}, verifier, log)
 	gw.MirrorBlocks(rdb) // a send right after a block is refused (livev1.BlockedKey)
 
 	reg := prometheus.NewRegistry()
@@ -140,7 +158,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	sockets := ws.New(wsCfg,
 		ws.Deps{Hub: h, Redis: rdb, Verifier: verifier, Members: members.New(membership{auth}, 10*time.Second),
 			History: persist, Log: events, Presence: tracker, Metrics: ws.NewMetrics(reg), Seqs: seqAuthority,
-			Notifications: notifications})
+			Notifications: notifications, Files: wsFiles(fileStore)})
 
 	mux := http.NewServeMux()
 	gw.Register(mux)
@@ -151,11 +169,15 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	return ksvc.Service{
-		HTTP:     gateway.SecurityHeaders(gw.CORS(mux)),
+		HTTP:     gateway.SecurityHeaders(gw.CORS(mux), fileOrigin),
 		Registry: reg,
 		Start: func(context.Context) error {
 			sweep := func(ctx context.Context) { sockets.RunPresence(ctx, presenceTTL/3) }
-			for _, run := range []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings, sockets.RunUserFeed} {
+			loops := []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings, sockets.RunUserFeed}
+			if fileStore != nil {
+				loops = append(loops, func(ctx context.Context) { ensureBucket(ctx, fileStore, log) })
+			}
+			for _, run := range loops {
 				bg.Add(1)
 				go func() { defer bg.Done(); run(bgCtx) }()
 			}
@@ -174,6 +196,32 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			return errors.Join(authConn.Close(), persistConn.Close(), notificationConn.Close(), moderationConn.Close(), searchConn.Close(), rdb.Close())
 		},
 	}, nil
+}
+
+// ensureBucket makes the file store's bucket if it is missing (a new
+// cluster's SeaweedFS starts empty), retrying while the store is away; until
+// then uploads fail with 503.
+func ensureBucket(ctx context.Context, s *files.Store, log *slog.Logger) {
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		err := s.EnsureBucket(ctx)
+		if err == nil {
+			return
+		}
+		log.Warn("file store not ready", "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// wsFiles is the store as ws.Deps wants it: a nil interface when files are off.
+func wsFiles(s *files.Store) ws.Files {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 // connectorName identifies this process in logs, frames and events.

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -42,7 +46,10 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, ksvc.Permanent(fmt.Errorf("moderation: message %s in room %s: text of %d characters is over the limit of %d",
 			m.ID, m.RoomID, n, eventsv1.MaxTextChars))
 	}
-	scores, err := f.batcher.Do(ctx, m.Text)
+	if err := eventsv1.CheckAttachments(m.Attachments); err != nil {
+		return nil, ksvc.Permanent(fmt.Errorf("moderation: message %s in room %s: %w", m.ID, m.RoomID, err))
+	}
+	scores, err := f.score(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +65,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if len(flag.Labels) == 0 {
 		return nil, nil
 	}
-	if _, err := f.flags.Do(ctx, newFlag(flag, m.Text)); err != nil {
+	if _, err := f.flags.Do(ctx, newFlag(flag, reviewText(m))); err != nil {
 		return nil, err
 	}
 	for _, label := range flag.Labels {
@@ -71,4 +78,53 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, err
 	}
 	return &r, nil
+}
+
+// score classifies the caption and each file name of a message apart (the
+// model reads a bounded number of tokens: a long caption must not push the
+// names out), all in one batch, and keeps each label's highest score: a
+// toxic file name hides its message as toxic text does.
+func (f *function) score(ctx context.Context, m eventsv1.Message) ([]float32, error) {
+	texts := make([]string, 0, 1+len(m.Attachments))
+	if m.Text != "" || len(m.Attachments) == 0 {
+		texts = append(texts, m.Text)
+	}
+	for _, a := range m.Attachments {
+		texts = append(texts, a.Name)
+	}
+	if len(texts) == 1 {
+		return f.batcher.Do(ctx, texts[0])
+	}
+	results := make([][]float32, len(texts))
+	errs := make([]error, len(texts))
+	var wg sync.WaitGroup
+	for i, t := range texts {
+		wg.Go(func() { results[i], errs[i] = f.batcher.Do(ctx, t) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	top := slices.Clone(results[0])
+	for _, r := range results[1:] {
+		for i := range top {
+			top[i] = max(top[i], r[i])
+		}
+	}
+	return top, nil
+}
+
+// reviewText is what moderators review of a message: its caption and the
+// names of its files.
+func reviewText(m eventsv1.Message) string {
+	if len(m.Attachments) == 0 {
+		return m.Text
+	}
+	var b strings.Builder
+	b.WriteString(m.Text)
+	for _, a := range m.Attachments {
+		b.WriteString("\n[file] ")
+		b.WriteString(a.Name)
+	}
+	return b.String()
 }

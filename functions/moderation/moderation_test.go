@@ -328,3 +328,41 @@ func TestASentEventFromAnotherSourceIsRefused(t *testing.T) {
 		t.Fatalf("%d flags after a forged event (%v)", len(list.Flags), err)
 	}
 }
+
+// File names are read apart from the caption: a toxic name flags the
+// message even behind a caption long enough to fill the model's tokens, and
+// the review shows the names.
+func TestToxicFileNamesFlagTheMessage(t *testing.T) {
+	e := newEnv(t, "")
+	send := func(text string, names ...string) *eventsv1.MessageFlagged {
+		t.Helper()
+		m := eventsv1.Message{ID: uuid.NewString(), RoomID: "r1", Seq: 9, UserID: "u1", Username: "ada", Text: text}
+		for _, n := range names {
+			m.Attachments = append(m.Attachments, eventsv1.Attachment{ID: uuid.NewString(), Name: n, Size: 10, ContentType: "text/plain"})
+		}
+		ev := event.New()
+		ev.SetID(uuid.NewString())
+		ev.SetSource(eventsv1.EmitterOf(eventsv1.TypeMessageSent))
+		ev.SetType(eventsv1.TypeMessageSent)
+		ev.SetData(event.ApplicationJSON, m)
+		reply, err := e.f.Handle(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reply == nil {
+			return nil
+		}
+		var fl eventsv1.MessageFlagged
+		json.Unmarshal(reply.Data(), &fl)
+		return &fl
+	}
+	if fl := send("", "holiday.txt", "minutes.txt"); fl != nil {
+		t.Errorf("harmless names flagged: %v", fl.Labels)
+	}
+	if fl := send("", "you idiot.txt"); fl == nil || fl.Labels[0] != "toxic" {
+		t.Errorf("a toxic name alone: %v", fl)
+	}
+	if fl := send(strings.Repeat("hello ", 600), "notes.txt", "idiot.txt"); fl == nil {
+		t.Error("a toxic name behind a long caption was not flagged")
+	}
+}

@@ -43,6 +43,9 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if err := checkText(m.Text); err != nil {
 			return nil, ksvc.Permanent(fmt.Errorf("persist: message %s: %w", m.ID, err))
 		}
+		if err := eventsv1.CheckAttachments(m.Attachments); err != nil {
+			return nil, ksvc.Permanent(fmt.Errorf("persist: message %s: %w", m.ID, err))
+		}
 		var root messageDoc
 		if m.ThreadID != "" {
 			if root, err = f.threadRoot(ctx, m); err != nil {
@@ -108,6 +111,16 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 			return nil, err
 		}
 		return nil, f.react(ctx, r)
+	case eventsv1.TypeFileThumbnailed:
+		t, err := ksvc.DecodeEvent("persist", e, func(t *eventsv1.FileThumbnailed) bool {
+			return t.RoomID != "" && t.MessageID != "" && eventsv1.ValidFileID(t.FileID) == nil &&
+				t.Thumbnail.Width > 0 && t.Thumbnail.Width <= eventsv1.ThumbnailSize &&
+				t.Thumbnail.Height > 0 && t.Thumbnail.Height <= eventsv1.ThumbnailSize
+		})
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.thumbnailed(ctx, t)
 	case eventsv1.TypeReceiptRead:
 		r, err := ksvc.DecodeEvent("persist", e, func(r *eventsv1.ReceiptRead) bool { return r.RoomID != "" && r.UserID != "" })
 		if err != nil {
@@ -252,6 +265,31 @@ func (f *function) hide(ctx context.Context, fl eventsv1.MessageFlagged) error {
 	}
 	if err := f.cache.rdb.Publish(ctx, livev1.UserChannel(doc.UserID), frame).Err(); err != nil {
 		return fmt.Errorf("persist: tell the author of %s: %w", fl.MessageID, err)
+	}
+	return nil
+}
+
+// thumbnailed notes an image's thumbnail on its message and shows it to
+// the room (a thumbnail frame), once the stored copy has it.
+func (f *function) thumbnailed(ctx context.Context, t eventsv1.FileThumbnailed) error {
+	doc, err := f.store.thumbnailed(ctx, t)
+	switch {
+	case errors.Is(err, errNotStored):
+		return fmt.Errorf("persist: thumbnail of %s: message %s: %w; retry", t.FileID, t.MessageID, err)
+	case errors.Is(err, errNoAttachment):
+		return ksvc.Permanent(fmt.Errorf("persist: thumbnail of %s on %s: %w", t.FileID, t.MessageID, err))
+	case err != nil:
+		return fmt.Errorf("persist: thumbnail of %s: %w", t.FileID, err)
+	}
+	if err := f.cache.replace(ctx, doc.public()); err != nil {
+		return err
+	}
+	frame, err := redactionFrame(livev1.TypeThumbnail, t.RoomID, doc, "")
+	if err != nil {
+		return err
+	}
+	if err := f.cache.rdb.Publish(ctx, livev1.RoomChannel(t.RoomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
+		return fmt.Errorf("persist: tell room %s of a thumbnail: %w", t.RoomID, err)
 	}
 	return nil
 }

@@ -37,6 +37,42 @@ type messageDoc struct {
 	// FerretDB as in MongoDB.
 	Reactions      []reactionDoc `bson:"reactions,omitempty"`
 	ReactionEmojis []string      `bson:"reaction_emojis,omitempty"`
+	// Attachments are the files the message carries; their bytes are in
+	// the S3 store, never here.
+	Attachments []attachmentDoc `bson:"attachments,omitempty"`
+}
+
+type attachmentDoc struct {
+	ID          string `bson:"id"`
+	Name        string `bson:"name"`
+	Size        int64  `bson:"size"`
+	ContentType string `bson:"content_type"`
+	ThumbWidth  int    `bson:"thumb_w,omitempty"`
+	ThumbHeight int    `bson:"thumb_h,omitempty"`
+}
+
+func attachmentDocs(as []eventsv1.Attachment) []attachmentDoc {
+	var out []attachmentDoc
+	for _, a := range as {
+		d := attachmentDoc{ID: a.ID, Name: a.Name, Size: a.Size, ContentType: a.ContentType}
+		if a.Thumbnail != nil {
+			d.ThumbWidth, d.ThumbHeight = a.Thumbnail.Width, a.Thumbnail.Height
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (d messageDoc) attachments() []eventsv1.Attachment {
+	var out []eventsv1.Attachment
+	for _, a := range d.Attachments {
+		p := eventsv1.Attachment{ID: a.ID, Name: a.Name, Size: a.Size, ContentType: a.ContentType}
+		if a.ThumbWidth > 0 {
+			p.Thumbnail = &eventsv1.Thumbnail{Width: a.ThumbWidth, Height: a.ThumbHeight}
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 type reactionDoc struct {
@@ -96,7 +132,7 @@ func (t *threadDoc) public() *eventsv1.Thread {
 func docFrom(m eventsv1.Message) messageDoc {
 	return messageDoc{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, UserID: m.UserID, Username: m.Username, Text: m.Text,
 		ClientMsgID: m.ClientMsgID, CreatedAt: m.CreatedAt.UTC(), EditedAt: m.EditedAt, Deleted: m.Deleted, Hidden: m.Hidden,
-		ThreadID: m.ThreadID}
+		ThreadID: m.ThreadID, Attachments: attachmentDocs(m.Attachments)}
 }
 
 // public is the message as members see it: no text once deleted or hidden.
@@ -111,6 +147,7 @@ func (d messageDoc) public() eventsv1.Message {
 		m.Text = ""
 	} else {
 		m.Reactions = d.reactions() // kept while hidden, shown again on restore
+		m.Attachments = d.attachments()
 	}
 	return m
 }
@@ -380,6 +417,29 @@ func (s *store) updateWith(ctx context.Context, roomID, id string, update bson.M
 	}
 	return doc, err
 }
+
+// thumbnailed notes an image attachment's thumbnail on its message. It
+// reads before it writes, which is safe because the Trigger of thumbnails
+// delivers a room's events one at a time (ordered); writing the same size
+// twice changes nothing. errNoAttachment: the message has no such file.
+func (s *store) thumbnailed(ctx context.Context, t eventsv1.FileThumbnailed) (messageDoc, error) {
+	doc, err := s.get(ctx, t.RoomID, t.MessageID)
+	if err != nil {
+		return doc, err
+	}
+	i := slices.IndexFunc(doc.Attachments, func(a attachmentDoc) bool { return a.ID == t.FileID })
+	if i < 0 || !eventsv1.Image(doc.Attachments[i].ContentType) {
+		return doc, errNoAttachment
+	}
+	if doc.Attachments[i].ThumbWidth == t.Thumbnail.Width && doc.Attachments[i].ThumbHeight == t.Thumbnail.Height {
+		return doc, nil
+	}
+	return s.update(ctx, t.RoomID, t.MessageID, bson.M{
+		fmt.Sprintf("attachments.%d.thumb_w", i): t.Thumbnail.Width,
+		fmt.Sprintf("attachments.%d.thumb_h", i): t.Thumbnail.Height})
+}
+
+var errNoAttachment = errors.New("the message has no such image attachment")
 
 func (s *store) get(ctx context.Context, roomID, id string) (messageDoc, error) {
 	var doc messageDoc

@@ -155,6 +155,21 @@ if ! has_secret parley parley-search-db; then
 	secret parley parley-search-db "PASSWORD=$(b64 "$SP")" \
 		"SEARCH_DATABASE_URL=$(b64 "postgres://parley_search:$SP@postgres.parley.svc:5432/parley_search?sslmode=disable")"
 fi
+# The S3 store's login (SeaweedFS reads it as s3.json) and where the
+# connector and thumbnail reach it; browsers reach it on the node's port
+# (presigned URLs are signed for S3_PUBLIC_URL). Written on every deploy with
+# the login kept, so a new node address reaches the connector.
+if has_secret parley parley-s3; then
+	S3K=$(secret_value parley parley-s3 S3_ACCESS_KEY_ID)
+	S3S=$(secret_value parley parley-s3 S3_SECRET_ACCESS_KEY)
+else
+	S3K=parley-$(openssl rand -hex 8)
+	S3S=$(rand)
+fi
+secret parley parley-s3 "S3_ENDPOINT=$(b64 http://seaweedfs.parley.svc:8333)" \
+	"S3_PUBLIC_URL=$(b64 "http://$IP:30833")" "S3_BUCKET=$(b64 parley-files)" \
+	"S3_ACCESS_KEY_ID=$(b64 "$S3K")" "S3_SECRET_ACCESS_KEY=$(b64 "$S3S")" \
+	"s3.json=$(b64 "{\"identities\":[{\"name\":\"parley\",\"credentials\":[{\"accessKey\":\"$S3K\",\"secretKey\":\"$S3S\"}],\"actions\":[\"Admin:parley-files\",\"Read:parley-files\",\"Write:parley-files\",\"List:parley-files\",\"Tagging:parley-files\"]}]}")"
 if ! has_secret observability grafana-admin; then
 	secret observability grafana-admin "password=$(b64 "$(rand)")"
 fi
@@ -220,7 +235,7 @@ ko resolve "${ko_flags[@]}" -f "$work/tailored.yaml" >"$work/resolved.yaml"
 apply "$work/resolved.yaml"
 
 step "Waiting for the stores, the services, the Broker, its sink and Triggers"
-for store in postgres redis mongodb; do
+for store in postgres redis mongodb seaweedfs; do
 	kubectl -n parley rollout status "statefulset/$store" --timeout=10m
 done
 # Search's role owns its database and nothing else (no superuser, no

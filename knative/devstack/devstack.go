@@ -1,8 +1,9 @@
 // Package devstack starts the infrastructure Parley needs on one machine:
 // PostgreSQL and Redis from the system's packages, FerretDB (the MongoDB wire
-// protocol on PostgreSQL) and an embedded Kafka-protocol broker. Each starts
-// only when its URL is not given in the environment (DATABASE_URL,
-// REDIS_URL, MONGO_URI, KAFKA_BROKERS), keeps its data under one state
+// protocol on PostgreSQL), an embedded Kafka-protocol broker and SeaweedFS
+// (an S3 object store, for files). Each starts only when its URL is not
+// given in the environment (DATABASE_URL, REDIS_URL, MONGO_URI,
+// KAFKA_BROKERS, S3_ENDPOINT), keeps its data under one state
 // folder so a restart finds it again, listens on 127.0.0.1 only, and uses a
 // password generated on first start and stored in the state folder (0600).
 // The broker has the cluster's Kafka users (kafka/users.yaml), each with
@@ -34,7 +35,8 @@ const (
 	Redis
 	Mongo
 	Kafka
-	All = Postgres | Redis | Mongo | Kafka
+	S3Store
+	All = Postgres | Redis | Mongo | Kafka | S3Store
 )
 
 // Config configures Up. Zero ports get the defaults below: uncommon ports so
@@ -46,7 +48,7 @@ type Config struct {
 	// Getenv reads the URL overrides; nil means os.Getenv.
 	Getenv func(string) string
 	// Ports of the servers started here; -1 picks a free port (tests).
-	PostgresPort, RedisPort, MongoPort, KafkaPort int
+	PostgresPort, RedisPort, MongoPort, KafkaPort, S3Port int
 	// KafkaInMemory keeps the embedded broker's log in memory instead of
 	// under StateDir. Tests use it: nothing outlives their stack, and a
 	// fetch then costs no file reads, as with a real broker's page cache.
@@ -54,6 +56,13 @@ type Config struct {
 	// FerretDBBinary is the wrapper built from knative/devstack/ferretdb.
 	// Required unless MONGO_URI is set.
 	FerretDBBinary string
+	// SeaweedFSBinary is weed, built from knative/devstack/seaweedfs.
+	// Required unless S3_ENDPOINT is set.
+	SeaweedFSBinary string
+	// S3AllowedOrigins are the web origins that may call the S3 store from
+	// a browser (CORS: uploads PUT there directly). Empty allows any: the
+	// presigned URL is the authorisation, not the origin.
+	S3AllowedOrigins []string
 	// InstallMissing lets Up install postgresql or redis-server with apt-get
 	// when it runs as root on Debian or Ubuntu and they are missing.
 	InstallMissing bool
@@ -80,6 +89,9 @@ type Stack struct {
 	RedisURL          string
 	MongoURI          string
 	KafkaBrokers      []string
+	// S3 is the object store for files: S3_ENDPOINT and its login, else the
+	// SeaweedFS started here.
+	S3 S3
 	// KafkaConnector is the connector's login to Kafka (the parley-connector
 	// user: it may only append to the Broker's topic), KafkaDataPlane the
 	// Broker data plane's, which the emulator uses (parley-knative). With
@@ -111,6 +123,9 @@ func (s *Stack) Env() map[string]string {
 		"KAFKA_BROKERS":       strings.Join(s.KafkaBrokers, ","),
 	}
 	for k, v := range s.KafkaConnector.Env() {
+		env[k] = v
+	}
+	for k, v := range s.S3.Env() {
 		env[k] = v
 	}
 	return env
@@ -195,6 +210,17 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	} else if s.MongoURI != "" {
 		s.log.Info("using MongoDB from MONGO_URI")
+	}
+
+	if cfg.Getenv("S3_ENDPOINT") != "" {
+		if s.S3, err = s3FromEnv(cfg.Getenv); err != nil {
+			return nil, err
+		}
+		s.log.Info("using S3 from S3_ENDPOINT", "bucket", s.S3.Bucket)
+	} else if want(S3Store) {
+		if s.S3, err = s.startSeaweedFS(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 
 	if brokers := cfg.Getenv("KAFKA_BROKERS"); brokers != "" {

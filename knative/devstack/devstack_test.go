@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,7 +24,7 @@ import (
 	"github.com/parley-chat/parley/kafka/kgoauth"
 )
 
-var ferretBin string
+var ferretBin, weedBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "devstack-test")
@@ -36,6 +37,10 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build ferretdb:", err)
+		os.Exit(1)
+	}
+	if weedBin, err = BuildSeaweedFS(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -54,8 +59,8 @@ func stateDir(t *testing.T) string {
 
 func testConfig(t *testing.T, state string, env map[string]string) Config {
 	return Config{
-		StateDir: state, FerretDBBinary: ferretBin,
-		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1,
+		StateDir: state, FerretDBBinary: ferretBin, SeaweedFSBinary: weedBin,
+		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, S3Port: -1,
 		Getenv: func(k string) string { return env[k] },
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	}
@@ -107,6 +112,11 @@ func TestStartsFromNothingAndKeepsDataAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc.Close()
+	oldS3 := s.S3
+	s3c := s3Client(t, s.S3)
+	if _, err := s3c.PutObject(ctx, s.S3.Bucket, "kept", strings.NewReader("s3-value"), 8, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +153,17 @@ func TestStartsFromNothingAndKeepsDataAcrossRestart(t *testing.T) {
 	var doc struct{ V string }
 	if err := mc.Database("parley").Collection("kept").FindOne(ctx, bson.D{}).Decode(&doc); err != nil || doc.V != "mongo-value" {
 		t.Errorf("mongo after restart: %q, %v", doc.V, err)
+	}
+	// The files stay; the S3 login is new on every start.
+	if v := getObject(t, s3Client(t, s.S3), s.S3.Bucket, "kept"); v != "s3-value" {
+		t.Errorf("s3 after restart: %q", v)
+	}
+	if oldS3.AccessKey == s.S3.AccessKey || oldS3.SecretKey == s.S3.SecretKey {
+		t.Error("the S3 login did not change across restarts")
+	}
+	oldS3.Endpoint = s.S3.Endpoint
+	if _, err := s3Client(t, oldS3).StatObject(ctx, s.S3.Bucket, "kept", minio.StatObjectOptions{}); err == nil {
+		t.Error("the previous run's S3 login still works")
 	}
 	kc = kafkaClient(t, s.KafkaBrokers, s.KafkaDataPlane, kgo.ConsumeTopics("parley-events"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

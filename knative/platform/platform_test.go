@@ -79,7 +79,7 @@ func startPlatform() (*running, func(), error) {
 		return nil, nil, err
 	}
 	build := exec.Command("go", "build", "-o", binDir+"/", "./functions/auth", "./functions/persist",
-		"./functions/moderation", "./functions/notification", "./functions/search", "./connector", "./functions/moderation/cmd/demomodel",
+		"./functions/moderation", "./functions/notification", "./functions/search", "./functions/thumbnail", "./connector", "./functions/moderation/cmd/demomodel",
 		"./connector/cmd/parley-load")
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
@@ -112,7 +112,9 @@ func startPlatform() (*running, func(), error) {
 		ModelDir: modelDir, Env: map[string]string{"METRICS_ADDR": "127.0.0.1:0"},
 		ServiceEnv: map[string]map[string]string{
 			// Tests send faster than people do.
-			"connector":    {"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000"},
+			// Download URLs lapse within a test (files_test.go).
+			"connector": {"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000", "WS_FRAME_BURST": "2000",
+				"FILES_DOWNLOAD_TTL": "3s"},
 			"notification": {"WEBPUSH_ALLOWED_HOSTS": pushes.host()},
 		},
 		IdleTimeout: 10 * time.Minute, StopTimeout: 5 * time.Second,

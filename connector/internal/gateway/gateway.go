@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/connector/internal/authn"
+	"github.com/parley-chat/parley/connector/internal/files"
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 	moderationv1 "github.com/parley-chat/parley/proto/parley/moderation/v1"
@@ -60,6 +61,8 @@ type Gateway struct {
 	verifier      *authn.Verifier
 	limiter       *ratelimit.Limiter
 	searchLimiter *ratelimit.Limiter // per user: each search costs a call to auth and to search
+	files         *files.Store       // nil: file sharing is off
+	uploadLimiter *ratelimit.Limiter // per user
 	log           *slog.Logger
 	publicOrigin  string // scheme://host of PublicURL: the only Origin the session cookie serves
 	secureCookies bool   // PublicURL is https
@@ -75,6 +78,8 @@ type Clients struct {
 	Notifications notificationv1.NotificationServiceClient
 	Moderation    moderationv1.ModerationServiceClient
 	Search        searchv1.SearchServiceClient
+	// Files is the object store of shared files; nil turns them off.
+	Files *files.Store
 }
 
 // New returns a gateway calling the functions and verifying tokens with verifier.
@@ -97,7 +102,7 @@ func New(cfg Config, clients Clients, verifier *authn.Verifier, log *slog.Logger
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	return &Gateway{cfg: cfg, auth: clients.Auth, notifications: clients.Notifications, moderation: clients.Moderation,
 		searcher: clients.Search, verifier: verifier, limiter: ratelimit.New(cfg.AuthRate, cfg.AuthBurst),
-		searchLimiter: ratelimit.New(5, 20), log: log,
+		searchLimiter: ratelimit.New(5, 20), files: clients.Files, uploadLimiter: ratelimit.New(2, 20), log: log,
 		publicOrigin: originOf(cfg.PublicURL), secureCookies: strings.HasPrefix(cfg.PublicURL, "https://")}
 }
 
@@ -135,6 +140,8 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/push/subscriptions", g.authed(g.subscribePush))
 	mux.Handle("DELETE /api/v1/push/subscriptions", g.authed(g.unsubscribePush))
 	mux.Handle("GET /api/v1/search", g.authed(g.search))
+	mux.Handle("POST /api/v1/rooms/{id}/uploads", g.authed(g.createUpload))
+	mux.Handle("GET /api/v1/rooms/{id}/files/{file}", g.authed(g.getFile))
 	mux.Handle("GET /api/v1/moderation/flags", g.authed(g.moderatorsOnly(g.listFlags)))
 	mux.Handle("POST /api/v1/moderation/flags/{id}/decision", g.authed(g.moderatorsOnly(g.decide)))
 	mux.Handle("/api/", g.open(func(http.ResponseWriter, *http.Request) *apiError {
@@ -250,11 +257,20 @@ func (g *Gateway) CORS(next http.Handler) http.Handler {
 
 // SecurityHeaders sets the headers every response carries. The CSP allows
 // only the connector's own scripts and styles, so injected markup cannot run.
-func SecurityHeaders(next http.Handler) http.Handler {
+// fileOrigins are where shared files live (the S3 store's public origin):
+// pages load images from there and upload to it.
+func SecurityHeaders(next http.Handler, fileOrigins ...string) http.Handler {
+	extra := ""
+	for _, o := range fileOrigins {
+		if o != "" {
+			extra += " " + o
+		}
+	}
+	csp := "default-src 'self'; img-src 'self' https: data:" + extra + "; connect-src 'self'" + extra + "; " +
+		"style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' https: data:; connect-src 'self'; "+
-			"style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")

@@ -29,9 +29,10 @@ type claim struct {
 
 // newClaim builds the message a send would append and the claim script's
 // keys and arguments for it.
-func (s *session) newClaim(ctx context.Context, f livev1.Frame, id authn.Identity, begin time.Time) claim {
+func (s *session) newClaim(ctx context.Context, f livev1.Frame, id authn.Identity, begin time.Time, attached []eventsv1.Attachment) claim {
 	msg := eventsv1.Message{ID: uuid.Must(uuid.NewV7()).String(), RoomID: f.RoomID, UserID: id.UserID,
-		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC(), ThreadID: f.ThreadID}
+		Username: id.Username, Text: f.Text, ClientMsgID: f.ClientMsgID, CreatedAt: time.Now().UTC(), ThreadID: f.ThreadID,
+		Attachments: attached}
 	counter, lease := s.srv.seqs.Keys(f.RoomID)
 	c := claim{ctx: ctx, f: f, msg: msg, begin: begin,
 		keys: []string{livev1.DedupKey(f.RoomID, id.UserID, f.ClientMsgID), counter, livev1.SendingKey(f.RoomID), lease,

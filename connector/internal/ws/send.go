@@ -56,8 +56,12 @@ func (s *session) send(ctx context.Context, f livev1.Frame) {
 	if f.ThreadID != "" && !s.threadRoot(ctx, f) {
 		return
 	}
+	attached, ok := s.attachments(ctx, f, id.UserID)
+	if !ok {
+		return
+	}
 	s.inflight <- struct{}{} // released when the send is answered
-	s.queueClaim(s.newClaim(ctx, f, id, begin))
+	s.queueClaim(s.newClaim(ctx, f, id, begin, attached))
 }
 
 // deliver appends a claimed message to Kafka, then publishes and acks it.
@@ -98,6 +102,9 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 	}
 	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq, ClientMsgID: f.ClientMsgID})
 	s.srv.metrics.sendLatency.Observe(time.Since(c.begin).Seconds())
+	if len(msg.Attachments) > 0 {
+		s.announceImages(ctx, msg)
+	}
 }
 
 // recordValue is what a client_msg_id's key holds: the seq beside the

@@ -13,13 +13,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/connector/internal/files"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -29,8 +32,36 @@ import (
 // window, publish, and the ack written to a real socket. Messages go one at
 // a time, so nothing is batched; allocs/op is the allocations per message
 // (connector/BENCHMARKS.md).
-func BenchmarkSendPath(b *testing.B) {
+func BenchmarkSendPath(b *testing.B) { benchmarkSendPath(b, nil, "") }
+
+// BenchmarkSendPathWithAttachment is BenchmarkSendPath with one image
+// attached to every message: the difference is an attachment's cost per
+// message on the send path, mostly the connector's HEAD of the file in the
+// real S3 store (SeaweedFS), plus the larger message and the
+// parley.file.uploaded event for the thumbnail.
+func BenchmarkSendPathWithAttachment(b *testing.B) {
+	store, err := files.New(files.Config{Endpoint: stack.S3.Endpoint, Bucket: stack.S3.Bucket, Region: stack.S3.Region,
+		AccessKey: stack.S3.AccessKey, SecretKey: stack.S3.SecretKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	room := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	fileID := uuid.Must(uuid.NewV7()).String()
+	s3c, err := stack.S3.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := strings.Repeat("x", 48<<10)
+	if _, err := s3c.PutObject(context.Background(), stack.S3.Bucket, eventsv1.FileKey(room, fileID), strings.NewReader(img), int64(len(img)),
+		minio.PutObjectOptions{ContentType: "image/png", UserMetadata: map[string]string{"Owner": "bench-user", "Name": "photo.png"}}); err != nil {
+		b.Fatal(err)
+	}
+	benchmarkSendPath(b, store, room, fileID)
+}
+
+func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
 	c := newConnector(b, Config{SendRate: 1e9, SendBurst: 1e9})
+	c.srv.files = fs
 	rdb, h, srv := c.rdb, c.hub, c.srv
 	ctx, cancel := context.WithCancel(context.Background())
 	feedDone := make(chan struct{})
@@ -66,11 +97,17 @@ func BenchmarkSendPath(b *testing.B) {
 		h.Close()
 	})
 
-	room := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if room == "" {
+		room = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	extra := ""
+	if len(attach) > 0 {
+		extra = `,"attachments":["` + strings.Join(attach, `","`) + `"]`
+	}
 	frames := make([][]byte, b.N)
 	for i := range frames {
 		id := "m" + strconv.Itoa(i)
-		frames[i] = []byte(`{"type":"send","id":"` + id + `","room_id":"` + room + `","client_msg_id":"` + id + `","text":"hello, room"}`)
+		frames[i] = []byte(`{"type":"send","id":"` + id + `","room_id":"` + room + `","client_msg_id":"` + id + `","text":"hello, room"` + extra + `}`)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -81,6 +118,12 @@ func BenchmarkSendPath(b *testing.B) {
 	b.StopTimer()
 	if n, err := rdb.ZCard(ctx, livev1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, livev1.HistoryWindow)) {
 		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, livev1.HistoryWindow))
+	}
+	if len(attach) > 0 {
+		last, err := rdb.ZRange(ctx, livev1.HistoryKey(room), -1, -1).Result()
+		if err != nil || len(last) != 1 || !strings.Contains(last[0], `"attachments":[{"id":"`+attach[0]) {
+			b.Fatalf("the last message carries no attachment: %v %v", last, err)
+		}
 	}
 }
 

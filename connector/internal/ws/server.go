@@ -36,6 +36,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/ratelimit"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/userfeed"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	notificationv1 "github.com/parley-chat/parley/proto/parley/notification/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
@@ -67,6 +68,12 @@ type History interface {
 // gRPC client).
 type Notifications interface {
 	MarkRead(ctx context.Context, req *notificationv1.MarkReadRequest, opts ...grpc.CallOption) (*notificationv1.MarkReadResponse, error)
+}
+
+// Files checks a finished upload before a message attaches it (the S3
+// store, connector/internal/files). A refusal wraps files.ErrRefused.
+type Files interface {
+	Attach(ctx context.Context, roomID, userID, fileID string) (eventsv1.Attachment, error)
 }
 
 // EventLog makes events durable (Kafka).
@@ -111,6 +118,7 @@ type Server struct {
 	metrics  *Metrics
 	seqs     *seqs.Authority
 	notices  Notifications
+	files    Files
 
 	epochs *writerEpochs
 
@@ -133,6 +141,9 @@ type Deps struct {
 	// Notifications, when set, is told when a read passes mentions, so
 	// they leave the notification list's unread count too.
 	Notifications Notifications
+	// Files, when set, lets a send attach uploads; without it a send with
+	// attachments is refused.
+	Files Files
 }
 
 // New returns a server.
@@ -159,7 +170,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
-		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, users: userfeed.New(d.Redis, d.Members),
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, files: d.Files, users: userfeed.New(d.Redis, d.Members),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
 		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}, epochs: newWriterEpochs()}
 	s.upgrader = websocket.Upgrader{

@@ -41,7 +41,8 @@ import (
 var stack *devstack.Stack
 
 func TestMain(m *testing.M) {
-	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
+	// The S3 store is for BenchmarkSendPathWithAttachment.
+	os.Exit(devstacktest.Run(m, devstack.Redis|devstack.S3Store, &stack))
 }
 
 // tokenIsUser accepts any token but "bad": the token is the user id.

@@ -14,11 +14,13 @@
 //	PARLEY_METRICS_PORT   emulator metrics                     (29090)
 //	PARLEY_CONNECTOR_METRICS_PORT                              (29091)
 //	PARLEY_INGRESS_PORT   Broker ingress                       (28080)
-//	PARLEY_PG_PORT, PARLEY_REDIS_PORT, PARLEY_MONGO_PORT, PARLEY_KAFKA_PORT
+//	PARLEY_PG_PORT, PARLEY_REDIS_PORT, PARLEY_MONGO_PORT, PARLEY_KAFKA_PORT, PARLEY_S3_PORT
 //	PARLEY_IDLE_TIMEOUT   scale-to-zero idle window            (60s)
 //	PARLEY_MODEL_DIR      moderation model folder (make run: the demo model)
 //	ONNXRUNTIME_LIB       libonnxruntime for moderation (make run fetches it)
 //	DATABASE_URL, REDIS_URL, MONGO_URI, KAFKA_BROKERS: use these servers instead
+//	S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY (S3_BUCKET, S3_REGION,
+//	S3_PUBLIC_URL): an S3 store of your own for files, instead of SeaweedFS
 //	SEARCH_DATABASE_URL   the search function's database (needed with DATABASE_URL)
 //	KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM, KAFKA_SECURITY_PROTOCOL:
 //	                      the login to KAFKA_BROKERS, for the connector and the Broker (none)
@@ -69,7 +71,7 @@ func main() {
 type settings struct {
 	stateDir, binDir, manifestDir, knativeConfig        string
 	httpPort, metricsPort, connMetricsPort, ingressPort int
-	pgPort, redisPort, mongoPort, kafkaPort             int
+	pgPort, redisPort, mongoPort, kafkaPort, s3Port     int
 	idle                                                time.Duration
 }
 
@@ -94,6 +96,7 @@ func readSettings() (settings, error) {
 		{"PARLEY_REDIS_PORT", &s.redisPort, devstack.DefaultRedisPort, -1},
 		{"PARLEY_MONGO_PORT", &s.mongoPort, devstack.DefaultMongoPort, -1},
 		{"PARLEY_KAFKA_PORT", &s.kafkaPort, devstack.DefaultKafkaPort, -1},
+		{"PARLEY_S3_PORT", &s.s3Port, devstack.DefaultS3Port, -1},
 	}
 	for _, p := range ports {
 		v := os.Getenv(p.key)
@@ -126,9 +129,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if s.httpPort == 0 {
+		if s.httpPort, err = freePort(); err != nil {
+			return err
+		}
+	}
+	webOrigins := []string{"http://localhost:" + strconv.Itoa(s.httpPort), "http://127.0.0.1:" + strconv.Itoa(s.httpPort)}
 	stack, err := devstack.Up(ctx, devstack.Config{
 		StateDir: s.stateDir, FerretDBBinary: filepath.Join(s.binDir, "ferretdb"), InstallMissing: true,
-		PostgresPort: s.pgPort, RedisPort: s.redisPort, MongoPort: s.mongoPort, KafkaPort: s.kafkaPort,
+		SeaweedFSBinary: filepath.Join(s.binDir, "weed"), S3AllowedOrigins: webOrigins,
+		PostgresPort: s.pgPort, RedisPort: s.redisPort, MongoPort: s.mongoPort, KafkaPort: s.kafkaPort, S3Port: s.s3Port,
 		Logger: log,
 	})
 	if err != nil {
@@ -151,11 +161,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	connectorMetrics := "127.0.0.1:" + strconv.Itoa(s.connMetricsPort)
-	if s.httpPort == 0 {
-		if s.httpPort, err = freePort(); err != nil {
-			return err
-		}
-	}
 	jwtKeys, err := devstack.LoadOrCreateSecret(filepath.Join(s.stateDir, "secrets", "jwt-signing-keys"), newSigningKey)
 	if err != nil {
 		return err

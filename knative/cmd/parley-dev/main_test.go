@@ -33,8 +33,8 @@ func TestMakeRun(t *testing.T) {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "PARLEY_STATE_DIR="+filepath.Join(state, "state"),
 		"PARLEY_HTTP_PORT=0", "PARLEY_METRICS_PORT=0", "PARLEY_CONNECTOR_METRICS_PORT=0", "PARLEY_INGRESS_PORT=0",
-		"PARLEY_PG_PORT=0", "PARLEY_REDIS_PORT=0", "PARLEY_MONGO_PORT=0", "PARLEY_KAFKA_PORT=0",
-		"DATABASE_URL=", "REDIS_URL=", "MONGO_URI=", "KAFKA_BROKERS=")
+		"PARLEY_PG_PORT=0", "PARLEY_REDIS_PORT=0", "PARLEY_MONGO_PORT=0", "PARLEY_KAFKA_PORT=0", "PARLEY_S3_PORT=0",
+		"DATABASE_URL=", "REDIS_URL=", "MONGO_URI=", "KAFKA_BROKERS=", "S3_ENDPOINT=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // like a terminal's foreground job
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -108,6 +108,7 @@ func TestMakeRun(t *testing.T) {
 	t.Run("browser reactions", stack.testBrowserReactions)
 	t.Run("browser group DMs and blocking", stack.testBrowserGroups)
 	t.Run("browser threads", stack.testBrowserThreads)
+	t.Run("browser files", stack.testBrowserFiles)
 	t.Run("rate limit", stack.testRateLimit) // last: it exhausts this address's budget
 
 	started := descendants(cmd.Process.Pid)

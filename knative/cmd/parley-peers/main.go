@@ -188,8 +188,9 @@ func run(ctx context.Context) error {
 
 	say("starting Parley's stores and Kafka")
 	ferret := filepath.Join(binDir, "ferretdb")
+	// No file store: the load sends text only.
 	stack, err := devstack.Up(ctx, devstack.Config{StateDir: filepath.Join(dir, "parley"), FerretDBBinary: ferret,
-		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, Getenv: func(string) string { return "" }, Logger: quiet})
+		Components: devstack.Postgres | devstack.Redis | devstack.Mongo | devstack.Kafka, PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, Getenv: func(string) string { return "" }, Logger: quiet})
 	if err != nil {
 		return err
 	}

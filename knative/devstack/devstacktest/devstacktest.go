@@ -35,13 +35,19 @@ func Run(m *testing.M, c devstack.Component, stack **devstack.Stack, setups ...f
 	os.Chmod(dir, 0o755) // the postgres user must reach its data when tests run as root
 	cfg := devstack.Config{
 		StateDir: filepath.Join(dir, "state"), Components: c,
-		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, KafkaInMemory: true,
+		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, S3Port: -1, KafkaInMemory: true,
 		Getenv: func(string) string { return "" },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if c&devstack.Mongo != 0 {
 		cfg.FerretDBBinary = filepath.Join(dir, "ferretdb")
 		if err := BuildFerretDB(cfg.FerretDBBinary); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	if c&devstack.S3Store != 0 {
+		if cfg.SeaweedFSBinary, err = devstack.BuildSeaweedFS(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

@@ -60,12 +60,12 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 	triggerGVK := eventingv1.SchemeGroupVersion.WithKind("Trigger")
 	subject := func(sa string) string { return "system:serviceaccount:" + ns + ":" + sa }
 	subjects := []string{subject("auth"), subject("moderation"), subject("persist"), subject("notification"),
-		subject("search"), subject("connector"), subject("default"), "system:serviceaccount:elsewhere:auth"}
+		subject("search"), subject("thumbnail"), subject("connector"), subject("default"), "system:serviceaccount:elsewhere:auth"}
 	for _, tr := range triggers {
 		subjects = append(subjects, subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: tr, Namespace: ns})))
 	}
 	types := append(eventsv1.Types(), "parley.other")
-	sources := []string{eventsv1.SourceAuth, eventsv1.SourceModeration, eventsv1.SourcePersist,
+	sources := []string{eventsv1.SourceAuth, eventsv1.SourceModeration, eventsv1.SourcePersist, eventsv1.SourceThumbnail,
 		eventsv1.SourceConnector + "connector-1", "evil"}
 	logger := zap.NewNop().Sugar()
 
@@ -84,6 +84,11 @@ func TestTheEmulatorAuthorizesEventsAsKnativeDoes(t *testing.T) {
 			// search's own policy, beside the one for the other Triggers
 			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "search-messages", Namespace: ns})) +
 				"|" + eventsv1.TypeMessageStored + "|" + eventsv1.SourcePersist,
+			// thumbnail's own policy
+			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "thumbnail-file-uploaded", Namespace: ns})) +
+				"|" + eventsv1.TypeFileUploaded + "|" + eventsv1.SourceConnector + "connector-1",
+			subject(auth.GetOIDCServiceAccountNameForResource(triggerGVK, metav1.ObjectMeta{Name: "persist-message-changes", Namespace: ns})) +
+				"|" + eventsv1.TypeFileThumbnailed + "|" + eventsv1.SourceThumbnail,
 		}},
 	} {
 		kind := target.gvk.Kind

@@ -22,8 +22,8 @@ func TestBaseIsValid(t *testing.T) {
 		}
 	}
 	// Guard against a render that silently drops resources.
-	want := map[string]int{"Service": 6, "Broker": 1, "Trigger": 6, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2,
-		"EventPolicy": 4, "ServiceAccount": 6}
+	want := map[string]int{"Service": 7, "Broker": 1, "Trigger": 7, "KafkaSink": 1, "Namespace": 1, "ConfigMap": 2,
+		"EventPolicy": 5, "ServiceAccount": 7}
 	for kind, n := range want {
 		if counts[kind] != n {
 			t.Errorf("rendered %d %s objects, want %d", counts[kind], kind, n)
@@ -322,8 +322,8 @@ func TestServicesRunWithLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	if checked != 6 {
-		t.Fatalf("checked %d containers, want 6", checked)
+	if checked != 7 {
+		t.Fatalf("checked %d containers, want 7", checked)
 	}
 }
 

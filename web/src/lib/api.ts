@@ -100,7 +100,8 @@ export class Api {
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = {};
+    // JSON answers only: a file's URL comes as JSON, not as a redirect.
+    const headers: Record<string, string> = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (this.access) headers["Authorization"] = "Bearer " + (await this.token());
     return this.answer<T>(await this.env.fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));

@@ -349,6 +349,25 @@ describe("ParleyClient", () => {
     expect(msgs[0].pending).toBeFalsy();
   });
 
+  it("sends attachments by id, shows them pending, and takes the thumbnail frame's copy", async () => {
+    const { client, sockets } = setup();
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    await ready(sockets[0]);
+    client.subscribe("r");
+    const file = { id: "f1", name: "cat.png", size: 10, content_type: "image/png" };
+    const cid = client.send("r", "", { user_id: "u1", username: "ada" }, [file]);
+    expect(sockets[0].sent.find((f) => f.type === "send")).toMatchObject({ text: "", attachments: ["f1"] });
+    expect(client.room("r").messages[0]).toMatchObject({ pending: true, attachments: [file] });
+    sockets[0].push(
+      { type: "message", room_id: "r", message: msg(3, { id: "real", user_id: "u1", text: "", client_msg_id: cid, attachments: [file] }) },
+      { type: "thumbnail", room_id: "r", message: msg(3, { id: "real", user_id: "u1", text: "", attachments: [{ ...file, thumbnail: { width: 320, height: 200 } }] }) },
+    );
+    expect(client.room("r").messages[0].attachments?.[0].thumbnail).toEqual({ width: 320, height: 200 });
+    sockets[0].push({ type: "redacted", room_id: "r", message: msg(3, { id: "real", user_id: "u1", text: "", hidden: true }) });
+    expect(client.room("r").messages[0].attachments).toBeUndefined();
+  });
+
   it("retries a rate-limited send after the wait, and gives up on a refused one", async () => {
     const { client, sockets } = setup();
     client.connect();

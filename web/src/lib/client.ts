@@ -8,7 +8,7 @@ import {
   CodeInProgress, CodeRateLimited, CodeSeqOutOfRange, CodeUnavailable, MembershipLeft, reconnects, Subprotocol,
   ReactionAdd, ReactionRemove, TypeAck, TypeAuth, TypeDeleted, TypeEdited, TypeError as TypeErrorFrame, TypeHistory, TypeMembership,
   TypeChanged, TypeMessage, TypeRead, TypeReact, TypeReacted, TypeReady, TypeRedacted, TypeRestored, TypeSend, TypeSubscribe, TypeSubscribed, TypeThread,
-  TypeThreadRead, type Unread,
+  TypeThreadRead, TypeThumbnail, type Attachment, type Unread,
   type Message as WireMessage,
 } from "./contract.gen";
 import { applyReaction, reacted } from "./reactions";
@@ -116,6 +116,7 @@ export class RoomLog {
       delete prev.deleted;
       delete prev.edited_at;
       delete prev.reactions;
+      delete prev.attachments;
       Object.assign(prev, m, { pending: false });
       return true;
     }
@@ -439,14 +440,19 @@ export class ParleyClient {
     return true;
   }
 
-  /** Sends text; the message shows at once as pending and is retried until acked. */
-  send(roomId: string, text: string, me: { user_id: string; username: string }): string {
+  /**
+   * Sends text, with the files it attaches (uploaded already, see files.ts);
+   * the message shows at once as pending and is retried until acked.
+   */
+  send(roomId: string, text: string, me: { user_id: string; username: string }, attachments: Attachment[] = []): string {
     const cid = (this.opts.uuid ?? (() => crypto.randomUUID()))();
-    const frame = { type: TypeSend, id: cid, room_id: roomId, client_msg_id: cid, text };
+    const frame: Frame = { type: TypeSend, id: cid, room_id: roomId, client_msg_id: cid, text };
+    if (attachments.length) frame.attachments = attachments.map((a) => a.id);
     this.outbox.set(cid, { frame, roomId });
     this.room(roomId).addPending({
       id: "pending:" + cid, room_id: roomId, seq: Number.MAX_SAFE_INTEGER, user_id: me.user_id, username: me.username,
       text, client_msg_id: cid, created_at: new Date().toISOString(), pending: true,
+      ...(attachments.length ? { attachments } : {}),
     });
     this.emit("room", roomId);
     this.write(frame);
@@ -580,6 +586,7 @@ export class ParleyClient {
       case TypeDeleted:
       case TypeRedacted:
       case TypeRestored:
+      case TypeThumbnail:
       case TypeThread: {
         const m = f.message as Message;
         const r = this.room(m.room_id);

@@ -11,6 +11,7 @@ export const ClosePolicyViolation = 4429;
 export const CloseSlowConsumer = 4001;
 export const CodeBadFrame = "bad_frame";
 export const CodeBlocked = "blocked";
+export const CodeFileRefused = "file_refused";
 export const CodeForbidden = "forbidden";
 export const CodeFrameTooLarge = "frame_too_large";
 export const CodeInProgress = "in_progress";
@@ -64,6 +65,7 @@ export const TypeSubscribe = "subscribe";
 export const TypeSubscribed = "subscribed";
 export const TypeThread = "thread";
 export const TypeThreadRead = "thread_read";
+export const TypeThumbnail = "thumbnail";
 export const TypeTyping = "typing";
 export const TypeUnread = "unread";
 export const TypeUnsubscribe = "unsubscribe";
@@ -92,6 +94,7 @@ export interface Message {
   reactions?: Reaction[];
   thread_id?: string;
   thread?: Thread;
+  attachments?: Attachment[];
 }
 
 export interface Reaction {
@@ -106,6 +109,19 @@ export interface Thread {
   last_reply_user_id: string;
   last_reply_username: string;
   participants: string[];
+}
+
+export interface Attachment {
+  id: string;
+  name: string;
+  size: number;
+  content_type: string;
+  thumbnail?: Thumbnail;
+}
+
+export interface Thumbnail {
+  width: number;
+  height: number;
 }
 
 export interface ClientFrame {
@@ -126,6 +142,7 @@ export interface ClientFrame {
   emoji?: string;
   op?: string;
   thread_id?: string;
+  attachments?: string[];
 }
 
 export interface RoomCursor {

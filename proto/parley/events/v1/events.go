@@ -183,6 +183,9 @@ type Message struct {
 	// On parley.message.stored of a reply it is the root's summary with that
 	// reply counted, so consumers need not read the root.
 	Thread *Thread `json:"thread,omitempty" ts:"Thread"`
+	// Attachments are the files the message carries (see files.go); the
+	// text is their caption. Absent on a deleted or hidden message.
+	Attachments []Attachment `json:"attachments,omitempty"`
 }
 
 // Reaction is one emoji on a message and who reacted with it, in the order

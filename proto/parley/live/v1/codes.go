@@ -18,6 +18,7 @@ const (
 	CodeReactionLimit    = "reaction_limit"    // the message carries MaxReactionEmojis different emoji (or MaxReactions); react with one of them
 	CodeBlocked          = "blocked"           // the other person of this 1:1 conversation blocked you; nothing was stored
 	CodeNoThread         = "no_thread"         // thread_id is not a visible top-level message of the room
+	CodeFileRefused      = "file_refused"      // an attachment is not a finished upload of yours to this room, or breaks the file limits; nothing was stored
 )
 
 // CloseCode is the code of a close frame: WebSocket's own (RFC 6455) below

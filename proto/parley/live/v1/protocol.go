@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -71,11 +72,12 @@ const (
 	TypeMessage    = "message"
 	TypeEdited     = "edited"
 	TypeDeleted    = "deleted"
-	TypeReacted    = "reacted"  // ReactedFrame: a member added or removed a reaction
-	TypeRedacted   = "redacted" // MessageFrame: moderation hid the message (persist publishes it)
-	TypeRestored   = "restored" // MessageFrame: a moderator made it visible again (persist)
-	TypeThread     = "thread"   // MessageFrame: a thread's root with its new reply summary (persist)
-	TypeChanged    = "changed"  // MessageFrame: a message that changed while the client was away (replayed on resume)
+	TypeReacted    = "reacted"   // ReactedFrame: a member added or removed a reaction
+	TypeRedacted   = "redacted"  // MessageFrame: moderation hid the message (persist publishes it)
+	TypeRestored   = "restored"  // MessageFrame: a moderator made it visible again (persist)
+	TypeThread     = "thread"    // MessageFrame: a thread's root with its new reply summary (persist)
+	TypeChanged    = "changed"   // MessageFrame: a message that changed while the client was away (replayed on resume)
+	TypeThumbnail  = "thumbnail" // MessageFrame: a message whose image attachment now has its thumbnail (persist)
 	TypeReceipt    = "receipt"
 	TypeUnread     = "unread"
 	TypeThreadRead = "thread_read" // ThreadReadFrame: your read position in a thread moved
@@ -112,6 +114,10 @@ type Frame struct {
 	// root's seq); history pages that thread's replies; read moves the
 	// read position in that thread (seq: the last reply read).
 	ThreadID string `json:"thread_id,omitempty"`
+	// Attachments: send these uploads with the message (ids from POST
+	// /api/v1/rooms/{room}/uploads, uploaded by the sender to this room);
+	// the text is then their caption, and may be empty.
+	Attachments []string `json:"attachments,omitempty"`
 }
 
 // Error is a protocol error: a stable code for programs, a message for people.
@@ -213,6 +219,17 @@ func (f *Frame) validate() error {
 		if err := need(f.ThreadID == "" || (validID(f.ThreadID) && f.Seq > 0),
 			"a reply in a thread needs thread_id and seq, the root's id and seq"); err != nil {
 			return err
+		}
+		if len(f.Attachments) > eventsv1.MaxAttachments {
+			return errf(CodeBadFrame, "a message carries at most %d files", eventsv1.MaxAttachments)
+		}
+		for i, id := range f.Attachments {
+			if err := eventsv1.ValidFileID(id); err != nil || slices.Contains(f.Attachments[:i], id) {
+				return errf(CodeBadFrame, "attachments are distinct upload ids")
+			}
+		}
+		if len(f.Attachments) > 0 && f.Text == "" {
+			return nil // files without a caption
 		}
 		return ValidText(f.Text)
 	case TypeEdit:

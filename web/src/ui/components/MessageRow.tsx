@@ -7,6 +7,7 @@ import { mentions, parseMarkdown } from "../../lib/markdown";
 import { Markdown } from "./Markdown";
 import { ReactionBar, ReactionPicker } from "./Reactions";
 import { replySummary } from "../../lib/threads";
+import { Attachments } from "./Attachments";
 
 /** One message. The first of an author's run shows an avatar, the name and the time; the rest only the text. */
 export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, hiddenReason, onThread, newReplies }: {
@@ -124,6 +125,8 @@ export function MessageRow({ m, mine, myId, myName, names, startsGroup, client, 
           </p>
         ) : <Markdown blocks={blocks} tail={m.edited_at && <span className="ml-1 text-xs text-gray-500">(edited)</span>} />
       )}
+      {!m.hidden && !m.deleted && m.attachments && m.attachments.length > 0 &&
+        <Attachments roomId={m.room_id} files={m.attachments} pending={m.pending} />}
       {visible && editing === null && <ReactionBar m={m} myId={myId} names={names} client={client} />}
       {onThread && m.thread && m.thread.reply_count > 0 && (
         <button type="button" onClick={() => onThread(m)} data-testid="thread-summary"

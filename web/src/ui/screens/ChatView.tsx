@@ -10,8 +10,14 @@ import { BackButton } from "../components/BackButton";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { MessageList } from "../components/MessageList";
 import { MessageRow } from "../components/MessageRow";
+import { ClipIcon } from "../components/Attachments";
 import { ThreadPane } from "../components/ThreadPane";
 import { hasNewReplies, topLevel } from "../../lib/threads";
+import type { Attachment } from "../../lib/contract.gen";
+import { browserPut, checkFile, MaxAttachments, mb, uploadFile } from "../../lib/files";
+
+/** A file chosen for the next message: uploading, uploaded (attachment) or refused (error). */
+interface Chosen { key: string; name: string; size: number; progress: number; attachment?: Attachment; error?: string }
 
 // The chat keeps every message it loaded and renders only those on screen
 // (MessageList); scrolling up loads older pages until the room's first
@@ -35,6 +41,30 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack, thread }
   const [receipts, setReceipts] = useState<Record<string, number>>({});
   const [names, setNames] = useState<Record<string, string>>({});
   const [reactionError, setReactionError] = useState("");
+  const [chosen, setChosen] = useState<Chosen[]>([]);
+  const [dragging, setDragging] = useState(false);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const keySeq = useRef(0);
+  const update = (key: string, change: Partial<Chosen>) => setChosen((cs) => cs.map((c) => (c.key === key ? { ...c, ...change } : c)));
+  // Each file goes to the store as soon as it is chosen (picker, drop or
+  // paste), so the message goes the moment Send is pressed.
+  const addFiles = (files: FileList | File[] | null) => {
+    const list = Array.from(files ?? []);
+    if (!list.length) return;
+    const room = MaxAttachments - chosen.filter((c) => !c.error).length;
+    list.forEach((file, i) => {
+      const key = `f${++keySeq.current}`;
+      const tooMany = i >= room ? `a message carries at most ${MaxAttachments} files` : "";
+      const error = tooMany || checkFile(file);
+      setChosen((cs) => [...cs, { key, name: file.name || "pasted image", size: file.size, progress: 0, error: error || undefined }]);
+      if (error) return;
+      uploadFile({ call: api.call.bind(api), put: browserPut }, roomId, file, (p) => update(key, { progress: p }))
+        .then((attachment) => update(key, { attachment, progress: 1 }))
+        .catch((err) => update(key, { error: err instanceof Error ? err.message : "the upload failed" }));
+    });
+  };
+  const uploading = chosen.some((c) => !c.attachment && !c.error);
+  const ready = chosen.flatMap((c) => (c.attachment ? [c.attachment] : []));
   const listRef = useRef<HTMLOListElement>(null);
   const lastTyping = useRef(0);
   const stick = useRef(true);
@@ -118,8 +148,9 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack, thread }
 
   const send = (e?: FormEvent) => {
     e?.preventDefault();
-    if (!text.trim()) return;
-    client.send(roomId, text, { user_id: me.id, username: me.username });
+    if (uploading || (!text.trim() && ready.length === 0)) return;
+    client.send(roomId, text.trim() ? text : "", { user_id: me.id, username: me.username }, ready);
+    setChosen([]);
     stick.current = true; // your own message shows, wherever you had scrolled
     client.write({ type: "typing", room_id: roomId, state: "stop" });
     setText("");
@@ -185,7 +216,11 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack, thread }
 
   return (
     <div className="flex h-full min-h-0">
-    <section aria-label={room ? title : "room"} className={"flex h-full min-h-0 min-w-0 flex-1 flex-col " + (threadRoot ? "max-md:hidden" : "")}>
+    <section aria-label={room ? title : "room"} data-dragging={dragging || undefined}
+      onDragOver={(e) => { if (e.dataTransfer.types.includes("Files")) { e.preventDefault(); setDragging(true); } }}
+      onDragLeave={(e) => { if (e.currentTarget === e.target) setDragging(false); }}
+      onDrop={(e) => { if (e.dataTransfer.files.length) { e.preventDefault(); setDragging(false); addFiles(e.dataTransfer.files); } }}
+      className={"flex h-full min-h-0 min-w-0 flex-1 flex-col " + (threadRoot ? "max-md:hidden " : "") + (dragging ? "outline-2 outline-dashed outline-indigo-500 -outline-offset-4" : "")}>
       <header className="flex flex-wrap items-center gap-2 border-b border-gray-200 p-3 max-md:p-2 dark:border-gray-800">
         <BackButton onBack={onBack} />
         <h2 tabIndex={-1} className="min-w-0 flex-1 truncate font-semibold outline-none">{title}</h2>
@@ -241,12 +276,38 @@ export function ChatView({ room, roomId, client, me, onChanged, onBack, thread }
       {seenBy.length > 0 && <p className="px-3 text-xs text-gray-500">Seen by {seenBy.join(", ")}</p>}
       <p className="sr-only" aria-live="polite">{heard}</p>
       <p className="h-5 px-3 text-xs text-gray-500" aria-live="polite">{typers.length > 0 && `${typers.join(", ")} ${typers.length > 1 ? "are" : "is"} typing…`}</p>
-      <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 dark:border-gray-800">
+      {chosen.length > 0 && (
+        <ul aria-label="Files to send" className="flex flex-wrap gap-2 border-t border-gray-200 px-3 pt-2 dark:border-gray-800">
+          {chosen.map((c) => (
+            <li key={c.key} data-testid="chosen-file" data-state={c.error ? "error" : c.attachment ? "ready" : "uploading"}
+              className={"flex max-w-full items-center gap-2 rounded-lg border px-2 py-1 text-sm " + (c.error ? "border-red-400" : "border-gray-300 dark:border-gray-700")}>
+              <span className="truncate">{c.name}</span>
+              <span className="shrink-0 text-xs text-gray-600 dark:text-gray-400">{mb(c.size)}</span>
+              {!c.error && !c.attachment && (
+                <progress value={c.progress} max={1} aria-label={`Uploading ${c.name}`} className="h-2 w-16" />
+              )}
+              {c.error && <span role="alert" className="text-xs text-red-700 dark:text-red-400">{c.error}</span>}
+              <button type="button" onClick={() => setChosen((cs) => cs.filter((x) => x.key !== c.key))} aria-label={`Remove ${c.name}`}
+                className="rounded px-1 text-gray-600 hover:bg-gray-100 dark:text-gray-400 dark:hover:bg-gray-800">✕</button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <form onSubmit={send} className="flex gap-2 border-t border-gray-200 p-3 max-md:p-2 dark:border-gray-800">
+        <input ref={fileInput} id="attach" type="file" multiple hidden
+          onChange={(e) => { addFiles(e.target.files); e.target.value = ""; }} />
+        <button type="button" onClick={() => fileInput.current?.click()} aria-label="Attach files" data-testid="attach"
+          className="shrink-0 rounded-lg border border-gray-300 px-3 text-gray-700 hover:bg-gray-100 dark:border-gray-700 dark:text-gray-300 dark:hover:bg-gray-800">
+          <ClipIcon />
+        </button>
         <label htmlFor="composer" className="sr-only">{"Message " + title}</label>
         <textarea id="composer" data-autofocus value={text} rows={1} maxLength={MaxTextChars} onChange={(e) => onType(e.target.value)}
           onKeyDown={(e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } }}
+          onPaste={(e) => { if (e.clipboardData.files.length) { e.preventDefault(); addFiles(e.clipboardData.files); } }}
           placeholder="Write a message" className="min-w-0 flex-1 resize-none rounded-lg border border-gray-300 bg-transparent px-3 py-2 dark:border-gray-700" />
-        <button type="submit" className="rounded-lg bg-indigo-600 px-4 text-white hover:bg-indigo-500">Send</button>
+        <button type="submit" disabled={uploading} className="rounded-lg bg-indigo-600 px-4 text-white hover:bg-indigo-500 disabled:opacity-60">
+          {uploading ? "Uploading…" : "Send"}
+        </button>
       </form>
     </section>
     {threadRoot && <ThreadPane key={threadRoot.id} root={threadRoot} client={client} me={me} names={names} onClose={closeThread} />}

@@ -99,7 +99,7 @@ func Render() ([]byte, error) {
 	structs := []struct {
 		pkg      *types.Package
 		name, as string
-	}{{events, "Message", "Message"}, {events, "Reaction", "Reaction"}, {events, "Thread", "Thread"}, {live, "Frame", "ClientFrame"}, {live, "RoomCursor", "RoomCursor"},
+	}{{events, "Message", "Message"}, {events, "Reaction", "Reaction"}, {events, "Thread", "Thread"}, {events, "Attachment", "Attachment"}, {events, "Thumbnail", "Thumbnail"}, {live, "Frame", "ClientFrame"}, {live, "RoomCursor", "RoomCursor"},
 		{live, "Notification", "Notification"}, {live, "Unread", "Unread"}}
 	for _, name := range live.Scope().Names() {
 		if strings.HasSuffix(name, "Frame") && name != "Frame" {
