@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -60,6 +61,82 @@ func BenchmarkSendPathWithAttachment(b *testing.B) {
 }
 
 func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
+	sess, ctx, rdb := newBenchSession(b, fs)
+	if room == "" {
+		room = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	extra := ""
+	if len(attach) > 0 {
+		extra = `,"attachments":["` + strings.Join(attach, `","`) + `"]`
+	}
+	frames := make([][]byte, b.N)
+	for i := range frames {
+		id := "m" + strconv.Itoa(i)
+		frames[i] = []byte(`{"type":"send","id":"` + id + `","room_id":"` + room + `","client_msg_id":"` + id + `","text":"hello, room"` + extra + `}`)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, data := range frames {
+		sess.handleInbound(ctx, inbound{data: data})
+		sess.sends.Wait() // claimed, appended, published and acked
+	}
+	b.StopTimer()
+	if n, err := rdb.ZCard(ctx, livev1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, livev1.HistoryWindow)) {
+		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, livev1.HistoryWindow))
+	}
+	if len(attach) > 0 {
+		last, err := rdb.ZRange(ctx, livev1.HistoryKey(room), -1, -1).Result()
+		if err != nil || len(last) != 1 || !strings.Contains(last[0], `"attachments":[{"id":"`+attach[0]) {
+			b.Fatalf("the last message carries no attachment: %v %v", last, err)
+		}
+	}
+}
+
+// BenchmarkReactPath is one reaction through a real session, as
+// BenchmarkSendPath is one message: frame decode, membership, the message
+// looked up in the window, the Kafka append (a stand-in), the window's
+// entry rewritten in an optimistic transaction, the room told and the ack
+// written. The reactions alternate add and remove on one message, so the
+// entry stays small. Its cost per reaction is issue 19's number for
+// reactions on the send path (connector/BENCHMARKS.md).
+func BenchmarkReactPath(b *testing.B) {
+	sess, ctx, rdb := newBenchSession(b, nil)
+	room := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	sess.handleInbound(ctx, inbound{data: []byte(`{"type":"send","id":"s","room_id":"` + room + `","client_msg_id":"s","text":"react to me"}`)})
+	sess.sends.Wait()
+	held, err := rdb.ZRange(ctx, livev1.HistoryKey(room), 0, 0).Result()
+	if err != nil || len(held) != 1 {
+		b.Fatalf("the message is not in the window: %v %v", held, err)
+	}
+	var m eventsv1.Message
+	if err := json.Unmarshal([]byte(held[0]), &m); err != nil {
+		b.Fatal(err)
+	}
+	frames := make([][]byte, b.N)
+	for i := range frames {
+		op := eventsv1.ReactionAdd
+		if i%2 == 1 {
+			op = eventsv1.ReactionRemove
+		}
+		frames[i] = []byte(`{"type":"react","id":"r` + strconv.Itoa(i) + `","room_id":"` + room + `","message_id":"` + m.ID +
+			`","seq":` + strconv.FormatInt(m.Seq, 10) + `,"emoji":"👍","op":"` + op + `"}`)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, data := range frames {
+		sess.handleInbound(ctx, inbound{data: data})
+		sess.sends.Wait()
+	}
+	b.StopTimer()
+	held, err = rdb.ZRange(ctx, livev1.HistoryKey(room), 0, 0).Result()
+	if err != nil || len(held) != 1 || strings.Contains(held[0], "👍") != (b.N%2 == 1) {
+		b.Fatalf("after %d reactions the window holds %v (%v)", b.N, held, err)
+	}
+}
+
+// newBenchSession is an authenticated session of bench-user on a real
+// socket whose client side only drains what the session writes.
+func newBenchSession(b *testing.B, fs Files) (*session, context.Context, *redis.Client) {
 	c := newConnector(b, Config{SendRate: 1e9, SendBurst: 1e9})
 	c.srv.files = fs
 	rdb, h, srv := c.rdb, c.hub, c.srv
@@ -96,35 +173,7 @@ func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
 		<-feedDone
 		h.Close()
 	})
-
-	if room == "" {
-		room = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	}
-	extra := ""
-	if len(attach) > 0 {
-		extra = `,"attachments":["` + strings.Join(attach, `","`) + `"]`
-	}
-	frames := make([][]byte, b.N)
-	for i := range frames {
-		id := "m" + strconv.Itoa(i)
-		frames[i] = []byte(`{"type":"send","id":"` + id + `","room_id":"` + room + `","client_msg_id":"` + id + `","text":"hello, room"` + extra + `}`)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for _, data := range frames {
-		sess.handleInbound(ctx, inbound{data: data})
-		sess.sends.Wait() // claimed, appended, published and acked
-	}
-	b.StopTimer()
-	if n, err := rdb.ZCard(ctx, livev1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, livev1.HistoryWindow)) {
-		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, livev1.HistoryWindow))
-	}
-	if len(attach) > 0 {
-		last, err := rdb.ZRange(ctx, livev1.HistoryKey(room), -1, -1).Result()
-		if err != nil || len(last) != 1 || !strings.Contains(last[0], `"attachments":[{"id":"`+attach[0]) {
-			b.Fatalf("the last message carries no attachment: %v %v", last, err)
-		}
-	}
+	return sess, ctx, rdb
 }
 
 // connector is the hub and socket server as connector/main.go wires them,
