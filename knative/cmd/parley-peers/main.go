@@ -266,7 +266,7 @@ func describe(s settings) string {
 
 // buildPackages are what build compiles.
 var buildPackages = []string{"./functions/auth", "./functions/persist", "./functions/moderation", "./functions/notification",
-	"./functions/search", "./connector", "./functions/moderation/cmd/demomodel", "./connector/cmd/parley-load"}
+	"./functions/search", "./functions/thumbnail", "./connector", "./functions/moderation/cmd/demomodel", "./connector/cmd/parley-load"}
 
 // build compiles the services (every Service of knative/base: one missing
 // would fail its Triggers' deliveries, which the Broker then retries), the
