@@ -219,6 +219,24 @@ func TestFilesUploadSendThumbnailDownload(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+
+	// Deleting the message takes its files and the thumbnail out of the
+	// store before the delete is acked: a member who kept the ids gets
+	// nothing, and the room is told of no files.
+	a.write(frame{"type": "delete", "id": "d1", "room_id": room, "message_id": msgID, "seq": ack.num("seq")})
+	a.expect("ack", func(f frame) bool { return f.str("id") == "d1" })
+	deleted := b.expect("deleted", func(f frame) bool { return f.msg().str("id") == msgID })
+	if files := attachmentsOf(deleted.msg()); len(files) != 0 {
+		t.Errorf("the deleted frame shows %d files", len(files))
+	}
+	for _, f := range []struct {
+		id    string
+		thumb bool
+	}{{up.ID, false}, {up.ID, true}, {upDoc.ID, false}} {
+		if status, code := fileURL(t, bob, room, f.id, f.thumb); status != 404 {
+			t.Errorf("a deleted message's file %s (thumbnail %v): %d %s, want 404", f.id, f.thumb, status, code)
+		}
+	}
 }
 
 // Bad files are refused with a clear error, and nothing is stored: not in

@@ -208,6 +208,25 @@ func (s *Store) PresignDownload(ctx context.Context, roomID, fileID string, thum
 	return Download{URL: u.String(), ExpiresAt: time.Now().Add(s.cfg.DownloadTTL).UTC()}, nil
 }
 
+// Remove deletes files of a room and their thumbnails from the store, so
+// nothing of a deleted message can be downloaded any more, even by a
+// member who kept its file id. A file or thumbnail already gone is fine.
+func (s *Store) Remove(ctx context.Context, roomID string, fileIDs []string) error {
+	var errs []error
+	for _, id := range fileIDs {
+		if eventsv1.ValidFileID(id) != nil {
+			continue
+		}
+		for _, key := range []string{eventsv1.FileKey(roomID, id), eventsv1.ThumbnailKey(roomID, id)} {
+			if err := s.internal.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{}); err != nil &&
+				minio.ToErrorResponse(err).Code != "NoSuchKey" {
+				errs = append(errs, fmt.Errorf("files: remove %s: %w", key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // EnsureBucket makes the bucket when it is missing (a new cluster's store);
 // the login needs the right to create it, as Parley's has on its own store.
 func (s *Store) EnsureBucket(ctx context.Context) error {

@@ -43,15 +43,22 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 		return
 	}
 	now := time.Now().UTC()
-	var ev event.Event
+	var (
+		ev    event.Event
+		files []string // of a deleted message
+	)
 	frameType := livev1.TypeEdited
 	if f.Type == livev1.TypeEdit {
 		msg.Text, msg.EditedAt = f.Text, now
 		ev = s.event(ctx, eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
 			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
 	} else {
-		// Nothing of a deleted message is shown, its reactions neither.
-		msg.Text, msg.Deleted, msg.Reactions = "", true, nil
+		// Nothing of a deleted message is shown: its reactions and files
+		// neither (the files leave the store once the delete is logged).
+		for _, a := range msg.Attachments {
+			files = append(files, a.ID)
+		}
+		msg.Text, msg.Deleted, msg.Reactions, msg.Attachments = "", true, nil, nil
 		frameType = livev1.TypeDeleted
 		ev = s.event(ctx, eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
 			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})
@@ -63,6 +70,13 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 	raw, _ := json.Marshal(msg)
 	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
 	bg := context.WithoutCancel(ctx)
+	if len(files) > 0 && s.srv.files != nil {
+		// After the log has the delete: a failure here leaves files no
+		// message shows, never a message whose files are gone.
+		if err := s.srv.files.Remove(bg, f.RoomID, files); err != nil {
+			s.srv.logger.Warn("removing a deleted message's files", "room", f.RoomID, "message_id", msg.ID, "error", err)
+		}
+	}
 	if err := replaceInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, raw); err != nil {
 		s.srv.logger.Warn("history window update", "error", err)
 	}

@@ -74,6 +74,7 @@ type Notifications interface {
 // store, connector/internal/files). A refusal wraps files.ErrRefused.
 type Files interface {
 	Attach(ctx context.Context, roomID, userID, fileID string) (eventsv1.Attachment, error)
+	Remove(ctx context.Context, roomID string, fileIDs []string) error
 }
 
 // EventLog makes events durable (Kafka).
