@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -20,10 +18,6 @@ type cache struct {
 	rdb *redis.Client
 }
 
-// replaceRetries bounds the attempts of replace; each fails only when the
-// room's window changed in between (a send, a reaction).
-const replaceRetries = 10
-
 // replace swaps the window's entry of m's seq for m, if the window still
 // holds it, keeping the entry's reactions. The connector applies every
 // reaction to the window as it tells the room, so the window's are the
@@ -32,37 +26,20 @@ const replaceRetries = 10
 // reactions the room has already seen. So the entry is read and rewritten
 // in one optimistic transaction, as the connector's reactions are.
 func (c *cache) replace(ctx context.Context, m eventsv1.Message) error {
-	key := livev1.HistoryKey(m.RoomID)
-	for range replaceRetries {
-		err := c.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			vals, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: m.Seq, Stop: m.Seq}).Result()
-			if err != nil || len(vals) != 1 {
-				return err // not in the window: nothing to replace
-			}
-			var held eventsv1.Message
-			if err := json.Unmarshal([]byte(vals[0]), &held); err != nil || held.ID != m.ID {
-				return nil
-			}
-			// A hidden or deleted message shows none, and the store's are
-			// all there is to restore.
-			if shown(m) && shown(held) {
-				m.Reactions = held.Reactions
-			}
-			b, err := json.Marshal(m)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Eval(ctx, livev1.ReplaceInHistory, []string{key, livev1.ChangesKey(m.RoomID)}, m.Seq, b)
-				return nil
-			})
-			return err
-		}, key)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return err
+	err := livev1.RewriteInWindow(ctx, c.rdb, m.RoomID, m.Seq, m.ID, func(held *eventsv1.Message) (bool, error) {
+		next := m // m stays as given for the next attempt
+		// A hidden or deleted message shows none, and the store's are
+		// all there is to restore.
+		if shown(m) && shown(*held) {
+			next.Reactions = held.Reactions
 		}
+		*held = next
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("persist: rewriting %s in the window: %w", m.ID, err)
 	}
-	return fmt.Errorf("persist: rewriting %s in the window: the room's window kept changing", m.ID)
+	return nil
 }
 
 func shown(m eventsv1.Message) bool { return !m.Hidden && !m.Deleted }

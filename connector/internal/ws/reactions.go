@@ -68,46 +68,22 @@ func (s *session) react(ctx context.Context, f livev1.Frame) {
 	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
 }
 
-// windowRetries bounds the attempts of reactInWindow; each fails only when
-// the room's window changed in between (a send, another reaction).
-const windowRetries = 10
-
 // reactInWindow applies a reaction to the message's entry in the room's
 // history window, if the window holds it. Members react at the same time
 // (that is what reactions are for), so the entry is read and rewritten in
-// one optimistic transaction: a blind replace, as an edit does, would drop
-// a reaction written in between.
+// one optimistic transaction (livev1.RewriteInWindow): a blind replace, as
+// an edit does, would drop a reaction written in between.
 func reactInWindow(ctx context.Context, rdb *redis.Client, r eventsv1.MessageReacted) error {
-	key := livev1.HistoryKey(r.RoomID)
-	for range windowRetries {
-		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
-			vals, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: r.Seq, Stop: r.Seq}).Result()
-			if err != nil || len(vals) != 1 {
-				return err // not in the window: history reads persist's store
-			}
-			var m eventsv1.Message
-			if err := json.Unmarshal([]byte(vals[0]), &m); err != nil || m.ID != r.MessageID {
-				return nil
-			}
-			rs, changed, err := eventsv1.ApplyReaction(m.Reactions, r.Emoji, r.UserID, r.Op)
-			if err != nil || !changed {
-				return nil // a limit reached meanwhile: persist's store decides
-			}
-			m.Reactions = rs
-			raw, err := json.Marshal(m)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				// The script logs the change too, for clients that resume.
-				p.Eval(ctx, livev1.ReplaceInHistory, []string{key, livev1.ChangesKey(r.RoomID)}, r.Seq, raw)
-				return nil
-			})
-			return err
-		}, key)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return err
+	err := livev1.RewriteInWindow(ctx, rdb, r.RoomID, r.Seq, r.MessageID, func(m *eventsv1.Message) (bool, error) {
+		rs, changed, err := eventsv1.ApplyReaction(m.Reactions, r.Emoji, r.UserID, r.Op)
+		if err != nil || !changed {
+			return false, nil // a limit reached meanwhile: persist's store decides
 		}
+		m.Reactions = rs
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("reaction to %s: %w", r.MessageID, err)
 	}
-	return fmt.Errorf("reaction to %s: the room's window kept changing", r.MessageID)
+	return nil
 }

@@ -1,9 +1,15 @@
 package livev1
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
 // Redis keys and channels shared by the connectors and the functions. The
@@ -81,6 +87,56 @@ if n > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. low[2])
 end
 return n`
+
+// rewriteRetries bounds the attempts of RewriteInWindow; each fails only
+// when the room's window changed in between (a send, a reaction).
+const rewriteRetries = 10
+
+// ErrWindowKeptChanging is returned by RewriteInWindow when every attempt
+// lost to another change of the room's window.
+var ErrWindowKeptChanging = errors.New("the room's window kept changing")
+
+// RewriteInWindow rewrites the window's entry of seq in roomID, if the
+// window still holds it and it is message id: change gets the held message
+// to change in place and says whether to write it back (ReplaceInHistory,
+// which logs the change for clients that resume). The entry is read and
+// rewritten in one optimistic transaction, retried a few times: writers of
+// one entry race (members react at once; persist rewrites what it stored),
+// and a blind replace would drop what another wrote in between. Nothing is
+// written when the window lacks the entry or holds another message there;
+// change's error is returned as it is.
+func RewriteInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, id string,
+	change func(held *eventsv1.Message) (write bool, err error)) error {
+	key := HistoryKey(roomID)
+	for range rewriteRetries {
+		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
+			vals, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: seq, Stop: seq}).Result()
+			if err != nil || len(vals) != 1 {
+				return err // not in the window: reads go to persist's store
+			}
+			var held eventsv1.Message
+			if err := json.Unmarshal([]byte(vals[0]), &held); err != nil || held.ID != id {
+				return nil
+			}
+			if write, err := change(&held); err != nil || !write {
+				return err
+			}
+			raw, err := json.Marshal(held)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Eval(ctx, ReplaceInHistory, []string{key, ChangesKey(roomID)}, seq, raw)
+				return nil
+			})
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return ErrWindowKeptChanging
+}
 
 // ChangesKey is the sorted set of a room's changed messages: each member
 // the seq of a message the window holds that changed (ReplaceInHistory),
