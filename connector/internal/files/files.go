@@ -44,7 +44,9 @@ type Store struct {
 	origin   string
 }
 
-// ErrRefused wraps every reason a file is refused for; its message is for people.
+// ErrRefused wraps every reason a file is refused for; its message is for
+// people. A reason from the limits is wrapped too, so eventsv1.ErrFileTooLarge
+// and eventsv1.ErrFileType match where they are why.
 var ErrRefused = errors.New("file refused")
 
 // ErrNotFound is a file that is not in the store (or not of that room).
@@ -108,7 +110,7 @@ type Upload struct {
 // any other file.
 func (s *Store) PresignUpload(ctx context.Context, roomID, userID, name string, size int64, contentType string) (Upload, error) {
 	if err := eventsv1.CheckFile(name, size, contentType); err != nil {
-		return Upload{}, fmt.Errorf("%w: %s", ErrRefused, err)
+		return Upload{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	id := uuid.Must(uuid.NewV7()).String()
 	h := http.Header{}
@@ -135,7 +137,7 @@ func (s *Store) PresignUpload(ctx context.Context, roomID, userID, name string, 
 // type as the store has them, checked against the limits again.
 func (s *Store) Attach(ctx context.Context, roomID, userID, fileID string) (eventsv1.Attachment, error) {
 	if err := eventsv1.ValidFileID(fileID); err != nil {
-		return eventsv1.Attachment{}, fmt.Errorf("%w: %s", ErrRefused, err)
+		return eventsv1.Attachment{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	info, err := s.stat(ctx, eventsv1.FileKey(roomID, fileID))
 	if errors.Is(err, ErrNotFound) {
@@ -154,7 +156,7 @@ func (s *Store) Attach(ctx context.Context, roomID, userID, fileID string) (even
 	contentType, _, _ := strings.Cut(info.ContentType, ";")
 	a := eventsv1.Attachment{ID: fileID, Name: name, Size: info.Size, ContentType: strings.TrimSpace(contentType)}
 	if err := a.Check(); err != nil {
-		return eventsv1.Attachment{}, fmt.Errorf("%w: %s", ErrRefused, err)
+		return eventsv1.Attachment{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	return a, nil
 }

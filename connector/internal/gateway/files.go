@@ -7,6 +7,7 @@ import (
 
 	"github.com/parley-chat/parley/connector/internal/files"
 	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
 // uploadRequest is the body of POST /api/v1/rooms/{id}/uploads.
@@ -102,14 +103,16 @@ func (g *Gateway) requireMember(r *http.Request, roomID string, c *authv1.Caller
 	return nil
 }
 
+// fileRefused answers a refused upload by why: 413 for a file over its
+// limit, 415 for a type not allowed, 400 for the rest (its name, an empty
+// file), with the reason for people as the message.
 func fileRefused(err error) *apiError {
-	msg := strings.TrimPrefix(err.Error(), files.ErrRefused.Error()+": ")
 	status := http.StatusBadRequest
 	switch {
-	case strings.Contains(msg, "may be at most"):
+	case errors.Is(err, eventsv1.ErrFileTooLarge):
 		status = http.StatusRequestEntityTooLarge
-	case strings.Contains(msg, "are not allowed"):
+	case errors.Is(err, eventsv1.ErrFileType):
 		status = http.StatusUnsupportedMediaType
 	}
-	return errorf(status, "file_refused", msg)
+	return errorf(status, "file_refused", strings.TrimPrefix(err.Error(), files.ErrRefused.Error()+": "))
 }

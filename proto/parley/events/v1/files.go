@@ -1,6 +1,7 @@
 package eventsv1
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 	"strings"
@@ -64,6 +65,24 @@ var allowedTypes = map[string]bool{
 // inline and thumbnails.
 func Image(contentType string) bool { return allowedTypes[contentType] }
 
+// ErrFileTooLarge and ErrFileType are what CheckFile's errors match
+// (errors.Is) when a file is over its size limit or of a type not allowed,
+// so a caller answers each its own way (HTTP 413 and 415) without reading
+// the message, which is for people.
+var (
+	ErrFileTooLarge = errors.New("file too large")
+	ErrFileType     = errors.New("file type not allowed")
+)
+
+// fileError is a message for people that matches one of the errors above.
+type fileError struct {
+	is  error
+	msg string
+}
+
+func (e fileError) Error() string { return e.msg }
+func (e fileError) Unwrap() error { return e.is }
+
 // CheckFile validates a file's name, size and content type against the
 // limits above; the error says which, for people.
 func CheckFile(name string, size int64, contentType string) error {
@@ -72,7 +91,7 @@ func CheckFile(name string, size int64, contentType string) error {
 	}
 	image, ok := allowedTypes[contentType]
 	if !ok {
-		return fmt.Errorf("files of type %q are not allowed", contentType)
+		return fileError{ErrFileType, fmt.Sprintf("files of type %q are not allowed", contentType)}
 	}
 	limit := int64(MaxFileBytes)
 	if image {
@@ -82,7 +101,7 @@ func CheckFile(name string, size int64, contentType string) error {
 	case size <= 0:
 		return fmt.Errorf("the file is empty")
 	case size > limit:
-		return fmt.Errorf("the file is %s; %s files may be at most %s", humanBytes(size), kindOf(image), humanBytes(limit))
+		return fileError{ErrFileTooLarge, fmt.Sprintf("the file is %s; %s files may be at most %s", humanBytes(size), kindOf(image), humanBytes(limit))}
 	}
 	return nil
 }

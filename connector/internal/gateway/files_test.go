@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/parley-chat/parley/connector/internal/files"
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+)
+
+// A refused upload is answered by why it was refused: 413 for a file over
+// its limit, 415 for a type not allowed, 400 for the rest, each with the
+// reason for people as the message.
+func TestFileRefusedAnswersByTheReason(t *testing.T) {
+	// New makes no request, and PresignUpload refuses before it makes one.
+	s, err := files.New(files.Config{Endpoint: "http://127.0.0.1:1", Bucket: "b", AccessKey: "a", SecretKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		file   string
+		size   int64
+		typ    string
+		status int
+		body   string
+	}{
+		"oversized file":  {"big.zip", eventsv1.MaxFileBytes + 1, "application/zip", 413, `{"code":"file_refused","message":"the file is 25.0 MB; other files may be at most 25.0 MB"}`},
+		"oversized image": {"big.png", eventsv1.MaxImageBytes + 1, "image/png", 413, `{"code":"file_refused","message":"the file is 10.0 MB; image files may be at most 10.0 MB"}`},
+		"html":            {"page.html", 100, "text/html", 415, `{"code":"file_refused","message":"files of type \"text/html\" are not allowed"}`},
+		"a path":          {"../../etc/passwd", 100, "text/plain", 400, `{"code":"file_refused","message":"a file name may not contain a path"}`},
+		"empty":           {"empty.txt", 0, "text/plain", 400, `{"code":"file_refused","message":"the file is empty"}`},
+		"no name":         {"", 100, "text/plain", 400, `{"code":"file_refused","message":"the file needs a name"}`},
+	} {
+		_, err := s.PresignUpload(context.Background(), "r", "ada", c.file, c.size, c.typ)
+		if err == nil {
+			t.Fatalf("%s: not refused", name)
+		}
+		e := fileRefused(err)
+		body, _ := json.Marshal(e)
+		if e.status != c.status || string(body) != c.body {
+			t.Errorf("%s: %d %s, want %d %s", name, e.status, body, c.status, c.body)
+		}
+	}
+}
