@@ -90,8 +90,15 @@ test: lint test-go test-web
 test-web: web/node_modules
 	cd web && npx vitest run
 
+# The packages that use Redis run once more on a Redis Cluster of three
+# masters (sharded pub/sub, slots by hash tag; knative/stores.RedisURL).
+REDIS_PACKAGES := ./connector/internal/hub/ ./connector/internal/userfeed/ ./connector/internal/presence/ \
+	./connector/internal/seqs/ ./connector/internal/ws/ ./functions/persist/ ./functions/notification/ \
+	./knative/stores/ ./knative/platform/
+
 test-go: $(ORT_LIB) $(WEED)
 	$(GO) test $(GOTEST_FLAGS) ./...
+	PARLEY_TEST_REDIS_CLUSTER=3 $(GO) test $(GOTEST_FLAGS) $(REDIS_PACKAGES)
 
 # staticcheck and actionlint are pinned as tools in go.mod; shellcheck is
 # Debian's (actionlint also runs it on workflow steps when it is installed).

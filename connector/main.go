@@ -10,7 +10,7 @@
 //	NOTIFICATION_URL the notification function (required)
 //	MODERATION_URL  the moderation function (required)
 //	SEARCH_URL      the search function (required)
-//	REDIS_URL       Redis (required)
+//	REDIS_URL       Redis or a Redis Cluster (required; see knative/stores.RedisURL)
 //	KAFKA_BROKERS   Kafka bootstrap servers (required)
 //	KAFKA_TOPIC     the Broker's topic (parley-events)
 //	KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD  Kafka login (none); on a cluster the parley-connector KafkaUser
@@ -46,7 +46,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -77,12 +76,11 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	if err != nil {
 		return ksvc.Service{}, err
 	}
-	opts, err := redis.ParseURL(cfg.redisURL)
+	// Sends wait on Kafka with a connection's worth of commands around them.
+	rdb, err := stores.RedisURL(cfg.redisURL, 256)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	opts.PoolSize = 256 // sends wait on Kafka with a connection's worth of commands around them
-	rdb := redis.NewClient(opts)
 	authConn, err := dialFunction(cfg.authURL)
 	if err != nil {
 		return ksvc.Service{}, fmt.Errorf("AUTH_URL: %w", err)

@@ -25,7 +25,7 @@ import (
 type function struct {
 	store   *store
 	inserts *insertBatcher
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	log     *slog.Logger
 	push    *pusher
 	// created counts notifications stored, by kind; redeliveries do not count.
@@ -247,7 +247,7 @@ func (f *function) mentioned(ctx context.Context, m eventsv1.Message) (members m
 func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state string) error {
 	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: m.RoomID, UserID: m.UserID,
 		State: state, Reason: m.Reason, By: m.By})
-	if err := f.rdb.Publish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
+	if err := f.rdb.SPublish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
 		return fmt.Errorf("notification: publish membership of %s in %s: %w", m.UserID, m.RoomID, err)
 	}
 	return nil
@@ -273,7 +273,7 @@ func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock, blocked 
 	}
 	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: b.DirectRoomID, UserID: b.BlockedID,
 		State: livev1.MembershipChanged, Reason: "block"})
-	if err := f.rdb.Publish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
+	if err := f.rdb.SPublish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
 		return fmt.Errorf("notification: publish the block of %s by %s: %w", b.BlockedID, b.BlockerID, err)
 	}
 	return nil
@@ -301,7 +301,7 @@ func (f *function) notify(ctx context.Context, docs []notificationDoc) error {
 		// PUBLISH answers how many connectors hold a socket of this user
 		// (they subscribe to user channels of local users only): none means
 		// offline, and their subscribed browsers get a Web Push instead.
-		online, err := f.rdb.Publish(ctx, livev1.UserChannel(d.UserID), frame).Result()
+		online, err := f.rdb.SPublish(ctx, livev1.UserChannel(d.UserID), frame).Result()
 		if err != nil {
 			f.log.WarnContext(ctx, "live notification push failed; it stays in the list", "error", err)
 			continue

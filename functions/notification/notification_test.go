@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	f    *function
 	list *listServer
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 }
 
 func newEnv(t *testing.T) *env {
@@ -99,7 +99,7 @@ func (e *env) mustRetry(t *testing.T, typ string, data any) {
 // listen subscribes to a Redis channel, once the subscription is confirmed.
 func (e *env) listen(t *testing.T, channel string) *redis.PubSub {
 	t.Helper()
-	sub := e.rdb.Subscribe(context.Background(), channel)
+	sub := e.rdb.SSubscribe(context.Background(), channel)
 	t.Cleanup(func() { sub.Close() })
 	if _, err := sub.Receive(context.Background()); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
@@ -32,11 +33,10 @@ func observedFunction(tb testing.TB, monitor *mongoevent.CommandMonitor, hook re
 		tb.Fatal(err)
 	}
 	db := mc.Database("o" + uuid.NewString()[:8])
-	ropts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rdb := redis.NewClient(ropts)
 	rdb.AddHook(hook)
 	st := newStore(db)
 	if err := st.ensureIndexes(ctx); err != nil {

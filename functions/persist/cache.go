@@ -15,7 +15,7 @@ import (
 // the connector adds messages as it publishes them; persist rewrites
 // entries that change and reads from it first.
 type cache struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 // replace swaps the window's entry of m's seq for m, if the window still

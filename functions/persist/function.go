@@ -166,7 +166,7 @@ func (f *function) countReply(ctx context.Context, root messageDoc, m eventsv1.M
 	if err != nil {
 		return nil, err
 	}
-	if err := f.cache.rdb.Publish(ctx, livev1.RoomChannel(m.RoomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
+	if err := f.cache.rdb.SPublish(ctx, livev1.RoomChannel(m.RoomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
 		return nil, fmt.Errorf("persist: tell room %s of thread %s: %w", m.RoomID, root.ID, err)
 	}
 	return pub.Thread, nil
@@ -227,7 +227,7 @@ func (f *function) applyAndTell(ctx context.Context, roomID, id, frameType strin
 	if err != nil {
 		return doc, err
 	}
-	if err := f.cache.rdb.Publish(ctx, livev1.RoomChannel(roomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
+	if err := f.cache.rdb.SPublish(ctx, livev1.RoomChannel(roomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
 		return doc, fmt.Errorf("persist: tell room %s: %w", roomID, err)
 	}
 	return doc, nil
@@ -263,7 +263,7 @@ func (f *function) hide(ctx context.Context, fl eventsv1.MessageFlagged) error {
 	if err != nil {
 		return err
 	}
-	if err := f.cache.rdb.Publish(ctx, livev1.UserChannel(doc.UserID), frame).Err(); err != nil {
+	if err := f.cache.rdb.SPublish(ctx, livev1.UserChannel(doc.UserID), frame).Err(); err != nil {
 		return fmt.Errorf("persist: tell the author of %s: %w", fl.MessageID, err)
 	}
 	return nil
@@ -288,7 +288,7 @@ func (f *function) thumbnailed(ctx context.Context, t eventsv1.FileThumbnailed) 
 	if err != nil {
 		return err
 	}
-	if err := f.cache.rdb.Publish(ctx, livev1.RoomChannel(t.RoomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
+	if err := f.cache.rdb.SPublish(ctx, livev1.RoomChannel(t.RoomID), livev1.EphemeralEnvelope(frame)).Err(); err != nil {
 		return fmt.Errorf("persist: tell room %s of a thumbnail: %w", t.RoomID, err)
 	}
 	return nil

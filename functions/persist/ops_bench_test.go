@@ -10,10 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/parley-chat/parley/knative/stores"
 	"github.com/parley-chat/parley/knative/stores/opcount"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
@@ -42,11 +42,10 @@ func benchStoreOps(b *testing.B, replies bool) {
 	}
 	db := mc.Database("b" + uuid.NewString()[:8])
 	defer func() { db.Drop(context.Background()); mc.Disconnect(context.Background()) }()
-	ropts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rdb := redis.NewClient(ropts)
 	rdb.AddHook(ops.RedisHook())
 	defer rdb.Close()
 	st := newStore(db)

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	f       *function
 	h       *historyServer
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	batches atomic.Int64
 }
 
@@ -312,7 +312,7 @@ func TestHiddenReasonGoesToTheAuthorOnly(t *testing.T) {
 	if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageSent, room, m)); err != nil {
 		t.Fatal(err)
 	}
-	author, members := e.rdb.Subscribe(ctx, livev1.UserChannel(m.UserID)), e.rdb.Subscribe(ctx, livev1.RoomChannel(room))
+	author, members := e.rdb.SSubscribe(ctx, livev1.UserChannel(m.UserID)), e.rdb.SSubscribe(ctx, livev1.RoomChannel(room))
 	defer author.Close()
 	defer members.Close()
 	for _, ps := range []*redis.PubSub{author, members} {

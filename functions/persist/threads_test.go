@@ -38,7 +38,7 @@ func TestRepliesAreCountedOnTheRootConcurrentlyAndOnRedelivery(t *testing.T) {
 	if _, err := e.f.Handle(ctx, ce(t, eventsv1.TypeMessageSent, room, root)); err != nil {
 		t.Fatal(err)
 	}
-	sub := e.rdb.Subscribe(ctx, livev1.RoomChannel(room))
+	sub := e.rdb.SSubscribe(ctx, livev1.RoomChannel(room))
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil {
 		t.Fatal(err)

@@ -49,6 +49,10 @@ type Config struct {
 	Getenv func(string) string
 	// Ports of the servers started here; -1 picks a free port (tests).
 	PostgresPort, RedisPort, MongoPort, KafkaPort, S3Port int
+	// RedisClusterNodes, when above zero, starts a Redis Cluster of that
+	// many masters (at least 3) instead of one Redis, on RedisPort and the
+	// ports after it, and RedisURL names it with cluster=true.
+	RedisClusterNodes int
 	// KafkaInMemory keeps the embedded broker's log in memory instead of
 	// under StateDir. Tests use it: nothing outlives their stack, and a
 	// fetch then costs no file reads, as with a real broker's page cache.
@@ -157,6 +161,9 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if cfg.Components == 0 {
 		cfg.Components = All
+	}
+	if cfg.RedisClusterNodes != 0 && cfg.RedisClusterNodes < 3 {
+		return nil, errors.New("devstack: a Redis Cluster needs at least 3 masters")
 	}
 	if cfg.Components&Mongo != 0 && cfg.Getenv("MONGO_URI") == "" {
 		cfg.Components |= Postgres // FerretDB's backend

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 
 	"github.com/parley-chat/parley/kafka"
 	"github.com/parley-chat/parley/kafka/kgoauth"
+	"github.com/parley-chat/parley/knative/stores"
 )
 
 var ferretBin, weedBin string
@@ -289,4 +291,66 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// A Redis Cluster of three masters forms, spreads keys by slot over all of
+// them, and comes back with its data on a restart (make run again), its
+// nodes remembering the cluster in nodes.conf.
+func TestRedisClusterFormsAndKeepsDataAcrossRestart(t *testing.T) {
+	cfg := testConfig(t, stateDir(t), nil)
+	cfg.Components, cfg.RedisClusterNodes = Redis, 3
+	// Fixed ports, as make run has: three in a row, free now.
+	for cfg.RedisPort = 0; cfg.RedisPort == 0; {
+		base, err := randomPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RedisPort = base
+		for i := range 3 {
+			if _, err := pickPort("Redis", base+i); err != nil {
+				cfg.RedisPort = 0
+			}
+		}
+	}
+	ctx := context.Background()
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = "hist:{room-" + fmt.Sprint(i) + "}"
+	}
+	for round := range 2 {
+		s := up(t, cfg)
+		if !strings.Contains(s.RedisURL, "cluster=true") {
+			t.Fatalf("RedisURL %s does not name a cluster", s.RedisURL)
+		}
+		rdb, err := stores.RedisURL(s.RedisURL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cluster := rdb.(*redis.ClusterClient)
+		for _, k := range keys {
+			if round == 0 {
+				err = cluster.Set(ctx, k, k, 0).Err()
+			} else if v, e := cluster.Get(ctx, k).Result(); e != nil || v != k {
+				err = fmt.Errorf("after the restart %s = %q (%v)", k, v, e)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var masters atomic.Int32
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			if n, err := c.DBSize(ctx).Result(); err != nil || n == 0 {
+				return fmt.Errorf("master %s holds %d keys (%v)", c.Options().Addr, n, err)
+			}
+			masters.Add(1)
+			return nil
+		})
+		if err != nil || masters.Load() != 3 {
+			t.Fatalf("round %d: %d masters with keys: %v", round, masters.Load(), err)
+		}
+		rdb.Close()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -2,18 +2,26 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// clusterSlots is Redis Cluster's fixed number of hash slots.
+const clusterSlots = 16384
+
+// startRedis starts one Redis, or with cfg.RedisClusterNodes a Redis Cluster
+// of that many masters (no replicas: this is one machine), and returns the
+// URL for REDIS_URL (see knative/stores.OpenRedisURL).
 func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 	bin, err := findBinary("redis-server", "redis-server", cfg.InstallMissing)
 	if err != nil {
@@ -23,38 +31,122 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cfg.StateDir, "redis")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+	nodes := max(cfg.RedisClusterNodes, 1)
+	ports := make([]int, nodes)
+	for i := range nodes {
+		dir, name := filepath.Join(cfg.StateDir, "redis"), "redis"
+		extra := ""
+		if cfg.RedisClusterNodes > 0 {
+			dir, name = filepath.Join(dir, "node-"+strconv.Itoa(i)), "redis-"+strconv.Itoa(i)
+			// masterauth lets a node that becomes a replica log in to its master.
+			extra = "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 5000\nmasterauth " + password + "\n"
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", err
+		}
+		configured := cfg.RedisPort
+		if configured > 0 {
+			configured += i
+		}
+		ports[i], err = s.onFreePort("Redis", configured, DefaultRedisPort+i, func(port int) (*server, error) {
+			// The password goes in a 0600 file, not on the command line where ps shows it.
+			conf := filepath.Join(dir, "redis.conf")
+			body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode yes\ndir %s\nappendonly yes\nappendfsync everysec\nrequirepass %s\ndaemonize no\n%s",
+				port, dir, password, extra)
+			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+				return nil, err
+			}
+			srv, err := startServer(name, exec.Command(bin, conf), syscall.SIGTERM, filepath.Join(cfg.StateDir, name+".log"))
+			if err != nil {
+				return nil, err
+			}
+			client := redis.NewClient(nodeOptions(password, port))
+			defer client.Close()
+			return srv, srv.waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return client.Ping(ctx).Err() })
+		})
+		if err != nil {
+			return "", err
+		}
 	}
-	port, err := s.onFreePort("Redis", cfg.RedisPort, DefaultRedisPort, func(port int) (*server, error) {
-		// The password goes in a 0600 file, not on the command line where ps shows it.
-		conf := filepath.Join(dir, "redis.conf")
-		body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode yes\ndir %s\nappendonly yes\nappendfsync everysec\nrequirepass %s\ndaemonize no\n",
-			port, dir, password)
-		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-			return nil, err
+	if cfg.RedisClusterNodes > 0 {
+		if err := formCluster(ctx, password, ports); err != nil {
+			return "", fmt.Errorf("devstack: Redis Cluster: %w", err)
 		}
-		srv, err := startServer("redis", exec.Command(bin, conf), syscall.SIGTERM, filepath.Join(cfg.StateDir, "redis.log"))
-		if err != nil {
-			return nil, err
-		}
-		opts, err := redis.ParseURL(redisURL(password, port))
-		if err != nil {
-			return srv, err
-		}
-		client := redis.NewClient(opts)
-		defer client.Close()
-		return srv, srv.waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return client.Ping(ctx).Err() })
-	})
+		s.log.Info("redis cluster ready", "ports", ports)
+		return redisClusterURL(password, ports), nil
+	}
+	s.log.Info("redis ready", "port", ports[0])
+	return redisURL(password, ports[0]), nil
+}
+
+// formCluster gives each node an equal range of the slots, unless the nodes
+// already form a cluster (a restart: nodes.conf remembers it), makes them
+// meet, and waits until every node reports the cluster healthy.
+func formCluster(ctx context.Context, password string, ports []int) error {
+	clients := make([]*redis.Client, len(ports))
+	for i, port := range ports {
+		clients[i] = redis.NewClient(nodeOptions(password, port))
+		defer clients[i].Close()
+	}
+	info, err := clients[0].ClusterInfo(ctx).Result()
 	if err != nil {
-		return "", err
+		return err
 	}
-	s.log.Info("redis ready", "port", port, "data", dir)
-	return redisURL(password, port), nil
+	if !strings.Contains(info, "cluster_slots_assigned:"+strconv.Itoa(clusterSlots)) {
+		for i, c := range clients {
+			first, last := i*clusterSlots/len(ports), (i+1)*clusterSlots/len(ports)-1
+			if err := c.Do(ctx, "cluster", "addslotsrange", first, last).Err(); err != nil {
+				return fmt.Errorf("node %d: slots %d-%d: %w", i, first, last, err)
+			}
+		}
+		for _, port := range ports[1:] {
+			if err := clients[0].ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(port)).Err(); err != nil {
+				return fmt.Errorf("meet %d: %w", port, err)
+			}
+		}
+	}
+	// The nodes learn of each other by gossip, in about a second.
+	deadline := time.Now().Add(30 * time.Second)
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
+		healthy := true
+		for _, c := range clients {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") ||
+				!strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(ports))) {
+				healthy = false
+				break
+			}
+		}
+		if healthy {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the nodes did not agree on a healthy cluster within 30s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+func nodeOptions(password string, port int) *redis.Options {
+	return &redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password}
 }
 
 func redisURL(password string, port int) string {
 	u := url.URL{Scheme: "redis", User: url.UserPassword("default", password), Host: "127.0.0.1:" + strconv.Itoa(port), Path: "/0"}
+	return u.String()
+}
+
+// redisClusterURL names the first node as the host and the others as seeds,
+// the form go-redis's ParseClusterURL reads, with cluster=true.
+func redisClusterURL(password string, ports []int) string {
+	q := url.Values{"cluster": {"true"}}
+	for _, port := range ports[1:] {
+		q.Add("addr", "127.0.0.1:"+strconv.Itoa(port))
+	}
+	u := url.URL{Scheme: "redis", User: url.UserPassword("default", password), Host: "127.0.0.1:" + strconv.Itoa(ports[0]), RawQuery: q.Encode()}
 	return u.String()
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -67,15 +69,64 @@ func TestTwoUsersOnTwoConnectorsChat(t *testing.T) {
 	}
 	// Every published seq has left the room's in-flight set, so no hub
 	// would wait for it.
-	opts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	if n, err := rdb.ZCard(context.Background(), livev1.SendingKey(room)).Result(); err != nil || n != 0 {
 		t.Errorf("%d seqs still in flight after every send was acked (%v)", n, err)
 	}
+	// The room's traffic is on a shard channel, subscribed by both
+	// connectors on the one master that owns its slot (on a Redis Cluster:
+	// make test runs this suite on one too), and on no plain channel, whose
+	// PUBLISH a cluster would copy to every node.
+	channel := livev1.RoomChannel(room)
+	owner := ""
+	if cluster, ok := rdb.(*redis.ClusterClient); ok {
+		node, err := cluster.MasterForKey(context.Background(), channel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner = node.Options().Addr
+	}
+	for addr, n := range subscribersByMaster(t, rdb, channel) {
+		want := int64(0)
+		if owner == "" || addr == owner {
+			want = 2
+		}
+		if n.shard != want || n.plain != 0 {
+			t.Errorf("%s on %s: %d shard and %d plain subscribers, want %d and 0", channel, addr, n.shard, n.plain, want)
+		}
+	}
+}
+
+type subscribers struct{ shard, plain int64 }
+
+// subscribersByMaster asks each master (the one Redis, or every master of
+// a cluster) for channel's subscribers on that node alone.
+func subscribersByMaster(t *testing.T, rdb redis.UniversalClient, channel string) map[string]subscribers {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]subscribers{}
+	count := func(ctx context.Context, c *redis.Client) error {
+		shard, err := c.Do(ctx, "pubsub", "shardnumsub", channel).Slice()
+		if err != nil {
+			return err
+		}
+		plain, err := c.PubSubNumSub(ctx, channel).Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got[c.Options().Addr] = subscribers{shard: shard[1].(int64), plain: plain[channel]}
+		return nil
+	}
+	if err := stores.ForEachMaster(context.Background(), rdb, count); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func TestResumeOnAnotherConnectorGetsExactlyWhatWasMissed(t *testing.T) {

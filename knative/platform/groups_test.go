@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -91,13 +91,12 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 	room := newRoom(t, ann, bob, cy)
 
 	// The block reaches the connectors' caches through notification.
-	opts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	changes := rdb.Subscribe(context.Background(), livev1.MembershipChannel)
+	changes := rdb.SSubscribe(context.Background(), livev1.MembershipChannel)
 	defer changes.Close()
 	if _, err := changes.Receive(context.Background()); err != nil {
 		t.Fatal(err)
@@ -123,7 +122,7 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 		// its cached answer.
 		fence := uuid.NewString()
 		payload, _ := json.Marshal(frame{"type": "test_fence", "id": fence})
-		if err := rdb.Publish(context.Background(), livev1.UserChannel(bob.id), payload).Err(); err != nil {
+		if err := rdb.SPublish(context.Background(), livev1.UserChannel(bob.id), payload).Err(); err != nil {
 			t.Fatal(err)
 		}
 		b.expect("test_fence", func(f frame) bool { return f.str("id") == fence })

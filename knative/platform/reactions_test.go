@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -107,11 +106,10 @@ func TestReactionsAreLiveAndKept(t *testing.T) {
 	// Without the window, history comes from MongoDB: a reload shows what
 	// persist kept once it has applied the events (in order: ada's 👍 came
 	// and went).
-	opts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	reload := dial(t, plat.url, ada)
 	deadline := time.Now().Add(30 * time.Second)

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -25,11 +25,10 @@ func TestALostOrRewoundSeqCounterLosesNoAckedMessage(t *testing.T) {
 	a := dial(t, plat.url, ada)
 	b := dial(t, plat.url, bob)
 	b.subscribe(room, 0)
-	opts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
 	acked := map[string]int64{} // message id -> seq

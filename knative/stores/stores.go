@@ -15,6 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,22 +59,83 @@ func (e *Errors) OpenMongo(getenv func(string) string) (*mongo.Client, *mongo.Da
 	return mc, mc.Database(db), nil
 }
 
-// OpenRedis returns a client for REDIS_URL with failed commands counted.
-func (e *Errors) OpenRedis(getenv func(string) string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(getenv("REDIS_URL"))
+// OpenRedis returns a client for REDIS_URL (see RedisURL) with failed
+// commands counted.
+func (e *Errors) OpenRedis(getenv func(string) string) (redis.UniversalClient, error) {
+	rdb, err := RedisURL(getenv("REDIS_URL"), 0)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	rdb := redis.NewClient(opts)
 	rdb.AddHook(e.RedisHook())
 	return rdb, nil
+}
+
+// RedisURL returns a client for one Redis, redis[s]://user:password@host:port/db,
+// or for a Redis Cluster when the URL says cluster=true: the host is one
+// seed node and addr= names more, redis://user:password@host:port?cluster=true&addr=host2:port,
+// with go-redis's other cluster options (ParseClusterURL) allowed beside
+// them. Every key Parley writes carries its room or user as the hash tag,
+// so the keys a script or transaction touches share a slot, and channels
+// are shard channels (SPUBLISH), which stay on the shard of their slot.
+// A poolSize above zero replaces the URL's (per node on a cluster).
+func RedisURL(raw string, poolSize int) (redis.UniversalClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	if !q.Has("cluster") {
+		opts, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, err
+		}
+		if poolSize > 0 {
+			opts.PoolSize = poolSize
+		}
+		return redis.NewClient(opts), nil
+	}
+	cluster, err := strconv.ParseBool(q.Get("cluster"))
+	if err != nil {
+		return nil, fmt.Errorf("cluster=%q: %w", q.Get("cluster"), err)
+	}
+	q.Del("cluster")
+	u.RawQuery = q.Encode()
+	if !cluster {
+		return RedisURL(u.String(), poolSize)
+	}
+	if strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0" {
+		return nil, errors.New("a Redis Cluster has only database 0")
+	}
+	u.Path = ""
+	opts, err := redis.ParseClusterURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	if poolSize > 0 {
+		opts.PoolSize = poolSize
+	}
+	return redis.NewClusterClient(opts), nil
+}
+
+// ForEachMaster runs fn on the one Redis, or on every master of a cluster
+// (concurrently), for what a node answers of itself alone: its clients,
+// its subscribers, its keys.
+func ForEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, *redis.Client) error) error {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, fn)
+	case *redis.Client:
+		return fn(ctx, c)
+	default:
+		return fmt.Errorf("redis: ForEachMaster of a %T", rdb)
+	}
 }
 
 // State is where a function keeps its state: a MongoDB database and a Redis
 // client, opened together.
 type State struct {
 	Mongo *mongo.Database
-	Redis *redis.Client
+	Redis redis.UniversalClient
 }
 
 // OpenState opens MONGO_URI's database (MONGO_DB, default parley) and

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +62,12 @@ func TestRedisFailuresCountAndMissesDoNot(t *testing.T) {
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer down.Close()
 	down.AddHook(e.RedisHook())
-	down.Ping(ctx)
+	// go-redis may dial on a goroutine of its pool and answer the caller
+	// before the hook has counted: wait for the count, pinging again.
+	deadline := time.Now().Add(5 * time.Second)
+	for count(e, "redis", "dial") < 1 && time.Now().Before(deadline) {
+		down.Ping(ctx)
+	}
 	if n := count(e, "redis", "dial"); n < 1 {
 		t.Errorf("an unreachable Redis counted %v dial errors", n)
 	}

@@ -13,7 +13,7 @@ import (
 // room into rdb (livev1.BlockedKey) before it answers, where every
 // connector's send path reads it: a send right after a block is refused,
 // not only once the block's event has reached the connectors.
-func (g *Gateway) MirrorBlocks(rdb *redis.Client) { g.blocks = rdb }
+func (g *Gateway) MirrorBlocks(rdb redis.UniversalClient) { g.blocks = rdb }
 
 // mirrorBlock adds the blocked user to (or, on unblock, removes them from)
 // the set of users the pair's 1:1 room refuses. auth has recorded the

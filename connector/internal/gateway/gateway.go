@@ -69,7 +69,7 @@ type Gateway struct {
 
 	// blocks is where blocks are mirrored for the send path (MirrorBlocks);
 	// nil: they reach sends through the event pipeline only.
-	blocks *redis.Client
+	blocks redis.UniversalClient
 }
 
 // Clients are the functions the gateway calls.

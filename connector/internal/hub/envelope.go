@@ -9,5 +9,5 @@ import (
 // Publish sends an envelope (livev1.MessageEnvelope, EphemeralEnvelope or
 // GapEnvelope) to a room's channel.
 func (h *Hub) Publish(ctx context.Context, roomID string, envelope []byte) error {
-	return h.rdb.Publish(ctx, livev1.RoomChannel(roomID), envelope).Err()
+	return h.rdb.SPublish(ctx, livev1.RoomChannel(roomID), envelope).Err()
 }

@@ -15,8 +15,9 @@
 // ordering itself is package order; the hub adds the room lock, the wait
 // for a missing seq (order.go) and the subscriptions (rooms.go).
 //
-// The hub owns one Redis pub/sub connection, opened by the first Join or
-// by Run and closed by Close or when Run returns.
+// The hub owns its Redis subscriptions (shard channels, one connection per
+// master that owns a room of its; see shardsub), opened by the first Join
+// and closed by Close or when Run returns.
 //
 // Concurrency: Hub methods are safe for concurrent use. Subscribers'
 // Deliver is called with a room lock held and must not block.
@@ -31,6 +32,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/connector/internal/shardsub"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -67,10 +69,10 @@ type Config struct {
 // Hub is this connector's side of the room channels.
 type Hub struct {
 	cfg Config
-	rdb *redis.Client
-	// ps is the hub's one pub/sub connection, opened by the first Join or
-	// by Run (New opens nothing) and closed by Close or Run's return.
-	ps    *redis.PubSub
+	rdb redis.UniversalClient
+	// ps holds the rooms' subscriptions, opened by the first Join (New
+	// opens nothing) and closed by Close or Run's return.
+	ps    *shardsub.Sub
 	close sync.Once
 	log   *slog.Logger
 
@@ -104,7 +106,7 @@ func (h *Hub) lookup(roomID string) *room {
 }
 
 // New returns a hub on rdb. Run must be running for frames to arrive.
-func New(rdb *redis.Client, cfg Config) *Hub {
+func New(rdb redis.UniversalClient, cfg Config) *Hub {
 	if cfg.GapWait == 0 {
 		cfg.GapWait = time.Second
 	}
@@ -112,7 +114,7 @@ func New(rdb *redis.Client, cfg Config) *Hub {
 		cfg.Logger = slog.Default()
 	}
 	h := &Hub{cfg: cfg, rdb: rdb, log: cfg.Logger, waiters: map[string][]chan struct{}{},
-		ps: rdb.Subscribe(context.Background())} // no channels: no connection yet
+		ps: shardsub.New(rdb, 4096, cfg.Logger)}
 	for i := range h.shards {
 		h.shards[i].rooms = map[string]*room{}
 	}
@@ -124,7 +126,7 @@ func New(rdb *redis.Client, cfg Config) *Hub {
 const maxBatch = 128
 
 // Run dispatches frames from Redis until ctx ends, then closes the
-// subscription. go-redis re-connects and re-subscribes by itself when the
+// subscriptions. go-redis re-connects and re-subscribes by itself when a
 // connection drops.
 //
 // Frames already waiting in the channel are dispatched as one batch before
@@ -134,7 +136,7 @@ const maxBatch = 128
 // keeps a loaded connector from spending its CPU on syscalls.
 func (h *Hub) Run(ctx context.Context) {
 	defer h.Close()
-	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
+	ch := h.ps.Channel()
 	touched := map[Subscriber]struct{}{}
 	for {
 		select {
@@ -170,7 +172,7 @@ func (h *Hub) handle(m any, touched map[Subscriber]struct{}) {
 	case *redis.Message:
 		h.dispatch(m.Channel, m.Payload, touched)
 	case *redis.Subscription:
-		if m.Kind == "subscribe" {
+		if m.Kind == "ssubscribe" {
 			h.subscribed(m.Channel)
 		}
 	}

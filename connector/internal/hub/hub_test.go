@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -63,8 +64,10 @@ func (r *recorder) list() []string {
 }
 
 func newHub(t *testing.T, wait time.Duration) *Hub {
-	opts, _ := redis.ParseURL(stack.RedisURL)
-	rdb := redis.NewClient(opts)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := New(rdb, Config{GapWait: wait, Head: func(ctx context.Context, room string) (int64, error) {
 		seq, err := rdb.Get(ctx, "seq:{"+room+"}").Int64()
 		if err == redis.Nil {
@@ -297,7 +300,7 @@ func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
 	}
 	go join(r)
 	for n := int64(0); n == 0; time.Sleep(5 * time.Millisecond) { // Join has subscribed
-		n = h.rdb.PubSubNumSub(ctx, livev1.RoomChannel("r11")).Val()[livev1.RoomChannel("r11")]
+		n = h.rdb.PubSubShardNumSub(ctx, livev1.RoomChannel("r11")).Val()[livev1.RoomChannel("r11")]
 	}
 	go join(second) // a second local member waits for the first to finish
 	h.rdb.Incr(ctx, "seq:{r11}")

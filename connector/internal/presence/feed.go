@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/connector/internal/shardsub"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -73,9 +76,12 @@ func (f *Feed) unwatchLocked(s Sink) {
 // Run forwards changes until ctx ends, reading the watched users' statuses
 // again every sweep. Its Redis subscription is closed when it returns.
 func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
-	ps := f.tracker.rdb.Subscribe(ctx, livev1.PresenceChannel)
-	defer ps.Close()
-	ch := ps.Channel()
+	sub := shardsub.New(f.tracker.rdb, 100, f.tracker.log)
+	defer sub.Close()
+	// A failed subscribe is still recorded: go-redis subscribes again when
+	// it reconnects.
+	_ = sub.Subscribe(ctx, livev1.PresenceChannel)
+	ch := sub.Channel()
 	tick := time.NewTicker(sweep)
 	defer tick.Stop()
 	known := map[string]string{} // last status pushed per watched user
@@ -94,9 +100,13 @@ func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case msg, ok := <-ch:
+		case m, ok := <-ch:
 			if !ok {
 				return
+			}
+			msg, isMsg := m.(*redis.Message)
+			if !isMsg {
+				continue
 			}
 			user, status := parseChange(msg.Payload)
 			push(user, status, []byte(msg.Payload))

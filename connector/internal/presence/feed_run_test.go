@@ -47,7 +47,7 @@ func (r *recording) next(t *testing.T) string {
 }
 
 // runFeed runs a feed of a new tracker until the test ends.
-func runFeed(t *testing.T, sweep time.Duration) (*redis.Client, *Tracker, *Feed) {
+func runFeed(t *testing.T, sweep time.Duration) (redis.UniversalClient, *Tracker, *Feed) {
 	t.Helper()
 	rdb := redistest.Client(t, stack.RedisURL, "")
 	tracker := New(rdb, time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -30,7 +30,7 @@ const (
 
 // Tracker is safe for concurrent use.
 type Tracker struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	ttl time.Duration
 	log *slog.Logger
 
@@ -39,7 +39,7 @@ type Tracker struct {
 }
 
 // New returns a tracker whose sessions expire ttl after their last refresh.
-func New(rdb *redis.Client, ttl time.Duration, log *slog.Logger) *Tracker {
+func New(rdb redis.UniversalClient, ttl time.Duration, log *slog.Logger) *Tracker {
 	return &Tracker{rdb: rdb, ttl: ttl, log: log, local: map[string]map[string]string{}}
 }
 
@@ -75,7 +75,7 @@ func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
 	}
 	if after := t.Status(ctx, user); after != before {
 		frame, _ := json.Marshal(livev1.Presence(user, after))
-		return t.rdb.Publish(ctx, livev1.PresenceChannel, frame).Err()
+		return t.rdb.SPublish(ctx, livev1.PresenceChannel, frame).Err()
 	}
 	return nil
 }

@@ -7,10 +7,13 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/knative/stores"
 )
 
 // Wait polls cond until it reports true, for at most 5s, pausing from 1ms
@@ -32,10 +35,10 @@ func Wait(t testing.TB, cond func() (ok bool, saw string)) {
 }
 
 // Subscribers waits until channel has want subscribers in Redis.
-func Subscribers(t testing.TB, rdb *redis.Client, channel string, want int64) {
+func Subscribers(t testing.TB, rdb redis.UniversalClient, channel string, want int64) {
 	t.Helper()
 	Wait(t, func() (bool, string) {
-		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+		n, err := rdb.PubSubShardNumSub(context.Background(), channel).Result()
 		if err != nil {
 			return false, err.Error()
 		}
@@ -43,16 +46,22 @@ func Subscribers(t testing.TB, rdb *redis.Client, channel string, want int64) {
 	})
 }
 
-// Client connects to the Redis at url (a test stack's RedisURL) until the
-// test ends; with name, its connections carry that client name.
-func Client(t testing.TB, url, name string) *redis.Client {
+// Client connects to the Redis at url (a test stack's RedisURL: one Redis
+// or a Redis Cluster) until the test ends; with name, its connections carry
+// that client name.
+func Client(t testing.TB, url, name string) redis.UniversalClient {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
+	if name != "" {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		url += sep + "client_name=" + name
+	}
+	rdb, err := stores.RedisURL(url, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.ClientName = name
-	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }

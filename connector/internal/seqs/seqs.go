@@ -86,7 +86,7 @@ type Reserver interface {
 
 // Authority hands out a room's seqs. Safe for concurrent use.
 type Authority struct {
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	reserver Reserver
 	renewing singleflight.Group
 	log      *slog.Logger
@@ -96,7 +96,7 @@ type Authority struct {
 }
 
 // New returns an authority over rdb.
-func New(rdb *redis.Client, reserver Reserver, log *slog.Logger) *Authority {
+func New(rdb redis.UniversalClient, reserver Reserver, log *slog.Logger) *Authority {
 	return &Authority{rdb: rdb, reserver: reserver, log: log, triedSoon: map[string]time.Time{}}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -30,13 +31,12 @@ func TestMain(m *testing.M) {
 	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
 }
 
-func newAuthority(t testing.TB) (*Authority, *redis.Client, *seqstest.Blocks) {
+func newAuthority(t testing.TB) (*Authority, redis.UniversalClient, *seqstest.Blocks) {
 	t.Helper()
-	opts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
 	b := &seqstest.Blocks{}
 	return New(rdb, b, slog.New(slog.NewTextHandler(io.Discard, nil))), rdb, b

@@ -10,10 +10,12 @@ package userfeed
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/connector/internal/shardsub"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -32,7 +34,7 @@ type Members interface {
 
 // Feed is safe for concurrent use.
 type Feed struct {
-	ps      *redis.PubSub
+	ps      *shardsub.Sub
 	members Members
 	close   sync.Once
 
@@ -41,9 +43,8 @@ type Feed struct {
 }
 
 // New returns a feed on rdb. Run must be running for frames to arrive.
-func New(rdb *redis.Client, members Members) *Feed {
-	// Subscribe without channels opens no connection yet.
-	return &Feed{ps: rdb.Subscribe(context.Background()), members: members, sinks: map[string]map[Sink]struct{}{}}
+func New(rdb redis.UniversalClient, members Members, log *slog.Logger) *Feed {
+	return &Feed{ps: shardsub.New(rdb, 100, log), members: members, sinks: map[string]map[Sink]struct{}{}}
 }
 
 // Add subscribes to user's channel for s.
@@ -90,8 +91,10 @@ func (u *Feed) Run(ctx context.Context) {
 	// A failed subscribe is still recorded: go-redis subscribes again when
 	// it reconnects, as it does for the users' channels.
 	_ = u.ps.Subscribe(ctx, livev1.MembershipChannel)
-	for msg := range u.ps.Channel() {
-		u.forward(msg)
+	for m := range u.ps.Channel() {
+		if msg, ok := m.(*redis.Message); ok {
+			u.forward(msg)
+		}
 	}
 }
 

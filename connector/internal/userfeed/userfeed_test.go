@@ -3,6 +3,7 @@ package userfeed
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func next(t *testing.T, ch chan string) string {
 func TestFramesReachTheirUsersSocketsAndMembershipChangesStopRooms(t *testing.T) {
 	rdb := redistest.Client(t, stack.RedisURL, "")
 	members := forgetting{forgot: make(chan string, 8)}
-	feed := New(rdb, members)
+	feed := New(rdb, members, slog.Default())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); feed.Run(ctx) }()
@@ -59,13 +60,13 @@ func TestFramesReachTheirUsersSocketsAndMembershipChangesStopRooms(t *testing.T)
 	redistest.Subscribers(t, rdb, livev1.UserChannel("ada"), 1)
 	redistest.Subscribers(t, rdb, livev1.MembershipChannel, 1)
 
-	rdb.Publish(ctx, livev1.UserChannel("ada"), `{"type":"notification"}`)
+	rdb.SPublish(ctx, livev1.UserChannel("ada"), `{"type":"notification"}`)
 	if got := next(t, ada.got); got != `frame {"type":"notification"}` {
 		t.Fatalf("ada got %q", got)
 	}
 	change := func(user, state string) string {
 		b, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: "r1", UserID: user, State: state})
-		rdb.Publish(ctx, livev1.MembershipChannel, b)
+		rdb.SPublish(ctx, livev1.MembershipChannel, b)
 		return string(b)
 	}
 	change("bob", livev1.MembershipLeft)

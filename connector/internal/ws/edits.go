@@ -108,6 +108,6 @@ func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int6
 
 var replaceScript = redis.NewScript(livev1.ReplaceInHistory)
 
-func replaceInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, raw []byte) error {
+func replaceInWindow(ctx context.Context, rdb redis.UniversalClient, roomID string, seq int64, raw []byte) error {
 	return replaceScript.Run(ctx, rdb, []string{livev1.HistoryKey(roomID), livev1.ChangesKey(roomID)}, seq, raw).Err()
 }

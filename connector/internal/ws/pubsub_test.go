@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/connector/internal/redistest"
+	"github.com/parley-chat/parley/knative/stores"
 )
 
 // stayingSubscriber is a hub member that never leaves, so the hub's
@@ -24,17 +25,28 @@ func (stayingSubscriber) Deliver(string, int64, []byte) {}
 func (stayingSubscriber) Flush()                        {}
 func (stayingSubscriber) Resync(string)                 {}
 
-// pubsubConns counts the connections named name that Redis has in pub/sub
-// mode, or that last ran a pub/sub command (one that unsubscribed from
-// everything is no longer flagged, but still open).
-func pubsubConns(t *testing.T, admin *redis.Client, name string) int {
+// pubsubConns counts the connections named name that Redis (every master
+// of a cluster) has in pub/sub mode, or that last ran a pub/sub command
+// (one that unsubscribed from everything is no longer flagged, but still
+// open).
+func pubsubConns(t *testing.T, admin redis.UniversalClient, name string) int {
 	t.Helper()
-	list, err := admin.ClientList(context.Background()).Result()
-	if err != nil {
+	var (
+		mu    sync.Mutex
+		lists []string
+	)
+	list := func(ctx context.Context, c *redis.Client) error {
+		l, err := c.ClientList(ctx).Result()
+		mu.Lock()
+		defer mu.Unlock()
+		lists = append(lists, l)
+		return err
+	}
+	if err := stores.ForEachMaster(context.Background(), admin, list); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, line := range strings.Split(list, "\n") {
+	for _, line := range strings.Split(strings.Join(lists, "\n"), "\n") {
 		fields := map[string]string{}
 		for _, kv := range strings.Fields(line) {
 			k, v, _ := strings.Cut(kv, "=")
@@ -49,7 +61,7 @@ func pubsubConns(t *testing.T, admin *redis.Client, name string) int {
 
 // waitPubsubConns waits until Redis lists want pub/sub connections named
 // name: a closed connection leaves CLIENT LIST once Redis has read the close.
-func waitPubsubConns(t *testing.T, admin *redis.Client, name string, want int) {
+func waitPubsubConns(t *testing.T, admin redis.UniversalClient, name string, want int) {
 	t.Helper()
 	redistest.Wait(t, func() (bool, string) {
 		got := pubsubConns(t, admin, name)

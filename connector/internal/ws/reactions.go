@@ -73,7 +73,7 @@ func (s *session) react(ctx context.Context, f livev1.Frame) {
 // (that is what reactions are for), so the entry is read and rewritten in
 // one optimistic transaction (livev1.RewriteInWindow): a blind replace, as
 // an edit does, would drop a reaction written in between.
-func reactInWindow(ctx context.Context, rdb *redis.Client, r eventsv1.MessageReacted) error {
+func reactInWindow(ctx context.Context, rdb redis.UniversalClient, r eventsv1.MessageReacted) error {
 	err := livev1.RewriteInWindow(ctx, rdb, r.RoomID, r.Seq, r.MessageID, func(m *eventsv1.Message) (bool, error) {
 		rs, changed, err := eventsv1.ApplyReaction(m.Reactions, r.Emoji, r.UserID, r.Op)
 		if err != nil || !changed {

@@ -15,7 +15,7 @@ import (
 )
 
 // windowMessage reads a message from the room's history window.
-func windowMessage(t *testing.T, rdb *redis.Client, room string, seq int64) eventsv1.Message {
+func windowMessage(t *testing.T, rdb redis.UniversalClient, room string, seq int64) eventsv1.Message {
 	t.Helper()
 	vals, err := rdb.ZRangeArgs(context.Background(), redis.ZRangeArgs{Key: livev1.HistoryKey(room), ByScore: true, Start: seq, Stop: seq}).Result()
 	if err != nil || len(vals) != 1 {

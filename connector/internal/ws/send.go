@@ -93,7 +93,7 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 	hk := livev1.HistoryKey(f.RoomID)
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
 	pipe.ZRemRangeByRank(ctx, hk, 0, -livev1.HistoryWindow-1)
-	pipe.Publish(ctx, livev1.RoomChannel(f.RoomID), livev1.MessageEnvelope(msg.Seq, messageFrame(f.RoomID, raw)))
+	pipe.SPublish(ctx, livev1.RoomChannel(f.RoomID), livev1.MessageEnvelope(msg.Seq, messageFrame(f.RoomID, raw)))
 	pipe.ZRem(ctx, c.pendingKey(), msg.Seq)
 	pipe.Set(ctx, c.dedupKey(), done, 24*time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/files"
 	"github.com/parley-chat/parley/connector/internal/hub"
 	"github.com/parley-chat/parley/connector/internal/presence"
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/connector/internal/seqs"
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
@@ -136,7 +137,7 @@ func BenchmarkReactPath(b *testing.B) {
 
 // newBenchSession is an authenticated session of bench-user on a real
 // socket whose client side only drains what the session writes.
-func newBenchSession(b *testing.B, fs Files) (*session, context.Context, *redis.Client) {
+func newBenchSession(b *testing.B, fs Files) (*session, context.Context, redis.UniversalClient) {
 	c := newConnector(b, Config{SendRate: 1e9, SendBurst: 1e9})
 	c.srv.files = fs
 	rdb, h, srv := c.rdb, c.hub, c.srv
@@ -180,21 +181,15 @@ func newBenchSession(b *testing.B, fs Files) (*session, context.Context, *redis.
 // on a Redis client whose connections carry a name of their own.
 type connector struct {
 	name string
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	hub  *hub.Hub
 	srv  *Server
 }
 
 func newConnector(t testing.TB, cfg Config) *connector {
 	t.Helper()
-	opts, err := redis.ParseURL(stack.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := &connector{name: "pubsub-" + uuid.NewString()[:8]}
-	opts.ClientName = c.name
-	c.rdb = redis.NewClient(opts)
-	t.Cleanup(func() { c.rdb.Close() })
+	c.rdb = redistest.Client(t, stack.RedisURL, c.name)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	authority := seqs.New(c.rdb, &seqstest.Blocks{}, log)
 	c.hub = hub.New(c.rdb, hub.Config{Head: authority.Head, Logger: log})

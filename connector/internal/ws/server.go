@@ -105,7 +105,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	hub      *hub.Hub
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	verifier Verifier
 	members  Members
 	history  History
@@ -131,7 +131,7 @@ type Server struct {
 // Deps are the server's collaborators.
 type Deps struct {
 	Hub      *hub.Hub
-	Redis    *redis.Client
+	Redis    redis.UniversalClient
 	Verifier Verifier
 	Members  Members
 	History  History
@@ -171,7 +171,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
-		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, files: d.Files, users: userfeed.New(d.Redis, d.Members),
+		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, files: d.Files, users: userfeed.New(d.Redis, d.Members, cfg.Logger),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
 		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}, epochs: newWriterEpochs()}
 	s.upgrader = websocket.Upgrader{

@@ -30,6 +30,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
@@ -80,7 +81,7 @@ func (acceptingLog) Append(context.Context, event.Event) error { return nil }
 
 type testServer struct {
 	url string
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	srv *Server
 }
 
@@ -132,11 +133,10 @@ func (failingHistory) History(context.Context, *persistv1.HistoryRequest, ...grp
 // with deps, it changes the stand-ins first.
 func newTestServer(t *testing.T, cfg Config, deps ...func(*Deps)) *testServer {
 	t.Helper()
-	opts, err := redis.ParseURL(stack.RedisURL)
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Logger = log
 	authority := seqs.New(rdb, &seqstest.Blocks{}, log)

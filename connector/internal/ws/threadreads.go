@@ -42,7 +42,7 @@ func (s *session) readThread(ctx context.Context, f livev1.Frame) {
 		return
 	}
 	frame, _ := json.Marshal(livev1.ThreadReadFrame{Type: livev1.TypeThreadRead, RoomID: f.RoomID, ThreadID: f.ThreadID, ReadSeq: f.Seq})
-	if err := s.srv.rdb.Publish(ctx, livev1.UserChannel(user), frame).Err(); err != nil {
+	if err := s.srv.rdb.SPublish(ctx, livev1.UserChannel(user), frame).Err(); err != nil {
 		s.srv.logger.Warn("other sockets keep the thread marked until they resubscribe", "error", err)
 	}
 }

@@ -60,7 +60,7 @@ type readMove struct {
 // unread counts what user has not read in a room, first moving their read
 // position up to readTo if that is forward (0: only count); withThreads
 // adds their read positions in the room's threads.
-func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo int64, withThreads bool) (u livev1.Unread, moved readMove, err error) {
+func unread(ctx context.Context, rdb redis.UniversalClient, roomID, user string, readTo int64, withThreads bool) (u livev1.Unread, moved readMove, err error) {
 	keys := []string{livev1.ReceiptsKey(roomID), livev1.HistoryKey(roomID), livev1.MentionsKey(roomID, user), livev1.ThreadReadsKey(roomID, user)}
 	flag := "0"
 	if withThreads {
@@ -110,9 +110,9 @@ func unread(ctx context.Context, rdb *redis.Client, roomID, user string, readTo 
 // tellUnread sends a user's new counts for a room to all their sockets,
 // on every connector (through their livev1.UserChannel), so a read in
 // one tab or device clears the badge in the others.
-func tellUnread(ctx context.Context, rdb *redis.Client, roomID, user string, u livev1.Unread) error {
+func tellUnread(ctx context.Context, rdb redis.UniversalClient, roomID, user string, u livev1.Unread) error {
 	frame, _ := json.Marshal(livev1.UnreadFrame{Type: livev1.TypeUnread, RoomID: roomID, Unread: u})
-	if err := rdb.Publish(ctx, livev1.UserChannel(user), frame).Err(); err != nil {
+	if err := rdb.SPublish(ctx, livev1.UserChannel(user), frame).Err(); err != nil {
 		return fmt.Errorf("unread of %s in %s: publish: %w", user, roomID, err)
 	}
 	return nil

@@ -16,6 +16,8 @@
 //	PARLEY_INGRESS_PORT   Broker ingress                       (28080)
 //	PARLEY_PG_PORT, PARLEY_REDIS_PORT, PARLEY_MONGO_PORT, PARLEY_KAFKA_PORT, PARLEY_S3_PORT
 //	PARLEY_IDLE_TIMEOUT   scale-to-zero idle window            (60s)
+//	PARLEY_REDIS_CLUSTER  run Redis as a Redis Cluster of this many masters, 3 or more,
+//	                      on PARLEY_REDIS_PORT and the ports after it (one Redis)
 //	PARLEY_MODEL_DIR      moderation model folder (make run: the demo model)
 //	ONNXRUNTIME_LIB       libonnxruntime for moderation (make run fetches it)
 //	DATABASE_URL, REDIS_URL, MONGO_URI, KAFKA_BROKERS: use these servers instead
@@ -73,6 +75,7 @@ type settings struct {
 	httpPort, metricsPort, connMetricsPort, ingressPort int
 	pgPort, redisPort, mongoPort, kafkaPort, s3Port     int
 	idle                                                time.Duration
+	redisCluster                                        int
 }
 
 func readSettings() (settings, error) {
@@ -117,6 +120,11 @@ func readSettings() (settings, error) {
 	if s.idle, err = time.ParseDuration(envOr("PARLEY_IDLE_TIMEOUT", "60s")); err != nil {
 		return s, fmt.Errorf("PARLEY_IDLE_TIMEOUT: %w", err)
 	}
+	if v := os.Getenv("PARLEY_REDIS_CLUSTER"); v != "" {
+		if s.redisCluster, err = strconv.Atoi(v); err != nil || s.redisCluster < 3 {
+			return s, fmt.Errorf("PARLEY_REDIS_CLUSTER=%q: a number of masters, 3 or more", v)
+		}
+	}
 	return s, nil
 }
 
@@ -139,7 +147,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		StateDir: s.stateDir, FerretDBBinary: filepath.Join(s.binDir, "ferretdb"), InstallMissing: true,
 		SeaweedFSBinary: filepath.Join(s.binDir, "weed"), S3AllowedOrigins: webOrigins,
 		PostgresPort: s.pgPort, RedisPort: s.redisPort, MongoPort: s.mongoPort, KafkaPort: s.kafkaPort, S3Port: s.s3Port,
-		Logger: log,
+		RedisClusterNodes: s.redisCluster, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,10 +23,29 @@ import (
 	"github.com/parley-chat/parley/knative/devstack"
 )
 
+// ClusterEnv, set to a number of masters (3 or more), makes Run start
+// Redis as a Redis Cluster: make test runs the packages that use Redis
+// once more that way (see the Makefile).
+const ClusterEnv = "PARLEY_TEST_REDIS_CLUSTER"
+
 // Run starts the components, stores the stack in *stack, runs each setup
 // (which may start more on top of the stack), runs the tests and stops
 // everything in reverse. Use it as os.Exit(devstacktest.Run(m, c, &stack)).
 func Run(m *testing.M, c devstack.Component, stack **devstack.Stack, setups ...func() (stop func(), err error)) int {
+	nodes := 0
+	if v := os.Getenv(ClusterEnv); v != "" {
+		var err error
+		if nodes, err = strconv.Atoi(v); err != nil {
+			fmt.Fprintf(os.Stderr, "devstacktest: %s=%q: %v\n", ClusterEnv, v, err)
+			return 1
+		}
+	}
+	return RunCluster(m, c, nodes, stack, setups...)
+}
+
+// RunCluster is Run with Redis as a Redis Cluster of nodes masters (one
+// Redis when nodes is 0), for tests of what only a cluster has.
+func RunCluster(m *testing.M, c devstack.Component, nodes int, stack **devstack.Stack, setups ...func() (stop func(), err error)) int {
 	dir, err := os.MkdirTemp("", "parley-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -36,8 +56,9 @@ func Run(m *testing.M, c devstack.Component, stack **devstack.Stack, setups ...f
 	cfg := devstack.Config{
 		StateDir: filepath.Join(dir, "state"), Components: c,
 		PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, S3Port: -1, KafkaInMemory: true,
-		Getenv: func(string) string { return "" },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RedisClusterNodes: nodes,
+		Getenv:            func(string) string { return "" },
+		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if c&devstack.Mongo != 0 {
 		cfg.FerretDBBinary = filepath.Join(dir, "ferretdb")

@@ -15,7 +15,9 @@ import (
 // Redis keys and channels shared by the connectors and the functions. The
 // part in braces is the Redis Cluster hash tag: every key of one room (or
 // user) lands on one slot, so a script or transaction may touch them
-// together.
+// together. Channels are shard channels: publish with SPUBLISH (in a
+// room's transaction too: its channel shares the slot), never PUBLISH,
+// which a cluster copies to every node.
 
 // RoomChannel is the Redis channel of a room. Connectors subscribe to the
 // rooms their sockets are in; an envelope published there (MessageEnvelope,
@@ -27,7 +29,7 @@ func RoomOfChannel(channel string) (string, bool) { return tagOf("room:{", chann
 
 // UserChannel is the Redis channel of one user's personal frames. A
 // connector subscribes to it exactly while it holds a socket of that user,
-// so the number of receivers of a PUBLISH there says whether the user is
+// so the number of receivers of an SPUBLISH there says whether the user is
 // online (the notification function relies on it for Web Push).
 func UserChannel(userID string) string { return "user:{" + userID + "}" }
 
@@ -105,7 +107,7 @@ var ErrWindowKeptChanging = errors.New("the room's window kept changing")
 // and a blind replace would drop what another wrote in between. Nothing is
 // written when the window lacks the entry or holds another message there;
 // change's error is returned as it is.
-func RewriteInWindow(ctx context.Context, rdb *redis.Client, roomID string, seq int64, id string,
+func RewriteInWindow(ctx context.Context, rdb redis.UniversalClient, roomID string, seq int64, id string,
 	change func(held *eventsv1.Message) (write bool, err error)) error {
 	key := HistoryKey(roomID)
 	for range rewriteRetries {
