@@ -90,11 +90,11 @@ test: lint test-go test-web
 test-web: web/node_modules
 	cd web && npx vitest run
 
-# The packages that use Redis run once more on a Redis Cluster of three
-# masters (sharded pub/sub, slots by hash tag; knative/stores.RedisURL).
-REDIS_PACKAGES := ./connector/internal/hub/ ./connector/internal/userfeed/ ./connector/internal/presence/ \
-	./connector/internal/seqs/ ./connector/internal/ws/ ./functions/persist/ ./functions/notification/ \
-	./knative/stores/ ./knative/platform/
+# The packages whose tests start Redis (devstacktest.Run with Redis or All)
+# run once more on a Redis Cluster of three masters (sharded pub/sub, slots
+# by hash tag; knative/stores.RedisURL).
+REDIS_PACKAGES = $(shell grep -rlE --include='*_test.go' 'devstacktest\.Run\(m, [^)]*(devstack\.Redis|devstack\.All)' \
+	connector functions knative | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
 test-go: $(ORT_LIB) $(WEED)
 	$(GO) test $(GOTEST_FLAGS) ./...

@@ -25,6 +25,7 @@
 //	PEERS_IDLE_CLIENTS     sockets in idle                         (10000)
 //	PEERS_CONNECTORS       connectors in scale                     (3)
 //	PEERS_CONNECTOR_GOMAXPROCS  GOMAXPROCS of the bench connectors  (the Go default: every CPU)
+//	PEERS_REDIS_CLUSTER    Parley's Redis as a Redis Cluster of this many masters (0: one Redis)
 //	PEERS_OUT              the results as JSON                     (.parley/peers/results.json)
 //	PARLEY_MODEL_DIR       moderation's model (make: make run's); else the demo model is built
 //	ONNXRUNTIME_LIB        libonnxruntime for moderation (make fetches it)
@@ -64,7 +65,7 @@ type settings struct {
 	only                                      map[string]bool
 	duration, warmup, searchDuration          time.Duration
 	clients, idleClients, searchSteps, textSz int
-	connectors                                int
+	connectors, redisCluster                  int
 	rate                                      float64
 }
 
@@ -101,6 +102,9 @@ func readSettings() (settings, error) {
 		dur("PEERS_SEARCH_DURATION", 10*time.Second)
 	s.clients, s.idleClients, s.searchSteps = num("PEERS_CLIENTS", 1000), num("PEERS_IDLE_CLIENTS", 10000), num("PEERS_SEARCH_STEPS", 3)
 	s.rate = float64(num("PEERS_RATE", 50))
+	if s.redisCluster = num("PEERS_REDIS_CLUSTER", 0); s.redisCluster != 0 && s.redisCluster < 3 {
+		errs = append(errs, "PEERS_REDIS_CLUSTER must be 0 (one Redis) or at least 3")
+	}
 	if s.connectors = num("PEERS_CONNECTORS", 3); s.connectors < 2 {
 		errs = append(errs, "PEERS_CONNECTORS must be at least 2")
 	}
@@ -190,7 +194,8 @@ func run(ctx context.Context) error {
 	ferret := filepath.Join(binDir, "ferretdb")
 	// No file store: the load sends text only.
 	stack, err := devstack.Up(ctx, devstack.Config{StateDir: filepath.Join(dir, "parley"), FerretDBBinary: ferret,
-		Components: devstack.Postgres | devstack.Redis | devstack.Mongo | devstack.Kafka, PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1, Getenv: func(string) string { return "" }, Logger: quiet})
+		Components: devstack.Postgres | devstack.Redis | devstack.Mongo | devstack.Kafka, PostgresPort: -1, RedisPort: -1, MongoPort: -1, KafkaPort: -1,
+		RedisClusterNodes: s.redisCluster, Getenv: func(string) string { return "" }, Logger: quiet})
 	if err != nil {
 		return err
 	}
@@ -259,9 +264,13 @@ func run(ctx context.Context) error {
 }
 
 func describe(s settings) string {
+	redis := "one Redis"
+	if s.redisCluster > 0 {
+		redis = fmt.Sprintf("a Redis Cluster of %d masters", s.redisCluster)
+	}
 	return fmt.Sprintf("s1: %d sockets, 10 rooms, 10 publishers × %.0f msg/s, %d-character messages, %s measured after %s; "+
-		"max: the same shape, %s per step; idle: %d sockets", s.clients, s.rate, s.textSz, s.duration, s.warmup,
-		s.searchDuration, s.idleClients)
+		"max: the same shape, %s per step; idle: %d sockets; Parley on %s", s.clients, s.rate, s.textSz, s.duration, s.warmup,
+		s.searchDuration, s.idleClients, redis)
 }
 
 // buildPackages are what build compiles.
