@@ -18,12 +18,16 @@ type Sink interface {
 }
 
 // Feed forwards presence changes to the sockets watching each user.
-// Changes are published when sessions come and go; a connector that
-// crashed publishes nothing, so every sweep the statuses of watched users
-// are read again and changes (expired sessions) pushed too. Safe for
-// concurrent use.
+// Changes are published on each user's channel when sessions come and go,
+// and the feed subscribes to the channels of the users its sockets watch,
+// so a connector hears only of those. A connector that crashed publishes
+// nothing, so every sweep the statuses of watched users are read again and
+// changes (expired sessions) pushed too. Safe for concurrent use.
 type Feed struct {
 	tracker *Tracker
+	// sub holds the watched users' channels: it opens its connections with
+	// the first watch, and Close or Run's return closes them.
+	sub *shardsub.Sub
 
 	mu       sync.Mutex
 	watchers map[string]map[Sink]struct{} // user -> sinks watching
@@ -32,56 +36,96 @@ type Feed struct {
 	watching map[Sink][]string
 }
 
-// NewFeed returns a feed of the statuses t tracks. It opens no
-// connection: Run holds the subscription while it runs.
+// NewFeed returns a feed of the statuses t tracks. It opens no connection
+// until a socket watches someone.
 func NewFeed(t *Tracker) *Feed {
-	return &Feed{tracker: t, watchers: map[string]map[Sink]struct{}{}, watching: map[Sink][]string{}}
+	return &Feed{tracker: t, sub: shardsub.New(t.rdb, 1024, t.log),
+		watchers: map[string]map[Sink]struct{}{}, watching: map[Sink][]string{}}
 }
 
 // Watch makes users the ones s watches, replacing what it watched.
 func (f *Feed) Watch(s Sink, users []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.unwatchLocked(s)
+	gone := f.unwatchLocked(s)
+	var added []string
 	for _, u := range users {
 		if f.watchers[u] == nil {
 			f.watchers[u] = map[Sink]struct{}{}
+			if gone[u] {
+				delete(gone, u) // still watched: stay subscribed
+			} else {
+				added = append(added, u)
+			}
 		}
 		f.watchers[u][s] = struct{}{}
 	}
 	if len(users) > 0 {
 		f.watching[s] = users
 	}
+	f.resubscribe(gone, added)
 }
 
 // Unwatch forgets s, when its socket closes.
 func (f *Feed) Unwatch(s Sink) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.unwatchLocked(s)
+	f.resubscribe(f.unwatchLocked(s), nil)
 }
 
-func (f *Feed) unwatchLocked(s Sink) {
+// unwatchLocked forgets what s watches and returns the users nobody
+// watches any more.
+func (f *Feed) unwatchLocked(s Sink) map[string]bool {
+	gone := map[string]bool{}
 	for _, u := range f.watching[s] {
 		if w := f.watchers[u]; w != nil {
 			delete(w, s)
 			if len(w) == 0 {
 				delete(f.watchers, u)
+				gone[u] = true
 			}
 		}
 	}
 	delete(f.watching, s)
+	return gone
 }
 
+// resubscribe leaves the channels of users nobody watches and joins the
+// newly watched ones'. It runs under f.mu, so the commands of a user
+// watched and unwatched at once go out in that order. A failure is logged:
+// the subscription is kept and go-redis makes it again on reconnecting,
+// and until then the sweep finds the user's changes.
+func (f *Feed) resubscribe(gone map[string]bool, added []string) {
+	ctx := context.Background()
+	channels := make([]string, 0, max(len(gone), len(added)))
+	for u := range gone {
+		channels = append(channels, livev1.PresenceChannel(u))
+	}
+	if len(channels) > 0 {
+		if err := f.sub.Unsubscribe(ctx, channels...); err != nil {
+			f.tracker.log.Warn("presence: unsubscribing", "error", err)
+		}
+	}
+	channels = channels[:0]
+	for _, u := range added {
+		channels = append(channels, livev1.PresenceChannel(u))
+	}
+	if len(channels) > 0 {
+		if err := f.sub.Subscribe(ctx, channels...); err != nil {
+			f.tracker.log.Warn("presence: subscribing", "error", err)
+		}
+	}
+}
+
+// Close closes the feed's subscriptions; safe to call more than once, and
+// without Run.
+func (f *Feed) Close() error { return f.sub.Close() }
+
 // Run forwards changes until ctx ends, reading the watched users' statuses
-// again every sweep. Its Redis subscription is closed when it returns.
+// again every sweep. The feed's subscriptions are closed when it returns.
 func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
-	sub := shardsub.New(f.tracker.rdb, 100, f.tracker.log)
-	defer sub.Close()
-	// A failed subscribe is still recorded: go-redis subscribes again when
-	// it reconnects.
-	_ = sub.Subscribe(ctx, livev1.PresenceChannel)
-	ch := sub.Channel()
+	defer f.Close()
+	ch := f.sub.Channel()
 	tick := time.NewTicker(sweep)
 	defer tick.Stop()
 	known := map[string]string{} // last status pushed per watched user
@@ -109,6 +153,9 @@ func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
 				continue
 			}
 			user, status := parseChange(msg.Payload)
+			if u, ok := livev1.UserOfPresenceChannel(msg.Channel); !ok || u != user {
+				continue // a frame about someone else than its channel's user
+			}
 			push(user, status, []byte(msg.Payload))
 		case <-tick.C:
 			f.mu.Lock()
@@ -130,7 +177,7 @@ func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
 	}
 }
 
-// parseChange reads a frame published on livev1.PresenceChannel.
+// parseChange reads a frame published on a livev1.PresenceChannel.
 func parseChange(payload string) (user, status string) {
 	var p struct {
 		UserID string `json:"user_id"`

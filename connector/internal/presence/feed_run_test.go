@@ -66,7 +66,7 @@ func TestFeedPushesWatchedUsersChanges(t *testing.T) {
 	sock := &recording{got: make(chan string, 16)}
 	feed.Watch(sock, []string{"ada"})
 	ctx := context.Background()
-	redistest.Subscribers(t, rdb, livev1.PresenceChannel, 1)
+	redistest.Subscribers(t, rdb, livev1.PresenceChannel("ada"), 1)
 	tracker.Set(ctx, "bob", "s0", Online)
 	tracker.Set(ctx, "ada", "s1", Online)
 	if got := sock.next(t); got != "ada online" {

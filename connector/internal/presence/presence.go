@@ -75,7 +75,7 @@ func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
 	}
 	if after := t.Status(ctx, user); after != before {
 		frame, _ := json.Marshal(livev1.Presence(user, after))
-		return t.rdb.SPublish(ctx, livev1.PresenceChannel, frame).Err()
+		return t.rdb.SPublish(ctx, livev1.PresenceChannel(user), frame).Err()
 	}
 	return nil
 }

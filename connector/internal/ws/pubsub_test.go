@@ -94,7 +94,10 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 		if _, err := c.hub.Join(joinCtx, "pubsub-room", stayingSubscriber{}); err != nil {
 			t.Fatal(err)
 		}
-		waitPubsubConns(t, admin, c.name, 3) // the hub, the user feed, the presence feed
+		waitPubsubConns(t, admin, c.name, 2) // the hub, the user feed: nobody is watched yet
+		client.write(frame{"type": "watch", "user_ids": []string{"bob"}})
+		client.expect("presence", nil)
+		waitPubsubConns(t, admin, c.name, 3) // and the presence feed, for bob
 
 		stop, stopped := context.WithTimeout(context.Background(), 5*time.Second)
 		defer stopped()

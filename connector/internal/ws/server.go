@@ -18,6 +18,7 @@ package ws
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -303,10 +304,11 @@ func (s *Server) RunUserFeed(ctx context.Context) {
 	s.users.Run(ctx)
 }
 
-// Close closes the user feed's Redis subscription, for an owner that stops
-// the server without RunUserFeed having run; it may be called after
-// RunUserFeed too. The hub's subscription is the hub owner's to close.
-func (s *Server) Close() error { return s.users.Close() }
+// Close closes the user and presence feeds' Redis subscriptions, for an
+// owner that stops the server without RunUserFeed or RunPresence having
+// run; it may be called after them too. The hub's subscription is the hub
+// owner's to close.
+func (s *Server) Close() error { return errors.Join(s.users.Close(), s.watchers.Close()) }
 
 // RunPresence forwards presence changes to the sessions watching each
 // user, re-reading their statuses every sweep (see presence.Feed).

@@ -53,9 +53,17 @@ func tagOf(prefix, channel string) (string, bool) {
 // the room without a reload.
 const MembershipChannel = "membership"
 
-// PresenceChannel carries changes of a user's overall status as
-// PresenceFrames, to every connector.
-const PresenceChannel = "presence"
+// PresenceChannel carries changes of one user's overall status as
+// PresenceFrames, to the connectors whose sockets watch that user. One
+// channel per user, not one for all: at a million sockets every connector
+// would otherwise hear every change, and on a Redis Cluster one shard would
+// carry them all.
+func PresenceChannel(userID string) string { return "presence-changes:{" + userID + "}" }
+
+// UserOfPresenceChannel returns the user whose PresenceChannel channel is.
+func UserOfPresenceChannel(channel string) (string, bool) {
+	return tagOf("presence-changes:{", channel)
+}
 
 // PresenceKey is the sorted set of a user's sessions, each scored by when
 // it expires (Unix ms); PresenceStatusKey is the hash of their statuses.

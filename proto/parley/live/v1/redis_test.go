@@ -9,7 +9,7 @@ func TestRoomOfChannelReadsWhatRoomChannelWrites(t *testing.T) {
 	if room, ok := RoomOfChannel(RoomChannel("r-1")); !ok || room != "r-1" {
 		t.Errorf("RoomOfChannel(RoomChannel(r-1)) = %q, %v", room, ok)
 	}
-	for _, ch := range []string{UserChannel("u"), MembershipChannel, PresenceChannel, "room:{r", "room:r}", ""} {
+	for _, ch := range []string{UserChannel("u"), MembershipChannel, PresenceChannel("u"), "room:{r", "room:r}", ""} {
 		if room, ok := RoomOfChannel(ch); ok {
 			t.Errorf("RoomOfChannel(%q) = %q, want no room", ch, room)
 		}
@@ -22,6 +22,15 @@ func TestUserOfChannelReadsWhatUserChannelWrites(t *testing.T) {
 	}
 	if user, ok := UserOfChannel(RoomChannel("r")); ok {
 		t.Errorf("a room channel read as user %q", user)
+	}
+}
+
+func TestUserOfPresenceChannelReadsWhatPresenceChannelWrites(t *testing.T) {
+	if user, ok := UserOfPresenceChannel(PresenceChannel("u-1")); !ok || user != "u-1" {
+		t.Errorf("UserOfPresenceChannel(PresenceChannel(u-1)) = %q, %v", user, ok)
+	}
+	if user, ok := UserOfPresenceChannel(UserChannel("u-1")); ok {
+		t.Errorf("a user channel read as presence of %q", user)
 	}
 }
 
