@@ -69,6 +69,10 @@ type Config struct {
 	// (see Spread), all behind the same Redis; empty: URL alone. Accounts
 	// and rooms are made at URL.
 	SocketURLs []string
+	// ByRoom puts all of a room's members on one server (room mod the
+	// servers), as a load balancer that routes by room would, instead of
+	// dealing them round the servers.
+	ByRoom bool
 	// SocketPIDs are the processes of the socket servers, whose CPU each
 	// is reported in Result.SocketCPUCores; optional.
 	SocketPIDs []int
@@ -247,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Sockets = make([]int, len(cfg.SocketURLs))
 	for i := range cfg.Clients {
 		t.members[rooms[i%cfg.Rooms]]++
-		res.Sockets[Spread(i, cfg.Rooms, len(cfg.SocketURLs))]++
+		res.Sockets[cfg.server(i)]++
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -258,7 +262,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			begin := time.Now()
-			url := cfg.SocketURLs[Spread(i, cfg.Rooms, len(cfg.SocketURLs))]
+			url := cfg.SocketURLs[cfg.server(i)]
 			conn, err := w.join(ctx, cfg, url, tokens[i%cfg.Users], rooms[i%cfg.Rooms])
 			if err != nil {
 				connectErr.Store(err)
@@ -541,6 +545,14 @@ func Spread(i, rooms, n int) int {
 		return 0
 	}
 	return (i%rooms + i/rooms) % n
+}
+
+// server is the index into SocketURLs of client i's socket.
+func (c Config) server(i int) int {
+	if c.ByRoom {
+		return i % c.Rooms % len(c.SocketURLs)
+	}
+	return Spread(i, c.Rooms, len(c.SocketURLs))
 }
 
 // pidsCPU is the CPU each process has used so far (0 for one not found).

@@ -229,6 +229,26 @@ func TestSpread(t *testing.T) {
 	}
 }
 
+// ByRoom puts every member of a room on the room's one server, and the
+// rooms round the servers.
+func TestByRoomPutsEachRoomOnOneServer(t *testing.T) {
+	c := Config{Rooms: 10, SocketURLs: []string{"a", "b", "c"}, ByRoom: true}
+	rooms := map[int]map[int]bool{} // server → rooms on it
+	for i := range 1000 {
+		room, s := i%c.Rooms, c.server(i)
+		if s != room%3 {
+			t.Fatalf("client %d of room %d on server %d, want %d", i, room, s, room%3)
+		}
+		if rooms[s] == nil {
+			rooms[s] = map[int]bool{}
+		}
+		rooms[s][room] = true
+	}
+	if len(rooms[0]) != 4 || len(rooms[1]) != 3 || len(rooms[2]) != 3 {
+		t.Errorf("rooms per server: %d, %d, %d; want 4, 3, 3", len(rooms[0]), len(rooms[1]), len(rooms[2]))
+	}
+}
+
 // With several socket servers, the clients connect to each as Spread
 // says, and every delivery still counts (here the servers share one fake,
 // as connectors share Redis).

@@ -55,6 +55,7 @@ func main() {
 	flag.BoolVar(&cfg.Idle, "idle", false, "connect and stay idle (memory per connection)")
 	flag.StringVar(&cfg.MetricsURL, "metrics", "", "connector /metrics URL, to report its memory")
 	socketURLs := flag.String("socket-urls", "", "comma-separated servers to spread the sockets over, each room's members dealt round them (default: -url)")
+	flag.BoolVar(&cfg.ByRoom, "by-room", false, "with -socket-urls, put each room's members on one server (room mod servers)")
 	socketPIDs := flag.String("socket-pids", "", "comma-separated pids of the socket servers, to report each one's CPU")
 	minRatio := flag.Float64("min-ratio", 0, "exit 3 when fewer than this share of expected deliveries arrive (smoke tests use 1)")
 	flag.Parse()

@@ -24,9 +24,11 @@ type target struct {
 	tokenKey                   string // Centrifugo's
 	// urls, when set, are the socket servers the clients are spread over
 	// (url still takes the accounts and rooms), and pids the processes
-	// whose CPU each is reported.
-	urls []string
-	pids []int
+	// whose CPU each is reported; byRoom puts each room's members on one
+	// of them (loadgen.Config.ByRoom).
+	urls   []string
+	pids   []int
+	byRoom bool
 }
 
 // loader runs parley-load, a process of its own, so that the CPU of the
@@ -83,6 +85,9 @@ func (l *loader) load(ctx context.Context, t target, c loadgen.Config) (*loadRun
 		"-stack-pid", strconv.Itoa(os.Getpid()), "-metrics", t.metrics}
 	if len(t.urls) > 0 {
 		args = append(args, "-socket-urls", strings.Join(t.urls, ","))
+	}
+	if t.byRoom {
+		args = append(args, "-by-room")
 	}
 	if len(t.pids) > 0 {
 		var pids []string

@@ -102,9 +102,10 @@ func TestScaleSummary(t *testing.T) {
 	}
 	one := run(500, 50_000, 0.05, 0.5)
 	spread := run(500, 50_000, 0.06, 0.2, 0.2, 0.2)
+	placed := run(500, 50_000, 0.05, 0.2, 0.15, 0.15)
 	pair := run(500, 1000, 0.05, 0.1)
 	pair.Rooms = 500
-	s := summarize(one, spread, pair, 3)
+	s := summarize(one, spread, placed, pair, 3)
 	near := func(name string, got, want float64) {
 		t.Helper()
 		if math.Abs(got-want) > 1e-6*math.Max(1, math.Abs(want)) {
@@ -116,6 +117,8 @@ func TestScaleSummary(t *testing.T) {
 	near("OnePerCoreSecond", s.OnePerCoreSecond, 100_000)
 	near("SpreadPerCoreSecond", s.SpreadPerCoreSecond, 50_000/0.6)
 	near("Ratio", s.Ratio, 0.5/0.6)
+	near("PlacedPerCoreSecond", s.PlacedPerCoreSecond, 100_000)
+	near("PlacedRatio", s.PlacedRatio, 1)
 	near("ReceiveUS", s.ReceiveUS, 0.1/(500*2)*1e6)   // 0.1 cores more for 500 × 2 envelopes/s
 	near("PubSubUS", s.PubSubUS, 0.01/(500*2)*1e6)    // 0.01 cores more of Redis
 	near("RedisUS", s.RedisUS, 100)                   // 0.05 / 500
@@ -127,14 +130,14 @@ func TestScaleSummary(t *testing.T) {
 	// deliveries at twice the CPU on three connectors cost the same per
 	// delivery, so nothing is left for the envelopes.
 	spread = run(1000, 100_000, 0.10, 0.4, 0.3, 0.3)
-	if s := summarize(one, spread, pair, 3); math.Abs(s.ReceiveUS) > 1e-9 || math.Abs(s.PubSubUS) > 1e-9 || math.Abs(s.Ratio-1) > 1e-9 {
+	if s := summarize(one, spread, placed, pair, 3); math.Abs(s.ReceiveUS) > 1e-9 || math.Abs(s.PubSubUS) > 1e-9 || math.Abs(s.Ratio-1) > 1e-9 {
 		t.Errorf("scaled: receive %v µs, pub/sub %v µs, ratio %v; want 0, 0, 1", s.ReceiveUS, s.PubSubUS, s.Ratio)
 	}
 
 	// Rooms smaller than the connectors reach only as many as members.
 	small := one
 	small.Rooms = 500 // rooms of 2
-	if s := summarize(small, small, pair, 3); s.Further != 1 {
+	if s := summarize(small, small, small, pair, 3); s.Further != 1 {
 		t.Errorf("rooms of 2 on 3 connectors: %v further connectors, want 1", s.Further)
 	}
 }
@@ -149,11 +152,11 @@ func TestPrintScale(t *testing.T) {
 		spread        []float64
 		want, perCore string
 	}{
-		{[]float64{0.04, 0.04, 0.03}, "= 0.91 (at least 0.85: met)", "90909"},
-		{[]float64{0.04, 0.04, 0.04}, "= 0.83 (at least 0.85: NOT met)", "83333"},
+		{[]float64{0.04, 0.04, 0.03}, "= 0.91 (at least 0.85: met); rooms placed: 1.00 (met)", "90909"},
+		{[]float64{0.04, 0.04, 0.04}, "= 0.83 (at least 0.85: NOT met); rooms placed: 1.00 (met)", "83333"},
 	} {
-		r := &scaleResult{Connectors: 3, One: run(0.1), Spread: run(tc.spread...), Pair: run(0.02)}
-		r.Summary = summarize(r.One.Result, r.Spread.Result, r.Pair.Result, 3)
+		r := &scaleResult{Connectors: 3, One: run(0.1), Spread: run(tc.spread...), Placed: run(0.04, 0.03, 0.03), Pair: run(0.02)}
+		r.Summary = summarize(r.One.Result, r.Spread.Result, r.Placed.Result, r.Pair.Result, 3)
 		var b strings.Builder
 		printScale(&b, r)
 		if !strings.Contains(b.String(), tc.want) || !strings.Contains(b.String(), tc.perCore) {
