@@ -8,7 +8,8 @@
 // node, and go-redis's PubSub holds one connection: a Sub keeps one PubSub
 // per master it needs, each with a goroutine that forwards into the one
 // channel. A channel's messages all come from one node, so they stay in
-// order.
+// order. On one Redis there is one PubSub and its channel is the Sub's,
+// with no goroutine in between.
 //
 // When a slot moves to another master, Redis ends the subscriptions of its
 // channels on the old one with a sunsubscribe nobody asked for; Sub then
@@ -33,8 +34,9 @@ import (
 type Sub struct {
 	rdb     redis.UniversalClient
 	cluster *redis.ClusterClient // nil on one Redis
-	out     chan any
-	done    chan struct{} // closed by Close: forwarders stop sending to out
+	size    int                  // the buffer of the channel Channel returns
+	out     chan any             // on a cluster: what the forwarders pass on
+	done    chan struct{}        // closed by Close: forwarders stop sending to out
 	log     *slog.Logger
 
 	mu       sync.Mutex
@@ -42,6 +44,12 @@ type Sub struct {
 	channels map[string]string // channel -> master address it is subscribed on
 	closed   bool
 	forwards sync.WaitGroup
+
+	// On one Redis: the one subscription, whose go-redis channel Channel
+	// returns (made on the first call).
+	direct     *node
+	directOnce sync.Once
+	directCh   <-chan any
 }
 
 type node struct {
@@ -53,13 +61,27 @@ type node struct {
 // Subscribe. size is the buffer of the channel Channel returns.
 func New(rdb redis.UniversalClient, size int, log *slog.Logger) *Sub {
 	cluster, _ := rdb.(*redis.ClusterClient)
-	return &Sub{rdb: rdb, cluster: cluster, out: make(chan any, size), done: make(chan struct{}), log: log,
+	s := &Sub{rdb: rdb, cluster: cluster, size: size, done: make(chan struct{}), log: log,
 		nodes: map[string]*node{}, channels: map[string]string{}}
+	if cluster != nil {
+		s.out = make(chan any, size)
+	} else {
+		// No channels: no connection until the first Subscribe.
+		s.direct = &node{ps: rdb.SSubscribe(context.Background())}
+		s.nodes[""] = s.direct
+	}
+	return s
 }
 
 // Channel delivers *redis.Message and *redis.Subscription (Kind ssubscribe
 // or sunsubscribe) values from every node; it is closed by Close.
-func (s *Sub) Channel() <-chan any { return s.out }
+func (s *Sub) Channel() <-chan any {
+	if s.direct == nil {
+		return s.out
+	}
+	s.directOnce.Do(func() { s.directCh = s.direct.ps.ChannelWithSubscriptions(redis.WithChannelSize(s.size)) })
+	return s.directCh
+}
 
 // Subscribe subscribes to channels on the masters that own them. As with
 // go-redis, it returns once the commands are written: the confirmations
@@ -134,7 +156,7 @@ func (s *Sub) Unsubscribe(ctx context.Context, channels ...string) error {
 // forward passes n's messages on until its PubSub is closed.
 func (s *Sub) forward(n *node) {
 	defer s.forwards.Done()
-	for m := range n.ps.ChannelWithSubscriptions(redis.WithChannelSize(cap(s.out))) {
+	for m := range n.ps.ChannelWithSubscriptions(redis.WithChannelSize(s.size)) {
 		if sub, ok := m.(*redis.Subscription); ok && sub.Kind == "sunsubscribe" && s.moved(n, sub.Channel) {
 			continue
 		}
@@ -220,6 +242,8 @@ func (s *Sub) Close() error {
 		}
 	}
 	s.forwards.Wait()
-	close(s.out)
+	if s.out != nil { // a direct Sub's channel is go-redis's, closed with its PubSub
+		close(s.out)
+	}
 	return first
 }
