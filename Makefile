@@ -123,6 +123,7 @@ bench: $(ORT_LIB)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./knative/emulator/ ./functions/auth/
 	$(GO) test -run '^$$' -bench . -cpu 1 -count 1 ./connector/internal/authn/ ./connector/internal/seqs/
 	$(GO) test -run '^$$' -bench 'SendPath|ReactPath' -benchtime 2000x -count 1 ./connector/internal/ws/
+	$(GO) test -run '^$$' -bench Envelope -benchtime 2000x -cpu 1,2 -count 1 ./connector/internal/hub/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./functions/moderation/internal/classify/
 	$(GO) test -run '^$$' -bench . -count 1 ./functions/moderation/internal/wordpiece/
 	$(GO) test -run '^$$' -bench 'StoreOpsPer(Message|Reply)|ReserveSeqs' -benchtime 1x -count 1 -v ./functions/persist/ ./functions/moderation/ ./functions/notification/ ./functions/search/

@@ -63,7 +63,7 @@ func (r *recorder) list() []string {
 	return append([]string(nil), r.got...)
 }
 
-func newHub(t *testing.T, wait time.Duration) *Hub {
+func newHub(t testing.TB, wait time.Duration) *Hub {
 	rdb, err := stores.RedisURL(stack.RedisURL, 0)
 	if err != nil {
 		t.Fatal(err)
