@@ -289,7 +289,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	for _, sess := range all {
 		select {
-		case <-sess.done:
+		case <-sess.doneChan():
 		case <-ctx.Done():
 			return
 		}

@@ -28,6 +28,9 @@ import (
 // frames; a handler goroutine, running only while frames wait, handles
 // them in order and owns identity and room state changes; a writer
 // goroutine, likewise on demand, owns the connection's writes.
+//
+// Every socket holds one, so its small fields sit together and it keeps to
+// 512 bytes, a size class below the next (576).
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
@@ -39,17 +42,18 @@ type session struct {
 	// instead of exiting (see flush), until its traffic stops.
 	qmu         sync.Mutex
 	queue       [][]byte
-	writing     bool // a writer goroutine exists, running or parked
-	parked      bool // the writer waits on wake for the rest of the epoch
+	writing     bool        // a writer goroutine exists, running or parked
+	parked      bool        // the writer waits on wake for the rest of the epoch
+	closing     bool        // close was asked for
+	finished    bool        // the close frame is out and the socket closed
+	closed      atomic.Bool // closing, readable without qmu (isClosing)
 	wake        chan struct{}
 	drains      int   // times the writer emptied the queue in drainEpoch
 	drainEpoch  int64 // the writer epoch drains counts in
-	deadlineAt  time.Time
-	closing     bool
+	deadlineAt  int64 // unix nanoseconds of the write deadline's last renewal
 	closeCode   livev1.CloseCode
 	closeReason string
-	closed      chan struct{} // closed when close is requested
-	done        chan struct{} // closed once the close frame is out and the socket closed
+	done        chan struct{} // closed once finished; made by doneChan, on first use
 
 	// The read side hands frames to the handler through a bounded inbox.
 	// Handling runs on its own short-lived goroutine so that the deep
@@ -62,7 +66,7 @@ type session struct {
 	handlers sync.WaitGroup
 
 	sends    sync.WaitGroup // in-flight sends (claims and Kafka appends) of this session
-	inflight chan struct{}
+	inflight chan struct{}  // send slots (maxInflightSends); made by the first send
 
 	// Sends waiting for their seq, taken by the claimer (see queueClaim).
 	cmu      sync.Mutex
@@ -81,9 +85,11 @@ type session struct {
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
-	sess := &session{srv: s, conn: conn, id: uuid.NewString(), closed: make(chan struct{}), done: make(chan struct{}),
-		rooms: map[string]*roomState{}, frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst),
-		inflight: make(chan struct{}, maxInflightSends)}
+	// What only some sessions use is made on first use (the send path's
+	// inflight slots, the writer's wake, the done channel), as most
+	// sockets are idle (BenchmarkIdleConnections in knative/platform).
+	sess := &session{srv: s, conn: conn, id: uuid.NewString(),
+		rooms: map[string]*roomState{}, frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst)}
 	sess.space.L = &sess.imu
 	return sess
 }
@@ -238,14 +244,7 @@ func (s *session) startHandlingLocked(ctx context.Context) {
 	}
 }
 
-func (s *session) isClosing() bool {
-	select {
-	case <-s.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (s *session) isClosing() bool { return s.closed.Load() }
 
 // handleInbox handles queued frames in order until none is left; once the
 // session is closing the rest are dropped.
@@ -342,5 +341,5 @@ func (s *session) cleanup() {
 		}
 		cancel()
 	}
-	<-s.done
+	<-s.doneChan()
 }
