@@ -121,7 +121,8 @@ type Server struct {
 	notices  Notifications
 	files    Files
 
-	epochs *writerEpochs
+	epochs   *writerEpochs
+	expiries expiries
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}

@@ -74,14 +74,14 @@ type session struct {
 	claiming bool
 
 	frames     ratelimit.Bucket // touched by the reader goroutine only
-	violations int
+	violations int32
+	expiryPos  int32        // the session's place in srv.expiries, guarded by its lock
 	lastPong   atomic.Int64 // unix nanoseconds of the last pong, or of the upgrade
 
-	mu      sync.Mutex // guards rooms and ident
-	ident   authn.Identity
-	authed  bool
-	rooms   map[string]*roomState
-	expires *time.Timer
+	mu     sync.Mutex // guards rooms and ident
+	ident  authn.Identity
+	authed bool
+	rooms  map[string]*roomState
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
@@ -325,9 +325,7 @@ func (s *session) cleanup() {
 	}
 	s.rooms = map[string]*roomState{}
 	authed, user := s.authed, s.ident.UserID
-	if s.expires != nil {
-		s.expires.Stop()
-	}
+	s.srv.expiries.remove(s)
 	s.mu.Unlock()
 	for _, id := range rooms {
 		s.srv.hub.Leave(id, s)
