@@ -48,8 +48,8 @@ type session struct {
 	finished    bool        // the close frame is out and the socket closed
 	closed      atomic.Bool // closing, readable without qmu (isClosing)
 	wake        chan struct{}
-	drains      int   // times the writer emptied the queue in drainEpoch
-	drainEpoch  int64 // the writer epoch drains counts in
+	drains      int32 // times the writer emptied the queue in drainEpoch
+	drainEpoch  int32 // the writer epoch drains counts in (its number's low bits)
 	deadlineAt  int64 // unix nanoseconds of the write deadline's last renewal
 	closeCode   livev1.CloseCode
 	closeReason string
@@ -81,7 +81,7 @@ type session struct {
 	mu     sync.Mutex // guards rooms and ident
 	ident  authn.Identity
 	authed bool
-	rooms  map[string]*roomState
+	rooms  roomList
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
@@ -89,7 +89,7 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 	// inflight slots, the writer's wake, the done channel), as most
 	// sockets are idle (BenchmarkIdleConnections in knative/platform).
 	sess := &session{srv: s, conn: conn, id: uuid.NewString(),
-		rooms: map[string]*roomState{}, frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst)}
+		frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst)}
 	sess.space.L = &sess.imu
 	return sess
 }
@@ -319,16 +319,13 @@ func (s *session) cleanup() {
 	s.close(websocket.CloseNormalClosure, "")
 	s.handlers.Wait() // no frame handled after this may join a room
 	s.mu.Lock()
-	rooms := make([]string, 0, len(s.rooms))
-	for id := range s.rooms {
-		rooms = append(rooms, id)
-	}
-	s.rooms = map[string]*roomState{}
+	rooms := s.rooms
+	s.rooms = nil
 	authed, user := s.authed, s.ident.UserID
 	s.srv.expiries.remove(s)
 	s.mu.Unlock()
-	for _, id := range rooms {
-		s.srv.hub.Leave(id, s)
+	for _, r := range rooms {
+		s.srv.hub.Leave(r.id, s)
 	}
 	s.sends.Wait()
 	if authed {

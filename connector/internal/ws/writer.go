@@ -227,8 +227,8 @@ const busyDrains = 4
 // queue again; false means exit, with qmu still held.
 func (s *session) park() bool {
 	epoch, n := s.srv.epochs.current()
-	if s.drainEpoch != n {
-		s.drainEpoch, s.drains = n, 0
+	if s.drainEpoch != int32(n) {
+		s.drainEpoch, s.drains = int32(n), 0
 	}
 	if s.drains++; s.drains < busyDrains {
 		return false
