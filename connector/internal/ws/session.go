@@ -61,27 +61,30 @@ type session struct {
 	// reader, which is what an idle socket is parked in.
 	imu      sync.Mutex
 	inbox    []inbound
-	handling bool
-	space    sync.Cond // signalled when the handler takes the inbox
+	space    chan struct{} // made by a reader waiting for inbox space, closed when there is some (spaceLocked)
 	handlers sync.WaitGroup
 
 	sends    sync.WaitGroup // in-flight sends (claims and Kafka appends) of this session
 	inflight chan struct{}  // send slots (maxInflightSends); made by the first send
 
 	// Sends waiting for their seq, taken by the claimer (see queueClaim).
-	cmu      sync.Mutex
-	claims   []claim
-	claiming bool
+	cmu    sync.Mutex
+	claims []claim
 
 	frames     ratelimit.Bucket // touched by the reader goroutine only
 	violations int32
 	expiryPos  int32        // the session's place in srv.expiries, guarded by its lock
 	lastPong   atomic.Int64 // unix nanoseconds of the last pong, or of the upgrade
 
-	mu     sync.Mutex // guards rooms and ident
-	ident  authn.Identity
-	authed bool
-	rooms  roomList
+	mu    sync.Mutex // guards rooms, ident and authed
+	ident authn.Identity
+	rooms roomList
+
+	// The flags sit together to keep the struct small; each is guarded by
+	// its group's lock.
+	handling bool // imu: a handler goroutine runs
+	claiming bool // cmu: a claimer goroutine runs
+	authed   bool // mu
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
@@ -90,7 +93,6 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 	// sockets are idle (BenchmarkIdleConnections in knative/platform).
 	sess := &session{srv: s, conn: conn, id: uuid.NewString(),
 		frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst)}
-	sess.space.L = &sess.imu
 	return sess
 }
 
@@ -226,7 +228,13 @@ func (s *session) accept(ctx context.Context, in inbound) bool {
 	s.imu.Lock()
 	defer s.imu.Unlock()
 	for len(s.inbox) >= maxInbox && !s.isClosing() {
-		s.space.Wait()
+		if s.space == nil {
+			s.space = make(chan struct{})
+		}
+		space := s.space
+		s.imu.Unlock()
+		<-space
+		s.imu.Lock()
 	}
 	if s.isClosing() {
 		return false
@@ -234,6 +242,14 @@ func (s *session) accept(ctx context.Context, in inbound) bool {
 	s.inbox = append(s.inbox, in)
 	s.startHandlingLocked(ctx)
 	return true
+}
+
+// spaceLocked releases a reader waiting for inbox space (imu held).
+func (s *session) spaceLocked() {
+	if s.space != nil {
+		close(s.space)
+		s.space = nil
+	}
 }
 
 func (s *session) startHandlingLocked(ctx context.Context) {
@@ -259,7 +275,7 @@ func (s *session) handleInbox(ctx context.Context) {
 			s.imu.Unlock()
 			return
 		}
-		s.space.Broadcast()
+		s.spaceLocked()
 		s.imu.Unlock()
 		for _, in := range batch {
 			if s.isClosing() {

@@ -97,7 +97,7 @@ func (s *session) closeLocked(code livev1.CloseCode, reason string) {
 	s.closed.Store(true)
 	// Release a reader waiting for inbox space (lock order: qmu, then imu).
 	s.imu.Lock()
-	s.space.Broadcast()
+	s.spaceLocked()
 	s.imu.Unlock()
 	s.runWriterLocked()
 }
