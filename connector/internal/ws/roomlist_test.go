@@ -32,8 +32,8 @@ func TestRoomList(t *testing.T) {
 		t.Error("a removed room is still there")
 	}
 	for i := 1; i < len(l); i++ {
-		if l[i-1].id >= l[i].id {
-			t.Fatalf("not sorted: %s before %s", l[i-1].id, l[i].id)
+		if l[i-1].roomID() >= l[i].roomID() {
+			t.Fatalf("not sorted: %s before %s", l[i-1].roomID(), l[i].roomID())
 		}
 	}
 }

@@ -341,7 +341,7 @@ func (s *session) cleanup() {
 	s.srv.expiries.remove(s)
 	s.mu.Unlock()
 	for _, r := range rooms {
-		s.srv.hub.Leave(r.id, s)
+		s.srv.hub.Leave(r.roomID(), s)
 	}
 	s.sends.Wait()
 	if authed {
