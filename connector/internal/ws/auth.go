@@ -39,12 +39,7 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 	}
 	first := !s.authed
 	s.ident, s.authed = id, true
-	if s.expires != nil {
-		s.expires.Stop()
-	}
-	s.expires = time.AfterFunc(time.Until(id.Expires), func() {
-		s.close(livev1.CloseAuthFailed, "token expired: refresh it and reconnect")
-	})
+	s.srv.expiries.set(s, id.Expires)
 	s.mu.Unlock()
 	// The first-frame deadline ends here; from now on RunPings checks that
 	// the client answers pings.

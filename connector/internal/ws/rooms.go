@@ -47,7 +47,7 @@ func (s *session) RoomLeft(roomID string, frame []byte) {
 // Deliver implements hub.Subscriber.
 func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 	s.mu.Lock()
-	rs, ok := s.rooms[roomID]
+	rs, ok := s.rooms.get(roomID)
 	if !ok {
 		s.mu.Unlock()
 		return
@@ -69,7 +69,7 @@ func (s *session) Deliver(roomID string, seq int64, frame []byte) {
 // history what this socket may have missed (de-duplicated by seq).
 func (s *session) Resync(roomID string) {
 	s.mu.Lock()
-	rs, ok := s.rooms[roomID]
+	rs, ok := s.rooms.get(roomID)
 	if !ok || rs.catchingUp {
 		s.mu.Unlock()
 		return
@@ -88,8 +88,7 @@ func (s *session) Resync(roomID string) {
 // leaveRoom stops delivering a room to this socket.
 func (s *session) leaveRoom(roomID string) {
 	s.mu.Lock()
-	_, ok := s.rooms[roomID]
-	delete(s.rooms, roomID)
+	ok := s.rooms.remove(roomID)
 	s.mu.Unlock()
 	if ok {
 		s.srv.hub.Leave(roomID, s)
@@ -108,12 +107,12 @@ func (s *session) subscribe(ctx context.Context, f livev1.Frame) {
 		// is settled (and history replayed), so none is lost or doubled.
 		s.mu.Lock()
 		rs := &roomState{Window: seqwindow.After(c.LastSeq), catchingUp: true}
-		s.rooms[c.RoomID] = rs
+		s.rooms.set(c.RoomID, rs)
 		s.mu.Unlock()
 		seq, err := s.srv.hub.Join(ctx, c.RoomID, s)
 		if err != nil {
 			s.mu.Lock()
-			delete(s.rooms, c.RoomID)
+			s.rooms.remove(c.RoomID)
 			s.mu.Unlock()
 			s.unavailableIn(f.ID, c.RoomID, err)
 			continue

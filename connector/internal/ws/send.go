@@ -60,6 +60,9 @@ func (s *session) send(ctx context.Context, f livev1.Frame) {
 	if !ok {
 		return
 	}
+	if s.inflight == nil { // the handler goroutine alone sends; releases come after
+		s.inflight = make(chan struct{}, maxInflightSends)
+	}
 	s.inflight <- struct{}{} // released when the send is answered
 	s.queueClaim(s.newClaim(ctx, f, id, begin, attached))
 }

@@ -28,6 +28,9 @@ import (
 // frames; a handler goroutine, running only while frames wait, handles
 // them in order and owns identity and room state changes; a writer
 // goroutine, likewise on demand, owns the connection's writes.
+//
+// Every socket holds one, so its small fields sit together and it keeps to
+// 448 bytes, a size class (the next is 480; before, it took 576).
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
@@ -39,17 +42,18 @@ type session struct {
 	// instead of exiting (see flush), until its traffic stops.
 	qmu         sync.Mutex
 	queue       [][]byte
-	writing     bool // a writer goroutine exists, running or parked
-	parked      bool // the writer waits on wake for the rest of the epoch
+	writing     bool        // a writer goroutine exists, running or parked
+	parked      bool        // the writer waits on wake for the rest of the epoch
+	closing     bool        // close was asked for
+	finished    bool        // the close frame is out and the socket closed
+	closed      atomic.Bool // closing, readable without qmu (isClosing)
 	wake        chan struct{}
-	drains      int   // times the writer emptied the queue in drainEpoch
-	drainEpoch  int64 // the writer epoch drains counts in
-	deadlineAt  time.Time
-	closing     bool
+	drains      int32 // times the writer emptied the queue in drainEpoch
+	drainEpoch  int32 // the writer epoch drains counts in (its number's low bits)
+	deadlineAt  int64 // unix nanoseconds of the write deadline's last renewal
 	closeCode   livev1.CloseCode
 	closeReason string
-	closed      chan struct{} // closed when close is requested
-	done        chan struct{} // closed once the close frame is out and the socket closed
+	done        chan struct{} // closed once finished; made by doneChan, on first use
 
 	// The read side hands frames to the handler through a bounded inbox.
 	// Handling runs on its own short-lived goroutine so that the deep
@@ -57,34 +61,38 @@ type session struct {
 	// reader, which is what an idle socket is parked in.
 	imu      sync.Mutex
 	inbox    []inbound
-	handling bool
-	space    sync.Cond // signalled when the handler takes the inbox
+	space    chan struct{} // made by a reader waiting for inbox space, closed when there is some (spaceLocked)
 	handlers sync.WaitGroup
 
 	sends    sync.WaitGroup // in-flight sends (claims and Kafka appends) of this session
-	inflight chan struct{}
+	inflight chan struct{}  // send slots (maxInflightSends); made by the first send
 
 	// Sends waiting for their seq, taken by the claimer (see queueClaim).
-	cmu      sync.Mutex
-	claims   []claim
-	claiming bool
+	cmu    sync.Mutex
+	claims []claim
 
 	frames     ratelimit.Bucket // touched by the reader goroutine only
-	violations int
+	violations int32
+	expiryPos  int32        // the session's place in srv.expiries, guarded by its lock
 	lastPong   atomic.Int64 // unix nanoseconds of the last pong, or of the upgrade
 
-	mu      sync.Mutex // guards rooms and ident
-	ident   authn.Identity
-	authed  bool
-	rooms   map[string]*roomState
-	expires *time.Timer
+	mu    sync.Mutex // guards rooms, ident and authed
+	ident authn.Identity
+	rooms roomList
+
+	// The flags sit together to keep the struct small; each is guarded by
+	// its group's lock.
+	handling bool // imu: a handler goroutine runs
+	claiming bool // cmu: a claimer goroutine runs
+	authed   bool // mu
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
-	sess := &session{srv: s, conn: conn, id: uuid.NewString(), closed: make(chan struct{}), done: make(chan struct{}),
-		rooms: map[string]*roomState{}, frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst),
-		inflight: make(chan struct{}, maxInflightSends)}
-	sess.space.L = &sess.imu
+	// What only some sessions use is made on first use (the send path's
+	// inflight slots, the writer's wake, the done channel), as most
+	// sockets are idle (BenchmarkIdleConnections in knative/platform).
+	sess := &session{srv: s, conn: conn, id: uuid.NewString(),
+		frames: ratelimit.NewBucket(s.cfg.FrameRate, s.cfg.FrameBurst)}
 	return sess
 }
 
@@ -220,7 +228,13 @@ func (s *session) accept(ctx context.Context, in inbound) bool {
 	s.imu.Lock()
 	defer s.imu.Unlock()
 	for len(s.inbox) >= maxInbox && !s.isClosing() {
-		s.space.Wait()
+		if s.space == nil {
+			s.space = make(chan struct{})
+		}
+		space := s.space
+		s.imu.Unlock()
+		<-space
+		s.imu.Lock()
 	}
 	if s.isClosing() {
 		return false
@@ -228,6 +242,14 @@ func (s *session) accept(ctx context.Context, in inbound) bool {
 	s.inbox = append(s.inbox, in)
 	s.startHandlingLocked(ctx)
 	return true
+}
+
+// spaceLocked releases a reader waiting for inbox space (imu held).
+func (s *session) spaceLocked() {
+	if s.space != nil {
+		close(s.space)
+		s.space = nil
+	}
 }
 
 func (s *session) startHandlingLocked(ctx context.Context) {
@@ -238,14 +260,7 @@ func (s *session) startHandlingLocked(ctx context.Context) {
 	}
 }
 
-func (s *session) isClosing() bool {
-	select {
-	case <-s.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (s *session) isClosing() bool { return s.closed.Load() }
 
 // handleInbox handles queued frames in order until none is left; once the
 // session is closing the rest are dropped.
@@ -260,7 +275,7 @@ func (s *session) handleInbox(ctx context.Context) {
 			s.imu.Unlock()
 			return
 		}
-		s.space.Broadcast()
+		s.spaceLocked()
 		s.imu.Unlock()
 		for _, in := range batch {
 			if s.isClosing() {
@@ -320,18 +335,13 @@ func (s *session) cleanup() {
 	s.close(websocket.CloseNormalClosure, "")
 	s.handlers.Wait() // no frame handled after this may join a room
 	s.mu.Lock()
-	rooms := make([]string, 0, len(s.rooms))
-	for id := range s.rooms {
-		rooms = append(rooms, id)
-	}
-	s.rooms = map[string]*roomState{}
+	rooms := s.rooms
+	s.rooms = nil
 	authed, user := s.authed, s.ident.UserID
-	if s.expires != nil {
-		s.expires.Stop()
-	}
+	s.srv.expiries.remove(s)
 	s.mu.Unlock()
-	for _, id := range rooms {
-		s.srv.hub.Leave(id, s)
+	for _, r := range rooms {
+		s.srv.hub.Leave(r.roomID(), s)
 	}
 	s.sends.Wait()
 	if authed {
@@ -342,5 +352,5 @@ func (s *session) cleanup() {
 		}
 		cancel()
 	}
-	<-s.done
+	<-s.doneChan()
 }

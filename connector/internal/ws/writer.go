@@ -94,10 +94,10 @@ func (s *session) closeLocked(code livev1.CloseCode, reason string) {
 		return
 	}
 	s.closing, s.closeCode, s.closeReason = true, code, reason
-	close(s.closed)
+	s.closed.Store(true)
 	// Release a reader waiting for inbox space (lock order: qmu, then imu).
 	s.imu.Lock()
-	s.space.Broadcast()
+	s.spaceLocked()
 	s.imu.Unlock()
 	s.runWriterLocked()
 }
@@ -163,9 +163,9 @@ func (s *session) flush() {
 			batch = batch[n:]
 			// Renewing the deadline is a timer update; a quarter of
 			// WriteWait old is fresh enough.
-			if now := time.Now(); now.Sub(s.deadlineAt) > s.srv.cfg.WriteWait/4 {
+			if now := time.Now(); time.Duration(now.UnixNano()-s.deadlineAt) > s.srv.cfg.WriteWait/4 {
 				s.conn.UnderlyingConn().SetWriteDeadline(now.Add(s.srv.cfg.WriteWait))
-				s.deadlineAt = now
+				s.deadlineAt = now.UnixNano()
 			}
 			if _, err := s.conn.UnderlyingConn().Write(textFrame(buf.Bytes())); err != nil {
 				s.srv.logger.Debug("socket write failed", "session", s.id, "error", err)
@@ -227,8 +227,8 @@ const busyDrains = 4
 // queue again; false means exit, with qmu still held.
 func (s *session) park() bool {
 	epoch, n := s.srv.epochs.current()
-	if s.drainEpoch != n {
-		s.drainEpoch, s.drains = n, 0
+	if s.drainEpoch != int32(n) {
+		s.drainEpoch, s.drains = int32(n), 0
 	}
 	if s.drains++; s.drains < busyDrains {
 		return false
@@ -307,7 +307,27 @@ func (s *session) finish() {
 	msg := websocket.FormatCloseMessage(int(s.closeCode), s.closeReason)
 	s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	s.conn.Close()
-	close(s.done)
+	s.qmu.Lock()
+	s.finished = true
+	if s.done != nil {
+		close(s.done)
+	}
+	s.qmu.Unlock()
+}
+
+// doneChan returns a channel closed once the close frame is out and the
+// socket closed. Only a session's end (and Shutdown) waits for that, so the
+// channel is made then rather than held by every socket.
+func (s *session) doneChan() <-chan struct{} {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.finished {
+			close(s.done)
+		}
+	}
+	return s.done
 }
 
 // ping keeps the connection alive; gorilla allows it concurrently with writes.
