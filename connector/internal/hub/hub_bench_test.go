@@ -17,8 +17,8 @@ import (
 type counter struct{ n *atomic.Int64 }
 
 func (c counter) Deliver(string, int64, []byte) { c.n.Add(1) }
-func (counter) Flush()                         {}
-func (counter) Resync(string)                  {}
+func (counter) Flush()                          {}
+func (counter) Resync(string)                   {}
 
 // BenchmarkEnvelope is what one room envelope costs a connector holding
 // some of the room's members: the Redis subscription's read, the hub's
