@@ -102,8 +102,12 @@ func readSettings() (settings, error) {
 		dur("PEERS_SEARCH_DURATION", 10*time.Second)
 	s.clients, s.idleClients, s.searchSteps = num("PEERS_CLIENTS", 1000), num("PEERS_IDLE_CLIENTS", 10000), num("PEERS_SEARCH_STEPS", 3)
 	s.rate = float64(num("PEERS_RATE", 50))
-	if s.redisCluster = num("PEERS_REDIS_CLUSTER", 0); s.redisCluster != 0 && s.redisCluster < 3 {
-		errs = append(errs, "PEERS_REDIS_CLUSTER must be 0 (one Redis) or at least 3")
+	if v := os.Getenv("PEERS_REDIS_CLUSTER"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || (n != 0 && n < 3) {
+			errs = append(errs, "PEERS_REDIS_CLUSTER must be 0 (one Redis) or at least 3 masters")
+		} else {
+			s.redisCluster = n
+		}
 	}
 	if s.connectors = num("PEERS_CONNECTORS", 3); s.connectors < 2 {
 		errs = append(errs, "PEERS_CONNECTORS must be at least 2")

@@ -201,3 +201,20 @@ func TestEveryServiceIsBuilt(t *testing.T) {
 		}
 	}
 }
+
+// Parley runs on one Redis unless PEERS_REDIS_CLUSTER asks for a cluster
+// of at least three masters.
+func TestRedisClusterSetting(t *testing.T) {
+	t.Setenv("PEERS_CENTRIFUGO", "centrifugo")
+	for v, want := range map[string]int{"": 0, "0": 0, "3": 3, "5": 5, "2": -1, "x": -1} {
+		t.Setenv("PEERS_REDIS_CLUSTER", v)
+		s, err := readSettings()
+		if want < 0 {
+			if err == nil {
+				t.Errorf("PEERS_REDIS_CLUSTER=%q accepted", v)
+			}
+		} else if err != nil || s.redisCluster != want {
+			t.Errorf("PEERS_REDIS_CLUSTER=%q: %d, %v; want %d", v, s.redisCluster, err, want)
+		}
+	}
+}
