@@ -21,9 +21,9 @@ func ExampleWriteTable() {
 	// |---|---|---|---|
 	// | deliveries/s | 100,000 | 1,000,000 | 5,000,000 |
 	// | connector CPU, cores (deliveries + sends + further connectors) | 43.4 (0.93 + 30.9 + 11.6) | 256.1 (9.33 + 30.9 + 215.8) | 1198.6 (46.7 + 30.9 + 1121.0) |
-	// | connectors for memory / for CPU | 21 / 37 | 21 / 214 | 21 / 999 |
+	// | connectors for memory / for CPU | 20 / 37 | 20 / 214 | 20 / 999 |
 	// | **connectors** (replicas) | **37** × 2 cores, 1 GiB | **214** × 2 cores, 1 GiB | **999** × 2 cores, 1 GiB |
-	// |   CPU / memory used per connector | 59% / 33% | 60% / 6% | 60% / 1% |
+	// |   CPU / memory used per connector | 59% / 28% | 60% / 5% | 60% / 1% |
 	// | connectors one message reaches | 2.0 | 19.1 | 95.2 |
 	// | Redis CPU, cores (of which pub/sub to further connectors) | 10.9 (1.15) | 31.2 (21.4) | 121.0 (111.2) |
 	// | **Redis** | **Redis Cluster, 22 shards** | **Redis Cluster, 63 shards** | **Redis Cluster, 242 shards** |

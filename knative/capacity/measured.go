@@ -25,8 +25,8 @@ func Measured(fanOut float64) Model {
 	return Model{
 		Sockets: GoalSockets, MessagesPerSecond: GoalMessages, FanOut: fanOut,
 
-		SocketBytes: Cost{12.8 * 1024, "knative/platform/BENCHMARKS.md: BenchmarkIdleConnections, 10,000 sockets, RSS per " +
-			"socket, 12.3–12.8 KB after commit 1eb48cd (2026-12-06); the highest"},
+		SocketBytes: Cost{10.7 * 1024, "connector/BENCHMARKS.md, \"Idle sockets: memory per connection\": BenchmarkIdleConnections, " +
+			"10,000 sockets, RSS per socket, 9.8, 10.7 and 10.4 KB at commit e847c39 (2026-12-07); the highest"},
 		// The line through rooms of 2 and rooms of 20 or 100 on one
 		// connector: see CAPACITY.md, "Which CPU per delivery".
 		DeliveryCPU: Cost{9.33 * µs, scale + "; connector CPU per message = send + members × delivery through rooms of 2 and " +
