@@ -58,6 +58,7 @@ func channels(t *testing.T, rdb *redis.ClusterClient, n int) (names []string, ow
 // subscribersOn returns what each master says of channel's subscribers.
 func subscribersOn(t *testing.T, rdb *redis.ClusterClient, channel string) map[string]int64 {
 	t.Helper()
+	var mu sync.Mutex // ForEachMaster asks the masters at once
 	got := map[string]int64{}
 	err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
 		// Asked of a node directly, SHARDNUMSUB counts that node's
@@ -66,6 +67,8 @@ func subscribersOn(t *testing.T, rdb *redis.ClusterClient, channel string) map[s
 		if err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		got[c.Options().Addr] = n[1].(int64)
 		return nil
 	})
