@@ -34,11 +34,21 @@ func Wait(t testing.TB, cond func() (ok bool, saw string)) {
 	}
 }
 
-// Subscribers waits until channel has want subscribers in Redis.
+// Subscribers waits until shard channel has want subscribers in Redis: on a
+// cluster, on the master that owns its slot, asked directly (PUBSUB has no
+// key to route by).
 func Subscribers(t testing.TB, rdb redis.UniversalClient, channel string, want int64) {
 	t.Helper()
 	Wait(t, func() (bool, string) {
-		n, err := rdb.PubSubShardNumSub(context.Background(), channel).Result()
+		node := rdb
+		if cluster, ok := rdb.(*redis.ClusterClient); ok {
+			master, err := cluster.MasterForKey(context.Background(), channel)
+			if err != nil {
+				return false, err.Error()
+			}
+			node = master
+		}
+		n, err := node.PubSubShardNumSub(context.Background(), channel).Result()
 		if err != nil {
 			return false, err.Error()
 		}
