@@ -153,7 +153,8 @@ func (s *Sub) Unsubscribe(ctx context.Context, channels ...string) error {
 	return nil
 }
 
-// forward passes n's messages on until its PubSub is closed.
+// forward passes n's messages on until its PubSub is closed (on a
+// cluster only: one Redis hands its channel over directly).
 func (s *Sub) forward(n *node) {
 	defer s.forwards.Done()
 	for m := range n.ps.ChannelWithSubscriptions(redis.WithChannelSize(s.size)) {
@@ -178,7 +179,7 @@ func (s *Sub) moved(n *node, channel string) bool {
 		delete(s.channels, channel)
 	}
 	s.mu.Unlock()
-	if !held || s.cluster == nil {
+	if !held {
 		return false
 	}
 	s.log.Warn("a shard channel's slot moved; subscribing on its new master", "channel", channel, "from", n.addr)

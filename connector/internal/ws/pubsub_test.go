@@ -111,11 +111,13 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 
 	t.Run("built and closed, never run", func(t *testing.T) {
 		c := newConnector(t, Config{})
-		// A user feed used before RunUserFeed ran opens its connection.
+		// A user feed used before RunUserFeed ran opens its connection, and
+		// so does a presence feed watched before RunPresence ran.
 		if err := c.srv.users.Add(context.Background(), "bob", &session{}); err != nil {
 			t.Fatal(err)
 		}
-		waitPubsubConns(t, admin, c.name, 1)
+		c.srv.watchers.Watch(&session{}, []string{"cyd"})
+		waitPubsubConns(t, admin, c.name, 2)
 		c.srv.Close()
 		c.hub.Close()
 		waitPubsubConns(t, admin, c.name, 0)
