@@ -94,7 +94,7 @@ test-web: web/node_modules
 # run once more on a Redis Cluster of three masters (sharded pub/sub, slots
 # by hash tag; knative/stores.RedisURL).
 REDIS_PACKAGES = $(shell grep -rlE --include='*_test.go' 'devstacktest\.Run\(m, [^)]*(devstack\.Redis|devstack\.All)' \
-	connector functions knative | xargs -n1 dirname | sort -u | sed 's|^|./|')
+	connector functions knative proto | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
 test-go: $(ORT_LIB) $(WEED)
 	$(GO) test $(GOTEST_FLAGS) ./...

@@ -154,14 +154,23 @@ func (f *function) threadRoot(ctx context.Context, m eventsv1.Message) (messageD
 // summary for the stored event, which carries the participants that
 // notification tells of the reply.
 func (f *function) countReply(ctx context.Context, root messageDoc, m eventsv1.Message) (*eventsv1.Thread, error) {
-	doc, err := f.threads.do(root.ID, func() (messageDoc, error) { return f.store.addReply(ctx, root, m) })
+	// The cached root is rewritten inside the flight, so this process
+	// writes a root's summaries in the order it counted them, and a reply
+	// that a later count covered has no rewrite of its own.
+	doc, err := f.threads.do(root.ID, func() (messageDoc, error) {
+		doc, err := f.store.addReply(ctx, root, m)
+		if err != nil {
+			return doc, err
+		}
+		if err := f.cache.replace(ctx, doc.public()); err != nil {
+			return doc, fmt.Errorf("persist: cached root %s: %w", root.ID, err)
+		}
+		return doc, nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	pub := doc.public()
-	if err := f.cache.replace(ctx, pub); err != nil {
-		return nil, fmt.Errorf("persist: cached root %s: %w", root.ID, err)
-	}
 	frame, err := redactionFrame(livev1.TypeThread, m.RoomID, doc, "")
 	if err != nil {
 		return nil, err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -83,11 +85,18 @@ const HistoryWindow = 500
 func HistoryKey(roomID string) string { return "hist:{" + roomID + "}" }
 
 // ReplaceInHistory is the Lua script (KEYS[1] = HistoryKey, KEYS[2] =
-// ChangesKey, ARGV[1] = seq, ARGV[2] = message JSON) that swaps a message
-// in the window for its new version (edited, deleted, hidden, restored,
-// reacted to, replied to), if the window still holds it, and logs the
-// change in ChangesKey so a client that resumes the room gets it.
+// ChangesKey, ARGV[1] = seq, ARGV[2] = message JSON, optional ARGV[3] = the
+// entry read before) that swaps a message in the window for its new version
+// (edited, deleted, hidden, restored, reacted to, replied to), if the window
+// still holds it, and logs the change in ChangesKey so a client that
+// resumes the room gets it. It returns 1 when it replaced the entry, 0 when
+// the window lacks it, and -1, writing nothing, when ARGV[3] is given and
+// the entry is no longer that.
 const ReplaceInHistory = `
+if ARGV[3] then
+  local cur = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+  if cur[1] ~= ARGV[3] then return -1 end
+end
 local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
 if n > 0 then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
@@ -98,52 +107,61 @@ if n > 0 then
 end
 return n`
 
-// rewriteRetries bounds the attempts of RewriteInWindow; each fails only
-// when the room's window changed in between (a send, a reaction).
-const rewriteRetries = 10
+var replaceInHistory = redis.NewScript(ReplaceInHistory)
+
+// rewriteAttempts bounds the attempts of RewriteInWindow. An attempt loses
+// only to another writer of the same entry, and each round of writers has
+// a winner, so this is far more than a thread's burst of replies or a
+// crowd's reactions need; the backoff between attempts spreads the losers.
+const (
+	rewriteAttempts   = 64
+	rewriteBackoffCap = 16 * time.Millisecond
+)
 
 // ErrWindowKeptChanging is returned by RewriteInWindow when every attempt
-// lost to another change of the room's window.
-var ErrWindowKeptChanging = errors.New("the room's window kept changing")
+// lost to another writer of the entry.
+var ErrWindowKeptChanging = errors.New("the room's window entry kept changing")
 
 // RewriteInWindow rewrites the window's entry of seq in roomID, if the
 // window still holds it and it is message id: change gets the held message
 // to change in place and says whether to write it back (ReplaceInHistory,
-// which logs the change for clients that resume). The entry is read and
-// rewritten in one optimistic transaction, retried a few times: writers of
-// one entry race (members react at once; persist rewrites what it stored),
-// and a blind replace would drop what another wrote in between. Nothing is
+// which logs the change for clients that resume). Writers of one entry race
+// (members react at once; persist rewrites what it stored), and a blind
+// replace would drop what another wrote in between, so the write is a
+// compare-and-swap on the entry as read: only a writer of the same entry
+// makes it retry, never a send or a change to another message. Nothing is
 // written when the window lacks the entry or holds another message there;
 // change's error is returned as it is.
 func RewriteInWindow(ctx context.Context, rdb redis.UniversalClient, roomID string, seq int64, id string,
 	change func(held *eventsv1.Message) (write bool, err error)) error {
-	key := HistoryKey(roomID)
-	for range rewriteRetries {
-		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
-			vals, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: seq, Stop: seq}).Result()
-			if err != nil || len(vals) != 1 {
-				return err // not in the window: reads go to persist's store
-			}
-			var held eventsv1.Message
-			if err := json.Unmarshal([]byte(vals[0]), &held); err != nil || held.ID != id {
-				return nil
-			}
-			if write, err := change(&held); err != nil || !write {
-				return err
-			}
-			raw, err := json.Marshal(held)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Eval(ctx, ReplaceInHistory, []string{key, ChangesKey(roomID)}, seq, raw)
-				return nil
-			})
-			return err
-		}, key)
-		if !errors.Is(err, redis.TxFailedErr) {
+	keys := []string{HistoryKey(roomID), ChangesKey(roomID)}
+	backoff := 250 * time.Microsecond
+	for range rewriteAttempts {
+		vals, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: keys[0], ByScore: true, Start: seq, Stop: seq}).Result()
+		if err != nil || len(vals) != 1 {
+			return err // not in the window: reads go to persist's store
+		}
+		var held eventsv1.Message
+		if err := json.Unmarshal([]byte(vals[0]), &held); err != nil || held.ID != id {
+			return nil
+		}
+		if write, err := change(&held); err != nil || !write {
 			return err
 		}
+		raw, err := json.Marshal(held)
+		if err != nil {
+			return err
+		}
+		n, err := replaceInHistory.Run(ctx, rdb, keys, seq, raw, vals[0]).Int()
+		if err != nil || n >= 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(rand.N(backoff)):
+		}
+		backoff = min(2*backoff, rewriteBackoffCap)
 	}
 	return ErrWindowKeptChanging
 }
