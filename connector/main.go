@@ -28,6 +28,7 @@
 //	S3_BUCKET, S3_REGION  (parley-files, us-east-1)
 //	S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY  the store's login (required with S3_ENDPOINT)
 //	FILES_UPLOAD_TTL, FILES_DOWNLOAD_TTL  how long presigned URLs work (5m each)
+//	FILES_ATTACH_TTL  how long an upload waits for a message before it is swept (24h)
 package main
 
 import (
@@ -115,7 +116,7 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	var fileStore *files.Store
 	var fileOrigin string
 	if cfg.files.Endpoint != "" {
-		if fileStore, err = files.New(cfg.files); err != nil {
+		if fileStore, err = files.New(cfg.files, rdb); err != nil {
 			return ksvc.Service{}, err
 		}
 		fileOrigin = fileStore.Origin()
@@ -173,7 +174,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 			sweep := func(ctx context.Context) { sockets.RunPresence(ctx, presenceTTL/3) }
 			loops := []func(context.Context){h.Run, tracker.Run, sweep, sockets.RunPings, sockets.RunUserFeed}
 			if fileStore != nil {
-				loops = append(loops, func(ctx context.Context) { ensureBucket(ctx, fileStore, log) })
+				loops = append(loops, func(ctx context.Context) { ensureBucket(ctx, fileStore, log) },
+					func(ctx context.Context) { fileStore.RunSweeper(ctx, time.Minute, log) })
 			}
 			for _, run := range loops {
 				bg.Add(1)

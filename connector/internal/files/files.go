@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/redis/go-redis/v9"
 
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
@@ -34,6 +35,10 @@ type Config struct {
 	// UploadTTL is how long an upload URL works (5m); DownloadTTL a
 	// download URL (5m): short, as a link that leaks soon stops working.
 	UploadTTL, DownloadTTL time.Duration
+	// AttachTTL is how long an upload may wait for a message to carry it
+	// (24h, counted from the upload URL): a draft left open, not forever.
+	// Uploads no message carried by then are swept from the store.
+	AttachTTL time.Duration
 }
 
 // Store is safe for concurrent use.
@@ -42,6 +47,9 @@ type Store struct {
 	internal *minio.Client // the connector's requests (HEAD)
 	public   *minio.Client // presigning only: never makes a request
 	origin   string
+	// pending is where uploads wait for a message (sweep.go).
+	pending redis.UniversalClient
+	now     func() time.Time
 }
 
 // ErrRefused wraps every reason a file is refused for; its message is for
@@ -52,8 +60,9 @@ var ErrRefused = errors.New("file refused")
 // ErrNotFound is a file that is not in the store (or not of that room).
 var ErrNotFound = errors.New("no such file")
 
-// New returns a store; it makes no request.
-func New(cfg Config) (*Store, error) {
+// New returns a store that keeps its uploads waiting for a message in
+// pending (the connector's Redis); it makes no request.
+func New(cfg Config, pending redis.UniversalClient) (*Store, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" || cfg.AccessKey == "" || cfg.SecretKey == "" {
 		return nil, errors.New("files: the endpoint, bucket and login are required")
 	}
@@ -69,7 +78,13 @@ func New(cfg Config) (*Store, error) {
 	if cfg.DownloadTTL == 0 {
 		cfg.DownloadTTL = 5 * time.Minute
 	}
-	s := &Store{cfg: cfg}
+	if cfg.AttachTTL == 0 {
+		cfg.AttachTTL = 24 * time.Hour
+	}
+	if pending == nil {
+		return nil, errors.New("files: a Redis for the uploads waiting for a message is required")
+	}
+	s := &Store{cfg: cfg, pending: pending, now: time.Now}
 	var err error
 	if s.internal, err = client(cfg, cfg.Endpoint); err != nil {
 		return nil, fmt.Errorf("files: S3_ENDPOINT: %w", err)
@@ -122,6 +137,9 @@ func (s *Store) PresignUpload(ctx context.Context, roomID, userID, name string, 
 	if err != nil {
 		return Upload{}, fmt.Errorf("files: presign upload: %w", err)
 	}
+	if err := s.await(ctx, roomID, id); err != nil {
+		return Upload{}, err
+	}
 	headers := map[string]string{}
 	for k := range h {
 		if k != "Content-Length" { // browsers set it themselves, and refuse to be told
@@ -129,12 +147,15 @@ func (s *Store) PresignUpload(ctx context.Context, roomID, userID, name string, 
 		}
 	}
 	return Upload{ID: id, URL: u.String(), Method: http.MethodPut, Headers: headers,
-		ExpiresAt: time.Now().Add(s.cfg.UploadTTL).UTC()}, nil
+		ExpiresAt: s.now().Add(s.cfg.UploadTTL).UTC()}, nil
 }
 
 // Attach returns the attachment of a finished upload to the room by
 // userID, read from the store (never from the client): its name, size and
-// type as the store has them, checked against the limits again.
+// type as the store has them, checked against the limits again. The upload
+// stops waiting for a message here, before the message is sent: a send
+// that then fails leaves the file in the store, and the sweep never takes
+// a file a message may carry. An upload past its AttachTTL is refused.
 func (s *Store) Attach(ctx context.Context, roomID, userID, fileID string) (eventsv1.Attachment, error) {
 	if err := eventsv1.ValidFileID(fileID); err != nil {
 		return eventsv1.Attachment{}, fmt.Errorf("%w: %w", ErrRefused, err)
@@ -157,6 +178,9 @@ func (s *Store) Attach(ctx context.Context, roomID, userID, fileID string) (even
 	a := eventsv1.Attachment{ID: fileID, Name: name, Size: info.Size, ContentType: strings.TrimSpace(contentType)}
 	if err := a.Check(); err != nil {
 		return eventsv1.Attachment{}, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if err := s.claim(ctx, roomID, fileID); err != nil {
+		return eventsv1.Attachment{}, err
 	}
 	return a, nil
 }
@@ -207,7 +231,7 @@ func (s *Store) PresignDownload(ctx context.Context, roomID, fileID string, thum
 	if err != nil {
 		return Download{}, fmt.Errorf("files: presign download: %w", err)
 	}
-	return Download{URL: u.String(), ExpiresAt: time.Now().Add(s.cfg.DownloadTTL).UTC()}, nil
+	return Download{URL: u.String(), ExpiresAt: s.now().Add(s.cfg.DownloadTTL).UTC()}, nil
 }
 
 // Remove deletes files of a room and their thumbnails from the store, so

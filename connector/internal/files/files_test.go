@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
@@ -19,13 +20,13 @@ import (
 var stack *devstack.Stack
 
 func TestMain(m *testing.M) {
-	os.Exit(devstacktest.Run(m, devstack.S3Store, &stack))
+	os.Exit(devstacktest.Run(m, devstack.S3Store|devstack.Redis, &stack))
 }
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
 	s, err := New(Config{Endpoint: stack.S3.Endpoint, Bucket: stack.S3.Bucket, Region: stack.S3.Region,
-		AccessKey: stack.S3.AccessKey, SecretKey: stack.S3.SecretKey})
+		AccessKey: stack.S3.AccessKey, SecretKey: stack.S3.SecretKey}, redistest.Client(t, stack.RedisURL, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +121,7 @@ func TestPresignUploadRefusesWhatBreaksTheLimits(t *testing.T) {
 }
 
 func TestEnsureBucketIsIdempotentAndChecksTheLogin(t *testing.T) {
-	s, err := New(Config{Endpoint: stack.S3.Endpoint, Bucket: stack.S3.Bucket, Region: stack.S3.Region,
-		AccessKey: stack.S3.AccessKey, SecretKey: stack.S3.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newStore(t)
 	for range 2 { // there already, then again: no error
 		if err := s.EnsureBucket(context.Background()); err != nil {
 			t.Fatal(err)
@@ -132,7 +129,7 @@ func TestEnsureBucketIsIdempotentAndChecksTheLogin(t *testing.T) {
 	}
 	wrong := s.cfg
 	wrong.SecretKey = "wrong"
-	w, _ := New(wrong)
+	w, _ := New(wrong, s.pending)
 	if err := w.EnsureBucket(context.Background()); err == nil {
 		t.Error("a wrong login made no error")
 	}

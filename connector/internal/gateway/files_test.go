@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/parley-chat/parley/connector/internal/files"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
@@ -14,7 +16,8 @@ import (
 // reason for people as the message.
 func TestFileRefusedAnswersByTheReason(t *testing.T) {
 	// New makes no request, and PresignUpload refuses before it makes one.
-	s, err := files.New(files.Config{Endpoint: "http://127.0.0.1:1", Bucket: "b", AccessKey: "a", SecretKey: "s"})
+	s, err := files.New(files.Config{Endpoint: "http://127.0.0.1:1", Bucket: "b", AccessKey: "a", SecretKey: "s"},
+		redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}))
 	if err != nil {
 		t.Fatal(err)
 	}

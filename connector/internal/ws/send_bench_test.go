@@ -43,7 +43,7 @@ func BenchmarkSendPath(b *testing.B) { benchmarkSendPath(b, nil, "") }
 // parley.file.uploaded event for the thumbnail.
 func BenchmarkSendPathWithAttachment(b *testing.B) {
 	store, err := files.New(files.Config{Endpoint: stack.S3.Endpoint, Bucket: stack.S3.Bucket, Region: stack.S3.Region,
-		AccessKey: stack.S3.AccessKey, SecretKey: stack.S3.SecretKey})
+		AccessKey: stack.S3.AccessKey, SecretKey: stack.S3.SecretKey}, redistest.Client(b, stack.RedisURL, "bench-files"))
 	if err != nil {
 		b.Fatal(err)
 	}
