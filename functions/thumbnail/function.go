@@ -46,9 +46,10 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := up.File.Check(); err != nil || !eventsv1.Image(up.File.ContentType) {
 		return nil, ksvc.Permanent(fmt.Errorf("thumbnail: file %s: not an image within the limits (%v)", up.File.ID, err))
 	}
-	src, err := f.store.read(ctx, eventsv1.FileKey(up.RoomID, up.File.ID), eventsv1.MaxImageBytes)
+	original := eventsv1.FileKey(up.RoomID, up.File.ID)
+	src, err := f.store.read(ctx, original, eventsv1.MaxImageBytes)
 	if errors.Is(err, errNoObject) {
-		return nil, ksvc.Permanent(fmt.Errorf("thumbnail: file %s is not in the store", up.File.ID))
+		return nil, ksvc.Permanent(fmt.Errorf("thumbnail: file %s is not in the store (its message was deleted?)", up.File.ID))
 	}
 	if err != nil {
 		return nil, err
@@ -59,7 +60,13 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		f.log.Warn("no thumbnail", "room", up.RoomID, "file", up.File.ID, "error", err)
 		return nil, ksvc.Permanent(fmt.Errorf("thumbnail: file %s: %w", up.File.ID, err))
 	}
-	if err := f.store.write(ctx, eventsv1.ThumbnailKey(up.RoomID, up.File.ID), thumb); err != nil {
+	err = f.store.writeBeside(ctx, original, eventsv1.ThumbnailKey(up.RoomID, up.File.ID), thumb)
+	if errors.Is(err, errNoObject) {
+		// Its message was deleted meanwhile: nothing left to show it on.
+		f.log.Info("file deleted while its thumbnail was made", "room", up.RoomID, "file", up.File.ID)
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	r, err := eventsv1.New("thumbnailed-"+up.File.ID, eventsv1.TypeFileThumbnailed, eventsv1.SourceThumbnail, up.RoomID,

@@ -55,13 +55,28 @@ func (s *store) read(ctx context.Context, key string, limit int64) ([]byte, erro
 	return b, nil
 }
 
-func (s *store) write(ctx context.Context, key string, jpeg []byte) error {
+// writeBeside writes the thumbnail of the file at original, then checks
+// the file is still there: deleting a message removes its file before its
+// thumbnail, so a thumbnail written after that delete finds the file gone,
+// removes itself and returns errNoObject, and one written before it is
+// removed by the delete. Either way none outlives its file.
+func (s *store) writeBeside(ctx context.Context, original, key string, jpeg []byte) error {
 	_, err := s.s3.PutObject(ctx, s.bucket, key, bytes.NewReader(jpeg), int64(len(jpeg)),
 		minio.PutObjectOptions{ContentType: "image/jpeg", CacheControl: "private, max-age=86400"})
 	if err != nil {
 		return fmt.Errorf("thumbnail: put %s: %w", key, err)
 	}
-	return nil
+	_, err = s.s3.StatObject(ctx, s.bucket, original, minio.StatObjectOptions{})
+	if minio.ToErrorResponse(err).StatusCode != http.StatusNotFound {
+		if err != nil {
+			return fmt.Errorf("thumbnail: stat %s: %w", original, err)
+		}
+		return nil
+	}
+	if err := s.s3.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("thumbnail: remove %s, made after its file was deleted: %w", key, err)
+	}
+	return errNoObject
 }
 
 func (s *store) ready(ctx context.Context) error {

@@ -153,3 +153,27 @@ func TestBombIsRefusedFromItsHeader(t *testing.T) {
 		t.Errorf("a small image is kept at its size: %+v %v", size, err)
 	}
 }
+
+// A thumbnail made while its message was deleted (the file is gone when
+// it is written) does not stay behind in the store; one whose file is
+// there stays.
+func TestAThumbnailDoesNotOutliveItsFile(t *testing.T) {
+	ctx := context.Background()
+	f := testFunction(t)
+	room, kept, deleted := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	put(t, eventsv1.FileKey(room, kept), pngOf(t, 4, 4), "image/png")
+	jpg := []byte("\xff\xd8 a thumbnail")
+	if err := f.store.writeBeside(ctx, eventsv1.FileKey(room, kept), eventsv1.ThumbnailKey(room, kept), jpg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.read(ctx, eventsv1.ThumbnailKey(room, kept), 1<<10); err != nil {
+		t.Fatalf("the thumbnail of a file in the store: %v", err)
+	}
+	err := f.store.writeBeside(ctx, eventsv1.FileKey(room, deleted), eventsv1.ThumbnailKey(room, deleted), jpg)
+	if !errors.Is(err, errNoObject) {
+		t.Fatalf("writing beside a deleted file: %v, want errNoObject", err)
+	}
+	if _, err := f.store.read(ctx, eventsv1.ThumbnailKey(room, deleted), 1<<10); !errors.Is(err, errNoObject) {
+		t.Fatalf("the thumbnail of a deleted file is in the store (%v)", err)
+	}
+}
