@@ -63,9 +63,26 @@ func (s *Store) claim(ctx context.Context, roomID, fileID string) error {
 		return fmt.Errorf("files: claim upload %s: %w", fileID, err)
 	}
 	if ok == 0 {
-		return fmt.Errorf("%w: file %s waited longer than %s for a message: upload it again", ErrRefused, fileID, s.cfg.AttachTTL)
+		return fmt.Errorf("%w: file %s waited longer than %s for a message: upload it again", ErrRefused, fileID, forPeople(s.cfg.AttachTTL))
 	}
 	return nil
+}
+
+// forPeople writes d as people do: "24 hours", not "24h0m0s".
+func forPeople(d time.Duration) string {
+	count := func(n time.Duration, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d%time.Hour == 0:
+		return count(d/time.Hour, "hour")
+	case d%time.Minute == 0:
+		return count(d/time.Minute, "minute")
+	}
+	return d.String()
 }
 
 // takeDueScript (KEYS: pendingKey, sweptKey; ARGV: now, limit, forget

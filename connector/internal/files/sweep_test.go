@@ -3,6 +3,7 @@ package files
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,8 +74,9 @@ func TestSweepDeletesOnlyUploadsNoMessageCarried(t *testing.T) {
 	}
 
 	c.t = c.t.Add(2 * time.Second)
-	if _, err := s.Attach(ctx, room, "ada", forgotten.ID); !errors.Is(err, ErrRefused) {
-		t.Fatalf("attach past the deadline, not yet swept: %v, want refused", err)
+	_, err := s.Attach(ctx, room, "ada", forgotten.ID)
+	if !errors.Is(err, ErrRefused) || !strings.HasSuffix(err.Error(), "waited longer than 24 hours for a message: upload it again") {
+		t.Fatalf("attach past the deadline, not yet swept: %v, want refused, saying why", err)
 	}
 	if _, err := s.Sweep(ctx); err != nil {
 		t.Fatal(err)
