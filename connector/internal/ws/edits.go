@@ -48,8 +48,9 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 		files []string // of a deleted message
 	)
 	frameType := livev1.TypeEdited
+	var change func(m *eventsv1.Message)
 	if f.Type == livev1.TypeEdit {
-		msg.Text, msg.EditedAt = f.Text, now
+		change = func(m *eventsv1.Message) { m.Text, m.EditedAt = f.Text, now }
 		ev = s.event(ctx, eventsv1.TypeMessageEdited, uuid.NewString(), f.RoomID,
 			eventsv1.MessageEdited{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, Text: f.Text, EditedAt: now})
 	} else {
@@ -58,7 +59,7 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 		for _, a := range msg.Attachments {
 			files = append(files, a.ID)
 		}
-		msg.Text, msg.Deleted, msg.Reactions, msg.Attachments = "", true, nil, nil
+		change = func(m *eventsv1.Message) { m.Text, m.Deleted, m.Reactions, m.Attachments = "", true, nil, nil }
 		frameType = livev1.TypeDeleted
 		ev = s.event(ctx, eventsv1.TypeMessageDeleted, uuid.NewString(), f.RoomID,
 			eventsv1.MessageDeleted{MessageID: msg.ID, RoomID: f.RoomID, UserID: id.UserID, DeletedAt: now})
@@ -67,8 +68,6 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 		s.unavailable(f.ID, err)
 		return
 	}
-	raw, _ := json.Marshal(msg)
-	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
 	bg := context.WithoutCancel(ctx)
 	if len(files) > 0 && s.srv.files != nil {
 		// After the log has the delete: a failure here leaves files no
@@ -77,9 +76,20 @@ func (s *session) change(ctx context.Context, f livev1.Frame) {
 			s.srv.logger.Warn("removing a deleted message's files", "room", f.RoomID, "message_id", msg.ID, "error", err)
 		}
 	}
-	if err := replaceInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, raw); err != nil {
-		s.srv.logger.Warn("history window update", "error", err)
+	// The window's copy is changed as it stands, not replaced by the copy
+	// read above: a reaction or a reply counted meanwhile stays, and the
+	// room is shown that copy.
+	change(&msg)
+	err = livev1.RewriteInWindow(bg, s.srv.rdb, msg.RoomID, msg.Seq, msg.ID, func(held *eventsv1.Message) (bool, error) {
+		change(held)
+		msg = *held
+		return true, nil
+	})
+	if err != nil {
+		s.srv.logger.Warn("history window update", "room", f.RoomID, "error", err)
 	}
+	raw, _ := json.Marshal(msg)
+	frame, _ := json.Marshal(livev1.MessageFrame{Type: frameType, RoomID: f.RoomID, Message: raw})
 	s.srv.hub.Publish(bg, f.RoomID, livev1.EphemeralEnvelope(frame))
 	s.reply(livev1.AckFrame{Type: livev1.TypeAck, ID: f.ID, MessageID: msg.ID, Seq: msg.Seq})
 }
@@ -104,10 +114,4 @@ func (s *session) lookup(ctx context.Context, roomID, messageID string, seq int6
 		return m, err
 	}
 	return m, json.Unmarshal(resp.Message, &m)
-}
-
-var replaceScript = redis.NewScript(livev1.ReplaceInHistory)
-
-func replaceInWindow(ctx context.Context, rdb redis.UniversalClient, roomID string, seq int64, raw []byte) error {
-	return replaceScript.Run(ctx, rdb, []string{livev1.HistoryKey(roomID), livev1.ChangesKey(roomID)}, seq, raw).Err()
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
@@ -135,5 +136,54 @@ func TestReactionsAreRefusedWithAReasonAndNothingLogged(t *testing.T) {
 	refused("too fast", react("😀"), livev1.CodeRateLimited)
 	if n := log.reactions(); n != eventsv1.MaxReactionEmojis+3 {
 		t.Errorf("%d reactions logged, want %d", n, eventsv1.MaxReactionEmojis+3)
+	}
+}
+
+// reactingLog is a recordingLog during whose append of an edit a member's
+// reaction lands in the window, as one may while Kafka takes the edit.
+type reactingLog struct {
+	recordingLog
+	mu     sync.Mutex
+	onEdit func()
+}
+
+func (l *reactingLog) Append(ctx context.Context, e event.Event) error {
+	l.mu.Lock()
+	react := l.onEdit
+	l.mu.Unlock()
+	if e.Type() == eventsv1.TypeMessageEdited && react != nil {
+		react()
+	}
+	return l.recordingLog.Append(ctx, e)
+}
+
+// An edit changes the window's copy as it stands: a reaction that landed
+// while the edit was appended stays, in the window and in the frame the
+// room is shown.
+func TestAnEditKeepsAReactionThatLandedMeanwhile(t *testing.T) {
+	log := &reactingLog{}
+	ts := newTestServer(t, Config{}, func(d *Deps) { d.Log = log })
+	room := uuid.NewString()
+	author := ts.dial(t, "author")
+	author.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
+	author.expect("subscribed", nil)
+	ack := author.sendText(room, "first words")
+	id, seq := ack.str("message_id"), ack.num("seq")
+	log.mu.Lock()
+	log.onEdit = func() {
+		r := eventsv1.MessageReacted{RoomID: room, MessageID: id, Seq: seq, Emoji: "👍", UserID: "member", Op: "add"}
+		if err := reactInWindow(context.Background(), ts.rdb, r); err != nil {
+			t.Error(err)
+		}
+	}
+	log.mu.Unlock()
+
+	author.write(frame{"type": "edit", "id": "e", "room_id": room, "message_id": id, "seq": seq, "text": "better words"})
+	shown := author.expect("edited", nil)["message"].(map[string]any)
+	if reactions, _ := shown["reactions"].([]any); shown["text"] != "better words" || len(reactions) != 1 {
+		t.Errorf("the room was shown %v, want the edit with the reaction", shown)
+	}
+	if m := windowMessage(t, ts.rdb, room, seq); m.Text != "better words" || len(m.Reactions) != 1 {
+		t.Fatalf("the window holds %+v, want the edit with the reaction", m)
 	}
 }
