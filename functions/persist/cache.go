@@ -23,8 +23,9 @@ type cache struct {
 // reaction to the window as it tells the room, so the window's are the
 // newest; the store's copy, which persist reaches later through its
 // Trigger, may still lack some, and writing it whole would take back
-// reactions the room has already seen. So the entry is read and rewritten
-// in one optimistic transaction, as the connector's reactions are.
+// reactions the room has already seen. So the entry is read, changed and
+// swapped back only if unchanged (livev1.RewriteInWindow), as the
+// connector's reactions and edits are.
 func (c *cache) replace(ctx context.Context, m eventsv1.Message) error {
 	err := livev1.RewriteInWindow(ctx, c.rdb, m.RoomID, m.Seq, m.ID, func(held *eventsv1.Message) (bool, error) {
 		next := m // m stays as given for the next attempt

@@ -46,9 +46,14 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := up.File.Check(); err != nil || !eventsv1.Image(up.File.ContentType) {
 		return nil, ksvc.Permanent(fmt.Errorf("thumbnail: file %s: not an image within the limits (%v)", up.File.ID, err))
 	}
-	original := eventsv1.FileKey(up.RoomID, up.File.ID)
+	original, thumbKey := eventsv1.FileKey(up.RoomID, up.File.ID), eventsv1.ThumbnailKey(up.RoomID, up.File.ID)
 	src, err := f.store.read(ctx, original, eventsv1.MaxImageBytes)
 	if errors.Is(err, errNoObject) {
+		// Its message was deleted, perhaps while an earlier delivery made
+		// the thumbnail and then failed to remove it: remove it now.
+		if err := f.store.remove(ctx, thumbKey); err != nil {
+			return nil, err
+		}
 		return nil, ksvc.Permanent(fmt.Errorf("thumbnail: file %s is not in the store (its message was deleted?)", up.File.ID))
 	}
 	if err != nil {
@@ -60,7 +65,7 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		f.log.Warn("no thumbnail", "room", up.RoomID, "file", up.File.ID, "error", err)
 		return nil, ksvc.Permanent(fmt.Errorf("thumbnail: file %s: %w", up.File.ID, err))
 	}
-	err = f.store.writeBeside(ctx, original, eventsv1.ThumbnailKey(up.RoomID, up.File.ID), thumb)
+	err = f.store.writeBeside(ctx, original, thumbKey, thumb)
 	if errors.Is(err, errNoObject) {
 		// Its message was deleted meanwhile: nothing left to show it on.
 		f.log.Info("file deleted while its thumbnail was made", "room", up.RoomID, "file", up.File.ID)

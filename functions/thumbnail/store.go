@@ -73,10 +73,18 @@ func (s *store) writeBeside(ctx context.Context, original, key string, jpeg []by
 		}
 		return nil
 	}
-	if err := s.s3.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("thumbnail: remove %s, made after its file was deleted: %w", key, err)
+	if err := s.remove(ctx, key); err != nil {
+		return err
 	}
 	return errNoObject
+}
+
+// remove deletes an object; one already gone is fine.
+func (s *store) remove(ctx context.Context, key string) error {
+	if err := s.s3.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil && minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		return fmt.Errorf("thumbnail: remove %s: %w", key, err)
+	}
+	return nil
 }
 
 func (s *store) ready(ctx context.Context) error {

@@ -177,3 +177,19 @@ func TestAThumbnailDoesNotOutliveItsFile(t *testing.T) {
 		t.Fatalf("the thumbnail of a deleted file is in the store (%v)", err)
 	}
 }
+
+// An image event whose file is gone (its message was deleted) is refused
+// for good, and takes with it a thumbnail an earlier delivery left behind.
+func TestAnEventOfADeletedFileRemovesItsLeftoverThumbnail(t *testing.T) {
+	f := testFunction(t)
+	room, id := uuid.NewString(), uuid.NewString()
+	put(t, eventsv1.ThumbnailKey(room, id), []byte("\xff\xd8 left behind"), "image/jpeg")
+	a := eventsv1.Attachment{ID: id, Name: "gone.png", Size: 100, ContentType: "image/png"}
+	reply, err := f.Handle(context.Background(), uploadedEvent(t, room, a, eventsv1.SourceConnector+"c1"))
+	if reply != nil || !ksvc.IsPermanent(err) {
+		t.Fatalf("Handle: %v, %v; want no reply and a permanent error", reply, err)
+	}
+	if _, err := f.store.read(context.Background(), eventsv1.ThumbnailKey(room, id), 1<<10); !errors.Is(err, errNoObject) {
+		t.Fatalf("the leftover thumbnail is still in the store (%v)", err)
+	}
+}

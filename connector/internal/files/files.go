@@ -81,6 +81,10 @@ func New(cfg Config, pending redis.UniversalClient) (*Store, error) {
 	if cfg.AttachTTL == 0 {
 		cfg.AttachTTL = 24 * time.Hour
 	}
+	if cfg.AttachTTL <= cfg.UploadTTL {
+		return nil, fmt.Errorf("files: an upload may wait %s for a message, no longer than its URL works (%s): it could land after the sweep",
+			cfg.AttachTTL, cfg.UploadTTL)
+	}
 	if pending == nil {
 		return nil, errors.New("files: a Redis for the uploads waiting for a message is required")
 	}
@@ -152,15 +156,16 @@ func (s *Store) PresignUpload(ctx context.Context, roomID, userID, name string, 
 
 // Attach returns the attachment of a finished upload to the room by
 // userID, read from the store (never from the client): its name, size and
-// type as the store has them, checked against the limits again. The upload
-// stops waiting for a message here, before the message is sent: a send
-// that then fails leaves the file in the store, and the sweep never takes
-// a file a message may carry. An upload past its AttachTTL is refused.
+// type as the store has them, checked against the limits again. The send
+// then claims its uploads (Claim).
 func (s *Store) Attach(ctx context.Context, roomID, userID, fileID string) (eventsv1.Attachment, error) {
 	if err := eventsv1.ValidFileID(fileID); err != nil {
 		return eventsv1.Attachment{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	info, err := s.stat(ctx, eventsv1.FileKey(roomID, fileID))
+	if errors.Is(err, ErrNotFound) && s.swept(ctx, roomID, fileID) {
+		return eventsv1.Attachment{}, s.tooLate(fileID)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return eventsv1.Attachment{}, fmt.Errorf("%w: file %s was not uploaded to this room", ErrRefused, fileID)
 	}
@@ -178,9 +183,6 @@ func (s *Store) Attach(ctx context.Context, roomID, userID, fileID string) (even
 	a := eventsv1.Attachment{ID: fileID, Name: name, Size: info.Size, ContentType: strings.TrimSpace(contentType)}
 	if err := a.Check(); err != nil {
 		return eventsv1.Attachment{}, fmt.Errorf("%w: %w", ErrRefused, err)
-	}
-	if err := s.claim(ctx, roomID, fileID); err != nil {
-		return eventsv1.Attachment{}, err
 	}
 	return a, nil
 }

@@ -2,6 +2,7 @@ package files
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,17 +14,21 @@ import (
 // An upload URL is handed out before anyone knows whether a message will
 // carry the file: the user may close the tab, or the send may be refused.
 // Each upload therefore waits in pendingKey, scored by its deadline, until
-// a message attaches it (claim) or the sweep deletes it from the store.
-// Both run in Redis scripts, so an upload is either attached or swept,
-// never both. sweptKey remembers swept uploads for a while: a send that
-// read the file from the store just before it was swept is refused, not
-// sent with a file that is gone.
+// a message takes it (Claim) or the sweep deletes it from the store. Both
+// run in Redis scripts, so an upload is either carried or swept, never
+// both. The sweep leases what it takes (its deadline moves sweepLease on)
+// and lets go of each upload once it is deleted, so one a sweep could not
+// delete (the store was down, the connector stopped) is taken again.
+// sweptKey marks what a sweep has taken: a send never carries those, even
+// one that read the file from the store just before it went.
 const (
-	pendingKey = "{uploads}:pending" // room/file -> deadline, unix ms
-	sweptKey   = "{uploads}:swept"   // room/file -> when it was swept, unix ms
+	pendingKey = "{uploads}:pending" // room/file -> deadline (or end of the sweep's lease), unix ms
+	sweptKey   = "{uploads}:swept"   // room/file -> when a sweep last took it, unix ms
 
-	// sweptMemory is how long sweptKey remembers: far longer than a send
-	// takes from reading the file to claiming it.
+	// sweepLease is how long a sweep has to delete what it took.
+	sweepLease = 5 * time.Minute
+	// sweptMemory is how long sweptKey remembers a deleted upload: far
+	// longer than a send takes from reading the file to claiming it.
 	sweptMemory = time.Hour
 	// sweepBatch bounds the uploads one script takes, and so the time it
 	// holds Redis.
@@ -41,31 +46,53 @@ func (s *Store) await(ctx context.Context, roomID, fileID string) error {
 	return nil
 }
 
-// claimScript (KEYS: pendingKey, sweptKey; ARGV: member, now) takes an
-// upload off the waiting list for a message: 1 when the message may carry
-// it, 0 when it waited too long or was swept. An upload on neither list
-// was attached before (a message may carry a file again) and may be.
+// claimScript (KEYS: pendingKey, sweptKey; ARGV: now, then the uploads)
+// takes the uploads of one message off the waiting list, all or none: it
+// returns 0 when it took them, or the 1-based place of the first that a
+// sweep took or that waited past its deadline. An upload on neither list
+// was carried before (a message may carry a file again) and may be.
 var claimScript = redis.NewScript(`
-local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if deadline then
-  if tonumber(deadline) <= tonumber(ARGV[2]) then return 0 end
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 1
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then return i - 1 end
+  local deadline = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if deadline and tonumber(deadline) <= now then return i - 1 end
 end
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-return 1`)
+for i = 2, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+return 0`)
 
-// claim takes an upload off the waiting list for the message about to
-// carry it, or refuses it when it is past its deadline.
-func (s *Store) claim(ctx context.Context, roomID, fileID string) error {
-	ok, err := claimScript.Run(ctx, s.pending, []string{pendingKey, sweptKey}, pendingMember(roomID, fileID), s.now().UnixMilli()).Int()
-	if err != nil {
-		return fmt.Errorf("files: claim upload %s: %w", fileID, err)
+// Claim takes a message's uploads off the waiting list once the message is
+// about to be sent, all of them or none, so a send refused on one file
+// leaves the others waiting (and swept in time). It refuses an upload past
+// its deadline or swept. A send that fails after Claim leaves its files
+// in the store: a leak, never a file gone from a message.
+func (s *Store) Claim(ctx context.Context, roomID string, fileIDs []string) error {
+	if len(fileIDs) == 0 {
+		return nil
 	}
-	if ok == 0 {
-		return fmt.Errorf("%w: file %s waited longer than %s for a message: upload it again", ErrRefused, fileID, forPeople(s.cfg.AttachTTL))
+	args := make([]any, 0, 1+len(fileIDs))
+	args = append(args, s.now().UnixMilli())
+	for _, id := range fileIDs {
+		args = append(args, pendingMember(roomID, id))
+	}
+	refused, err := claimScript.Run(ctx, s.pending, []string{pendingKey, sweptKey}, args...).Int()
+	if err != nil {
+		return fmt.Errorf("files: claim uploads: %w", err)
+	}
+	if refused > 0 {
+		return s.tooLate(fileIDs[refused-1])
 	}
 	return nil
+}
+
+// tooLate is the refusal of an upload that waited past its deadline.
+func (s *Store) tooLate(fileID string) error {
+	return fmt.Errorf("%w: file %s waited longer than %s for a message: upload it again", ErrRefused, fileID, forPeople(s.cfg.AttachTTL))
+}
+
+// swept reports whether a sweep took the upload (recently).
+func (s *Store) swept(ctx context.Context, roomID, fileID string) bool {
+	return s.pending.ZScore(ctx, sweptKey, pendingMember(roomID, fileID)).Err() == nil
 }
 
 // forPeople writes d as people do: "24 hours", not "24h0m0s".
@@ -85,44 +112,47 @@ func forPeople(d time.Duration) string {
 	return d.String()
 }
 
-// takeDueScript (KEYS: pendingKey, sweptKey; ARGV: now, limit, forget
-// before) moves up to limit uploads past their deadline from the waiting
-// list to the swept list and returns them, after forgetting swept uploads
-// older than ARGV[3].
+// takeDueScript (KEYS: pendingKey, sweptKey; ARGV: now, limit, lease
+// end, forget before) leases up to limit uploads past their deadline to
+// the caller: marks them swept and moves their deadline to the lease's
+// end. It first forgets swept uploads marked before ARGV[4].
 var takeDueScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[1], m)
   redis.call('ZADD', KEYS[2], ARGV[1], m)
+  redis.call('ZADD', KEYS[1], ARGV[3], m)
 end
 return due`)
 
 // Sweep deletes from the store the uploads no message carried by their
-// deadline, and returns how many it took. One that cannot be deleted now
-// waits again, due at once, for the next sweep. Connectors may sweep at
-// the same time: each upload goes to one of them.
+// deadline, and returns how many it deleted. One it cannot delete now
+// stays leased and is taken again once the lease ends. Connectors may
+// sweep at the same time: each upload goes to one of them.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	swept := 0
 	for {
 		now := s.now()
 		due, err := takeDueScript.Run(ctx, s.pending, []string{pendingKey, sweptKey},
-			now.UnixMilli(), sweepBatch, now.Add(-sweptMemory).UnixMilli()).StringSlice()
+			now.UnixMilli(), sweepBatch, now.Add(sweepLease).UnixMilli(), now.Add(-sweptMemory).UnixMilli()).StringSlice()
 		if err != nil {
 			return swept, fmt.Errorf("files: sweep: %w", err)
 		}
+		var errs []error
 		for _, m := range due {
 			i := strings.LastIndexByte(m, '/')
-			roomID, fileID := m[:max(i, 0)], m[i+1:]
-			if err := s.Remove(ctx, roomID, []string{fileID}); err != nil {
-				// Due again at once; a send still finds it past its deadline.
-				s.pending.ZAdd(context.WithoutCancel(ctx), pendingKey, redis.Z{Score: float64(now.UnixMilli()), Member: m})
-				return swept, err
+			if err := s.Remove(ctx, m[:max(i, 0)], []string{m[i+1:]}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := s.pending.ZRem(ctx, pendingKey, m).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("files: sweep: %w", err)) // taken again after the lease; deleting twice is fine
+				continue
 			}
 			swept++
 		}
-		if len(due) < sweepBatch {
-			return swept, nil
+		if len(errs) > 0 || len(due) < sweepBatch {
+			return swept, errors.Join(errs...)
 		}
 	}
 }

@@ -64,6 +64,9 @@ func TestSweepDeletesOnlyUploadsNoMessageCarried(t *testing.T) {
 	if _, err := s.Attach(ctx, room, "ada", carried.ID); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Claim(ctx, room, []string{carried.ID}); err != nil {
+		t.Fatal(err)
+	}
 
 	c.t = c.t.Add(s.cfg.AttachTTL - time.Second)
 	if _, err := s.Sweep(ctx); err != nil {
@@ -74,24 +77,91 @@ func TestSweepDeletesOnlyUploadsNoMessageCarried(t *testing.T) {
 	}
 
 	c.t = c.t.Add(2 * time.Second)
-	_, err := s.Attach(ctx, room, "ada", forgotten.ID)
-	if !errors.Is(err, ErrRefused) || !strings.HasSuffix(err.Error(), "waited longer than 24 hours for a message: upload it again") {
-		t.Fatalf("attach past the deadline, not yet swept: %v, want refused, saying why", err)
+	tooLate := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrRefused) || !strings.HasSuffix(err.Error(), "waited longer than 24 hours for a message: upload it again") {
+			t.Fatalf("%s: %v, want refused, saying why", what, err)
+		}
 	}
+	tooLate("claim past the deadline, not yet swept", s.Claim(ctx, room, []string{forgotten.ID}))
 	if _, err := s.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if inStore(t, s, room, forgotten.ID) {
 		t.Error("an upload no message carried is still in the store after its deadline")
 	}
-	if _, err := s.Attach(ctx, room, "ada", forgotten.ID); !errors.Is(err, ErrRefused) {
-		t.Errorf("attach of a swept upload: %v, want refused", err)
-	}
+	_, err := s.Attach(ctx, room, "ada", forgotten.ID)
+	tooLate("attach of a swept upload", err)
 	if !inStore(t, s, room, carried.ID) {
 		t.Fatal("the sweep deleted a file a message carries")
 	}
 	if _, err := s.Attach(ctx, room, "ada", carried.ID); err != nil {
 		t.Errorf("carrying a file again: %v", err)
+	}
+	if err := s.Claim(ctx, room, []string{carried.ID}); err != nil {
+		t.Errorf("claiming a file carried before: %v", err)
+	}
+}
+
+// A message's uploads are claimed all or none: a send refused for one of
+// its files leaves the others waiting, to be carried later or swept.
+func TestAClaimOfAMessagesUploadsIsAllOrNone(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Now()}
+	s := sweepingStore(t, c)
+	room := uuid.NewString()
+	old := uploaded(t, s, room)
+	c.t = c.t.Add(s.cfg.AttachTTL - time.Minute)
+	fresh := uploaded(t, s, room)
+	c.t = c.t.Add(2 * time.Minute)
+	if err := s.Claim(ctx, room, []string{fresh.ID, old.ID}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), old.ID) {
+		t.Fatalf("claim of a fresh and a late upload: %v, want the late one refused", err)
+	}
+	c.t = c.t.Add(s.cfg.AttachTTL)
+	if n, err := s.Sweep(ctx); err != nil || n != 2 {
+		t.Fatalf("sweep: %d, %v; want both uploads deleted, the fresh one left waiting by the refused claim", n, err)
+	}
+}
+
+// A sweep that cannot delete what it took (the store is down, or the
+// connector stops) leaves it leased: no send carries it meanwhile, and a
+// sweep after the lease deletes it.
+func TestASweepThatCannotDeleteLeavesItsUploadsToALaterOne(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Now()}
+	s := sweepingStore(t, c)
+	down, err := New(Config{Endpoint: "http://127.0.0.1:1", Bucket: s.cfg.Bucket, AccessKey: "a", SecretKey: "s"}, s.pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.now = c.now
+	room := uuid.NewString()
+	ups := []Upload{uploaded(t, s, room), uploaded(t, s, room)}
+	c.t = c.t.Add(s.cfg.AttachTTL + time.Second)
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if n, err := down.Sweep(short); err == nil || n != 0 {
+		t.Fatalf("a sweep with the store down: %d, %v; want an error and nothing deleted", n, err)
+	}
+	if n, err := s.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("a sweep during the lease: %d, %v; want nothing taken", n, err)
+	}
+	for _, up := range ups {
+		if !inStore(t, s, room, up.ID) {
+			t.Fatal("an upload went during the lease")
+		}
+		if err := s.Claim(ctx, room, []string{up.ID}); !errors.Is(err, ErrRefused) {
+			t.Fatalf("claim of a leased upload: %v, want refused", err)
+		}
+	}
+	c.t = c.t.Add(sweepLease + time.Second)
+	if n, err := s.Sweep(ctx); err != nil || n != len(ups) {
+		t.Fatalf("the sweep after the lease: %d, %v; want %d deleted", n, err, len(ups))
+	}
+	for _, up := range ups {
+		if inStore(t, s, room, up.ID) {
+			t.Error("an upload is still in the store after the lease")
+		}
 	}
 }
 
@@ -108,7 +178,7 @@ func TestAClaimAfterTheSweepTookTheUploadIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.t = c.t.Add(sweptMemory - time.Minute)
-	if err := s.claim(ctx, room, up.ID); !errors.Is(err, ErrRefused) {
+	if err := s.Claim(ctx, room, []string{up.ID}); !errors.Is(err, ErrRefused) {
 		t.Fatalf("claim after the sweep: %v, want refused", err)
 	}
 }

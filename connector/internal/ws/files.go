@@ -24,19 +24,27 @@ func (s *session) attachments(ctx context.Context, f livev1.Frame, userID string
 			Message: "file sharing is not configured on this server", RoomID: f.RoomID})
 		return nil, false
 	}
-	out := make([]eventsv1.Attachment, 0, len(f.Attachments))
-	for _, id := range f.Attachments {
-		a, err := s.srv.files.Attach(ctx, f.RoomID, userID, id)
+	refused := func(err error) bool {
 		if errors.Is(err, files.ErrRefused) {
 			s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeFileRefused,
 				Message: strings.TrimPrefix(err.Error(), files.ErrRefused.Error()+": "), RoomID: f.RoomID})
-			return nil, false
-		}
-		if err != nil {
+		} else if err != nil {
 			s.unavailable(f.ID, err)
+		}
+		return err != nil
+	}
+	out := make([]eventsv1.Attachment, 0, len(f.Attachments))
+	for _, id := range f.Attachments {
+		a, err := s.srv.files.Attach(ctx, f.RoomID, userID, id)
+		if refused(err) {
 			return nil, false
 		}
 		out = append(out, a)
+	}
+	// Last, once nothing else can refuse the send: its uploads stop
+	// waiting for a message, so the sweep never takes them.
+	if refused(s.srv.files.Claim(ctx, f.RoomID, f.Attachments)) {
+		return nil, false
 	}
 	return out, true
 }

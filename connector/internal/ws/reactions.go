@@ -70,9 +70,9 @@ func (s *session) react(ctx context.Context, f livev1.Frame) {
 
 // reactInWindow applies a reaction to the message's entry in the room's
 // history window, if the window holds it. Members react at the same time
-// (that is what reactions are for), so the entry is read and rewritten in
-// one optimistic transaction (livev1.RewriteInWindow): a blind replace, as
-// an edit does, would drop a reaction written in between.
+// (that is what reactions are for), so the entry is read, changed and
+// swapped back only if it is still what was read (livev1.RewriteInWindow):
+// a blind replace would drop a reaction written in between.
 func reactInWindow(ctx context.Context, rdb redis.UniversalClient, r eventsv1.MessageReacted) error {
 	err := livev1.RewriteInWindow(ctx, rdb, r.RoomID, r.Seq, r.MessageID, func(m *eventsv1.Message) (bool, error) {
 		rs, changed, err := eventsv1.ApplyReaction(m.Reactions, r.Emoji, r.UserID, r.Op)

@@ -96,7 +96,7 @@ func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
 // BenchmarkReactPath is one reaction through a real session, as
 // BenchmarkSendPath is one message: frame decode, membership, the message
 // looked up in the window, the Kafka append (a stand-in), the window's
-// entry rewritten in an optimistic transaction, the room told and the ack
+// entry rewritten (a compare-and-swap script), the room told and the ack
 // written. The reactions alternate add and remove on one message, so the
 // entry stays small. Its cost per reaction is issue 19's number for
 // reactions on the send path (connector/BENCHMARKS.md).

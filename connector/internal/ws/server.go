@@ -75,6 +75,7 @@ type Notifications interface {
 // store, connector/internal/files). A refusal wraps files.ErrRefused.
 type Files interface {
 	Attach(ctx context.Context, roomID, userID, fileID string) (eventsv1.Attachment, error)
+	Claim(ctx context.Context, roomID string, fileIDs []string) error
 	Remove(ctx context.Context, roomID string, fileIDs []string) error
 }
 
