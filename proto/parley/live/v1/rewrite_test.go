@@ -25,6 +25,16 @@ func TestMain(m *testing.M) {
 	os.Exit(devstacktest.Run(m, devstack.Redis, &stack))
 }
 
+func client(t *testing.T, poolSize int) redis.UniversalClient {
+	t.Helper()
+	rdb, err := stores.RedisURL(stack.RedisURL, poolSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
 func windowEntry(t *testing.T, m eventsv1.Message) redis.Z {
 	t.Helper()
 	raw, err := json.Marshal(m)
@@ -39,11 +49,7 @@ func windowEntry(t *testing.T, m eventsv1.Message) redis.Z {
 // write, and none gives up because the window grew meanwhile.
 func TestEveryConcurrentRewriteOfAnEntryLands(t *testing.T) {
 	ctx := context.Background()
-	rdb, err := stores.RedisURL(stack.RedisURL, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
+	rdb := client(t, 64)
 	room := uuid.NewString()
 	target := eventsv1.Message{ID: uuid.NewString(), RoomID: room, Seq: 1, UserID: "author", Text: "react to this"}
 	if err := rdb.ZAdd(ctx, livev1.HistoryKey(room), windowEntry(t, target)).Err(); err != nil {
@@ -112,11 +118,7 @@ func TestEveryConcurrentRewriteOfAnEntryLands(t *testing.T) {
 // message at that seq, or the change declines to write.
 func TestRewriteWritesOnlyTheMessageItWasAskedFor(t *testing.T) {
 	ctx := context.Background()
-	rdb, err := stores.RedisURL(stack.RedisURL, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
+	rdb := client(t, 4)
 	room := uuid.NewString()
 	held := eventsv1.Message{ID: uuid.NewString(), RoomID: room, Seq: 5, UserID: "author", Text: "kept"}
 	if err := rdb.ZAdd(ctx, livev1.HistoryKey(room), windowEntry(t, held)).Err(); err != nil {
