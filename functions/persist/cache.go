@@ -25,7 +25,7 @@ type cache struct {
 // Trigger, may still lack some, and writing it whole would take back
 // reactions the room has already seen. So the entry is read, changed and
 // swapped back only if unchanged (livev1.RewriteInWindow), as the
-// connector's reactions and edits are.
+// connector's reactions and edits are. A thread summary never goes back.
 func (c *cache) replace(ctx context.Context, m eventsv1.Message) error {
 	err := livev1.RewriteInWindow(ctx, c.rdb, m.RoomID, m.Seq, m.ID, func(held *eventsv1.Message) (bool, error) {
 		next := m // m stays as given for the next attempt
@@ -33,6 +33,12 @@ func (c *cache) replace(ctx context.Context, m eventsv1.Message) error {
 		// all there is to restore.
 		if shown(m) && shown(*held) {
 			next.Reactions = held.Reactions
+		}
+		// A thread's replies are only ever added (a deleted one is still
+		// counted), so a summary of fewer replies is older: another
+		// persist replica wrote a newer one first.
+		if next.Thread != nil && held.Thread != nil && held.Thread.ReplyCount > next.Thread.ReplyCount {
+			next.Thread = held.Thread
 		}
 		*held = next
 		return true, nil

@@ -245,3 +245,26 @@ func TestRoomHistoryLeavesThreadRepliesOut(t *testing.T) {
 		}
 	}
 }
+
+// Two persist replicas may rewrite a root's window copy in the other
+// order than they counted its replies: the older summary does not replace
+// the newer.
+func TestTheWindowKeepsTheNewerThreadSummary(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	room := uuid.NewString()
+	root := newMessage(room, 1)
+	e.publish(t, root)
+	newer, older := root, root
+	newer.Thread = &eventsv1.Thread{ReplyCount: 3, LastReplySeq: 4, Participants: []string{"u1", "u2"}}
+	older.Thread = &eventsv1.Thread{ReplyCount: 2, LastReplySeq: 3, Participants: []string{"u1"}}
+	for _, m := range []eventsv1.Message{newer, older} {
+		if err := e.f.cache.replace(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, _ := history(t, e, &persistv1.HistoryRequest{RoomId: room, Limit: 1, BeforeSeq: 2})
+	if len(page) != 1 || page[0].Thread == nil || page[0].Thread.ReplyCount != 3 || page[0].Thread.LastReplySeq != 4 {
+		t.Fatalf("the window's root %+v, want the summary of 3 replies", page)
+	}
+}
