@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/parley-chat/parley/connector/internal/files"
@@ -17,6 +18,7 @@ type config struct {
 	issuer, audience                                               string
 	allowedOrigins                                                 []string
 	trustProxy                                                     bool
+	trustedProxies                                                 []netip.Prefix // nil: the private ranges
 	presenceTTL                                                    time.Duration
 	// refreshTTL is the session cookie's lifetime (REFRESH_TOKEN_TTL, as
 	// auth's refresh tokens; zero means the gateway's default).
@@ -47,6 +49,14 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		webDir:      getenv("WEB_DIR"),
 	}
 	c.issuer = env.String("JWT_ISSUER", c.publicURL)
+	for _, cidr := range splitList(getenv("TRUSTED_PROXIES")) {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			env.Fail("TRUSTED_PROXIES", cidr, "networks in CIDR form (10.244.0.0/16)")
+			continue
+		}
+		c.trustedProxies = append(c.trustedProxies, p)
+	}
 	c.files = files.Config{Endpoint: getenv("S3_ENDPOINT"), PublicURL: getenv("S3_PUBLIC_URL"),
 		Bucket: env.String("S3_BUCKET", "parley-files"), Region: getenv("S3_REGION"),
 		AccessKey: getenv("S3_ACCESS_KEY_ID"), SecretKey: getenv("S3_SECRET_ACCESS_KEY"),

@@ -33,7 +33,8 @@ func TestConfigFromEnvReadsLimits(t *testing.T) {
 	vars := required()
 	for k, v := range map[string]string{"WS_SEND_RATE": "1000", "WS_SEND_BURST": "1000", "WS_FRAME_RATE": "2000",
 		"WS_FRAME_BURST": "2000", "WS_SEND_QUEUE": "256", "WS_AUTH_TIMEOUT": "3s", "PRESENCE_TTL": "3s",
-		"ALLOWED_ORIGINS": "http://a, http://b", "TRUST_PROXY": "false", "JWT_ISSUER": "parley"} {
+		"ALLOWED_ORIGINS": "http://a, http://b", "TRUST_PROXY": "false", "JWT_ISSUER": "parley",
+		"TRUSTED_PROXIES": "10.244.0.0/16, fd00::/8"} {
 		vars[k] = v
 	}
 	c, err := configFromEnv(envOf(vars))
@@ -42,7 +43,8 @@ func TestConfigFromEnvReadsLimits(t *testing.T) {
 	}
 	if c.ws.SendRate != 1000 || c.ws.SendBurst != 1000 || c.ws.FrameRate != 2000 || c.ws.FrameBurst != 2000 ||
 		c.ws.SendQueue != 256 || c.ws.AuthTimeout != 3*time.Second || c.presenceTTL != 3*time.Second ||
-		len(c.allowedOrigins) != 2 || c.allowedOrigins[1] != "http://b" || c.trustProxy || c.issuer != "parley" {
+		len(c.allowedOrigins) != 2 || c.allowedOrigins[1] != "http://b" || c.trustProxy || c.issuer != "parley" ||
+		len(c.trustedProxies) != 2 || c.trustedProxies[1].String() != "fd00::/8" {
 		t.Errorf("read %+v", c)
 	}
 }
@@ -62,6 +64,8 @@ func TestConfigFromEnvNamesEveryBadVariable(t *testing.T) {
 			want: []string{`WS_FRAME_RATE="-1": want a positive number`, `WS_FRAME_BURST="0": want a positive number`}},
 		"bad kafka login": {set: map[string]string{"KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p", "KAFKA_SASL_MECHANISM": "MD5"},
 			want: []string{"KAFKA_SASL_MECHANISM"}},
+		"proxy not a network": {set: map[string]string{"TRUSTED_PROXIES": "10.244.0.0/16, 10.96.0.1"},
+			want: []string{`TRUSTED_PROXIES="10.96.0.1": want networks in CIDR form`}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars := required()

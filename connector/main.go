@@ -21,6 +21,7 @@
 //	JWT_AUDIENCE    access tokens' audience (parley)
 //	ALLOWED_ORIGINS extra origins allowed to call the API (comma-separated; none)
 //	TRUST_PROXY     take client IPs from X-Forwarded-For (true: Knative's ingress sets it)
+//	TRUSTED_PROXIES the proxies' networks, CIDRs, comma-separated (the private ranges)
 //	REFRESH_TOKEN_TTL  how long the web client's refresh cookie lives (720h); set it as auth's is set
 //	WEB_DIR         the built web client to serve
 //	S3_ENDPOINT     the S3 store of shared files, as the connector reaches it (none: files are off)
@@ -126,7 +127,8 @@ func build(ctx context.Context, log *slog.Logger) (ksvc.Service, error) {
 	}
 	gw := gateway.New(gateway.Config{
 		PublicURL: cfg.publicURL, Issuer: cfg.issuer, AllowedOrigins: cfg.allowedOrigins, TrustProxy: cfg.trustProxy,
-		RefreshTTL: cfg.refreshTTL,
+		TrustedProxies: cfg.trustedProxies,
+		RefreshTTL:     cfg.refreshTTL,
 	}, gateway.Clients{Auth: auth,
 		Notifications: notifications,
 		Moderation:    moderationv1.NewModerationServiceClient(moderationConn),

@@ -25,17 +25,29 @@ type ctxKey struct{}
 func newActivator(rev *revision) *activator {
 	a := &activator{rev: rev}
 	a.proxy = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: "http", Host: pr.In.Context().Value(ctxKey{}).(string)})
-			pr.Out.Host = pr.In.Host // as Knative's activator, which keeps the Host it was called with
-			pr.SetXForwarded()
-		},
+		Rewrite:       func(pr *httputil.ProxyRequest) { forward(pr, pr.In.Context().Value(ctxKey{}).(string)) },
 		Transport:     protocolTransport{h1: newH1Transport(rev.em.dial), h2c: newH2CTransport(rev.em.dial)},
 		FlushInterval: -1, // stream gRPC and WebSocket frames as they come
 		ErrorHandler:  a.proxyError,
 		BufferPool:    proxyBuffers{},
 	}
 	return a
+}
+
+// forward points a proxied request at addr as Knative's activator and
+// queue-proxy do (knative.dev/serving/pkg/http.NewHeaderPruningReverseProxy,
+// a Director proxy): the Host it was called with is kept, and the caller's
+// address is appended to X-Forwarded-For, after what earlier proxies put
+// there. A service behind them sees every hop, the client's first.
+func forward(pr *httputil.ProxyRequest, addr string) {
+	pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+	pr.Out.Host = pr.In.Host
+	// Rewrite starts from a request without X-Forwarded-For; a Director
+	// proxy keeps the incoming one.
+	if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+		pr.Out.Header["X-Forwarded-For"] = prior
+	}
+	pr.SetXForwarded()
 }
 
 // proxyBuffers lends the proxy its copy buffers; without a pool it

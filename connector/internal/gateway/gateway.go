@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -36,10 +37,16 @@ type Config struct {
 	// OAuthClients are the client ids the token endpoint accepts (public
 	// clients, no secret). Default parley-web and parley-cli.
 	OAuthClients []string
-	// TrustProxy takes the client IP from the last X-Forwarded-For entry, as
-	// set by the ingress in front (Knative, the emulator). Off, the socket's
-	// address is used.
+	// TrustProxy takes the client IP from X-Forwarded-For when the socket's
+	// peer is a proxy of TrustedProxies: walking back from the peer, the
+	// first address that is not one of them. On Knative the list ends with
+	// the ingress's client, then the activator's and queue-proxy's callers
+	// (cluster addresses); a client's own entries come before those and
+	// are never taken over the ingress's. Off, the socket's address is used.
 	TrustProxy bool
+	// TrustedProxies are the networks of the proxies in front. Default the
+	// private, loopback and link-local ranges, where a cluster's pods are.
+	TrustedProxies []netip.Prefix
 	// CallTimeout bounds one call to the auth function. Default 10s.
 	CallTimeout time.Duration
 	// AuthRate and AuthBurst limit the account endpoints per client IP.
@@ -207,24 +214,42 @@ func (g *Gateway) limitByIP(next http.Handler) http.Handler {
 	})
 }
 
-// ClientIP is the address rate limits and login throttling are keyed on.
+// ClientIP is the address rate limits and login throttling are keyed on
+// (see Config.TrustProxy).
 func (g *Gateway) ClientIP(r *http.Request) string {
-	if g.cfg.TrustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			last := xff[len(xff)-1]
-			if i := strings.LastIndexByte(last, ','); i >= 0 {
-				last = last[i+1:]
-			}
-			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	client, err := netip.ParseAddr(host)
+	if err != nil || !g.cfg.TrustProxy || !g.trustedProxy(client) {
+		return host // not through a proxy: X-Forwarded-For is only the client's say
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0 && g.trustedProxy(client); i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // garbled: nothing before it was written by a proxy of ours
+		}
+		client = hop
+	}
+	return client.Unmap().String()
+}
+
+func (g *Gateway) trustedProxy(a netip.Addr) bool {
+	a = a.Unmap()
+	if g.cfg.TrustedProxies == nil {
+		return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast()
+	}
+	for _, p := range g.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // callCtx bounds one call to the auth function.
