@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/grpc/codes"
@@ -479,5 +481,56 @@ func TestSigningKeysConfig(t *testing.T) {
 		if _, err := parseSigningKeys(bad); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+// A password hash waits for one of the service's hashing slots (each hash
+// holds 19 MiB), and fails as busy, not out of memory, when none comes
+// free while its caller waits.
+func TestPasswordHashesWaitForASlot(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada")
+	ctx := context.Background()
+	tokens := &tokenIssuer{keys: e.cfg.keys, issuer: e.cfg.issuer, audience: e.cfg.audience,
+		accessTTL: time.Minute, refreshTTL: time.Hour, now: time.Now}
+	svc, err := newService(&store{pool: e.pool}, tokens, testArgon, 1, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := &authv1.LoginRequest{Login: "ada", Password: "correct horse ada", ClientIp: "198.51.100.1"}
+	svc.hashing <- struct{}{} // the one slot, taken
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := svc.Login(short, login); reason(err) != "BUSY" || status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("login with every slot taken: %v, want BUSY", err)
+	}
+	<-svc.hashing
+	if _, err := svc.Login(ctx, login); err != nil {
+		t.Fatalf("login with a slot free: %v", err)
+	}
+}
+
+// Guessing the current password to change it is held to the login's
+// budget: after pairThrottle.limit wrong guesses even the right one waits.
+func TestPasswordChangeGuessesAreThrottled(t *testing.T) {
+	e := newEnv(t)
+	reg := e.register(t, "ada")
+	ctx := context.Background()
+	change := func(current string) error {
+		_, err := e.client.ChangePassword(ctx, &authv1.ChangePasswordRequest{Caller: caller(reg), CurrentPassword: current,
+			NewPassword: "new password 1"})
+		return err
+	}
+	for i := range pairThrottle.limit {
+		if err := change("wrong"); reason(err) != "WRONG_PASSWORD" {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if err := change("correct horse ada"); reason(err) != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("after %d wrong guesses: %v, want TOO_MANY_ATTEMPTS", pairThrottle.limit, err)
+	}
+	// Logins are another budget: the owner still signs in.
+	if _, err := e.client.Login(ctx, &authv1.LoginRequest{Login: "ada", Password: "correct horse ada", ClientIp: "198.51.100.1"}); err != nil {
+		t.Fatalf("login after the change was throttled: %v", err)
 	}
 }

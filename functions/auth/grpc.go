@@ -21,17 +21,34 @@ type service struct {
 	store     *store
 	tokens    *tokenIssuer
 	argon     Argon2Params
+	hashing   hashSlots
 	dummyHash string // verified against when the login names nobody, so timing tells nothing
 	publisher *publisher
 	log       *slog.Logger
 }
 
-func newService(st *store, tokens *tokenIssuer, argon Argon2Params, pub *publisher, log *slog.Logger) (*service, error) {
+func newService(st *store, tokens *tokenIssuer, argon Argon2Params, hashers int, pub *publisher, log *slog.Logger) (*service, error) {
 	dummy, err := hashPassword("parley-timing-equaliser", argon)
 	if err != nil {
 		return nil, err
 	}
-	return &service{store: st, tokens: tokens, argon: argon, dummyHash: dummy, publisher: pub, log: log}, nil
+	return &service{store: st, tokens: tokens, argon: argon, hashing: make(hashSlots, max(hashers, 1)), dummyHash: dummy,
+		publisher: pub, log: log}, nil
+}
+
+// hash is hashPassword in one of the service's hashing slots.
+func (s *service) hash(ctx context.Context, password string) (hash string, err error) {
+	if busy := s.hashing.run(ctx, func() { hash, err = hashPassword(password, s.argon) }); busy != nil {
+		return "", busy
+	}
+	return hash, err
+}
+
+// verify is verifyPassword in one of the service's hashing slots; busy is
+// set when no slot came free in time.
+func (s *service) verify(ctx context.Context, password, encoded string) (ok bool, busy, err error) {
+	busy = s.hashing.run(ctx, func() { ok, err = verifyPassword(password, encoded) })
+	return ok, busy, err
 }
 
 // Accounts.
@@ -47,7 +64,7 @@ func (s *service) Register(ctx context.Context, req *authv1.RegisterRequest) (*a
 			return nil, err
 		}
 	}
-	hash, err := hashPassword(req.Password, s.argon)
+	hash, err := s.hash(ctx, req.Password)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -86,7 +103,10 @@ func (s *service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.
 	} else if locked {
 		return nil, errTooManyAttempts
 	}
-	ok, verr := verifyPassword(req.Password, hash)
+	ok, busy, verr := s.verify(ctx, req.Password, hash)
+	if busy != nil {
+		return nil, busy
+	}
 	if verr != nil {
 		s.log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID.String(), "error", verr)
 	}
@@ -167,10 +187,28 @@ func (s *service) ChangePassword(ctx context.Context, req *authv1.ChangePassword
 	if err := validPassword("new_password", req.NewPassword); err != nil {
 		return nil, err
 	}
-	if ok, _ := verifyPassword(req.CurrentPassword, u.PasswordHash); !ok {
+	// Guessing the current password (with a stolen access token) is held
+	// to the same budget as guessing it at login.
+	keys := newLoginKeys("password-change:user:"+u.ID.String(), "")
+	if locked, err := s.store.loginThrottled(ctx, keys); err != nil {
+		return nil, toStatus(err)
+	} else if locked {
+		return nil, errTooManyAttempts
+	}
+	ok, busy, _ := s.verify(ctx, req.CurrentPassword, u.PasswordHash)
+	if busy != nil {
+		return nil, busy
+	}
+	if !ok {
+		if err := s.store.recordLoginFailure(ctx, keys); err != nil {
+			s.log.WarnContext(ctx, "record password change failure", "error", err)
+		}
 		return nil, wrongPassword
 	}
-	hash, err := hashPassword(req.NewPassword, s.argon)
+	if err := s.store.clearFailures(ctx, keys.pair); err != nil {
+		s.log.WarnContext(ctx, "clear password change failures", "error", err)
+	}
+	hash, err := s.hash(ctx, req.NewPassword)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -11,6 +11,7 @@
 //	JWT_AUDIENCE        token audience (parley)
 //	ACCESS_TOKEN_TTL    (15m)     REFRESH_TOKEN_TTL (720h)
 //	ARGON2_MEMORY_KIB   (19456)   ARGON2_TIME (2)   ARGON2_THREADS (1)
+//	ARGON2_CONCURRENCY  password hashes at once (4): each holds ARGON2_MEMORY_KIB
 //	BROKER_URL          Broker ingress for events; unset keeps them in the outbox
 //	BROKER_TOKEN_FILE   OIDC token for the Broker (a projected service account token)
 package main
@@ -45,6 +46,7 @@ type config struct {
 	accessTTL   time.Duration
 	refreshTTL  time.Duration
 	argon       Argon2Params
+	hashers     int
 	brokerURL   string
 	brokerToken string // file of the OIDC token for the Broker (ksvc.BrokerTokenFileEnv)
 }
@@ -57,6 +59,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		brokerURL:   getenv("BROKER_URL"),
 		brokerToken: getenv(ksvc.BrokerTokenFileEnv),
 		argon:       DefaultArgon2,
+		hashers:     DefaultHashSlots,
 	}
 	if c.databaseURL == "" {
 		return c, errors.New("DATABASE_URL is required")
@@ -74,7 +77,8 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	for _, v := range []struct {
 		key string
 		dst any
-	}{{"ARGON2_MEMORY_KIB", &c.argon.MemoryKiB}, {"ARGON2_TIME", &c.argon.Time}, {"ARGON2_THREADS", &c.argon.Threads}} {
+	}{{"ARGON2_MEMORY_KIB", &c.argon.MemoryKiB}, {"ARGON2_TIME", &c.argon.Time}, {"ARGON2_THREADS", &c.argon.Threads},
+		{"ARGON2_CONCURRENCY", &c.hashers}} {
 		s := getenv(v.key)
 		if s == "" {
 			continue
@@ -88,6 +92,8 @@ func configFromEnv(getenv func(string) string) (config, error) {
 			*d = uint32(n)
 		case *uint8:
 			*d = uint8(min(n, 255))
+		case *int:
+			*d = int(min(n, 1024))
 		}
 	}
 	return c, nil
@@ -122,7 +128,7 @@ func newServer(ctx context.Context, cfg config, pool *pgxpool.Pool, log *slog.Lo
 	}
 	tokens := &tokenIssuer{keys: cfg.keys, issuer: cfg.issuer, audience: cfg.audience,
 		accessTTL: cfg.accessTTL, refreshTTL: cfg.refreshTTL, now: time.Now}
-	svc, err := newService(st, tokens, cfg.argon, pub, log)
+	svc, err := newService(st, tokens, cfg.argon, cfg.hashers, pub, log)
 	if err != nil {
 		return ksvc.Service{}, err
 	}

@@ -63,7 +63,7 @@ func startEnv(t testing.TB, argon Argon2Params) *testEnv {
 		keys:        mustKeys(t, generateSigningKey("k1")),
 		issuer:      "parley-test", audience: "parley-test",
 		accessTTL: 15 * time.Minute, refreshTTL: time.Hour,
-		argon: argon, brokerURL: sink.srv.URL,
+		argon: argon, hashers: DefaultHashSlots, brokerURL: sink.srv.URL,
 	}
 	pool, err := pgxpool.New(ctx, cfg.databaseURL)
 	if err != nil {

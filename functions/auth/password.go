@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+	"google.golang.org/grpc/codes"
 )
 
 // Argon2Params are argon2id's cost parameters. The defaults follow OWASP's
@@ -70,4 +72,28 @@ func verifyPassword(password, encoded string) (bool, error) {
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// hashSlots bounds the argon2id hashes running at once. Each holds its
+// MemoryKiB (19 MiB) while it runs, and logins and sign-ups come in
+// bursts: without a bound, a dozen at once take the process past its
+// memory limit (256 MiB in knative/base/auth.yaml). A hash waits for a
+// slot as long as its caller does.
+type hashSlots chan struct{}
+
+// DefaultHashSlots is ARGON2_CONCURRENCY's default: 4 hashes, 76 MiB.
+const DefaultHashSlots = 4
+
+var errHashersBusy = apiErrors.New(codes.ResourceExhausted, "BUSY", "too many sign-ins at once: try again in a moment")
+
+// run runs f in a slot, or fails once ctx ends while it waits for one.
+func (h hashSlots) run(ctx context.Context, f func()) error {
+	select {
+	case h <- struct{}{}:
+	case <-ctx.Done():
+		return errHashersBusy
+	}
+	defer func() { <-h }()
+	f()
+	return nil
 }
