@@ -52,3 +52,19 @@ func TestBadEventsArePermanent(t *testing.T) {
 		}
 	}
 }
+
+// Metrics label an event by its type only when Parley defines it: the
+// label is set before anyone checks the sender, and each made-up type
+// would add series for good.
+func TestMetricsLabelOnlyParleysEventTypes(t *testing.T) {
+	for typ, want := range map[string]string{
+		eventsv1.TypeMessageSent:  eventsv1.TypeMessageSent,
+		eventsv1.TypeFileUploaded: eventsv1.TypeFileUploaded,
+		"made.up.1":               "other",
+		"":                        "other",
+	} {
+		if got := metricType(typ); got != want {
+			t.Errorf("metricType(%q) = %q, want %q", typ, got, want)
+		}
+	}
+}
