@@ -74,7 +74,7 @@ func (s *eventServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	done := s.metrics.observeEvent(metricType(e.Type()))
-	ctx, span := Tracer().Start(ExtractTrace(r.Context(), e), "event "+e.Type(), trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := Tracer().Start(ExtractTrace(r.Context(), e), "event "+metricType(e.Type()), trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	reply, err := s.handle(ctx, *e)
 	if err != nil {

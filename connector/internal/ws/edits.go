@@ -19,8 +19,15 @@ import (
 
 // change edits or deletes a message: the author may, and for deletes so
 // may moderators and admins.
+// Each costs a send of the user's send rate: it is an event in the room's
+// log, for persist and search to apply, like a send.
 func (s *session) change(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
+	if !s.srv.sendRate.Allow(id.UserID) {
+		s.reply(livev1.ErrorFrame{Type: livev1.TypeError, ID: f.ID, Code: livev1.CodeRateLimited,
+			Message: "changing messages too fast", RetryAfterMS: 200})
+		return
+	}
 	if _, ok := s.member(ctx, f, f.RoomID); !ok {
 		return
 	}

@@ -107,8 +107,18 @@ func (s *session) event(ctx context.Context, typ, id, roomID string, data any) e
 	return e
 }
 
+// typingRate and typingBurst bound a user's typing frames per second:
+// beyond them a frame is dropped, as a late typing notice would be.
+const (
+	typingRate  = 2
+	typingBurst = 5
+)
+
 func (s *session) typing(ctx context.Context, f livev1.Frame) {
 	id := s.identity()
+	if !s.srv.typingRate.Allow(id.UserID) {
+		return
+	}
 	if _, ok := s.member(ctx, f, f.RoomID); !ok || s.refuseBlocked(ctx, f) {
 		return
 	}

@@ -128,15 +128,19 @@ func TestReactionsAreRefusedWithAReasonAndNothingLogged(t *testing.T) {
 		a.expect("ack", func(f frame) bool { return f.str("id") == fmt.Sprint("e", i) })
 	}
 	refused("one emoji too many", react("🦀"), livev1.CodeReactionLimit)
-	// The send bucket (burst 28) runs dry as for sends: 2 sends and 23
-	// reactions (refused ones too, as refused sends) are spent, 3 more go.
-	for range 3 {
+	// The send bucket (burst 28) runs dry as for sends: 2 sends, a delete
+	// and 23 reactions (refused ones too, as refused sends) are spent, 2
+	// more go.
+	for range 2 {
 		a.write(react(string(rune(0x1F600))))
 	}
 	refused("too fast", react("😀"), livev1.CodeRateLimited)
-	if n := log.reactions(); n != eventsv1.MaxReactionEmojis+3 {
-		t.Errorf("%d reactions logged, want %d", n, eventsv1.MaxReactionEmojis+3)
+	if n := log.reactions(); n != eventsv1.MaxReactionEmojis+2 {
+		t.Errorf("%d reactions logged, want %d", n, eventsv1.MaxReactionEmojis+2)
 	}
+	// Edits spend the same bucket.
+	refused("an edit too fast", frame{"type": "edit", "room_id": room, "message_id": id, "seq": seq, "text": "changed"},
+		livev1.CodeRateLimited)
 }
 
 // reactingLog is a recordingLog during whose append of an edit a member's

@@ -148,3 +148,34 @@ func TestASendRightAfterABlockIsRefused(t *testing.T) {
 		t.Errorf("seqs %d, %d, %d: the refused send took one", first.num("seq"), second.num("seq"), third.num("seq"))
 	}
 }
+
+// A user's typing frames beyond typingBurst are dropped: each is told to
+// every member of the room, and a client sends one every few seconds.
+func TestTypingBeyondTheUsersBurstIsDropped(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	room := uuid.NewString()
+	ann, bob := ts.dial(t, "ann"), ts.dial(t, "bob")
+	for _, c := range []*testClient{ann, bob} {
+		c.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
+		c.expect("subscribed", nil)
+	}
+	for range 3 * typingBurst {
+		bob.write(frame{"type": "typing", "room_id": room, "state": "start"})
+	}
+	// bob's message follows his typing into the room: what ann heard
+	// before it is all that was told.
+	sent := bob.sendText(room, "done typing")
+	heard := 0
+	for {
+		f := ann.next(t)
+		if f.str("type") == "typing" {
+			heard++
+		}
+		if f.str("type") == "message" && msgSeq(f) == sent.num("seq") {
+			break
+		}
+	}
+	if heard < 1 || heard > typingBurst+1 {
+		t.Errorf("ann heard %d of bob's %d typing frames, want at most the burst of %d (and a refill)", heard, 3*typingBurst, typingBurst)
+	}
+}

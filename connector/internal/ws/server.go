@@ -96,7 +96,7 @@ type Config struct {
 	PongWait       time.Duration // a socket that answers no ping this long is closed; default 60s
 	WriteWait      time.Duration // per write; default 10s
 	SendQueue      int           // frames queued per socket; default 1024
-	SendRate       float64       // messages per second per user; default 10
+	SendRate       float64       // messages, reactions, edits and deletes per second per user; default 10
 	SendBurst      int           // default 30
 	FrameRate      float64       // frames of any kind per second per socket; default 50
 	FrameBurst     int           // default 200
@@ -118,10 +118,13 @@ type Server struct {
 	logger   *slog.Logger
 	upgrader websocket.Upgrader
 	sendRate *ratelimit.Limiter
-	metrics  *Metrics
-	seqs     *seqs.Authority
-	notices  Notifications
-	files    Files
+	// typingRate bounds a user's typing frames, each told to every member
+	// of the room: a client sends one every few seconds while typing.
+	typingRate *ratelimit.Limiter
+	metrics    *Metrics
+	seqs       *seqs.Authority
+	notices    Notifications
+	files      Files
 
 	epochs   *writerEpochs
 	expiries expiries
@@ -175,7 +178,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
 		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, files: d.Files, users: userfeed.New(d.Redis, d.Members, cfg.Logger),
-		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst),
+		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst), typingRate: ratelimit.New(typingRate, typingBurst),
 		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}, epochs: newWriterEpochs()}
 	s.upgrader = websocket.Upgrader{
 		// Write buffers come from a pool and are held only while writing.
