@@ -31,6 +31,10 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// MaxEventBytes caps a CloudEvent request body. Zero means 1 MiB.
 	MaxEventBytes int64
+	// ReadEventTimeout bounds reading a CloudEvent's body: the Broker sends
+	// one at once, and a body that trickles in would hold a goroutine and a
+	// connection. Zero means 30s.
+	ReadEventTimeout time.Duration
 	// Logger receives structured logs; nil means JSON on stderr at LOG_LEVEL.
 	Logger *slog.Logger
 }
@@ -78,6 +82,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.ReadEventTimeout == 0 {
+		c.ReadEventTimeout = 30 * time.Second
 	}
 	if c.MaxEventBytes == 0 {
 		c.MaxEventBytes = 1 << 20

@@ -264,3 +264,41 @@ func TestLoopsRunBetweenStartAndStopAndStoresCloseLast(t *testing.T) {
 		t.Fatal("start without its stores succeeded")
 	}
 }
+
+// A CloudEvent whose body stops coming is cut off at ReadEventTimeout with
+// 400, not waited for with a goroutine and a connection.
+func TestAnEventBodyThatStallsIsCutOff(t *testing.T) {
+	url, _ := start(t, Config{ReadEventTimeout: 200 * time.Millisecond}, Service{Events: func(context.Context, event.Event) (*event.Event, error) {
+		return nil, nil
+	}})
+	body, stall := io.Pipe()
+	defer stall.Close()
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 100
+	for k, v := range map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "1",
+		"Ce-Source": "test", "Ce-Type": "ok"} {
+		req.Header.Set(k, v)
+	}
+	go stall.Write([]byte(`{"half":`)) // and nothing more
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case code := <-done:
+		if code != http.StatusBadRequest && code != 0 {
+			t.Errorf("a stalled body got %d, want 400 or the connection closed", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server still waits for a stalled body after 10s")
+	}
+}

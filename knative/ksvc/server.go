@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg Config, svc Service, ln net.Listener) (err e
 
 	mux := &router{svc: svc, metrics: m, ready: &ready}
 	if svc.Events != nil {
-		mux.events = &eventServer{handle: svc.Events, maxBytes: cfg.MaxEventBytes, log: log, metrics: m}
+		mux.events = &eventServer{handle: svc.Events, maxBytes: cfg.MaxEventBytes, readTimeout: cfg.ReadEventTimeout, log: log, metrics: m}
 	}
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	var metricsSrv *http.Server
