@@ -89,7 +89,16 @@ func (c *Cache) lookup(ctx context.Context, roomID, userID string) (entry, error
 		return e, nil
 	}
 	if len(c.entries) >= c.maxSize {
-		c.entries = map[[2]string]entry{} // bounded: start over
+		// Full (frames naming made-up rooms fill it with negative answers):
+		// a tenth goes, chosen at random by the map's order, not every
+		// member's answer at once.
+		n := max(c.maxSize/10, 1)
+		for k := range c.entries {
+			delete(c.entries, k)
+			if n--; n == 0 {
+				break
+			}
+		}
 	}
 	c.entries[key] = e
 	return e, nil

@@ -2,6 +2,7 @@ package members
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -110,5 +111,30 @@ func TestBlockedSharesTheAnswerAndIsForgotten(t *testing.T) {
 	c.Forget("dm", "bob")
 	if blocked, _ := c.Blocked(ctx, "dm", "bob"); !blocked {
 		t.Fatal("block not seen after Forget")
+	}
+}
+
+// A full cache drops a tenth of its answers to take a new one, not all of
+// them: frames naming made-up rooms cannot make every member's next check
+// ask auth.
+func TestAFullCacheKeepsMostAnswers(t *testing.T) {
+	auth := &fakeAuth{member: map[string]bool{}}
+	c := New(auth, time.Minute)
+	c.maxSize = 100
+	ctx := context.Background()
+	for i := range c.maxSize {
+		auth.member[fmt.Sprint("r", i, "/a")] = true
+		c.Role(ctx, fmt.Sprint("r", i), "a")
+	}
+	c.Role(ctx, "made-up", "a")
+	if n := len(c.entries); n > c.maxSize || n < c.maxSize*9/10 {
+		t.Fatalf("%d answers cached after one past %d, want about nine tenths kept", n, c.maxSize)
+	}
+	asked := auth.calls
+	for i := range c.maxSize {
+		c.Role(ctx, fmt.Sprint("r", i), "a")
+	}
+	if again := auth.calls - asked; again > c.maxSize/10 {
+		t.Errorf("%d of %d members asked auth again", again, c.maxSize)
 	}
 }
