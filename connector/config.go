@@ -30,7 +30,9 @@ type config struct {
 	// ws holds the socket limits: WS_SEND_QUEUE (frames queued per socket,
 	// 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second per user,
 	// 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second per
-	// socket, 50 and 200), WS_AUTH_TIMEOUT (10s); zero means ws's default.
+	// socket, 50 and 200), WS_AUTH_TIMEOUT (10s), WS_SOCKETS_PER_USER
+	// (authenticated sockets of one user on a connector, 32); zero means
+	// ws's default.
 	ws ws.Config
 }
 
@@ -67,12 +69,13 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		env.Fail("S3_ENDPOINT", c.files.Endpoint, "to come with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY")
 	}
 	c.ws = ws.Config{
-		SendQueue:   int(env.PositiveFloat("WS_SEND_QUEUE", 0)),
-		SendRate:    env.PositiveFloat("WS_SEND_RATE", 0),
-		SendBurst:   int(env.PositiveFloat("WS_SEND_BURST", 0)),
-		FrameRate:   env.PositiveFloat("WS_FRAME_RATE", 0),
-		FrameBurst:  int(env.PositiveFloat("WS_FRAME_BURST", 0)),
-		AuthTimeout: env.Duration("WS_AUTH_TIMEOUT", 0, time.Nanosecond),
+		SendQueue:      int(env.PositiveFloat("WS_SEND_QUEUE", 0)),
+		SendRate:       env.PositiveFloat("WS_SEND_RATE", 0),
+		SendBurst:      int(env.PositiveFloat("WS_SEND_BURST", 0)),
+		FrameRate:      env.PositiveFloat("WS_FRAME_RATE", 0),
+		FrameBurst:     int(env.PositiveFloat("WS_FRAME_BURST", 0)),
+		AuthTimeout:    env.Duration("WS_AUTH_TIMEOUT", 0, time.Nanosecond),
+		SocketsPerUser: int(env.PositiveFloat("WS_SOCKETS_PER_USER", 0)),
 	}
 	if (getenv("WS_SEND_RATE") == "") != (getenv("WS_SEND_BURST") == "") {
 		env.Fail("WS_SEND_RATE", getenv("WS_SEND_RATE"), "to be set with WS_SEND_BURST")

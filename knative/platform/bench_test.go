@@ -16,11 +16,12 @@ import (
 )
 
 // benchConnector is a connector replica reached directly (no activator hop),
-// with per-user send limits lifted for publishers faster than people.
+// with per-user limits lifted for publishers faster than people and more
+// sockets per account than people open.
 func benchConnector(b *testing.B) (url, metrics string) {
 	port := freePort()
 	r := startConnector(&testing.T{}, "WS_SEND_RATE=100000", "WS_SEND_BURST=100000", "WS_FRAME_RATE=100000",
-		"WS_FRAME_BURST=100000", "WS_SEND_QUEUE=4096", "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port), "LOG_LEVEL=warn")
+		"WS_FRAME_BURST=100000", "WS_SEND_QUEUE=4096", "WS_SOCKETS_PER_USER=100000", "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port), "LOG_LEVEL=warn")
 	b.Cleanup(func() { r.cmd.Process.Kill(); r.cmd.Wait() })
 	return r.url, "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
 }

@@ -4,7 +4,8 @@
 //	go run ./connector/cmd/parley-load -url http://127.0.0.1:8080 -clients 1000 -rooms 10 -publishers 10 -rate 50 -duration 10s
 //
 // The connector limits sends to 10/s per user by default; raise
-// WS_SEND_RATE/WS_SEND_BURST on it for publishers faster than that.
+// WS_SEND_RATE/WS_SEND_BURST on it for publishers faster than that, and
+// WS_SOCKETS_PER_USER (32) for more than 32 clients per account (-users).
 //
 // With -socket-urls it spreads the sockets over several connectors behind
 // one Redis, each room's members dealt round them (loadgen.Spread), so

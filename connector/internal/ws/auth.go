@@ -38,6 +38,12 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 		return false
 	}
 	first := !s.authed
+	if first && !s.srv.sockets.take(id.UserID) {
+		s.mu.Unlock()
+		s.sendError(frameID, livev1.CodeRateLimited, "too many connections for this user")
+		s.close(livev1.ClosePolicyViolation, "too many connections for this user")
+		return false
+	}
 	s.ident, s.authed = id, true
 	s.srv.expiries.set(s, id.Expires)
 	s.mu.Unlock()

@@ -2,11 +2,15 @@ package ws
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+
+	"github.com/parley-chat/parley/connector/internal/redistest"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // A client must be able to tell which of its frames the flood limiter
@@ -102,4 +106,43 @@ func TestAFailedResumeNamesItsFrameAndRoom(t *testing.T) {
 		e.str("room_id") != room || e.num("retry_after_ms") <= 0 {
 		t.Fatalf("failed replay: %v", e)
 	}
+}
+
+// One user's sockets on a connector are bounded: the one past the bound is
+// refused (rate_limited, then 4429: back off, reconnect), and a socket
+// that closes makes room again. Other users are not affected.
+func TestAUsersSocketsAreBounded(t *testing.T) {
+	ts := newTestServer(t, Config{SocketsPerUser: 2})
+	first := ts.dial(t, "ann")
+	ts.dial(t, "ann")
+	ts.dial(t, "bob")
+
+	refused := func() int {
+		d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 5 * time.Second}
+		conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &testClient{t: t, conn: conn, frames: make(chan frame, 16), closed: make(chan int, 1)}
+		go c.read()
+		t.Cleanup(func() { conn.Close() })
+		c.write(frame{"type": "auth", "id": "third", "token": "ann"})
+		if e := c.expect("error", nil); e.str("id") != "third" || e.str("code") != "rate_limited" {
+			t.Errorf("the third socket's auth: %v", e)
+		}
+		for range c.frames {
+		}
+		return <-c.closed
+	}
+	if code := refused(); code != int(livev1.ClosePolicyViolation) {
+		t.Fatalf("the third socket closed with %d, want %d", code, livev1.ClosePolicyViolation)
+	}
+	first.conn.Close()
+	// The server counts the socket out once it has seen it close.
+	redistest.Wait(t, func() (bool, string) {
+		ts.srv.sockets.mu.Lock()
+		defer ts.srv.sockets.mu.Unlock()
+		return ts.srv.sockets.n["ann"] == 1, fmt.Sprintf("ann has %d sockets counted after one closed", ts.srv.sockets.n["ann"])
+	})
+	ts.dial(t, "ann") // room again
 }

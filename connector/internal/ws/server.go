@@ -100,6 +100,7 @@ type Config struct {
 	SendBurst      int           // default 30
 	FrameRate      float64       // frames of any kind per second per socket; default 50
 	FrameBurst     int           // default 200
+	SocketsPerUser int           // authenticated sockets of one user on this connector; default 32
 	Logger         *slog.Logger
 }
 
@@ -121,6 +122,7 @@ type Server struct {
 	// typingRate bounds a user's typing frames, each told to every member
 	// of the room: a client sends one every few seconds while typing.
 	typingRate *ratelimit.Limiter
+	sockets    *userSockets
 	metrics    *Metrics
 	seqs       *seqs.Authority
 	notices    Notifications
@@ -173,12 +175,16 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.FrameRate == 0 {
 		cfg.FrameRate, cfg.FrameBurst = 50, 200
 	}
+	if cfg.SocketsPerUser == 0 {
+		cfg.SocketsPerUser = 32
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: d.Hub, rdb: d.Redis, verifier: d.Verifier, members: d.Members, history: d.History,
 		log: d.Log, presence: d.Presence, logger: cfg.Logger, metrics: d.Metrics, seqs: d.Seqs, notices: d.Notifications, files: d.Files, users: userfeed.New(d.Redis, d.Members, cfg.Logger),
 		sendRate: ratelimit.New(cfg.SendRate, cfg.SendBurst), typingRate: ratelimit.New(typingRate, typingBurst),
+		sockets:  newUserSockets(cfg.SocketsPerUser),
 		watchers: presence.NewFeed(d.Presence), sessions: map[*session]struct{}{}, epochs: newWriterEpochs()}
 	s.upgrader = websocket.Upgrader{
 		// Write buffers come from a pool and are held only while writing.

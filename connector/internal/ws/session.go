@@ -345,6 +345,7 @@ func (s *session) cleanup() {
 	}
 	s.sends.Wait()
 	if authed {
+		s.srv.sockets.give(user)
 		s.srv.users.Remove(user, s)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := s.srv.presence.Set(ctx, user, s.id, presence.Offline); err != nil {

@@ -106,8 +106,9 @@ func startParley(ctx context.Context, stack *devstack.Stack, binDir, modelDir st
 		return nil, fmt.Errorf("no connector in %s", manifests.Dir("base"))
 	}
 	p.bin = filepath.Join(binDir, "connector")
+	// The load's accounts hold up to 100 sockets each (idle: 10,000 over 100).
 	p.env = append(connEnv, "WS_SEND_RATE=100000", "WS_SEND_BURST=100000", "WS_FRAME_RATE=100000", "WS_FRAME_BURST=100000",
-		"WS_SEND_QUEUE=4096", "LOG_LEVEL=warn")
+		"WS_SEND_QUEUE=4096", "WS_SOCKETS_PER_USER=100000", "LOG_LEVEL=warn")
 	if n := os.Getenv("PEERS_CONNECTOR_GOMAXPROCS"); n != "" {
 		p.env = append(p.env, "GOMAXPROCS="+n) // the Go scheduler's share in the scale scenario's costs
 	}
