@@ -31,10 +31,11 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// MaxEventBytes caps a CloudEvent request body. Zero means 1 MiB.
 	MaxEventBytes int64
-	// ReadEventTimeout bounds reading a CloudEvent's body: the Broker sends
-	// one at once, and a body that trickles in would hold a goroutine and a
-	// connection. Zero means 30s.
-	ReadEventTimeout time.Duration
+	// ReadBodyTimeout bounds reading a request's body, a CloudEvent's or
+	// one of the Service's HTTP API (not gRPC streams; a WebSocket, once
+	// upgraded, has none): a body that trickles in would hold a goroutine
+	// and a connection. Zero means 10s.
+	ReadBodyTimeout time.Duration
 	// Logger receives structured logs; nil means JSON on stderr at LOG_LEVEL.
 	Logger *slog.Logger
 }
@@ -83,8 +84,8 @@ func (c *Config) setDefaults() error {
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
 	}
-	if c.ReadEventTimeout == 0 {
-		c.ReadEventTimeout = 30 * time.Second
+	if c.ReadBodyTimeout == 0 {
+		c.ReadBodyTimeout = 10 * time.Second
 	}
 	if c.MaxEventBytes == 0 {
 		c.MaxEventBytes = 1 << 20

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -45,11 +44,10 @@ func IsPermanent(err error) bool {
 }
 
 type eventServer struct {
-	handle      EventHandler
-	maxBytes    int64
-	readTimeout time.Duration
-	log         *slog.Logger
-	metrics     *metrics
+	handle   EventHandler
+	maxBytes int64
+	log      *slog.Logger
+	metrics  *metrics
 }
 
 func (s *eventServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -58,8 +56,6 @@ func (s *eventServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "CloudEvents are delivered with POST", http.StatusMethodNotAllowed)
 		return
 	}
-	// Cleared by the server when it reads the connection's next request.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.readTimeout))
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBytes)
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	e, err := binding.ToEvent(r.Context(), msg)

@@ -1,9 +1,11 @@
 package ksvc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -265,40 +267,83 @@ func TestLoopsRunBetweenStartAndStopAndStoresCloseLast(t *testing.T) {
 	}
 }
 
-// A CloudEvent whose body stops coming is cut off at ReadEventTimeout with
-// 400, not waited for with a goroutine and a connection.
-func TestAnEventBodyThatStallsIsCutOff(t *testing.T) {
-	url, _ := start(t, Config{ReadEventTimeout: 200 * time.Millisecond}, Service{Events: func(context.Context, event.Event) (*event.Event, error) {
-		return nil, nil
-	}})
-	body, stall := io.Pipe()
-	defer stall.Close()
-	req, err := http.NewRequest(http.MethodPost, url, body)
+// A request whose body stops coming, a CloudEvent or one of the Service's
+// HTTP API, is cut off at ReadBodyTimeout (400 or the connection closed),
+// not waited for with a goroutine and a connection.
+func TestABodyThatStallsIsCutOff(t *testing.T) {
+	readAll := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})
+	for name, svc := range map[string]Service{
+		"event": {Events: func(context.Context, event.Event) (*event.Event, error) { return nil, nil }},
+		"http":  {HTTP: readAll},
+	} {
+		url, _ := start(t, Config{ReadBodyTimeout: 200 * time.Millisecond}, svc)
+		body, stall := io.Pipe()
+		req, err := http.NewRequest(http.MethodPost, url, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = 100
+		for k, v := range map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "1",
+			"Ce-Source": "test", "Ce-Type": "ok"} {
+			req.Header.Set(k, v)
+		}
+		go stall.Write([]byte(`{"half":`)) // and nothing more
+		done := make(chan int, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		select {
+		case code := <-done:
+			if code != http.StatusBadRequest && code != 0 {
+				t.Errorf("%s: a stalled body got %d, want 400 or the connection closed", name, code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the server still waits for a stalled body after 10s", name)
+		}
+		stall.Close()
+	}
+}
+
+// A WebSocket upgrade keeps reading past ReadBodyTimeout: the socket lives
+// on after its handshake (net/http's Hijack clears the deadline; this
+// holds it to that).
+func TestAWebSocketUpgradeHasNoBodyDeadline(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	read := make(chan error, 1)
+	url, _ := start(t, Config{ReadBodyTimeout: timeout}, Service{HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			read <- err
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		buf.Flush()
+		_, err = buf.ReadByte()
+		read <- err
+	})})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.ContentLength = 100
-	for k, v := range map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "1",
-		"Ce-Source": "test", "Ce-Type": "ok"} {
-		req.Header.Set(k, v)
+	defer conn.Close()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	if _, err := bufio.NewReader(conn).ReadString('\n'); err != nil {
+		t.Fatal(err)
 	}
-	go stall.Write([]byte(`{"half":`)) // and nothing more
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- 0
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
-	select {
-	case code := <-done:
-		if code != http.StatusBadRequest && code != 0 {
-			t.Errorf("a stalled body got %d, want 400 or the connection closed", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server still waits for a stalled body after 10s")
+	<-time.After(3 * timeout) // the socket's first frame comes late
+	conn.Write([]byte{1})
+	if err := <-read; err != nil {
+		t.Fatalf("the upgraded socket's read failed: %v", err)
 	}
 }

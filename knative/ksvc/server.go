@@ -96,9 +96,9 @@ func serve(ctx context.Context, cfg Config, svc Service, ln net.Listener) (err e
 	m := newMetrics(reg)
 	var ready atomic.Bool
 
-	mux := &router{svc: svc, metrics: m, ready: &ready}
+	mux := &router{svc: svc, metrics: m, ready: &ready, readBody: cfg.ReadBodyTimeout}
 	if svc.Events != nil {
-		mux.events = &eventServer{handle: svc.Events, maxBytes: cfg.MaxEventBytes, readTimeout: cfg.ReadEventTimeout, log: log, metrics: m}
+		mux.events = &eventServer{handle: svc.Events, maxBytes: cfg.MaxEventBytes, log: log, metrics: m}
 	}
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	var metricsSrv *http.Server
@@ -191,6 +191,7 @@ type router struct {
 	metrics        *metrics
 	metricsHandler http.Handler
 	ready          *atomic.Bool
+	readBody       time.Duration
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -219,6 +220,9 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The body's deadline. The server clears it when it reads the
+	// connection's next request, and Hijack clears it for a WebSocket.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt.readBody))
 	switch {
 	case rt.svc.HTTP != nil:
 		rt.timed("http", rt.svc.HTTP, w, r)

@@ -49,9 +49,6 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// CallTimeout bounds one call to the auth function. Default 10s.
 	CallTimeout time.Duration
-	// ReadBodyTimeout bounds reading a request's body: one that trickles
-	// in would hold a goroutine and a connection. Default 10s.
-	ReadBodyTimeout time.Duration
 	// AuthRate and AuthBurst limit the account endpoints per client IP.
 	// Default 10/s with bursts of 60: enough for people, not for scripts.
 	AuthRate  float64
@@ -102,9 +99,6 @@ func New(cfg Config, clients Clients, verifier *authn.Verifier, log *slog.Logger
 	}
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 10 * time.Second
-	}
-	if cfg.ReadBodyTimeout == 0 {
-		cfg.ReadBodyTimeout = 10 * time.Second
 	}
 	if cfg.AuthRate == 0 {
 		cfg.AuthRate, cfg.AuthBurst = 10, 60
@@ -160,7 +154,7 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("/api/", g.open(func(http.ResponseWriter, *http.Request) *apiError {
 		return errorf(http.StatusNotFound, "not_found", "no such API endpoint")
 	}))
-	mux.Handle("POST /oauth/token", limited(g.readBy(http.HandlerFunc(g.token))))
+	mux.Handle("POST /oauth/token", limited(http.HandlerFunc(g.token)))
 	mux.Handle("GET /.well-known/jwks.json", g.open(g.jwks))
 	mux.Handle("GET /.well-known/oauth-authorization-server", http.HandlerFunc(g.discovery))
 }
@@ -175,20 +169,11 @@ func IdentityFrom(ctx context.Context) (authn.Identity, bool) {
 
 // open adapts a handler that returns an API error.
 func (g *Gateway) open(h func(http.ResponseWriter, *http.Request) *apiError) http.Handler {
-	return g.readBy(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if e := h(w, r); e != nil {
 			writeError(w, e)
 		}
-	}))
-}
-
-// readBy gives next's request ReadBodyTimeout to arrive whole. The server
-// clears the deadline when it reads the connection's next request.
-func (g *Gateway) readBy(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.cfg.ReadBodyTimeout))
-		next.ServeHTTP(w, r)
 	})
 }
 
