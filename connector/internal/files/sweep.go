@@ -139,17 +139,23 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			return swept, fmt.Errorf("files: sweep: %w", err)
 		}
 		var errs []error
+		var deleted []any
 		for _, m := range due {
 			i := strings.LastIndexByte(m, '/')
 			if err := s.Remove(ctx, m[:max(i, 0)], []string{m[i+1:]}); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			if err := s.pending.ZRem(ctx, pendingKey, m).Err(); err != nil {
-				errs = append(errs, fmt.Errorf("files: sweep: %w", err)) // taken again after the lease; deleting twice is fine
-				continue
+			deleted = append(deleted, m)
+		}
+		if len(deleted) > 0 {
+			// Let go of them in one call; if it fails they are taken again
+			// after the lease, and deleting twice is fine.
+			if err := s.pending.ZRem(ctx, pendingKey, deleted...).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("files: sweep: %w", err))
+			} else {
+				swept += len(deleted)
 			}
-			swept++
 		}
 		if len(errs) > 0 || len(due) < sweepBatch {
 			return swept, errors.Join(errs...)
