@@ -154,9 +154,9 @@ func (f *function) threadRoot(ctx context.Context, m eventsv1.Message) (messageD
 // summary for the stored event, which carries the participants that
 // notification tells of the reply.
 func (f *function) countReply(ctx context.Context, root messageDoc, m eventsv1.Message) (*eventsv1.Thread, error) {
-	// The cached root is rewritten inside the flight, so this process
-	// writes a root's summaries in the order it counted them, and a reply
-	// that a later count covered has no rewrite of its own.
+	// The cached root is rewritten inside the flight: a reply that a later
+	// count covered has no rewrite of its own. (A summary never goes back
+	// in the window whatever the order: cache.replace.)
 	doc, err := f.threads.do(root.ID, func() (messageDoc, error) {
 		doc, err := f.store.addReply(ctx, root, m)
 		if err != nil {

@@ -67,11 +67,11 @@ func (s *store) writeBeside(ctx context.Context, original, key string, jpeg []by
 		return fmt.Errorf("thumbnail: put %s: %w", key, err)
 	}
 	_, err = s.s3.StatObject(ctx, s.bucket, original, minio.StatObjectOptions{})
-	if minio.ToErrorResponse(err).StatusCode != http.StatusNotFound {
-		if err != nil {
-			return fmt.Errorf("thumbnail: stat %s: %w", original, err)
-		}
+	if err == nil {
 		return nil
+	}
+	if minio.ToErrorResponse(err).StatusCode != http.StatusNotFound {
+		return fmt.Errorf("thumbnail: stat %s: %w", original, err)
 	}
 	if err := s.remove(ctx, key); err != nil {
 		return err
