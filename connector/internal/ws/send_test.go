@@ -156,8 +156,7 @@ func TestTypingBeyondTheUsersBurstIsDropped(t *testing.T) {
 	room := uuid.NewString()
 	ann, bob := ts.dial(t, "ann"), ts.dial(t, "bob")
 	for _, c := range []*testClient{ann, bob} {
-		c.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
-		c.expect("subscribed", nil)
+		c.subscribe(room)
 	}
 	for range 3 * typingBurst {
 		bob.write(frame{"type": "typing", "room_id": room, "state": "start"})

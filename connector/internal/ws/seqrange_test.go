@@ -15,8 +15,7 @@ func (ts *testServer) newRoomWith(t *testing.T, n int) (string, *testClient) {
 	t.Helper()
 	room := uuid.NewString()
 	ada := ts.dial(t, "ada")
-	ada.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
-	ada.expect("subscribed", nil)
+	ada.subscribe(room)
 	for i := range n {
 		if ack := ada.sendText(room, "m"+strconv.Itoa(i)); ack.num("seq") != int64(i+1) {
 			t.Fatalf("ack %v, want seq %d", ack, i+1)

@@ -251,6 +251,13 @@ func (c *testClient) expect(typ string, ok func(frame) bool) frame {
 	}
 }
 
+// subscribe joins room from its start and waits until it is subscribed.
+func (c *testClient) subscribe(room string) {
+	c.t.Helper()
+	c.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": room, "last_seq": 0}}})
+	c.expect("subscribed", nil)
+}
+
 // sendText sends a message and returns its ack.
 func (c *testClient) sendText(room, text string) frame {
 	c.t.Helper()
