@@ -11,9 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
-	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -64,10 +64,7 @@ func (r *recorder) list() []string {
 }
 
 func newHub(t testing.TB, wait time.Duration) *Hub {
-	rdb, err := stores.RedisURL(stack.RedisURL, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb := redistest.Client(t, stack.RedisURL, "") // closed after the hub: cleanups run last first
 	h := New(rdb, Config{GapWait: wait, Head: func(ctx context.Context, room string) (int64, error) {
 		seq, err := rdb.Get(ctx, "seq:{"+room+"}").Int64()
 		if err == redis.Nil {
@@ -77,7 +74,7 @@ func newHub(t testing.TB, wait time.Duration) *Hub {
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
-	t.Cleanup(func() { cancel(); h.Close(); rdb.Close() })
+	t.Cleanup(func() { cancel(); h.Close() })
 	return h
 }
 
@@ -299,9 +296,7 @@ func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
 		joined <- seq
 	}
 	go join(r)
-	for n := int64(0); n == 0; time.Sleep(5 * time.Millisecond) { // Join has subscribed
-		n = h.rdb.PubSubShardNumSub(ctx, livev1.RoomChannel("r11")).Val()[livev1.RoomChannel("r11")]
-	}
+	redistest.Subscribers(t, h.rdb, livev1.RoomChannel("r11"), 1) // Join has subscribed
 	go join(second) // a second local member waits for the first to finish
 	h.rdb.Incr(ctx, "seq:{r11}")
 	h.Publish(ctx, "r11", livev1.MessageEnvelope(6, []byte("f"))) // a later seq is quicker

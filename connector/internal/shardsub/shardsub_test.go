@@ -248,10 +248,7 @@ func TestCloseEndsBlockedForwarders(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ch := range names {
-		redistest.Wait(t, func() (bool, string) {
-			n, err := rdb.PubSubShardNumSub(ctx, ch).Result()
-			return err == nil && n[ch] == 1, fmt.Sprintf("%s: %v %v", ch, n, err)
-		})
+		redistest.Subscribers(t, rdb, ch, 1)
 		for i := range 10 {
 			rdb.SPublish(ctx, ch, strconv.Itoa(i))
 		}
