@@ -102,7 +102,7 @@ func TestScaleSummary(t *testing.T) {
 	}
 	one := run(500, 50_000, 0.05, 0.5)
 	spread := run(500, 50_000, 0.06, 0.2, 0.2, 0.2)
-	placed := run(500, 50_000, 0.05, 0.2, 0.15, 0.15)
+	placed := run(500, 50_000, 0.05, 0.2, 0.1, 0.1) // neither one's cores nor spread's, so a mix-up shows
 	pair := run(500, 1000, 0.05, 0.1)
 	pair.Rooms = 500
 	s := summarize(one, spread, placed, pair, 3)
@@ -117,8 +117,8 @@ func TestScaleSummary(t *testing.T) {
 	near("OnePerCoreSecond", s.OnePerCoreSecond, 100_000)
 	near("SpreadPerCoreSecond", s.SpreadPerCoreSecond, 50_000/0.6)
 	near("Ratio", s.Ratio, 0.5/0.6)
-	near("PlacedPerCoreSecond", s.PlacedPerCoreSecond, 100_000)
-	near("PlacedRatio", s.PlacedRatio, 1)
+	near("PlacedPerCoreSecond", s.PlacedPerCoreSecond, 125_000)
+	near("PlacedRatio", s.PlacedRatio, 1.25)
 	near("ReceiveUS", s.ReceiveUS, 0.1/(500*2)*1e6)   // 0.1 cores more for 500 × 2 envelopes/s
 	near("PubSubUS", s.PubSubUS, 0.01/(500*2)*1e6)    // 0.01 cores more of Redis
 	near("RedisUS", s.RedisUS, 100)                   // 0.05 / 500
