@@ -306,6 +306,10 @@ func TestRedisClusterFormsAndKeepsDataAcrossRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.RedisPort = base
+		if base+2 > 65535-10000 { // the cluster buses, at port + 10000, must fit
+			cfg.RedisPort = 0
+			continue
+		}
 		for i := range 3 {
 			if _, err := pickPort("Redis", base+i); err != nil {
 				cfg.RedisPort = 0
@@ -352,5 +356,35 @@ func TestRedisClusterFormsAndKeepsDataAcrossRestart(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Random ports above 55535 leave no room for a node's default cluster bus
+// (port + 10000): each node gets a free bus port of its own, so the
+// cluster still forms.
+func TestRedisClusterFormsOnHighRandomPorts(t *testing.T) {
+	free := randomPort
+	t.Cleanup(func() { randomPort = free })
+	next := 60000
+	randomPort = func() (int, error) {
+		for ; next < 65000; next++ {
+			if p, err := pickPort("test", next); err == nil {
+				next++
+				return p, nil
+			}
+		}
+		return free()
+	}
+	cfg := testConfig(t, stateDir(t), nil)
+	cfg.Components, cfg.RedisClusterNodes = Redis, 3
+	s := up(t, cfg)
+	defer s.Close()
+	rdb, err := stores.RedisURL(s.RedisURL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if err := rdb.Set(context.Background(), "hist:{high}", "ok", 0).Err(); err != nil {
+		t.Fatal(err)
 	}
 }

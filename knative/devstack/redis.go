@@ -53,6 +53,17 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 			conf := filepath.Join(dir, "redis.conf")
 			body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode yes\ndir %s\nappendonly yes\nappendfsync everysec\nrequirepass %s\ndaemonize no\n%s",
 				port, dir, password, extra)
+			if extra != "" && configured < 0 {
+				// A node's cluster bus defaults to its port + 10000, past
+				// 65535 for a random port above 55535 (Redis refuses to
+				// start) and maybe taken: give it a free port of its own.
+				// Configured ports keep the default, which restarts share.
+				bus, err := randomPort()
+				if err != nil {
+					return nil, err
+				}
+				body += fmt.Sprintf("cluster-port %d\n", bus)
+			}
 			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 				return nil, err
 			}
@@ -99,8 +110,18 @@ func formCluster(ctx context.Context, password string, ports []int) error {
 				return fmt.Errorf("node %d: slots %d-%d: %w", i, first, last, err)
 			}
 		}
-		for _, port := range ports[1:] {
-			if err := clients[0].ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(port)).Err(); err != nil {
+		for i, port := range ports[1:] {
+			// The node's cluster bus: its own cluster-port, or 0 for the
+			// default, port + 10000 (which MEET assumes without one).
+			bus, err := clients[i+1].ConfigGet(ctx, "cluster-port").Result()
+			if err != nil {
+				return fmt.Errorf("node %d: cluster-port: %w", port, err)
+			}
+			args := []any{"cluster", "meet", "127.0.0.1", port}
+			if bus["cluster-port"] != "0" {
+				args = append(args, bus["cluster-port"])
+			}
+			if err := clients[0].Do(ctx, args...).Err(); err != nil {
 				return fmt.Errorf("meet %d: %w", port, err)
 			}
 		}
