@@ -72,9 +72,8 @@ type Hub struct {
 	rdb redis.UniversalClient
 	// ps holds the rooms' subscriptions, opened by the first Join (New
 	// opens nothing) and closed by Close or Run's return.
-	ps    *shardsub.Sub
-	close sync.Once
-	log   *slog.Logger
+	ps  *shardsub.Sub
+	log *slog.Logger
 
 	shards [roomShards]shard
 
@@ -180,11 +179,7 @@ func (h *Hub) handle(m any, touched map[Subscriber]struct{}) {
 
 // Close ends the subscription and closes its connection. It may be called
 // more than once, and whether or not Run ran.
-func (h *Hub) Close() error {
-	var err error
-	h.close.Do(func() { err = h.ps.Close() })
-	return err
-}
+func (h *Hub) Close() error { return h.ps.Close() }
 
 // Rooms is the number of rooms with local members.
 func (h *Hub) Rooms() int {

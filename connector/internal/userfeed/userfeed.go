@@ -36,7 +36,6 @@ type Members interface {
 type Feed struct {
 	ps      *shardsub.Sub
 	members Members
-	close   sync.Once
 
 	mu    sync.Mutex
 	sinks map[string]map[Sink]struct{} // user -> sockets
@@ -78,11 +77,7 @@ func (u *Feed) Remove(user string, s Sink) {
 
 // Close closes the Redis subscription; safe to call more than once, and
 // without Run.
-func (u *Feed) Close() error {
-	var err error
-	u.close.Do(func() { err = u.ps.Close() })
-	return err
-}
+func (u *Feed) Close() error { return u.ps.Close() }
 
 // Run forwards frames until ctx ends, then closes the subscription.
 func (u *Feed) Run(ctx context.Context) {
