@@ -44,12 +44,6 @@ type Sub struct {
 	channels map[string]string // channel -> master address it is subscribed on
 	closed   bool
 	forwards sync.WaitGroup
-
-	// On one Redis: the one subscription, whose go-redis channel Channel
-	// returns (made on the first call).
-	direct     *node
-	directOnce sync.Once
-	directCh   <-chan any
 }
 
 type node struct {
@@ -67,8 +61,7 @@ func New(rdb redis.UniversalClient, size int, log *slog.Logger) *Sub {
 		s.out = make(chan any, size)
 	} else {
 		// No channels: no connection until the first Subscribe.
-		s.direct = &node{ps: rdb.SSubscribe(context.Background())}
-		s.nodes[""] = s.direct
+		s.nodes[""] = &node{ps: rdb.SSubscribe(context.Background())}
 	}
 	return s
 }
@@ -76,11 +69,12 @@ func New(rdb redis.UniversalClient, size int, log *slog.Logger) *Sub {
 // Channel delivers *redis.Message and *redis.Subscription (Kind ssubscribe
 // or sunsubscribe) values from every node; it is closed by Close.
 func (s *Sub) Channel() <-chan any {
-	if s.direct == nil {
+	if s.cluster != nil {
 		return s.out
 	}
-	s.directOnce.Do(func() { s.directCh = s.direct.ps.ChannelWithSubscriptions(redis.WithChannelSize(s.size)) })
-	return s.directCh
+	// On one Redis, go-redis's own channel of the one subscription (made
+	// once, on the first call, by go-redis).
+	return s.nodes[""].ps.ChannelWithSubscriptions(redis.WithChannelSize(s.size))
 }
 
 // Subscribe subscribes to channels on the masters that own them. As with
