@@ -297,7 +297,7 @@ func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
 	}
 	go join(r)
 	redistest.Subscribers(t, h.rdb, livev1.RoomChannel("r11"), 1) // Join has subscribed
-	go join(second) // a second local member waits for the first to finish
+	go join(second)                                               // a second local member waits for the first to finish
 	h.rdb.Incr(ctx, "seq:{r11}")
 	h.Publish(ctx, "r11", livev1.MessageEnvelope(6, []byte("f"))) // a later seq is quicker
 	select {

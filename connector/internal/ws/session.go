@@ -44,9 +44,8 @@ type session struct {
 	queue       [][]byte
 	writing     bool        // a writer goroutine exists, running or parked
 	parked      bool        // the writer waits on wake for the rest of the epoch
-	closing     bool        // close was asked for
 	finished    bool        // the close frame is out and the socket closed
-	closed      atomic.Bool // closing, readable without qmu (isClosing)
+	closed      atomic.Bool // close was asked for; written under qmu, read without it too (isClosing)
 	wake        chan struct{}
 	drains      int32 // times the writer emptied the queue in drainEpoch
 	drainEpoch  int32 // the writer epoch drains counts in (its number's low bits)

@@ -27,7 +27,7 @@ func (s *session) Enqueue(frame []byte) { s.queueFrame(frame, true) }
 func (s *session) queueFrame(frame []byte, write bool) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	if s.closing {
+	if s.closed.Load() {
 		return
 	}
 	if len(s.queue) >= s.srv.cfg.SendQueue {
@@ -90,10 +90,10 @@ func (s *session) close(code livev1.CloseCode, reason string) {
 }
 
 func (s *session) closeLocked(code livev1.CloseCode, reason string) {
-	if s.closing {
+	if s.closed.Load() {
 		return
 	}
-	s.closing, s.closeCode, s.closeReason = true, code, reason
+	s.closeCode, s.closeReason = code, reason
 	s.closed.Store(true)
 	// Release a reader waiting for inbox space (lock order: qmu, then imu).
 	s.imu.Lock()
@@ -126,7 +126,7 @@ func (s *session) flush() {
 		batch := s.queue
 		s.queue = nil
 		if len(batch) == 0 {
-			if s.closing {
+			if s.closed.Load() {
 				s.qmu.Unlock()
 				s.finish()
 				return
@@ -250,7 +250,7 @@ func (s *session) park() bool {
 		return true
 	}
 	s.parked = false
-	return len(s.queue) > 0 || s.closing
+	return len(s.queue) > 0 || s.closed.Load()
 }
 
 // writerEpochs ends an epoch every writerLinger (RunPings advances it): a
