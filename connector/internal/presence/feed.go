@@ -3,6 +3,9 @@ package presence
 import (
 	"context"
 	"encoding/json"
+	"iter"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -76,12 +79,15 @@ func (f *Feed) Unwatch(s Sink) {
 // unwatchLocked forgets what s watches and returns the users nobody
 // watches any more.
 func (f *Feed) unwatchLocked(s Sink) map[string]bool {
-	gone := map[string]bool{}
+	var gone map[string]bool // most closing sockets watched nobody: no map
 	for _, u := range f.watching[s] {
 		if w := f.watchers[u]; w != nil {
 			delete(w, s)
 			if len(w) == 0 {
 				delete(f.watchers, u)
+				if gone == nil {
+					gone = map[string]bool{}
+				}
 				gone[u] = true
 			}
 		}
@@ -96,25 +102,24 @@ func (f *Feed) unwatchLocked(s Sink) map[string]bool {
 // the subscription is kept and go-redis makes it again on reconnecting,
 // and until then the sweep finds the user's changes.
 func (f *Feed) resubscribe(gone map[string]bool, added []string) {
-	ctx := context.Background()
-	channels := make([]string, 0, max(len(gone), len(added)))
-	for u := range gone {
+	if err := onChannels(maps.Keys(gone), f.sub.Unsubscribe); err != nil {
+		f.tracker.log.Warn("presence: unsubscribing", "error", err)
+	}
+	if err := onChannels(slices.Values(added), f.sub.Subscribe); err != nil {
+		f.tracker.log.Warn("presence: subscribing", "error", err)
+	}
+}
+
+// onChannels calls op with the presence channels of users, if there are any.
+func onChannels(users iter.Seq[string], op func(context.Context, ...string) error) error {
+	var channels []string
+	for u := range users {
 		channels = append(channels, livev1.PresenceChannel(u))
 	}
-	if len(channels) > 0 {
-		if err := f.sub.Unsubscribe(ctx, channels...); err != nil {
-			f.tracker.log.Warn("presence: unsubscribing", "error", err)
-		}
+	if len(channels) == 0 {
+		return nil
 	}
-	channels = channels[:0]
-	for _, u := range added {
-		channels = append(channels, livev1.PresenceChannel(u))
-	}
-	if len(channels) > 0 {
-		if err := f.sub.Subscribe(ctx, channels...); err != nil {
-			f.tracker.log.Warn("presence: subscribing", "error", err)
-		}
-	}
+	return op(context.Background(), channels...)
 }
 
 // Close closes the feed's subscriptions; safe to call more than once, and
