@@ -36,8 +36,11 @@ type Sub struct {
 	cluster *redis.ClusterClient // nil on one Redis
 	size    int                  // the buffer of the channel Channel returns
 	out     chan any             // on a cluster: what the forwarders pass on
-	done    chan struct{}        // closed by Close: forwarders stop sending to out
-	log     *slog.Logger
+	// ctx ends at Close: forwarders stop sending to out, a resubscribe
+	// stops waiting for its slot's new master.
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
 
 	mu       sync.Mutex
 	nodes    map[string]*node  // master address ("" on one Redis) -> its subscription
@@ -55,7 +58,8 @@ type node struct {
 // Subscribe. size is the buffer of the channel Channel returns.
 func New(rdb redis.UniversalClient, size int, log *slog.Logger) *Sub {
 	cluster, _ := rdb.(*redis.ClusterClient)
-	s := &Sub{rdb: rdb, cluster: cluster, size: size, done: make(chan struct{}), log: log,
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sub{rdb: rdb, cluster: cluster, size: size, ctx: ctx, cancel: cancel, log: log,
 		nodes: map[string]*node{}, channels: map[string]string{}}
 	if cluster != nil {
 		s.out = make(chan any, size)
@@ -157,7 +161,7 @@ func (s *Sub) forward(n *node) {
 		}
 		select {
 		case s.out <- m:
-		case <-s.done:
+		case <-s.ctx.Done():
 			return // Close closes n.ps too, which ends go-redis's side
 		}
 	}
@@ -191,15 +195,7 @@ func (s *Sub) moved(n *node, channel string) bool {
 // resubscribe subscribes to a moved channel once the cluster client has
 // learnt its slot's new master (it reloads the slots in the background).
 func (s *Sub) resubscribe(channel, from string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := s.ctx
 	pause := 10 * time.Millisecond
 	for range 20 {
 		s.cluster.ReloadState(ctx)
@@ -227,7 +223,7 @@ func (s *Sub) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.done)
+	s.cancel()
 	nodes := s.nodes
 	s.mu.Unlock()
 	var first error
