@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -80,7 +79,7 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 		}
 	}
 	if cfg.RedisClusterNodes > 0 {
-		if err := formCluster(ctx, password, ports); err != nil {
+		if err := formCluster(ctx, password, ports, s.servers[len(s.servers)-1]); err != nil {
 			return "", fmt.Errorf("devstack: Redis Cluster: %w", err)
 		}
 		s.log.Info("redis cluster ready", "ports", ports)
@@ -93,7 +92,7 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 // formCluster gives each node an equal range of the slots, unless the nodes
 // already form a cluster (a restart: nodes.conf remembers it), makes them
 // meet, and waits until every node reports the cluster healthy.
-func formCluster(ctx context.Context, password string, ports []int) error {
+func formCluster(ctx context.Context, password string, ports []int, last *server) error {
 	clients := make([]*redis.Client, len(ports))
 	for i, port := range ports {
 		clients[i] = redis.NewClient(nodeOptions(password, port))
@@ -126,30 +125,20 @@ func formCluster(ctx context.Context, password string, ports []int) error {
 			}
 		}
 	}
-	// The nodes learn of each other by gossip, in about a second.
-	deadline := time.Now().Add(30 * time.Second)
-	for pause := 10 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
-		healthy := true
+	// The nodes learn of each other by gossip, in about a second. Waited
+	// for as a server's start is, on the last node.
+	return last.waitFor(ctx, 30*time.Second, func(ctx context.Context) error {
 		for _, c := range clients {
 			info, err := c.ClusterInfo(ctx).Result()
-			if err != nil || !strings.Contains(info, "cluster_state:ok") ||
-				!strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(ports))) {
-				healthy = false
-				break
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(ports))) {
+				return fmt.Errorf("%s: the nodes do not agree on a healthy cluster yet", c.Options().Addr)
 			}
 		}
-		if healthy {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the nodes did not agree on a healthy cluster within 30s")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
-	}
+		return nil
+	})
 }
 
 func nodeOptions(password string, port int) *redis.Options {
