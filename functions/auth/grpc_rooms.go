@@ -21,11 +21,11 @@ func (s *service) CreateRoom(ctx context.Context, req *authv1.CreateRoomRequest)
 	if err != nil {
 		return nil, err
 	}
-	kind := kindPublic
+	kind := authv1.RoomKindPublic
 	switch req.Kind {
 	case authv1.RoomKind_ROOM_KIND_UNSPECIFIED, authv1.RoomKind_ROOM_KIND_PUBLIC:
 	case authv1.RoomKind_ROOM_KIND_PRIVATE:
-		kind = kindPrivate
+		kind = authv1.RoomKindPrivate
 	default:
 		return nil, invalidArgument("kind", "must be public or private (direct rooms are opened with OpenDirect)")
 	}
@@ -72,7 +72,7 @@ func (s *service) GetRoom(ctx context.Context, req *authv1.GetRoomRequest) (*aut
 		return nil, err
 	}
 	var others []user
-	if role != "" && (r.Kind == kindDirect || r.Kind == kindGroup) {
+	if role != "" && (r.Kind == authv1.RoomKindDirect || r.Kind == authv1.RoomKindGroup) {
 		byRoom, err := s.store.otherMembers(ctx, me.ID, &r.ID)
 		if err != nil {
 			return nil, toStatus(err)
@@ -164,7 +164,7 @@ func (s *service) LeaveRoom(ctx context.Context, req *authv1.LeaveRoomRequest) (
 	if role == "" {
 		return nil, errNotMember
 	}
-	if r.Kind == kindDirect {
+	if r.Kind == authv1.RoomKindDirect {
 		return nil, failedPrecondition("DIRECT_ROOM", "1:1 direct conversations cannot be left")
 	}
 	if err := s.store.removeMember(ctx, r.ID, me.ID, me.ID.String(), "left"); err != nil {
@@ -371,7 +371,7 @@ func roomProto(r room, myRole string, others []user) *authv1.Room {
 	for _, u := range others {
 		p.Members = append(p.Members, userProto(u, false))
 	}
-	if r.Kind == kindDirect && len(others) > 0 {
+	if r.Kind == authv1.RoomKindDirect && len(others) > 0 {
 		p.Peer = p.Members[0]
 	}
 	return p
@@ -387,17 +387,8 @@ func roomRoleProto(r string) authv1.RoomRole {
 }
 
 func roomKindProto(k string) authv1.RoomKind {
-	switch k {
-	case kindPublic:
-		return authv1.RoomKind_ROOM_KIND_PUBLIC
-	case kindPrivate:
-		return authv1.RoomKind_ROOM_KIND_PRIVATE
-	case kindDirect:
-		return authv1.RoomKind_ROOM_KIND_DIRECT
-	case kindGroup:
-		return authv1.RoomKind_ROOM_KIND_GROUP
-	}
-	return authv1.RoomKind_ROOM_KIND_UNSPECIFIED
+	kind, _ := authv1.ParseRoomKind(k)
+	return kind
 }
 
 // Blocks.

@@ -34,18 +34,18 @@ func rank(role string) int {
 // authorize decides op for a caller with globalRole and callerRole in a room
 // of kind ("" when not a member), acting on a member holding targetRole.
 func authorize(op roomOp, globalRole, kind, callerRole, targetRole string) error {
-	if (kind == kindDirect || kind == kindGroup) && op != opView {
+	if (kind == authv1.RoomKindDirect || kind == authv1.RoomKindGroup) && op != opView {
 		return errForbidden
 	}
 	isAdmin := globalRole == authv1.RoleAdmin
 	switch op {
 	case opView:
-		if callerRole != "" || kind == kindPublic || isAdmin || globalRole == authv1.RoleModerator {
+		if callerRole != "" || kind == authv1.RoomKindPublic || isAdmin || globalRole == authv1.RoleModerator {
 			return nil
 		}
 		return errNotMember
 	case opJoin:
-		if kind == kindPublic || isAdmin {
+		if kind == authv1.RoomKindPublic || isAdmin {
 			return nil
 		}
 		return errForbidden
@@ -55,7 +55,7 @@ func authorize(op roomOp, globalRole, kind, callerRole, targetRole string) error
 			return nil
 		case callerRole == "":
 			return errNotMember
-		case kind == kindPublic || rank(callerRole) >= rank(authv1.RoomRoleAdmin):
+		case kind == authv1.RoomKindPublic || rank(callerRole) >= rank(authv1.RoomRoleAdmin):
 			return nil
 		}
 		return errForbidden

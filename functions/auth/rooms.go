@@ -14,14 +14,6 @@ import (
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
-// Room kinds as stored (room roles: authv1.RoomRole*).
-const (
-	kindPublic  = "public"
-	kindPrivate = "private"
-	kindDirect  = "direct"
-	kindGroup   = "group" // a group direct conversation
-)
-
 const roomColumns = `r.id, r.kind, r.name, r.topic, r.created_by, r.created_at,
 	(SELECT count(*) FROM memberships m2 WHERE m2.room_id = r.id)::int`
 
@@ -252,9 +244,9 @@ func directKey(people []uuid.UUID) string {
 func (s *store) openDirect(ctx context.Context, opener uuid.UUID, others []uuid.UUID) (room, error) {
 	people := append([]uuid.UUID{opener}, others...)
 	key := directKey(people)
-	kind := kindDirect
+	kind := authv1.RoomKindDirect
 	if len(others) > 1 {
-		kind = kindGroup
+		kind = authv1.RoomKindGroup
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		id := uuid.Must(uuid.NewV7())

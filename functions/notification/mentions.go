@@ -3,6 +3,8 @@ package main
 import (
 	"regexp"
 	"strings"
+
+	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
 // mentionRE finds @name where name looks like a username and the @ does not
@@ -15,7 +17,7 @@ var codeRE = regexp.MustCompile("(?s)```.*?```|`[^`\n]*`")
 // mentions returns the lower-cased usernames mentioned in text, each once,
 // in order of first appearance.
 func mentions(text string) []string {
-	if !strings.Contains(text, "@") {
+	if !eventsv1.MayMention(text) {
 		return nil
 	}
 	text = codeRE.ReplaceAllString(text, " ")

@@ -69,7 +69,8 @@ func (f *function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 				return nil, err
 			}
 		}
-		return storedEvent(m)
+		roomKind, _ := e.Extensions()[eventsv1.ExtRoomKind].(string)
+		return storedEvent(m, roomKind)
 	case eventsv1.TypeMessageEdited:
 		ed, err := ksvc.DecodeEvent("persist", e, func(ed *eventsv1.MessageEdited) bool { return ed.MessageID != "" })
 		if err != nil {
@@ -312,11 +313,18 @@ func checkText(text string) error {
 	return nil
 }
 
-// storedEvent is the reply that tells the Broker a message is durable.
-func storedEvent(m eventsv1.Message) (*event.Event, error) {
+// storedEvent is the reply that tells the Broker a message is durable,
+// marked quiet when it notifies no one in a room of roomKind (the sent
+// event's eventsv1.ExtRoomKind), so notification's Trigger leaves it out.
+// notification checks what it is given itself: the mark only spares it
+// the rest.
+func storedEvent(m eventsv1.Message, roomKind string) (*event.Event, error) {
 	r, err := eventsv1.New("stored-"+m.ID, eventsv1.TypeMessageStored, eventsv1.SourcePersist, m.RoomID, time.Now().UTC(), m)
 	if err != nil {
 		return nil, err
+	}
+	if eventsv1.Quiet(m, roomKind) {
+		r.SetExtension(eventsv1.ExtQuiet, "true")
 	}
 	return &r, nil
 }

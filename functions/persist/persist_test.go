@@ -23,6 +23,7 @@ import (
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
 	"github.com/parley-chat/parley/knative/ksvc"
 	"github.com/parley-chat/parley/knative/stores"
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
@@ -145,6 +146,38 @@ func TestSentIsStoredOnceAndRepliesStored(t *testing.T) {
 	}
 	if n := e.count(t, bson.M{"room_id": room}); n != 1 {
 		t.Fatalf("%d documents after 3 deliveries, want 1", n)
+	}
+}
+
+// The stored reply of a message that notifies no one is marked quiet, by
+// the room kind the sent event names, so notification's Trigger leaves it
+// out; any other is not.
+func TestAStoredMessageThatNotifiesNoOneIsMarkedQuiet(t *testing.T) {
+	e := newEnv(t)
+	for i, c := range []struct {
+		kind, text string
+		quiet      bool
+	}{
+		{authv1.RoomKindPublic, "lunch?", true},
+		{authv1.RoomKindPrivate, "lunch?", true},
+		{authv1.RoomKindPublic, "lunch, @ann?", false},
+		{authv1.RoomKindDirect, "lunch?", false},
+		{"", "lunch?", false}, // a connector that did not say
+	} {
+		room := uuid.NewString()
+		m := newMessage(room, 1)
+		m.Text = c.text
+		sent := ce(t, eventsv1.TypeMessageSent, room, m)
+		if c.kind != "" {
+			sent.SetExtension(eventsv1.ExtRoomKind, c.kind)
+		}
+		reply, err := e.f.Handle(context.Background(), sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reply.Extensions()[eventsv1.ExtQuiet] == "true"; got != c.quiet {
+			t.Errorf("case %d, %q in a %q room: stored reply quiet=%v, want %v (extensions %v)", i, c.text, c.kind, got, c.quiet, reply.Extensions())
+		}
 	}
 }
 

@@ -34,6 +34,7 @@ type Cache struct {
 
 type entry struct {
 	role    string
+	kind    string // the room's, an authv1.RoomKind* name
 	blocked bool // a 1:1 room whose other member blocked the user
 	expires time.Time
 }
@@ -58,6 +59,13 @@ func (c *Cache) Blocked(ctx context.Context, roomID, userID string) (bool, error
 	return e.blocked, err
 }
 
+// Kind names the room's kind (authv1.RoomKind*) from the same cached
+// answer; "" when the user is not a member.
+func (c *Cache) Kind(ctx context.Context, roomID, userID string) (string, error) {
+	e, err := c.lookup(ctx, roomID, userID)
+	return e.kind, err
+}
+
 func (c *Cache) lookup(ctx context.Context, roomID, userID string) (entry, error) {
 	key := [2]string{roomID, userID}
 	now := c.now()
@@ -77,6 +85,7 @@ func (c *Cache) lookup(ctx context.Context, roomID, userID string) (entry, error
 		if e.role = authv1.RoomRoleName(resp.Role); e.role == "" {
 			e.role = authv1.RoomRoleMember
 		}
+		e.kind = authv1.RoomKindName(resp.Kind)
 	}
 	ttl := c.ttl
 	if e.role == "" {

@@ -17,7 +17,8 @@ type fakeAuth struct {
 
 func (f *fakeAuth) CheckMembership(_ context.Context, room, user string) (*authv1.CheckMembershipResponse, error) {
 	f.calls++
-	resp := &authv1.CheckMembershipResponse{Member: f.member[room+"/"+user], Role: authv1.RoomRole_ROOM_ROLE_MEMBER}
+	resp := &authv1.CheckMembershipResponse{Member: f.member[room+"/"+user], Role: authv1.RoomRole_ROOM_ROLE_MEMBER,
+		Kind: authv1.RoomKind_ROOM_KIND_PRIVATE}
 	if f.during != nil {
 		f.during()
 	}
@@ -50,6 +51,21 @@ func TestCachesAndExpires(t *testing.T) {
 	clock = clock.Add(11 * time.Second)
 	if role, _ := c.Role(ctx, "r", "a"); role != "" {
 		t.Fatal("kick not seen after the TTL")
+	}
+}
+
+func TestTheRoomsKindComesWithTheMembershipAnswer(t *testing.T) {
+	auth := &fakeAuth{member: map[string]bool{"r/a": true}}
+	c := New(auth, time.Hour)
+	ctx := context.Background()
+	if role, _ := c.Role(ctx, "r", "a"); role != authv1.RoomRoleMember {
+		t.Fatalf("role %q", role)
+	}
+	if kind, _ := c.Kind(ctx, "r", "a"); kind != authv1.RoomKindPrivate || auth.calls != 1 {
+		t.Fatalf("kind %q after %d calls to auth, want %q from the one answer", kind, auth.calls, authv1.RoomKindPrivate)
+	}
+	if kind, _ := c.Kind(ctx, "r", "b"); kind != "" {
+		t.Fatalf("a non-member is told the room's kind, %q", kind)
 	}
 }
 

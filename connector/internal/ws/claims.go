@@ -25,6 +25,7 @@ type claim struct {
 	args     []any
 	begin    time.Time
 	renewals int // leases asked for this send (see renewLeases)
+	roomKind string
 }
 
 // newClaim builds the message a send would append and the claim script's

@@ -19,6 +19,7 @@ func (m gatedMembers) Role(ctx context.Context, _, _ string) (string, error) {
 	}
 }
 func (gatedMembers) Blocked(context.Context, string, string) (bool, error) { return false, nil }
+func (gatedMembers) Kind(context.Context, string, string) (string, error)  { return "", nil }
 func (gatedMembers) Forget(string, string)                                 {}
 
 // A reader that finds the inbox full waits until the handler takes it; no

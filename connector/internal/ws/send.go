@@ -64,7 +64,11 @@ func (s *session) send(ctx context.Context, f livev1.Frame) {
 		s.inflight = make(chan struct{}, maxInflightSends)
 	}
 	s.inflight <- struct{}{} // released when the send is answered
-	s.queueClaim(s.newClaim(ctx, f, id, begin, attached))
+	c := s.newClaim(ctx, f, id, begin, attached)
+	// The same cached answer as the membership check. Should it fail, the
+	// kind stays unknown, which costs persist's quiet mark, nothing else.
+	c.roomKind, _ = s.srv.members.Kind(ctx, f.RoomID, id.UserID)
+	s.queueClaim(c)
 }
 
 // deliver appends a claimed message to Kafka, then publishes and acks it.
@@ -77,7 +81,11 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 	raw, _ := json.Marshal(msg)
 	stopSending := s.srv.hub.Sending(f.RoomID, msg.Seq) // other connectors wait for this seq meanwhile
 	appending := time.Now()
-	err := s.srv.log.Append(ctx, s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, json.RawMessage(raw)))
+	e := s.event(ctx, eventsv1.TypeMessageSent, msg.ID, f.RoomID, json.RawMessage(raw))
+	if c.roomKind != "" {
+		e.SetExtension(eventsv1.ExtRoomKind, c.roomKind)
+	}
+	err := s.srv.log.Append(ctx, e)
 	s.srv.metrics.appendLatency.Observe(time.Since(appending).Seconds())
 	stopSending()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
@@ -63,6 +64,39 @@ func TestABlockedSenderIsRefused(t *testing.T) {
 	c.sendText(other, "elsewhere") // acked: the block is about one room
 	if rooms := log.rooms(); len(rooms) != 1 || rooms[0] != other {
 		t.Fatalf("events appended for rooms %v, want only %s", rooms, other)
+	}
+}
+
+// directRoom makes every user a member of every room, and room a direct one.
+type directRoom struct {
+	everyoneIsMember
+	room string
+}
+
+func (d directRoom) Kind(_ context.Context, roomID, _ string) (string, error) {
+	if roomID == d.room {
+		return authv1.RoomKindDirect, nil
+	}
+	return authv1.RoomKindPublic, nil
+}
+
+// A sent message's event names the kind of room auth said it is, which
+// persist needs to mark a stored message quiet (eventsv1.Quiet).
+func TestASentEventNamesTheRoomsKind(t *testing.T) {
+	dm, public := "dm-"+uuid.NewString(), "room-"+uuid.NewString()
+	log := &recordingLog{}
+	ts := newTestServer(t, Config{}, func(d *Deps) { d.Members = directRoom{room: dm}; d.Log = log })
+	c := ts.dial(t, "bob")
+	c.sendText(dm, "hi")
+	c.sendText(public, "hello all")
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	kinds := map[string]any{}
+	for _, e := range log.events {
+		kinds[e.Extensions()["partitionkey"].(string)] = e.Extensions()[eventsv1.ExtRoomKind]
+	}
+	if kinds[dm] != authv1.RoomKindDirect || kinds[public] != authv1.RoomKindPublic {
+		t.Fatalf("room kinds on the sent events %v, want %s direct and %s public", kinds, dm, public)
 	}
 }
 

@@ -56,6 +56,9 @@ type Members interface {
 	// Blocked reports whether the room is a 1:1 direct room whose other
 	// member blocked the user (whose sends are then refused).
 	Blocked(ctx context.Context, roomID, userID string) (bool, error)
+	// Kind names the room's kind (an authv1.RoomKind* name); "" when the
+	// user is not a member.
+	Kind(ctx context.Context, roomID, userID string) (string, error)
 	Forget(roomID, userID string)
 }
 

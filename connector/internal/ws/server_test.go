@@ -61,6 +61,7 @@ type everyoneIsMember struct{}
 
 func (everyoneIsMember) Role(context.Context, string, string) (string, error)  { return "member", nil }
 func (everyoneIsMember) Blocked(context.Context, string, string) (bool, error) { return false, nil }
+func (everyoneIsMember) Kind(context.Context, string, string) (string, error)  { return "public", nil }
 func (everyoneIsMember) Forget(string, string)                                 {}
 
 // noHistory is a persist with nothing stored.

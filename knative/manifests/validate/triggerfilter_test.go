@@ -140,12 +140,15 @@ func TestTheEmulatorFiltersTriggersAsKnativeDoes(t *testing.T) {
 		kf, passed := knative[tr.Name], 0
 		for _, typ := range append(eventsv1.Types(), "parley.other") {
 			for _, src := range sources {
-				for _, key := range []string{"room-1", "room-2"} {
+				for i, key := range []string{"room-1", "room-2", "room-3"} {
 					e := event.New()
 					e.SetID("1")
 					e.SetType(typ)
 					e.SetSource(src)
 					e.SetExtension(cekafka.PartitionKey, key)
+					if i > 0 { // marked, or marked otherwise, as persist's replies are
+						e.SetExtension(eventsv1.ExtQuiet, []string{"", "true", "false"}[i])
+					}
 					_, headers, _, err := cekafka.Encode(e)
 					if err != nil {
 						t.Fatal(err)
@@ -168,6 +171,21 @@ func TestTheEmulatorFiltersTriggersAsKnativeDoes(t *testing.T) {
 		}
 		if passed == 0 {
 			t.Errorf("Trigger %s delivers none of Parley's events", tr.Name)
+		}
+	}
+
+	// notification is not woken for a message persist marked quiet, and is
+	// for every other.
+	for quiet, want := range map[string]bool{"": true, "false": true, "true": false} {
+		e := event.New()
+		e.SetID("1")
+		e.SetType(eventsv1.TypeMessageStored)
+		e.SetSource(eventsv1.SourcePersist)
+		if quiet != "" {
+			e.SetExtension(eventsv1.ExtQuiet, quiet)
+		}
+		if got := knative["notification-feed"].Filter(ctx, e) != eventfilter.FailFilter; got != want {
+			t.Errorf("notification-feed delivers a stored message marked quiet=%q: %v, want %v", quiet, got, want)
 		}
 	}
 }

@@ -12,6 +12,12 @@ const (
 	RoomRoleOwner  = "owner"
 	RoomRoleAdmin  = "admin"
 	RoomRoleMember = "member"
+
+	// Room kinds.
+	RoomKindPublic  = "public"
+	RoomKindPrivate = "private"
+	RoomKindDirect  = "direct"
+	RoomKindGroup   = "group" // a group direct conversation
 )
 
 // RoleName returns the token name of a global role; unspecified is a user.
@@ -63,4 +69,29 @@ func ParseRoomRole(name string) (RoomRole, bool) {
 		return RoomRole_ROOM_ROLE_MEMBER, true
 	}
 	return RoomRole_ROOM_ROLE_UNSPECIFIED, false
+}
+
+// RoomKindName returns a room kind's name; "" for unspecified.
+func RoomKindName(k RoomKind) string {
+	switch k {
+	case RoomKind_ROOM_KIND_PUBLIC:
+		return RoomKindPublic
+	case RoomKind_ROOM_KIND_PRIVATE:
+		return RoomKindPrivate
+	case RoomKind_ROOM_KIND_DIRECT:
+		return RoomKindDirect
+	case RoomKind_ROOM_KIND_GROUP:
+		return RoomKindGroup
+	}
+	return ""
+}
+
+// ParseRoomKind reads a room kind's name.
+func ParseRoomKind(name string) (RoomKind, bool) {
+	for k := RoomKind_ROOM_KIND_PUBLIC; k <= RoomKind_ROOM_KIND_GROUP; k++ {
+		if RoomKindName(k) == name {
+			return k, true
+		}
+	}
+	return RoomKind_ROOM_KIND_UNSPECIFIED, false
 }

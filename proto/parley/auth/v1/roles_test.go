@@ -13,6 +13,14 @@ func TestEveryRoleNameReadsBackAsItsRole(t *testing.T) {
 			t.Errorf("room %v -> %q -> %v", r, RoomRoleName(r), got)
 		}
 	}
+	for _, k := range []RoomKind{RoomKind_ROOM_KIND_PUBLIC, RoomKind_ROOM_KIND_PRIVATE, RoomKind_ROOM_KIND_DIRECT, RoomKind_ROOM_KIND_GROUP} {
+		if got, ok := ParseRoomKind(RoomKindName(k)); !ok || got != k {
+			t.Errorf("room kind %v -> %q -> %v", k, RoomKindName(k), got)
+		}
+	}
+	if k, ok := ParseRoomKind(""); ok || RoomKindName(k) != "" {
+		t.Error("no kind read as a kind")
+	}
 	if _, ok := ParseGlobalRole("root"); ok {
 		t.Error("an unknown global role was read")
 	}

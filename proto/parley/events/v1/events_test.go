@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	authv1 "github.com/parley-chat/parley/proto/parley/auth/v1"
 )
 
 func TestOnlyATypesEmitterMayEmitIt(t *testing.T) {
@@ -53,6 +55,29 @@ func TestFlagReasonNamesTheLabels(t *testing.T) {
 	} {
 		if got := FlagReason(strings.Fields(labels)); got != want {
 			t.Errorf("FlagReason(%q) = %q, want %q", labels, got, want)
+		}
+	}
+}
+
+func TestQuietIsOnlyATopLevelMessageWithoutMentionsInAPublicOrPrivateRoom(t *testing.T) {
+	plain := Message{Text: "lunch at noon, see you all"}
+	for _, c := range []struct {
+		kind  string
+		m     Message
+		quiet bool
+	}{
+		{authv1.RoomKindPublic, plain, true},
+		{authv1.RoomKindPrivate, plain, true},
+		{authv1.RoomKindDirect, plain, false},
+		{authv1.RoomKindGroup, plain, false},
+		{"", plain, false},
+		{"lobby", plain, false},
+		{authv1.RoomKindPublic, Message{Text: "ask @ann"}, false},
+		{authv1.RoomKindPublic, Message{Text: "ann@example.com"}, false}, // not a mention, but "@" is enough to ask
+		{authv1.RoomKindPublic, Message{Text: "agreed", ThreadID: "root"}, false},
+	} {
+		if got := Quiet(c.m, c.kind); got != c.quiet {
+			t.Errorf("Quiet(%+v in a %q room) = %v, want %v", c.m, c.kind, got, c.quiet)
 		}
 	}
 }
