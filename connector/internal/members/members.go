@@ -35,7 +35,7 @@ type Cache struct {
 type entry struct {
 	role    string
 	kind    string // the room's, an authv1.RoomKind* name
-	blocked bool // a 1:1 room whose other member blocked the user
+	blocked bool   // a 1:1 room whose other member blocked the user
 	expires time.Time
 }
 
