@@ -61,6 +61,7 @@ import (
 const connectorPodMetricsPort = 9464
 
 func main() {
+	emulator.TuneHostGC()
 	log := ksvc.NewLogger("parley-dev", slog.LevelInfo)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -48,10 +48,12 @@ import (
 
 	"github.com/parley-chat/parley/connector/loadgen"
 	"github.com/parley-chat/parley/knative/devstack"
+	"github.com/parley-chat/parley/knative/emulator"
 	"github.com/parley-chat/parley/knative/manifests"
 )
 
 func main() {
+	emulator.TuneHostGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
