@@ -1,7 +1,8 @@
 package authv1
 
-// Role names: how roles are stored, put in tokens and shown in the REST API.
-// Every conversion between them and the gRPC enums is here.
+// Role and room kind names: how roles and kinds are stored, put in tokens
+// and events and shown in the REST API. Every conversion between them and
+// the gRPC enums is here.
 const (
 	// Global roles, as in tokens.
 	RoleUser      = "user"
