@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -321,11 +322,41 @@ func (s *session) readFailed(err error) {
 	case errors.As(err, &ce):
 		s.close(livev1.CloseCode(ce.Code), "")
 	case errors.Is(err, websocket.ErrReadLimit):
+		drainInput(s.conn.NetConn())
 		s.close(websocket.CloseMessageTooBig, "frame larger than 16 KiB")
 	case !s.isAuthed() && strings.Contains(err.Error(), "timeout"):
 		s.close(livev1.CloseAuthTimeout, "no auth frame in time")
 	default:
 		s.close(websocket.CloseGoingAway, "")
+	}
+}
+
+// Past a frame that was too large, the rest of it is still arriving.
+// Closing a socket with unread input resets the connection, and a reset
+// can destroy the close frame (1009) before the client reads it: the
+// client would see 1006, not why. So the reader drops what comes before
+// the socket closes, until nothing has come for drainQuiet, and for at
+// most drainFor and drainBytes: a client that keeps sending is reset.
+const (
+	drainQuiet = 50 * time.Millisecond
+	drainFor   = time.Second
+	drainBytes = 1 << 20
+)
+
+func drainInput(nc net.Conn) {
+	buf := make([]byte, 16<<10)
+	end := time.Now().Add(drainFor)
+	for read := 0; read < drainBytes; {
+		deadline := time.Now().Add(drainQuiet)
+		if deadline.After(end) {
+			deadline = end
+		}
+		nc.SetReadDeadline(deadline)
+		n, err := nc.Read(buf)
+		read += n
+		if err != nil {
+			return
+		}
 	}
 }
 
