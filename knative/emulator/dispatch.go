@@ -118,24 +118,43 @@ func (d *dispatcher) run(ctx context.Context) {
 			d.em.log.Warn("trigger fetch error", "trigger", d.name, "topic", topic, "partition", p, "error", err)
 		})
 		if d.spec.Ordered {
-			var wg sync.WaitGroup
+			var (
+				wg   sync.WaitGroup
+				mu   sync.Mutex
+				upTo = map[int32]kgo.EpochOffset{} // per partition: its first record not settled
+			)
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				if len(p.Records) == 0 {
+					return
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					next := kgo.EpochOffset{Epoch: p.Records[0].LeaderEpoch, Offset: p.Records[0].Offset}
 					for _, rec := range p.Records {
-						if d.matches(rec) {
-							d.handle(ctx, rec)
+						if d.matches(rec) && !d.handle(ctx, rec) {
+							break // stopping: this record and the rest are redelivered after restart
 						}
+						next = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
 					}
+					mu.Lock()
+					upTo[p.Partition] = next
+					mu.Unlock()
 				}()
 			})
 			wg.Wait()
-			if ctx.Err() != nil {
-				return // this poll is not committed: redelivered after restart
-			}
 			if fetches.NumRecords() > 0 {
 				delivered = d.client.UncommittedOffsets()
+			}
+			if ctx.Err() != nil {
+				// Earlier polls were delivered whole; this one only as far as
+				// each partition got, which the final commit keeps.
+				for p, next := range upTo {
+					if delivered[d.topic] != nil {
+						delivered[d.topic][p] = next
+					}
+				}
+				return
 			}
 		} else {
 			stopped := false
@@ -159,8 +178,7 @@ func (d *dispatcher) run(ctx context.Context) {
 				thisPoll.add()
 				go func() {
 					defer func() { <-sem; thisPoll.finish(); running.Done() }()
-					d.handle(ctx, rec)
-					if ctx.Err() == nil {
+					if d.handle(ctx, rec) {
 						inFlight.done(rec)
 					}
 				}()
@@ -362,8 +380,10 @@ func (f *inFlight) committable() map[string]map[int32]kgo.EpochOffset {
 // they are, before anything is copied or decoded.
 func (d *dispatcher) matches(rec *kgo.Record) bool { return d.spec.PassesRecord(rec) }
 
-// handle delivers a record that passed the filter.
-func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
+// handle delivers a record that passed the filter, and reports whether it
+// is settled (delivered, dead-lettered, or dropped as invalid) rather than
+// cut short by ctx: only a settled record may be committed.
+func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) bool {
 	headers := make([]cekafka.Header, len(rec.Headers))
 	for i, h := range rec.Headers {
 		headers[i] = cekafka.Header{Key: h.Key, Value: h.Value}
@@ -373,16 +393,17 @@ func (d *dispatcher) handle(ctx context.Context, rec *kgo.Record) {
 		d.em.log.Error("dropping record that is not a valid CloudEvent", "trigger", d.name,
 			"partition", rec.Partition, "offset", rec.Offset, "error", err)
 		d.em.metrics.deliveries.WithLabelValues(d.name, "invalid").Inc()
-		return
+		return true
 	}
 	status, body, err := d.deliverWithRetry(ctx, e)
-	if ctx.Err() != nil {
-		return
-	}
 	if err == nil {
-		return
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
 	}
 	d.deadLetter(ctx, e, status, body, err)
+	return ctx.Err() == nil
 }
 
 // PassesRecord is Passes on a Kafka record in the Broker's topic, by its

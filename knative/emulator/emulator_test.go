@@ -260,7 +260,7 @@ func TestDeliveredOffsetsAreCommittedWhenQuietAndOnShutdown(t *testing.T) {
 		for i := range n {
 			h.produce(t, newEvent(fmt.Sprint("c", from+i), "test.commit", fmt.Sprint("k", i%4), ""))
 		}
-		eventually(t, 10*time.Second, "delivered", func() bool { return len(h.sink.records()) == from+n })
+		eventually(t, 10*time.Second, "delivered", func() bool { return h.delivered("t") == from+n })
 	}
 	send(0, 1) // the first poll commits at once
 	eventually(t, 3*commitEvery, "first offset committed", func() bool { return committed() == 1 })
@@ -275,6 +275,28 @@ func TestDeliveredOffsetsAreCommittedWhenQuietAndOnShutdown(t *testing.T) {
 	h.done <- nil // for the cleanup
 	if n := committed(); n != 25 {
 		t.Fatalf("committed offsets after shutdown = %d, want 25", n)
+	}
+}
+
+// A stopping emulator commits an ordered Trigger's poll as far as each
+// partition got: the deliveries that ended are not redelivered after a
+// restart, the one cut short and those behind it are.
+func TestStoppingCommitsAPartlyDeliveredPollUpToTheFirstUnfinishedEvent(t *testing.T) {
+	h := startEmulator(t, brokerYAML+serviceYAML("fn", 0)+triggerYAML("t", "test.slow", "fn", ""), nil)
+	var events []event.Event
+	for i := range 4 {
+		events = append(events, newEvent(fmt.Sprint("fast", i), "test.slow", "k", "0s"))
+	}
+	events = append(events, newEvent("slow", "test.slow", "k", "2s"), newEvent("behind", "test.slow", "k", "0s"))
+	h.produce(t, events...) // one batch, one poll
+	eventually(t, 10*time.Second, "the fast events", func() bool { return h.delivered("t") == 4 })
+	h.stop()
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	h.done <- nil // for the cleanup
+	if n := h.committed(t, "t"); n != 4 {
+		t.Fatalf("committed offsets after shutdown = %d, want 4", n)
 	}
 }
 

@@ -345,6 +345,12 @@ func (h *harness) committed(t testing.TB, trigger string) int64 {
 	return n
 }
 
+// delivered counts the events a Trigger has had answered with success: a
+// subscriber reporting to the sink has not yet answered.
+func (h *harness) delivered(trigger string) int {
+	return int(testutil.ToFloat64(h.em.metrics.deliveries.WithLabelValues("test/"+trigger, "ok")))
+}
+
 func (h *harness) coldStarts(service string) int {
 	return int(testutil.ToFloat64(h.em.metrics.coldStarts.WithLabelValues(service)))
 }
