@@ -25,6 +25,8 @@ type collector struct {
 
 type span struct {
 	service, name, trace, id, parent string
+	room                             string // parley.room_id, on the connector's frame spans
+	start                            uint64 // Unix ns
 }
 
 func startCollector() *collector {
@@ -47,8 +49,14 @@ func startCollector() *collector {
 			}
 			for _, ss := range rs.ScopeSpans {
 				for _, s := range ss.Spans {
-					c.spans = append(c.spans, span{service: service, name: s.Name, trace: hex.EncodeToString(s.TraceId),
-						id: hex.EncodeToString(s.SpanId), parent: hex.EncodeToString(s.ParentSpanId)})
+					sp := span{service: service, name: s.Name, trace: hex.EncodeToString(s.TraceId),
+						id: hex.EncodeToString(s.SpanId), parent: hex.EncodeToString(s.ParentSpanId), start: s.StartTimeUnixNano}
+					for _, a := range s.Attributes {
+						if a.Key == "parley.room_id" {
+							sp.room = a.Value.GetStringValue()
+						}
+					}
+					c.spans = append(c.spans, sp)
 				}
 			}
 		}
@@ -91,6 +99,9 @@ func TestOneMessageIsOneTraceFromSocketToStorage(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) && chain == nil {
 		for _, send := range traces.find("connector", "ws send") {
+			if send.room != room {
+				continue
+			}
 			spans := traces.trace(send.trace)
 			services := map[string]bool{}
 			for _, s := range spans {
