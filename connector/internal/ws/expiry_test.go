@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/parley-chat/parley/connector/internal/authn"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
@@ -46,7 +48,7 @@ func TestASocketIsClosedWhenItsTokenExpires(t *testing.T) {
 	}
 	// bob's first token expired with ann's; his second did not.
 	for _, c := range []*testClient{renewed, lasting} {
-		c.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": "general", "last_seq": 0}}})
+		c.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": uuid.NewString(), "last_seq": 0}}})
 		c.expect("subscribed", nil)
 	}
 

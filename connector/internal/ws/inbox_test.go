@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // gatedMembers makes everyone a member of every room, once gate is closed.
@@ -30,7 +32,7 @@ func TestAFullInboxHoldsTheReaderBack(t *testing.T) {
 	c := ts.dial(t, "ann")
 	n := 2*maxInbox + 5
 	for i := range n {
-		c.write(frame{"type": "subscribe", "id": fmt.Sprint(i), "rooms": []frame{{"room_id": fmt.Sprint("room-", i), "last_seq": 0}}})
+		c.write(frame{"type": "subscribe", "id": fmt.Sprint(i), "rooms": []frame{{"room_id": uuid.NewString(), "last_seq": 0}}})
 	}
 	// The handler waits on the first frame's membership check, the inbox
 	// fills, and the reader waits for space.

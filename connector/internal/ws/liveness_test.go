@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 )
 
@@ -33,6 +34,6 @@ func TestASocketThatAnswersNoPingsIsClosed(t *testing.T) {
 	}
 	// The answering socket has been idle as long as the silent one, past
 	// PongWait: it is still served.
-	answering.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": "general", "last_seq": 0}}})
+	answering.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": uuid.NewString(), "last_seq": 0}}})
 	answering.expect("subscribed", nil)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/connector/internal/redistest"
@@ -95,9 +96,9 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitPubsubConns(t, admin, c.name, 2) // the hub, the user feed: nobody is watched yet
-		client.write(frame{"type": "watch", "user_ids": []string{"bob"}})
+		client.write(frame{"type": "watch", "user_ids": []string{uuid.NewString()}})
 		client.expect("presence", nil)
-		waitPubsubConns(t, admin, c.name, 3) // and the presence feed, for bob
+		waitPubsubConns(t, admin, c.name, 3) // and the presence feed, for the one watched
 
 		stop, stopped := context.WithTimeout(context.Background(), 5*time.Second)
 		defer stopped()

@@ -47,7 +47,7 @@ func BenchmarkSendPathWithAttachment(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	room := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	room := uuid.NewString()
 	fileID := uuid.Must(uuid.NewV7()).String()
 	s3c, err := stack.S3.Client()
 	if err != nil {
@@ -64,7 +64,7 @@ func BenchmarkSendPathWithAttachment(b *testing.B) {
 func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
 	sess, ctx, rdb := newBenchSession(b, fs)
 	if room == "" {
-		room = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		room = uuid.NewString()
 	}
 	extra := ""
 	if len(attach) > 0 {
@@ -102,7 +102,7 @@ func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
 // reactions on the send path (connector/BENCHMARKS.md).
 func BenchmarkReactPath(b *testing.B) {
 	sess, ctx, rdb := newBenchSession(b, nil)
-	room := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	room := uuid.NewString()
 	sess.handleInbound(ctx, inbound{data: []byte(`{"type":"send","id":"s","room_id":"` + room + `","client_msg_id":"s","text":"react to me"}`)})
 	sess.sends.Wait()
 	held, err := rdb.ZRange(ctx, livev1.HistoryKey(room), 0, 0).Result()

@@ -20,7 +20,7 @@ import (
 func TestARetriedSendGetsTheOriginalAck(t *testing.T) {
 	ts := newTestServer(t, Config{})
 	c := ts.dial(t, "ada")
-	room := "retry-" + uuid.NewString()
+	room := uuid.NewString()
 	first := c.sendText(room, "once")
 	id := uuid.NewString()
 	c.write(frame{"type": "send", "id": id, "room_id": room, "client_msg_id": first.str("client_msg_id"), "text": "once"})
@@ -51,7 +51,7 @@ func (b blockedBy) Blocked(_ context.Context, roomID, user string) (bool, error)
 // with a "blocked" error frame, and nothing reaches the log; other rooms
 // are unaffected.
 func TestABlockedSenderIsRefused(t *testing.T) {
-	dm, other := "dm-"+uuid.NewString(), "room-"+uuid.NewString()
+	dm, other := uuid.NewString(), uuid.NewString()
 	log := &recordingLog{}
 	ts := newTestServer(t, Config{}, func(d *Deps) { d.Members = blockedBy{blockedRoom: dm}; d.Log = log })
 	c := ts.dial(t, "bob")
@@ -83,7 +83,7 @@ func (d directRoom) Kind(_ context.Context, roomID, _ string) (string, error) {
 // A sent message's event names the kind of room auth said it is, which
 // persist needs to mark a stored message quiet (eventsv1.Quiet).
 func TestASentEventNamesTheRoomsKind(t *testing.T) {
-	dm, public := "dm-"+uuid.NewString(), "room-"+uuid.NewString()
+	dm, public := uuid.NewString(), uuid.NewString()
 	log := &recordingLog{}
 	ts := newTestServer(t, Config{}, func(d *Deps) { d.Members = directRoom{room: dm}; d.Log = log })
 	c := ts.dial(t, "bob")

@@ -8,8 +8,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/google/uuid"
 )
 
 // Files. A member uploads a file straight to the object store (S3) with a
@@ -157,7 +155,7 @@ func ThumbnailKey(roomID, fileID string) string {
 
 // ValidFileID checks an upload id: a UUID (it becomes part of an object key).
 func ValidFileID(id string) error {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+	if !ValidID(id) {
 		return fmt.Errorf("%q is not a file id", id)
 	}
 	return nil

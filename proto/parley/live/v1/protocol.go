@@ -196,6 +196,12 @@ func (f *Frame) validate() error {
 		}
 		return nil
 	}
+	// A misspelt id gets its own answer, not the frame's "needs" message.
+	for _, id := range [...]struct{ name, value string }{{"room_id", f.RoomID}, {"message_id", f.MessageID}, {"thread_id", f.ThreadID}} {
+		if id.value != "" && !eventsv1.ValidID(id.value) {
+			return errf(CodeBadFrame, "%s is not an id: ids are lowercase UUIDs", id.name)
+		}
+	}
 	switch f.Type {
 	case TypeAuth:
 		return need(f.Token != "" && len(f.Token) <= 4096, "auth needs a token")
@@ -204,19 +210,19 @@ func (f *Frame) validate() error {
 			return errf(CodeBadFrame, "subscribe needs 1 to %d rooms", MaxRooms)
 		}
 		for _, r := range f.Rooms {
-			if !validID(r.RoomID) || r.LastSeq < 0 {
-				return errf(CodeBadFrame, "each room needs a room_id and last_seq >= 0")
+			if !eventsv1.ValidID(r.RoomID) || r.LastSeq < 0 {
+				return errf(CodeBadFrame, "each room needs a room_id (a lowercase UUID) and last_seq >= 0")
 			}
 		}
 		return nil
 	case TypeUnsubscribe:
-		return need(validID(f.RoomID), "unsubscribe needs room_id")
+		return need(eventsv1.ValidID(f.RoomID), "unsubscribe needs room_id")
 	case TypeSend:
-		if err := need(validID(f.RoomID) && f.ClientMsgID != "" && len(f.ClientMsgID) <= MaxIDLen,
+		if err := need(eventsv1.ValidID(f.RoomID) && f.ClientMsgID != "" && len(f.ClientMsgID) <= MaxIDLen,
 			"send needs room_id and client_msg_id"); err != nil {
 			return err
 		}
-		if err := need(f.ThreadID == "" || (validID(f.ThreadID) && f.Seq > 0),
+		if err := need(f.ThreadID == "" || (eventsv1.ValidID(f.ThreadID) && f.Seq > 0),
 			"a reply in a thread needs thread_id and seq, the root's id and seq"); err != nil {
 			return err
 		}
@@ -233,14 +239,14 @@ func (f *Frame) validate() error {
 		}
 		return ValidText(f.Text)
 	case TypeEdit:
-		if err := need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0, "edit needs room_id, message_id and seq"); err != nil {
+		if err := need(eventsv1.ValidID(f.RoomID) && eventsv1.ValidID(f.MessageID) && f.Seq > 0, "edit needs room_id, message_id and seq"); err != nil {
 			return err
 		}
 		return ValidText(f.Text)
 	case TypeDelete:
-		return need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0, "delete needs room_id, message_id and seq")
+		return need(eventsv1.ValidID(f.RoomID) && eventsv1.ValidID(f.MessageID) && f.Seq > 0, "delete needs room_id, message_id and seq")
 	case TypeReact:
-		if err := need(validID(f.RoomID) && validID(f.MessageID) && f.Seq > 0 && (f.Op == ReactionAdd || f.Op == ReactionRemove),
+		if err := need(eventsv1.ValidID(f.RoomID) && eventsv1.ValidID(f.MessageID) && f.Seq > 0 && (f.Op == ReactionAdd || f.Op == ReactionRemove),
 			"react needs room_id, message_id, seq and op %q or %q", ReactionAdd, ReactionRemove); err != nil {
 			return err
 		}
@@ -249,7 +255,7 @@ func (f *Frame) validate() error {
 		}
 		return nil
 	case TypeTyping:
-		return need(validID(f.RoomID) && (f.State == "start" || f.State == "stop"), "typing needs room_id and state start or stop")
+		return need(eventsv1.ValidID(f.RoomID) && (f.State == "start" || f.State == "stop"), "typing needs room_id and state start or stop")
 	case TypePresence:
 		return need(f.Status == "online" || f.Status == "away", "presence status is online or away")
 	case TypeWatch:
@@ -257,17 +263,17 @@ func (f *Frame) validate() error {
 			return errf(CodeBadFrame, "watch at most 500 users")
 		}
 		for _, id := range f.UserIDs {
-			if !validID(id) {
+			if !eventsv1.ValidID(id) {
 				return errf(CodeBadFrame, "user_ids must be ids")
 			}
 		}
 		return nil
 	case TypeRead:
-		return need(validID(f.RoomID) && f.Seq > 0 && (f.ThreadID == "" || validID(f.ThreadID)),
+		return need(eventsv1.ValidID(f.RoomID) && f.Seq > 0 && (f.ThreadID == "" || eventsv1.ValidID(f.ThreadID)),
 			"read needs room_id, seq > 0 and, for a thread, its root's thread_id")
 	case TypeHistory:
-		return need(validID(f.RoomID) && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory &&
-			(f.ThreadID == "" || validID(f.ThreadID)),
+		return need(eventsv1.ValidID(f.RoomID) && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory &&
+			(f.ThreadID == "" || eventsv1.ValidID(f.ThreadID)),
 			"history needs room_id, before_seq >= 0, limit 0..%d and, for a thread, its root's thread_id", MaxHistory)
 	case "":
 		return errf(CodeBadFrame, "frame has no type")
@@ -289,18 +295,6 @@ func ValidText(s string) error {
 		return errf(CodeBadFrame, "text contains control characters")
 	}
 	return nil
-}
-
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLen {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r == ':' || unicode.IsLetter(r) || unicode.IsDigit(r)) || r > unicode.MaxASCII {
-			return false
-		}
-	}
-	return true
 }
 
 // IsError reports whether err is a protocol error and returns it.
