@@ -36,6 +36,9 @@ func TestBadFramesGetErrorsAndTheConnectorKeepsServing(t *testing.T) {
 		{"text too long", `{"type":"send","room_id":"` + room + `","client_msg_id":"c","text":"` + strings.Repeat("é", 4001) + `"}`, "text_too_long"},
 		{"control characters", `{"type":"send","room_id":"` + room + `","client_msg_id":"c","text":"a\u0000b"}`, "bad_frame"},
 		{"bad room id", `{"type":"send","room_id":"../../etc","client_msg_id":"c","text":"hi"}`, "bad_frame"},
+		{"room id not a UUID", `{"type":"send","room_id":"general","client_msg_id":"c","text":"hi"}`, "bad_frame"},
+		// auth would take it for the room; everything keyed by its text would not
+		{"room id in capitals", `{"type":"send","room_id":"` + strings.ToUpper(room) + `","client_msg_id":"c","text":"hi"}`, "bad_frame"},
 	}
 	for _, tc := range cases {
 		if err := c.conn.WriteMessage(websocket.TextMessage, []byte(tc.raw)); err != nil {
