@@ -55,12 +55,12 @@ const commitEvery = time.Second
 // Ordered Triggers deliver each poll completely (one goroutine per
 // partition, in offset order) before polling again. Unordered Triggers, as
 // Knative's unordered consumer does, keep polling while up to maxUnordered
-// deliveries run, and commit each partition up to its first event still in
-// flight: an event waiting out its retries holds back that partition's
-// commits, never other deliveries.
+// deliveries run: an event waiting out its retries holds back that
+// partition's commits, never other deliveries. Either way each partition is
+// committed up to its first event not yet settled (inFlight), so a stop
+// in the middle of a poll keeps what was delivered before it.
 func (d *dispatcher) run(ctx context.Context) {
 	var (
-		delivered  map[string]map[int32]kgo.EpochOffset // not yet committed
 		lastCommit time.Time
 		recent     eventRate
 		inFlight   = newInFlight(d.topic)
@@ -68,9 +68,7 @@ func (d *dispatcher) run(ctx context.Context) {
 		running    sync.WaitGroup // unordered deliveries
 	)
 	commit := func(ctx context.Context) {
-		if !d.spec.Ordered {
-			delivered = inFlight.committable()
-		}
+		delivered := inFlight.committable()
 		if len(delivered) == 0 {
 			return
 		}
@@ -79,11 +77,10 @@ func (d *dispatcher) run(ctx context.Context) {
 				d.em.log.Warn("trigger commit failed; events may be redelivered", "trigger", d.name, "error", err)
 			}
 		})
-		delivered, lastCommit = nil, time.Now()
+		lastCommit = time.Now()
 	}
 	defer func() {
 		running.Wait() // ctx is done: they end at once, and only what they finished counts
-		// A poll interrupted by ctx is not in delivered: only whole polls are.
 		final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		commit(final)
 		cancel()
@@ -96,7 +93,7 @@ func (d *dispatcher) run(ctx context.Context) {
 		// poll waits no longer than the commit is due, so a quiet Trigger
 		// does not sit on them.
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if delivered != nil || !inFlight.empty() {
+		if !inFlight.empty() {
 			pollCtx, cancel = context.WithTimeout(ctx, max(commitEvery-time.Since(lastCommit), time.Millisecond))
 		}
 		fetches := d.client.PollRecords(pollCtx, 2000)
@@ -118,42 +115,32 @@ func (d *dispatcher) run(ctx context.Context) {
 			d.em.log.Warn("trigger fetch error", "trigger", d.name, "topic", topic, "partition", p, "error", err)
 		})
 		if d.spec.Ordered {
-			var (
-				wg   sync.WaitGroup
-				mu   sync.Mutex
-				upTo = map[int32]kgo.EpochOffset{} // per partition: its first record not settled
-			)
+			var wg sync.WaitGroup
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-				if len(p.Records) == 0 {
+				var todo []*kgo.Record
+				for _, rec := range p.Records {
+					match := d.matches(rec)
+					inFlight.add(rec, !match) // one that fails the filter is delivered, as far as this Trigger goes
+					if match {
+						todo = append(todo, rec)
+					}
+				}
+				if len(todo) == 0 {
 					return
 				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					next := kgo.EpochOffset{Epoch: p.Records[0].LeaderEpoch, Offset: p.Records[0].Offset}
-					for _, rec := range p.Records {
-						if d.matches(rec) && !d.handle(ctx, rec) {
-							break // stopping: this record and the rest are redelivered after restart
+					for _, rec := range todo {
+						if !d.handle(ctx, rec) {
+							return // stopping: this record and the rest are redelivered after restart
 						}
-						next = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
+						inFlight.done(rec)
 					}
-					mu.Lock()
-					upTo[p.Partition] = next
-					mu.Unlock()
 				}()
 			})
 			wg.Wait()
-			if fetches.NumRecords() > 0 {
-				delivered = d.client.UncommittedOffsets()
-			}
 			if ctx.Err() != nil {
-				// Earlier polls were delivered whole; this one only as far as
-				// each partition got, which the final commit keeps.
-				for p, next := range upTo {
-					if delivered[d.topic] != nil {
-						delivered[d.topic][p] = next
-					}
-				}
 				return
 			}
 		} else {
@@ -279,7 +266,7 @@ func (d *dispatcher) await(ctx context.Context, poll *pollDone) {
 	}
 }
 
-// inFlight tracks an unordered Trigger's deliveries per partition, in
+// inFlight tracks a Trigger's deliveries per partition, in
 // offset order, to know how far each partition can be committed.
 type inFlight struct {
 	topic string

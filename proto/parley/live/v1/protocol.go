@@ -196,7 +196,8 @@ func (f *Frame) validate() error {
 		}
 		return nil
 	}
-	// A misspelt id gets its own answer, not the frame's "needs" message.
+	// Every id field is checked here, once; the cases below only ask for
+	// the ones they need. A misspelt id gets its own answer.
 	for _, id := range [...]struct{ name, value string }{{"room_id", f.RoomID}, {"message_id", f.MessageID}, {"thread_id", f.ThreadID}} {
 		if id.value != "" && !eventsv1.ValidID(id.value) {
 			return errf(CodeBadFrame, "%s is not an id: ids are lowercase UUIDs", id.name)
@@ -216,13 +217,13 @@ func (f *Frame) validate() error {
 		}
 		return nil
 	case TypeUnsubscribe:
-		return need(eventsv1.ValidID(f.RoomID), "unsubscribe needs room_id")
+		return need(f.RoomID != "", "unsubscribe needs room_id")
 	case TypeSend:
-		if err := need(eventsv1.ValidID(f.RoomID) && f.ClientMsgID != "" && len(f.ClientMsgID) <= MaxIDLen,
+		if err := need(f.RoomID != "" && f.ClientMsgID != "" && len(f.ClientMsgID) <= MaxIDLen,
 			"send needs room_id and client_msg_id"); err != nil {
 			return err
 		}
-		if err := need(f.ThreadID == "" || (eventsv1.ValidID(f.ThreadID) && f.Seq > 0),
+		if err := need(f.ThreadID == "" || f.Seq > 0,
 			"a reply in a thread needs thread_id and seq, the root's id and seq"); err != nil {
 			return err
 		}
@@ -239,14 +240,14 @@ func (f *Frame) validate() error {
 		}
 		return ValidText(f.Text)
 	case TypeEdit:
-		if err := need(eventsv1.ValidID(f.RoomID) && eventsv1.ValidID(f.MessageID) && f.Seq > 0, "edit needs room_id, message_id and seq"); err != nil {
+		if err := need(f.RoomID != "" && f.MessageID != "" && f.Seq > 0, "edit needs room_id, message_id and seq"); err != nil {
 			return err
 		}
 		return ValidText(f.Text)
 	case TypeDelete:
-		return need(eventsv1.ValidID(f.RoomID) && eventsv1.ValidID(f.MessageID) && f.Seq > 0, "delete needs room_id, message_id and seq")
+		return need(f.RoomID != "" && f.MessageID != "" && f.Seq > 0, "delete needs room_id, message_id and seq")
 	case TypeReact:
-		if err := need(eventsv1.ValidID(f.RoomID) && eventsv1.ValidID(f.MessageID) && f.Seq > 0 && (f.Op == ReactionAdd || f.Op == ReactionRemove),
+		if err := need(f.RoomID != "" && f.MessageID != "" && f.Seq > 0 && (f.Op == ReactionAdd || f.Op == ReactionRemove),
 			"react needs room_id, message_id, seq and op %q or %q", ReactionAdd, ReactionRemove); err != nil {
 			return err
 		}
@@ -255,7 +256,7 @@ func (f *Frame) validate() error {
 		}
 		return nil
 	case TypeTyping:
-		return need(eventsv1.ValidID(f.RoomID) && (f.State == "start" || f.State == "stop"), "typing needs room_id and state start or stop")
+		return need(f.RoomID != "" && (f.State == "start" || f.State == "stop"), "typing needs room_id and state start or stop")
 	case TypePresence:
 		return need(f.Status == "online" || f.Status == "away", "presence status is online or away")
 	case TypeWatch:
@@ -269,11 +270,10 @@ func (f *Frame) validate() error {
 		}
 		return nil
 	case TypeRead:
-		return need(eventsv1.ValidID(f.RoomID) && f.Seq > 0 && (f.ThreadID == "" || eventsv1.ValidID(f.ThreadID)),
+		return need(f.RoomID != "" && f.Seq > 0,
 			"read needs room_id, seq > 0 and, for a thread, its root's thread_id")
 	case TypeHistory:
-		return need(eventsv1.ValidID(f.RoomID) && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory &&
-			(f.ThreadID == "" || eventsv1.ValidID(f.ThreadID)),
+		return need(f.RoomID != "" && f.BeforeSeq >= 0 && f.Limit >= 0 && f.Limit <= MaxHistory,
 			"history needs room_id, before_seq >= 0, limit 0..%d and, for a thread, its root's thread_id", MaxHistory)
 	case "":
 		return errf(CodeBadFrame, "frame has no type")
