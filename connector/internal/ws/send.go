@@ -19,12 +19,13 @@ import (
 // maxInflightSends bounds the sends of one socket waiting on Kafka at once.
 const maxInflightSends = 64
 
-// sendRecord is what the de-duplication key of a client_msg_id holds: the
-// message as first built (so a retry re-sends the very same message) and
-// whether it was delivered.
+// sendRecord is what the de-duplication key of a client_msg_id holds:
+// while the send is pending, the message as first built (so a retry
+// re-sends the very same message); once delivered, only the message's id
+// (doneMessage), since a retry then gets the ack again and nothing else.
 type sendRecord struct {
 	Done    bool            `json:"done"`
-	Started int64           `json:"started"` // unix ms of the attempt holding it
+	Started int64           `json:"started,omitempty"` // unix ms of the attempt holding it; none once done
 	Message json.RawMessage `json:"message"`
 }
 
@@ -99,7 +100,7 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 		s.unavailable(f.ID, err)
 		return
 	}
-	done := recordValue(msg.Seq, sendRecord{Done: true, Message: raw})
+	done := recordValue(msg.Seq, sendRecord{Done: true, Message: doneMessage(msg.ID)})
 	pipe := s.srv.rdb.TxPipeline()
 	hk := livev1.HistoryKey(f.RoomID)
 	pipe.ZAdd(ctx, hk, redis.Z{Score: float64(msg.Seq), Member: raw})
@@ -116,6 +117,15 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 	if len(msg.Attachments) > 0 {
 		s.announceImages(ctx, msg)
 	}
+}
+
+// doneMessage is the message a delivered send's record keeps: its id, all
+// the ack names beside the seq and the key's own client_msg_id. A record
+// lives for a day, so at 500 messages/s the whole message would hold
+// gigabytes of Redis for retries that never need it.
+// The id is a UUID the connector made, so it needs no escaping.
+func doneMessage(id string) json.RawMessage {
+	return append(append([]byte(`{"id":"`), id...), `"}`...)
 }
 
 // recordValue is what a client_msg_id's key holds: the seq beside the

@@ -76,12 +76,21 @@ func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
 		frames[i] = []byte(`{"type":"send","id":"` + id + `","room_id":"` + room + `","client_msg_id":"` + id + `","text":"hello, room"` + extra + `}`)
 	}
 	b.ReportAllocs()
+	redisBefore := redisCPU(b, ctx, rdb)
 	b.ResetTimer()
 	for _, data := range frames {
 		sess.handleInbound(ctx, inbound{data: data})
 		sess.sends.Wait() // claimed, appended, published and acked
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((redisCPU(b, ctx, rdb)-redisBefore).Microseconds())/float64(b.N), "redis_cpu_us/op")
+	// What each message leaves in Redis for a day: its send record.
+	last := "m" + strconv.Itoa(b.N-1)
+	kept, err := rdb.MemoryUsage(ctx, livev1.DedupKey(room, "bench-user", last)).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(kept), "redis_record_B/op")
 	if n, err := rdb.ZCard(ctx, livev1.HistoryKey(room)).Result(); err != nil || n != int64(min(b.N, livev1.HistoryWindow)) {
 		b.Fatalf("history window holds %d messages (%v), want %d", n, err, min(b.N, livev1.HistoryWindow))
 	}
@@ -91,6 +100,28 @@ func benchmarkSendPath(b *testing.B, fs Files, room string, attach ...string) {
 			b.Fatalf("the last message carries no attachment: %v %v", last, err)
 		}
 	}
+}
+
+// redisCPU is the CPU the Redis server has used (user and system), from
+// INFO cpu: the benchmark's Redis is its own, so the difference over a
+// run is the send path's work in Redis.
+func redisCPU(b *testing.B, ctx context.Context, rdb redis.UniversalClient) time.Duration {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			s, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu %s: %v", k, err)
+			}
+			total += time.Duration(s * float64(time.Second))
+		}
+	}
+	return total
 }
 
 // BenchmarkReactPath is one reaction through a real session, as

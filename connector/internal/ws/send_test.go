@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,14 +17,23 @@ import (
 
 // A send retried with its client_msg_id after its ack gets the original
 // ack again (same message, same seq), read back from the send record, and
-// no second message.
+// no second message. The record of a delivered send keeps the message's
+// id, not the message: it lives for a day, and a retry needs no more.
 func TestARetriedSendGetsTheOriginalAck(t *testing.T) {
 	ts := newTestServer(t, Config{})
 	c := ts.dial(t, "ada")
 	room := uuid.NewString()
-	first := c.sendText(room, "once")
+	text := strings.Repeat("once ", 200)
+	first := c.sendText(room, text)
+	rec, err := ts.rdb.Get(context.Background(), livev1.DedupKey(room, "ada", first.str("client_msg_id"))).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rec, "once") || len(rec) > 128 {
+		t.Fatalf("a delivered send's record holds %d bytes, the message's text among them: %s", len(rec), rec)
+	}
 	id := uuid.NewString()
-	c.write(frame{"type": "send", "id": id, "room_id": room, "client_msg_id": first.str("client_msg_id"), "text": "once"})
+	c.write(frame{"type": "send", "id": id, "room_id": room, "client_msg_id": first.str("client_msg_id"), "text": text})
 	again := c.expect("ack", func(f frame) bool { return f.str("id") == id })
 	if again.str("message_id") != first.str("message_id") || again.num("seq") != first.num("seq") {
 		t.Fatalf("retry acked %v, first ack %v", again, first)
