@@ -8,7 +8,7 @@
 // snapshot, a failover to a replica that lagged). A lost counter has no
 // lease to count in; a counter restored or failed over still carries the
 // run_id of the server that wrote its lease, which no longer matches the
-// server running the script (each script reads its own server's run_id).
+// server running the function (each reads its own server's run_id).
 // Either way the next claim finds no valid lease, and the authority starts
 // the room again at a new durable block, above every seq any earlier lease
 // could have handed out. The cost is a gap of at most one
@@ -32,41 +32,19 @@ import (
 	persistv1 "github.com/parley-chat/parley/proto/parley/persist/v1"
 )
 
-// runLua defines run_id(): the run of the Redis server executing the
-// script. It is read there, not passed in, because a client's idea of the
-// server it talks to is stale until it notices a restart or failover,
-// while the server's is never.
-const runLua = `
-local function run_id()
-  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
-end
-`
-
-// TakeLua defines the Lua function take_seq(counter, lease) for scripts
-// that take a seq together with other work in one round trip. It returns
-// the next seq, or false when the room needs a new lease (Renew).
-const TakeLua = runLua + `
-local function take_seq(counter, lease)
-  local l = redis.call('HMGET', lease, 'ceil', 'run')
-  local n = tonumber(redis.call('GET', counter))
-  if not n or l[2] ~= run_id() or n >= tonumber(l[1]) then return false end
-  return redis.call('INCR', counter)
-end
-`
-
-// headScript returns a room's last seq taken, or -1 without a valid lease.
-var headScript = redis.NewScript(runLua + `
+// functions are the authority's own: head returns a room's last seq
+// taken, or -1 without a valid lease; install puts a reserved block
+// (ARGV[1]..ARGV[2]) in place. Without a valid lease the counter starts
+// again below the block (or stays where it is, if something moved it
+// higher meanwhile); with one, the block only extends the lease, as the
+// counter is already above every seq handed out before.
+var functions = NewLibrary(map[string]string{
+	"head": `
 local l = redis.call('HMGET', KEYS[2], 'ceil', 'run')
 local n = redis.call('GET', KEYS[1])
 if not n or l[2] ~= run_id() then return -1 end
-return tonumber(n)`)
-
-// installScript puts a reserved block (ARGV[1]..ARGV[2]) in place. Without
-// a valid lease the counter starts again below the block (or stays where
-// it is, if something moved it higher meanwhile); with one, the block only
-// extends the lease, as the counter is already above every seq handed out
-// before.
-var installScript = redis.NewScript(runLua + `
+return tonumber(n)`,
+	"install": `
 local run = run_id()
 local n = tonumber(redis.call('GET', KEYS[1]))
 if redis.call('HGET', KEYS[2], 'run') ~= run or not n then
@@ -77,7 +55,8 @@ end
 if tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[2], 'ceil')) then
   redis.call('HSET', KEYS[2], 'ceil', ARGV[2])
 end
-return 0`)
+return 0`,
+})
 
 // Reserver reserves seq blocks durably: persist's ReserveSeqs.
 type Reserver interface {
@@ -100,7 +79,7 @@ func New(rdb redis.UniversalClient, reserver Reserver, log *slog.Logger) *Author
 	return &Authority{rdb: rdb, reserver: reserver, log: log, triedSoon: map[string]time.Time{}}
 }
 
-// Keys are the keys to pass take_seq (see TakeLua): counter, then lease.
+// Keys are the keys to pass take_seq (see the prelude): counter, then lease.
 func (a *Authority) Keys(roomID string) (counter, lease string) {
 	return livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)
 }
@@ -110,7 +89,7 @@ func (a *Authority) Keys(roomID string) (counter, lease string) {
 // stale counter is above every seq handed out before.
 func (a *Authority) Head(ctx context.Context, roomID string) (int64, error) {
 	for range 2 {
-		n, err := headScript.Run(ctx, a.rdb, []string{livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)}).Int64()
+		n, err := functions.Call(ctx, a.rdb, "head", []string{livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)}).Int64()
 		if err != nil {
 			return 0, fmt.Errorf("seqs: head of %s: %w", roomID, err)
 		}
@@ -158,7 +137,7 @@ func (a *Authority) Renew(ctx context.Context, roomID string) error {
 		if err != nil {
 			return nil, fmt.Errorf("seqs: reserve a block for %s: %w", roomID, err)
 		}
-		restarted, err := installScript.Run(ctx, a.rdb, []string{livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)}, block.First, block.Last).Int()
+		restarted, err := functions.Call(ctx, a.rdb, "install", []string{livev1.SeqCounterKey(roomID), livev1.SeqLeaseKey(roomID)}, block.First, block.Last).Int()
 		if err != nil {
 			return nil, fmt.Errorf("seqs: install block %d..%d of %s: %w", block.First, block.Last, roomID, err)
 		}

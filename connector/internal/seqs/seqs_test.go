@@ -42,13 +42,13 @@ func newAuthority(t testing.TB) (*Authority, redis.UniversalClient, *seqstest.Bl
 	return New(rdb, b, slog.New(slog.NewTextHandler(io.Discard, nil))), rdb, b
 }
 
-var takeScript = redis.NewScript(TakeLua + `
+var takeLibrary = NewLibrary(map[string]string{"take": `
 local seq = take_seq(KEYS[1], KEYS[2])
 if not seq then return -1 end
-return seq`)
+return seq`})
 
-// take is the smallest script built on TakeLua: one seq, renewing as the
-// connector's claim does.
+// take is the smallest function built on take_seq: one seq, renewing as
+// the connector's claim does.
 func take(t testing.TB, a *Authority, room string) int64 {
 	t.Helper()
 	seq, err := tryTake(a, room)
@@ -62,7 +62,7 @@ func tryTake(a *Authority, room string) (int64, error) {
 	ctx := context.Background()
 	counter, lease := a.Keys(room)
 	for range 3 {
-		seq, err := takeScript.Run(ctx, a.rdb, []string{counter, lease}).Int64()
+		seq, err := takeLibrary.Call(ctx, a.rdb, "take", []string{counter, lease}).Int64()
 		if err != nil || seq > 0 {
 			return seq, err
 		}
@@ -180,14 +180,14 @@ func TestConcurrentTakesAreUnique(t *testing.T) {
 }
 
 // BenchmarkTake is what the lease costs a send: one seq taken inside a lease
-// (TakeLua) against a bare INCR, side by side on the same Redis. Besides the
+// (take_seq) against a bare INCR, side by side on the same Redis. Besides the
 // round trip (ns/op, noisy on a busy machine), it reports the CPU Redis
 // spent per script call (redis-µs/op, from INFO commandstats).
 func BenchmarkTake(b *testing.B) {
 	a, rdb, _ := newAuthority(b)
 	ctx := context.Background()
 	room := uuid.NewString()
-	incr := redis.NewScript(`return redis.call('INCR', KEYS[1])`)
+	incr := NewLibrary(map[string]string{"incr": `return redis.call('INCR', KEYS[1])`})
 	measure := func(b *testing.B, op func()) {
 		if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 			b.Fatal(err)
@@ -201,7 +201,7 @@ func BenchmarkTake(b *testing.B) {
 		}
 		var calls, usec float64
 		for line := range strings.SplitSeq(stats, "\n") {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:"); ok {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_fcall:"); ok {
 				for field := range strings.SplitSeq(rest, ",") {
 					k, v, _ := strings.Cut(field, "=")
 					n, _ := strconv.ParseFloat(v, 64)
@@ -220,7 +220,7 @@ func BenchmarkTake(b *testing.B) {
 	}
 	b.Run("incr", func(b *testing.B) {
 		measure(b, func() {
-			if err := incr.Run(ctx, rdb, []string{"bench:" + room}).Err(); err != nil {
+			if err := incr.Call(ctx, rdb, "incr", []string{"bench:" + room}).Err(); err != nil {
 				b.Fatal(err)
 			}
 		})
@@ -300,5 +300,51 @@ func TestARestartFromAnOlderSnapshotHandsOutNoSeqTwice(t *testing.T) {
 	}
 	if next <= last {
 		t.Fatalf("after the restart came seq %d, handed out before (last was %d)", next, last)
+	}
+}
+
+// The server's run is read once per library load, not on every take; a
+// server that lost the library (FUNCTION FLUSH stands for a restart without
+// persistence, or a node new to a cluster) gets it again on the next call.
+func TestTheRunIsReadOnceAndALostLibraryIsLoadedAgain(t *testing.T) {
+	a, rdb, _ := newAuthority(t)
+	ctx := context.Background()
+	room := uuid.NewString()
+	take(t, a, room)
+	var node redis.Cmdable = rdb // the server of the room's keys
+	cluster, isCluster := rdb.(*redis.ClusterClient)
+	if isCluster {
+		master, err := cluster.MasterForKey(ctx, livev1.SeqCounterKey(room))
+		if err != nil {
+			t.Fatal(err)
+		}
+		node = master
+	}
+	infoCalls := func() int {
+		stats, err := node.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(stats, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_info:calls="); ok {
+				n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+				return n
+			}
+		}
+		return 0
+	}
+	before := infoCalls() // this INFO counts from the next call
+	for range 20 {
+		take(t, a, room)
+	}
+	if n := infoCalls() - before - 1; n != 0 {
+		t.Fatalf("20 seqs taken read the server's run %d times, want 0 (kept from the first)", n)
+	}
+	if err := node.FunctionFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	last := take(t, a, room)
+	if next := take(t, a, room); next != last+1 {
+		t.Fatalf("after the library was loaded again: seq %d after %d", next, last)
 	}
 }

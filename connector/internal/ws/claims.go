@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,7 +45,7 @@ func (s *session) newClaim(ctx context.Context, f livev1.Frame, id authn.Identit
 }
 
 // dedupKey and pendingKey are the claim's keys of its client_msg_id and of
-// its room's seqs in flight (see claimScript).
+// its room's seqs in flight (see claims).
 func (c claim) dedupKey() string   { return c.keys[0] }
 func (c claim) pendingKey() string { return c.keys[2] }
 
@@ -60,33 +61,33 @@ func claimArgs(record []byte, now time.Time) []any {
 	return []any{record, now.Add(hub.SendingTTL).UnixMilli(), now.UnixMilli()}
 }
 
-// claimScript takes a client_msg_id in one round trip: the existing record
-// if there is one, else the room's next seq (seqs.TakeLua; KEYS[2] counter,
-// KEYS[4] lease) with a pending record
-// holding the message (ARGV[1]). The record keeps the seq beside the
-// message, as "<seq> <record JSON>", so the JSON is never edited. A new seq
-// is registered as in flight until ARGV[2] (Unix ms) in the room's pending
-// set (KEYS[3], see livev1.SendingKey), which forgets what lapsed by ARGV[3].
-// A sender in the room's livev1.BlockedKey (KEYS[5]) takes no seq: the
-// block is checked here, in the round trip the send makes anyway, so it
-// holds from the moment the block was answered. The sender is read from
-// the record's message rather than passed apart (an argument more costs
-// the send path an allocation): in compact JSON a quote inside a string
-// value is escaped, so the first "user_id":" is the message's field.
-// It answers {seq, record, seqs left in the lease}, {0, record} for a known
-// client_msg_id, {-2, empty} for a blocked sender, or {-1} when the room needs
-// a new lease first.
-var claimScript = redis.NewScript(seqs.TakeLua + `
+// claims holds the claim function, which takes a client_msg_id in one
+// round trip: the existing record if there is one, else the room's next
+// seq (take_seq, see seqs.Library; KEYS[2] counter, KEYS[4] lease) with a
+// pending record holding the message (ARGV[1]). The record keeps the seq
+// beside the message, as "<seq> <record JSON>", so the JSON is never
+// edited. A new seq is registered as in flight until ARGV[2] (Unix ms) in
+// the room's pending set (KEYS[3], see livev1.SendingKey), which forgets
+// what lapsed by ARGV[3]. A sender in the room's livev1.BlockedKey
+// (KEYS[5]) takes no seq: the block is checked here, in the round trip the
+// send makes anyway, so it holds from the moment the block was answered.
+// The sender is read from the record's message rather than passed apart
+// (an argument more costs the send path an allocation): in compact JSON a
+// quote inside a string value is escaped, so the first "user_id":" is the
+// message's field. It answers {seq, record, seqs left in the lease}, {0,
+// record} for a known client_msg_id, {-2, empty} for a blocked sender, or
+// {-1} when the room needs a new lease first.
+var claims = seqs.NewLibrary(map[string]string{"claim": `
 local prev = redis.call('GET', KEYS[1])
 if prev then return {0, prev} end
 if redis.call('SISMEMBER', KEYS[5], string.match(ARGV[1], '"user_id":"([^"]*)"')) == 1 then return {-2, ''} end
-local seq = take_seq(KEYS[2], KEYS[4])
+local seq, ceil = take_seq(KEYS[2], KEYS[4])
 if not seq then return {-1} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], seq)
 local rec = seq .. ' ' .. ARGV[1]
-redis.call('SET', KEYS[1], rec, 'EX', 86400)
-return {seq, rec, tonumber(redis.call('HGET', KEYS[4], 'ceil')) - seq}`)
+redis.call('SET', KEYS[1], rec, 'EX', ` + strconv.Itoa(int(livev1.DedupTTL.Seconds())) + `)
+return {seq, rec, ceil - seq}`})
 
 // renewAhead is how many seqs may be left in a room's lease before a send
 // renews it in the background, so sends rarely wait for a reservation.
@@ -205,14 +206,15 @@ func (s *session) claimAll(ctx context.Context, batch []claim) ([][]any, []error
 	cmds := make([]*redis.Cmd, len(batch))
 	pipe := s.srv.rdb.Pipeline()
 	for i, c := range batch {
-		cmds[i] = claimScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		cmds[i] = claims.FCall(ctx, pipe, "claim", c.keys, c.args...)
 	}
 	pipe.Exec(ctx) // errors are per command
 	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			// Redis lost the script (restarted): Run loads it again. The
-			// sends after this one failed the same way, so order holds.
-			cmd = claimScript.Run(ctx, s.srv.rdb, batch[i].keys, batch[i].args...)
+		if seqs.Missing(cmd.Err()) {
+			// The server lacks the library (new, or restarted without
+			// it): Call loads it. The sends after this one failed the
+			// same way, so order holds.
+			cmd = claims.Call(ctx, s.srv.rdb, "claim", batch[i].keys, batch[i].args...)
 		}
 		answers[i], errs[i] = cmd.Slice()
 	}

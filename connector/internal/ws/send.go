@@ -107,7 +107,7 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 	pipe.ZRemRangeByRank(ctx, hk, 0, -livev1.HistoryWindow-1)
 	pipe.SPublish(ctx, livev1.RoomChannel(f.RoomID), livev1.MessageEnvelope(msg.Seq, messageFrame(f.RoomID, raw)))
 	pipe.ZRem(ctx, c.pendingKey(), msg.Seq)
-	pipe.Set(ctx, c.dedupKey(), done, 24*time.Hour)
+	pipe.Set(ctx, c.dedupKey(), done, livev1.DedupTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The message is durable; members still get it from history.
 		s.srv.logger.Error("publish after durable append failed", "room", f.RoomID, "seq", msg.Seq, "error", err)
@@ -121,15 +121,15 @@ func (s *session) deliver(ctx context.Context, c claim, msg eventsv1.Message) {
 
 // doneMessage is the message a delivered send's record keeps: its id, all
 // the ack names beside the seq and the key's own client_msg_id. A record
-// lives for a day, so at 500 messages/s the whole message would hold
-// gigabytes of Redis for retries that never need it.
+// lives for livev1.DedupTTL, so at 500 messages/s the whole message would
+// hold gigabytes of Redis for retries that never need it.
 // The id is a UUID the connector made, so it needs no escaping.
 func doneMessage(id string) json.RawMessage {
 	return append(append([]byte(`{"id":"`), id...), `"}`...)
 }
 
 // recordValue is what a client_msg_id's key holds: the seq beside the
-// record's JSON, "<seq> <record>" (see claimScript).
+// record's JSON, "<seq> <record>" (see claims).
 func recordValue(seq int64, rec sendRecord) []byte {
 	b, _ := json.Marshal(rec) // a sendRecord always encodes
 	v := make([]byte, 0, 21+len(b))

@@ -207,10 +207,15 @@ func SeqLeaseKey(roomID string) string { return "seqlease:{" + roomID + "}" }
 func SendingKey(roomID string) string { return "sending:{" + roomID + "}" }
 
 // DedupKey holds what a user's send with clientMsgID in a room became, so
-// a retry of the same client_msg_id is answered, not sent twice.
+// a retry of the same client_msg_id is answered, not sent twice, for
+// DedupTTL after the send.
 func DedupKey(roomID, userID, clientMsgID string) string {
 	return "dedup:{" + roomID + "}:" + userID + ":" + clientMsgID
 }
+
+// DedupTTL is how long a send's DedupKey lasts: how late a retry of it is
+// still recognised. Every message holds its record in Redis this long.
+const DedupTTL = 24 * time.Hour
 
 // ReceiptsKey is the Redis hash of a room's read positions, user -> seq.
 func ReceiptsKey(roomID string) string { return "receipts:{" + roomID + "}" }
