@@ -57,6 +57,11 @@ type Model struct {
 	// to. One Redis (or one shard) is one core: it runs commands on one
 	// thread.
 	RedisCPU, PubSubCPU Cost
+	// RecordBytes is the Redis memory each durable message holds for
+	// RecordSeconds: its send record, which answers a retry of its
+	// client_msg_id. RedisShardBytes is one shard's memory.
+	RecordBytes                    Cost
+	RecordSeconds, RedisShardBytes float64
 
 	// Kafka: the least partitions of the Broker's topic (key = room), and
 	// what one partition is planned to carry.
@@ -98,7 +103,9 @@ type Sizing struct {
 	ConnectorDeliveryCores, ConnectorSendCores  float64 // ConnectorCores by cause …
 	ConnectorReceiveCores                       float64 // … and the envelopes from Redis
 	RedisCores                                  float64 // CPU Redis uses in all
-	RedisShards                                 int     // one core each, at RedisUtilisation
+	RedisRecordBytes                            float64 // memory the send records hold in all
+	RedisShardsForCPU, RedisShardsForMemory     int     // one core each, at RedisUtilisation of its core and memory
+	RedisShards                                 int     // the larger
 	RedisPubSubCores                            float64 // of RedisCores, the envelopes to further connectors
 	Partitions                                  int
 	PartitionsForOrder, PartitionsForThroughput int
@@ -169,7 +176,10 @@ func (m Model) Size() (Sizing, error) {
 
 	s.RedisPubSubCores = m.MessagesPerSecond * max(s.ConnectorsPerMessage-1, 0) * m.PubSubCPU.Value
 	s.RedisCores = m.MessagesPerSecond*m.RedisCPU.Value + s.RedisPubSubCores
-	s.RedisShards = replicas(s.RedisCores, 1, m.RedisUtilisation)
+	s.RedisShardsForCPU = replicas(s.RedisCores, 1, m.RedisUtilisation)
+	s.RedisRecordBytes = m.MessagesPerSecond * m.RecordSeconds * m.RecordBytes.Value
+	s.RedisShardsForMemory = replicas(s.RedisRecordBytes, m.RedisShardBytes, m.RedisUtilisation)
+	s.RedisShards = max(s.RedisShardsForCPU, s.RedisShardsForMemory)
 
 	for _, f := range m.Functions {
 		cores := m.MessagesPerSecond * f.CPU.Value
@@ -192,7 +202,7 @@ func (m Model) check() error {
 		"Sockets": m.Sockets, "MessagesPerSecond": m.MessagesPerSecond, "FanOut": m.FanOut,
 		"SocketBytes": m.SocketBytes.Value, "DeliveryCPU": m.DeliveryCPU.Value, "ConnectorCores": m.ConnectorCores,
 		"ConnectorBytes": m.ConnectorBytes, "MaxSocketsPerConnector": m.MaxSocketsPerConnector,
-		"FunctionCores": m.FunctionCores, "PartitionBytesRate": m.PartitionBytesRate,
+		"FunctionCores": m.FunctionCores, "PartitionBytesRate": m.PartitionBytesRate, "RedisShardBytes": m.RedisShardBytes,
 		"Utilisation": m.Utilisation, "RedisUtilisation": m.RedisUtilisation,
 	} {
 		if !(v > 0) {

@@ -17,6 +17,7 @@ func small() Model {
 		Functions:     []Process{{Name: "persist", CPU: Cost{Value: 600 * µs}, Ordered: true}, {Name: "moderation", CPU: Cost{Value: 1200 * µs}}},
 		FunctionCores: 1,
 		RedisCPU:      Cost{Value: 100 * µs}, PubSubCPU: Cost{Value: 0},
+		RecordBytes: Cost{Value: 100}, RecordSeconds: 3600, RedisShardBytes: 1e9,
 		MinPartitions: 3, EventsPerMessage: 2, EventBytes: Cost{Value: 1000}, PartitionBytesRate: 1e6,
 		Utilisation: 0.6, RedisUtilisation: 0.5,
 	}
@@ -101,7 +102,7 @@ func TestConnectorsForMemoryAndForCPU(t *testing.T) {
 }
 
 // One Redis runs 0.5 / 100 µs = 5,000 messages/s; past that the model
-// asks for Redis Cluster.
+// asks for Redis Cluster. (No send records here: CPU alone decides.)
 func TestRedisClusterVerdictFlips(t *testing.T) {
 	for _, tc := range []struct {
 		rate   float64
@@ -115,7 +116,7 @@ func TestRedisClusterVerdictFlips(t *testing.T) {
 		{50_000, 10},
 	} {
 		m := small()
-		m.MessagesPerSecond = tc.rate
+		m.MessagesPerSecond, m.RecordBytes = tc.rate, Cost{}
 		s, err := m.Size()
 		if err != nil {
 			t.Fatal(err)
@@ -128,6 +129,7 @@ func TestRedisClusterVerdictFlips(t *testing.T) {
 	// connectors at 25 µs for the second is 4,000 × 125 µs = 0.5 cores.
 	m := small()
 	m.MessagesPerSecond, m.FanOut, m.MaxSocketsPerConnector, m.PubSubCPU = 4000, 2, 1, Cost{Value: 25 * µs}
+	m.RecordBytes = Cost{}
 	m.Sockets = 1e6 // so many connectors that the two members are nearly always apart
 	s, _ := m.Size()
 	if want := 4000 * (s.ConnectorsPerMessage - 1) * 25 * µs; math.Abs(s.RedisPubSubCores-want) > 1e-9 || s.RedisShards != 1 {
@@ -173,10 +175,27 @@ func TestBadModels(t *testing.T) {
 }
 
 // Every constant of Measured says where it comes from.
+// Send records take Redis memory for as long as a retry is recognised:
+// 1,000 messages/s × 100 B for an hour is 0.36 GB, under one shard's half
+// GB; for a day, 8.64 GB takes 18 shards, where CPU asks for one.
+func TestRedisShardsForTheSendRecords(t *testing.T) {
+	m := small()
+	s, _ := m.Size()
+	if s.RedisRecordBytes != 3.6e8 || s.RedisShardsForMemory != 1 || s.RedisShards != 1 {
+		t.Errorf("an hour: %v bytes, %d shards for memory, %d in all; want 3.6e8, 1, 1", s.RedisRecordBytes, s.RedisShardsForMemory, s.RedisShards)
+	}
+	m.RecordSeconds = 86_400
+	s, _ = m.Size()
+	if s.RedisShardsForCPU != 1 || s.RedisShardsForMemory != 18 || s.RedisShards != 18 || !s.Cluster() {
+		t.Errorf("a day: %d shards for CPU, %d for memory, %d in all; want 1, 18, 18", s.RedisShardsForCPU, s.RedisShardsForMemory, s.RedisShards)
+	}
+}
+
 func TestMeasuredCitesItsSources(t *testing.T) {
 	m := Measured(20)
 	costs := map[string]Cost{"SocketBytes": m.SocketBytes, "DeliveryCPU": m.DeliveryCPU, "SendCPU": m.SendCPU,
-		"ReceiveCPU": m.ReceiveCPU, "RedisCPU": m.RedisCPU, "PubSubCPU": m.PubSubCPU, "EventBytes": m.EventBytes}
+		"ReceiveCPU": m.ReceiveCPU, "RedisCPU": m.RedisCPU, "PubSubCPU": m.PubSubCPU, "EventBytes": m.EventBytes,
+		"RecordBytes": m.RecordBytes}
 	for _, p := range append(m.Functions, m.Stores...) {
 		costs[p.Name] = p.CPU
 	}

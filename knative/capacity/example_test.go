@@ -26,7 +26,9 @@ func ExampleWriteTable() {
 	// |   CPU / memory used per connector | 59% / 28% | 60% / 5% | 60% / 1% |
 	// | connectors one message reaches | 2.0 | 19.1 | 95.2 |
 	// | Redis CPU, cores (of which pub/sub to further connectors) | 10.9 (1.15) | 31.2 (21.4) | 121.0 (111.2) |
-	// | **Redis** | **Redis Cluster, 22 shards** | **Redis Cluster, 63 shards** | **Redis Cluster, 242 shards** |
+	// | Redis memory for send records, GB | 864 | 864 | 864 |
+	// | Redis shards for CPU / for memory | 22 / 51 | 63 / 51 | 242 / 51 |
+	// | **Redis** | **Redis Cluster, 51 shards** | **Redis Cluster, 63 shards** | **Redis Cluster, 242 shards** |
 	// | **Kafka partitions** (ordered consumers / throughput / floor) | **20** (10 / 20 / 12) | **20** (10 / 20 / 12) | **20** (10 / 20 / 12) |
 	// | **persist** replicas (cores) | **10** (5.55) | **10** (5.55) | **10** (5.55) |
 	// | **moderation (demo model)** replicas (cores) | **9** (4.95) | **9** (4.95) | **9** (4.95) |

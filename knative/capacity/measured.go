@@ -1,5 +1,7 @@
 package capacity
 
+import livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
+
 // µs is a microsecond of CPU in seconds.
 const µs = 1e-6
 
@@ -55,6 +57,11 @@ func Measured(fanOut float64) Model {
 			"175 µs (141–181 µs in rooms of 20 or 100); with every Trigger 141–157 µs (" + pipeline + "); the highest"},
 		PubSubCPU: Cost{23.6 * µs, scale + ": redis-server CPU with 3 connectors minus 1's, per message per further connector: " +
 			"15.4, 3.0, 23.5 and 23.6 µs; the highest"},
+
+		RecordBytes: Cost{200, "connector/BENCHMARKS.md, \"Redis's work per send\": BenchmarkSendPath's redis_record_B/op, " +
+			"MEMORY USAGE of a delivered send's record, key included (2026-12-07)"},
+		RecordSeconds:   livev1.DedupTTL.Seconds(),
+		RedisShardBytes: 32 << 30, // assumed: a memory-optimised node's; not measured
 
 		MinPartitions:      12, // kafka/topics/broker.yaml
 		EventsPerMessage:   2,  // parley.message.sent and parley.message.stored

@@ -44,6 +44,10 @@ func WriteTable(w io.Writer, models []Model) error {
 	row("Redis CPU, cores (of which pub/sub to further connectors)", func(_ Model, s Sizing) string {
 		return fmt.Sprintf("%s (%s)", cores(s.RedisCores), cores(s.RedisPubSubCores))
 	})
+	row("Redis memory for send records, GB", func(_ Model, s Sizing) string { return count(s.RedisRecordBytes / 1e9) })
+	row("Redis shards for CPU / for memory", func(_ Model, s Sizing) string {
+		return fmt.Sprintf("%d / %d", s.RedisShardsForCPU, s.RedisShardsForMemory)
+	})
 	row("**Redis**", func(_ Model, s Sizing) string {
 		if s.Cluster() {
 			return fmt.Sprintf("**Redis Cluster, %d shards**", s.RedisShards)
