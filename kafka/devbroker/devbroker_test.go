@@ -58,9 +58,15 @@ func produce(cl *kgo.Client, topic string) error {
 	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
 }
 
-// consume returns the first fetch error or nil once a record arrives.
+// consume returns the first fetch error or nil once a record arrives. An
+// authorization error comes back at once; a record can take a fetch's
+// whole wait (franz-go's 5 s): franz-go does not cut short a fetch in
+// flight when another partition becomes fetchable (kgo's source.go), so a
+// fetch sent to the record's leader before its partition was ready holds
+// it until it times out. CI saw a 5 s deadline pass without the record and
+// without an error, most likely so; hence the longer one.
 func consume(cl *kgo.Client) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
 		fetches := cl.PollFetches(ctx)
