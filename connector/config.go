@@ -31,7 +31,7 @@ type config struct {
 	// 1024), WS_SEND_RATE and WS_SEND_BURST (messages per second per user,
 	// 10 and 30), WS_FRAME_RATE and WS_FRAME_BURST (frames per second per
 	// socket, 50 and 200), WS_AUTH_TIMEOUT (10s), WS_SOCKETS_PER_USER
-	// (authenticated sockets of one user on a connector, 32); zero means
+	// (authenticated sockets of one user, on all connectors together, 32); zero means
 	// ws's default.
 	ws ws.Config
 }

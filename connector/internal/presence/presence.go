@@ -43,23 +43,68 @@ func New(rdb redis.UniversalClient, ttl time.Duration, log *slog.Logger) *Tracke
 	return &Tracker{rdb: rdb, ttl: ttl, log: log, local: map[string]map[string]string{}}
 }
 
-// Set records a session's status; Offline removes the session. When the
-// user's overall status changes, the change is published.
-func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
+// admitScript adds session (ARGV[1]) with its status (ARGV[2]) to a
+// user's live sessions (KEYS[1], and KEYS[2] for the statuses), expiring
+// at ARGV[3] (Unix ms), unless the user already has ARGV[5] live sessions
+// elsewhere: those that lapsed by ARGV[4] are dropped first, so a crashed
+// connector's sessions stop counting once they expire. ARGV[6] is the
+// keys' own lifetime in milliseconds. It answers 1 if admitted, else 0.
+var admitScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 1`)
+
+// Admit records a new session's status, as Set does, if its user has
+// fewer than max live sessions on every connector together, and reports
+// whether it did. The check and the record are one step, so sessions
+// opened at once on different connectors cannot all slip under max.
+func (t *Tracker) Admit(ctx context.Context, user, session, status string, max int) (bool, error) {
 	before := t.Status(ctx, user)
+	now := time.Now()
+	admitted, err := admitScript.Run(ctx, t.rdb, []string{livev1.PresenceKey(user), livev1.PresenceStatusKey(user)},
+		session, status, now.Add(t.ttl).UnixMilli(), now.UnixMilli(), max, (2 * t.ttl).Milliseconds()).Bool()
+	if err != nil || !admitted {
+		return admitted, err
+	}
+	t.remember(user, session, status)
+	return true, t.announce(ctx, user, before)
+}
+
+// remember keeps a session's status for the refreshes; Offline forgets it.
+func (t *Tracker) remember(user, session, status string) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if status == Offline {
 		delete(t.local[user], session)
 		if len(t.local[user]) == 0 {
 			delete(t.local, user)
 		}
-	} else {
-		if t.local[user] == nil {
-			t.local[user] = map[string]string{}
-		}
-		t.local[user][session] = status
+		return
 	}
-	t.mu.Unlock()
+	if t.local[user] == nil {
+		t.local[user] = map[string]string{}
+	}
+	t.local[user][session] = status
+}
+
+// announce publishes the user's overall status if it is not before.
+func (t *Tracker) announce(ctx context.Context, user, before string) error {
+	if after := t.Status(ctx, user); after != before {
+		frame, _ := json.Marshal(livev1.Presence(user, after))
+		return t.rdb.SPublish(ctx, livev1.PresenceChannel(user), frame).Err()
+	}
+	return nil
+}
+
+// Set records a session's status; Offline removes the session. When the
+// user's overall status changes, the change is published.
+func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
+	before := t.Status(ctx, user)
+	t.remember(user, session, status)
 	pipe := t.rdb.TxPipeline()
 	if status == Offline {
 		pipe.ZRem(ctx, livev1.PresenceKey(user), session)
@@ -73,11 +118,7 @@ func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
-	if after := t.Status(ctx, user); after != before {
-		frame, _ := json.Marshal(livev1.Presence(user, after))
-		return t.rdb.SPublish(ctx, livev1.PresenceChannel(user), frame).Err()
-	}
-	return nil
+	return t.announce(ctx, user, before)
 }
 
 // Status returns a user's overall status.

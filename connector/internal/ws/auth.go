@@ -38,12 +38,13 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 		return false
 	}
 	first := !s.authed
-	if first && !s.srv.sockets.take(id.UserID) {
-		s.mu.Unlock()
+	s.mu.Unlock()
+	if first && !s.admit(ctx, id.UserID) {
 		s.sendError(frameID, livev1.CodeRateLimited, "too many connections for this user")
 		s.close(livev1.ClosePolicyViolation, "too many connections for this user")
 		return false
 	}
+	s.mu.Lock()
 	s.ident, s.authed = id, true
 	s.srv.expiries.set(s, id.Expires)
 	s.mu.Unlock()
@@ -51,9 +52,6 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 	// the client answers pings.
 	s.conn.SetReadDeadline(time.Time{})
 	if first {
-		if err := s.srv.presence.Set(ctx, id.UserID, s.id, presence.Online); err != nil {
-			s.srv.logger.Warn("presence", "error", err)
-		}
 		if err := s.srv.users.Add(ctx, id.UserID, s); err != nil {
 			s.srv.logger.Warn("user feed", "error", err)
 		}
@@ -61,4 +59,25 @@ func (s *session) authenticate(ctx context.Context, frameID, token string) bool 
 	s.reply(livev1.ReadyFrame{Type: livev1.TypeReady, ID: frameID, UserID: id.UserID, Username: id.Username,
 		SessionID: s.id, ConnectorID: s.srv.cfg.ConnectorID, ExpiresAt: id.Expires})
 	return true
+}
+
+// admit counts a new socket of user against SocketsPerUser: on this
+// connector first, which costs nothing, then on every connector together,
+// in the user's presence (presence.Tracker.Admit), which also puts the
+// socket online. A client could otherwise open the bound on each connector
+// a load balancer gives it. Should Redis fail, the connector's own bound
+// still holds and the socket is let in: presence is then what it lacks.
+func (s *session) admit(ctx context.Context, user string) bool {
+	if !s.srv.sockets.take(user) {
+		return false
+	}
+	admitted, err := s.srv.presence.Admit(ctx, user, s.id, presence.Online, s.srv.cfg.SocketsPerUser)
+	if err != nil {
+		s.srv.logger.Warn("presence", "error", err)
+		return true
+	}
+	if !admitted {
+		s.srv.sockets.give(user)
+	}
+	return admitted
 }

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -113,28 +114,11 @@ func TestAFailedResumeNamesItsFrameAndRoom(t *testing.T) {
 // that closes makes room again. Other users are not affected.
 func TestAUsersSocketsAreBounded(t *testing.T) {
 	ts := newTestServer(t, Config{SocketsPerUser: 2})
-	first := ts.dial(t, "ann")
-	ts.dial(t, "ann")
-	ts.dial(t, "bob")
-
-	refused := func() int {
-		d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 5 * time.Second}
-		conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/ws", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &testClient{t: t, conn: conn, frames: make(chan frame, 16), closed: make(chan int, 1)}
-		go c.read()
-		t.Cleanup(func() { conn.Close() })
-		c.write(frame{"type": "auth", "id": "third", "token": "ann"})
-		if e := c.expect("error", nil); e.str("id") != "third" || e.str("code") != "rate_limited" {
-			t.Errorf("the third socket's auth: %v", e)
-		}
-		for range c.frames {
-		}
-		return <-c.closed
-	}
-	if code := refused(); code != int(livev1.ClosePolicyViolation) {
+	ann := "ann-" + uuid.NewString()
+	first := ts.dial(t, ann)
+	ts.dial(t, ann)
+	ts.dial(t, "bob-"+uuid.NewString())
+	if code := refusedAuth(t, ts, ann); code != int(livev1.ClosePolicyViolation) {
 		t.Fatalf("the third socket closed with %d, want %d", code, livev1.ClosePolicyViolation)
 	}
 	first.conn.Close()
@@ -142,7 +126,58 @@ func TestAUsersSocketsAreBounded(t *testing.T) {
 	redistest.Wait(t, func() (bool, string) {
 		ts.srv.sockets.mu.Lock()
 		defer ts.srv.sockets.mu.Unlock()
-		return ts.srv.sockets.n["ann"] == 1, fmt.Sprintf("ann has %d sockets counted after one closed", ts.srv.sockets.n["ann"])
+		return ts.srv.sockets.n[ann] == 1, fmt.Sprintf("ann has %d sockets counted after one closed", ts.srv.sockets.n[ann])
 	})
-	ts.dial(t, "ann") // room again
+	ts.dial(t, ann) // room again
+}
+
+// The bound holds on every connector together: a client that a load
+// balancer spreads over connectors gets no more sockets than on one. The
+// connector that refuses gives back its own count, and a socket closed on
+// either makes room on both.
+func TestAUsersSocketsAreBoundedAcrossConnectors(t *testing.T) {
+	a := newTestServer(t, Config{SocketsPerUser: 2})
+	b := newTestServer(t, Config{SocketsPerUser: 2})
+	ann := "ann-" + uuid.NewString()
+	onA := a.dial(t, ann)
+	b.dial(t, ann)
+	if code := refusedAuth(t, b, ann); code != int(livev1.ClosePolicyViolation) {
+		t.Fatalf("the third socket, on the second connector, closed with %d, want %d", code, livev1.ClosePolicyViolation)
+	}
+	if code := refusedAuth(t, a, ann); code != int(livev1.ClosePolicyViolation) {
+		t.Fatalf("the third socket, on the first connector, closed with %d, want %d", code, livev1.ClosePolicyViolation)
+	}
+	b.srv.sockets.mu.Lock()
+	counted := b.srv.sockets.n[ann]
+	b.srv.sockets.mu.Unlock()
+	if counted != 1 {
+		t.Fatalf("the second connector counts %d of ann's sockets after refusing one, want 1", counted)
+	}
+	onA.conn.Close()
+	redistest.Wait(t, func() (bool, string) {
+		n, err := a.rdb.ZCard(context.Background(), livev1.PresenceKey(ann)).Result()
+		return err == nil && n == 1, fmt.Sprintf("ann has %d live sessions after one closed (%v)", n, err)
+	})
+	b.dial(t, ann) // room again, on the other connector
+}
+
+// refusedAuth opens a socket to ts, authenticates as token, expects the
+// auth refused as rate_limited, and returns the close code.
+func refusedAuth(t *testing.T, ts *testServer, token string) int {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"parley.v1"}, HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testClient{t: t, conn: conn, frames: make(chan frame, 16), closed: make(chan int, 1)}
+	go c.read()
+	t.Cleanup(func() { conn.Close() })
+	c.write(frame{"type": "auth", "id": "over", "token": token})
+	if e := c.expect("error", nil); e.str("id") != "over" || e.str("code") != "rate_limited" {
+		t.Errorf("the socket over the bound got %v", e)
+	}
+	for range c.frames {
+	}
+	return <-c.closed
 }

@@ -103,7 +103,7 @@ type Config struct {
 	SendBurst      int           // default 30
 	FrameRate      float64       // frames of any kind per second per socket; default 50
 	FrameBurst     int           // default 200
-	SocketsPerUser int           // authenticated sockets of one user on this connector; default 32
+	SocketsPerUser int           // authenticated sockets of one user, on every connector together; default 32
 	Logger         *slog.Logger
 }
 

@@ -5,7 +5,9 @@ import "sync"
 // userSockets bounds one user's authenticated sockets on this connector:
 // each holds memory and takes a share of every fan-out to its rooms, so a
 // client opening them without end would spend the connector's capacity
-// for everyone. Tabs and devices stay far below the bound.
+// for everyone. Tabs and devices stay far below the bound. This count is
+// the connector's own, checked first at no cost; session.admit then
+// counts the user's sockets on every connector together.
 type userSockets struct {
 	max int
 	mu  sync.Mutex
