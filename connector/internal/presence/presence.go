@@ -43,20 +43,30 @@ func New(rdb redis.UniversalClient, ttl time.Duration, log *slog.Logger) *Tracke
 	return &Tracker{rdb: rdb, ttl: ttl, log: log, local: map[string]map[string]string{}}
 }
 
-// admitScript adds session (ARGV[1]) with its status (ARGV[2]) to a
+// recordScript adds session (ARGV[1]) with its status (ARGV[2]) to a
 // user's live sessions (KEYS[1], and KEYS[2] for the statuses), expiring
-// at ARGV[3] (Unix ms), unless the user already has ARGV[5] live sessions
-// elsewhere: those that lapsed by ARGV[4] are dropped first, so a crashed
-// connector's sessions stop counting once they expire. ARGV[6] is the
-// keys' own lifetime in milliseconds. It answers 1 if admitted, else 0.
-var admitScript = redis.NewScript(`
+// at ARGV[3] (Unix ms). With a bound (ARGV[5] > 0) it refuses a new
+// session if the user already has that many live ones elsewhere; those
+// that lapsed by ARGV[4] are dropped first, so a crashed connector's
+// sessions stop counting once they expire. ARGV[6] is the keys' own
+// lifetime in milliseconds. It answers 1 if recorded, else 0.
+var recordScript = redis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then return 0 end
+local bound = tonumber(ARGV[5])
+if bound > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= bound then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return 1`)
+
+// record writes a live session's status in Redis, refusing it when max
+// (0: no bound) live sessions of the user are there already.
+func (t *Tracker) record(ctx context.Context, user, session, status string, max int) (bool, error) {
+	now := time.Now()
+	return recordScript.Run(ctx, t.rdb, []string{livev1.PresenceKey(user), livev1.PresenceStatusKey(user)},
+		session, status, now.Add(t.ttl).UnixMilli(), now.UnixMilli(), max, (2 * t.ttl).Milliseconds()).Bool()
+}
 
 // Admit records a new session's status, as Set does, if its user has
 // fewer than max live sessions on every connector together, and reports
@@ -64,9 +74,7 @@ return 1`)
 // opened at once on different connectors cannot all slip under max.
 func (t *Tracker) Admit(ctx context.Context, user, session, status string, max int) (bool, error) {
 	before := t.Status(ctx, user)
-	now := time.Now()
-	admitted, err := admitScript.Run(ctx, t.rdb, []string{livev1.PresenceKey(user), livev1.PresenceStatusKey(user)},
-		session, status, now.Add(t.ttl).UnixMilli(), now.UnixMilli(), max, (2 * t.ttl).Milliseconds()).Bool()
+	admitted, err := t.record(ctx, user, session, status, max)
 	if err != nil || !admitted {
 		return admitted, err
 	}
@@ -105,17 +113,16 @@ func (t *Tracker) announce(ctx context.Context, user, before string) error {
 func (t *Tracker) Set(ctx context.Context, user, session, status string) error {
 	before := t.Status(ctx, user)
 	t.remember(user, session, status)
-	pipe := t.rdb.TxPipeline()
+	var err error
 	if status == Offline {
+		pipe := t.rdb.TxPipeline()
 		pipe.ZRem(ctx, livev1.PresenceKey(user), session)
 		pipe.HDel(ctx, livev1.PresenceStatusKey(user), session)
+		_, err = pipe.Exec(ctx)
 	} else {
-		pipe.ZAdd(ctx, livev1.PresenceKey(user), redis.Z{Score: float64(time.Now().Add(t.ttl).UnixMilli()), Member: session})
-		pipe.HSet(ctx, livev1.PresenceStatusKey(user), session, status)
-		pipe.Expire(ctx, livev1.PresenceKey(user), 2*t.ttl)
-		pipe.Expire(ctx, livev1.PresenceStatusKey(user), 2*t.ttl)
+		_, err = t.record(ctx, user, session, status, 0)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err != nil {
 		return err
 	}
 	return t.announce(ctx, user, before)
