@@ -205,10 +205,14 @@ const unorderedHold = 50 * time.Millisecond
 // for others), and fuller micro-batches in the functions. An event can wait
 // that much longer, under load only. A poll of lingerBelow events or more
 // is a backlog, and the Trigger polls again at once. At 500 messages/s,
-// 10 ms made two polls per message over Parley's 11 Triggers; 25 ms makes
-// 0.85 and saves ~15% of the Broker's CPU per message (BENCHMARKS.md).
+// 10 ms made two polls per message over Parley's 11 Triggers; 25 ms made
+// 0.85 and saved ~15% of the Broker's CPU per message; 50 ms, with fuller
+// batches in persist, moderation and FerretDB, takes another ~2% off the
+// whole pipeline's CPU per message (BENCHMARKS.md). Every Trigger is off
+// the send path: a message reaches its room first, and is stored,
+// moderated and indexed up to this much later per hop.
 const (
-	busyLinger  = 25 * time.Millisecond
+	busyLinger  = 50 * time.Millisecond
 	lingerBelow = 64
 	busyEvents  = 50
 	rateWindow  = 100 * time.Millisecond
