@@ -62,9 +62,10 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	c.files = files.Config{Endpoint: getenv("S3_ENDPOINT"), PublicURL: getenv("S3_PUBLIC_URL"),
 		Bucket: env.String("S3_BUCKET", "parley-files"), Region: getenv("S3_REGION"),
 		AccessKey: getenv("S3_ACCESS_KEY_ID"), SecretKey: getenv("S3_SECRET_ACCESS_KEY"),
-		UploadTTL:   env.Duration("FILES_UPLOAD_TTL", 0, time.Second),
-		DownloadTTL: env.Duration("FILES_DOWNLOAD_TTL", 0, time.Second),
-		AttachTTL:   env.Duration("FILES_ATTACH_TTL", 0, time.Minute)}
+		UploadTTL:       env.Duration("FILES_UPLOAD_TTL", 0, time.Second),
+		DownloadTTL:     env.Duration("FILES_DOWNLOAD_TTL", 0, time.Second),
+		AttachTTL:       env.Duration("FILES_ATTACH_TTL", 0, time.Minute),
+		UserBytesPerDay: int64(env.PositiveFloat("FILES_USER_BYTES_PER_DAY", 0))}
 	if c.files.Endpoint != "" && (c.files.AccessKey == "" || c.files.SecretKey == "") {
 		env.Fail("S3_ENDPOINT", c.files.Endpoint, "to come with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY")
 	}

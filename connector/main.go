@@ -30,6 +30,7 @@
 //	S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY  the store's login (required with S3_ENDPOINT)
 //	FILES_UPLOAD_TTL, FILES_DOWNLOAD_TTL  how long presigned URLs work (5m each)
 //	FILES_ATTACH_TTL  how long an upload waits for a message before it is swept (24h)
+//	FILES_USER_BYTES_PER_DAY  bytes of upload URLs one user gets per UTC day, all connectors together (1 GiB)
 package main
 
 import (

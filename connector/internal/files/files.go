@@ -39,6 +39,11 @@ type Config struct {
 	// (24h, counted from the upload URL): a draft left open, not forever.
 	// Uploads no message carried by then are swept from the store.
 	AttachTTL time.Duration
+	// UserBytesPerDay bounds the bytes of the upload URLs one user is given
+	// in a UTC day, on every connector together (1 GiB): the per-file
+	// limits and the upload rate alone would let one account fill the
+	// store at 2 files a second.
+	UserBytesPerDay int64
 }
 
 // Store is safe for concurrent use.
@@ -80,6 +85,13 @@ func New(cfg Config, pending redis.UniversalClient) (*Store, error) {
 	}
 	if cfg.AttachTTL == 0 {
 		cfg.AttachTTL = 24 * time.Hour
+	}
+	if cfg.UserBytesPerDay == 0 {
+		cfg.UserBytesPerDay = 1 << 30
+	}
+	if cfg.UserBytesPerDay < eventsv1.MaxFileBytes {
+		return nil, fmt.Errorf("files: a user's %d bytes a day would not fit one file of the largest allowed (%d)",
+			cfg.UserBytesPerDay, eventsv1.MaxFileBytes)
 	}
 	if cfg.AttachTTL <= cfg.UploadTTL {
 		return nil, fmt.Errorf("files: an upload may wait %s for a message, no longer than its URL works (%s): it could land after the sweep",
@@ -130,6 +142,9 @@ type Upload struct {
 func (s *Store) PresignUpload(ctx context.Context, roomID, userID, name string, size int64, contentType string) (Upload, error) {
 	if err := eventsv1.CheckFile(name, size, contentType); err != nil {
 		return Upload{}, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if err := s.charge(ctx, userID, size); err != nil {
+		return Upload{}, err
 	}
 	id := uuid.Must(uuid.NewV7()).String()
 	h := http.Header{}

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/parley-chat/parley/connector/internal/files"
@@ -44,6 +46,9 @@ func (g *Gateway) createUpload(w http.ResponseWriter, r *http.Request, c *authv1
 	up, err := g.files.PresignUpload(ctx, roomID, c.UserId, req.Name, req.Size, req.ContentType)
 	if errors.Is(err, files.ErrRefused) {
 		return fileRefused(err)
+	}
+	if quota := (*files.QuotaError)(nil); errors.As(err, &quota) {
+		return quotaReached(w, quota)
 	}
 	if err != nil {
 		g.log.Error("presign upload", "room", roomID, "error", err)
@@ -115,4 +120,11 @@ func fileRefused(err error) *apiError {
 		status = http.StatusUnsupportedMediaType
 	}
 	return errorf(status, "file_refused", strings.TrimPrefix(err.Error(), files.ErrRefused.Error()+": "))
+}
+
+// quotaReached answers an upload past its user's daily quota: 429, with
+// Retry-After until the day's end.
+func quotaReached(w http.ResponseWriter, quota *files.QuotaError) *apiError {
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(quota.RetryAfter.Seconds())), 10))
+	return errorf(http.StatusTooManyRequests, "upload_quota", quota.Error())
 }

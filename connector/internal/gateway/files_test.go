@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -44,5 +46,20 @@ func TestFileRefusedAnswersByTheReason(t *testing.T) {
 		if e.status != c.status || string(body) != c.body {
 			t.Errorf("%s: %d %s, want %d %s", name, e.status, body, c.status, c.body)
 		}
+	}
+}
+
+// An upload past its user's quota is 429 with the reason and how long
+// until the day's quota starts again, in whole seconds rounded up.
+func TestAnUploadPastTheQuotaIsTooManyRequestsUntilTheDaysEnd(t *testing.T) {
+	w := httptest.NewRecorder()
+	e := quotaReached(w, &files.QuotaError{Limit: 1 << 30, Left: 3 << 20, RetryAfter: 90*time.Minute + time.Millisecond})
+	body, _ := json.Marshal(e)
+	want := `{"code":"upload_quota","message":"you may upload 1.0 GB a day and have 3.0 MB left today (the day ends at midnight UTC)"}`
+	if e.status != 429 || string(body) != want {
+		t.Errorf("%d %s, want 429 %s", e.status, body, want)
+	}
+	if got := w.Header().Get("Retry-After"); got != "5401" {
+		t.Errorf("Retry-After %q, want 5401", got)
 	}
 }

@@ -99,7 +99,7 @@ func CheckFile(name string, size int64, contentType string) error {
 	case size <= 0:
 		return fmt.Errorf("the file is empty")
 	case size > limit:
-		return fileError{ErrFileTooLarge, fmt.Sprintf("the file is %s; %s files may be at most %s", humanBytes(size), kindOf(image), humanBytes(limit))}
+		return fileError{ErrFileTooLarge, fmt.Sprintf("the file is %s; %s files may be at most %s", HumanBytes(size), kindOf(image), HumanBytes(limit))}
 	}
 	return nil
 }
@@ -118,7 +118,11 @@ func kindOf(image bool) string {
 	return "other"
 }
 
-func humanBytes(n int64) string {
+// HumanBytes is n for people: "1.5 GB", "25.0 MB", "12 KB".
+func HumanBytes(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	}
 	if n >= 1<<20 {
 		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
 	}
