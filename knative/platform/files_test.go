@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/parley-chat/parley/knative/stores"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // upload is the answer of POST /api/v1/rooms/{room}/uploads.
@@ -352,5 +355,45 @@ func TestFilesToxicFileNameHidesTheMessage(t *testing.T) {
 		if m := frame(raw.(map[string]any)); m.str("id") == id && (m["attachments"] != nil || m["hidden"] != true) {
 			t.Errorf("history shows the hidden message's files: %v", m)
 		}
+	}
+}
+
+// A user who has used up the day's upload bytes gets no more upload URLs:
+// 429 upload_quota, with Retry-After until the day's quota starts again.
+func TestFilesUploadsPastTheDailyQuotaAreRefused(t *testing.T) {
+	ada := newUser(t)
+	room := newRoom(t, ada)
+	newUpload(t, ada, room, "before.txt", 10, "text/plain")
+
+	rdb, err := stores.RedisURL(stack.RedisURL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	// More than any quota, today and tomorrow (the test may straddle midnight).
+	now := time.Now()
+	for _, day := range []time.Time{now, now.Add(24 * time.Hour)} {
+		if err := rdb.Set(context.Background(), livev1.UploadBytesKey(ada.id, day), int64(1)<<50, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"name": "after.txt", "size": 10, "content_type": "text/plain"})
+	req, _ := http.NewRequest("POST", plat.url+"/api/v1/rooms/"+room+"/uploads", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ada.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Error struct{ Code, Message string }
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 429 || out.Error.Code != "upload_quota" || !strings.Contains(out.Error.Message, "left today") {
+		t.Fatalf("an upload past the quota: %d %+v, want 429 upload_quota", resp.StatusCode, out.Error)
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 24*60*60 {
+		t.Fatalf("Retry-After %q, want the seconds to midnight UTC", resp.Header.Get("Retry-After"))
 	}
 }

@@ -52,7 +52,8 @@ type Store struct {
 	internal *minio.Client // the connector's requests (HEAD)
 	public   *minio.Client // presigning only: never makes a request
 	origin   string
-	// pending is where uploads wait for a message (sweep.go).
+	// pending is the connector's Redis: where uploads wait for a message
+	// (sweep.go), and what their users were given today (quota.go).
 	pending redis.UniversalClient
 	now     func() time.Time
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
+	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
 // QuotaError refuses an upload that would take its user past
@@ -23,16 +24,10 @@ func (e *QuotaError) Error() string {
 		eventsv1.HumanBytes(e.Limit), eventsv1.HumanBytes(e.Left))
 }
 
-// quotaKey is user's upload bytes of the UTC day that starts at day. The
-// user's id is the hash tag, so the counters spread over a cluster's
-// shards.
-func quotaKey(user string, day time.Time) string {
-	return "{uploads:" + user + "}:bytes:" + day.Format(time.DateOnly)
-}
-
-// chargeScript (KEYS: quotaKey; ARGV: size, limit, seconds to keep the
-// counter) adds size to the day's bytes unless that would pass limit, and
-// returns the bytes left after it, or -1 - the bytes left when refused.
+// chargeScript (KEYS: livev1.UploadBytesKey; ARGV: size, limit, seconds
+// to keep the counter) adds size to the day's bytes unless that would pass
+// limit, and returns the bytes left after it, or -1 - the bytes left when
+// refused.
 var chargeScript = redis.NewScript(`
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local size, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -51,7 +46,7 @@ func (s *Store) charge(ctx context.Context, user string, size int64) error {
 	end := day.Add(24 * time.Hour)
 	// Kept a day past the day's end: a clock behind by less still finds it.
 	keep := int64(end.Add(24*time.Hour).Sub(now) / time.Second)
-	left, err := chargeScript.Run(ctx, s.pending, []string{quotaKey(user, day)}, size, s.cfg.UserBytesPerDay, keep).Int64()
+	left, err := chargeScript.Run(ctx, s.pending, []string{livev1.UploadBytesKey(user, day)}, size, s.cfg.UserBytesPerDay, keep).Int64()
 	if err != nil {
 		return fmt.Errorf("files: count the upload against the user's quota: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	eventsv1 "github.com/parley-chat/parley/proto/parley/events/v1"
 )
 
@@ -62,7 +63,7 @@ func TestUploadsAreBoundedPerUserAndDay(t *testing.T) {
 
 func TestAQuotaBelowOneFileIsRefused(t *testing.T) {
 	_, err := New(Config{Endpoint: "http://127.0.0.1:1", Bucket: "b", AccessKey: "a", SecretKey: "s",
-		UserBytesPerDay: eventsv1.MaxFileBytes - 1}, newStore(t).pending)
+		UserBytesPerDay: eventsv1.MaxFileBytes - 1}, redistest.Client(t, stack.RedisURL, ""))
 	if err == nil {
 		t.Fatal("a quota smaller than the largest file was accepted")
 	}

@@ -67,6 +67,12 @@ func UserOfPresenceChannel(channel string) (string, bool) {
 	return tagOf("presence-changes:{", channel)
 }
 
+// UploadBytesKey counts the bytes of the upload URLs a user was given in
+// the UTC day that starts at day, against the connector's daily quota.
+func UploadBytesKey(userID string, day time.Time) string {
+	return "uploadbytes:{" + userID + "}:" + day.UTC().Format(time.DateOnly)
+}
+
 // PresenceKey is the sorted set of a user's sessions, each scored by when
 // it expires (Unix ms); PresenceStatusKey is the hash of their statuses.
 func PresenceKey(userID string) string { return "presence:{" + userID + "}" }
