@@ -116,16 +116,19 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 				break
 			}
 		}
-		// A connector reads the membership channel and bob's own on one
-		// subscription, in order: once a frame published on bob's channel
-		// after the change reaches his socket, his connector has forgotten
-		// its cached answer.
+		// A connector handles one channel's frames in order, but two
+		// channels may live on two Redis Cluster nodes and reach it
+		// through two connections: the fence goes on the membership
+		// channel itself. A joined frame of a made-up room is passed on
+		// to bob's sockets; once it reaches his, his connector has
+		// handled the change before it and forgotten its cached answer.
 		fence := uuid.NewString()
-		payload, _ := json.Marshal(frame{"type": "test_fence", "id": fence})
-		if err := rdb.SPublish(context.Background(), livev1.UserChannel(bob.id), payload).Err(); err != nil {
+		payload, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: fence, UserID: bob.id,
+			State: livev1.MembershipJoined})
+		if err := rdb.SPublish(context.Background(), livev1.MembershipChannel, payload).Err(); err != nil {
 			t.Fatal(err)
 		}
-		b.expect("test_fence", func(f frame) bool { return f.str("id") == fence })
+		b.expect(livev1.TypeMembership, func(f frame) bool { return f.str("room_id") == fence })
 	}
 	rest(t, "PUT", "/api/v1/blocks/"+bob.id, ann.token, nil, 200, nil)
 	// At once, before the block's event can have reached any connector:
