@@ -64,11 +64,20 @@ func (r *recorder) list() []string {
 }
 
 func newHub(t testing.TB, wait time.Duration) *Hub {
+	return newHubWatchingHeads(t, wait, func(string, int64) {})
+}
+
+// newHubWatchingHeads is newHub telling read about every seq its Joins read,
+// for tests that must act between a Join's read and its return.
+func newHubWatchingHeads(t testing.TB, wait time.Duration, read func(room string, seq int64)) *Hub {
 	rdb := redistest.Client(t, stack.RedisURL, "") // closed after the hub: cleanups run last first
 	h := New(rdb, Config{GapWait: wait, Head: func(ctx context.Context, room string) (int64, error) {
 		seq, err := rdb.Get(ctx, "seq:{"+room+"}").Int64()
 		if err == redis.Nil {
-			return 0, nil
+			seq, err = 0, nil
+		}
+		if err == nil {
+			read(room, seq)
 		}
 		return seq, err
 	}})
@@ -282,7 +291,8 @@ func TestMissingSeqIsWaitedForWhileInFlight(t *testing.T) {
 // history read after Join has it, and what was published meanwhile is
 // delivered from the frontier on, once.
 func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
-	h := newHub(t, time.Minute)
+	heads := make(chan int64, 2)
+	h := newHubWatchingHeads(t, time.Minute, func(_ string, seq int64) { heads <- seq })
 	ctx := context.Background()
 	h.rdb.Set(ctx, "seq:{r11}", 5, 0)
 	h.rdb.ZAdd(ctx, livev1.SendingKey("r11"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 5})
@@ -296,8 +306,10 @@ func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
 		joined <- seq
 	}
 	go join(r)
-	redistest.Subscribers(t, h.rdb, livev1.RoomChannel("r11"), 1) // Join has subscribed
-	go join(second)                                               // a second local member waits for the first to finish
+	if seq := <-heads; seq != 5 { // subscribed, then read the seq: seq 6 is taken only after
+		t.Fatalf("first Join read seq %d, want 5", seq)
+	}
+	go join(second) // a second local member waits for the first to finish
 	h.rdb.Incr(ctx, "seq:{r11}")
 	h.Publish(ctx, "r11", livev1.MessageEnvelope(6, []byte("f"))) // a later seq is quicker
 	select {
