@@ -36,7 +36,7 @@ func TestBlockedSendersDoNotNotify(t *testing.T) {
 		t.Fatalf("group message before any block: ann %v, cy %v", a, c)
 	}
 
-	sub := e.listen(t, livev1.MembershipChannel)
+	sub := e.listen(t, livev1.UserChannel(bob.id))
 	e.block(t, eventsv1.TypeUserBlocked, ann, bob, dm)
 	e.block(t, eventsv1.TypeUserBlocked, ann, bob, dm) // redelivered
 	// The connectors are told to forget bob's cached membership of the DM.

@@ -240,21 +240,21 @@ func (f *function) mentioned(ctx context.Context, m eventsv1.Message) (members m
 	return members, len(members) < len(names), err
 }
 
-// tellSockets publishes a membership change to the connectors, for the
-// user's open sockets. A failed publish fails the event, and the
+// tellSockets publishes a membership change on the user's channel, to the
+// connectors holding their sockets. A failed publish fails the event, and the
 // redelivery publishes again (the projection update before it is
 // idempotent): a kick must reach the connectors.
 func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state string) error {
 	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: m.RoomID, UserID: m.UserID,
 		State: state, Reason: m.Reason, By: m.By})
-	if err := f.rdb.SPublish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
+	if err := f.rdb.SPublish(ctx, livev1.UserChannel(m.UserID), frame).Err(); err != nil {
 		return fmt.Errorf("notification: publish membership of %s in %s: %w", m.UserID, m.RoomID, err)
 	}
 	return nil
 }
 
-// tellBlock has the connectors forget their cached membership of the one
-// blocked in the pair's 1:1 room, so a block stops their sends at once
+// tellBlock has the connectors of the one blocked forget their cached
+// membership in the pair's 1:1 room (on the user's channel), so a block stops their sends at once
 // (not a cache TTL later) and an unblock lets them send again. The frame
 // is for the caches only: connectors do not pass it on to the one blocked.
 func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock, blocked bool) error {
@@ -273,7 +273,7 @@ func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock, blocked 
 	}
 	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: b.DirectRoomID, UserID: b.BlockedID,
 		State: livev1.MembershipChanged, Reason: "block"})
-	if err := f.rdb.SPublish(ctx, livev1.MembershipChannel, frame).Err(); err != nil {
+	if err := f.rdb.SPublish(ctx, livev1.UserChannel(b.BlockedID), frame).Err(); err != nil {
 		return fmt.Errorf("notification: publish the block of %s by %s: %w", b.BlockedID, b.BlockerID, err)
 	}
 	return nil

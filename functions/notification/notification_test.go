@@ -241,7 +241,7 @@ func TestMembershipChangesReachTheUsersSockets(t *testing.T) {
 	e := newEnv(t)
 	room := uuid.NewString()
 	ada, bob := e.user(t, "ada"), e.user(t, "bob")
-	sub := e.listen(t, livev1.MembershipChannel)
+	sub := e.listen(t, livev1.UserChannel(bob.id))
 	invited := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "invited"}
 	kicked := eventsv1.RoomMember{RoomID: room, UserID: bob.id, Role: "member", By: ada.id, Reason: "kicked"}
 	// Redis down: the event fails retryably, and its redelivery publishes.

@@ -96,7 +96,7 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	changes := rdb.SSubscribe(context.Background(), livev1.MembershipChannel)
+	changes := rdb.SSubscribe(context.Background(), livev1.UserChannel(bob.id))
 	defer changes.Close()
 	if _, err := changes.Receive(context.Background()); err != nil {
 		t.Fatal(err)
@@ -116,16 +116,16 @@ func TestGroupDirectMessagesAndBlocking(t *testing.T) {
 				break
 			}
 		}
-		// A connector handles one channel's frames in order, but two
-		// channels may live on two Redis Cluster nodes and reach it
-		// through two connections: the fence goes on the membership
-		// channel itself. A joined frame of a made-up room is passed on
-		// to bob's sockets; once it reaches his, his connector has
-		// handled the change before it and forgotten its cached answer.
+		// A connector handles one channel's frames in order: the fence
+		// goes on bob's channel, which carried the change (two channels
+		// may live on two Redis Cluster nodes and reach his connector
+		// through two connections). A joined frame of a made-up room is
+		// passed on to his sockets; once it reaches them, his connector
+		// has handled the change before it and forgotten its cached answer.
 		fence := uuid.NewString()
 		payload, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: fence, UserID: bob.id,
 			State: livev1.MembershipJoined})
-		if err := rdb.SPublish(context.Background(), livev1.MembershipChannel, payload).Err(); err != nil {
+		if err := rdb.SPublish(context.Background(), livev1.UserChannel(bob.id), payload).Err(); err != nil {
 			t.Fatal(err)
 		}
 		b.expect(livev1.TypeMembership, func(f frame) bool { return f.str("room_id") == fence })

@@ -26,10 +26,21 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[[2]string]entry
-	// forgets counts Forget calls: an answer asked for before one and
-	// received after it may predate the change, and is returned but not
-	// cached.
+	// forgets counts Forget and ForgetUser calls: an answer asked for
+	// before one and received after it may predate the change, and is
+	// returned but not cached.
 	forgets uint64
+	// usersForgotten marks when ForgetUser last dropped a user's answers:
+	// theirs cached before (an older gen) no longer count. Marks go once
+	// older than the TTL, when every answer they hide has expired anyway.
+	// (An index of each user's answers would cost a map per user.)
+	usersForgotten map[string]forgotten
+	pruneAt        int // usersForgotten's size at which old marks go
+}
+
+type forgotten struct {
+	gen uint64 // forgets after the call
+	at  time.Time
 }
 
 type entry struct {
@@ -37,12 +48,23 @@ type entry struct {
 	kind    string // the room's, an authv1.RoomKind* name
 	blocked bool   // a 1:1 room whose other member blocked the user
 	expires time.Time
+	gen     uint64 // forgets when it was asked for
 }
 
 // New caches positive answers for ttl and negative ones for a fifth of it
 // (so a freshly invited user can send at once).
 func New(check Checker, ttl time.Duration) *Cache {
-	return &Cache{check: check, ttl: ttl, negTTL: ttl / 5, maxSize: 100_000, now: time.Now, entries: map[[2]string]entry{}}
+	return &Cache{check: check, ttl: ttl, negTTL: ttl / 5, maxSize: 100_000, now: time.Now, entries: map[[2]string]entry{},
+		usersForgotten: map[string]forgotten{}, pruneAt: minPruneAt}
+}
+
+// minPruneAt is the least size of usersForgotten that has it pruned.
+const minPruneAt = 1024
+
+// fresh reports whether e may be answered from: not expired, and not
+// cached before the user's answers were last forgotten.
+func (c *Cache) fresh(e entry, userID string, now time.Time) bool {
+	return now.Before(e.expires) && e.gen >= c.usersForgotten[userID].gen
 }
 
 // Role returns the user's room role, or "" when not a member.
@@ -71,16 +93,17 @@ func (c *Cache) lookup(ctx context.Context, roomID, userID string) (entry, error
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	ok = ok && c.fresh(e, userID, now)
 	forgets := c.forgets
 	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	if ok {
 		return e, nil
 	}
 	resp, err := c.check.CheckMembership(ctx, roomID, userID)
 	if err != nil {
 		return entry{}, err
 	}
-	e = entry{blocked: resp.Member && resp.Blocked}
+	e = entry{blocked: resp.Member && resp.Blocked, gen: forgets}
 	if resp.Member {
 		if e.role = authv1.RoomRoleName(resp.Role); e.role == "" {
 			e.role = authv1.RoomRoleMember
@@ -120,4 +143,25 @@ func (c *Cache) Forget(roomID, userID string) {
 	delete(c.entries, [2]string{roomID, userID})
 	c.forgets++
 	c.mu.Unlock()
+}
+
+// ForgetUser drops everything cached about a user: when this connector
+// stops hearing of the user's membership changes (their last socket here
+// closed), and when it starts again (the subscription to their channel is
+// confirmed), since changes made in between were not heard.
+func (c *Cache) ForgetUser(userID string) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgets++
+	c.usersForgotten[userID] = forgotten{gen: c.forgets, at: now}
+	if len(c.usersForgotten) < c.pruneAt {
+		return
+	}
+	for user, f := range c.usersForgotten {
+		if now.Sub(f.at) > c.ttl {
+			delete(c.usersForgotten, user)
+		}
+	}
+	c.pruneAt = max(2*len(c.usersForgotten), minPruneAt)
 }

@@ -156,3 +156,57 @@ func TestAFullCacheKeepsMostAnswers(t *testing.T) {
 		t.Errorf("%d of %d members asked auth again", again, c.maxSize)
 	}
 }
+
+// ForgetUser drops every answer about the user, and only theirs, and an
+// answer in flight across it is not cached.
+func TestForgetUserAsksAgainForEveryRoomOfTheUser(t *testing.T) {
+	auth := &fakeAuth{member: map[string]bool{"r1/a": true, "r2/a": true, "r1/b": true}}
+	c := New(auth, time.Hour)
+	ctx := context.Background()
+	for _, k := range [][2]string{{"r1", "a"}, {"r2", "a"}, {"r1", "b"}} {
+		c.Role(ctx, k[0], k[1])
+	}
+	c.ForgetUser("a")
+	asked := auth.calls
+	for _, k := range [][2]string{{"r1", "a"}, {"r2", "a"}, {"r1", "b"}} {
+		c.Role(ctx, k[0], k[1])
+	}
+	if again := auth.calls - asked; again != 2 {
+		t.Fatalf("%d checks went to auth, want a's two", again)
+	}
+	auth.during = func() { c.ForgetUser("b") }
+	c.Role(ctx, "r3", "b")
+	auth.during = nil
+	asked = auth.calls
+	c.Role(ctx, "r3", "b")
+	if auth.calls == asked {
+		t.Error("an answer asked for before ForgetUser and received after it was cached")
+	}
+}
+
+// ForgetUser's marks do not pile up: one older than the TTL goes (every
+// answer it hid has expired by then), a recent one stays.
+func TestForgetUserKeepsOnlyRecentMarks(t *testing.T) {
+	auth := &fakeAuth{member: map[string]bool{"r/a": true}}
+	c := New(auth, 10*time.Second)
+	clock := time.Unix(0, 0)
+	c.now = func() time.Time { return clock }
+	ctx := context.Background()
+	for i := range minPruneAt - 2 {
+		c.ForgetUser(fmt.Sprint("gone", i))
+	}
+	clock = clock.Add(4 * time.Second)
+	c.Role(ctx, "r", "a")
+	clock = clock.Add(time.Second)
+	c.ForgetUser("a")
+	clock = clock.Add(6 * time.Second)
+	c.ForgetUser("b") // the cache's size: prunes the marks older than 10 s
+	if n := len(c.usersForgotten); n != 2 {
+		t.Errorf("%d marks kept, want a's and b's", n)
+	}
+	asked := auth.calls
+	c.Role(ctx, "r", "a") // cached at 4 s until 14 s, but forgotten at 5 s: asks again
+	if auth.calls == asked {
+		t.Error("an answer cached before ForgetUser was used after the prune")
+	}
+}

@@ -1,10 +1,11 @@
 // Package userfeed forwards personal frames (notifications, membership
 // changes) from Redis to the sockets of their user on this connector.
 //
-// A Feed subscribes to the channel of each user it has sockets for, and to
-// MembershipChannel. It owns its one Redis pub/sub connection: New opens
-// nothing, the connection is opened by the first subscription, and Close
-// (or Run returning) closes it.
+// A Feed subscribes to the channel of each user it has sockets for, and
+// nothing else: a membership change is published on its user's channel,
+// so a connector hears only of its own users' changes. It owns its Redis
+// pub/sub connections: New opens nothing, the first subscription does,
+// and Close (or Run returning) closes them.
 package userfeed
 
 import (
@@ -27,9 +28,11 @@ type Sink interface {
 	RoomLeft(roomID string, frame []byte)
 }
 
-// Members is the membership cache, told of every change heard of.
+// Members is the membership cache, told of every change heard of, and of
+// when this connector starts or stops hearing of a user's changes.
 type Members interface {
 	Forget(roomID, userID string)
+	ForgetUser(userID string)
 }
 
 // Feed is safe for concurrent use.
@@ -61,7 +64,9 @@ func (u *Feed) Add(ctx context.Context, user string, s Sink) error {
 	return nil
 }
 
-// Remove forgets s, unsubscribing from user's channel after their last socket.
+// Remove forgets s, unsubscribing from user's channel after their last
+// socket; what the cache holds about them goes too, since their changes
+// are no longer heard here.
 func (u *Feed) Remove(user string, s Sink) {
 	u.mu.Lock()
 	delete(u.sinks[user], s)
@@ -72,6 +77,7 @@ func (u *Feed) Remove(user string, s Sink) {
 	u.mu.Unlock()
 	if last {
 		u.ps.Unsubscribe(context.Background(), livev1.UserChannel(user))
+		u.members.ForgetUser(user)
 	}
 }
 
@@ -83,27 +89,32 @@ func (u *Feed) Close() error { return u.ps.Close() }
 func (u *Feed) Run(ctx context.Context) {
 	// Closing the subscription closes its channel, which ends the loop.
 	defer context.AfterFunc(ctx, func() { u.Close() })()
-	// A failed subscribe is still recorded: go-redis subscribes again when
-	// it reconnects, as it does for the users' channels.
-	_ = u.ps.Subscribe(ctx, livev1.MembershipChannel)
 	for m := range u.ps.Channel() {
-		if msg, ok := m.(*redis.Message); ok {
-			u.forward(msg)
+		switch m := m.(type) {
+		case *redis.Message:
+			u.forward(m)
+		case *redis.Subscription:
+			// Subscribed, first or again after a reconnect or a slot move:
+			// changes made before were not heard here, so answers cached
+			// meanwhile may be stale.
+			if user, ok := livev1.UserOfChannel(m.Channel); ok && m.Kind == "ssubscribe" {
+				u.members.ForgetUser(user)
+			}
 		}
 	}
 }
 
 // forward passes a frame from Redis to the sockets it is for.
 func (u *Feed) forward(msg *redis.Message) {
-	if msg.Channel == livev1.MembershipChannel {
-		u.membershipChanged([]byte(msg.Payload))
-		return
-	}
 	user, ok := livev1.UserOfChannel(msg.Channel)
 	if !ok {
 		return
 	}
 	frame := []byte(msg.Payload)
+	if livev1.IsMembership(frame) {
+		u.membershipChanged(user, frame)
+		return
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for s := range u.sinks[user] {
@@ -111,13 +122,13 @@ func (u *Feed) forward(msg *redis.Message) {
 	}
 }
 
-// membershipChanged forgets the cached membership (on every connector, so
-// none outlives the change, whether or not the user is connected here),
-// then passes the frame to the user's sockets here; a room left is stopped
-// on each of them before the client hears of it.
-func (u *Feed) membershipChanged(frame []byte) {
+// membershipChanged forgets the cached membership, then passes the frame
+// to the user's sockets here; a room left is stopped on each of them
+// before the client hears of it. A frame about someone else than the
+// channel's user is dropped: it would reach the wrong sockets.
+func (u *Feed) membershipChanged(user string, frame []byte) {
 	var change livev1.MembershipFrame
-	if err := json.Unmarshal(frame, &change); err != nil || change.RoomID == "" || change.UserID == "" {
+	if err := json.Unmarshal(frame, &change); err != nil || change.RoomID == "" || change.UserID != user {
 		return
 	}
 	u.members.Forget(change.RoomID, change.UserID)

@@ -23,6 +23,7 @@ func (m gatedMembers) Role(ctx context.Context, _, _ string) (string, error) {
 func (gatedMembers) Blocked(context.Context, string, string) (bool, error) { return false, nil }
 func (gatedMembers) Kind(context.Context, string, string) (string, error)  { return "", nil }
 func (gatedMembers) Forget(string, string)                                 {}
+func (gatedMembers) ForgetUser(string)                                     {}
 
 // A reader that finds the inbox full waits until the handler takes it; no
 // frame is lost or handled out of order.

@@ -49,8 +49,9 @@ type Verifier interface {
 }
 
 // Members answers membership questions; "" means not a member. Forget is
-// called when a membership change (or a block) is heard of, so a cached answer does not
-// outlive it.
+// called when a membership change (or a block) is heard of, so a cached
+// answer does not outlive it, and ForgetUser when this connector starts or
+// stops hearing of a user's changes (see userfeed).
 type Members interface {
 	Role(ctx context.Context, roomID, userID string) (string, error)
 	// Blocked reports whether the room is a 1:1 direct room whose other
@@ -60,6 +61,7 @@ type Members interface {
 	// user is not a member.
 	Kind(ctx context.Context, roomID, userID string) (string, error)
 	Forget(roomID, userID string)
+	ForgetUser(userID string)
 }
 
 // History reads stored messages (the persist function's gRPC client).

@@ -63,6 +63,7 @@ func (everyoneIsMember) Role(context.Context, string, string) (string, error)  {
 func (everyoneIsMember) Blocked(context.Context, string, string) (bool, error) { return false, nil }
 func (everyoneIsMember) Kind(context.Context, string, string) (string, error)  { return "public", nil }
 func (everyoneIsMember) Forget(string, string)                                 {}
+func (everyoneIsMember) ForgetUser(string)                                     {}
 
 // noHistory is a persist with nothing stored.
 type noHistory struct{}

@@ -1,6 +1,7 @@
 package livev1
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -160,8 +161,12 @@ func Presence(user, status string) PresenceFrame {
 	return PresenceFrame{Type: TypePresence, UserID: user, Status: status}
 }
 
-// MembershipFrame tells a user's sockets they joined or left a room; it is
-// published on MembershipChannel.
+// MembershipFrame tells a user's sockets they joined or left a room; the
+// notification function publishes it on the user's UserChannel. Each
+// connector that hears it forgets its cached answer for that user and
+// room, and stops a room left on the user's sockets before passing the
+// frame on (a kick takes effect on open sockets), so clients add or drop
+// the room without a reload.
 type MembershipFrame struct {
 	Type   string `json:"type"` // TypeMembership
 	RoomID string `json:"room_id"`
@@ -170,6 +175,14 @@ type MembershipFrame struct {
 	Reason string `json:"reason"` // as in eventsv1.RoomMember: invited, kicked, …
 	By     string `json:"by,omitempty"`
 }
+
+// IsMembership reports whether a frame from a UserChannel is a
+// MembershipFrame, without decoding it: encoded, a MembershipFrame starts
+// with its type (the struct's first field), and no other frame has that
+// type.
+func IsMembership(frame []byte) bool { return bytes.HasPrefix(frame, membershipPrefix) }
+
+var membershipPrefix = []byte(`{"type":"` + TypeMembership + `"`)
 
 // Membership states.
 const (

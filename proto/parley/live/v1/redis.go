@@ -32,7 +32,9 @@ func RoomOfChannel(channel string) (string, bool) { return tagOf("room:{", chann
 // UserChannel is the Redis channel of one user's personal frames. A
 // connector subscribes to it exactly while it holds a socket of that user,
 // so the number of receivers of an SPUBLISH there says whether the user is
-// online (the notification function relies on it for Web Push).
+// online (the notification function relies on it for Web Push). The user's
+// membership changes go there too (MembershipFrame): only the connectors
+// holding their sockets hear of them, not every connector.
 func UserChannel(userID string) string { return "user:{" + userID + "}" }
 
 // UserOfChannel returns the user whose UserChannel channel is.
@@ -45,15 +47,6 @@ func tagOf(prefix, channel string) (string, bool) {
 	}
 	return strings.CutSuffix(rest, "}")
 }
-
-// MembershipChannel is the Redis channel every connector listens to for
-// membership changes: the notification function publishes a
-// MembershipFrame there when a user joins or leaves a room. Each connector
-// forgets its cached answer for that user and room, and, where it holds
-// sockets of the user, stops a room left on all of them before passing the
-// frame on (a kick takes effect on open sockets), so clients add or drop
-// the room without a reload.
-const MembershipChannel = "membership"
 
 // PresenceChannel carries changes of one user's overall status as
 // PresenceFrames, to the connectors whose sockets watch that user. One

@@ -2,6 +2,7 @@ package livev1
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -9,7 +10,7 @@ func TestRoomOfChannelReadsWhatRoomChannelWrites(t *testing.T) {
 	if room, ok := RoomOfChannel(RoomChannel("r-1")); !ok || room != "r-1" {
 		t.Errorf("RoomOfChannel(RoomChannel(r-1)) = %q, %v", room, ok)
 	}
-	for _, ch := range []string{UserChannel("u"), MembershipChannel, PresenceChannel("u"), "room:{r", "room:r}", ""} {
+	for _, ch := range []string{UserChannel("u"), PresenceChannel("u"), "room:{r", "room:r}", ""} {
 		if room, ok := RoomOfChannel(ch); ok {
 			t.Errorf("RoomOfChannel(%q) = %q, want no room", ch, room)
 		}
@@ -67,6 +68,35 @@ func TestReconnectsAfterAllButTerminalAndUnknownCodes(t *testing.T) {
 	} {
 		if got := Reconnects(code); got != want {
 			t.Errorf("Reconnects(%d) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+// What the notification function publishes on a user's channel is told
+// apart from the user's other frames there, which are passed on as they are.
+func TestIsMembershipTellsMembershipFramesFromTheUsersOtherFrames(t *testing.T) {
+	marshal := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, state := range []string{MembershipJoined, MembershipLeft, MembershipChanged} {
+		if f := marshal(MembershipFrame{Type: TypeMembership, RoomID: "r", UserID: "u", State: state}); !IsMembership(f) {
+			t.Errorf("%s not told as a membership frame", f)
+		}
+	}
+	for _, f := range [][]byte{
+		marshal(NotificationFrame{Type: TypeNotice}),
+		marshal(UnreadFrame{Type: TypeUnread, RoomID: "r"}),
+		marshal(ThreadReadFrame{Type: TypeThreadRead, RoomID: "r"}),
+		marshal(MessageFrame{Type: TypeRedacted, RoomID: "r"}),
+		[]byte(`{"type":"membershipx"}`),
+		[]byte(`{"text":"{\"type\":\"membership\""}`),
+	} {
+		if IsMembership(f) {
+			t.Errorf("%s told as a membership frame", f)
 		}
 	}
 }
