@@ -456,16 +456,19 @@ func retryable(status int) bool {
 }
 
 func (d *dispatcher) deliverOnce(ctx context.Context, e event.Event) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.spec.Delivery.Timeout)
+	// The Trigger's timeout, and the revision's when it is a Service's:
+	// one context, one timer.
+	timeout := d.spec.Delivery.Timeout
+	if d.rev != nil {
+		timeout = min(timeout, d.rev.spec.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	defer func() { d.em.metrics.deliverySeconds.WithLabelValues(d.name).Observe(time.Since(start).Seconds()) }()
 
 	url := d.subscriber
 	if d.rev != nil {
-		var cancelRev context.CancelFunc
-		ctx, cancelRev = context.WithTimeout(ctx, d.rev.spec.Timeout)
-		defer cancelRev()
 		p, release, err := d.rev.acquire(ctx)
 		if err != nil {
 			return http.StatusServiceUnavailable, nil, fmt.Errorf("%s not available: %w", d.rev.spec.Name, err)
@@ -559,7 +562,13 @@ func setBinaryHeaders(h http.Header, e event.Event) error {
 		set("Ce-Time", t.UTC().Format(time.RFC3339Nano))
 	}
 	set("Content-Type", e.DataContentType())
-	for name, v := range e.Extensions() {
+	var exts map[string]any
+	if v1, ok := e.Context.(*event.EventContextV1); ok {
+		exts = v1.Extensions // only read: Extensions() would copy the map for every delivery
+	} else {
+		exts = e.Extensions()
+	}
+	for name, v := range exts {
 		s, ok := v.(string)
 		if !ok {
 			var err error

@@ -147,7 +147,7 @@ func New(cfg Config) (*Emulator, error) {
 		revisions: map[string]*revision{}, activators: map[string]net.Listener{},
 		brokers: map[string]BrokerSpec{}, sinks: map[string]string{},
 	}
-	em.httpClient = &http.Client{Transport: newH1Transport(em.dial)}
+	em.httpClient = &http.Client{Transport: newDeliveryTransport(em.dial)}
 	if cfg.QueueProxy != "" {
 		if err := PodsSupported(); err != nil {
 			em.log.Warn("services run as bare processes without queue-proxy: reduced fidelity to Knative", "reason", err)
@@ -436,6 +436,7 @@ func (em *Emulator) IngressURL(namespace, broker string) string {
 // activators and terminates every process.
 func (em *Emulator) Run(ctx context.Context) error {
 	defer em.removeTokens() // after every process has stopped
+	defer em.httpClient.CloseIdleConnections()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
