@@ -514,6 +514,8 @@ func postEvent(ctx context.Context, client *http.Client, url string, e event.Eve
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	// Sized for the headers below: filling an empty map grows it twice.
+	req.Header = make(http.Header, 16)
 	req.Header.Set("Prefer", "reply")
 	if err := setBinaryHeaders(req.Header, e); err != nil {
 		return 0, nil, nil, fmt.Errorf("encode event: %w", err)
