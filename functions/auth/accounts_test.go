@@ -498,8 +498,8 @@ func TestPasswordHashesWaitForASlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	login := &authv1.LoginRequest{Login: "ada", Password: "correct horse ada", ClientIp: "198.51.100.1"}
-	svc.hashing <- struct{}{} // the one slot, taken
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	svc.hashing <- struct{}{}                                // the one slot, taken
+	short, cancel := context.WithTimeout(ctx, 2*time.Second) // room for the queries before the wait for a slot
 	defer cancel()
 	if _, err := svc.Login(short, login); reason(err) != "BUSY" || status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("login with every slot taken: %v, want BUSY", err)

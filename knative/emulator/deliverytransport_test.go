@@ -21,7 +21,7 @@ type deliveryServer struct {
 	*httptest.Server
 	conns, closed, requests atomic.Int64
 	mu                      sync.Mutex
-	open            []net.Conn
+	open                    []net.Conn
 }
 
 func newDeliveryServer(t *testing.T, h http.HandlerFunc) *deliveryServer {

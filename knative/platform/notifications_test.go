@@ -22,6 +22,8 @@ func TestMentionReachesTheMentionedMemberLiveAndInTheList(t *testing.T) {
 	if note.str("room_id") != room || note.str("from_user_id") != ada.id || !strings.Contains(note.str("text"), "see this") {
 		t.Fatalf("notification %v", note)
 	}
+	// The welcome comes through another Trigger, which may be slower.
+	waitForWelcome(t, bob)
 
 	var list struct {
 		Notifications []struct {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,52 +95,48 @@ func TestOneMessageIsOneTraceFromSocketToStorage(t *testing.T) {
 	room := newRoom(t, ada)
 	a := dial(t, plat.url, ada)
 	a.sendText(room, "trace me")
-	// The persist span of that message, joined to the connector's trace.
+	// The message's trace, from its socket to its storage. Each process
+	// exports its spans in batches (every 100 ms), so the trace fills in
+	// over several polls: wait until it has every span wanted.
+	want := []string{"connector:ws send", "connector:kafka append", "persist:event parley.message.sent", "persist:mongo insert"}
+	lacks := func(names []string) []string {
+		var missing []string
+		for _, w := range want {
+			if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, w) }) {
+				missing = append(missing, w)
+			}
+		}
+		return missing
+	}
 	var chain []span
+	var names, missing []string
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && chain == nil {
+	for {
 		for _, send := range traces.find("connector", "ws send") {
-			if send.room != room {
-				continue
+			if send.room == room {
+				chain = traces.trace(send.trace)
 			}
-			spans := traces.trace(send.trace)
-			services := map[string]bool{}
-			for _, s := range spans {
-				services[s.service] = true
-			}
-			if services["persist"] {
-				chain = spans
-			}
+		}
+		names = names[:0]
+		for _, s := range chain {
+			names = append(names, s.service+":"+s.name)
+		}
+		if missing = lacks(names); len(missing) == 0 || time.Now().After(deadline) {
+			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if chain == nil {
-		t.Fatalf("no trace joins the connector and persist; spans seen: %d", len(traces.spans))
+	t.Logf("trace: %v", names)
+	if len(missing) > 0 {
+		t.Fatalf("the message's trace lacks %v after 20 s: %v (spans seen: %d)", missing, names, len(traces.spans))
 	}
 	ids := map[string]span{}
 	for _, s := range chain {
 		ids[s.id] = s
 	}
-	var names []string
 	for _, s := range chain {
-		names = append(names, s.service+":"+s.name)
-		if s.parent != "" {
-			if _, ok := ids[s.parent]; !ok && s.name != "ws send" {
-				t.Errorf("span %s:%s has a parent outside the trace", s.service, s.name)
-			}
-		}
-	}
-	t.Logf("trace: %v", names)
-	want := []string{"connector:ws send", "connector:kafka append", "persist:event parley.message.sent", "persist:mongo insert"}
-	for _, w := range want {
-		found := false
-		for _, n := range names {
-			if strings.HasPrefix(n, w) {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("trace lacks %s: %v", w, names)
+		if _, ok := ids[s.parent]; s.parent != "" && !ok && s.name != "ws send" {
+			t.Errorf("span %s:%s has a parent outside the trace", s.service, s.name)
 		}
 	}
 }

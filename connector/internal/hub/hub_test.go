@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
+	"github.com/parley-chat/parley/knative/stores"
 	livev1 "github.com/parley-chat/parley/proto/parley/live/v1"
 )
 
@@ -185,8 +186,11 @@ func TestResyncAfterARedisReconnect(t *testing.T) {
 	r := &recorder{}
 	ctx := context.Background()
 	h.Join(ctx, "r5", r)
-	// Drop every pub/sub connection, as a Redis restart or a network cut would.
-	if err := h.rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+	// Drop every pub/sub connection, as a Redis restart or a network cut
+	// would: on each master of a cluster, since the room's may be any.
+	if err := stores.ForEachMaster(ctx, h.rdb, func(ctx context.Context, node *redis.Client) error {
+		return node.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err()
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(waitFor(t, r, 1)); got != "[resync:r5]" {
@@ -295,7 +299,8 @@ func TestFirstJoinWaitsForSeqsStillInFlight(t *testing.T) {
 	h := newHubWatchingHeads(t, time.Minute, func(_ string, seq int64) { heads <- seq })
 	ctx := context.Background()
 	h.rdb.Set(ctx, "seq:{r11}", 5, 0)
-	h.rdb.ZAdd(ctx, livev1.SendingKey("r11"), redis.Z{Score: float64(time.Now().Add(SendingTTL).UnixMilli()), Member: 5})
+	// In flight for longer than the test takes: only its ZREM below ends the wait.
+	h.rdb.ZAdd(ctx, livev1.SendingKey("r11"), redis.Z{Score: float64(time.Now().Add(time.Minute).UnixMilli()), Member: 5})
 	r, second := &recorder{}, &recorder{}
 	joined := make(chan int64, 2)
 	join := func(sub *recorder) {

@@ -31,12 +31,14 @@ func (expiringTokens) Verify(_ context.Context, token string) (authn.Identity, e
 // authenticated again with a later one; a socket that ends is forgotten.
 func TestASocketIsClosedWhenItsTokenExpires(t *testing.T) {
 	ts := newTestServer(t, Config{}, func(d *Deps) { d.Verifier = expiringTokens{} })
-	expiring := ts.dial(t, "ann/300")
-	renewed := ts.dial(t, "bob/300")
-	lasting := ts.dial(t, "cat/3600000")
-	gone := ts.dial(t, "dan/3600000")
+	// bob authenticates again at once, well within his first token's
+	// second; ann's token, as long and verified after his, expires after it.
+	renewed := ts.dial(t, "bob/1000")
 	renewed.write(frame{"type": "auth", "id": "again", "token": "bob/3600000"})
 	renewed.expect("ready", func(f frame) bool { return f.str("id") == "again" })
+	expiring := ts.dial(t, "ann/1000")
+	lasting := ts.dial(t, "cat/3600000")
+	gone := ts.dial(t, "dan/3600000")
 
 	select {
 	case code := <-expiring.closed:
@@ -46,7 +48,7 @@ func TestASocketIsClosedWhenItsTokenExpires(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a socket whose token expired is still open")
 	}
-	// bob's first token expired with ann's; his second did not.
+	// bob's first token expired before ann's; his second did not.
 	for _, c := range []*testClient{renewed, lasting} {
 		c.write(frame{"type": "subscribe", "id": "s", "rooms": []frame{{"room_id": uuid.NewString(), "last_seq": 0}}})
 		c.expect("subscribed", nil)

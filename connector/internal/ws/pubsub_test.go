@@ -129,13 +129,19 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 
 	t.Run("a join that failed, then closed", func(t *testing.T) {
 		c := newConnector(t, Config{})
-		// Without Run nothing reads the subscription's confirmation.
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		if _, err := c.hub.Join(ctx, "pubsub-room", stayingSubscriber{}); err == nil {
+		// Without Run nothing reads the subscription's confirmation: the
+		// join waits, with its pub/sub connection open, until it is given up.
+		ctx, cancel := context.WithCancel(context.Background())
+		joined := make(chan error, 1)
+		go func() {
+			_, err := c.hub.Join(ctx, "pubsub-room", stayingSubscriber{})
+			joined <- err
+		}()
+		waitPubsubConns(t, admin, c.name, 1)
+		cancel()
+		if err := <-joined; err == nil {
 			t.Fatal("join succeeded without the hub running")
 		}
-		waitPubsubConns(t, admin, c.name, 1)
 		c.hub.Close()
 		c.srv.Close()
 		waitPubsubConns(t, admin, c.name, 0)
