@@ -241,8 +241,8 @@ func (f *function) mentioned(ctx context.Context, m eventsv1.Message) (members m
 }
 
 // tellSockets publishes a membership change on the user's channel, to the
-// connectors holding their sockets. A failed publish fails the event, and the
-// redelivery publishes again (the projection update before it is
+// connectors holding their sockets. A failed publish fails the event, and
+// the redelivery publishes again (the projection update before it is
 // idempotent): a kick must reach the connectors.
 func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state string) error {
 	frame, _ := json.Marshal(livev1.MembershipFrame{Type: livev1.TypeMembership, RoomID: m.RoomID, UserID: m.UserID,
@@ -254,8 +254,9 @@ func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state
 }
 
 // tellBlock has the connectors of the one blocked forget their cached
-// membership in the pair's 1:1 room (on the user's channel), so a block stops their sends at once
-// (not a cache TTL later) and an unblock lets them send again. The frame
+// membership in the pair's 1:1 room (on the user's channel), so a block
+// stops their sends at once (not a cache TTL later) and an unblock lets
+// them send again. The frame
 // is for the caches only: connectors do not pass it on to the one blocked.
 func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock, blocked bool) error {
 	if b.DirectRoomID == "" {

@@ -47,8 +47,9 @@ func newDeliveryTransport(dial dialFunc) *deliveryTransport {
 
 // RoundTrip sends req on an idle connection to its host, or a new one. A
 // kept-alive connection the server closed meanwhile fails before any
-// answer; the request then goes once more on a new connection, as
-// net/http does for a request it can replay.
+// answer; the request then goes once more on a new connection.
+// (http.Transport notices most such connections ahead, with the read
+// goroutine this transport does without, and does not resend a POST.)
 func (t *deliveryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" {
 		return nil, fmt.Errorf("delivery transport: scheme %q: only http", req.URL.Scheme)
@@ -82,7 +83,7 @@ func (t *deliveryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // On a kept-alive one, the server had most likely closed it while idle; if
 // it had read the request instead and died, the retry is one more
 // delivery of an event, which Knative's at-least-once delivery allows.
-var errStaleConn = errors.New("connection closed by the server while idle")
+var errStaleConn = errors.New("connection failed before the answer")
 
 // exchange writes req on c and reads the answer's head; the body is read
 // from c by the caller, and closing it gives c back (see deliveryBody).
@@ -151,22 +152,23 @@ func (b *deliveryBody) Close() error {
 	return nil
 }
 
+// takeIdle returns the most recently used idle connection to addr, or
+// nil. Past idleTimeout it and all older ones are closed instead: the
+// subscriber may have closed them already.
 func (t *deliveryTransport) takeIdle(addr string) *deliveryConn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	conns := t.idle[addr]
-	for len(conns) > 0 {
-		c := conns[len(conns)-1]
-		conns = conns[:len(conns)-1]
-		if time.Since(c.idleSince) < t.idleTimeout {
-			t.idle[addr] = conns
-			return c
-		}
-		c.Close() // the oldest are at the front: those left are older still
-		for _, old := range conns {
-			old.Close()
-		}
-		conns = nil
+	if len(conns) == 0 {
+		return nil
+	}
+	c := conns[len(conns)-1]
+	if time.Since(c.idleSince) < t.idleTimeout {
+		t.idle[addr] = conns[:len(conns)-1]
+		return c
+	}
+	for _, old := range conns {
+		old.Close()
 	}
 	delete(t.idle, addr)
 	return nil

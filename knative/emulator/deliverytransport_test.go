@@ -196,3 +196,21 @@ func TestCloseIdleConnectionsLeavesNoneOpen(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A connection idle longer than the idle timeout is closed, not reused:
+// the subscriber may have closed it meanwhile.
+func TestAConnectionIdleTooLongIsNotReused(t *testing.T) {
+	srv := newDeliveryServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	client, tr := newDeliveryClient(t)
+	tr.idleTimeout = 0
+	for range 3 {
+		resp, err := post(t, client, context.Background(), srv.URL, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if n := srv.conns.Load(); n != 3 {
+		t.Errorf("%d connections for 3 deliveries past the idle timeout, want a new one each", n)
+	}
+}
