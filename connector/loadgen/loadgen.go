@@ -323,7 +323,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	case <-ctx.Done():
 	case <-time.After(time.Until(measureFrom)):
 	}
-	cpuStart, machineStart := cpuTime(), procstat.MachineBusy()
+	cpuStart, machineStart := cpuTime(), procstat.ReadMachine()
 	stackStart, foundBy := stackProcs(cfg.StackPID)
 	socketsStart := pidsCPU(cfg.SocketPIDs)
 	pwg.Wait()
@@ -354,7 +354,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	measured := time.Since(measureFrom).Seconds()
 	res.LoadgenCPUCores = (cpuTime() - cpuStart).Seconds() / measured
-	res.MachineBusyCores = (procstat.MachineBusy() - machineStart).Seconds() / measured
+	res.MachineBusyCores = procstat.ReadMachine().BusySince(machineStart)
 	res.StackFoundBy = foundBy
 	if len(cfg.SocketPIDs) > 0 {
 		for i, used := range pidsCPU(cfg.SocketPIDs) {

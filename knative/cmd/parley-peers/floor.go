@@ -94,7 +94,7 @@ func runFloor(ctx context.Context, stack *devstack.Stack, dir string, rate float
 	if err != nil {
 		return res, err
 	}
-	machineBefore, begin := procstat.MachineBusy(), time.Now()
+	machineBefore, begin := procstat.ReadMachine(), time.Now()
 	produceErr := make(chan error, 1)
 	go func() { produceErr <- produceFloor(ctx, producer, begin, rate, total, textSize) }()
 	stored, err := storeFloor(ctx, consumer, coll, total, begin.Add(d+time.Minute))
@@ -105,7 +105,7 @@ func runFloor(ctx context.Context, stack *devstack.Stack, dir string, rate float
 		return res, err
 	}
 	res.Seconds = time.Since(begin).Seconds()
-	res.MachineBusy = (procstat.MachineBusy() - machineBefore).Seconds() / res.Seconds
+	res.MachineBusy = procstat.ReadMachine().BusySince(machineBefore)
 	after, err := procstat.All()
 	if err != nil {
 		return res, err
