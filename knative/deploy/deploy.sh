@@ -11,6 +11,11 @@
 # dispatcher alone asks for one), more than a 4-CPU node has, so every CPU
 # request is scaled to PARLEY_CPU_REQUEST_PERCENT (default 40) of its value;
 # limits stay, so pods still burst. Use 100 on a node with 8 or more CPUs.
+#
+# REDIS_CLUSTER=1 runs Redis as a Redis Cluster of three masters
+# (knative/overlays/redis-cluster) instead of one Redis. Switching a
+# deployed Parley between the two needs make undeploy first (it deletes
+# the namespace, the Secrets holding REDIS_URL with it).
 set -euo pipefail
 # A failure inside $(...) stops the deploy too, not just the substitution.
 shopt -s inherit_errexit
@@ -22,6 +27,10 @@ CPUS=${MINIKUBE_CPUS:-4}
 # Kubernetes itself, Calico and the image builds' layers on top.
 MEMORY=${MINIKUBE_MEMORY:-12g}
 CPU_PERCENT=${PARLEY_CPU_REQUEST_PERCENT:-40}
+OVERLAY=minikube
+if [ "${REDIS_CLUSTER:-0}" = 1 ]; then
+	OVERLAY=minikube-redis-cluster
+fi
 K8S_VERSION=v1.34.0
 KNATIVE=knative-v1.23.0          # Serving, Eventing, Kourier (Go modules v0.50)
 KNATIVE_KAFKA=knative-v1.23.1    # eventing-kafka-broker v0.50.1
@@ -137,13 +146,18 @@ secret_value() { kubectl -n "$1" get secret "$2" -o jsonpath="{.data.$3}" | base
 if ! has_secret parley parley-db; then
 	secret parley parley-db "POSTGRES_PASSWORD=$(b64 "$(rand)")" "REDIS_PASSWORD=$(b64 "$(rand)")" "MONGO_PASSWORD=$(b64 "$(rand)")"
 fi
+RD=$(secret_value parley parley-db REDIS_PASSWORD)
+REDIS_URL="redis://:$RD@redis.parley.svc:6379/0"
+if [ "$OVERLAY" = minikube-redis-cluster ]; then
+	redis_node() { printf 'redis-%s.redis.parley.svc.cluster.local:6379' "$1"; }
+	REDIS_URL="redis://:$RD@$(redis_node 0)?cluster=true&addr=$(redis_node 1)&addr=$(redis_node 2)"
+fi
 if ! has_secret parley parley-secrets; then
 	PG=$(secret_value parley parley-db POSTGRES_PASSWORD)
-	RD=$(secret_value parley parley-db REDIS_PASSWORD)
 	MG=$(secret_value parley parley-db MONGO_PASSWORD)
 	secret parley parley-secrets \
 		"DATABASE_URL=$(b64 "postgres://parley:$PG@postgres.parley.svc:5432/parley?sslmode=disable")" \
-		"REDIS_URL=$(b64 "redis://:$RD@redis.parley.svc:6379/0")" \
+		"REDIS_URL=$(b64 "$REDIS_URL")" \
 		"MONGO_URI=$(b64 "mongodb://parley:$MG@mongodb.parley.svc:27017/?authSource=admin")" \
 		"KAFKA_BROKERS=$(b64 parley-kafka-bootstrap.kafka.svc:9092)" \
 		"JWT_SIGNING_KEYS=$(b64 "k$(date -u +%Y%m%d):$(openssl rand 32 | basenc --base64url | tr -d '=')")" \
@@ -220,7 +234,7 @@ mkdir -p "$work/overlay"
 cat >"$work/overlay/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
-resources: [../../../knative/overlays/minikube]
+resources: [../../../knative/overlays/$OVERLAY]
 configMapGenerator:
   - {name: parley-config, namespace: parley, behavior: merge, literals: [PUBLIC_URL=$URL]}
 generatorOptions: {disableNameSuffixHash: true}
@@ -232,12 +246,17 @@ YAML
 kubectl kustomize "$work/overlay" >"$work/rendered.yaml"
 tailor "$work/rendered.yaml" >"$work/tailored.yaml"
 ko resolve "${ko_flags[@]}" -f "$work/tailored.yaml" >"$work/resolved.yaml"
+# The cluster's Job runs on every deploy: a finished one is applied anew.
+kubectl -n parley delete job redis-cluster --ignore-not-found >/dev/null
 apply "$work/resolved.yaml"
 
 step "Waiting for the stores, the services, the Broker, its sink and Triggers"
 for store in postgres redis mongodb seaweedfs; do
 	kubectl -n parley rollout status "statefulset/$store" --timeout=10m
 done
+if [ "$OVERLAY" = minikube-redis-cluster ]; then
+	kubectl -n parley wait job/redis-cluster --for=condition=complete --timeout=10m
+fi
 # Search's role owns its database and nothing else (no superuser, no
 # CREATEDB, no CREATEROLE; PUBLIC may not connect to it), as make run's
 # devstack.ProvisionDatabase makes it. The SQL goes in on stdin, never as

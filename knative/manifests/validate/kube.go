@@ -6,6 +6,7 @@ import (
 	"net"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -42,6 +43,14 @@ var kubeKinds = map[string]func(raw []byte) error{
 			}
 		}
 		return errors.Join(append(errs, checkWorkload(s.Spec.Selector, s.Spec.Template, claims))...)
+	}),
+	// A Job's selector is generated; its pods must not restart in place
+	// forever (the API accepts only OnFailure and Never).
+	"batch/v1/Job": strict(func(j *batchv1.Job) error {
+		if p := j.Spec.Template.Spec.RestartPolicy; p != corev1.RestartPolicyOnFailure && p != corev1.RestartPolicyNever {
+			return fmt.Errorf("spec.template.spec.restartPolicy %q: a Job's pods need OnFailure or Never", p)
+		}
+		return checkPod(j.Spec.Template.Spec, nil)
 	}),
 	"networking.k8s.io/v1/NetworkPolicy": strict(checkNetworkPolicy),
 	"rbac.authorization.k8s.io/v1/ClusterRole": strict(func(r *rbacv1.ClusterRole) error {
@@ -112,17 +121,24 @@ func checkWorkload(sel *metav1.LabelSelector, tpl corev1.PodTemplateSpec, claims
 	} else if !selector.Matches(labels.Set(tpl.Labels)) {
 		errs = append(errs, fmt.Errorf("spec.selector %s does not match the template's labels %v", selector, tpl.Labels))
 	}
+	return errors.Join(append(errs, checkPod(tpl.Spec, claims))...)
+}
+
+// checkPod checks a pod's containers and the volumes they mount; claims are
+// the volume names a StatefulSet's claim templates provide.
+func checkPod(pod corev1.PodSpec, claims map[string]bool) error {
+	var errs []error
 	volumes := map[string]bool{}
 	for name := range claims {
 		volumes[name] = true
 	}
-	for _, v := range tpl.Spec.Volumes {
+	for _, v := range pod.Volumes {
 		volumes[v.Name] = true
 	}
-	if len(tpl.Spec.Containers) == 0 {
+	if len(pod.Containers) == 0 {
 		errs = append(errs, errors.New("spec.template: no containers"))
 	}
-	for _, c := range tpl.Spec.Containers {
+	for _, c := range pod.Containers {
 		if msgs := validation.IsDNS1123Label(c.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("container name %q: %v", c.Name, msgs))
 		}

@@ -153,6 +153,28 @@ metadata: {name: t, namespace: parley}
 spec:
   broker: default
 `, wantErr: "subscriber"},
+		"job that restarts its pods forever": {
+			doc: `
+apiVersion: batch/v1
+kind: Job
+metadata: {name: j, namespace: parley}
+spec:
+  template:
+    spec:
+      restartPolicy: Always
+      containers: [{name: c, image: busybox}]
+`, wantErr: "restartPolicy"},
+		"job without image": {
+			doc: `
+apiVersion: batch/v1
+kind: Job
+metadata: {name: j, namespace: parley}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c}]
+`, wantErr: "image"},
 		"trigger without broker": {
 			doc:     strings.Replace(validTrigger, "broker: default", "", 1),
 			wantErr: "broker"},
