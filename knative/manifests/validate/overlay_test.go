@@ -24,8 +24,13 @@ import (
 const module = "github.com/parley-chat/parley"
 
 func renderMinikube(t *testing.T) ([]byte, []manifests.Object) {
+	return renderOverlay(t, "minikube")
+}
+
+// renderOverlay renders knative/overlays/name and splits it into objects.
+func renderOverlay(t *testing.T, name string) ([]byte, []manifests.Object) {
 	t.Helper()
-	stream, err := manifests.Render(manifests.Dir(filepath.Join("overlays", "minikube")))
+	stream, err := manifests.Render(manifests.Dir(filepath.Join("overlays", name)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +18,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/parley-chat/parley/knative/manifests"
 )
 
 // redisCluster is what REDIS_CLUSTER=1 make deploy applies of the cluster:
@@ -33,14 +30,7 @@ type redisCluster struct {
 
 func renderRedisCluster(t *testing.T) ([]byte, redisCluster) {
 	t.Helper()
-	stream, err := manifests.Render(manifests.Dir(filepath.Join("overlays", "minikube-redis-cluster")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifests.Split(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream, objs := renderOverlay(t, "minikube-redis-cluster")
 	var rc redisCluster
 	found := 0
 	for _, o := range objs {

@@ -140,6 +140,17 @@ metadata: {name: t, namespace: kafka, labels: {strimzi.io/cluster: parley}}
 spec: {partitions: 3, replicas: 1}
 `
 
+const validJob = `
+apiVersion: batch/v1
+kind: Job
+metadata: {name: j, namespace: parley}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+`
+
 func TestBrokenManifestsAreRejected(t *testing.T) {
 	cases := map[string]struct {
 		doc     string
@@ -154,27 +165,11 @@ spec:
   broker: default
 `, wantErr: "subscriber"},
 		"job that restarts its pods forever": {
-			doc: `
-apiVersion: batch/v1
-kind: Job
-metadata: {name: j, namespace: parley}
-spec:
-  template:
-    spec:
-      restartPolicy: Always
-      containers: [{name: c, image: busybox}]
-`, wantErr: "restartPolicy"},
+			doc:     strings.Replace(validJob, "restartPolicy: Never", "restartPolicy: Always", 1),
+			wantErr: "restartPolicy"},
 		"job without image": {
-			doc: `
-apiVersion: batch/v1
-kind: Job
-metadata: {name: j, namespace: parley}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: c}]
-`, wantErr: "image"},
+			doc:     strings.Replace(validJob, ", image: busybox", "", 1),
+			wantErr: "image"},
 		"trigger without broker": {
 			doc:     strings.Replace(validTrigger, "broker: default", "", 1),
 			wantErr: "broker"},
