@@ -151,11 +151,10 @@ func ReadMachine() Machine {
 // before and m, or 0 when either reading failed.
 //
 // It is the wall time of every CPU less the time they were not busy, not
-// the sum of /proc/stat's busy fields. Those are counted in scheduler ticks,
-// and in a virtual machine a tick that comes late still counts as one: on
-// the 2-core machine Parley's benchmarks ran on, they missed up to 0.87 of
-// the 2 cores' time over a 30 s run (reporting 0.12 cores busy while the
-// processes' own times added up to 0.9), while the idle time, which the
+// the sum of /proc/stat's busy fields. Those are counted in scheduler
+// ticks, and on the 2-core VM Parley's benchmarks ran on they at times
+// missed most of it: 0.12 cores busy over a 30 s run in which the
+// processes' own times added up to 0.9, while the idle time, which the
 // kernel clocks on entering and leaving idle, stayed consistent with them.
 func (m Machine) BusySince(before Machine) float64 {
 	wall := m.at.Sub(before.at)
@@ -170,6 +169,7 @@ func (m Machine) BusySince(before Machine) float64 {
 // steal (fields 4, 5 and 8), and one "cpuN" line per CPU.
 func parseMachine(b []byte, at time.Time) (Machine, error) {
 	m := Machine{at: at}
+	total := false
 	for line := range bytes.Lines(b) {
 		f := bytes.Fields(line)
 		if len(f) == 0 || !bytes.HasPrefix(f[0], []byte("cpu")) {
@@ -182,6 +182,7 @@ func parseMachine(b []byte, at time.Time) (Machine, error) {
 		if len(f) < 9 {
 			return Machine{}, errors.New("procstat: /proc/stat's cpu line has fewer than 8 fields")
 		}
+		total = true
 		for _, i := range []int{4, 5, 8} {
 			n, err := strconv.ParseInt(string(f[i]), 10, 64)
 			if err != nil {
@@ -190,8 +191,8 @@ func parseMachine(b []byte, at time.Time) (Machine, error) {
 			m.notBusy += time.Duration(n) * time.Second / clockTicks
 		}
 	}
-	if m.cpus == 0 {
-		return Machine{}, errors.New("procstat: /proc/stat has no cpu lines")
+	if !total || m.cpus == 0 {
+		return Machine{}, errors.New("procstat: /proc/stat lacks the cpu line or the per-CPU lines")
 	}
 	return m, nil
 }

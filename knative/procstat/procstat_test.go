@@ -84,7 +84,7 @@ func TestMachineBusyIsWallTimeLessIdleNotTheTickedBusyFields(t *testing.T) {
 	if got := after.BusySince(Machine{}); got != 0 {
 		t.Fatalf("busy since a failed reading = %v, want 0", got)
 	}
-	for _, bad := range []string{"", "intr 1\n", "cpu  1 2 3\ncpu0 1 2 3\n", "cpu  1 2 3 x 5 6 7 8\ncpu0 1\n"} {
+	for _, bad := range []string{"", "intr 1\n", "cpu  1 2 3\ncpu0 1 2 3\n", "cpu  1 2 3 x 5 6 7 8\ncpu0 1\n", "cpu0 1 2 3 4 5 6 7 8\n", "cpu  1 2 3 4 5 6 7 8\n"} {
 		if _, err := parseMachine([]byte(bad), at); err == nil {
 			t.Errorf("parseMachine(%q) gave no error", bad)
 		}
