@@ -256,8 +256,8 @@ func (f *function) tellSockets(ctx context.Context, m eventsv1.RoomMember, state
 // tellBlock has the connectors of the one blocked forget their cached
 // membership in the pair's 1:1 room (on the user's channel), so a block
 // stops their sends at once (not a cache TTL later) and an unblock lets
-// them send again. The frame
-// is for the caches only: connectors do not pass it on to the one blocked.
+// them send again. The frame is for the caches only: connectors do not
+// pass it on to the one blocked.
 func (f *function) tellBlock(ctx context.Context, b eventsv1.UserBlock, blocked bool) error {
 	if b.DirectRoomID == "" {
 		return nil // no 1:1 room: nothing cached to forget

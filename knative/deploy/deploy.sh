@@ -246,8 +246,10 @@ YAML
 kubectl kustomize "$work/overlay" >"$work/rendered.yaml"
 tailor "$work/rendered.yaml" >"$work/tailored.yaml"
 ko resolve "${ko_flags[@]}" -f "$work/tailored.yaml" >"$work/resolved.yaml"
-# The cluster's Job runs on every deploy: a finished one is applied anew.
-kubectl -n parley delete job redis-cluster --ignore-not-found >/dev/null
+if [ "$OVERLAY" = minikube-redis-cluster ]; then
+	# The cluster's Job runs on every deploy: a finished one is applied anew.
+	kubectl -n parley delete job redis-cluster --ignore-not-found >/dev/null
+fi
 apply "$work/resolved.yaml"
 
 step "Waiting for the stores, the services, the Broker, its sink and Triggers"
