@@ -12,8 +12,9 @@
 # request is scaled to PARLEY_CPU_REQUEST_PERCENT (default 40) of its value;
 # limits stay, so pods still burst. Use 100 on a node with 8 or more CPUs.
 #
-# REDIS_CLUSTER=1 runs Redis as a Redis Cluster of three masters
-# (knative/overlays/redis-cluster) instead of one Redis. Switching a
+# REDIS_CLUSTER=1 runs Redis as a Redis Cluster of three masters, each
+# with a replica that takes over if it fails (knative/overlays/redis-cluster),
+# instead of one Redis. Switching a
 # deployed Parley between the two needs make undeploy first (it deletes
 # the namespace, the Secrets holding REDIS_URL with it).
 set -euo pipefail

@@ -53,6 +53,10 @@ type Config struct {
 	// many masters (at least 3) instead of one Redis, on RedisPort and the
 	// ports after it, and RedisURL names it with cluster=true.
 	RedisClusterNodes int
+	// RedisClusterReplicas is how many replicas each master of the
+	// cluster has (on the ports after the masters'): what a test of a
+	// failover needs, since on one machine they protect nothing.
+	RedisClusterReplicas int
 	// KafkaInMemory keeps the embedded broker's log in memory instead of
 	// under StateDir. Tests use it: nothing outlives their stack, and a
 	// fetch then costs no file reads, as with a real broker's page cache.
@@ -164,6 +168,9 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if cfg.RedisClusterNodes != 0 && cfg.RedisClusterNodes < 3 {
 		return nil, errors.New("devstack: a Redis Cluster needs at least 3 masters")
+	}
+	if cfg.RedisClusterReplicas < 0 || cfg.RedisClusterReplicas > 0 && cfg.RedisClusterNodes == 0 {
+		return nil, errors.New("devstack: replicas are of a Redis Cluster's masters: set RedisClusterNodes too")
 	}
 	if cfg.Components&Mongo != 0 && cfg.Getenv("MONGO_URI") == "" {
 		cfg.Components |= Postgres // FerretDB's backend

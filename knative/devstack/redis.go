@@ -19,8 +19,8 @@ import (
 const clusterSlots = 16384
 
 // startRedis starts one Redis, or with cfg.RedisClusterNodes a Redis Cluster
-// of that many masters (no replicas: this is one machine), and returns the
-// URL for REDIS_URL (see knative/stores.OpenRedisURL).
+// of that many masters (with cfg.RedisClusterReplicas replicas each), and
+// returns the URL for REDIS_URL (see knative/stores.OpenRedisURL).
 func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 	bin, err := findBinary("redis-server", "redis-server", cfg.InstallMissing)
 	if err != nil {
@@ -30,7 +30,7 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nodes := max(cfg.RedisClusterNodes, 1)
+	nodes := max(cfg.RedisClusterNodes, 1) * (1 + cfg.RedisClusterReplicas)
 	ports := make([]int, nodes)
 	for i := range nodes {
 		dir, name := filepath.Join(cfg.StateDir, "redis"), "redis"
@@ -38,7 +38,9 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 		if cfg.RedisClusterNodes > 0 {
 			dir, name = filepath.Join(dir, "node-"+strconv.Itoa(i)), "redis-"+strconv.Itoa(i)
 			// masterauth lets a node that becomes a replica log in to its master.
-			extra = "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 5000\nmasterauth " + password + "\n"
+			// A replica syncs at once, not after the 5 s a master waits for more to sync together.
+			extra = "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 5000\nmasterauth " + password +
+				"\nrepl-diskless-sync-delay 0\n"
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return "", err
@@ -79,7 +81,7 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 		}
 	}
 	if cfg.RedisClusterNodes > 0 {
-		if err := formCluster(ctx, password, ports, s.servers[len(s.servers)-1]); err != nil {
+		if err := formCluster(ctx, password, ports, cfg.RedisClusterNodes, s.servers[len(s.servers)-1]); err != nil {
 			return "", fmt.Errorf("devstack: Redis Cluster: %w", err)
 		}
 		s.log.Info("redis cluster ready", "ports", ports)
@@ -89,10 +91,12 @@ func (s *Stack) startRedis(ctx context.Context, cfg Config) (string, error) {
 	return redisURL(password, ports[0]), nil
 }
 
-// formCluster gives each node an equal range of the slots, unless the nodes
-// already form a cluster (a restart: nodes.conf remembers it), makes them
-// meet, and waits until every node reports the cluster healthy.
-func formCluster(ctx context.Context, password string, ports []int, last *server) error {
+// formCluster gives each of the first masters nodes an equal range of the
+// slots and makes the rest their replicas in turn, unless the nodes already
+// form a cluster (a restart: nodes.conf remembers it), makes them meet, and
+// waits until every node reports the cluster healthy and every replica has
+// synced.
+func formCluster(ctx context.Context, password string, ports []int, masters int, last *server) error {
 	clients := make([]*redis.Client, len(ports))
 	for i, port := range ports {
 		clients[i] = redis.NewClient(nodeOptions(password, port))
@@ -102,9 +106,10 @@ func formCluster(ctx context.Context, password string, ports []int, last *server
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(info, "cluster_slots_assigned:"+strconv.Itoa(clusterSlots)) {
-		for i, c := range clients {
-			first, last := i*clusterSlots/len(ports), (i+1)*clusterSlots/len(ports)-1
+	formed := strings.Contains(info, "cluster_slots_assigned:"+strconv.Itoa(clusterSlots))
+	if !formed {
+		for i, c := range clients[:masters] {
+			first, last := i*clusterSlots/masters, (i+1)*clusterSlots/masters-1
 			if err := c.Do(ctx, "cluster", "addslotsrange", first, last).Err(); err != nil {
 				return fmt.Errorf("node %d: slots %d-%d: %w", i, first, last, err)
 			}
@@ -126,15 +131,37 @@ func formCluster(ctx context.Context, password string, ports []int, last *server
 		}
 	}
 	// The nodes learn of each other by gossip, in about a second. Waited
-	// for as a server's start is, on the last node.
+	// for as a server's start is, on the last node. A replica can follow
+	// its master only once it has heard of it.
+	replicating := formed
 	return last.waitFor(ctx, 30*time.Second, func(ctx context.Context) error {
+		if !replicating {
+			for i, c := range clients[masters:] {
+				id, err := clients[i%masters].ClusterMyID(ctx).Result()
+				if err != nil {
+					return err
+				}
+				if err := c.ClusterReplicate(ctx, id).Err(); err != nil {
+					return fmt.Errorf("%s: replicate %s: %w", c.Options().Addr, clients[i%masters].Options().Addr, err)
+				}
+			}
+			replicating = true
+		}
 		for _, c := range clients {
 			info, err := c.ClusterInfo(ctx).Result()
 			if err != nil {
 				return err
 			}
-			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(ports))) {
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(ports))) ||
+				!strings.Contains(info, "cluster_size:"+strconv.Itoa(masters)+"\r") {
 				return fmt.Errorf("%s: the nodes do not agree on a healthy cluster yet", c.Options().Addr)
+			}
+			repl, err := c.Info(ctx, "replication").Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(repl, "role:master") && !strings.Contains(repl, "master_link_status:up") {
+				return fmt.Errorf("%s: a replica not in sync yet", c.Options().Addr)
 			}
 		}
 		return nil

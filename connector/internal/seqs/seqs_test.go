@@ -3,9 +3,11 @@ package seqs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-chat/parley/connector/internal/redistest"
 	"github.com/parley-chat/parley/connector/internal/seqs/seqstest"
 	"github.com/parley-chat/parley/knative/devstack"
 	"github.com/parley-chat/parley/knative/devstack/devstacktest"
@@ -347,4 +350,84 @@ func TestTheRunIsReadOnceAndALostLibraryIsLoadedAgain(t *testing.T) {
 	if next := take(t, a, room); next != last+1 {
 		t.Fatalf("after the library was loaded again: seq %d after %d", next, last)
 	}
+}
+
+// A failover to a replica that lagged, on a real Redis Cluster: the
+// replica of the room's master stops hearing from it (a wrong masterauth
+// keeps it from syncing again), the master hands out more seqs, then the
+// replica takes over. Its counter is behind, and its lease names the old
+// master's run, so the next seq comes from a new block.
+func TestAFailoverToALaggingReplicaHandsOutNoSeqTwice(t *testing.T) {
+	ctx := context.Background()
+	cluster, err := devstack.Up(ctx, devstack.Config{StateDir: t.TempDir(), Components: devstack.Redis, RedisPort: -1,
+		RedisClusterNodes: 3, RedisClusterReplicas: 1, Getenv: func(string) string { return "" },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cluster.Close() })
+	rdb, err := stores.RedisURL(cluster.RedisURL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	a := New(rdb, &seqstest.Blocks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	room := uuid.NewString()
+	counter, _ := a.Keys(room)
+	take(t, a, room)
+	master, err := rdb.(*redis.ClusterClient).MasterForKey(ctx, counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replica, asked of every node: the client learns of a replica
+	// only once CLUSTER SLOTS lists it, after gossip of its offset.
+	u, err := url.Parse(cluster.RedisURL) // the first node, the others as addr=
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	var replica *redis.Client
+	for _, addr := range append(u.Query()["addr"], u.Host) {
+		c := redis.NewClient(&redis.Options{Addr: addr, Password: password})
+		defer c.Close()
+		if info, _ := c.Info(ctx, "replication").Result(); strings.Contains(info, "master_port:"+portOf(master)+"\r") {
+			replica = c
+		}
+	}
+	if replica == nil {
+		t.Fatalf("no replica of %s", master.Options().Addr)
+	}
+	if err := replica.ConfigSet(ctx, "masterauth", "not-the-password").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := master.Do(ctx, "client", "kill", "type", "replica").Err(); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Wait(t, func() (bool, string) {
+		info, _ := replica.Info(ctx, "replication").Result()
+		return strings.Contains(info, "master_link_status:down"), info
+	})
+	var last int64
+	for range 5 {
+		last = take(t, a, room)
+	}
+	if err := replica.Do(ctx, "cluster", "failover", "takeover").Err(); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Wait(t, func() (bool, string) {
+		n, err := rdb.Get(ctx, counter).Int64() // answered by the replica once it serves the slot
+		return err == nil && n < last, fmt.Sprintf("counter %d (%v), last seq %d", n, err, last)
+	})
+	next, err := tryTake(a, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next <= last {
+		t.Fatalf("after the failover came seq %d, handed out before (last was %d)", next, last)
+	}
+}
+
+func portOf(c *redis.Client) string {
+	_, port, _ := net.SplitHostPort(c.Options().Addr)
+	return port
 }
