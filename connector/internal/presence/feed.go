@@ -37,19 +37,54 @@ type Feed struct {
 	// watching is each sink's watched users, so its close or next watch
 	// touches only their entries in watchers.
 	watching map[Sink][]string
+	// last is what the watchers of each watched user were last given, so
+	// the sweep and the channel push only what changed.
+	last map[string]given
+}
+
+// given is the status the watchers of a user were last given, and how
+// many times they have been given one.
+type given struct {
+	status string
+	pushes uint64
 }
 
 // NewFeed returns a feed of the statuses t tracks. It opens no connection
 // until a socket watches someone.
 func NewFeed(t *Tracker) *Feed {
 	return &Feed{tracker: t, sub: shardsub.New(t.rdb, 1024, t.log),
-		watchers: map[string]map[Sink]struct{}{}, watching: map[Sink][]string{}}
+		watchers: map[string]map[Sink]struct{}{}, watching: map[Sink][]string{}, last: map[string]given{}}
 }
 
-// Watch makes users the ones s watches, replacing what it watched.
-func (f *Feed) Watch(s Sink, users []string) {
+// Watch makes users the ones s watches, replacing what it watched, and
+// gives s their statuses as they stand. A user's status read here counts
+// as given, so the next sweep does not give it again; but should a change
+// reach s while the statuses are read, s keeps that newer one.
+func (f *Feed) Watch(ctx context.Context, s Sink, users []string) {
+	f.mu.Lock()
+	f.watchLocked(s, users)
+	before := make([]uint64, len(users))
+	for i, u := range users {
+		before[i] = f.last[u].pushes
+	}
+	f.mu.Unlock()
+	statuses := f.tracker.Statuses(ctx, users)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for i, u := range users {
+		if f.last[u].pushes != before[i] {
+			continue // a change reached s meanwhile
+		}
+		if _, ok := f.last[u]; !ok && len(f.watchers[u]) == 1 {
+			// s alone watches u: what it is given is what u's watchers have.
+			f.last[u] = given{status: statuses[u]}
+		}
+		frame, _ := json.Marshal(livev1.Presence(u, statuses[u]))
+		s.Enqueue(frame)
+	}
+}
+
+func (f *Feed) watchLocked(s Sink, users []string) {
 	gone := f.unwatchLocked(s)
 	var added []string
 	for _, u := range users {
@@ -102,6 +137,9 @@ func (f *Feed) unwatchLocked(s Sink) map[string]bool {
 // the subscription is kept and go-redis makes it again on reconnecting,
 // and until then the sweep finds the user's changes.
 func (f *Feed) resubscribe(gone map[string]bool, added []string) {
+	for u := range gone {
+		delete(f.last, u)
+	}
 	if err := onChannels(maps.Keys(gone), f.sub.Unsubscribe); err != nil {
 		f.tracker.log.Warn("presence: unsubscribing", "error", err)
 	}
@@ -133,14 +171,14 @@ func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
 	ch := f.sub.Channel()
 	tick := time.NewTicker(sweep)
 	defer tick.Stop()
-	known := map[string]string{} // last status pushed per watched user
 	push := func(user, status string, frame []byte) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if known[user] == status {
+		last, ok := f.last[user]
+		if ok && last.status == status || f.watchers[user] == nil {
 			return
 		}
-		known[user] = status
+		f.last[user] = given{status: status, pushes: last.pushes + 1}
 		for s := range f.watchers[user] {
 			s.Enqueue(frame)
 		}
@@ -164,23 +202,21 @@ func (f *Feed) Run(ctx context.Context, sweep time.Duration) {
 			push(user, status, []byte(msg.Payload))
 		case <-tick.C:
 			f.mu.Lock()
-			users := make([]string, 0, len(f.watchers))
-			for u := range f.watchers {
-				users = append(users, u)
-			}
-			for u := range known {
-				if _, watched := f.watchers[u]; !watched {
-					delete(known, u)
-				}
-			}
+			users := slices.Collect(maps.Keys(f.watchers))
 			f.mu.Unlock()
 			for u, st := range f.tracker.Statuses(ctx, users) {
 				frame, _ := json.Marshal(livev1.Presence(u, st))
 				push(u, st, frame)
 			}
+			if swept != nil {
+				swept()
+			}
 		}
 	}
 }
+
+// swept, when set (by tests), runs after each sweep.
+var swept func()
 
 // parseChange reads a frame published on a livev1.PresenceChannel.
 func parseChange(payload string) (user, status string) {

@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/connector/internal/redistest"
@@ -64,28 +66,36 @@ func runFeed(t *testing.T, sweep time.Duration) (redis.UniversalClient, *Tracker
 func TestFeedPushesWatchedUsersChanges(t *testing.T) {
 	rdb, tracker, feed := runFeed(t, time.Hour)
 	sock := &recording{got: make(chan string, 16)}
-	feed.Watch(sock, []string{"ada"})
 	ctx := context.Background()
-	redistest.Subscribers(t, rdb, livev1.PresenceChannel("ada"), 1)
+	ada := fresh("ada")
+	feed.Watch(ctx, sock, []string{ada})
+	if got := sock.next(t); got != ada+" offline" {
+		t.Fatalf("the watch gave %q, want ada as she stands", got)
+	}
+	redistest.Subscribers(t, rdb, livev1.PresenceChannel(ada), 1)
 	tracker.Set(ctx, "bob", "s0", Online)
-	tracker.Set(ctx, "ada", "s1", Online)
-	if got := sock.next(t); got != "ada online" {
+	tracker.Set(ctx, ada, "s1", Online)
+	if got := sock.next(t); got != ada+" online" {
 		t.Fatalf("got %q, want ada online (and nothing of bob)", got)
 	}
-	tracker.Set(ctx, "ada", "s1", Away)
-	if got := sock.next(t); got != "ada away" {
+	tracker.Set(ctx, ada, "s1", Away)
+	if got := sock.next(t); got != ada+" away" {
 		t.Fatalf("got %q, want ada away", got)
 	}
 }
+
+// fresh is a user of this test run alone: the Redis of the tests keeps
+// sessions for their TTL.
+func fresh(name string) string { return name + "-" + uuid.NewString() }
 
 // A session that vanished without a word (its connector crashed and
 // published nothing) is noticed by the sweep.
 func TestFeedSweepFindsSessionsThatVanished(t *testing.T) {
 	rdb, tracker, feed := runFeed(t, 20*time.Millisecond)
 	sock := &recording{got: make(chan string, 16)}
-	feed.Watch(sock, []string{"cyd"})
+	feed.Watch(context.Background(), sock, []string{"cyd"})
 	if got := sock.next(t); got != "cyd offline" {
-		t.Fatalf("first sweep pushed %q, want cyd as she stands", got)
+		t.Fatalf("the watch gave %q, want cyd as she stands", got)
 	}
 	ctx := context.Background()
 	tracker.Set(ctx, "cyd", "s2", Online)
@@ -97,5 +107,35 @@ func TestFeedSweepFindsSessionsThatVanished(t *testing.T) {
 	}
 	if got := sock.next(t); got != "cyd offline" {
 		t.Fatalf("got %q, want the sweep to find cyd offline", got)
+	}
+}
+
+// A watch gives the socket the statuses as they stand, and the sweeps after
+// it give nothing more until a status changes.
+func TestFeedSweepDoesNotRepeatWhatTheWatchGave(t *testing.T) {
+	sweeps, stop := make(chan struct{}), make(chan struct{})
+	swept = func() { // each sweep waits until the test has seen it, until released
+		select {
+		case sweeps <- struct{}{}:
+		case <-stop:
+		}
+	}
+	t.Cleanup(func() { swept = nil })
+	_, tracker, feed := runFeed(t, time.Millisecond)
+	release := sync.OnceFunc(func() { close(stop) })
+	t.Cleanup(release) // before the feed's own cleanup stops it
+	sock := &recording{got: make(chan string, 16)}
+	ctx := context.Background()
+	dee := fresh("dee")
+	feed.Watch(ctx, sock, []string{dee})
+	if got := sock.next(t); got != dee+" offline" {
+		t.Fatalf("the watch gave %q, want dee as she stands", got)
+	}
+	<-sweeps // one that may have begun before the watch
+	<-sweeps // one that began after it
+	release()
+	tracker.Set(ctx, dee, "s3", Online)
+	if got := sock.next(t); got != dee+" online" {
+		t.Fatalf("after the watch came %q, want only dee's change to online", got)
 	}
 }

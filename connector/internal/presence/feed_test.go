@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"maps"
@@ -30,10 +31,11 @@ func TestWatchReplacesAndCloseForgetsOnlyThatSocketsUsers(t *testing.T) {
 			redistest.Subscribers(t, rdb, livev1.PresenceChannel(user), n)
 		}
 	}
-	f.Watch(a, []string{"ada", "bob"})
-	f.Watch(b, []string{"bob"})
+	ctx := context.Background()
+	f.Watch(ctx, a, []string{"ada", "bob"})
+	f.Watch(ctx, b, []string{"bob"})
 	subscribed(map[string]int64{"ada": 1, "bob": 1})
-	f.Watch(a, []string{"bob", "cyd"})
+	f.Watch(ctx, a, []string{"bob", "cyd"})
 	watched := func() []string { return slices.Sorted(maps.Keys(f.watchers)) }
 	if got := watched(); !slices.Equal(got, []string{"bob", "cyd"}) || len(f.watchers["bob"]) != 2 {
 		t.Fatalf("watched %v, bob by %d sockets", got, len(f.watchers["bob"]))
@@ -49,4 +51,7 @@ func TestWatchReplacesAndCloseForgetsOnlyThatSocketsUsers(t *testing.T) {
 	subscribed(map[string]int64{"bob": 1, "cyd": 0})
 	f.Unwatch(b)
 	subscribed(map[string]int64{"bob": 0})
+	if len(f.last) != 0 {
+		t.Fatalf("the feed still keeps what it gave watchers of %v, watched by no one", slices.Collect(maps.Keys(f.last)))
+	}
 }

@@ -38,10 +38,7 @@ func (s *session) handle(ctx context.Context, f livev1.Frame) {
 			s.unavailable(f.ID, err)
 		}
 	case livev1.TypeWatch:
-		s.srv.watchers.Watch(s, f.UserIDs)
-		for user, st := range s.srv.presence.Statuses(ctx, f.UserIDs) {
-			s.reply(livev1.Presence(user, st))
-		}
+		s.srv.watchers.Watch(ctx, s, f.UserIDs)
 	case livev1.TypeRead:
 		s.read(ctx, f)
 	case livev1.TypeHistory:

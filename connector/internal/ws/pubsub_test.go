@@ -117,7 +117,7 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 		if err := c.srv.users.Add(context.Background(), "bob", &session{}); err != nil {
 			t.Fatal(err)
 		}
-		c.srv.watchers.Watch(&session{}, []string{"cyd"})
+		c.srv.watchers.Watch(context.Background(), &deafSocket{}, []string{"cyd"})
 		waitPubsubConns(t, admin, c.name, 2)
 		c.srv.Close()
 		c.hub.Close()
@@ -147,3 +147,8 @@ func TestPubSubConnectionsAreClosedOnEveryPath(t *testing.T) {
 		waitPubsubConns(t, admin, c.name, 0)
 	})
 }
+
+// deafSocket is a watching socket that drops what it is given.
+type deafSocket struct{}
+
+func (*deafSocket) Enqueue([]byte) {}
