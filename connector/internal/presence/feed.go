@@ -61,6 +61,7 @@ func NewFeed(t *Tracker) *Feed {
 // as given, so the next sweep does not give it again; but should a change
 // reach s while the statuses are read, s keeps that newer one.
 func (f *Feed) Watch(ctx context.Context, s Sink, users []string) {
+	users = slices.Compact(slices.Sorted(slices.Values(users))) // one frame a user
 	f.mu.Lock()
 	f.watchLocked(s, users)
 	before := make([]uint64, len(users))

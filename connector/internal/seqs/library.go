@@ -15,21 +15,30 @@ import (
 
 // prelude is the start of every Library: run_id() and take_seq().
 //
-// run_id() is the run of the Redis server executing the function. It is
-// read there, not passed in, because a client's idea of the server it talks
-// to is stale until it notices a restart or failover, while the server's is
-// never. It is read once per library load and kept in the library's Lua
-// state: that state is the server process's own (a restart, a replica
-// promoted or a library loaded again starts without it), so the value kept
-// is always the running server's, and a send does not pay for INFO's text
-// and its parsing each time.
+// run_id() names the data of the Redis server executing the function: the
+// server's run_id and its replication id. It is read there, not passed in,
+// because a client's idea of the server it talks to is stale until it
+// notices a restart or failover, while the server's is never. The run_id
+// changes with a restart; the replication id with a replica's promotion,
+// so a master that was failed over to a lagging replica, took that
+// replica's data and was promoted back, without a restart, does not match
+// what it wrote before. It is read once per library load and kept in the
+// library's Lua state, so a send does not pay for INFO's text and its
+// parsing each time. That state lasts only as long as the data it names:
+// a restart, and a full sync that replaces the server's data (the
+// libraries come again with it), start it afresh. A server whose data
+// stayed (a partial sync as a replica, then promoted) keeps the name its
+// data was written under, which still tells the truth about it.
 //
 // take_seq(counter, lease) returns the next seq and the lease's ceiling, or
 // false when the room needs a new lease (Renew).
 const prelude = `
 local run
 local function run_id()
-  if not run then run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') end
+  if not run then
+    local info = redis.call('INFO', 'server', 'replication')
+    run = string.match(info, 'run_id:(%x+)') .. ':' .. string.match(info, 'master_replid:(%x+)')
+  end
   return run
 end
 

@@ -5,10 +5,11 @@
 //
 // That is what keeps a seq from ever being handed out twice. Redis can lose
 // a counter (eviction), or go back in time with it (a restart from an older
-// snapshot, a failover to a replica that lagged). A lost counter has no
-// lease to count in; a counter restored or failed over still carries the
-// run_id of the server that wrote its lease, which no longer matches the
-// server running the function (each reads its own server's run_id).
+// snapshot, a failover to a replica that lagged, and back). A lost counter
+// has no lease to count in; a counter restored or failed over still
+// carries the run (run_id and replication id, see run_id in Library) of
+// the server that wrote its lease, which no longer matches the server
+// running the function (each reads its own server's).
 // Either way the next claim finds no valid lease, and the authority starts
 // the room again at a new durable block, above every seq any earlier lease
 // could have handed out. The cost is a gap of at most one

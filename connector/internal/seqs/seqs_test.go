@@ -352,12 +352,13 @@ func TestTheRunIsReadOnceAndALostLibraryIsLoadedAgain(t *testing.T) {
 	}
 }
 
-// A failover to a replica that lagged, on a real Redis Cluster: the
-// replica of the room's master stops hearing from it (a wrong masterauth
-// keeps it from syncing again), the master hands out more seqs, then the
-// replica takes over. Its counter is behind, and its lease names the old
-// master's run, so the next seq comes from a new block.
-func TestAFailoverToALaggingReplicaHandsOutNoSeqTwice(t *testing.T) {
+// laggingReplica is a real Redis Cluster of three masters and their
+// replicas, with one room's seqs taken on its master while that master's
+// replica was cut off (a wrong masterauth keeps it from syncing again): it
+// returns the authority, the room, the room's master and that replica, and
+// the last seq taken. The replica has the room's first seq only.
+func laggingReplica(t *testing.T) (a *Authority, rdb redis.UniversalClient, room string, master, replica *redis.Client, last int64) {
+	t.Helper()
 	ctx := context.Background()
 	cluster, err := devstack.Up(ctx, devstack.Config{StateDir: t.TempDir(), Components: devstack.Redis, RedisPort: -1,
 		RedisClusterNodes: 3, RedisClusterReplicas: 1, Getenv: func(string) string { return "" },
@@ -366,18 +367,19 @@ func TestAFailoverToALaggingReplicaHandsOutNoSeqTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cluster.Close() })
-	rdb, err := stores.RedisURL(cluster.RedisURL, 0)
-	if err != nil {
+	if rdb, err = stores.RedisURL(cluster.RedisURL, 0); err != nil {
 		t.Fatal(err)
 	}
-	defer rdb.Close()
-	a := New(rdb, &seqstest.Blocks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	room := uuid.NewString()
+	t.Cleanup(func() { rdb.Close() })
+	a = New(rdb, &seqstest.Blocks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	room = uuid.NewString()
 	counter, _ := a.Keys(room)
 	take(t, a, room)
-	master, err := rdb.(*redis.ClusterClient).MasterForKey(ctx, counter)
-	if err != nil {
+	if master, err = rdb.(*redis.ClusterClient).MasterForKey(ctx, counter); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := master.Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
+		t.Fatalf("the replica acknowledged the first seq %d times (%v)", n, err)
 	}
 	// The replica, asked of every node: the client learns of a replica
 	// only once CLUSTER SLOTS lists it, after gossip of its offset.
@@ -386,10 +388,9 @@ func TestAFailoverToALaggingReplicaHandsOutNoSeqTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	password, _ := u.User.Password()
-	var replica *redis.Client
 	for _, addr := range append(u.Query()["addr"], u.Host) {
 		c := redis.NewClient(&redis.Options{Addr: addr, Password: password})
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		if info, _ := c.Info(ctx, "replication").Result(); strings.Contains(info, "master_port:"+portOf(master)+"\r") {
 			replica = c
 		}
@@ -407,23 +408,70 @@ func TestAFailoverToALaggingReplicaHandsOutNoSeqTwice(t *testing.T) {
 		info, _ := replica.Info(ctx, "replication").Result()
 		return strings.Contains(info, "master_link_status:down"), info
 	})
-	var last int64
 	for range 5 {
 		last = take(t, a, room)
 	}
-	if err := replica.Do(ctx, "cluster", "failover", "takeover").Err(); err != nil {
+	return a, rdb, room, master, replica, last
+}
+
+// takeOver promotes node (CLUSTER FAILOVER TAKEOVER) and waits until the
+// client reads the room's counter from it.
+func takeOver(t *testing.T, rdb redis.UniversalClient, node *redis.Client, counter string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := node.Do(ctx, "cluster", "failover", "takeover").Err(); err != nil {
 		t.Fatal(err)
 	}
-	redistest.Wait(t, func() (bool, string) {
-		n, err := rdb.Get(ctx, counter).Int64() // answered by the replica once it serves the slot
-		return err == nil && n < last, fmt.Sprintf("counter %d (%v), last seq %d", n, err, last)
+	var want string
+	redistest.Wait(t, func() (bool, string) { // a replica answers MOVED until it is the master
+		var err error
+		want, err = node.Get(ctx, counter).Result()
+		return err == nil, fmt.Sprint(err)
 	})
+	redistest.Wait(t, func() (bool, string) {
+		got, err := rdb.Get(ctx, counter).Result()
+		return err == nil && got == want, fmt.Sprintf("the client reads %q (%v), the new master has %q", got, err, want)
+	})
+}
+
+// A failover to a replica that lagged: its counter is behind, and its lease
+// names the old master's run, so the next seq comes from a new block.
+func TestAFailoverToALaggingReplicaHandsOutNoSeqTwice(t *testing.T) {
+	a, rdb, room, _, replica, last := laggingReplica(t)
+	counter, _ := a.Keys(room)
+	takeOver(t, rdb, replica, counter)
 	next, err := tryTake(a, room)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if next <= last {
 		t.Fatalf("after the failover came seq %d, handed out before (last was %d)", next, last)
+	}
+}
+
+// And back, with no send in the room meanwhile: the old master, not
+// restarted, syncs the lagging replica's data as its replica (the lease in
+// it still names the old master's run_id) and is promoted again. Its
+// replication id is new, so the next seq still comes from a new block.
+func TestAFailbackAfterALaggingReplicaHandsOutNoSeqTwice(t *testing.T) {
+	a, rdb, room, master, replica, last := laggingReplica(t)
+	counter, _ := a.Keys(room)
+	ctx := context.Background()
+	takeOver(t, rdb, replica, counter)
+	redistest.Wait(t, func() (bool, string) {
+		info, _ := master.Info(ctx, "replication").Result()
+		return strings.Contains(info, "role:slave") && strings.Contains(info, "master_link_status:up"), info
+	})
+	if n, err := replica.Get(ctx, counter).Int64(); err != nil || n >= last {
+		t.Fatalf("the replica took over with counter %d (%v), not behind the last seq %d", n, err, last)
+	}
+	takeOver(t, rdb, master, counter)
+	next, err := tryTake(a, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next <= last {
+		t.Fatalf("after the failback came seq %d, handed out before (last was %d)", next, last)
 	}
 }
 

@@ -93,210 +93,274 @@ func TestRedisClusterOverlayIsValid(t *testing.T) {
 // TestRedisClusterJobFormsTheCluster runs the Job's script, as the manifest
 // has it, against redis-server processes started with the StatefulSet's
 // own arguments, one per pod: it forms a cluster with every slot covered
-// and a synced replica beside each master; a master killed then fails over
-// to its replica with the data written to it; run again, on the failed-over
-// cluster with the lost node back, the Job changes nothing.
+// and a synced replica beside each master, and run again it changes
+// nothing. A master killed then fails over to its replica with the data
+// written to it; with the lost node back, the Job run again changes
+// nothing. Every node restarted at a new address (pods rescheduled), the
+// Job makes the cluster whole again.
 func TestRedisClusterJobFormsTheCluster(t *testing.T) {
-	_, rc := renderRedisCluster(t)
-	for _, bin := range []string{"redis-server", "redis-cli", "getent"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s is needed (make deps installs it): %v", bin, err)
-		}
-	}
-	const password = "test-password"
-	pods := int(*rc.nodes.Spec.Replicas)
-	perMaster, err := strconv.Atoi(jobEnv(t, rc.job, "REPLICAS"))
-	if err != nil || perMaster < 1 {
-		t.Fatalf("the Job's REPLICAS is %q: a master without a replica loses its slots when it fails", jobEnv(t, rc.job, "REPLICAS"))
-	}
-	masters := pods / (perMaster + 1)
-	nodes := make([]*redisNode, pods)
-	for i := range nodes {
-		nodes[i] = startRedisNode(t, rc.nodes, i, password)
-	}
-	addrs := make([]string, pods)
-	for i, n := range nodes {
-		addrs[i] = n.addr
-	}
-	c := rc.job.Spec.Template.Spec.Containers[0]
-	form := func() string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, c.Command[0], append(c.Command[1:], c.Args...)...)
-		cmd.Env = os.Environ()
-		for _, e := range c.Env { // as the manifest sets them, but the nodes and the Secret's password
-			if e.ValueFrom == nil {
-				cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
-			}
-		}
-		cmd.Env = append(cmd.Env, "NODES="+strings.Join(addrs, " "), "REDISCLI_AUTH="+password)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("the Job's script: %v\n%s", err, out)
-		}
-		return string(out)
-	}
-	// try runs redis-cli on one node, without following redirections: the
-	// nodes announce host names that only the cluster's DNS knows.
-	try := func(node string, args ...string) (string, error) {
-		host, port, _ := net.SplitHostPort(node)
-		cmd := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
-		cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
-		out, err := cmd.Output()
-		return strings.ReplaceAll(string(out), "\r", ""), err
-	}
-	cli := func(node string, args ...string) string {
-		t.Helper()
-		out, err := try(node, args...)
-		if err != nil {
-			t.Fatalf("redis-cli %v: %v", args, err)
-		}
-		return out
-	}
-	// servedBy is the node that serves key, if one does: the others
-	// redirect (redis-cli prints MOVED and exits 0), and none serves a
-	// slot whose master failed until its replica has taken over.
-	servedBy := func(key string) *redisNode {
-		for _, n := range nodes {
-			if n.srv.ProcessState != nil {
-				continue // killed
-			}
-			if out, err := try(n.addr, "exists", key); err == nil && (out == "0\n" || out == "1\n") {
-				return n
-			}
-		}
-		return nil
-	}
-	// healthy checks what the Job promises: every node ok and agreeing on
-	// the nodes and masters, each master with its replicas, in sync.
-	healthy := func(when string) {
-		t.Helper()
-		for _, n := range addrs {
-			info := cli(n, "cluster", "info")
-			for _, want := range []string{"cluster_state:ok", "cluster_slots_assigned:16384",
-				"cluster_known_nodes:" + strconv.Itoa(pods), "cluster_size:" + strconv.Itoa(masters)} {
-				if !strings.Contains(info, want+"\n") {
-					t.Fatalf("%s %s: no %s in\n%s", n, when, want, info)
-				}
-			}
-			if repl := cli(n, "info", "replication"); !strings.Contains(repl, "role:master\n") &&
-				!strings.Contains(repl, "master_link_status:up\n") {
-				t.Fatalf("%s %s: a replica out of sync:\n%s", n, when, repl)
-			}
-		}
-		replicasOf := map[string]int{}
-		for _, line := range strings.Split(strings.TrimSpace(cli(addrs[0], "cluster", "nodes")), "\n") {
-			f := strings.Fields(line) // id addr flags master ...
-			if strings.Contains(f[2], "slave") {
-				replicasOf[f[3]]++
-			}
-		}
-		if len(replicasOf) != masters {
-			t.Fatalf("%s: %d masters have replicas, want %d:\n%s", when, len(replicasOf), masters, cli(addrs[0], "cluster", "nodes"))
-		}
-		for master, n := range replicasOf {
-			if n != perMaster {
-				t.Fatalf("%s: master %s has %d replicas, want %d", when, master, n, perMaster)
-			}
-		}
-	}
-	form()
-	healthy("after the Job")
-	ids := map[string]string{}
-	for _, n := range addrs {
-		ids[n] = cli(n, "cluster", "myid")
-	}
-	// The masters and their slots, as CLUSTER NODES has them (CLUSTER SLOTS
-	// lists a replica only once it has gossip of its offset).
-	slotMasters := func() string {
-		var masters []string
-		for _, line := range strings.Split(strings.TrimSpace(cli(addrs[0], "cluster", "nodes")), "\n") {
-			if f := strings.Fields(line); strings.Contains(f[2], "master") && len(f) > 8 {
-				masters = append(masters, f[0]+" "+strings.Join(f[8:], " "))
-			}
-		}
-		slices.Sort(masters)
-		return strings.Join(masters, "\n")
-	}
-	slots := slotMasters()
-	form() // a deploy again
-	healthy("after the Job ran again")
-	for _, n := range addrs {
-		if cli(n, "cluster", "myid") != ids[n] {
-			t.Fatalf("%s changed its id when the Job ran on a formed cluster", n)
-		}
-	}
-	if again := slotMasters(); again != slots {
+	k := newJobCluster(t)
+	k.form(nil)
+	k.healthy("after the Job")
+	ids := k.ids()
+	slots := k.slotMasters()
+	k.form(nil) // a deploy again
+	k.healthy("after the Job ran again")
+	k.sameIDs(ids, "when the Job ran on a formed cluster")
+	if again := k.slotMasters(); again != slots {
 		t.Fatalf("the slots moved when the Job ran on a formed cluster:\n%s\nthen\n%s", slots, again)
 	}
 
 	// A master dies with a key its replica acknowledged (WAIT): the
 	// replica takes over its slots, and has the key.
 	const key = "failover-probe"
-	owner := servedBy(key)
+	owner := k.servedBy(key)
 	if owner == nil {
 		t.Fatal("no node serves the probe key")
 	}
-	if got := strings.TrimSpace(cli(owner.addr, "set", key, "kept")); got != "OK" {
+	if got := strings.TrimSpace(k.cli(owner.addr, "set", key, "kept")); got != "OK" {
 		t.Fatalf("set the probe key: %q", got)
 	}
-	if got := strings.TrimSpace(cli(owner.addr, "wait", strconv.Itoa(perMaster), "5000")); got != strconv.Itoa(perMaster) {
-		t.Fatalf("%s's replicas acknowledged the write %s times, want %d", owner.addr, got, perMaster)
+	if got := strings.TrimSpace(k.cli(owner.addr, "wait", strconv.Itoa(k.perMaster), "5000")); got != strconv.Itoa(k.perMaster) {
+		t.Fatalf("%s's replicas acknowledged the write %s times, want %d", owner.addr, got, k.perMaster)
 	}
 	owner.stop()
-	survivor := addrs[0]
-	if survivor == owner.addr {
-		survivor = addrs[1]
+	survivor := k.nodes[0]
+	if survivor == owner {
+		survivor = k.nodes[1]
 	}
 	deadline := time.Now().Add(time.Minute)
 	var promoted *redisNode
-	for promoted = servedBy(key); promoted == nil || !strings.Contains(cli(survivor, "cluster", "info"), "cluster_state:ok\n"); promoted = servedBy(key) {
+	for promoted = k.servedBy(key); promoted == nil || !strings.Contains(k.cli(survivor.addr, "cluster", "info"), "cluster_state:ok\n"); promoted = k.servedBy(key) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no failover a minute after master %s died:\n%s", owner.addr, cli(survivor, "cluster", "nodes"))
+			t.Fatalf("no failover a minute after master %s died:\n%s", owner.addr, k.cli(survivor.addr, "cluster", "nodes"))
 		}
 		time.Sleep(100 * time.Millisecond) // polling the cluster's own failure detection
 	}
-	if got := strings.TrimSpace(cli(promoted.addr, "get", key)); got != "kept" {
+	if got := strings.TrimSpace(k.cli(promoted.addr, "get", key)); got != "kept" {
 		t.Fatalf("after the failover the probe key reads %q on %s, want \"kept\"", got, promoted.addr)
 	}
 	// The lost node comes back (a pod restarted on its volume) and the
 	// Job runs again (a deploy): the cluster is whole, with every slot
 	// still on one master and its replica.
 	owner.start(t)
-	form()
-	healthy("after a failover and the Job again")
-	for _, n := range addrs {
-		if cli(n, "cluster", "myid") != ids[n] {
-			t.Fatalf("%s changed its id across the failover", n)
-		}
-	}
-	if strings.Contains(cli(owner.addr, "info", "replication"), "role:master\n") {
+	k.form(nil)
+	k.healthy("after a failover and the Job again")
+	k.sameIDs(ids, "across the failover")
+	if strings.Contains(k.cli(owner.addr, "info", "replication"), "role:master\n") {
 		t.Fatalf("%s came back as a master of nothing; want it a replica of the master that took over", owner.addr)
 	}
+
+	// Every pod rescheduled at once: each node comes back on its volume
+	// at an address no other node knows (here a new port, there a new pod
+	// IP). The Job meets them again; the cluster is whole, the key kept.
+	for _, n := range k.nodes {
+		n.stop()
+	}
+	for _, n := range k.nodes {
+		n.move(t)
+		n.start(t)
+	}
+	k.form(nil)
+	k.healthy("after every node moved and the Job ran")
+	k.sameIDs(ids, "when every node moved")
+	if got := strings.TrimSpace(k.cli(k.servedBy(key).addr, "get", key)); got != "kept" {
+		t.Fatalf("after every node moved the probe key reads %q, want \"kept\"", got)
+	}
+}
+
+// A cluster deployed before it had replicas (three masters) gains them
+// when the StatefulSet grows: the Job makes the new, empty nodes the
+// replicas of the masters, one each.
+func TestRedisClusterJobGivesAFormedClusterItsReplicas(t *testing.T) {
+	k := newJobCluster(t)
+	first := k.nodes[:k.masters]
+	k.form(first, "REPLICAS=0")
+	k.form(nil)
+	k.healthy("after the Job with new nodes")
+	for _, n := range first {
+		if !strings.Contains(k.cli(n.addr, "info", "replication"), "role:master\n") {
+			t.Errorf("%s, a master before, is not one now", n.addr)
+		}
+	}
+}
+
+// jobCluster is the redis-cluster Job's manifest and the redis-server
+// processes it runs against, one per pod of the StatefulSet.
+type jobCluster struct {
+	t                  *testing.T
+	job                corev1.Container
+	password           string
+	nodes              []*redisNode
+	masters, perMaster int
+}
+
+func newJobCluster(t *testing.T) *jobCluster {
+	t.Helper()
+	_, rc := renderRedisCluster(t)
+	for _, bin := range []string{"redis-server", "redis-cli", "getent"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is needed (make deps installs it): %v", bin, err)
+		}
+	}
+	k := &jobCluster{t: t, job: rc.job.Spec.Template.Spec.Containers[0], password: "test-password"}
+	pods := int(*rc.nodes.Spec.Replicas)
+	var err error
+	if k.perMaster, err = strconv.Atoi(jobEnv(t, rc.job, "REPLICAS")); err != nil || k.perMaster < 1 {
+		t.Fatalf("the Job's REPLICAS is %q: a master without a replica loses its slots when it fails", jobEnv(t, rc.job, "REPLICAS"))
+	}
+	k.masters = pods / (k.perMaster + 1)
+	for i := range pods {
+		k.nodes = append(k.nodes, startRedisNode(t, rc.nodes, i, k.password))
+	}
+	return k
+}
+
+// form runs the Job's script on nodes (all when nil), with the Job's own
+// environment but for the nodes, the Secret's password and env.
+func (k *jobCluster) form(nodes []*redisNode, env ...string) {
+	k.t.Helper()
+	if nodes == nil {
+		nodes = k.nodes
+	}
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k.job.Command[0], append(k.job.Command[1:], k.job.Args...)...)
+	cmd.Env = os.Environ()
+	for _, e := range k.job.Env {
+		if e.ValueFrom == nil {
+			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "NODES="+strings.Join(addrs, " "), "REDISCLI_AUTH="+k.password), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		k.t.Fatalf("the Job's script: %v\n%s", err, out)
+	}
+}
+
+// try runs redis-cli on one node, without following redirections: the
+// nodes announce host names that only the cluster's DNS knows.
+func (k *jobCluster) try(node string, args ...string) (string, error) {
+	host, port, _ := net.SplitHostPort(node)
+	cmd := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+k.password)
+	out, err := cmd.Output()
+	return strings.ReplaceAll(string(out), "\r", ""), err
+}
+
+func (k *jobCluster) cli(node string, args ...string) string {
+	k.t.Helper()
+	out, err := k.try(node, args...)
+	if err != nil {
+		k.t.Fatalf("redis-cli %v: %v", args, err)
+	}
+	return out
+}
+
+// servedBy is the node that serves key, if one does: the others redirect
+// (redis-cli prints MOVED and exits 0), and none serves a slot whose master
+// failed until its replica has taken over.
+func (k *jobCluster) servedBy(key string) *redisNode {
+	for _, n := range k.nodes {
+		if n.srv.ProcessState != nil {
+			continue // killed
+		}
+		if out, err := k.try(n.addr, "exists", key); err == nil && (out == "0\n" || out == "1\n") {
+			return n
+		}
+	}
+	return nil
+}
+
+// healthy checks what the Job promises: every node ok and agreeing on the
+// nodes and masters, each master with its replicas, in sync.
+func (k *jobCluster) healthy(when string) {
+	k.t.Helper()
+	for _, n := range k.nodes {
+		info := k.cli(n.addr, "cluster", "info")
+		for _, want := range []string{"cluster_state:ok", "cluster_slots_assigned:16384",
+			"cluster_known_nodes:" + strconv.Itoa(len(k.nodes)), "cluster_size:" + strconv.Itoa(k.masters)} {
+			if !strings.Contains(info, want+"\n") {
+				k.t.Fatalf("%s %s: no %s in\n%s", n.addr, when, want, info)
+			}
+		}
+		if repl := k.cli(n.addr, "info", "replication"); !strings.Contains(repl, "role:master\n") &&
+			!strings.Contains(repl, "master_link_status:up\n") {
+			k.t.Fatalf("%s %s: a replica out of sync:\n%s", n.addr, when, repl)
+		}
+	}
+	replicasOf := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(k.cli(k.nodes[0].addr, "cluster", "nodes")), "\n") {
+		f := strings.Fields(line) // id addr flags master ...
+		if strings.Contains(f[2], "slave") {
+			replicasOf[f[3]]++
+		}
+	}
+	if len(replicasOf) != k.masters {
+		k.t.Fatalf("%s: %d masters have replicas, want %d:\n%s", when, len(replicasOf), k.masters, k.cli(k.nodes[0].addr, "cluster", "nodes"))
+	}
+	for master, n := range replicasOf {
+		if n != k.perMaster {
+			k.t.Fatalf("%s: master %s has %d replicas, want %d", when, master, n, k.perMaster)
+		}
+	}
+}
+
+func (k *jobCluster) ids() map[*redisNode]string {
+	ids := map[*redisNode]string{}
+	for _, n := range k.nodes {
+		ids[n] = k.cli(n.addr, "cluster", "myid")
+	}
+	return ids
+}
+
+func (k *jobCluster) sameIDs(ids map[*redisNode]string, when string) {
+	k.t.Helper()
+	for n, id := range k.ids() {
+		if id != ids[n] {
+			k.t.Fatalf("%s changed its id %s", n.addr, when)
+		}
+	}
+}
+
+// slotMasters is the masters and their slots, as CLUSTER NODES has them
+// (CLUSTER SLOTS lists a replica only once it has gossip of its offset).
+func (k *jobCluster) slotMasters() string {
+	var masters []string
+	for _, line := range strings.Split(strings.TrimSpace(k.cli(k.nodes[0].addr, "cluster", "nodes")), "\n") {
+		if f := strings.Fields(line); strings.Contains(f[2], "master") && len(f) > 8 {
+			masters = append(masters, f[0]+" "+strings.Join(f[8:], " "))
+		}
+	}
+	slices.Sort(masters)
+	return strings.Join(masters, "\n")
 }
 
 // redisNode is a redis-server run as one of the StatefulSet's pods: its
 // arguments with the pod's name, password and volume put in.
 type redisNode struct {
 	addr string
-	args []string
+	args []string // without the port
 	srv  *exec.Cmd
 	log  bytes.Buffer
 }
 
 func startRedisNode(t *testing.T, set appsv1.StatefulSet, i int, password string) *redisNode {
 	t.Helper()
-	port := freePortPair(t)
 	dir := t.TempDir()
-	n := &redisNode{addr: "127.0.0.1:" + strconv.Itoa(port)}
+	n := &redisNode{}
 	for _, a := range set.Spec.Template.Spec.Containers[0].Args {
 		a = strings.ReplaceAll(a, "$(REDIS_PASSWORD)", password)
 		a = strings.ReplaceAll(a, "$(POD_NAME)", set.Name+"-"+strconv.Itoa(i))
 		a = strings.ReplaceAll(a, "/data/", dir+"/") // the volume's mount
 		n.args = append(n.args, a)
 	}
-	n.args = append(n.args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir)
+	n.args = append(n.args, "--bind", "127.0.0.1", "--dir", dir)
+	n.move(t)
 	n.start(t)
 	t.Cleanup(func() {
 		n.stop()
@@ -307,9 +371,15 @@ func startRedisNode(t *testing.T, set appsv1.StatefulSet, i int, password string
 	return n
 }
 
+// move gives the node a new free address, as a rescheduled pod gets.
+func (n *redisNode) move(t *testing.T) {
+	n.addr = "127.0.0.1:" + strconv.Itoa(freePortPair(t))
+}
+
 func (n *redisNode) start(t *testing.T) {
 	t.Helper()
-	n.srv = exec.Command("redis-server", n.args...)
+	_, port, _ := net.SplitHostPort(n.addr)
+	n.srv = exec.Command("redis-server", append(n.args, "--port", port)...)
 	n.srv.Stdout, n.srv.Stderr = &n.log, &n.log
 	if err := n.srv.Start(); err != nil {
 		t.Fatal(err)
@@ -340,7 +410,7 @@ func jobEnv(t *testing.T, job batchv1.Job, name string) string {
 func freePortPair(t *testing.T) int {
 	t.Helper()
 	for range 100 {
-		port := 20000 + rand.IntN(20000)
+		port := 10000 + rand.IntN(12700) // the bus, port + 10000, below the ephemeral ports (32768+)
 		a, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
