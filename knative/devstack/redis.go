@@ -108,6 +108,15 @@ func formCluster(ctx context.Context, password string, ports []int, masters int,
 	}
 	formed := strings.Contains(info, "cluster_slots_assigned:"+strconv.Itoa(clusterSlots))
 	if !formed {
+		// Every node its own config epoch, as redis-cli --cluster create
+		// gives them: left to settle by collision, a replica could keep
+		// its master's, and a TAKEOVER that finds its epoch already the
+		// highest claims the slots without a new one and may lose them back.
+		for i, c := range clients {
+			if err := c.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
+				return fmt.Errorf("node %d: config epoch: %w", i, err)
+			}
+		}
 		for i, c := range clients[:masters] {
 			first, last := i*clusterSlots/masters, (i+1)*clusterSlots/masters-1
 			if err := c.Do(ctx, "cluster", "addslotsrange", first, last).Err(); err != nil {

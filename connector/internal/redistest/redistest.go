@@ -21,14 +21,21 @@ import (
 // description of what it saw.
 func Wait(t testing.TB, cond func() (ok bool, saw string)) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	WaitFor(t, 5*time.Second, cond)
+}
+
+// WaitFor is Wait for at most d: for what Redis does on its own time, such
+// as a cluster's nodes hearing of a failover by gossip.
+func WaitFor(t testing.TB, d time.Duration, cond func() (ok bool, saw string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
 		ok, saw := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 5s: %s", saw)
+			t.Fatalf("after %s: %s", d, saw)
 		}
 		<-time.After(pause)
 	}

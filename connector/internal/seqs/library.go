@@ -22,24 +22,22 @@ import (
 // changes with a restart; the replication id with a replica's promotion,
 // so a master that was failed over to a lagging replica, took that
 // replica's data and was promoted back, without a restart, does not match
-// what it wrote before. It is read once per library load and kept in the
-// library's Lua state, so a send does not pay for INFO's text and its
-// parsing each time. That state lasts only as long as the data it names:
-// a restart, and a full sync that replaces the server's data (the
-// libraries come again with it), start it afresh. A server whose data
-// stayed (a partial sync as a replica, then promoted) keeps the name its
-// data was written under, which still tells the truth about it.
+// what it wrote before. The run_id is read once per library load and kept
+// in the library's Lua state, which lives no longer than the server
+// process. The replication id is read on every call: it may change while
+// the server runs (a promotion, a backlog freed after repl-backlog-ttl
+// without replicas), and a copy kept in one library's state could then
+// differ from another's (the connector's claims and the authority's
+// install are two libraries), leaving one refusing every lease the other
+// installs. INFO's replication section is the short one.
 //
 // take_seq(counter, lease) returns the next seq and the lease's ceiling, or
 // false when the room needs a new lease (Renew).
 const prelude = `
 local run
 local function run_id()
-  if not run then
-    local info = redis.call('INFO', 'server', 'replication')
-    run = string.match(info, 'run_id:(%x+)') .. ':' .. string.match(info, 'master_replid:(%x+)')
-  end
-  return run
+  if not run then run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') end
+  return run .. ':' .. string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
 end
 
 local function take_seq(counter, lease)
@@ -54,7 +52,7 @@ end
 // Library is a Redis Functions library of functions that take seqs: each
 // body is Lua run as function(KEYS, ARGV) after the prelude, so it may call
 // run_id() and take_seq(). A function, unlike an EVAL script, has a state
-// that lasts between calls, which is what lets run_id() be read once.
+// that lasts between calls, which is what lets the run_id be read once.
 //
 // The library's name carries a hash of its code, so two versions of the
 // connector during a rolling upgrade each call their own, never each

@@ -151,14 +151,17 @@ func TestRedisClusterJobFormsTheCluster(t *testing.T) {
 		t.Fatalf("%s came back as a master of nothing; want it a replica of the master that took over", owner.addr)
 	}
 
-	// Every pod rescheduled at once: each node comes back on its volume
-	// at an address no other node knows (here a new port, there a new pod
-	// IP). The Job meets them again; the cluster is whole, the key kept.
-	for _, n := range k.nodes {
+	// Every pod rescheduled at once: each node comes back on its volume at
+	// an address where the others knew another node (here the next node's
+	// port, there a pod IP reused). The Job meets them again; the cluster
+	// is whole, every replica syncing from its own master, the key kept.
+	old := make([]string, len(k.nodes))
+	for i, n := range k.nodes {
 		n.stop()
+		old[i] = n.addr
 	}
-	for _, n := range k.nodes {
-		n.move(t)
+	for i, n := range k.nodes {
+		n.addr = old[(i+1)%len(old)]
 		n.start(t)
 	}
 	k.form(nil)
@@ -288,9 +291,27 @@ func (k *jobCluster) healthy(when string) {
 				k.t.Fatalf("%s %s: no %s in\n%s", n.addr, when, want, info)
 			}
 		}
-		if repl := k.cli(n.addr, "info", "replication"); !strings.Contains(repl, "role:master\n") &&
-			!strings.Contains(repl, "master_link_status:up\n") {
+		repl := k.cli(n.addr, "info", "replication")
+		if strings.Contains(repl, "role:master\n") {
+			continue
+		}
+		if !strings.Contains(repl, "master_link_status:up\n") {
 			k.t.Fatalf("%s %s: a replica out of sync:\n%s", n.addr, when, repl)
+		}
+		// It syncs from its own master: the node its view names as such.
+		var master, at string
+		for _, line := range strings.Split(strings.TrimSpace(k.cli(n.addr, "cluster", "nodes")), "\n") {
+			if f := strings.Fields(line); strings.Contains(f[2], "myself") {
+				master = f[3]
+			}
+		}
+		for _, line := range strings.Split(strings.TrimSpace(k.cli(n.addr, "cluster", "nodes")), "\n") {
+			if f := strings.Fields(line); f[0] == master {
+				at, _, _ = strings.Cut(f[1], "@")
+			}
+		}
+		if !strings.Contains(repl, "master_host:127.0.0.1\n") || !strings.Contains(repl, "master_port:"+strings.TrimPrefix(at, "127.0.0.1:")+"\n") {
+			k.t.Fatalf("%s %s: a replica of %s (at %s) syncing from elsewhere:\n%s", n.addr, when, master, at, repl)
 		}
 	}
 	replicasOf := map[string]int{}
@@ -360,7 +381,7 @@ func startRedisNode(t *testing.T, set appsv1.StatefulSet, i int, password string
 		n.args = append(n.args, a)
 	}
 	n.args = append(n.args, "--bind", "127.0.0.1", "--dir", dir)
-	n.move(t)
+	n.addr = "127.0.0.1:" + strconv.Itoa(freePortPair(t))
 	n.start(t)
 	t.Cleanup(func() {
 		n.stop()
@@ -369,11 +390,6 @@ func startRedisNode(t *testing.T, set appsv1.StatefulSet, i int, password string
 		}
 	})
 	return n
-}
-
-// move gives the node a new free address, as a rescheduled pod gets.
-func (n *redisNode) move(t *testing.T) {
-	n.addr = "127.0.0.1:" + strconv.Itoa(freePortPair(t))
 }
 
 func (n *redisNode) start(t *testing.T) {
