@@ -14,9 +14,13 @@
 #
 # REDIS_CLUSTER=1 runs Redis as a Redis Cluster of three masters, each
 # with a replica that takes over if it fails (knative/overlays/redis-cluster),
-# instead of one Redis. Switching a
-# deployed Parley between the two needs make undeploy first (it deletes
-# the namespace, the Secrets holding REDIS_URL with it).
+# instead of one Redis. REDIS_CLUSTER_NODES is its pods, half of them
+# masters: 6 on a first deploy, and after that as many as run. Raised, it
+# adds shards, and the cluster's Job moves the new masters their share of
+# the slots; lowering it is refused (the pods removed would take their
+# slots' keys). Switching a deployed Parley between one Redis and a
+# cluster needs make undeploy first (it deletes the namespace, the Secrets
+# holding REDIS_URL with it).
 set -euo pipefail
 # A failure inside $(...) stops the deploy too, not just the substitution.
 shopt -s inherit_errexit
@@ -31,6 +35,13 @@ CPU_PERCENT=${PARLEY_CPU_REQUEST_PERCENT:-40}
 OVERLAY=minikube
 if [ "${REDIS_CLUSTER:-0}" = 1 ]; then
 	OVERLAY=minikube-redis-cluster
+	case ${REDIS_CLUSTER_NODES-6} in
+	'' | *[!0-9]*) echo "deploy: REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES is not a number of pods" >&2; exit 1 ;;
+	esac
+	if [ "${REDIS_CLUSTER_NODES:-6}" -lt 6 ]; then
+		echo "deploy: REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES: a cluster needs 6 pods or more (3 masters, so a majority can fail one over)" >&2
+		exit 1
+	fi
 fi
 K8S_VERSION=v1.34.0
 KNATIVE=knative-v1.23.0          # Serving, Eventing, Kourier (Go modules v0.50)
@@ -244,11 +255,36 @@ patches:
     patch: |-
       - {op: add, path: /spec/template/metadata/annotations/parley.dev~1config-hash, value: "$CONFIG_HASH"}
 YAML
+if [ "$OVERLAY" = minikube-redis-cluster ]; then
+	# Unset, it is the pods that run (6 on a first deploy).
+	running=$(kubectl -n parley get statefulset redis -o jsonpath='{.spec.replicas}' --ignore-not-found)
+	REDIS_NODES=${REDIS_CLUSTER_NODES:-${running:-6}}
+	if [ "$REDIS_NODES" -lt 6 ]; then
+		echo "deploy: Redis runs as one server here; switching to a cluster needs make undeploy first" >&2
+		exit 1
+	fi
+	if [ -n "$running" ] && [ "$REDIS_NODES" -lt "$running" ]; then
+		echo "deploy: the Redis Cluster runs $running pods; REDIS_CLUSTER_NODES=$REDIS_NODES would drop pods with their slots' keys (move the slots off them first: redis-cli --cluster rebalance with --cluster-weight <node>=0)" >&2
+		exit 1
+	fi
+	nodes=""
+	for i in $(seq 0 $((REDIS_NODES - 1))); do nodes="$nodes $(redis_node "$i")"; done
+	cat >>"$work/overlay/kustomization.yaml" <<YAML
+  - target: {kind: StatefulSet, name: redis}
+    patch: |-
+      - {op: replace, path: /spec/replicas, value: $REDIS_NODES}
+  - target: {kind: Job, name: redis-cluster}
+    patch: |-
+      - {op: test, path: /spec/template/spec/containers/0/env/0/name, value: NODES}
+      - {op: replace, path: /spec/template/spec/containers/0/env/0/value, value: "${nodes# }"}
+YAML
+fi
 kubectl kustomize "$work/overlay" >"$work/rendered.yaml"
 tailor "$work/rendered.yaml" >"$work/tailored.yaml"
 ko resolve "${ko_flags[@]}" -f "$work/tailored.yaml" >"$work/resolved.yaml"
 if [ "$OVERLAY" = minikube-redis-cluster ]; then
-	# The cluster's Job runs on every deploy: a finished one is applied anew.
+	# The cluster's Job runs on every deploy: a finished one is applied
+	# anew (a running one too: the next finishes a slot it was moving).
 	kubectl -n parley delete job redis-cluster --ignore-not-found >/dev/null
 fi
 apply "$work/resolved.yaml"

@@ -99,6 +99,7 @@ func TestRedisClusterOverlayIsValid(t *testing.T) {
 // nothing. Every node restarted at a new address (pods rescheduled), the
 // Job makes the cluster whole again.
 func TestRedisClusterJobFormsTheCluster(t *testing.T) {
+	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
 	k := newJobCluster(t)
 	k.form(nil)
 	k.healthy("after the Job")
@@ -176,6 +177,7 @@ func TestRedisClusterJobFormsTheCluster(t *testing.T) {
 // when the StatefulSet grows: the Job makes the new, empty nodes the
 // replicas of the masters, one each.
 func TestRedisClusterJobGivesAFormedClusterItsReplicas(t *testing.T) {
+	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
 	k := newJobCluster(t)
 	first := k.nodes[:k.masters]
 	k.form(first, "REPLICAS=0")
@@ -188,10 +190,100 @@ func TestRedisClusterJobGivesAFormedClusterItsReplicas(t *testing.T) {
 	}
 }
 
+// The StatefulSet grown by a shard's pods: the Job makes one of them a
+// master and the others its replicas, and moves the new master its share
+// of the slots with their keys. Run again, it moves nothing.
+func TestRedisClusterJobGrowsTheClusterByAShard(t *testing.T) {
+	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
+	k := newJobCluster(t)
+	k.form(nil)
+	keys := map[string]bool{}
+	for i := range 64 {
+		key := "grow-probe-" + strconv.Itoa(i)
+		if got := strings.TrimSpace(k.cli(k.servedBy(key).addr, "set", key, "kept")); got != "OK" {
+			t.Fatalf("set %s: %q", key, got)
+		}
+		keys[key] = true
+	}
+	old := slices.Clone(k.nodes)
+	k.grow(k.perMaster + 1)
+	k.form(nil)
+	k.healthy("after the Job with a new shard's pods")
+	slots := k.slotMasters()
+	for master, n := range k.slotsHeld() {
+		if least := 16384 / k.masters * 9 / 10; n < least {
+			t.Errorf("master %s holds %d slots, want at least %d of %d masters' 16384:\n%s", master, n, least, k.masters, slots)
+		}
+	}
+	moved := 0
+	for key := range keys {
+		owner := k.servedBy(key)
+		if got := strings.TrimSpace(k.cli(owner.addr, "get", key)); got != "kept" {
+			t.Fatalf("after the cluster grew %s reads %q on %s, want \"kept\"", key, got, owner.addr)
+		}
+		if !slices.Contains(old, owner) {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Errorf("none of %d keys moved to the new master", len(keys))
+	}
+	k.form(nil)
+	if again := k.slotMasters(); again != slots {
+		t.Fatalf("the slots moved when the Job ran on the grown cluster:\n%s\nthen\n%s", slots, again)
+	}
+}
+
+// A slot's move cut short (the Job's pod lost between marking the slot
+// and moving its keys) leaves it open on both masters; the Job run again
+// finishes the move, the key kept.
+func TestRedisClusterJobFinishesASlotMoveCutShort(t *testing.T) {
+	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
+	k := newJobCluster(t)
+	k.form(nil)
+	const key = "move-probe"
+	from := k.servedBy(key)
+	if got := strings.TrimSpace(k.cli(from.addr, "set", key, "kept")); got != "OK" {
+		t.Fatalf("set the probe key: %q", got)
+	}
+	ids := k.ids()
+	var to *redisNode
+	for _, n := range k.nodes {
+		if n != from && strings.Contains(k.cli(n.addr, "info", "replication"), "role:master\n") {
+			to = n
+			break
+		}
+	}
+	slot := strings.TrimSpace(k.cli(from.addr, "cluster", "keyslot", key))
+	for _, step := range []struct {
+		node *redisNode
+		args []string
+	}{
+		{to, []string{"cluster", "setslot", slot, "importing", strings.TrimSpace(ids[from])}},
+		{from, []string{"cluster", "setslot", slot, "migrating", strings.TrimSpace(ids[to])}},
+	} {
+		if got := strings.TrimSpace(k.cli(step.node.addr, step.args...)); got != "OK" {
+			t.Fatalf("%v on %s: %q", step.args, step.node.addr, got)
+		}
+	}
+	k.form(nil)
+	k.healthy("after the Job on a slot left open")
+	for _, n := range k.nodes { // a node lists its own open slots: [slot->-to] and [slot-<-from]
+		if view := k.cli(n.addr, "cluster", "nodes"); strings.Contains(view, "->-") || strings.Contains(view, "-<-") {
+			t.Fatalf("a slot is still open on %s:\n%s", n.addr, view)
+		}
+	}
+	owner := k.servedBy(key)
+	if got := strings.TrimSpace(k.cli(owner.addr, "get", key)); got != "kept" {
+		t.Fatalf("after the move was finished the probe key reads %q on %s, want \"kept\"", got, owner.addr)
+	}
+}
+
 // jobCluster is the redis-cluster Job's manifest and the redis-server
 // processes it runs against, one per pod of the StatefulSet.
 type jobCluster struct {
 	t                  *testing.T
+	set                appsv1.StatefulSet
 	job                corev1.Container
 	password           string
 	nodes              []*redisNode
@@ -206,17 +298,22 @@ func newJobCluster(t *testing.T) *jobCluster {
 			t.Fatalf("%s is needed (make deps installs it): %v", bin, err)
 		}
 	}
-	k := &jobCluster{t: t, job: rc.job.Spec.Template.Spec.Containers[0], password: "test-password"}
-	pods := int(*rc.nodes.Spec.Replicas)
+	k := &jobCluster{t: t, set: rc.nodes, job: rc.job.Spec.Template.Spec.Containers[0], password: "test-password"}
 	var err error
 	if k.perMaster, err = strconv.Atoi(jobEnv(t, rc.job, "REPLICAS")); err != nil || k.perMaster < 1 {
 		t.Fatalf("the Job's REPLICAS is %q: a master without a replica loses its slots when it fails", jobEnv(t, rc.job, "REPLICAS"))
 	}
-	k.masters = pods / (k.perMaster + 1)
-	for i := range pods {
-		k.nodes = append(k.nodes, startRedisNode(t, rc.nodes, i, k.password))
-	}
+	k.grow(int(*rc.nodes.Spec.Replicas))
 	return k
+}
+
+// grow starts n more of the StatefulSet's pods.
+func (k *jobCluster) grow(n int) {
+	k.t.Helper()
+	for range n {
+		k.nodes = append(k.nodes, startRedisNode(k.t, k.set, len(k.nodes), k.password))
+	}
+	k.masters = len(k.nodes) / (k.perMaster + 1)
 }
 
 // form runs the Job's script on nodes (all when nil), with the Job's own
@@ -359,6 +456,27 @@ func (k *jobCluster) slotMasters() string {
 	}
 	slices.Sort(masters)
 	return strings.Join(masters, "\n")
+}
+
+// slotsHeld is how many slots each master holds, by its id.
+func (k *jobCluster) slotsHeld() map[string]int {
+	held := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(k.cli(k.nodes[0].addr, "cluster", "nodes")), "\n") {
+		f := strings.Fields(line)
+		for _, r := range f[min(8, len(f)):] {
+			from, to, ok := strings.Cut(r, "-")
+			if !ok {
+				to = from
+			}
+			a, errA := strconv.Atoi(from)
+			b, errB := strconv.Atoi(to)
+			if errA != nil || errB != nil {
+				k.t.Fatalf("a slot range %q of %s that is not one (a slot left open?):\n%s", r, f[0], line)
+			}
+			held[f[0]] += b - a + 1
+		}
+	}
+	return held
 }
 
 // redisNode is a redis-server run as one of the StatefulSet's pods: its
