@@ -397,12 +397,13 @@ func (k *jobCluster) healthy(when string) {
 		}
 		// It syncs from its own master: the node its view names as such.
 		var master, at string
-		for _, line := range strings.Split(strings.TrimSpace(k.cli(n.addr, "cluster", "nodes")), "\n") {
+		view := strings.Split(strings.TrimSpace(k.cli(n.addr, "cluster", "nodes")), "\n")
+		for _, line := range view {
 			if f := strings.Fields(line); strings.Contains(f[2], "myself") {
 				master = f[3]
 			}
 		}
-		for _, line := range strings.Split(strings.TrimSpace(k.cli(n.addr, "cluster", "nodes")), "\n") {
+		for _, line := range view {
 			if f := strings.Fields(line); f[0] == master {
 				at, _, _ = strings.Cut(f[1], "@")
 			}
