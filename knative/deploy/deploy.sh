@@ -14,8 +14,8 @@
 #
 # REDIS_CLUSTER=1 runs Redis as a Redis Cluster of three masters, each
 # with a replica that takes over if it fails (knative/overlays/redis-cluster),
-# instead of one Redis. REDIS_CLUSTER_NODES is its pods, half of them
-# masters: 6 on a first deploy, and after that as many as run. Raised, it
+# instead of one Redis. REDIS_CLUSTER_NODES is its pods, a master for
+# every two: 6 on a first deploy, and after that as many as run. Raised, it
 # adds shards, and the cluster's Job moves the new masters their share of
 # the slots; lowering it is refused (the pods removed would take their
 # slots' keys). Switching a deployed Parley between one Redis and a
@@ -35,8 +35,8 @@ CPU_PERCENT=${PARLEY_CPU_REQUEST_PERCENT:-40}
 OVERLAY=minikube
 if [ "${REDIS_CLUSTER:-0}" = 1 ]; then
 	OVERLAY=minikube-redis-cluster
-	case ${REDIS_CLUSTER_NODES-6} in
-	'' | *[!0-9]*) echo "deploy: REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES is not a number of pods" >&2; exit 1 ;;
+	case ${REDIS_CLUSTER_NODES:-6} in
+	0* | *[!0-9]*) echo "deploy: REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES is not a number of pods" >&2; exit 1 ;;
 	esac
 	if [ "${REDIS_CLUSTER_NODES:-6}" -lt 6 ]; then
 		echo "deploy: REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES: a cluster needs 6 pods or more (3 masters, so a majority can fail one over)" >&2
@@ -258,11 +258,11 @@ YAML
 if [ "$OVERLAY" = minikube-redis-cluster ]; then
 	# Unset, it is the pods that run (6 on a first deploy).
 	running=$(kubectl -n parley get statefulset redis -o jsonpath='{.spec.replicas}' --ignore-not-found)
-	REDIS_NODES=${REDIS_CLUSTER_NODES:-${running:-6}}
-	if [ "$REDIS_NODES" -lt 6 ]; then
+	if [ -n "$running" ] && [ "$running" -lt 6 ]; then
 		echo "deploy: Redis runs as one server here; switching to a cluster needs make undeploy first" >&2
 		exit 1
 	fi
+	REDIS_NODES=${REDIS_CLUSTER_NODES:-${running:-6}}
 	if [ -n "$running" ] && [ "$REDIS_NODES" -lt "$running" ]; then
 		echo "deploy: the Redis Cluster runs $running pods; REDIS_CLUSTER_NODES=$REDIS_NODES would drop pods with their slots' keys (move the slots off them first: redis-cli --cluster rebalance with --cluster-weight <node>=0)" >&2
 		exit 1
@@ -284,8 +284,10 @@ tailor "$work/rendered.yaml" >"$work/tailored.yaml"
 ko resolve "${ko_flags[@]}" -f "$work/tailored.yaml" >"$work/resolved.yaml"
 if [ "$OVERLAY" = minikube-redis-cluster ]; then
 	# The cluster's Job runs on every deploy: a finished one is applied
-	# anew (a running one too: the next finishes a slot it was moving).
-	kubectl -n parley delete job redis-cluster --ignore-not-found >/dev/null
+	# anew. A running one too (the next finishes a slot it was moving),
+	# but only once its pod is gone: two moving slots at once undo each
+	# other's moves.
+	kubectl -n parley delete job redis-cluster --cascade=foreground --ignore-not-found >/dev/null
 fi
 apply "$work/resolved.yaml"
 

@@ -99,7 +99,6 @@ func TestRedisClusterOverlayIsValid(t *testing.T) {
 // nothing. Every node restarted at a new address (pods rescheduled), the
 // Job makes the cluster whole again.
 func TestRedisClusterJobFormsTheCluster(t *testing.T) {
-	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
 	k := newJobCluster(t)
 	k.form(nil)
 	k.healthy("after the Job")
@@ -177,7 +176,6 @@ func TestRedisClusterJobFormsTheCluster(t *testing.T) {
 // when the StatefulSet grows: the Job makes the new, empty nodes the
 // replicas of the masters, one each.
 func TestRedisClusterJobGivesAFormedClusterItsReplicas(t *testing.T) {
-	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
 	k := newJobCluster(t)
 	first := k.nodes[:k.masters]
 	k.form(first, "REPLICAS=0")
@@ -194,7 +192,6 @@ func TestRedisClusterJobGivesAFormedClusterItsReplicas(t *testing.T) {
 // master and the others its replicas, and moves the new master its share
 // of the slots with their keys. Run again, it moves nothing.
 func TestRedisClusterJobGrowsTheClusterByAShard(t *testing.T) {
-	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
 	k := newJobCluster(t)
 	k.form(nil)
 	keys := map[string]bool{}
@@ -238,7 +235,6 @@ func TestRedisClusterJobGrowsTheClusterByAShard(t *testing.T) {
 // and moving its keys) leaves it open on both masters; the Job run again
 // finishes the move, the key kept.
 func TestRedisClusterJobFinishesASlotMoveCutShort(t *testing.T) {
-	t.Parallel() // each with nodes of its own, mostly waiting for the cluster
 	k := newJobCluster(t)
 	k.form(nil)
 	const key = "move-probe"
