@@ -275,6 +275,37 @@ func TestRedisClusterJobFinishesASlotMoveCutShort(t *testing.T) {
 	}
 }
 
+// A replica and its master come back at each other's addresses (pods
+// rescheduled, their IPs reused): each finds itself where it looked for
+// the other, and the cluster forgets both addresses. The Job meets every
+// node from the first, and the replica meets its master where the first
+// has it: the replica syncs from its master again.
+func TestRedisClusterJobReunitesAReplicaWithItsMasterAtSwappedAddresses(t *testing.T) {
+	k := newJobCluster(t)
+	k.form(nil)
+	ids := k.ids()
+	var replica, master *redisNode
+	for _, n := range k.nodes[1:] { // not the first node, which the Job meets every other node from
+		id, _ := k.masterOf(n)
+		for _, m := range k.nodes[1:] {
+			if id != "" && strings.TrimSpace(ids[m]) == id {
+				replica, master = n, m
+			}
+		}
+	}
+	if replica == nil {
+		t.Fatalf("no replica and master apart from the first node:\n%s", k.cli(k.nodes[0].addr, "cluster", "nodes"))
+	}
+	replica.stop()
+	master.stop()
+	replica.addr, master.addr = master.addr, replica.addr
+	master.start(t)
+	replica.start(t)
+	k.form(nil)
+	k.healthy("after a replica and its master swapped addresses")
+	k.sameIDs(ids, "when a replica and its master swapped addresses")
+}
+
 // jobCluster is the redis-cluster Job's manifest and the redis-server
 // processes it runs against, one per pod of the StatefulSet.
 type jobCluster struct {
@@ -392,18 +423,7 @@ func (k *jobCluster) healthy(when string) {
 			k.t.Fatalf("%s %s: a replica out of sync:\n%s", n.addr, when, repl)
 		}
 		// It syncs from its own master: the node its view names as such.
-		var master, at string
-		view := strings.Split(strings.TrimSpace(k.cli(n.addr, "cluster", "nodes")), "\n")
-		for _, line := range view {
-			if f := strings.Fields(line); strings.Contains(f[2], "myself") {
-				master = f[3]
-			}
-		}
-		for _, line := range view {
-			if f := strings.Fields(line); f[0] == master {
-				at, _, _ = strings.Cut(f[1], "@")
-			}
-		}
+		master, at := k.masterOf(n)
 		if !strings.Contains(repl, "master_host:127.0.0.1\n") || !strings.Contains(repl, "master_port:"+strings.TrimPrefix(at, "127.0.0.1:")+"\n") {
 			k.t.Fatalf("%s %s: a replica of %s (at %s) syncing from elsewhere:\n%s", n.addr, when, master, at, repl)
 		}
@@ -423,6 +443,24 @@ func (k *jobCluster) healthy(when string) {
 			k.t.Fatalf("%s: master %s has %d replicas, want %d", when, master, n, k.perMaster)
 		}
 	}
+}
+
+// masterOf is the id and address of n's master in n's own view of the
+// cluster; both are empty for a master.
+func (k *jobCluster) masterOf(n *redisNode) (id, addr string) {
+	k.t.Helper()
+	view := strings.Split(strings.TrimSpace(k.cli(n.addr, "cluster", "nodes")), "\n")
+	for _, line := range view {
+		if f := strings.Fields(line); strings.Contains(f[2], "myself") && strings.Contains(f[2], "slave") {
+			id = f[3]
+		}
+	}
+	for _, line := range view {
+		if f := strings.Fields(line); id != "" && f[0] == id {
+			addr, _, _ = strings.Cut(f[1], "@")
+		}
+	}
+	return id, addr
 }
 
 func (k *jobCluster) ids() map[*redisNode]string {
